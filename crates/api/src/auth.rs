@@ -1,0 +1,110 @@
+//! The authenticated context of a request. Every service gets it the same way: the auth
+//! layer validates `X-Auth-Token` through a [`TokenValidator`] (implemented by the identity
+//! service) and handlers take [`AuthContext`] as an extractor; a missing or bad token is 401.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Request};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::request::Parts;
+
+use crate::ApiError;
+
+/// What a token is scoped to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Unscoped,
+    Project {
+        id: String,
+        name: String,
+        domain_id: String,
+    },
+    Domain {
+        id: String,
+        name: String,
+    },
+    System,
+}
+
+/// Who is calling, with which roles, on what.
+#[derive(Debug, Clone)]
+pub struct AuthContext {
+    pub user_id: String,
+    pub user_name: String,
+    pub user_domain_id: String,
+    pub scope: Scope,
+    /// Role names, implied roles included.
+    pub roles: Vec<String>,
+    pub audit_id: String,
+    pub application_credential_id: Option<String>,
+}
+
+impl AuthContext {
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+    /// The cloud administrator: the `admin` role, as OpenStack's install guides use it.
+    pub fn is_admin(&self) -> bool {
+        self.has_role("admin")
+    }
+    pub fn project_id(&self) -> Option<&str> {
+        match &self.scope {
+            Scope::Project { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+    pub fn domain_id(&self) -> Option<&str> {
+        match &self.scope {
+            Scope::Domain { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+}
+
+pub type ValidateFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<AuthContext, ApiError>> + Send + 'a>>;
+
+/// Turns a token into the context of its bearer.
+pub trait TokenValidator: Send + Sync + 'static {
+    fn validate<'a>(&'a self, token: &'a str) -> ValidateFuture<'a>;
+}
+
+/// Middleware: validates `X-Auth-Token` when present. An invalid token is a 401 right away;
+/// a missing one leaves the request anonymous for the routes that allow it.
+pub async fn layer(
+    validator: Arc<dyn TokenValidator>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let token = request
+        .headers()
+        .get("x-auth-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(token) = token {
+        match validator.validate(&token).await {
+            Ok(context) => {
+                request.extensions_mut().insert(Arc::new(context));
+            }
+            Err(error) => return error.into_response(),
+        }
+    }
+    next.run(request).await
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AuthContext {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Arc<AuthContext>>()
+            .map(|c| c.as_ref().clone())
+            .ok_or_else(|| {
+                ApiError::unauthorized("The request you have made requires authentication.")
+            })
+    }
+}

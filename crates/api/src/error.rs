@@ -1,0 +1,117 @@
+//! One error type for all services. Handlers return [`ApiError`]; a per-service layer
+//! ([`render_errors`]) turns it into that service's JSON envelope, so the envelope is
+//! decided in exactly one place per service and extractors need not know the service.
+
+use axum::Json;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+
+/// A failure as the API reports it: an HTTP status and a message for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, message)
+    }
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, message)
+    }
+    /// An unexpected failure. The detail goes to the log, never to the client.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(%detail, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "An unexpected error prevented the server from fulfilling your request.",
+        )
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl IntoResponse for ApiError {
+    /// Renders a placeholder carrying the error; [`render_errors`] gives it the body of the
+    /// service that produced it. Without that layer the generic style is used.
+    fn into_response(self) -> Response {
+        let mut response = ErrorStyle::Generic.render(&self);
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// The error envelopes of the OpenStack services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorStyle {
+    /// `{"error": {"code", "title", "message"}}` (Keystone).
+    Keystone,
+    /// `{"error": {"code", "title", "message"}}` without a Keystone auth challenge.
+    Generic,
+}
+
+impl ErrorStyle {
+    pub fn render(self, error: &ApiError) -> Response {
+        let title = error.status.canonical_reason().unwrap_or("Error");
+        let body = serde_json::json!({
+            "error": { "code": error.status.as_u16(), "title": title, "message": error.message }
+        });
+        let mut response = (error.status, Json(body)).into_response();
+        if self == ErrorStyle::Keystone && error.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Keystone uri=\"/identity\""),
+            );
+        }
+        response
+    }
+}
+
+/// Middleware that re-renders any [`ApiError`] response in `style`.
+pub async fn render_errors(style: ErrorStyle, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    match response.extensions().get::<ApiError>() {
+        Some(error) => {
+            let mut rendered = style.render(error);
+            for (name, value) in response.headers() {
+                if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                    rendered.headers_mut().insert(name.clone(), value.clone());
+                }
+            }
+            rendered
+        }
+        None => response,
+    }
+}
+
+/// Fallback for paths no route matches.
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("The resource could not be found.")
+}

@@ -1,0 +1,148 @@
+//! The control database: one pool for every service, schema migrations, and the few
+//! portable helpers the stores share. SQL is kept in the subset SQLite and PostgreSQL both
+//! speak (`$N` placeholders, TEXT ids, INTEGER booleans, BIGINT microsecond timestamps) so the
+//! multi-host controller can move to PostgreSQL without a second copy of every query.
+
+pub mod query;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor};
+
+pub use sqlx::any::AnyRow as Row;
+pub use sqlx::{Any, Row as RowExt, Transaction};
+
+pub use query::{Bind, Sql};
+
+pub type Pool = AnyPool;
+pub type Tx = Transaction<'static, Any>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(
+        "the database at {path} is not a usable SQLite database ({source}); restore it from a backup or move it aside to start afresh"
+    )]
+    Corrupt { path: String, source: sqlx::Error },
+    #[error("cannot open the database at {path}: {source}")]
+    Open { path: String, source: sqlx::Error },
+    #[error("cannot migrate the database schema: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Opens (creating if needed) the SQLite database at `path` in WAL mode and migrates it.
+pub async fn open_sqlite(path: &Path) -> Result<Pool, DbError> {
+    sqlx::any::install_default_drivers();
+    let shown = path.display().to_string();
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let options = AnyConnectOptions::from_str(&url).map_err(|source| DbError::Open {
+        path: shown.clone(),
+        source,
+    })?;
+    // One probe connection first: a damaged file often opens fine and fails on first read,
+    // and the pool would only retry until its timeout. Say so now, not mid-request.
+    let mut probe = AnyConnection::connect_with(&options)
+        .await
+        .map_err(|source| classify(&shown, source))?;
+    probe
+        .execute("PRAGMA journal_mode = WAL; SELECT count(*) FROM sqlite_master")
+        .await
+        .map_err(|source| classify(&shown, source))?;
+    let _ = probe.close().await;
+    let pool = AnyPoolOptions::new()
+        .max_connections(8)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL")
+                    .await?;
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await
+        .map_err(|source| classify(&shown, source))?;
+    MIGRATOR.run(&pool).await?;
+    Ok(pool)
+}
+
+fn classify(path: &str, source: sqlx::Error) -> DbError {
+    let text = source.to_string();
+    if text.contains("not a database") || text.contains("malformed") || text.contains("corrupt") {
+        DbError::Corrupt {
+            path: path.to_owned(),
+            source,
+        }
+    } else {
+        DbError::Open {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// Current time in microseconds since the Unix epoch, the stored timestamp format.
+pub fn now_micros() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    (now.unix_timestamp_nanos() / 1000) as i64
+}
+
+/// Whether an error is a uniqueness violation (on either backend).
+pub fn is_unique_violation(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => {
+            db.is_unique_violation() || db.message().contains("UNIQUE constraint failed")
+        }
+        _ => false,
+    }
+}
+
+/// Whether an error is a foreign-key violation (on either backend).
+pub fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => {
+            db.is_foreign_key_violation() || db.message().contains("FOREIGN KEY constraint failed")
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn opens_migrates_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("onestack.db");
+        let pool = open_sqlite(&path).await.unwrap();
+        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2)")
+            .bind("k")
+            .bind("v")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let pool = open_sqlite(&path).await.unwrap();
+        let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
+            .bind("k")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(row.get::<String, _>("value"), "v");
+    }
+
+    #[tokio::test]
+    async fn refuses_a_file_that_is_not_a_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("onestack.db");
+        std::fs::write(&path, vec![b'x'; 8192]).unwrap();
+        let error = open_sqlite(&path).await.unwrap_err();
+        assert!(matches!(error, DbError::Corrupt { .. }), "{error}");
+    }
+}

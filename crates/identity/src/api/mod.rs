@@ -1,0 +1,276 @@
+//! The Identity v3 HTTP API: routes, and the lookups and parameters every handler shares.
+
+mod app_credentials;
+mod assignments;
+mod auth;
+mod catalog;
+mod credentials;
+mod domains;
+mod groups;
+mod projects;
+mod roles;
+mod users;
+mod versions;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use http::Method;
+use onestack_api::Fields;
+use onestack_api::error::{ErrorStyle, not_found, render_errors};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::model::{Domain, Group, Project, Role, User};
+use crate::service::Identity;
+use crate::store;
+
+pub type Params = HashMap<String, String>;
+
+/// Keystone's reading of boolean query parameters: anything but `0` or `false` is true.
+pub fn is_true(value: Option<&String>) -> bool {
+    value.is_some_and(|v| !(v == "0" || v.eq_ignore_ascii_case("false")))
+}
+
+/// A boolean filter, `None` when absent.
+pub fn bool_param(params: &Params, key: &str) -> Option<bool> {
+    params.contains_key(key).then(|| is_true(params.get(key)))
+}
+
+/// Resolves `{"id": ...}` or `{"name": ...}` to a domain.
+pub async fn lookup_domain_ref(identity: &Identity, value: Value) -> Result<Option<Domain>> {
+    let mut fields = Fields::from_object(value, "domain")?;
+    if let Some(id) = fields.opt_string("id")? {
+        return Ok(store::projects::get_domain(&identity.pool, &id).await?);
+    }
+    match fields.opt_string("name")? {
+        Some(name) => Ok(store::projects::find_domain_by_name(&identity.pool, &name).await?),
+        None => Err(Error::validation("A domain needs an 'id' or a 'name'.")),
+    }
+}
+
+pub async fn domain(identity: &Identity, id: &str) -> Result<Domain> {
+    store::projects::get_domain(&identity.pool, id)
+        .await?
+        .ok_or_else(|| Error::not_found("domain", id))
+}
+
+pub async fn project(identity: &Identity, id: &str) -> Result<Project> {
+    store::projects::get_project(&identity.pool, id)
+        .await?
+        .ok_or_else(|| Error::not_found("project", id))
+}
+
+pub async fn user(identity: &Identity, id: &str) -> Result<User> {
+    store::users::get(&identity.pool, id)
+        .await?
+        .ok_or_else(|| Error::not_found("user", id))
+}
+
+pub async fn group(identity: &Identity, id: &str) -> Result<Group> {
+    store::groups::get(&identity.pool, id)
+        .await?
+        .ok_or_else(|| Error::not_found("group", id))
+}
+
+pub async fn role(identity: &Identity, id: &str) -> Result<Role> {
+    store::roles::get(&identity.pool, id)
+        .await?
+        .ok_or_else(|| Error::not_found("role", id))
+}
+
+/// A domain id given in a body must name an existing domain (400 otherwise, as Keystone).
+pub async fn existing_domain_id(identity: &Identity, id: &str) -> Result<Domain> {
+    store::projects::get_domain(&identity.pool, id)
+        .await?
+        .ok_or_else(|| Error::validation(format!("Could not find domain: {id}.")))
+}
+
+/// After any successful write, cached tokens, roles and catalog are stale.
+async fn invalidate_on_write(
+    State(identity): State<Arc<Identity>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let writes = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) && !(request.method() == Method::POST
+        && request.uri().path().ends_with("/auth/tokens"));
+    let response = next.run(request).await;
+    if writes && response.status().is_success() {
+        identity.changed();
+    }
+    response
+}
+
+/// The routes under the identity prefix (`/identity`).
+pub fn router(identity: Arc<Identity>) -> Router {
+    let limit = identity.config.max_request_body_size;
+    let v3 = Router::new()
+        .route("/", get(versions::v3))
+        .route(
+            "/auth/tokens",
+            post(auth::issue)
+                .get(auth::validate)
+                .head(auth::check)
+                .delete(auth::revoke),
+        )
+        .route("/auth/catalog", get(auth::catalog))
+        .route("/auth/projects", get(auth::projects))
+        .route("/auth/domains", get(auth::domains))
+        .route("/auth/system", get(auth::system))
+        .route("/domains", get(domains::list).post(domains::create))
+        .route(
+            "/domains/{id}",
+            get(domains::show)
+                .patch(domains::update)
+                .delete(domains::delete),
+        )
+        .route("/projects", get(projects::list).post(projects::create))
+        .route(
+            "/projects/{id}",
+            get(projects::show)
+                .patch(projects::update)
+                .delete(projects::delete),
+        )
+        .route(
+            "/projects/{id}/tags",
+            get(projects::list_tags)
+                .put(projects::replace_tags)
+                .delete(projects::clear_tags),
+        )
+        .route(
+            "/projects/{id}/tags/{tag}",
+            get(projects::check_tag)
+                .head(projects::check_tag)
+                .put(projects::add_tag)
+                .delete(projects::remove_tag),
+        )
+        .route("/users", get(users::list).post(users::create))
+        .route(
+            "/users/{id}",
+            get(users::show).patch(users::update).delete(users::delete),
+        )
+        .route("/users/{id}/password", post(users::change_password))
+        .route("/users/{id}/projects", get(users::projects))
+        .route("/users/{id}/groups", get(users::groups))
+        .route(
+            "/users/{id}/application_credentials",
+            get(app_credentials::list).post(app_credentials::create),
+        )
+        .route(
+            "/users/{id}/application_credentials/{credential_id}",
+            get(app_credentials::show).delete(app_credentials::delete),
+        )
+        .route(
+            "/users/{id}/credentials/OS-EC2",
+            get(credentials::ec2_list).post(credentials::ec2_create),
+        )
+        .route(
+            "/users/{id}/credentials/OS-EC2/{access}",
+            get(credentials::ec2_show).delete(credentials::ec2_delete),
+        )
+        .route("/groups", get(groups::list).post(groups::create))
+        .route(
+            "/groups/{id}",
+            get(groups::show)
+                .patch(groups::update)
+                .delete(groups::delete),
+        )
+        .route("/groups/{id}/users", get(groups::members))
+        .route(
+            "/groups/{id}/users/{user_id}",
+            put(groups::add_member)
+                .head(groups::check_member)
+                .get(groups::check_member)
+                .delete(groups::remove_member),
+        )
+        .route("/roles", get(roles::list).post(roles::create))
+        .route(
+            "/roles/{id}",
+            get(roles::show).patch(roles::update).delete(roles::delete),
+        )
+        .route("/roles/{id}/implies", get(roles::list_implied))
+        .route(
+            "/roles/{id}/implies/{implied_id}",
+            put(roles::add_implied)
+                .get(roles::show_implied)
+                .head(roles::check_implied)
+                .delete(roles::remove_implied),
+        )
+        .route("/role_inferences", get(roles::inferences))
+        .route("/role_assignments", get(assignments::list))
+        .route(
+            "/system/{actor}/{actor_id}/roles",
+            get(assignments::list_system_grants),
+        )
+        .route(
+            "/system/{actor}/{actor_id}/roles/{role_id}",
+            put(assignments::grant_system)
+                .head(assignments::check_system)
+                .get(assignments::check_system)
+                .delete(assignments::revoke_system),
+        )
+        .route(
+            "/regions",
+            get(catalog::list_regions).post(catalog::create_region),
+        )
+        .route(
+            "/regions/{id}",
+            get(catalog::show_region)
+                .put(catalog::create_region_with_id)
+                .patch(catalog::update_region)
+                .delete(catalog::delete_region),
+        )
+        .route(
+            "/services",
+            get(catalog::list_services).post(catalog::create_service),
+        )
+        .route(
+            "/services/{id}",
+            get(catalog::show_service)
+                .patch(catalog::update_service)
+                .delete(catalog::delete_service),
+        )
+        .route(
+            "/endpoints",
+            get(catalog::list_endpoints).post(catalog::create_endpoint),
+        )
+        .route(
+            "/endpoints/{id}",
+            get(catalog::show_endpoint)
+                .patch(catalog::update_endpoint)
+                .delete(catalog::delete_endpoint),
+        )
+        .route(
+            "/credentials",
+            get(credentials::list).post(credentials::create),
+        )
+        .route(
+            "/credentials/{id}",
+            get(credentials::show)
+                .patch(credentials::update)
+                .delete(credentials::delete),
+        )
+        .merge(assignments::grant_routes());
+
+    Router::new()
+        .route("/", get(versions::root))
+        .nest("/v3", v3)
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            identity.clone(),
+            invalidate_on_write,
+        ))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(|r, n| {
+            render_errors(ErrorStyle::Keystone, r, n)
+        }))
+        .with_state(identity)
+}

@@ -1,0 +1,199 @@
+//! Wiring: opens the data directory and database, bootstraps, and serves every API on one
+//! listener, each under its own prefix.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::middleware;
+use onestack_api::url::PublicUrl;
+use onestack_api::{TokenValidator, error::not_found};
+use onestack_identity::bootstrap::CatalogService;
+use onestack_identity::{Identity, Validator};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tower::Layer;
+
+use crate::config::Config;
+use crate::files;
+
+/// The services onestack serves, as they appear in the catalog.
+pub const SERVICES: &[CatalogService] = &[CatalogService {
+    service_type: "identity",
+    name: "keystone",
+    description: "OpenStack Identity (onestack)",
+    path: "/identity/v3",
+}];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}\n{hint}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+        hint: &'static str,
+    },
+    #[error(
+        "cannot use the data directory {path}: {source}\nchoose another with --data-dir DIR or ONESTACK_DATA_DIR"
+    )]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Db(#[from] onestack_db::DbError),
+    #[error("cannot set up the key repositories: {0}")]
+    Keys(#[from] onestack_identity::fernet::KeyError),
+    #[error("cannot bootstrap the identity service: {0}")]
+    Bootstrap(#[from] onestack_identity::error::Error),
+}
+
+/// A server that is accepting requests.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub public_url: String,
+    pub data_dir: PathBuf,
+    pub openrc: PathBuf,
+    pub admin_created: bool,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets requests in flight finish, and waits.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+
+    /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn until_signalled(self) -> std::io::Result<()> {
+        wait_for_signal().await;
+        tracing::info!("shutting down: finishing requests in flight");
+        self.stop().await
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn trim_trailing_slash(mut request: axum::extract::Request) -> axum::extract::Request {
+    let path = request.uri().path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let rebuilt = match request.uri().query() {
+            Some(query) => format!("{trimmed}?{query}"),
+            None => trimmed.to_owned(),
+        };
+        if let Ok(uri) = rebuilt.parse() {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
+}
+
+fn check_writable(dir: &PathBuf) -> Result<(), StartError> {
+    let wrap = |source| StartError::DataDir {
+        path: dir.clone(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(wrap)?;
+    let probe = dir.join(".write-test");
+    std::fs::write(&probe, b"").map_err(wrap)?;
+    std::fs::remove_file(&probe).map_err(wrap)
+}
+
+/// Starts the cloud: everything is ready to serve when this returns.
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    let addr = config.server.listen;
+    // Bind first: a port conflict is the most common start-up failure and should be instant.
+    let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Listen {
+        addr,
+        hint: match source.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                "the port is in use (is onestack already running?); choose another with --listen ADDR:PORT"
+            }
+            std::io::ErrorKind::PermissionDenied => "ports below 1024 need root; choose another with --listen ADDR:PORT",
+            _ => "check the address given with --listen ADDR:PORT",
+        },
+        source,
+    })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen {
+        addr,
+        source,
+        hint: "",
+    })?;
+    let mut config = config;
+    config.server.listen = addr;
+    let data_dir = config.data_dir();
+    check_writable(&data_dir)?;
+    let pool = onestack_db::open_sqlite(&data_dir.join("onestack.db")).await?;
+    let identity = Arc::new(Identity::new(pool, config.identity.clone(), &data_dir)?);
+    let public_url = config.public_url();
+    let password = files::admin_password(&data_dir).map_err(|source| StartError::DataDir {
+        path: data_dir.clone(),
+        source,
+    })?;
+    let outcome =
+        onestack_identity::bootstrap::run(&identity, &public_url, SERVICES, &password).await?;
+    let auth_url = format!("{public_url}/identity/v3");
+    let openrc = files::write_client_files(&data_dir, &auth_url, &password).map_err(|source| {
+        StartError::DataDir {
+            path: data_dir.clone(),
+            source,
+        }
+    })?;
+
+    let validator: Arc<dyn TokenValidator> = Arc::new(Validator(identity.clone()));
+    let configured_url =
+        PublicUrl((!config.server.public_url.is_empty()).then(|| public_url.clone()));
+    let app = Router::new()
+        .nest("/identity", onestack_identity::router(identity))
+        .fallback(not_found)
+        .layer(middleware::from_fn(move |r, n| {
+            onestack_api::auth::layer(validator.clone(), r, n)
+        }))
+        .layer(axum::Extension(configured_url))
+        .layer(middleware::from_fn(onestack_api::request_id::layer));
+
+    // Trailing slashes are trimmed before routing: clients use both `/v3` and `/v3/`.
+    let app = tower::util::MapRequestLayer::new(trim_trailing_slash).layer(app);
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = rx.await;
+        })
+        .await
+    });
+    Ok(Running {
+        addr,
+        public_url,
+        data_dir,
+        openrc,
+        admin_created: outcome.admin_created,
+        shutdown: Some(tx),
+        task,
+    })
+}
