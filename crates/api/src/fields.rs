@@ -71,12 +71,12 @@ impl Fields {
     /// An optional string of at most `max` characters (which may be empty).
     pub fn opt_string_max(&mut self, field: &str, max: usize) -> Result<Option<String>, ApiError> {
         let value = self.opt_string(field)?;
-        if let Some(v) = &value {
-            if v.chars().count() > max {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid input for field '{field}': it is longer than {max} characters."
-                )));
-            }
+        if let Some(v) = &value
+            && v.chars().count() > max
+        {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field '{field}': it is longer than {max} characters."
+            )));
         }
         Ok(value)
     }

@@ -191,8 +191,8 @@ pub async fn run(
 /// registered when the public URL changed since the last start.
 async fn sync_catalog(pool: &Pool, public_url: &str, services: &[CatalogService]) -> Result<()> {
     let public_url = public_url.trim_end_matches('/');
-    if let Some(previous) = meta(pool, "catalog_base_url").await? {
-        if previous != public_url {
+    if let Some(previous) = meta(pool, "catalog_base_url").await?
+        && previous != public_url {
             for mut endpoint in store::catalog::list_endpoints(pool, None, None, None).await? {
                 if let Some(rest) = endpoint.url.strip_prefix(&previous) {
                     endpoint.url = format!("{public_url}{rest}");
@@ -200,7 +200,6 @@ async fn sync_catalog(pool: &Pool, public_url: &str, services: &[CatalogService]
                 }
             }
         }
-    }
     for wanted in services {
         if !store::catalog::list_services(pool, None, Some(wanted.service_type))
             .await?

@@ -159,13 +159,11 @@ impl Identity {
         F: std::future::Future<Output = Result<T>>,
     {
         let generation = self.generation();
-        if let Ok(guard) = slot.read() {
-            if let Some((g, value)) = guard.as_ref() {
-                if *g == generation {
+        if let Ok(guard) = slot.read()
+            && let Some((g, value)) = guard.as_ref()
+                && *g == generation {
                     return Ok(value.clone());
                 }
-            }
-        }
         let value = Arc::new(load.await?);
         if let Ok(mut guard) = slot.write() {
             *guard = Some((generation, value.clone()));
@@ -280,6 +278,8 @@ impl Identity {
             let credential = store::credentials::get_app_credential(&self.pool, id)
                 .await?
                 .filter(|a| a.user_id == user.id && a.expires_at.is_none_or(|e| e > now_micros()))
+                // Its tokens stay on its project, even when re-scoped with the token method.
+                .filter(|a| payload.scope == TokenScope::Project(a.project_id.clone()))
                 .ok_or_else(|| {
                     Error::UnauthorizedBecause(
                         "The application credential is no longer valid.".into(),
@@ -324,13 +324,11 @@ impl Identity {
     /// Validates a token, from the cache when nothing has changed since it was last checked.
     pub async fn validate(&self, token: &str) -> Result<Arc<ValidatedToken>> {
         let generation = self.generation();
-        if let Ok(cache) = self.token_cache.lock() {
-            if let Some((g, validated)) = cache.get(token) {
-                if *g == generation && validated.payload.expires_at > now_micros() {
+        if let Ok(cache) = self.token_cache.lock()
+            && let Some((g, validated)) = cache.get(token)
+                && *g == generation && validated.payload.expires_at > now_micros() {
                     return Ok(validated.clone());
                 }
-            }
-        }
         let payload = self
             .sealer
             .unseal(token)

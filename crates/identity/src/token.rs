@@ -92,11 +92,10 @@ impl TokenSealer {
     /// The current key set, reloaded when the repository directory changed.
     fn keys(&self) -> KeySet {
         let stamp = Self::stamp(&self.repository);
-        if let Ok(guard) = self.keys.read() {
-            if guard.0 == stamp {
+        if let Ok(guard) = self.keys.read()
+            && guard.0 == stamp {
                 return guard.1.clone();
             }
-        }
         match self.repository.load() {
             Ok(keys) => {
                 if let Ok(mut guard) = self.keys.write() {

@@ -156,7 +156,8 @@ pub async fn create(
     let held = identity
         .effective_roles(&user_id, TargetType::Project, &project_id)
         .await?;
-    let role_ids = match requested {
+    // No roles, or an empty list (what the openstack CLI sends), means all the caller holds.
+    let role_ids = match requested.filter(|r| !r.is_empty()) {
         None => held.iter().map(|r| r.id.clone()).collect(),
         Some(items) => {
             let mut ids = Vec::new();

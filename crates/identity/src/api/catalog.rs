@@ -84,8 +84,8 @@ async fn insert_region(
         (None, None) => new_id(),
     };
     let parent_region_id = fields.opt_string("parent_region_id")?;
-    if let Some(parent) = &parent_region_id {
-        if store::catalog::get_region(&identity.pool, parent)
+    if let Some(parent) = &parent_region_id
+        && store::catalog::get_region(&identity.pool, parent)
             .await?
             .is_none()
         {
@@ -93,7 +93,6 @@ async fn insert_region(
                 "Could not find parent region: {parent}."
             )));
         }
-    }
     let r = Region {
         id,
         description: fields
@@ -155,14 +154,27 @@ pub async fn update_region(
     }
     if fields.contains("parent_region_id") {
         let parent = fields.opt_string("parent_region_id")?;
-        if let Some(p) = &parent {
-            if p == &r.id
+        if let Some(p) = &parent
+            && (p == &r.id
                 || store::catalog::get_region(&identity.pool, p)
                     .await?
-                    .is_none()
+                    .is_none())
             {
                 return Err(Error::validation(format!("Invalid parent region: {p}.")));
             }
+        // Keystone's CircularRegionHierarchyError: the new parent may not descend from r.
+        let mut ancestor = parent.clone();
+        let mut seen = std::collections::HashSet::new();
+        while let Some(a) = ancestor {
+            if a == r.id || !seen.insert(a.clone()) {
+                return Err(Error::validation(format!(
+                    "The specified parent region {} would create a circular region hierarchy.",
+                    parent.as_deref().unwrap_or_default()
+                )));
+            }
+            ancestor = store::catalog::get_region(&identity.pool, &a)
+                .await?
+                .and_then(|x| x.parent_region_id);
         }
         r.parent_region_id = parent;
     }
@@ -352,8 +364,8 @@ async fn check_refs(identity: &Identity, e: &Endpoint) -> Result<()> {
             e.service_id
         )));
     }
-    if let Some(region) = &e.region_id {
-        if store::catalog::get_region(&identity.pool, region)
+    if let Some(region) = &e.region_id
+        && store::catalog::get_region(&identity.pool, region)
             .await?
             .is_none()
         {
@@ -361,7 +373,6 @@ async fn check_refs(identity: &Identity, e: &Endpoint) -> Result<()> {
                 "Could not find region: {region}."
             )));
         }
-    }
     Ok(())
 }
 

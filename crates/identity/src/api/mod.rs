@@ -97,11 +97,9 @@ async fn invalidate_on_write(
     request: Request,
     next: Next,
 ) -> Response {
-    let writes = !matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    ) && !(request.method() == Method::POST
-        && request.uri().path().ends_with("/auth/tokens"));
+    let reads = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let issues_token = request.method() == Method::POST && request.uri().path().ends_with("/auth/tokens");
+    let writes = !reads && !issues_token;
     let response = next.run(request).await;
     if writes && response.status().is_success() {
         identity.changed();

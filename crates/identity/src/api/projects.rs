@@ -66,11 +66,24 @@ pub async fn list(
             ..Target::default()
         },
     )?;
+    // A top-level project's parent is its domain (as Keystone shows it), so filtering by a
+    // domain as parent selects that domain's top-level projects.
+    let mut domain_id = domain_id;
+    let parent_id = match params.get("parent_id") {
+        Some(p)
+            if domain_id.as_ref().is_none_or(|d| d == p)
+                && store::projects::get_domain(&identity.pool, p).await?.is_some() =>
+        {
+            domain_id = Some(p.clone());
+            Some(None)
+        }
+        other => other.map(|p| Some(p.clone())),
+    };
     let filter = ProjectFilter {
         name: params.get("name").cloned(),
         domain_id,
         enabled: bool_param(&params, "enabled"),
-        parent_id: params.get("parent_id").map(|p| Some(p.clone())),
+        parent_id,
         ids: None,
         tags: split(&params, "tags"),
         tags_any: split(&params, "tags-any"),
@@ -219,14 +232,12 @@ pub async fn update(
     p.extra.extend(fields.into_rest());
     if let Some(other) =
         store::projects::find_project_by_name(&identity.pool, &p.domain_id, &p.name).await?
-    {
-        if other.id != p.id {
+        && other.id != p.id {
             return Err(Error::conflict(
                 "project",
                 format!("a project named {} already exists", p.name),
             ));
         }
-    }
     store::projects::update_project(&identity.pool, &p).await?;
     Ok(Json(json!({ "project": views::project(&base, &p) })))
 }

@@ -84,8 +84,8 @@ pub async fn show(
 }
 
 async fn check_default_project(identity: &Identity, project_id: &Option<String>) -> Result<()> {
-    if let Some(id) = project_id {
-        if store::projects::get_project(&identity.pool, id)
+    if let Some(id) = project_id
+        && store::projects::get_project(&identity.pool, id)
             .await?
             .is_none()
         {
@@ -93,7 +93,6 @@ async fn check_default_project(identity: &Identity, project_id: &Option<String>)
                 "Could not find default project: {id}."
             )));
         }
-    }
     Ok(())
 }
 
@@ -180,14 +179,13 @@ pub async fn update(
     fields.ignore("id");
     fields.ignore("options");
     u.extra.extend(fields.into_rest());
-    if let Some(other) = store::users::find_by_name(&identity.pool, &u.domain_id, &u.name).await? {
-        if other.id != u.id {
+    if let Some(other) = store::users::find_by_name(&identity.pool, &u.domain_id, &u.name).await?
+        && other.id != u.id {
             return Err(Error::conflict(
                 "user",
                 format!("a user named {} already exists", u.name),
             ));
         }
-    }
     if let Some(p) = new_password {
         u.password_hash = Some(password::hash(p, identity.config.password_hash_rounds).await?);
         u.failed_auth_count = 0;

@@ -1,0 +1,544 @@
+//! End-to-end: the real `onestack` binary, driven by the real `openstack` CLI
+//! (python-openstackclient pinned in tests/e2e/requirements.txt, installed into `.venv` by
+//! `make venv`). Nothing here is simulated.
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The `openstack` CLI: `$ONESTACK_OPENSTACK_CLI`, else `.venv/bin/openstack`.
+fn openstack_cli() -> PathBuf {
+    let path = std::env::var_os("ONESTACK_OPENSTACK_CLI")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join(".venv/bin/openstack"));
+    assert!(
+        path.exists(),
+        "the openstack CLI is missing at {}: run `make venv` first",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `onestack up`, stopped with SIGTERM on drop.
+struct Server {
+    child: Option<Child>,
+    port: u16,
+    data_dir: PathBuf,
+}
+
+impl Server {
+    fn start(data_dir: &Path) -> Server {
+        Self::start_on(data_dir, free_port())
+    }
+
+    fn start_on(data_dir: &Path, port: u16) -> Server {
+        let child = Command::new(env!("CARGO_BIN_EXE_onestack"))
+            .args(["up", "--data-dir"])
+            .arg(data_dir)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .env("ONESTACK_IDENTITY__PASSWORD_HASH_ROUNDS", "4")
+            .env_remove("ONESTACK_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("onestack starts");
+        let server = Server {
+            child: Some(child),
+            port,
+            data_dir: data_dir.to_path_buf(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && server.openrc_path().exists()
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "onestack did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    fn openrc_path(&self) -> PathBuf {
+        self.data_dir.join("admin-openrc")
+    }
+
+    /// The variables the printed openrc exports, as a user gets them with `source`.
+    fn admin_env(&self) -> HashMap<String, String> {
+        let text = std::fs::read_to_string(self.openrc_path()).unwrap();
+        text.lines()
+            .filter_map(|line| line.strip_prefix("export "))
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').replace(r"'\''", "'")))
+            .collect()
+    }
+
+    /// Sends SIGTERM and waits; returns the exit status and what it printed.
+    fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let mut child = self.child.take().unwrap();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let status = child.wait().unwrap();
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        (status, out)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Runs `openstack ARGS` with exactly `env` as its OS_* environment.
+fn openstack(env: &HashMap<String, String>, args: &[&str]) -> Output {
+    let mut command = Command::new(openstack_cli());
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("OS_")) {
+        command.env_remove(k);
+    }
+    command
+        .envs(env)
+        .args(args)
+        .output()
+        .expect("openstack runs")
+}
+
+fn ok_json(env: &HashMap<String, String>, args: &[&str]) -> Value {
+    let out = openstack(env, &[args, &["-f", "json"]].concat());
+    assert!(
+        out.status.success(),
+        "openstack {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn ok(env: &HashMap<String, String>, args: &[&str]) -> String {
+    let out = openstack(env, args);
+    assert!(
+        out.status.success(),
+        "openstack {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn fails(env: &HashMap<String, String>, args: &[&str], expect: &[&str]) {
+    let out = openstack(env, args);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(!out.status.success(), "openstack {args:?} should fail");
+    assert!(
+        expect.iter().any(|e| stderr.contains(e)),
+        "openstack {args:?}: expected one of {expect:?} in:\n{stderr}"
+    );
+}
+
+/// `openstack ... --password-prompt`, answering the prompts on a terminal, as a person does.
+fn with_password_prompt(env: &HashMap<String, String>, args: &[&str], password: &str) -> String {
+    let command_line = std::iter::once(openstack_cli().display().to_string())
+        .chain(args.iter().map(|a| format!("'{a}'")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut child = Command::new("script")
+        .args(["-qfec", &command_line, "/dev/null"])
+        .envs(env)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script(1) runs");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    let mut answered = 0;
+    let mut buf = [0u8; 4096];
+    while answered < 2 {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "the CLI ended before asking for the password twice:\n{seen}"
+        );
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        if seen.matches("Password:").count() > answered {
+            stdin.write_all(format!("{password}\n").as_bytes()).unwrap();
+            stdin.flush().unwrap();
+            answered += 1;
+        }
+    }
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{seen}{rest}");
+    seen + &rest
+}
+
+#[test]
+fn install_guide_walkthrough_with_the_openstack_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let admin = server.admin_env();
+    assert_eq!(
+        admin["OS_AUTH_URL"],
+        format!("http://127.0.0.1:{}/identity/v3", server.port)
+    );
+
+    let token = ok_json(&admin, &["token", "issue"]);
+    assert!(token["id"].as_str().unwrap().len() > 100);
+    assert!(token["project_id"].is_string() && token["user_id"].is_string());
+
+    let project = ok_json(
+        &admin,
+        &[
+            "project",
+            "create",
+            "--domain",
+            "default",
+            "--description",
+            "Demo Project",
+            "demo",
+        ],
+    );
+    assert_eq!(project["name"], "demo");
+    assert_eq!(project["description"], "Demo Project");
+    let service_project = ok_json(&admin, &["project", "show", "service"]);
+    assert_eq!(service_project["domain_id"], "default");
+
+    let created = with_password_prompt(
+        &admin,
+        &[
+            "user",
+            "create",
+            "--domain",
+            "default",
+            "--password-prompt",
+            "demo",
+        ],
+        "demo-secret",
+    );
+    assert!(created.contains("demo"), "{created}");
+
+    let role = ok_json(&admin, &["role", "create", "user"]);
+    assert_eq!(role["name"], "user");
+    ok(
+        &admin,
+        &["role", "add", "--project", "demo", "--user", "demo", "user"],
+    );
+
+    let service = ok_json(
+        &admin,
+        &[
+            "service",
+            "create",
+            "--name",
+            "glance",
+            "--description",
+            "OpenStack Image service",
+            "image",
+        ],
+    );
+    assert_eq!(service["type"], "image");
+    for interface in ["public", "internal", "admin"] {
+        let endpoint = ok_json(
+            &admin,
+            &[
+                "endpoint",
+                "create",
+                "--region",
+                "RegionOne",
+                "image",
+                interface,
+                "http://controller:9292",
+            ],
+        );
+        assert_eq!(endpoint["interface"], interface);
+        assert_eq!(endpoint["service_name"], "glance");
+    }
+    let endpoints = ok_json(&admin, &["endpoint", "list"]);
+    let image_endpoints = endpoints
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["Service Type"] == "image")
+        .count();
+    assert_eq!(image_endpoints, 3, "{endpoints}");
+    assert!(
+        endpoints
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["Service Type"] == "identity")
+    );
+
+    let assignments = ok_json(&admin, &["role", "assignment", "list", "--names"]);
+    assert!(
+        assignments
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["Role"] == "user"
+                && a["User"] == "demo@Default"
+                && a["Project"] == "demo@Default"),
+        "{assignments}"
+    );
+
+    // The demo user, with the password given at the prompt.
+    let mut demo = admin.clone();
+    demo.insert("OS_USERNAME".into(), "demo".into());
+    demo.insert("OS_PASSWORD".into(), "demo-secret".into());
+    demo.insert("OS_PROJECT_NAME".into(), "demo".into());
+    let demo_token = ok_json(&demo, &["token", "issue"]);
+    assert_eq!(demo_token["project_id"], project["id"]);
+
+    // Application credentials: created by admin, then used alone to authenticate.
+    let credential = ok_json(
+        &admin,
+        &["application", "credential", "create", "e2e-credential"],
+    );
+    let secret = credential["Secret"].as_str().unwrap().to_owned();
+    let app_env: HashMap<String, String> = [
+        ("OS_AUTH_URL", admin["OS_AUTH_URL"].clone()),
+        ("OS_AUTH_TYPE", "v3applicationcredential".into()),
+        (
+            "OS_APPLICATION_CREDENTIAL_ID",
+            credential["ID"].as_str().unwrap().to_owned(),
+        ),
+        ("OS_APPLICATION_CREDENTIAL_SECRET", secret.clone()),
+        ("OS_IDENTITY_API_VERSION", "3".into()),
+        ("OS_INTERFACE", "public".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let app_token = ok_json(&app_env, &["token", "issue"]);
+    assert_eq!(app_token["project_id"], token["project_id"]);
+    let listed = ok_json(&admin, &["application", "credential", "list"]);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["Name"] == "e2e-credential")
+    );
+
+    // Token revocation: the revoked token no longer works.
+    let doomed = ok_json(&admin, &["token", "issue"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token_env: HashMap<String, String> = [
+        ("OS_AUTH_URL", admin["OS_AUTH_URL"].clone()),
+        ("OS_AUTH_TYPE", "token".into()),
+        ("OS_TOKEN", doomed.clone()),
+        ("OS_PROJECT_NAME", "admin".into()),
+        ("OS_PROJECT_DOMAIN_NAME", "Default".into()),
+        ("OS_IDENTITY_API_VERSION", "3".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    ok(&token_env, &["project", "list"]);
+    ok(&admin, &["token", "revoke", &doomed]);
+    fails(
+        &token_env,
+        &["project", "list"],
+        &["401", "authentication", "could not find token", "404"],
+    );
+
+    // Negative cases.
+    let mut wrong = admin.clone();
+    wrong.insert("OS_PASSWORD".into(), "not-the-password".into());
+    fails(&wrong, &["token", "issue"], &["401", "authentication"]);
+    fails(&demo, &["user", "list"], &["403", "not authorized"]);
+    fails(
+        &demo,
+        &["project", "create", "sneaky"],
+        &["403", "not authorized"],
+    );
+    fails(
+        &admin,
+        &["project", "show", "no-such-project"],
+        &["no project", "could not find", "404"],
+    );
+    let projects = ok_json(&admin, &["project", "list"]);
+    assert!(
+        !projects
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["Name"] == "sneaky")
+    );
+
+    let (status, _) = server.stop();
+    assert!(status.success(), "SIGTERM is a clean shutdown: {status}");
+}
+
+#[test]
+fn restart_reuses_data_and_keeps_a_changed_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let port = server.port;
+    let mut admin = server.admin_env();
+    let first_password = admin["OS_PASSWORD"].clone();
+    ok(&admin, &["project", "create", "kept"]);
+    ok(
+        &admin,
+        &["user", "set", "--password", "changed-password", "admin"],
+    );
+    let (status, out) = server.stop();
+    assert!(status.success());
+    assert!(out.contains("first start"), "{out}");
+
+    let server = Server::start_on(dir.path(), port);
+    admin.insert("OS_PASSWORD".into(), "changed-password".into());
+    let projects = ok_json(&admin, &["project", "list"]);
+    assert!(
+        projects
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["Name"] == "kept"),
+        "{projects}"
+    );
+    // The bootstrap did not put the generated password back.
+    admin.insert("OS_PASSWORD".into(), first_password);
+    fails(&admin, &["token", "issue"], &["401", "authentication"]);
+    let (status, out) = server.stop();
+    assert!(status.success());
+    assert!(!out.contains("first start"), "{out}");
+}
+
+fn onestack(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_onestack"))
+        .args(args)
+        .env_remove("ONESTACK_CONFIG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn clear_start_up_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let other = tempfile::tempdir().unwrap();
+    let busy = onestack(&[
+        "up",
+        "--data-dir",
+        other.path().to_str().unwrap(),
+        "--listen",
+        &format!("127.0.0.1:{}", server.port),
+    ]);
+    assert!(!busy.status.success());
+    assert!(
+        String::from_utf8_lossy(&busy.stderr).contains("in use"),
+        "{}",
+        String::from_utf8_lossy(&busy.stderr)
+    );
+    drop(server);
+
+    let unwritable = onestack(&[
+        "up",
+        "--data-dir",
+        "/proc/onestack-cannot-be-here",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert!(!unwritable.status.success());
+    assert!(String::from_utf8_lossy(&unwritable.stderr).contains("--data-dir"));
+
+    let corrupt = tempfile::tempdir().unwrap();
+    std::fs::write(corrupt.path().join("onestack.db"), vec![b'x'; 4096]).unwrap();
+    let out = onestack(&[
+        "up",
+        "--data-dir",
+        corrupt.path().to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a usable SQLite database"));
+
+    let bad_config = corrupt.path().join("bad.toml");
+    std::fs::write(&bad_config, "[identity]\ntoken_expiration = \"soon\"\n").unwrap();
+    let out = onestack(&["up", "--config", bad_config.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid configuration"));
+
+    let version = onestack(&["--version"]);
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("onestack "));
+    let help = onestack(&["--help"]);
+    for command in ["up", "openrc", "token-keys", "config"] {
+        assert!(String::from_utf8_lossy(&help.stdout).contains(command));
+    }
+    let config = onestack(&["config"]);
+    assert!(String::from_utf8_lossy(&config.stdout).contains("token_expiration = 3600"));
+}
+
+#[test]
+fn openrc_prints_credentials_for_any_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let data = dir.path().to_str().unwrap();
+    let admin = onestack(&["openrc", "--data-dir", data]);
+    let text = String::from_utf8_lossy(&admin.stdout);
+    assert!(
+        text.contains("OS_USERNAME='admin'") && text.contains("OS_PASSWORD="),
+        "{text}"
+    );
+    let demo = onestack(&[
+        "openrc",
+        "--data-dir",
+        data,
+        "--user",
+        "demo",
+        "--project",
+        "demo",
+    ]);
+    let text = String::from_utf8_lossy(&demo.stdout);
+    assert!(
+        text.contains("OS_USERNAME='demo'") && text.contains("read -rsp"),
+        "{text}"
+    );
+    let keys = onestack(&["token-keys", "rotate", "--data-dir", data]);
+    assert!(
+        keys.status.success(),
+        "{}",
+        String::from_utf8_lossy(&keys.stderr)
+    );
+    // Tokens keep working across a rotation.
+    ok_json(&server.admin_env(), &["token", "issue"]);
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what building and testing onestack needs on Debian 12, and nothing that is
+# already there. Safe to run again.
+set -euo pipefail
+
+need_apt=()
+have() { command -v "$1" >/dev/null 2>&1; }
+pkg_missing() { ! dpkg -s "$1" >/dev/null 2>&1; }
+
+have cc || need_apt+=(build-essential)
+have pkg-config || need_apt+=(pkg-config)
+have curl || need_apt+=(curl ca-certificates)
+have script || need_apt+=(bsdutils)          # script(1): the e2e tests answer password prompts on a pty
+python3 -m venv --help >/dev/null 2>&1 || need_apt+=(python3-venv)
+have python3 || need_apt+=(python3)
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "==> installing Debian packages: ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! have cargo; then
+  if [ -x "$HOME/.cargo/bin/cargo" ]; then
+    echo "==> cargo is in ~/.cargo/bin; add it to PATH (source ~/.cargo/env)" >&2
+  else
+    echo "==> installing the Rust toolchain with rustup"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component clippy,rustfmt
+  fi
+  exit 1
+fi
