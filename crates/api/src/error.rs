@@ -75,14 +75,21 @@ pub enum ErrorStyle {
     Keystone,
     /// `{"error": {"code", "title", "message"}}` without a Keystone auth challenge.
     Generic,
+    /// `{"message", "code": "404 Not Found", "title"}`: webob's JSON errors, as Glance sends them.
+    Glance,
 }
 
 impl ErrorStyle {
     pub fn render(self, error: &ApiError) -> Response {
         let title = error.status.canonical_reason().unwrap_or("Error");
-        let body = serde_json::json!({
-            "error": { "code": error.status.as_u16(), "title": title, "message": error.message }
-        });
+        let body = match self {
+            ErrorStyle::Glance => serde_json::json!({
+                "message": error.message, "code": format!("{} {title}", error.status.as_u16()), "title": title,
+            }),
+            ErrorStyle::Keystone | ErrorStyle::Generic => serde_json::json!({
+                "error": { "code": error.status.as_u16(), "title": title, "message": error.message }
+            }),
+        };
         let mut response = (error.status, Json(body)).into_response();
         if self == ErrorStyle::Keystone && error.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(

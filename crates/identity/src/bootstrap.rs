@@ -192,14 +192,15 @@ pub async fn run(
 async fn sync_catalog(pool: &Pool, public_url: &str, services: &[CatalogService]) -> Result<()> {
     let public_url = public_url.trim_end_matches('/');
     if let Some(previous) = meta(pool, "catalog_base_url").await?
-        && previous != public_url {
-            for mut endpoint in store::catalog::list_endpoints(pool, None, None, None).await? {
-                if let Some(rest) = endpoint.url.strip_prefix(&previous) {
-                    endpoint.url = format!("{public_url}{rest}");
-                    store::catalog::update_endpoint(pool, &endpoint).await?;
-                }
+        && previous != public_url
+    {
+        for mut endpoint in store::catalog::list_endpoints(pool, None, None, None).await? {
+            if let Some(rest) = endpoint.url.strip_prefix(&previous) {
+                endpoint.url = format!("{public_url}{rest}");
+                store::catalog::update_endpoint(pool, &endpoint).await?;
             }
         }
+    }
     for wanted in services {
         if !store::catalog::list_services(pool, None, Some(wanted.service_type))
             .await?

@@ -161,9 +161,10 @@ impl Identity {
         let generation = self.generation();
         if let Ok(guard) = slot.read()
             && let Some((g, value)) = guard.as_ref()
-                && *g == generation {
-                    return Ok(value.clone());
-                }
+            && *g == generation
+        {
+            return Ok(value.clone());
+        }
         let value = Arc::new(load.await?);
         if let Ok(mut guard) = slot.write() {
             *guard = Some((generation, value.clone()));
@@ -326,9 +327,11 @@ impl Identity {
         let generation = self.generation();
         if let Ok(cache) = self.token_cache.lock()
             && let Some((g, validated)) = cache.get(token)
-                && *g == generation && validated.payload.expires_at > now_micros() {
-                    return Ok(validated.clone());
-                }
+            && *g == generation
+            && validated.payload.expires_at > now_micros()
+        {
+            return Ok(validated.clone());
+        }
         let payload = self
             .sealer
             .unseal(token)

@@ -93,9 +93,10 @@ impl TokenSealer {
     fn keys(&self) -> KeySet {
         let stamp = Self::stamp(&self.repository);
         if let Ok(guard) = self.keys.read()
-            && guard.0 == stamp {
-                return guard.1.clone();
-            }
+            && guard.0 == stamp
+        {
+            return guard.1.clone();
+        }
         match self.repository.load() {
             Ok(keys) => {
                 if let Ok(mut guard) = self.keys.write() {

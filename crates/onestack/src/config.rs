@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use onestack_identity::IdentityConfig;
+use onestack_image::ImageConfig;
 use serde::{Deserialize, Serialize};
 
 /// The documented example, printed by `onestack config`.
@@ -55,6 +56,7 @@ pub struct Config {
     pub data: DataConfig,
     pub log: LogConfig,
     pub identity: IdentityConfig,
+    pub image: ImageConfig,
 }
 
 #[derive(Debug, thiserror::Error)]

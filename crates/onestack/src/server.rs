@@ -11,6 +11,7 @@ use onestack_api::url::PublicUrl;
 use onestack_api::{TokenValidator, error::not_found};
 use onestack_identity::bootstrap::CatalogService;
 use onestack_identity::{Identity, Validator};
+use onestack_image::Images;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -20,12 +21,20 @@ use crate::config::Config;
 use crate::files;
 
 /// The services onestack serves, as they appear in the catalog.
-pub const SERVICES: &[CatalogService] = &[CatalogService {
-    service_type: "identity",
-    name: "keystone",
-    description: "OpenStack Identity (onestack)",
-    path: "/identity/v3",
-}];
+pub const SERVICES: &[CatalogService] = &[
+    CatalogService {
+        service_type: "identity",
+        name: "keystone",
+        description: "OpenStack Identity (onestack)",
+        path: "/identity/v3",
+    },
+    CatalogService {
+        service_type: "image",
+        name: "glance",
+        description: "OpenStack Image (onestack)",
+        path: "/image",
+    },
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -46,6 +55,8 @@ pub enum StartError {
     Db(#[from] onestack_db::DbError),
     #[error("cannot set up the key repositories: {0}")]
     Keys(#[from] onestack_identity::fernet::KeyError),
+    #[error("cannot open the image store: {0}")]
+    Images(std::io::Error),
     #[error("cannot bootstrap the identity service: {0}")]
     Bootstrap(#[from] onestack_identity::error::Error),
 }
@@ -162,11 +173,17 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
     })?;
 
+    let images = Arc::new(
+        Images::open(identity.pool.clone(), config.image.clone(), &data_dir)
+            .await
+            .map_err(StartError::Images)?,
+    );
     let validator: Arc<dyn TokenValidator> = Arc::new(Validator(identity.clone()));
     let configured_url =
         PublicUrl((!config.server.public_url.is_empty()).then(|| public_url.clone()));
     let app = Router::new()
         .nest("/identity", onestack_identity::router(identity))
+        .nest("/image", onestack_image::router(images))
         .fallback(not_found)
         .layer(middleware::from_fn(move |r, n| {
             onestack_api::auth::layer(validator.clone(), r, n)

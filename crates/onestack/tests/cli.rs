@@ -259,19 +259,21 @@ fn install_guide_walkthrough_with_the_openstack_cli() {
         &["role", "add", "--project", "demo", "--user", "demo", "user"],
     );
 
+    // The install guide registers the services it deploys beside Keystone; onestack serves
+    // identity and image itself, so register one it does not (placement, as the guide does).
     let service = ok_json(
         &admin,
         &[
             "service",
             "create",
             "--name",
-            "glance",
+            "placement",
             "--description",
-            "OpenStack Image service",
-            "image",
+            "Placement API",
+            "placement",
         ],
     );
-    assert_eq!(service["type"], "image");
+    assert_eq!(service["type"], "placement");
     for interface in ["public", "internal", "admin"] {
         let endpoint = ok_json(
             &admin,
@@ -280,29 +282,26 @@ fn install_guide_walkthrough_with_the_openstack_cli() {
                 "create",
                 "--region",
                 "RegionOne",
-                "image",
+                "placement",
                 interface,
-                "http://controller:9292",
+                "http://controller:8778",
             ],
         );
         assert_eq!(endpoint["interface"], interface);
-        assert_eq!(endpoint["service_name"], "glance");
+        assert_eq!(endpoint["service_name"], "placement");
     }
     let endpoints = ok_json(&admin, &["endpoint", "list"]);
-    let image_endpoints = endpoints
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["Service Type"] == "image")
-        .count();
-    assert_eq!(image_endpoints, 3, "{endpoints}");
-    assert!(
+    let count = |kind: &str| {
         endpoints
             .as_array()
             .unwrap()
             .iter()
-            .any(|e| e["Service Type"] == "identity")
-    );
+            .filter(|e| e["Service Type"] == kind)
+            .count()
+    };
+    assert_eq!(count("placement"), 3, "{endpoints}");
+    assert_eq!(count("identity"), 3, "{endpoints}");
+    assert_eq!(count("image"), 3, "{endpoints}");
 
     let assignments = ok_json(&admin, &["role", "assignment", "list", "--names"]);
     assert!(

@@ -245,6 +245,10 @@ async fn password_method(identity: &Identity, mut data: Fields) -> Result<Authen
     }
     if !matches {
         if identity.config.lockout_failure_attempts > 0 {
+            if user.failed_auth_count >= i64::from(identity.config.lockout_failure_attempts) {
+                // The lockout has expired (else we would not be here): count afresh, as Keystone.
+                store::users::reset_failed_auth(&identity.pool, &user.id).await?;
+            }
             store::users::record_failed_auth(&identity.pool, &user.id).await?;
         }
         return Err(Error::Unauthorized);

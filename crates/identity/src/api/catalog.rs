@@ -88,11 +88,11 @@ async fn insert_region(
         && store::catalog::get_region(&identity.pool, parent)
             .await?
             .is_none()
-        {
-            return Err(Error::validation(format!(
-                "Could not find parent region: {parent}."
-            )));
-        }
+    {
+        return Err(Error::validation(format!(
+            "Could not find parent region: {parent}."
+        )));
+    }
     let r = Region {
         id,
         description: fields
@@ -159,9 +159,9 @@ pub async fn update_region(
                 || store::catalog::get_region(&identity.pool, p)
                     .await?
                     .is_none())
-            {
-                return Err(Error::validation(format!("Invalid parent region: {p}.")));
-            }
+        {
+            return Err(Error::validation(format!("Invalid parent region: {p}.")));
+        }
         // Keystone's CircularRegionHierarchyError: the new parent may not descend from r.
         let mut ancestor = parent.clone();
         let mut seen = std::collections::HashSet::new();
@@ -368,11 +368,11 @@ async fn check_refs(identity: &Identity, e: &Endpoint) -> Result<()> {
         && store::catalog::get_region(&identity.pool, region)
             .await?
             .is_none()
-        {
-            return Err(Error::validation(format!(
-                "Could not find region: {region}."
-            )));
-        }
+    {
+        return Err(Error::validation(format!(
+            "Could not find region: {region}."
+        )));
+    }
     Ok(())
 }
 

@@ -97,14 +97,26 @@ async fn invalidate_on_write(
     request: Request,
     next: Next,
 ) -> Response {
-    let reads = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let issues_token = request.method() == Method::POST && request.uri().path().ends_with("/auth/tokens");
+    let reads = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let issues_token =
+        request.method() == Method::POST && request.uri().path().ends_with("/auth/tokens");
     let writes = !reads && !issues_token;
     let response = next.run(request).await;
     if writes && response.status().is_success() {
         identity.changed();
     }
     response
+}
+
+/// A known path with a method it does not have: Keystone's 405 error body.
+async fn method_not_allowed() -> onestack_api::ApiError {
+    onestack_api::ApiError::new(
+        http::StatusCode::METHOD_NOT_ALLOWED,
+        "The method is not allowed for the requested URL.",
+    )
 }
 
 /// The routes under the identity prefix (`/identity`).
@@ -256,7 +268,8 @@ pub fn router(identity: Arc<Identity>) -> Router {
                 .patch(credentials::update)
                 .delete(credentials::delete),
         )
-        .merge(assignments::grant_routes());
+        .merge(assignments::grant_routes())
+        .method_not_allowed_fallback(method_not_allowed);
 
     Router::new()
         .route("/", get(versions::root))

@@ -72,7 +72,9 @@ pub async fn list(
     let parent_id = match params.get("parent_id") {
         Some(p)
             if domain_id.as_ref().is_none_or(|d| d == p)
-                && store::projects::get_domain(&identity.pool, p).await?.is_some() =>
+                && store::projects::get_domain(&identity.pool, p)
+                    .await?
+                    .is_some() =>
         {
             domain_id = Some(p.clone());
             Some(None)
@@ -232,12 +234,13 @@ pub async fn update(
     p.extra.extend(fields.into_rest());
     if let Some(other) =
         store::projects::find_project_by_name(&identity.pool, &p.domain_id, &p.name).await?
-        && other.id != p.id {
-            return Err(Error::conflict(
-                "project",
-                format!("a project named {} already exists", p.name),
-            ));
-        }
+        && other.id != p.id
+    {
+        return Err(Error::conflict(
+            "project",
+            format!("a project named {} already exists", p.name),
+        ));
+    }
     store::projects::update_project(&identity.pool, &p).await?;
     Ok(Json(json!({ "project": views::project(&base, &p) })))
 }

@@ -88,11 +88,11 @@ async fn check_default_project(identity: &Identity, project_id: &Option<String>)
         && store::projects::get_project(&identity.pool, id)
             .await?
             .is_none()
-        {
-            return Err(Error::validation(format!(
-                "Could not find default project: {id}."
-            )));
-        }
+    {
+        return Err(Error::validation(format!(
+            "Could not find default project: {id}."
+        )));
+    }
     Ok(())
 }
 
@@ -180,12 +180,13 @@ pub async fn update(
     fields.ignore("options");
     u.extra.extend(fields.into_rest());
     if let Some(other) = store::users::find_by_name(&identity.pool, &u.domain_id, &u.name).await?
-        && other.id != u.id {
-            return Err(Error::conflict(
-                "user",
-                format!("a user named {} already exists", u.name),
-            ));
-        }
+        && other.id != u.id
+    {
+        return Err(Error::conflict(
+            "user",
+            format!("a user named {} already exists", u.name),
+        ));
+    }
     if let Some(p) = new_password {
         u.password_hash = Some(password::hash(p, identity.config.password_hash_rounds).await?);
         u.failed_auth_count = 0;
@@ -194,6 +195,10 @@ pub async fn update(
         identity.revoke_user_tokens(&u.id).await?;
     } else {
         store::users::update(&identity.pool, &u).await?;
+        // As Keystone: disabling revokes the user's tokens, so re-enabling does not revive them.
+        if !u.enabled {
+            identity.revoke_user_tokens(&u.id).await?;
+        }
     }
     Ok(Json(json!({ "user": views::user(&base, &u) })))
 }

@@ -1,0 +1,525 @@
+//! Image data: upload (`PUT /file`), download with ranges (`GET /file`), and the
+//! interoperable import workflow (`PUT /stage`, `POST /import` with glance-direct or
+//! web-download).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use onestack_api::{AuthContext, JsonBody};
+use onestack_db::now_micros;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::model::{Image, Status};
+use crate::service::{Error, Images, Result};
+use crate::store;
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// `Content-MD5` as hex (what Glance clients send) or base64 (RFC 1864).
+fn declared_md5(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get("content-md5")?.to_str().ok()?.trim().to_owned();
+    if value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Some(value.to_ascii_lowercase());
+    }
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .ok()?;
+    (bytes.len() == 16).then(|| hex::encode(bytes))
+}
+
+fn require_octet_stream(headers: &HeaderMap) -> Result<()> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with("application/octet-stream") {
+        Ok(())
+    } else {
+        Err(Error::UnsupportedMediaType(format!(
+            "Image data must be sent as application/octet-stream (got '{content_type}')."
+        )))
+    }
+}
+
+/// `PUT /v2/images/{id}/file`: queued → saving → active (or killed).
+pub async fn upload(
+    State(images): State<Arc<Images>>,
+    ctx: AuthContext,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<StatusCode> {
+    require_octet_stream(&headers)?;
+    let image = images.find_owned(&ctx, &id).await?;
+    if !store::transition(
+        &images.pool,
+        &id,
+        &[Status::Queued],
+        Status::Saving,
+        now_micros(),
+    )
+    .await?
+    {
+        return Err(Error::Conflict(format!(
+            "Image status transition from {} to saving is not allowed; only a queued image takes data.",
+            image.status.as_str()
+        )));
+    }
+    let image = Image {
+        status: Status::Saving,
+        ..image
+    };
+    let written = match images
+        .receive(&image, body.into_data_stream(), declared_length(&headers))
+        .await
+    {
+        Ok(w) => w,
+        Err(e) => {
+            store::transition(
+                &images.pool,
+                &id,
+                &[Status::Saving],
+                Status::Killed,
+                now_micros(),
+            )
+            .await?;
+            return Err(e);
+        }
+    };
+    images
+        .activate(image, written, declared_md5(&headers))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Parses a single `bytes=` range against the data size.
+fn range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>> {
+    let Some(value) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    let unsatisfiable = || {
+        Error::Api(onestack_api::ApiError::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            format!("Invalid range '{value}' for {size} bytes."),
+        ))
+    };
+    let spec = value.strip_prefix("bytes=").ok_or_else(unsatisfiable)?;
+    if spec.contains(',') {
+        return Err(unsatisfiable());
+    }
+    let (start, end) = spec.split_once('-').ok_or_else(unsatisfiable)?;
+    let (first, last) = match (start.trim(), end.trim()) {
+        ("", suffix) => {
+            let n: u64 = suffix.parse().map_err(|_| unsatisfiable())?;
+            if n == 0 || size == 0 {
+                return Err(unsatisfiable());
+            }
+            (size.saturating_sub(n), size - 1)
+        }
+        (s, "") => (
+            s.parse().map_err(|_| unsatisfiable())?,
+            size.saturating_sub(1),
+        ),
+        (s, e) => {
+            let (s, e): (u64, u64) = (
+                s.parse().map_err(|_| unsatisfiable())?,
+                e.parse().map_err(|_| unsatisfiable())?,
+            );
+            (s, e.min(size.saturating_sub(1)))
+        }
+    };
+    if first > last || first >= size {
+        return Err(unsatisfiable());
+    }
+    Ok(Some((first, last)))
+}
+
+/// `GET /v2/images/{id}/file`: streamed, with `Content-MD5` and single ranges.
+pub async fn download(
+    State(images): State<Arc<Images>>,
+    ctx: AuthContext,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let image = images.find(&ctx, &id).await?;
+    match image.status {
+        Status::Active => {}
+        Status::Deactivated if !ctx.is_admin() => {
+            return Err(Error::Forbidden(
+                "The requested image has been deactivated. Image data download is forbidden."
+                    .into(),
+            ));
+        }
+        Status::Deactivated => {}
+        _ => return Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+    let path = images.files.path(&id);
+    let mut file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| Error::Internal(format!("{}: {e}", path.display())))?;
+    let size = file
+        .metadata()
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .len();
+    let (status, start, length) = match range(&headers, size)? {
+        Some((first, last)) => (StatusCode::PARTIAL_CONTENT, first, last - first + 1),
+        None => (StatusCode::OK, 0, size),
+    };
+    file.seek(std::io::SeekFrom::Start(start))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let stream = tokio_util::io::ReaderStream::with_capacity(file.take(length), 1 << 20);
+    let mut response = Response::new(Body::from_stream(stream));
+    *response.status_mut() = status;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if status == StatusCode::PARTIAL_CONTENT {
+        if let Ok(v) =
+            HeaderValue::from_str(&format!("bytes {start}-{}/{size}", start + length - 1))
+        {
+            h.insert(header::CONTENT_RANGE, v);
+        }
+    } else if let Some(md5) = image
+        .checksum
+        .as_deref()
+        .and_then(|c| HeaderValue::from_str(c).ok())
+    {
+        h.insert("content-md5", md5);
+    }
+    Ok(response)
+}
+
+/// `PUT /v2/images/{id}/stage`: queued → uploading, data kept for a later glance-direct import.
+pub async fn stage(
+    State(images): State<Arc<Images>>,
+    ctx: AuthContext,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<StatusCode> {
+    require_octet_stream(&headers)?;
+    let image = images.find_owned(&ctx, &id).await?;
+    if !store::transition(
+        &images.pool,
+        &id,
+        &[Status::Queued],
+        Status::Uploading,
+        now_micros(),
+    )
+    .await?
+    {
+        return Err(Error::Conflict(format!(
+            "Image status transition from {} to uploading is not allowed.",
+            image.status.as_str()
+        )));
+    }
+    match images
+        .receive(&image, body.into_data_stream(), declared_length(&headers))
+        .await
+    {
+        Ok(written) => {
+            let staged = images.files.staging_path(&id);
+            images
+                .files
+                .commit(&written.temp, &staged)
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            Ok(StatusCode::NO_CONTENT)
+        }
+        Err(e) => {
+            store::transition(
+                &images.pool,
+                &id,
+                &[Status::Uploading],
+                Status::Queued,
+                now_micros(),
+            )
+            .await?;
+            Err(e)
+        }
+    }
+}
+
+/// Addresses web-download refuses unless the configuration allows them: fetching them would
+/// let a tenant reach the cloud's own network (server-side request forgery).
+fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast()
+                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64 // 100.64.0.0/10
+                || v4.octets()[0] >= 224
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.is_unspecified() || v6.is_multicast()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00 // unique local
+                || (v6.segments()[0] & 0xffc0) == 0xfe80 // link local
+                || v6.to_ipv4_mapped().is_some_and(|v4| is_internal(IpAddr::V4(v4)))
+        }
+    }
+}
+
+/// Resolves the URL's host and checks every address against the SSRF rules.
+async fn check_download_url(
+    images: &Images,
+    url: &str,
+) -> Result<(reqwest::Url, Vec<std::net::SocketAddr>)> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| Error::BadRequest(format!("Invalid uri '{url}': {e}.")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(Error::BadRequest(
+            "web-download takes http:// or https:// URIs only.".into(),
+        ));
+    }
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| Error::BadRequest(format!("The uri '{url}' has no host.")))?
+        .to_owned();
+    let port = parsed.port_or_known_default().unwrap_or(80);
+    let host_for_lookup = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let addrs: Vec<std::net::SocketAddr> =
+        tokio::net::lookup_host((host_for_lookup.as_str(), port))
+            .await
+            .map_err(|e| Error::BadRequest(format!("Cannot resolve '{host}': {e}.")))?
+            .collect();
+    let allowed: Vec<ipnet::IpNet> = images
+        .config
+        .web_download_allowed_networks
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    for addr in &addrs {
+        if is_internal(addr.ip()) && !allowed.iter().any(|n| n.contains(&addr.ip())) {
+            return Err(Error::BadRequest(format!(
+                "The uri '{url}' points at an internal address ({}); web-download refuses it unless \
+                 [image] web_download_allowed_networks includes it.",
+                addr.ip()
+            )));
+        }
+    }
+    if addrs.is_empty() {
+        return Err(Error::BadRequest(format!("Cannot resolve '{host}'.")));
+    }
+    Ok((parsed, addrs))
+}
+
+/// `POST /v2/images/{id}/import`: 202, the import runs in the background.
+pub async fn import(
+    State(images): State<Arc<Images>>,
+    ctx: AuthContext,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<StatusCode> {
+    let image = images.find_owned(&ctx, &id).await?;
+    let method = body.get("method").cloned().unwrap_or(Value::Null);
+    let name = method
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    match name.as_str() {
+        "glance-direct" => {
+            if !store::transition(
+                &images.pool,
+                &id,
+                &[Status::Uploading],
+                Status::Importing,
+                now_micros(),
+            )
+            .await?
+            {
+                return Err(Error::Conflict(format!(
+                    "Image {id} is {}; glance-direct imports data staged with PUT /v2/images/{id}/stage.",
+                    image.status.as_str()
+                )));
+            }
+            let image = Image {
+                status: Status::Importing,
+                ..image
+            };
+            tokio::spawn(async move {
+                let staged = images.files.staging_path(&image.id);
+                let result = async {
+                    let file = tokio::fs::File::open(&staged)
+                        .await
+                        .map_err(|e| Error::Internal(e.to_string()))?;
+                    let written = images
+                        .receive(
+                            &image,
+                            tokio_util::io::ReaderStream::with_capacity(file, 1 << 20),
+                            None,
+                        )
+                        .await?;
+                    images.activate(image.clone(), written, None).await
+                }
+                .await;
+                images.files.remove(&staged).await;
+                finish_import(&images, &image.id, result).await;
+            });
+            Ok(StatusCode::ACCEPTED)
+        }
+        "web-download" => {
+            let uri = method
+                .get("uri")
+                .and_then(Value::as_str)
+                .ok_or_else(|| Error::BadRequest("web-download needs a 'uri'.".into()))?;
+            let (url, addrs) = check_download_url(&images, uri).await?;
+            if !store::transition(
+                &images.pool,
+                &id,
+                &[Status::Queued],
+                Status::Importing,
+                now_micros(),
+            )
+            .await?
+            {
+                return Err(Error::Conflict(format!(
+                    "Image {id} is {}; web-download imports into a queued image.",
+                    image.status.as_str()
+                )));
+            }
+            let image = Image {
+                status: Status::Importing,
+                ..image
+            };
+            tokio::spawn(async move {
+                let result = web_download(&images, &image, url, addrs).await;
+                finish_import(&images, &image.id, result).await;
+            });
+            Ok(StatusCode::ACCEPTED)
+        }
+        "" => Err(Error::BadRequest(
+            "The body needs {\"method\": {\"name\": ...}}.".into(),
+        )),
+        other => Err(Error::BadRequest(format!(
+            "Import method {other} is not supported: use glance-direct or web-download."
+        ))),
+    }
+}
+
+async fn web_download(
+    images: &Images,
+    image: &Image,
+    url: reqwest::Url,
+    addrs: Vec<std::net::SocketAddr>,
+) -> Result<Image> {
+    let host = url.host_str().unwrap_or_default().to_owned();
+    // Pin the connection to the addresses that were checked, so DNS cannot change under us;
+    // redirects are not followed, as they could lead anywhere.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve_to_addrs(&host, &addrs)
+        .build()
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let response = client
+        .get(url.clone())
+        .send()
+        .await
+        .map_err(|e| Error::BadRequest(format!("Cannot fetch {url}: {e}")))?;
+    if !response.status().is_success() {
+        return Err(Error::BadRequest(format!(
+            "Fetching {url} answered {}.",
+            response.status()
+        )));
+    }
+    let expected = response.content_length();
+    let written = images
+        .receive(image, response.bytes_stream().boxed(), expected)
+        .await?;
+    images.activate(image.clone(), written, None).await
+}
+
+async fn finish_import(images: &Images, id: &str, result: Result<Image>) {
+    if let Err(error) = result {
+        tracing::warn!(image_id = %id, %error, "image import failed");
+        let _ = store::transition(
+            &images.pool,
+            id,
+            &[Status::Importing],
+            Status::Killed,
+            now_micros(),
+        )
+        .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_follow_rfc_7233() {
+        let mut h = HeaderMap::new();
+        h.insert(header::RANGE, HeaderValue::from_static("bytes=2-5"));
+        assert_eq!(range(&h, 10).unwrap(), Some((2, 5)));
+        h.insert(header::RANGE, HeaderValue::from_static("bytes=-3"));
+        assert_eq!(range(&h, 10).unwrap(), Some((7, 9)));
+        h.insert(header::RANGE, HeaderValue::from_static("bytes=8-"));
+        assert_eq!(range(&h, 10).unwrap(), Some((8, 9)));
+        h.insert(header::RANGE, HeaderValue::from_static("bytes=10-"));
+        assert!(range(&h, 10).is_err());
+        h.insert(header::RANGE, HeaderValue::from_static("bytes=1-2,4-5"));
+        assert!(range(&h, 10).is_err());
+    }
+
+    #[test]
+    fn internal_addresses_are_refused() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_internal(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["8.8.8.8", "2001:4860:4860::8888"] {
+            assert!(!is_internal(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn content_md5_in_hex_or_base64() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "content-md5",
+            HeaderValue::from_static("XrY7u+Ae7tCTyyK7j1rNww=="),
+        );
+        assert_eq!(
+            declared_md5(&h).unwrap(),
+            "5eb63bbbe01eeed093cb22bb8f5acdc3"
+        );
+        h.insert(
+            "content-md5",
+            HeaderValue::from_static("5EB63BBBE01EEED093CB22BB8F5ACDC3"),
+        );
+        assert_eq!(
+            declared_md5(&h).unwrap(),
+            "5eb63bbbe01eeed093cb22bb8f5acdc3"
+        );
+    }
+}

@@ -1,0 +1,208 @@
+//! `POST/GET/DELETE /v2/images[/{id}]`, deactivate/reactivate, tags.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use onestack_api::{AuthContext, JsonBody};
+use onestack_db::now_micros;
+use serde_json::{Map, Value};
+
+use super::patch::{check_tag, set_attribute};
+use crate::model::{Image, Status};
+use crate::service::{Error, Images, Result};
+use crate::{store, views};
+
+/// The project a caller acts for; Glance needs a project-scoped token.
+pub(super) fn project(ctx: &AuthContext) -> Result<String> {
+    ctx.project_id().map(str::to_owned).ok_or_else(|| {
+        Error::Forbidden("A project-scoped token is required for the image service.".into())
+    })
+}
+
+pub async fn create(
+    State(images): State<Arc<Images>>,
+    ctx: AuthContext,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response> {
+    let owner = project(&ctx)?;
+    let Value::Object(fields) = body else {
+        return Err(Error::BadRequest(
+            "The body must be a JSON object of image attributes.".into(),
+        ));
+    };
+    let now = now_micros();
+    let mut fields: Map<String, Value> = fields;
+    let id = match fields.remove("id") {
+        None | Some(Value::Null) => uuid::Uuid::new_v4().to_string(),
+        Some(Value::String(id)) if uuid::Uuid::parse_str(&id).is_ok() => id,
+        Some(other) => {
+            return Err(Error::BadRequest(format!(
+                "Invalid id {other}: it must be a UUID."
+            )));
+        }
+    };
+    let mut image = Image {
+        id,
+        name: None,
+        status: Status::Queued,
+        visibility: "shared".into(),
+        protected: false,
+        os_hidden: false,
+        checksum: None,
+        os_hash_algo: None,
+        os_hash_value: None,
+        owner,
+        size: None,
+        virtual_size: None,
+        min_disk: 0,
+        min_ram: 0,
+        container_format: None,
+        disk_format: None,
+        properties: Map::new(),
+        tags: Vec::new(),
+        created_at: now,
+        updated_at: now,
+    };
+    for (key, value) in fields {
+        set_attribute(&ctx, &mut image, &key, value)?;
+    }
+    if images.config.quota_image_count_total > 0 {
+        let (_, count) = store::usage(&images.pool, &image.owner).await?;
+        if count as u64 >= images.config.quota_image_count_total {
+            return Err(Error::TooLarge(format!(
+                "The project {} has reached its quota of {} images.",
+                image.owner, images.config.quota_image_count_total
+            )));
+        }
+    }
+    if store::get(&images.pool, &image.id).await?.is_some() {
+        return Err(Error::Conflict(format!(
+            "An image with identifier {} already exists.",
+            image.id
+        )));
+    }
+    store::insert(&images.pool, &image).await?;
+    let mut response = (StatusCode::CREATED, Json(views::image(&image))).into_response();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    if let Ok(location) =
+        HeaderValue::from_str(&format!("http://{host}/image/v2/images/{}", image.id))
+    {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+pub async fn show(
+    State(images): State<Arc<Images>>,
+    ctx: AuthContext,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    Ok(Json(views::image(&images.find(&ctx, &id).await?)))
+}
+
+pub async fn delete(
+    State(images): State<Arc<Images>>,
+    ctx: AuthContext,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    let image = images.find_owned(&ctx, &id).await?;
+    if image.protected {
+        return Err(Error::Forbidden(format!(
+            "Image {id} is protected and cannot be deleted."
+        )));
+    }
+    store::delete(&images.pool, &id).await?;
+    images.files.remove(&images.files.path(&id)).await;
+    images.files.remove(&images.files.staging_path(&id)).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn deactivate(
+    State(images): State<Arc<Images>>,
+    ctx: AuthContext,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    let image = images.find_owned(&ctx, &id).await?;
+    match image.status {
+        Status::Deactivated => Ok(StatusCode::NO_CONTENT),
+        Status::Active => {
+            store::transition(
+                &images.pool,
+                &id,
+                &[Status::Active],
+                Status::Deactivated,
+                now_micros(),
+            )
+            .await?;
+            Ok(StatusCode::NO_CONTENT)
+        }
+        other => Err(Error::Forbidden(format!(
+            "Not allowed to deactivate image in status '{}'.",
+            other.as_str()
+        ))),
+    }
+}
+
+pub async fn reactivate(
+    State(images): State<Arc<Images>>,
+    ctx: AuthContext,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    let image = images.find_owned(&ctx, &id).await?;
+    match image.status {
+        Status::Active => Ok(StatusCode::NO_CONTENT),
+        Status::Deactivated => {
+            store::transition(
+                &images.pool,
+                &id,
+                &[Status::Deactivated],
+                Status::Active,
+                now_micros(),
+            )
+            .await?;
+            Ok(StatusCode::NO_CONTENT)
+        }
+        other => Err(Error::Forbidden(format!(
+            "Not allowed to reactivate image in status '{}'.",
+            other.as_str()
+        ))),
+    }
+}
+
+pub async fn add_tag(
+    State(images): State<Arc<Images>>,
+    ctx: AuthContext,
+    Path((id, tag)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    let mut image = images.find_owned(&ctx, &id).await?;
+    check_tag(&tag)?;
+    if !image.tags.contains(&tag) {
+        image.tags.push(tag);
+        image.updated_at = now_micros();
+        store::update(&images.pool, &image).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn remove_tag(
+    State(images): State<Arc<Images>>,
+    ctx: AuthContext,
+    Path((id, tag)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    let mut image = images.find_owned(&ctx, &id).await?;
+    let before = image.tags.len();
+    image.tags.retain(|t| *t != tag);
+    if image.tags.len() == before {
+        return Err(Error::NotFound(format!("{id} (tag {tag})")));
+    }
+    image.updated_at = now_micros();
+    store::update(&images.pool, &image).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,252 @@
+//! The image file store under the data directory. Data is streamed to a temporary file while
+//! md5 and sha512 are computed on two other threads, fsynced and renamed into place only when
+//! complete, so a crash never leaves a half-written image behind its final name.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use md5::Md5;
+use sha2::{Digest, Sha512};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+/// Chunks in flight to each hashing thread; bounds memory whatever the upload size.
+const HASH_QUEUE: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the upload is larger than the {0} bytes allowed")]
+    TooLarge(u64),
+    #[error("the upload ended after {received} of the {expected} bytes announced")]
+    Truncated { received: u64, expected: u64 },
+    #[error("the connection failed during the upload: {0}")]
+    Client(String),
+    #[error("image store I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What was written.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub size: u64,
+    pub md5: String,
+    pub sha512: String,
+    /// The temporary file, to be inspected and then committed or discarded.
+    pub temp: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    root: PathBuf,
+}
+
+/// A digest computed on its own thread from the chunks sent to it.
+fn hasher_thread<D: Digest + Send + 'static>(
+    mut digest: D,
+) -> (mpsc::Sender<Bytes>, std::thread::JoinHandle<String>) {
+    let (tx, mut rx) = mpsc::channel::<Bytes>(HASH_QUEUE);
+    let handle = std::thread::spawn(move || {
+        while let Some(chunk) = rx.blocking_recv() {
+            digest.update(&chunk);
+        }
+        hex::encode(digest.finalize())
+    });
+    (tx, handle)
+}
+
+impl FileStore {
+    /// Opens the store at `root`, creating it, and removes temporary files left by uploads
+    /// that a crash interrupted; returns the ids whose uploads were interrupted.
+    pub fn open(root: impl Into<PathBuf>) -> std::io::Result<(Self, Vec<String>)> {
+        let root = root.into();
+        std::fs::create_dir_all(root.join("tmp"))?;
+        let mut interrupted = Vec::new();
+        for entry in std::fs::read_dir(root.join("tmp"))? {
+            let entry = entry?;
+            if let Some(id) = entry.file_name().to_str().and_then(|n| n.split('.').next()) {
+                interrupted.push(id.to_owned());
+            }
+            std::fs::remove_file(entry.path())?;
+        }
+        Ok((Self { root }, interrupted))
+    }
+
+    /// Where an image's committed data lives. Ids are checked by the caller to be UUIDs,
+    /// so they never contain path separators.
+    pub fn path(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    /// Where staged (interoperable import) data lives until imported.
+    pub fn staging_path(&self, id: &str) -> PathBuf {
+        self.root.join(format!("{id}.staged"))
+    }
+
+    /// Streams `body` to a temporary file, hashing on the way; refuses more than `max` bytes
+    /// and, when the client announced a length, fewer than announced.
+    pub async fn receive<S, E>(
+        &self,
+        id: &str,
+        mut body: S,
+        expected: Option<u64>,
+        max: u64,
+    ) -> Result<Written, StoreError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let temp = self
+            .root
+            .join("tmp")
+            .join(format!("{id}.{}", uuid::Uuid::new_v4().simple()));
+        let result = self.receive_into(&temp, &mut body, expected, max).await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&temp).await;
+        }
+        result
+    }
+
+    async fn receive_into<S, E>(
+        &self,
+        temp: &Path,
+        body: &mut S,
+        expected: Option<u64>,
+        max: u64,
+    ) -> Result<Written, StoreError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let mut file = tokio::fs::File::create(temp).await?;
+        let (md5_tx, md5_thread) = hasher_thread(Md5::new());
+        let (sha_tx, sha_thread) = hasher_thread(Sha512::new());
+        let limit = expected.map_or(max, |e| e.min(max));
+        let mut size: u64 = 0;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| StoreError::Client(e.to_string()))?;
+            size += chunk.len() as u64;
+            if size > limit {
+                return Err(if expected.is_some_and(|e| e < max) {
+                    StoreError::Client(format!("more data than the {limit} bytes announced"))
+                } else {
+                    StoreError::TooLarge(max)
+                });
+            }
+            // Hashers run on their own threads; a full queue makes the upload wait for them.
+            let hashed = md5_tx.send(chunk.clone()).await.is_ok()
+                && sha_tx.send(chunk.clone()).await.is_ok();
+            if !hashed {
+                return Err(StoreError::Io(std::io::Error::other(
+                    "a hashing thread stopped",
+                )));
+            }
+            file.write_all(&chunk).await?;
+        }
+        if let Some(expected) = expected
+            && size != expected
+        {
+            return Err(StoreError::Truncated {
+                received: size,
+                expected,
+            });
+        }
+        drop((md5_tx, sha_tx));
+        file.sync_all().await?;
+        let md5 = md5_thread
+            .join()
+            .map_err(|_| std::io::Error::other("md5 thread failed"))?;
+        let sha512 = sha_thread
+            .join()
+            .map_err(|_| std::io::Error::other("sha512 thread failed"))?;
+        Ok(Written {
+            size,
+            md5,
+            sha512,
+            temp: temp.to_path_buf(),
+        })
+    }
+
+    /// Moves a received file to its final place, durably.
+    pub async fn commit(&self, temp: &Path, destination: &Path) -> std::io::Result<()> {
+        tokio::fs::rename(temp, destination).await?;
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || std::fs::File::open(root)?.sync_all())
+            .await
+            .map_err(std::io::Error::other)?
+    }
+
+    pub async fn remove(&self, path: &Path) {
+        if let Err(e) = tokio::fs::remove_file(path).await
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %path.display(), error = %e, "cannot remove image data");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(
+        chunks: Vec<&'static [u8]>,
+    ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
+        futures_util::stream::iter(chunks.into_iter().map(|c| Ok(Bytes::from_static(c))))
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn hashes_while_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = FileStore::open(dir.path()).unwrap();
+        let written = store
+            .receive("a", stream(vec![b"hello ", b"world"]), Some(11), 100)
+            .await
+            .unwrap();
+        assert_eq!(written.size, 11);
+        assert_eq!(written.md5, "5eb63bbbe01eeed093cb22bb8f5acdc3");
+        assert!(
+            written
+                .sha512
+                .starts_with("309ecc489c12d6eb4cc40f50c902f2b4")
+        );
+        store.commit(&written.temp, &store.path("a")).await.unwrap();
+        assert_eq!(std::fs::read(store.path("a")).unwrap(), b"hello world");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn refuses_short_and_oversized_uploads_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = FileStore::open(dir.path()).unwrap();
+        assert!(matches!(
+            store
+                .receive("a", stream(vec![b"hello"]), Some(11), 100)
+                .await,
+            Err(StoreError::Truncated {
+                received: 5,
+                expected: 11
+            })
+        ));
+        assert!(matches!(
+            store.receive("a", stream(vec![b"hello"]), None, 3).await,
+            Err(StoreError::TooLarge(3))
+        ));
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
+    }
+
+    #[test]
+    fn start_up_cleans_interrupted_uploads() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
+        std::fs::write(dir.path().join("tmp/abc.123"), b"half").unwrap();
+        let (_, interrupted) = FileStore::open(dir.path()).unwrap();
+        assert_eq!(interrupted, vec!["abc".to_owned()]);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
+    }
+}

@@ -1,0 +1,17 @@
+//! Glance-compatible Image v2: images with their properties, tags and members; image data
+//! streamed to a file store with md5 and sha512 computed on the way and the content checked
+//! against its claimed disk format; the interoperable import workflow. Other services use
+//! [`Images::create_from_file`] and [`Images::open_data`] in process.
+
+mod api;
+pub mod config;
+pub mod files;
+pub mod format;
+pub mod model;
+pub mod service;
+pub mod store;
+mod views;
+
+pub use api::router;
+pub use config::ImageConfig;
+pub use service::Images;

@@ -1,0 +1,304 @@
+//! The image service's state, its errors, and the data path shared by upload, import and
+//! the in-process interface other services use.
+
+use std::path::{Path, PathBuf};
+
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::Stream;
+use http::StatusCode;
+use onestack_api::{ApiError, AuthContext};
+use onestack_db::{Pool, now_micros};
+
+use crate::config::ImageConfig;
+use crate::files::{FileStore, StoreError, Written};
+use crate::format::{self, FormatError};
+use crate::model::{Image, Status};
+use crate::store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("No image found with ID {0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> ApiError {
+        let message = error.to_string();
+        match error {
+            Error::NotFound(_) => ApiError::not_found(message),
+            Error::Forbidden(_) => ApiError::forbidden(message),
+            Error::Conflict(_) => ApiError::conflict(message),
+            Error::BadRequest(_) => ApiError::bad_request(message),
+            Error::TooLarge(_) => ApiError::too_large(message),
+            Error::UnsupportedMediaType(_) => {
+                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, message)
+            }
+            Error::Api(api) => api,
+            Error::Db(db) => ApiError::internal(db),
+            Error::Internal(m) => ApiError::internal(m),
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::TooLarge(_) => Error::TooLarge(e.to_string()),
+            StoreError::Truncated { .. } | StoreError::Client(_) => {
+                Error::BadRequest(e.to_string())
+            }
+            StoreError::Io(io) => Error::Internal(io.to_string()),
+        }
+    }
+}
+
+pub struct Images {
+    pub pool: Pool,
+    pub config: ImageConfig,
+    pub files: FileStore,
+}
+
+impl Images {
+    /// Opens the image service; uploads a crash interrupted are cleaned up and their images
+    /// marked `killed`.
+    pub async fn open(pool: Pool, config: ImageConfig, data_dir: &Path) -> std::io::Result<Self> {
+        let (files, interrupted) = FileStore::open(data_dir.join("images"))?;
+        let killed = store::kill_interrupted(&pool, now_micros())
+            .await
+            .map_err(std::io::Error::other)?;
+        if killed > 0 || !interrupted.is_empty() {
+            tracing::warn!(
+                killed,
+                leftovers = interrupted.len(),
+                "cleaned up image uploads interrupted by a stop"
+            );
+        }
+        Ok(Self {
+            pool,
+            config,
+            files,
+        })
+    }
+
+    /// Whether the caller may see the image at all (else it is a 404 for them).
+    pub async fn visible(&self, ctx: &AuthContext, image: &Image) -> Result<bool> {
+        if ctx.is_admin() || image.visibility == "public" || image.visibility == "community" {
+            return Ok(true);
+        }
+        let Some(project) = ctx.project_id() else {
+            return Ok(false);
+        };
+        if image.owner == project {
+            return Ok(true);
+        }
+        Ok(image.visibility == "shared"
+            && store::get_member(&self.pool, &image.id, project)
+                .await?
+                .is_some())
+    }
+
+    /// The image, if it exists and the caller may see it.
+    pub async fn find(&self, ctx: &AuthContext, id: &str) -> Result<Image> {
+        let not_found = || Error::NotFound(id.to_owned());
+        if uuid::Uuid::parse_str(id).is_err() {
+            return Err(not_found());
+        }
+        let image = store::get(&self.pool, id).await?.ok_or_else(not_found)?;
+        if self.visible(ctx, &image).await? {
+            Ok(image)
+        } else {
+            Err(not_found())
+        }
+    }
+
+    /// The image, if the caller owns it (or is admin); others get 404 or 403 as Glance does.
+    pub async fn find_owned(&self, ctx: &AuthContext, id: &str) -> Result<Image> {
+        let image = self.find(ctx, id).await?;
+        if ctx.is_admin() || Some(image.owner.as_str()) == ctx.project_id() {
+            Ok(image)
+        } else {
+            Err(Error::Forbidden(
+                "You are not permitted to modify this image.".into(),
+            ))
+        }
+    }
+
+    /// Bytes the owner may still store under the quota, and the hard cap.
+    pub async fn remaining_bytes(&self, owner: &str) -> Result<u64> {
+        let cap = self.config.image_size_cap;
+        if self.config.quota_image_size_total == 0 {
+            return Ok(cap);
+        }
+        let (used, _) = store::usage(&self.pool, owner).await?;
+        let left = self
+            .config
+            .quota_image_size_total
+            .saturating_sub(used.max(0) as u64);
+        if left == 0 {
+            return Err(Error::TooLarge(format!(
+                "The project {owner} has used its image storage quota of {} bytes.",
+                self.config.quota_image_size_total
+            )));
+        }
+        Ok(left.min(cap))
+    }
+
+    /// Streams data into the temporary area, within the size the owner may still use.
+    pub async fn receive<S, E>(
+        &self,
+        image: &Image,
+        body: S,
+        expected: Option<u64>,
+    ) -> Result<Written>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let max = self.remaining_bytes(&image.owner).await?;
+        Ok(self.files.receive(&image.id, body, expected, max).await?)
+    }
+
+    /// Checks received data against the image's disk format and what the client declared,
+    /// then makes the image active with its hashes and sizes. On any failure the data is
+    /// discarded and the image is `killed`.
+    pub async fn activate(
+        &self,
+        mut image: Image,
+        written: Written,
+        declared_md5: Option<String>,
+    ) -> Result<Image> {
+        let result = self.check(&image, &written, declared_md5).await;
+        let virtual_size = match result {
+            Ok(v) => v,
+            Err(e) => {
+                self.files.remove(&written.temp).await;
+                store::transition(
+                    &self.pool,
+                    &image.id,
+                    &[Status::Saving, Status::Importing],
+                    Status::Killed,
+                    now_micros(),
+                )
+                .await?;
+                return Err(e);
+            }
+        };
+        let destination = self.files.path(&image.id);
+        self.files
+            .commit(&written.temp, &destination)
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        image.status = Status::Active;
+        image.size = Some(written.size as i64);
+        image.virtual_size = virtual_size;
+        image.checksum = Some(written.md5);
+        image.os_hash_algo = Some("sha512".into());
+        image.os_hash_value = Some(written.sha512);
+        image.updated_at = now_micros();
+        // The image may have been deleted while its data was arriving.
+        if store::get(&self.pool, &image.id).await?.is_none() {
+            self.files.remove(&destination).await;
+            return Err(Error::NotFound(image.id));
+        }
+        store::update(&self.pool, &image).await?;
+        Ok(image)
+    }
+
+    async fn check(
+        &self,
+        image: &Image,
+        written: &Written,
+        declared_md5: Option<String>,
+    ) -> Result<Option<i64>> {
+        if let Some(md5) = declared_md5
+            && !md5.eq_ignore_ascii_case(&written.md5)
+        {
+            return Err(Error::BadRequest(format!(
+                "The data's md5 {} does not match the declared {md5}.",
+                written.md5
+            )));
+        }
+        let Some(disk_format) = image.disk_format.clone() else {
+            return Ok(None);
+        };
+        let path = written.temp.clone();
+        let size = written.size;
+        let inspection =
+            tokio::task::spawn_blocking(move || -> std::result::Result<_, FormatError> {
+                let mut file =
+                    std::fs::File::open(&path).map_err(|_| FormatError::Damaged("image"))?;
+                format::inspect(&mut file, size, &disk_format)
+            })
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        match inspection {
+            Ok(i) => Ok(i.virtual_size),
+            Err(e) => Err(Error::BadRequest(format!("Image rejected: {e}."))),
+        }
+    }
+
+    /// Creates an active image from a local file (for compute snapshots), copying it in.
+    pub async fn create_from_file(&self, image: Image, source: &Path) -> Result<Image> {
+        store::insert(
+            &self.pool,
+            &Image {
+                status: Status::Saving,
+                ..image.clone()
+            },
+        )
+        .await?;
+        let file = tokio::fs::File::open(source)
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
+        let written = self.receive(&image, stream, None).await?;
+        self.activate(
+            Image {
+                status: Status::Saving,
+                ..image
+            },
+            written,
+            None,
+        )
+        .await
+    }
+
+    /// The path of an active image's data, for reading in process.
+    pub async fn open_data(&self, id: &str) -> Result<(Image, PathBuf)> {
+        let image = store::get(&self.pool, id)
+            .await?
+            .ok_or_else(|| Error::NotFound(id.to_owned()))?;
+        if image.status != Status::Active {
+            return Err(Error::Conflict(format!(
+                "Image {id} is {}, not active.",
+                image.status.as_str()
+            )));
+        }
+        Ok((image, self.files.path(id)))
+    }
+}

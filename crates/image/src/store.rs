@@ -1,0 +1,271 @@
+//! SQL for images, tags and members.
+
+use onestack_db::{Pool, Row, RowExt, Sql};
+use serde_json::Value;
+
+use crate::model::{Image, Member, Status};
+
+fn text(row: &Row, c: &str) -> sqlx::Result<String> {
+    row.try_get(c)
+}
+fn opt_text(row: &Row, c: &str) -> sqlx::Result<Option<String>> {
+    row.try_get(c)
+}
+
+fn image(row: &Row) -> sqlx::Result<Image> {
+    let properties = match serde_json::from_str(&text(row, "properties")?) {
+        Ok(Value::Object(map)) => map,
+        _ => Default::default(),
+    };
+    Ok(Image {
+        id: text(row, "id")?,
+        name: opt_text(row, "name")?,
+        status: Status::parse(&text(row, "status")?).unwrap_or(Status::Killed),
+        visibility: text(row, "visibility")?,
+        protected: row.try_get::<i64, _>("protected")? != 0,
+        os_hidden: row.try_get::<i64, _>("os_hidden")? != 0,
+        checksum: opt_text(row, "checksum")?,
+        os_hash_algo: opt_text(row, "os_hash_algo")?,
+        os_hash_value: opt_text(row, "os_hash_value")?,
+        owner: text(row, "owner")?,
+        size: row.try_get("size")?,
+        virtual_size: row.try_get("virtual_size")?,
+        min_disk: row.try_get("min_disk")?,
+        min_ram: row.try_get("min_ram")?,
+        container_format: opt_text(row, "container_format")?,
+        disk_format: opt_text(row, "disk_format")?,
+        properties,
+        tags: Vec::new(),
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+async fn with_tags(pool: &Pool, mut images: Vec<Image>) -> sqlx::Result<Vec<Image>> {
+    if images.is_empty() {
+        return Ok(images);
+    }
+    let mut sql = Sql::new("SELECT image_id, tag FROM image_tags WHERE image_id IN (");
+    for (i, img) in images.iter().enumerate() {
+        let p = sql.bind(img.id.as_str());
+        sql.push(if i == 0 { "" } else { ", " }).push(&p);
+    }
+    sql.push(") ORDER BY tag");
+    for row in sql.query().fetch_all(pool).await? {
+        let id = text(&row, "image_id")?;
+        if let Some(img) = images.iter_mut().find(|i| i.id == id) {
+            img.tags.push(text(&row, "tag")?);
+        }
+    }
+    Ok(images)
+}
+
+pub async fn get(pool: &Pool, id: &str) -> sqlx::Result<Option<Image>> {
+    let row = sqlx::query("SELECT * FROM images WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    match row {
+        Some(row) => Ok(with_tags(pool, vec![image(&row)?]).await?.pop()),
+        None => Ok(None),
+    }
+}
+
+pub async fn insert(pool: &Pool, i: &Image) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO images (id, name, status, visibility, protected, os_hidden, checksum, os_hash_algo, \
+         os_hash_value, owner, size, virtual_size, min_disk, min_ram, container_format, disk_format, properties, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+    )
+    .bind(&i.id)
+    .bind(i.name.clone())
+    .bind(i.status.as_str())
+    .bind(&i.visibility)
+    .bind(i64::from(i.protected))
+    .bind(i64::from(i.os_hidden))
+    .bind(i.checksum.clone())
+    .bind(i.os_hash_algo.clone())
+    .bind(i.os_hash_value.clone())
+    .bind(&i.owner)
+    .bind(i.size)
+    .bind(i.virtual_size)
+    .bind(i.min_disk)
+    .bind(i.min_ram)
+    .bind(i.container_format.clone())
+    .bind(i.disk_format.clone())
+    .bind(Value::Object(i.properties.clone()).to_string())
+    .bind(i.created_at)
+    .bind(i.updated_at)
+    .execute(&mut *tx)
+    .await?;
+    for tag in &i.tags {
+        sqlx::query("INSERT INTO image_tags (image_id, tag) VALUES ($1, $2)")
+            .bind(&i.id)
+            .bind(tag)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await
+}
+
+/// Writes every attribute and the tags of an image.
+pub async fn update(pool: &Pool, i: &Image) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "UPDATE images SET name = $2, status = $3, visibility = $4, protected = $5, os_hidden = $6, checksum = $7, \
+         os_hash_algo = $8, os_hash_value = $9, size = $10, virtual_size = $11, min_disk = $12, min_ram = $13, \
+         container_format = $14, disk_format = $15, properties = $16, updated_at = $17 WHERE id = $1",
+    )
+    .bind(&i.id)
+    .bind(i.name.clone())
+    .bind(i.status.as_str())
+    .bind(&i.visibility)
+    .bind(i64::from(i.protected))
+    .bind(i64::from(i.os_hidden))
+    .bind(i.checksum.clone())
+    .bind(i.os_hash_algo.clone())
+    .bind(i.os_hash_value.clone())
+    .bind(i.size)
+    .bind(i.virtual_size)
+    .bind(i.min_disk)
+    .bind(i.min_ram)
+    .bind(i.container_format.clone())
+    .bind(i.disk_format.clone())
+    .bind(Value::Object(i.properties.clone()).to_string())
+    .bind(i.updated_at)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM image_tags WHERE image_id = $1")
+        .bind(&i.id)
+        .execute(&mut *tx)
+        .await?;
+    for tag in &i.tags {
+        sqlx::query("INSERT INTO image_tags (image_id, tag) VALUES ($1, $2)")
+            .bind(&i.id)
+            .bind(tag)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await
+}
+
+/// Moves an image from one status to another only if it is still in `from` (so two
+/// concurrent uploads cannot both start). Returns whether it moved.
+pub async fn transition(
+    pool: &Pool,
+    id: &str,
+    from: &[Status],
+    to: Status,
+    now: i64,
+) -> sqlx::Result<bool> {
+    let mut sql = Sql::new("UPDATE images SET status = $1, updated_at = $2 WHERE id = $3");
+    sql.bind(to.as_str());
+    sql.bind(now);
+    sql.bind(id);
+    sql.push(" AND status IN (");
+    for (i, s) in from.iter().enumerate() {
+        let p = sql.bind(s.as_str());
+        sql.push(if i == 0 { "" } else { ", " }).push(&p);
+    }
+    sql.push(")");
+    Ok(sql.query().execute(pool).await?.rows_affected() == 1)
+}
+
+pub async fn delete(pool: &Pool, id: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM images WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Marks images whose upload a crash interrupted.
+pub async fn kill_interrupted(pool: &Pool, now: i64) -> sqlx::Result<u64> {
+    Ok(sqlx::query("UPDATE images SET status = 'killed', updated_at = $1 WHERE status IN ('saving', 'importing')")
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected())
+}
+
+/// Total bytes and image count a project owns (for quotas).
+pub async fn usage(pool: &Pool, owner: &str) -> sqlx::Result<(i64, i64)> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM images WHERE owner = $1",
+    )
+    .bind(owner)
+    .fetch_one(pool)
+    .await?;
+    Ok((row.try_get("bytes")?, row.try_get("n")?))
+}
+
+/// A page of images selected by a prepared query.
+pub async fn list(pool: &Pool, sql: &Sql) -> sqlx::Result<Vec<Image>> {
+    let rows = sql.query().fetch_all(pool).await?;
+    let images = rows.iter().map(image).collect::<sqlx::Result<Vec<_>>>()?;
+    with_tags(pool, images).await
+}
+
+fn member(row: &Row) -> sqlx::Result<Member> {
+    Ok(Member {
+        image_id: text(row, "image_id")?,
+        member_id: text(row, "member_id")?,
+        status: text(row, "status")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+pub async fn members(pool: &Pool, image_id: &str) -> sqlx::Result<Vec<Member>> {
+    let rows = sqlx::query("SELECT * FROM image_members WHERE image_id = $1 ORDER BY created_at")
+        .bind(image_id)
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(member).collect()
+}
+
+pub async fn get_member(
+    pool: &Pool,
+    image_id: &str,
+    member_id: &str,
+) -> sqlx::Result<Option<Member>> {
+    let row = sqlx::query("SELECT * FROM image_members WHERE image_id = $1 AND member_id = $2")
+        .bind(image_id)
+        .bind(member_id)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(member).transpose()
+}
+
+pub async fn insert_member(pool: &Pool, m: &Member) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO image_members (image_id, member_id, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&m.image_id)
+        .bind(&m.member_id)
+        .bind(&m.status)
+        .bind(m.created_at)
+        .bind(m.updated_at)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn update_member(pool: &Pool, m: &Member) -> sqlx::Result<()> {
+    sqlx::query("UPDATE image_members SET status = $3, updated_at = $4 WHERE image_id = $1 AND member_id = $2")
+        .bind(&m.image_id)
+        .bind(&m.member_id)
+        .bind(&m.status)
+        .bind(m.updated_at)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete_member(pool: &Pool, image_id: &str, member_id: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM image_members WHERE image_id = $1 AND member_id = $2")
+        .bind(image_id)
+        .bind(member_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,318 @@
+//! Shared test fixtures: a whole onestack started in process on a random loopback port with a
+//! temporary data directory, and a small JSON client for it.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use onestack::{Config, Running};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+pub struct Cloud {
+    pub running: Option<Running>,
+    pub url: String,
+    pub http: reqwest::Client,
+    pub admin_password: String,
+    pub data_dir: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// A test configuration: random port, fast bcrypt.
+pub fn test_config(data_dir: &std::path::Path) -> Config {
+    let mut config = Config::default();
+    config.server.listen = "127.0.0.1:0".parse().expect("loopback address");
+    config.data.dir = data_dir.to_path_buf();
+    config.identity.password_hash_rounds = 4;
+    config
+}
+
+impl Cloud {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = test_config(dir.path());
+        adjust(&mut config);
+        let running = onestack::start(config).await.expect("onestack starts");
+        let admin_password =
+            std::fs::read_to_string(dir.path().join("admin-password")).expect("password file");
+        Cloud {
+            url: format!("http://{}", running.addr),
+            running: Some(running),
+            http: reqwest::Client::new(),
+            admin_password: admin_password.trim().to_owned(),
+            data_dir: dir.path().to_path_buf(),
+            _dir: dir,
+        }
+    }
+
+    pub fn identity(&self, path: &str) -> String {
+        format!("{}/identity/v3{path}", self.url)
+    }
+
+    /// Sends a request; returns status, headers and the JSON body (Null when empty).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self.http.request(method, self.identity(path));
+        if let Some(token) = token {
+            request = request.header("X-Auth-Token", token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Reply::from(request.send().await.expect("request is sent")).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+    pub async fn put(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::PUT, path, Some(token), None).await
+    }
+    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// Password auth; returns the reply (token in `subject_token`).
+    pub async fn auth(&self, user: &str, password: &str, project: Option<&str>) -> Reply {
+        let mut body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": user, "domain": {"id": "default"}, "password": password}}}}});
+        if let Some(project) = project {
+            body["auth"]["scope"] =
+                json!({"project": {"name": project, "domain": {"id": "default"}}});
+        }
+        self.call(Method::POST, "/auth/tokens", None, Some(body))
+            .await
+    }
+
+    /// A project-scoped token for `user` in `project`; panics unless issued.
+    pub async fn token(&self, user: &str, password: &str, project: &str) -> String {
+        let reply = self.auth(user, password, Some(project)).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "auth as {user}: {}",
+            reply.body
+        );
+        reply.subject_token()
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.token("admin", &self.admin_password.clone(), "admin")
+            .await
+    }
+
+    /// Creates a project, a user with `password` and gives the user `role` on the project.
+    /// Returns (project id, user id).
+    pub async fn tenant(
+        &self,
+        admin: &str,
+        name: &str,
+        password: &str,
+        role: &str,
+    ) -> (String, String) {
+        let project = self
+            .post(
+                "/projects",
+                admin,
+                json!({"project": {"name": name, "domain_id": "default"}}),
+            )
+            .await;
+        assert_eq!(project.status, StatusCode::CREATED, "{}", project.body);
+        let user = self
+            .post(
+                "/users",
+                admin,
+                json!({"user": {"name": name, "domain_id": "default", "password": password}}),
+            )
+            .await;
+        assert_eq!(user.status, StatusCode::CREATED, "{}", user.body);
+        let roles = self.get(&format!("/roles?name={role}"), admin).await;
+        let role_id = roles.body["roles"][0]["id"]
+            .as_str()
+            .expect("role exists")
+            .to_owned();
+        let project_id = project.id("project");
+        let user_id = user.id("user");
+        let grant = self
+            .put(
+                &format!("/projects/{project_id}/users/{user_id}/roles/{role_id}"),
+                admin,
+            )
+            .await;
+        assert_eq!(grant.status, StatusCode::NO_CONTENT, "{}", grant.body);
+        (project_id, user_id)
+    }
+}
+
+impl Cloud {
+    /// PUT with a JSON body.
+    pub async fn put_json(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::PUT, path, Some(token), Some(body)).await
+    }
+
+    pub async fn head(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::HEAD, path, Some(token), None).await
+    }
+
+    /// POST /auth/tokens with an arbitrary body, without X-Auth-Token.
+    pub async fn auth_body(&self, body: Value) -> Reply {
+        self.call(Method::POST, "/auth/tokens", None, Some(body))
+            .await
+    }
+
+    /// A request on /auth/tokens about `subject` (X-Subject-Token), made with `token`.
+    pub async fn subject(&self, method: Method, token: Option<&str>, subject: &str) -> Reply {
+        let mut request = self
+            .http
+            .request(method, self.identity("/auth/tokens"))
+            .header("X-Subject-Token", subject);
+        if let Some(token) = token {
+            request = request.header("X-Auth-Token", token);
+        }
+        Reply::from(request.send().await.expect("request is sent")).await
+    }
+
+    /// Sends raw bytes as a JSON body.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut request = self
+            .http
+            .request(method, self.identity(path))
+            .header("Content-Type", "application/json")
+            .body(body);
+        if let Some(token) = token {
+            request = request.header("X-Auth-Token", token);
+        }
+        Reply::from(request.send().await.expect("request is sent")).await
+    }
+
+    /// The id of the global role named `name`.
+    pub async fn role_id(&self, admin: &str, name: &str) -> String {
+        let roles = self.get(&format!("/roles?name={name}"), admin).await;
+        assert_eq!(roles.status, StatusCode::OK, "{}", roles.body);
+        roles.body["roles"][0]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no role {name}"))
+            .to_owned()
+    }
+
+    /// Whether `token` is accepted as X-Auth-Token (GET of the caller's own user).
+    pub async fn token_works(&self, token: &str, user_id: &str) -> bool {
+        let reply = self.get(&format!("/users/{user_id}"), token).await;
+        match reply.status {
+            StatusCode::OK => true,
+            StatusCode::UNAUTHORIZED => {
+                reply.assert_error(StatusCode::UNAUTHORIZED);
+                false
+            }
+            other => panic!("unexpected {other}: {}", reply.body),
+        }
+    }
+}
+
+/// The values of `field` of every item of the collection `key`, sorted.
+pub fn field_of(body: &Value, key: &str, field: &str) -> Vec<String> {
+    let mut out: Vec<String> = body[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {key} array in {body}"))
+        .iter()
+        .map(|item| item[field].as_str().unwrap_or_default().to_owned())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Asserts a Keystone collection: the items under `key` and `links.self`.
+pub fn assert_collection(reply: &Reply, key: &str) {
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(reply.body[key].is_array(), "{}", reply.body);
+    assert!(reply.body["links"]["self"].is_string(), "{}", reply.body);
+}
+
+impl Drop for Cloud {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            drop(running);
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub async fn from(response: reqwest::Response) -> Self {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("body is read");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn subject_token(&self) -> String {
+        self.headers
+            .get("x-subject-token")
+            .expect("X-Subject-Token")
+            .to_str()
+            .expect("ascii")
+            .to_owned()
+    }
+
+    pub fn id(&self, kind: &str) -> String {
+        self.body[kind]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {kind}.id in {}", self.body))
+            .to_owned()
+    }
+
+    /// Asserts only the status (HEAD replies have no body).
+    pub fn assert_eq_status(&self, status: StatusCode) {
+        assert_eq!(self.status, status, "{}", self.body);
+    }
+
+    /// Asserts a Keystone error body with this status.
+    pub fn assert_error(&self, status: StatusCode) {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(
+            self.body["error"]["code"],
+            json!(status.as_u16()),
+            "{}",
+            self.body
+        );
+        assert!(self.body["error"]["message"].is_string(), "{}", self.body);
+        assert!(self.body["error"]["title"].is_string(), "{}", self.body);
+    }
+}
