@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::fernet::{KeyError, KeyRepository, KeySet};
 use crate::model::{Domain, Endpoint, Project, Role, Service, TargetType, User};
 use crate::store;
+use crate::store::credentials::Revocation;
 use crate::token::{Payload, TokenScope, TokenSealer};
 
 /// Most tokens kept validated in memory; the cache is cleared when it is full.
@@ -301,10 +302,15 @@ impl Identity {
                 "The user has no role on the requested scope.".into(),
             ));
         }
+        let scoped_project = match &payload.scope {
+            TokenScope::Project(id) => Some(id.as_str()),
+            _ => None,
+        };
         let is_revoked = store::credentials::is_revoked(
             &self.pool,
             &payload.audit_ids,
             &user.id,
+            scoped_project,
             payload.issued_at,
         )
         .await?;
@@ -351,15 +357,48 @@ impl Identity {
 
     /// Revokes every token carrying this audit id (and those re-scoped from it).
     pub async fn revoke_audit_id(&self, audit_id: &str, expires_at: i64) -> Result<()> {
-        store::credentials::revoke(&self.pool, Some(audit_id), None, expires_at).await?;
-        self.changed();
-        Ok(())
+        let event = Revocation {
+            audit_id: Some(audit_id),
+            ..Revocation::default()
+        };
+        self.record(event, expires_at).await
     }
 
-    /// Revokes every token of a user issued until now (after a password change).
+    /// Revokes every token of a user issued until now (password change, disabling).
     pub async fn revoke_user_tokens(&self, user_id: &str) -> Result<()> {
-        let horizon = now_micros() + self.config.token_expiration as i64 * 1_000_000;
-        store::credentials::revoke(&self.pool, None, Some(user_id), horizon).await?;
+        self.record(
+            Revocation {
+                user_id: Some(user_id),
+                ..Revocation::default()
+            },
+            self.horizon(),
+        )
+        .await
+    }
+
+    /// Revokes every token scoped to a project issued until now (project disabled), or only
+    /// one user's (a role assignment removed), so that re-enabling or re-granting later
+    /// does not bring old tokens back.
+    pub async fn revoke_project_tokens(
+        &self,
+        project_id: &str,
+        user_id: Option<&str>,
+    ) -> Result<()> {
+        let event = Revocation {
+            project_id: Some(project_id),
+            user_id,
+            ..Revocation::default()
+        };
+        self.record(event, self.horizon()).await
+    }
+
+    /// Until when an event can still match a token issued now.
+    fn horizon(&self) -> i64 {
+        now_micros() + self.config.token_expiration as i64 * 1_000_000
+    }
+
+    async fn record(&self, event: Revocation<'_>, expires_at: i64) -> Result<()> {
+        store::credentials::revoke(&self.pool, event, expires_at).await?;
         self.changed();
         Ok(())
     }

@@ -3324,3 +3324,61 @@ async fn framework_rejections_use_the_keystone_error_body() {
     let reply = Reply::from(response).await;
     reply.assert_error(StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn re_granting_or_re_enabling_does_not_revive_old_tokens() {
+    let cloud = Cloud::start().await;
+    let admin = cloud.admin_token().await;
+    let (project_id, user_id) = cloud.tenant(&admin, "carol", "carol-pw", "member").await;
+    let member_role = cloud.role_id(&admin, "member").await;
+    let grant = format!("/projects/{project_id}/users/{user_id}/roles/{member_role}");
+
+    let before_regrant = cloud.token("carol", "carol-pw", "carol").await;
+    assert!(cloud.token_works(&before_regrant, &user_id).await);
+    assert_eq!(
+        cloud.delete(&grant, &admin).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        cloud.put(&grant, &admin).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert!(
+        !cloud.token_works(&before_regrant, &user_id).await,
+        "a token from before the grant was removed stays revoked"
+    );
+    let after_regrant = cloud.token("carol", "carol-pw", "carol").await;
+    assert!(cloud.token_works(&after_regrant, &user_id).await);
+
+    let disable = json!({"project": {"enabled": false}});
+    let enable = json!({"project": {"enabled": true}});
+    assert_eq!(
+        cloud
+            .patch(&format!("/projects/{project_id}"), &admin, disable)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        cloud
+            .patch(&format!("/projects/{project_id}"), &admin, enable)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert!(
+        !cloud.token_works(&after_regrant, &user_id).await,
+        "re-enabling the project does not revive its tokens"
+    );
+    assert!(
+        cloud
+            .token_works(&cloud.token("carol", "carol-pw", "carol").await, &user_id)
+            .await
+    );
+    // Another project's tokens are untouched.
+    let admin_user = cloud.get("/users?name=admin", &admin).await.body["users"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(cloud.token_works(&admin, &admin_user).await);
+}

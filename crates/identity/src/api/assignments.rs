@@ -71,6 +71,7 @@ async fn do_revoke(identity: &Identity, ctx: &AuthContext, a: Assignment) -> Res
     enforce(ctx, "identity:revoke_grant", Target::default())?;
     check_parts(identity, &a).await?;
     if store::assignments::revoke(&identity.pool, &a).await? {
+        revoke_affected_tokens(identity, &a).await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(Error::not_found(
@@ -78,6 +79,27 @@ async fn do_revoke(identity: &Identity, ctx: &AuthContext, a: Assignment) -> Res
             format!("role {} for {} on {}", a.role_id, a.actor_id, a.target_id),
         ))
     }
+}
+
+/// Tokens that relied on a removed grant stay invalid even if it is granted again, as in
+/// Keystone: the user's (or each group member's) tokens on that project, or all their tokens
+/// for a domain or system grant.
+async fn revoke_affected_tokens(identity: &Identity, a: &Assignment) -> Result<()> {
+    let users = match a.actor_type {
+        ActorType::User => vec![a.actor_id.clone()],
+        ActorType::Group => store::groups::member_ids(&identity.pool, &a.actor_id).await?,
+    };
+    for user_id in &users {
+        match a.target_type {
+            TargetType::Project => {
+                identity
+                    .revoke_project_tokens(&a.target_id, Some(user_id))
+                    .await?
+            }
+            TargetType::Domain | TargetType::System => identity.revoke_user_tokens(user_id).await?,
+        }
+    }
+    Ok(())
 }
 
 async fn do_list(

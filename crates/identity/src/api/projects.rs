@@ -208,6 +208,7 @@ pub async fn update(
 ) -> Result<Json<Value>> {
     enforce(&ctx, "identity:update_project", Target::default())?;
     let mut p = project(&identity, &id).await?;
+    let was_enabled = p.enabled;
     let mut fields = Fields::from_body(body, "project")?;
     if fields.contains("name") {
         p.name = fields.string("name", 64)?;
@@ -242,6 +243,10 @@ pub async fn update(
         ));
     }
     store::projects::update_project(&identity.pool, &p).await?;
+    if was_enabled && !p.enabled {
+        // Re-enabling the project later must not bring its old tokens back.
+        identity.revoke_project_tokens(&p.id, None).await?;
+    }
     Ok(Json(json!({ "project": views::project(&base, &p) })))
 }
 

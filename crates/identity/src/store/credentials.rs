@@ -184,24 +184,30 @@ pub async fn delete_credential(pool: &Pool, id: &str) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// Records that tokens matching `audit_id` or `user_id` issued up to now are revoked.
-pub async fn revoke(
-    pool: &Pool,
-    audit_id: Option<&str>,
-    user_id: Option<&str>,
-    expires_at: i64,
-) -> sqlx::Result<()> {
+/// What a revocation event matches: tokens with this audit id; or tokens issued until now
+/// of a user, of a project, or of a user on a project.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Revocation<'a> {
+    pub audit_id: Option<&'a str>,
+    pub user_id: Option<&'a str>,
+    pub project_id: Option<&'a str>,
+}
+
+/// Records a revocation event, kept until every token it could match has expired.
+pub async fn revoke(pool: &Pool, event: Revocation<'_>, expires_at: i64) -> sqlx::Result<()> {
     let now = now_micros();
     sqlx::query("DELETE FROM revocation_events WHERE expires_at < $1")
         .bind(now)
         .execute(pool)
         .await?;
     sqlx::query(
-        "INSERT INTO revocation_events (id, audit_id, user_id, issued_before, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO revocation_events (id, audit_id, user_id, project_id, issued_before, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(crate::model::new_id())
-    .bind(audit_id.map(str::to_owned))
-    .bind(user_id.map(str::to_owned))
+    .bind(event.audit_id.map(str::to_owned))
+    .bind(event.user_id.map(str::to_owned))
+    .bind(event.project_id.map(str::to_owned))
     .bind(now)
     .bind(expires_at)
     .execute(pool)
@@ -209,18 +215,27 @@ pub async fn revoke(
     Ok(())
 }
 
-/// Whether a token with these audit ids, for this user, issued at `issued_at`, is revoked.
+/// Whether a token with these audit ids, for this user and project scope, issued at
+/// `issued_at`, is revoked.
 pub async fn is_revoked(
     pool: &Pool,
     audit_ids: &[String],
     user_id: &str,
+    project_id: Option<&str>,
     issued_at: i64,
 ) -> sqlx::Result<bool> {
     let mut sql = Sql::new(
-        "SELECT 1 FROM revocation_events WHERE (user_id = $1 AND audit_id IS NULL AND issued_before >= $2)",
+        "SELECT 1 FROM revocation_events WHERE (user_id = $1 AND project_id IS NULL AND audit_id IS NULL \
+         AND issued_before >= $2)",
     );
     sql.bind(user_id);
     sql.bind(issued_at);
+    if let Some(project_id) = project_id {
+        let p = sql.bind(project_id);
+        sql.push(&format!(
+            " OR (project_id = {p} AND (user_id IS NULL OR user_id = $1) AND issued_before >= $2)"
+        ));
+    }
     for audit_id in audit_ids {
         let placeholder = sql.bind(audit_id.as_str());
         sql.push(&format!(" OR audit_id = {placeholder}"));
