@@ -4,7 +4,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use bytes::Bytes;
 
 use onestack_api::auth::ValidateFuture;
 use onestack_api::{ApiError, AuthContext, Scope, TokenValidator};
@@ -31,6 +33,9 @@ pub struct ValidatedToken {
     pub domain: Option<Domain>,
     pub roles: Vec<Role>,
     pub app_credential: Option<(String, String, bool)>,
+    /// The validation response body, rendered once per cache entry: `[with catalog, without]`.
+    /// Any identity write drops the entry, so a rendering never outlives what it shows.
+    pub rendered: [OnceLock<Bytes>; 2],
 }
 
 impl ValidatedToken {
@@ -325,6 +330,7 @@ impl Identity {
             domain,
             roles,
             app_credential,
+            rendered: Default::default(),
         })
     }
 

@@ -8,6 +8,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use onestack_api::{AuthContext, BaseUrl, Fields, JsonBody};
 use onestack_db::now_micros;
 use serde_json::{Value, json};
@@ -415,13 +416,24 @@ pub async fn validate(
         "identity:validate_token",
         Target::user(&validated.user.id),
     )?;
-    let catalog = if params.contains_key("nocatalog") {
-        None
-    } else {
-        Some(identity.catalog().await?)
+    let nocatalog = params.contains_key("nocatalog");
+    let slot = &validated.rendered[usize::from(nocatalog)];
+    let body = match slot.get() {
+        Some(body) => body.clone(),
+        None => {
+            let catalog = if nocatalog {
+                None
+            } else {
+                Some(identity.catalog().await?)
+            };
+            let value = views::token(&validated, catalog.as_deref().map(|c| c.as_slice()));
+            let body = Bytes::from(
+                serde_json::to_vec(&value).map_err(|e| Error::Internal(e.to_string()))?,
+            );
+            slot.get_or_init(|| body).clone()
+        }
     };
-    let body = views::token(&validated, catalog.as_deref().map(|c| c.as_slice()));
-    let mut response = Json(body).into_response();
+    let mut response = ([(http::header::CONTENT_TYPE, "application/json")], body).into_response();
     if let Some(token) = headers.get(SUBJECT_TOKEN) {
         response.headers_mut().insert(SUBJECT_TOKEN, token.clone());
     }
