@@ -38,9 +38,10 @@ lint:
 unit:
 	cargo test --release --locked --workspace
 
-## Benchmarks against the real Keystone (see docs/benchmarks.md).
+## Benchmarks against the real Keystone and Glance (see docs/benchmarks.md).
 bench: deps venv build
 	bench/identity.sh
+	bench/image.sh
 
 clean:
 	cargo clean

@@ -371,7 +371,21 @@ def main():
     if as_text:
         text(data)
     else:
-        print(markdown(data, args[0]))
+        print(markdown(data, args[0]) + kept_image_section())
+
+
+def kept_image_section():
+    """The "Image service" section bench/image.sh keeps in the same file (between its markers), so
+    that regenerating the identity part does not drop it. The file: $OUT_MD or docs/benchmarks.md."""
+    path = os.environ.get("OUT_MD") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "benchmarks.md")
+    try:
+        old = open(path).read()
+    except OSError:
+        return ""
+    b, e = old.find("<!-- image-bench:begin"), old.find("<!-- image-bench:end -->")
+    if b < 0 or e < b:
+        return ""
+    return "\n" + old[b:e + len("<!-- image-bench:end -->")] + "\n"
 
 
 if __name__ == "__main__":

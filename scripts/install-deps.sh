@@ -11,6 +11,7 @@ have cc || need_apt+=(build-essential)
 have pkg-config || need_apt+=(pkg-config)
 have curl || need_apt+=(curl ca-certificates)
 have script || need_apt+=(bsdutils)          # script(1): the e2e tests answer password prompts on a pty
+have qemu-img || need_apt+=(qemu-utils)        # the image tests make real qcow2 files
 python3 -m venv --help >/dev/null 2>&1 || need_apt+=(python3-venv)
 have python3 || need_apt+=(python3)
 

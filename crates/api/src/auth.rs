@@ -72,8 +72,13 @@ pub trait TokenValidator: Send + Sync + 'static {
     fn validate<'a>(&'a self, token: &'a str) -> ValidateFuture<'a>;
 }
 
-/// Middleware: validates `X-Auth-Token` when present. An invalid token is a 401 right away;
-/// a missing one leaves the request anonymous for the routes that allow it.
+/// Why a request carries no context although it sent a token.
+#[derive(Debug, Clone)]
+struct Rejected(ApiError);
+
+/// Middleware: validates `X-Auth-Token` when present. The outcome travels with the request:
+/// handlers that need a caller take [`AuthContext`], which turns a missing or rejected token
+/// into a 401 inside the service's router, so the error has that service's envelope.
 pub async fn layer(
     validator: Arc<dyn TokenValidator>,
     mut request: Request,
@@ -89,7 +94,10 @@ pub async fn layer(
             Ok(context) => {
                 request.extensions_mut().insert(Arc::new(context));
             }
-            Err(error) => return error.into_response(),
+            Err(error) if error.status.is_server_error() => return error.into_response(),
+            Err(error) => {
+                request.extensions_mut().insert(Rejected(error));
+            }
         }
     }
     next.run(request).await
@@ -99,12 +107,12 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthContext {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        parts
-            .extensions
-            .get::<Arc<AuthContext>>()
-            .map(|c| c.as_ref().clone())
-            .ok_or_else(|| {
-                ApiError::unauthorized("The request you have made requires authentication.")
-            })
+        if let Some(context) = parts.extensions.get::<Arc<AuthContext>>() {
+            return Ok(context.as_ref().clone());
+        }
+        Err(match parts.extensions.get::<Rejected>() {
+            Some(Rejected(error)) => error.clone(),
+            None => ApiError::unauthorized("The request you have made requires authentication."),
+        })
     }
 }

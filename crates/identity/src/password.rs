@@ -3,6 +3,8 @@
 
 use std::sync::OnceLock;
 
+use tokio::sync::Semaphore;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
@@ -22,8 +24,20 @@ pub fn check_length(password: &str) -> Result<()> {
     Ok(())
 }
 
+/// bcrypt is pure CPU: running more at once than there are cores only adds context switches
+/// and evicts each other's Blowfish state from the caches, so the checks queue here instead.
+fn cpu_permits() -> &'static Semaphore {
+    static PERMITS: OnceLock<Semaphore> = OnceLock::new();
+    PERMITS
+        .get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
+}
+
 pub async fn hash(password: String, cost: u32) -> Result<String> {
     check_length(&password)?;
+    let _permit = cpu_permits()
+        .acquire()
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
     tokio::task::spawn_blocking(move || bcrypt::hash(password, cost))
         .await
         .map_err(|e| Error::Internal(e.to_string()))?
@@ -33,6 +47,13 @@ pub async fn hash(password: String, cost: u32) -> Result<String> {
 /// Whether `password` matches `hash`. With no hash (unknown user, no password set) it
 /// still spends the time of one check, so timing does not tell whether the user exists.
 pub async fn verify(password: String, hash: Option<String>, cost: u32) -> bool {
+    // Our own generated secrets are checked in a microsecond: no need to queue for a core.
+    if let Some(stored) = hash.as_deref().filter(|h| h.starts_with("$sha256$")) {
+        return verify_fast(&password, stored);
+    }
+    let Ok(_permit) = cpu_permits().acquire().await else {
+        return false;
+    };
     tokio::task::spawn_blocking(move || match hash {
         Some(hash) if hash.starts_with("$2") => bcrypt::verify(&password, &hash).unwrap_or(false),
         Some(hash) if hash.starts_with("$sha256$") => verify_fast(&password, &hash),

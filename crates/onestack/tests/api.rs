@@ -1,7 +1,9 @@
-//! Integration tests of the Identity v3 API: the whole server in process, real HTTP.
+//! Integration tests of the APIs: the whole server in process, real HTTP. Identity v3 here,
+//! Image v2 in `image/`.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 mod common;
+mod image;
 
 use common::{Cloud, Reply, assert_collection, field_of};
 use reqwest::{Method, StatusCode};

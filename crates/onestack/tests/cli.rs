@@ -541,3 +541,257 @@ fn openrc_prints_credentials_for_any_user() {
     // Tokens keep working across a rotation.
     ok_json(&server.admin_env(), &["token", "issue"]);
 }
+
+fn md5_hex(data: &[u8]) -> String {
+    use md5::Digest;
+    hex::encode(md5::Md5::digest(data))
+}
+
+fn sha512_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha512::digest(data))
+}
+
+#[test]
+fn image_walkthrough_with_the_openstack_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let admin = server.admin_env();
+
+    // A real qcow2 made by qemu-img, with some data in it.
+    let qcow2 = dir.path().join("cirros.qcow2");
+    let status = Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&qcow2)
+        .arg("64M")
+        .status()
+        .expect("qemu-img (qemu-utils) is installed");
+    assert!(status.success());
+    let created = ok_json(
+        &admin,
+        &[
+            "image",
+            "create",
+            "--file",
+            qcow2.to_str().unwrap(),
+            "--disk-format",
+            "qcow2",
+            "--container-format",
+            "bare",
+            "--public",
+            "--property",
+            "os_distro=cirros",
+            "--property",
+            "hw_disk_bus=virtio",
+            "--tag",
+            "tiny",
+            "cirros",
+        ],
+    );
+    let id = created["id"].as_str().unwrap().to_owned();
+    let shown = ok_json(&admin, &["image", "show", "cirros"]);
+    assert_eq!(shown["status"], "active");
+    assert_eq!(shown["visibility"], "public");
+    assert_eq!(shown["disk_format"], "qcow2");
+    assert_eq!(shown["virtual_size"], 64 * 1024 * 1024);
+    let bytes = std::fs::read(&qcow2).unwrap();
+    assert_eq!(shown["size"], bytes.len());
+    assert_eq!(shown["checksum"], md5_hex(&bytes));
+    assert_eq!(shown["properties"]["os_distro"], "cirros", "{shown}");
+    assert!(shown["tags"].to_string().contains("tiny"), "{shown}");
+
+    let raw = dir.path().join("data.raw");
+    let data: Vec<u8> = (0..1_500_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    std::fs::write(&raw, &data).unwrap();
+    ok(
+        &admin,
+        &[
+            "image",
+            "create",
+            "--file",
+            raw.to_str().unwrap(),
+            "--disk-format",
+            "raw",
+            "--private",
+            "private-one",
+        ],
+    );
+    ok(
+        &admin,
+        &[
+            "image",
+            "create",
+            "--file",
+            raw.to_str().unwrap(),
+            "--disk-format",
+            "raw",
+            "--shared",
+            "--tag",
+            "tiny",
+            "shared-one",
+        ],
+    );
+
+    let listed = ok_json(
+        &admin,
+        &["image", "list", "--tag", "tiny", "--sort", "name:asc"],
+    );
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["cirros", "shared-one"]);
+    let by_property = ok_json(&admin, &["image", "list", "--property", "os_distro=cirros"]);
+    assert_eq!(by_property.as_array().unwrap().len(), 1);
+    let limited = ok_json(
+        &admin,
+        &["image", "list", "--limit", "1", "--sort", "name:desc"],
+    );
+    assert_eq!(limited.as_array().unwrap().len(), 1);
+
+    ok(
+        &admin,
+        &[
+            "image",
+            "set",
+            "--name",
+            "cirros-0.6",
+            "--property",
+            "hw_qemu_guest_agent=yes",
+            "cirros",
+        ],
+    );
+    ok(
+        &admin,
+        &["image", "unset", "--property", "hw_disk_bus", "cirros-0.6"],
+    );
+    let changed = ok_json(&admin, &["image", "show", "cirros-0.6"]);
+    assert_eq!(changed["properties"]["hw_qemu_guest_agent"], "yes");
+    assert!(
+        changed["properties"].get("hw_disk_bus").is_none(),
+        "{changed}"
+    );
+
+    // Download byte for byte; md5 and sha512 as recorded.
+    let saved = dir.path().join("saved.raw");
+    ok(
+        &admin,
+        &[
+            "image",
+            "save",
+            "--file",
+            saved.to_str().unwrap(),
+            "private-one",
+        ],
+    );
+    let back = std::fs::read(&saved).unwrap();
+    assert_eq!(back, data);
+    let private = ok_json(&admin, &["image", "show", "private-one"]);
+    assert_eq!(private["checksum"], md5_hex(&back));
+    assert_eq!(
+        private["properties"]["os_hash_value"],
+        sha512_hex(&back),
+        "{private}"
+    );
+
+    // Sharing with another project, accepted by that project.
+    ok(&admin, &["project", "create", "demo"]);
+    ok(
+        &admin,
+        &[
+            "user",
+            "create",
+            "--password",
+            "demo-pw",
+            "--project",
+            "demo",
+            "demo",
+        ],
+    );
+    ok(
+        &admin,
+        &[
+            "role",
+            "add",
+            "--project",
+            "demo",
+            "--user",
+            "demo",
+            "member",
+        ],
+    );
+    let mut demo = admin.clone();
+    demo.insert("OS_USERNAME".into(), "demo".into());
+    demo.insert("OS_PASSWORD".into(), "demo-pw".into());
+    demo.insert("OS_PROJECT_NAME".into(), "demo".into());
+    let shared_id = ok_json(&admin, &["image", "show", "shared-one"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    fails(
+        &demo,
+        &["image", "show", "private-one"],
+        &["no image", "could not find", "404"],
+    );
+    ok(&admin, &["image", "add", "project", "shared-one", "demo"]);
+    ok(&demo, &["image", "set", "--accept", &shared_id]);
+    let seen = ok_json(&demo, &["image", "list"]);
+    assert!(
+        seen.as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["Name"] == "shared-one"),
+        "{seen}"
+    );
+    assert!(
+        !seen
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["Name"] == "private-one"),
+        "{seen}"
+    );
+    fails(
+        &demo,
+        &["image", "delete", &shared_id],
+        &["403", "forbidden", "not permitted"],
+    );
+
+    // The interoperable import (stage + glance-direct).
+    ok(
+        &admin,
+        &[
+            "image",
+            "create",
+            "--import",
+            "--file",
+            raw.to_str().unwrap(),
+            "--disk-format",
+            "raw",
+            "imported",
+        ],
+    );
+    let mut imported = Value::Null;
+    for _ in 0..100 {
+        imported = ok_json(&admin, &["image", "show", "imported"]);
+        if imported["status"] == "active" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(imported["status"], "active", "{imported}");
+    assert_eq!(imported["checksum"], md5_hex(&data));
+
+    for name in ["cirros-0.6", "private-one", "shared-one", "imported"] {
+        ok(&admin, &["image", "delete", name]);
+    }
+    assert!(
+        ok_json(&admin, &["image", "list"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(!dir.path().join("images").join(&id).exists());
+}

@@ -87,6 +87,16 @@ pub async fn create(
     }
     store::insert(&images.pool, &image).await?;
     let mut response = (StatusCode::CREATED, Json(views::image(&image))).into_response();
+    // Clients learn from these whether the interoperable import is available.
+    let h = response.headers_mut();
+    h.insert(
+        "openstack-image-import-methods",
+        HeaderValue::from_static("glance-direct,web-download"),
+    );
+    h.insert(
+        "openstack-image-store-ids",
+        HeaderValue::from_static("file"),
+    );
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
