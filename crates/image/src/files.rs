@@ -8,11 +8,16 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use md5::Md5;
 use sha2::{Digest, Sha512};
-use tokio::io::AsyncWriteExt;
-use tokio::sync::mpsc;
+use std::io::Write;
 
-/// Chunks in flight to each hashing thread; bounds memory whatever the upload size.
-const HASH_QUEUE: usize = 32;
+use tokio::sync::{mpsc, oneshot};
+
+/// Batches in flight to each upload worker; bounds memory whatever the upload size.
+const SINK_QUEUE: usize = 4;
+/// Bytes handed to the workers at a time.
+const BATCH: usize = 1 << 20;
+/// Bytes gathered before each write to the temporary file.
+const WRITE_BUFFER: usize = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -41,18 +46,82 @@ pub struct FileStore {
     root: PathBuf,
 }
 
-/// A digest computed on its own thread from the chunks sent to it.
-fn hasher_thread<D: Digest + Send + 'static>(
-    mut digest: D,
-) -> (mpsc::Sender<Bytes>, std::thread::JoinHandle<String>) {
-    let (tx, mut rx) = mpsc::channel::<Bytes>(HASH_QUEUE);
-    let handle = std::thread::spawn(move || {
+/// Something that consumes an upload chunk by chunk on its own thread: a digest, or the file.
+trait ChunkSink: Send + 'static {
+    type Output: Send + 'static;
+    fn consume(&mut self, chunk: &[u8]) -> std::io::Result<()>;
+    fn finish(self) -> std::io::Result<Self::Output>;
+}
+
+struct DigestSink<D>(D);
+
+impl<D: Digest + Send + 'static> ChunkSink for DigestSink<D> {
+    type Output = String;
+    fn consume(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        self.0.update(chunk);
+        Ok(())
+    }
+    fn finish(self) -> std::io::Result<String> {
+        Ok(hex::encode(self.0.finalize()))
+    }
+}
+
+/// Writes through a large buffer (few syscalls) and makes the data durable at the end.
+struct FileSink(std::io::BufWriter<std::fs::File>);
+
+impl ChunkSink for FileSink {
+    type Output = ();
+    fn consume(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        self.0.write_all(chunk)
+    }
+    fn finish(self) -> std::io::Result<()> {
+        let file = self.0.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()
+    }
+}
+
+/// A sink running on its own thread, fed by a bounded channel: a full queue makes the
+/// upload wait, so memory stays bounded whatever the size; the three sinks of an upload
+/// (md5, sha512, file) run in parallel on as many cores as there are.
+struct Running<T> {
+    chunks: mpsc::Sender<Bytes>,
+    done: oneshot::Receiver<std::io::Result<T>>,
+}
+
+fn run_sink<S: ChunkSink>(mut sink: S) -> Running<S::Output> {
+    let (chunks, mut rx) = mpsc::channel::<Bytes>(SINK_QUEUE);
+    let (done_tx, done) = oneshot::channel();
+    std::thread::spawn(move || {
         while let Some(chunk) = rx.blocking_recv() {
-            digest.update(&chunk);
+            if let Err(e) = sink.consume(&chunk) {
+                let _ = done_tx.send(Err(e));
+                return;
+            }
         }
-        hex::encode(digest.finalize())
+        let _ = done_tx.send(sink.finish());
     });
-    (tx, handle)
+    Running { chunks, done }
+}
+
+impl<T> Running<T> {
+    /// Hands over a chunk; on failure, the sink's own error.
+    async fn feed(&mut self, chunk: Bytes) -> std::io::Result<()> {
+        if self.chunks.send(chunk).await.is_ok() {
+            return Ok(());
+        }
+        Err(match (&mut self.done).await {
+            Ok(Err(e)) => e,
+            _ => std::io::Error::other("an upload worker stopped"),
+        })
+    }
+
+    /// Ends the input and waits for the result.
+    async fn finish(self) -> std::io::Result<T> {
+        drop(self.chunks);
+        self.done
+            .await
+            .map_err(|_| std::io::Error::other("an upload worker stopped"))?
+    }
 }
 
 impl FileStore {
@@ -118,11 +187,18 @@ impl FileStore {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let mut file = tokio::fs::File::create(temp).await?;
-        let (md5_tx, md5_thread) = hasher_thread(Md5::new());
-        let (sha_tx, sha_thread) = hasher_thread(Sha512::new());
+        let file = std::fs::File::create(temp)?;
+        let mut writer = run_sink(FileSink(std::io::BufWriter::with_capacity(
+            WRITE_BUFFER,
+            file,
+        )));
+        let mut md5 = run_sink(DigestSink(Md5::new()));
+        let mut sha512 = run_sink(DigestSink(Sha512::new()));
         let limit = expected.map_or(max, |e| e.min(max));
         let mut size: u64 = 0;
+        // The network delivers small chunks; batching them keeps the three workers from
+        // being woken (and the cores from switching) for every few kilobytes.
+        let mut batch = bytes::BytesMut::with_capacity(BATCH);
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| StoreError::Client(e.to_string()))?;
             size += chunk.len() as u64;
@@ -133,15 +209,20 @@ impl FileStore {
                     StoreError::TooLarge(max)
                 });
             }
-            // Hashers run on their own threads; a full queue makes the upload wait for them.
-            let hashed = md5_tx.send(chunk.clone()).await.is_ok()
-                && sha_tx.send(chunk.clone()).await.is_ok();
-            if !hashed {
-                return Err(StoreError::Io(std::io::Error::other(
-                    "a hashing thread stopped",
-                )));
+            batch.extend_from_slice(&chunk);
+            if batch.len() >= BATCH {
+                let full =
+                    std::mem::replace(&mut batch, bytes::BytesMut::with_capacity(BATCH)).freeze();
+                md5.feed(full.clone()).await?;
+                sha512.feed(full.clone()).await?;
+                writer.feed(full).await?;
             }
-            file.write_all(&chunk).await?;
+        }
+        if !batch.is_empty() {
+            let last = batch.freeze();
+            md5.feed(last.clone()).await?;
+            sha512.feed(last.clone()).await?;
+            writer.feed(last).await?;
         }
         if let Some(expected) = expected
             && size != expected
@@ -151,14 +232,9 @@ impl FileStore {
                 expected,
             });
         }
-        drop((md5_tx, sha_tx));
-        file.sync_all().await?;
-        let md5 = md5_thread
-            .join()
-            .map_err(|_| std::io::Error::other("md5 thread failed"))?;
-        let sha512 = sha_thread
-            .join()
-            .map_err(|_| std::io::Error::other("sha512 thread failed"))?;
+        writer.finish().await?;
+        let md5 = md5.finish().await?;
+        let sha512 = sha512.finish().await?;
         Ok(Written {
             size,
             md5,

@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use onestack_api::{AuthContext, JsonBody};
 use onestack_db::now_micros;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::io::AsyncSeekExt;
 
 use crate::model::{Image, Status};
 use crate::service::{Error, Images, Result};
@@ -181,7 +181,7 @@ pub async fn download(
     file.seek(std::io::SeekFrom::Start(start))
         .await
         .map_err(|e| Error::Internal(e.to_string()))?;
-    let stream = tokio_util::io::ReaderStream::with_capacity(file.take(length), 1 << 20);
+    let stream = read_ahead(file.into_std().await, length);
     let mut response = Response::new(Body::from_stream(stream));
     *response.status_mut() = status;
     let h = response.headers_mut();
@@ -205,6 +205,44 @@ pub async fn download(
         h.insert("content-md5", md5);
     }
     Ok(response)
+}
+
+/// Chunks read ahead of the socket, so that disk reads and network sends overlap.
+const READ_AHEAD: usize = 4;
+const READ_CHUNK: usize = 2 << 20;
+
+/// Streams `length` bytes of `file` from its current position, read on a thread of its own.
+fn read_ahead(
+    mut file: std::fs::File,
+    length: u64,
+) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> {
+    use std::io::Read;
+    let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD);
+    std::thread::spawn(move || {
+        let mut left = length;
+        while left > 0 {
+            let want = READ_CHUNK.min(left as usize);
+            // read_to_end fills spare capacity without zeroing it first.
+            let mut buffer = Vec::with_capacity(want);
+            let result = match (&mut file).take(want as u64).read_to_end(&mut buffer) {
+                Ok(n) if n == want => Ok(bytes::Bytes::from(buffer)),
+                Ok(_) => Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the image file is shorter than recorded",
+                )),
+                Err(e) => Err(e),
+            };
+            let failed = result.is_err();
+            // A closed channel means the client went away: stop reading.
+            if tx.blocking_send(result).is_err() || failed {
+                return;
+            }
+            left -= want as u64;
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
 }
 
 /// `PUT /v2/images/{id}/stage`: queued → uploading, data kept for a later glance-direct import.
