@@ -113,13 +113,15 @@ def targets(data):
         None if vmax is None else vmax < 32)
     v = data.med("onestack", "list_c1.p50_ms")
     add(f"`GET /v2/images?limit=25`, {n} images, 1 conn, p50", fmt_num(v, "ms"), "< 10 ms", None if v is None else v < 10)
+    # The target compares both services holding the same 10,000 images; Glance's own bench
+    # lists only the few images it made, shown for reference.
     a, b = data.med("onestack", f"list_c{c}.rps"), data.med("glance", f"image_list_c{c}.rps")
-    add(f"list, {n} images, {c} conn, vs Glance's list ({glance_list_n(data)} images, its bench)",
-        vs(a, b, "req/s"), "≥ 20×", None if not (a and b) else a / b >= 20)
     b2 = data.med("glance-list", f"list_c{c}.rps")
     if b2:
         add(f"list, {n} images, {c} conn, vs Glance with {data.meta.get('glance_list_many_images', '?')} images",
-            vs(a, b2, "req/s"), "(no target)", None)
+            vs(a, b2, "req/s"), "≥ 20×", None if not a else a / b2 >= 20)
+    add(f"list, {n} images, {c} conn, vs Glance's list of {glance_list_n(data)} images (its bench)",
+        vs(a, b, "req/s"), "(reference)", None)
     v = data.med("onestack", "cold_start_ms")
     add("cold start (existing data dir, until `GET /image/` answers 300)", fmt_num(v, "s"), "< 0.3 s (as identity)",
         None if v is None else v < 300)

@@ -148,6 +148,25 @@ impl Images {
         }
     }
 
+    /// Moves an image from one of `from` to `to` (compare-and-set, so two uploads or imports
+    /// can never both start); a 409 naming the current status when it is not in `from`.
+    pub async fn begin(&self, image: Image, from: &[Status], to: Status) -> Result<Image> {
+        if store::transition(&self.pool, &image.id, from, to, now_micros()).await? {
+            return Ok(Image {
+                status: to,
+                ..image
+            });
+        }
+        let current = store::get(&self.pool, &image.id)
+            .await?
+            .map_or(image.status, |i| i.status);
+        Err(Error::Conflict(format!(
+            "Image status transition from {} to {} is not allowed.",
+            current.as_str(),
+            to.as_str()
+        )))
+    }
+
     /// Bytes the owner may still store under the quota, and the hard cap.
     pub async fn remaining_bytes(&self, owner: &str) -> Result<u64> {
         let cap = self.config.image_size_cap;

@@ -63,24 +63,9 @@ pub async fn upload(
 ) -> Result<StatusCode> {
     require_octet_stream(&headers)?;
     let image = images.find_owned(&ctx, &id).await?;
-    if !store::transition(
-        &images.pool,
-        &id,
-        &[Status::Queued],
-        Status::Saving,
-        now_micros(),
-    )
-    .await?
-    {
-        return Err(Error::Conflict(format!(
-            "Image status transition from {} to saving is not allowed; only a queued image takes data.",
-            image.status.as_str()
-        )));
-    }
-    let image = Image {
-        status: Status::Saving,
-        ..image
-    };
+    let image = images
+        .begin(image, &[Status::Queued], Status::Saving)
+        .await?;
     let written = match images
         .receive(&image, body.into_data_stream(), declared_length(&headers))
         .await
@@ -255,20 +240,9 @@ pub async fn stage(
 ) -> Result<StatusCode> {
     require_octet_stream(&headers)?;
     let image = images.find_owned(&ctx, &id).await?;
-    if !store::transition(
-        &images.pool,
-        &id,
-        &[Status::Queued],
-        Status::Uploading,
-        now_micros(),
-    )
-    .await?
-    {
-        return Err(Error::Conflict(format!(
-            "Image status transition from {} to uploading is not allowed.",
-            image.status.as_str()
-        )));
-    }
+    let image = images
+        .begin(image, &[Status::Queued], Status::Uploading)
+        .await?;
     match images
         .receive(&image, body.into_data_stream(), declared_length(&headers))
         .await
@@ -377,24 +351,10 @@ pub async fn import(
         .to_owned();
     match name.as_str() {
         "glance-direct" => {
-            if !store::transition(
-                &images.pool,
-                &id,
-                &[Status::Uploading],
-                Status::Importing,
-                now_micros(),
-            )
-            .await?
-            {
-                return Err(Error::Conflict(format!(
-                    "Image {id} is {}; glance-direct imports data staged with PUT /v2/images/{id}/stage.",
-                    image.status.as_str()
-                )));
-            }
-            let image = Image {
-                status: Status::Importing,
-                ..image
-            };
+            // glance-direct imports what PUT /v2/images/{id}/stage uploaded.
+            let image = images
+                .begin(image, &[Status::Uploading], Status::Importing)
+                .await?;
             tokio::spawn(async move {
                 let staged = images.files.staging_path(&image.id);
                 let result = async {
@@ -422,24 +382,9 @@ pub async fn import(
                 .and_then(Value::as_str)
                 .ok_or_else(|| Error::BadRequest("web-download needs a 'uri'.".into()))?;
             let (url, addrs) = check_download_url(&images, uri).await?;
-            if !store::transition(
-                &images.pool,
-                &id,
-                &[Status::Queued],
-                Status::Importing,
-                now_micros(),
-            )
-            .await?
-            {
-                return Err(Error::Conflict(format!(
-                    "Image {id} is {}; web-download imports into a queued image.",
-                    image.status.as_str()
-                )));
-            }
-            let image = Image {
-                status: Status::Importing,
-                ..image
-            };
+            let image = images
+                .begin(image, &[Status::Queued], Status::Importing)
+                .await?;
             tokio::spawn(async move {
                 let result = web_download(&images, &image, url, addrs).await;
                 finish_import(&images, &image.id, result).await;

@@ -134,30 +134,43 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Moves an owned image between `active` and `deactivated`; repeating it is harmless.
+async fn switch(
+    images: &Images,
+    ctx: &AuthContext,
+    id: &str,
+    from: Status,
+    to: Status,
+    verb: &str,
+) -> Result<StatusCode> {
+    let image = images.find_owned(ctx, id).await?;
+    if image.status == to {
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    if image.status != from {
+        return Err(Error::Forbidden(format!(
+            "Not allowed to {verb} image in status '{}'.",
+            image.status.as_str()
+        )));
+    }
+    images.begin(image, &[from], to).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 pub async fn deactivate(
     State(images): State<Arc<Images>>,
     ctx: AuthContext,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    let image = images.find_owned(&ctx, &id).await?;
-    match image.status {
-        Status::Deactivated => Ok(StatusCode::NO_CONTENT),
-        Status::Active => {
-            store::transition(
-                &images.pool,
-                &id,
-                &[Status::Active],
-                Status::Deactivated,
-                now_micros(),
-            )
-            .await?;
-            Ok(StatusCode::NO_CONTENT)
-        }
-        other => Err(Error::Forbidden(format!(
-            "Not allowed to deactivate image in status '{}'.",
-            other.as_str()
-        ))),
-    }
+    switch(
+        &images,
+        &ctx,
+        &id,
+        Status::Active,
+        Status::Deactivated,
+        "deactivate",
+    )
+    .await
 }
 
 pub async fn reactivate(
@@ -165,25 +178,15 @@ pub async fn reactivate(
     ctx: AuthContext,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    let image = images.find_owned(&ctx, &id).await?;
-    match image.status {
-        Status::Active => Ok(StatusCode::NO_CONTENT),
-        Status::Deactivated => {
-            store::transition(
-                &images.pool,
-                &id,
-                &[Status::Deactivated],
-                Status::Active,
-                now_micros(),
-            )
-            .await?;
-            Ok(StatusCode::NO_CONTENT)
-        }
-        other => Err(Error::Forbidden(format!(
-            "Not allowed to reactivate image in status '{}'.",
-            other.as_str()
-        ))),
-    }
+    switch(
+        &images,
+        &ctx,
+        &id,
+        Status::Deactivated,
+        Status::Active,
+        "reactivate",
+    )
+    .await
 }
 
 pub async fn add_tag(
