@@ -71,82 +71,74 @@ pub async fn get(pool: &Pool, id: &str) -> sqlx::Result<Option<Image>> {
     }
 }
 
-pub async fn insert(pool: &Pool, i: &Image) -> sqlx::Result<()> {
-    let mut tx = pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO images (id, name, status, visibility, protected, os_hidden, checksum, os_hash_algo, \
-         os_hash_value, owner, size, virtual_size, min_disk, min_ram, container_format, disk_format, properties, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
-    )
-    .bind(&i.id)
-    .bind(i.name.clone())
-    .bind(i.status.as_str())
-    .bind(&i.visibility)
-    .bind(i64::from(i.protected))
-    .bind(i64::from(i.os_hidden))
-    .bind(i.checksum.clone())
-    .bind(i.os_hash_algo.clone())
-    .bind(i.os_hash_value.clone())
-    .bind(&i.owner)
-    .bind(i.size)
-    .bind(i.virtual_size)
-    .bind(i.min_disk)
-    .bind(i.min_ram)
-    .bind(i.container_format.clone())
-    .bind(i.disk_format.clone())
-    .bind(Value::Object(i.properties.clone()).to_string())
-    .bind(i.created_at)
-    .bind(i.updated_at)
-    .execute(&mut *tx)
-    .await?;
-    for tag in &i.tags {
-        sqlx::query("INSERT INTO image_tags (image_id, tag) VALUES ($1, $2)")
-            .bind(&i.id)
-            .bind(tag)
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await
+/// Binds the 19 columns of an image in table order ($1 = id ... $19 = updated_at).
+fn bind_image<'q>(
+    query: sqlx::query::Query<'q, onestack_db::Any, sqlx::any::AnyArguments>,
+    i: &Image,
+) -> sqlx::query::Query<'q, onestack_db::Any, sqlx::any::AnyArguments> {
+    query
+        .bind(i.id.clone())
+        .bind(i.name.clone())
+        .bind(i.status.as_str())
+        .bind(i.visibility.clone())
+        .bind(i64::from(i.protected))
+        .bind(i64::from(i.os_hidden))
+        .bind(i.checksum.clone())
+        .bind(i.os_hash_algo.clone())
+        .bind(i.os_hash_value.clone())
+        .bind(i.owner.clone())
+        .bind(i.size)
+        .bind(i.virtual_size)
+        .bind(i.min_disk)
+        .bind(i.min_ram)
+        .bind(i.container_format.clone())
+        .bind(i.disk_format.clone())
+        .bind(Value::Object(i.properties.clone()).to_string())
+        .bind(i.created_at)
+        .bind(i.updated_at)
 }
 
-/// Writes every attribute and the tags of an image.
-pub async fn update(pool: &Pool, i: &Image) -> sqlx::Result<()> {
-    let mut tx = pool.begin().await?;
-    sqlx::query(
-        "UPDATE images SET name = $2, status = $3, visibility = $4, protected = $5, os_hidden = $6, checksum = $7, \
-         os_hash_algo = $8, os_hash_value = $9, size = $10, virtual_size = $11, min_disk = $12, min_ram = $13, \
-         container_format = $14, disk_format = $15, properties = $16, updated_at = $17 WHERE id = $1",
-    )
-    .bind(&i.id)
-    .bind(i.name.clone())
-    .bind(i.status.as_str())
-    .bind(&i.visibility)
-    .bind(i64::from(i.protected))
-    .bind(i64::from(i.os_hidden))
-    .bind(i.checksum.clone())
-    .bind(i.os_hash_algo.clone())
-    .bind(i.os_hash_value.clone())
-    .bind(i.size)
-    .bind(i.virtual_size)
-    .bind(i.min_disk)
-    .bind(i.min_ram)
-    .bind(i.container_format.clone())
-    .bind(i.disk_format.clone())
-    .bind(Value::Object(i.properties.clone()).to_string())
-    .bind(i.updated_at)
-    .execute(&mut *tx)
-    .await?;
+async fn write_tags(
+    tx: &mut onestack_db::Transaction<'_, onestack_db::Any>,
+    i: &Image,
+) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM image_tags WHERE image_id = $1")
         .bind(&i.id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     for tag in &i.tags {
         sqlx::query("INSERT INTO image_tags (image_id, tag) VALUES ($1, $2)")
             .bind(&i.id)
             .bind(tag)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
     }
+    Ok(())
+}
+
+pub async fn insert(pool: &Pool, i: &Image) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    let insert = sqlx::query(
+        "INSERT INTO images (id, name, status, visibility, protected, os_hidden, checksum, os_hash_algo, \
+         os_hash_value, owner, size, virtual_size, min_disk, min_ram, container_format, disk_format, properties, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+    );
+    bind_image(insert, i).execute(&mut *tx).await?;
+    write_tags(&mut tx, i).await?;
+    tx.commit().await
+}
+
+/// Writes every attribute and the tags of an image (created_at stays as it was created).
+pub async fn update(pool: &Pool, i: &Image) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    let update = sqlx::query(
+        "UPDATE images SET name = $2, status = $3, visibility = $4, protected = $5, os_hidden = $6, checksum = $7, \
+         os_hash_algo = $8, os_hash_value = $9, owner = $10, size = $11, virtual_size = $12, min_disk = $13, \
+         min_ram = $14, container_format = $15, disk_format = $16, properties = $17, created_at = $18, \
+         updated_at = $19 WHERE id = $1",
+    );
+    bind_image(update, i).execute(&mut *tx).await?;
+    write_tags(&mut tx, i).await?;
     tx.commit().await
 }
 

@@ -1182,3 +1182,30 @@ async fn the_in_process_interface_for_other_services() {
     let (_, path) = images.open_data(&created.id).await.unwrap();
     assert_eq!(std::fs::read(path).unwrap(), b"snapshot bytes");
 }
+
+#[tokio::test]
+async fn an_administrator_can_hand_an_image_to_another_project() {
+    let cloud = Cloud::start().await;
+    let (alice, _, bob, bob_project) = two_tenants(&cloud).await;
+    let admin = cloud.admin_token().await;
+    let id = Glance::new(&cloud, &alice)
+        .created(json!({"name": "moving", "visibility": "private"}))
+        .await;
+    let moved = Glance::new(&cloud, &admin)
+        .patch(
+            &id,
+            json!([{"op": "replace", "path": "/owner", "value": bob_project}]),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+    let seen = Glance::new(&cloud, &bob)
+        .get(&format!("/v2/images/{id}"))
+        .await;
+    assert_eq!(seen.body["owner"], json!(bob_project), "{}", seen.body);
+    assert_glance_error(
+        &Glance::new(&cloud, &alice)
+            .get(&format!("/v2/images/{id}"))
+            .await,
+        StatusCode::NOT_FOUND,
+    );
+}
