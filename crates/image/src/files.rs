@@ -187,7 +187,7 @@ impl FileStore {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let file = std::fs::File::create(temp)?;
+        let file = tokio::fs::File::create(temp).await?.into_std().await;
         let mut writer = run_sink(FileSink(std::io::BufWriter::with_capacity(
             WRITE_BUFFER,
             file,

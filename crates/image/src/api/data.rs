@@ -53,6 +53,32 @@ fn require_octet_stream(headers: &HeaderMap) -> Result<()> {
     }
 }
 
+/// The part upload and stage share: an owned queued image moves to `busy` and the body is
+/// streamed in; if that fails the image moves to `on_failure` and the error is returned.
+async fn receive_body(
+    images: &Images,
+    ctx: &AuthContext,
+    id: &str,
+    headers: &HeaderMap,
+    body: Body,
+    busy: Status,
+    on_failure: Status,
+) -> Result<(Image, crate::files::Written)> {
+    require_octet_stream(headers)?;
+    let image = images.find_owned(ctx, id).await?;
+    let image = images.begin(image, &[Status::Queued], busy).await?;
+    match images
+        .receive(&image, body.into_data_stream(), declared_length(headers))
+        .await
+    {
+        Ok(written) => Ok((image, written)),
+        Err(e) => {
+            store::transition(&images.pool, id, &[busy], on_failure, now_micros()).await?;
+            Err(e)
+        }
+    }
+}
+
 /// `PUT /v2/images/{id}/file`: queued → saving → active (or killed).
 pub async fn upload(
     State(images): State<Arc<Images>>,
@@ -61,28 +87,16 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode> {
-    require_octet_stream(&headers)?;
-    let image = images.find_owned(&ctx, &id).await?;
-    let image = images
-        .begin(image, &[Status::Queued], Status::Saving)
-        .await?;
-    let written = match images
-        .receive(&image, body.into_data_stream(), declared_length(&headers))
-        .await
-    {
-        Ok(w) => w,
-        Err(e) => {
-            store::transition(
-                &images.pool,
-                &id,
-                &[Status::Saving],
-                Status::Killed,
-                now_micros(),
-            )
-            .await?;
-            return Err(e);
-        }
-    };
+    let (image, written) = receive_body(
+        &images,
+        &ctx,
+        &id,
+        &headers,
+        body,
+        Status::Saving,
+        Status::Killed,
+    )
+    .await?;
     images
         .activate(image, written, declared_md5(&headers))
         .await?;
@@ -230,7 +244,8 @@ fn read_ahead(
     })
 }
 
-/// `PUT /v2/images/{id}/stage`: queued → uploading, data kept for a later glance-direct import.
+/// `PUT /v2/images/{id}/stage`: queued → uploading, data kept for a later glance-direct
+/// import; a failed upload leaves the image queued, as Glance does.
 pub async fn stage(
     State(images): State<Arc<Images>>,
     ctx: AuthContext,
@@ -238,36 +253,23 @@ pub async fn stage(
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode> {
-    require_octet_stream(&headers)?;
-    let image = images.find_owned(&ctx, &id).await?;
-    let image = images
-        .begin(image, &[Status::Queued], Status::Uploading)
-        .await?;
-    match images
-        .receive(&image, body.into_data_stream(), declared_length(&headers))
+    let (_, written) = receive_body(
+        &images,
+        &ctx,
+        &id,
+        &headers,
+        body,
+        Status::Uploading,
+        Status::Queued,
+    )
+    .await?;
+    let staged = images.files.staging_path(&id);
+    images
+        .files
+        .commit(&written.temp, &staged)
         .await
-    {
-        Ok(written) => {
-            let staged = images.files.staging_path(&id);
-            images
-                .files
-                .commit(&written.temp, &staged)
-                .await
-                .map_err(|e| Error::Internal(e.to_string()))?;
-            Ok(StatusCode::NO_CONTENT)
-        }
-        Err(e) => {
-            store::transition(
-                &images.pool,
-                &id,
-                &[Status::Uploading],
-                Status::Queued,
-                now_micros(),
-            )
-            .await?;
-            Err(e)
-        }
-    }
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Addresses web-download refuses unless the configuration allows them: fetching them would
