@@ -12,6 +12,10 @@ have pkg-config || need_apt+=(pkg-config)
 have curl || need_apt+=(curl ca-certificates)
 have script || need_apt+=(bsdutils)          # script(1): the e2e tests answer password prompts on a pty
 have qemu-img || need_apt+=(qemu-utils)        # the image tests make real qcow2 files
+have ip || need_apt+=(iproute2)                 # the network agent: bridges, taps, VXLAN, namespaces
+have nft || need_apt+=(nftables)               # the network agent: security groups
+have dnsmasq || need_apt+=(dnsmasq-base)       # the network agent: DHCP for subnets that want it
+[ -x /bin/busybox ] || need_apt+=(busybox-static) # data-plane tests: udhcpc in a namespace
 python3 -m venv --help >/dev/null 2>&1 || need_apt+=(python3-venv)
 have python3 || need_apt+=(python3)
 

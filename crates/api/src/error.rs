@@ -13,6 +13,9 @@ use http::{HeaderValue, StatusCode, header};
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// The service's name for the failure where its envelope carries one (Neutron's `type`,
+    /// e.g. `NetworkNotFound`); derived from the status when absent.
+    pub kind: Option<&'static str>,
 }
 
 impl ApiError {
@@ -20,7 +23,13 @@ impl ApiError {
         Self {
             status,
             message: message.into(),
+            kind: None,
         }
+    }
+    /// Names the failure for envelopes that carry a type (Neutron's `NeutronError.type`).
+    pub fn with_kind(mut self, kind: &'static str) -> Self {
+        self.kind = Some(kind);
+        self
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
@@ -77,6 +86,8 @@ pub enum ErrorStyle {
     Generic,
     /// `{"message", "code": "404 Not Found", "title"}`: webob's JSON errors, as Glance sends them.
     Glance,
+    /// `{"NeutronError": {"type", "message", "detail"}}` (Neutron).
+    Neutron,
 }
 
 impl ErrorStyle {
@@ -85,6 +96,22 @@ impl ErrorStyle {
         let body = match self {
             ErrorStyle::Glance => serde_json::json!({
                 "message": error.message, "code": format!("{} {title}", error.status.as_u16()), "title": title,
+            }),
+            ErrorStyle::Neutron => serde_json::json!({
+                "NeutronError": {
+                    "type": error.kind.unwrap_or(match error.status {
+                        StatusCode::BAD_REQUEST => "HTTPBadRequest",
+                        StatusCode::UNAUTHORIZED => "HTTPUnauthorized",
+                        StatusCode::FORBIDDEN => "HTTPForbidden",
+                        StatusCode::NOT_FOUND => "HTTPNotFound",
+                        StatusCode::CONFLICT => "HTTPConflict",
+                        StatusCode::PAYLOAD_TOO_LARGE => "HTTPRequestEntityTooLarge",
+                        StatusCode::METHOD_NOT_ALLOWED => "HTTPMethodNotAllowed",
+                        _ => "HTTPInternalServerError",
+                    }),
+                    "message": error.message,
+                    "detail": "",
+                }
             }),
             ErrorStyle::Keystone | ErrorStyle::Generic => serde_json::json!({
                 "error": { "code": error.status.as_u16(), "title": title, "message": error.message }

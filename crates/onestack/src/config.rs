@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use onestack_identity::IdentityConfig;
 use onestack_image::ImageConfig;
+use onestack_network::NetworkConfig;
 use serde::{Deserialize, Serialize};
 
 /// The documented example, printed by `onestack config`.
@@ -57,6 +58,7 @@ pub struct Config {
     pub log: LogConfig,
     pub identity: IdentityConfig,
     pub image: ImageConfig,
+    pub network: NetworkConfig,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -12,6 +12,7 @@ use onestack_api::{TokenValidator, error::not_found};
 use onestack_identity::bootstrap::CatalogService;
 use onestack_identity::{Identity, Validator};
 use onestack_image::Images;
+use onestack_network::Networks;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -33,6 +34,12 @@ pub const SERVICES: &[CatalogService] = &[
         name: "glance",
         description: "OpenStack Image (onestack)",
         path: "/image",
+    },
+    CatalogService {
+        service_type: "network",
+        name: "neutron",
+        description: "OpenStack Networking (onestack)",
+        path: "/networking",
     },
 ];
 
@@ -178,12 +185,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             .await
             .map_err(StartError::Images)?,
     );
+    let networks = Arc::new(Networks::new(identity.pool.clone(), config.network.clone()));
     let validator: Arc<dyn TokenValidator> = Arc::new(Validator(identity.clone()));
     let configured_url =
         PublicUrl((!config.server.public_url.is_empty()).then(|| public_url.clone()));
     let app = Router::new()
         .nest("/identity", onestack_identity::router(identity))
         .nest("/image", onestack_image::router(images))
+        .nest("/networking", onestack_network::router(networks.clone()))
         .fallback(not_found)
         .layer(middleware::from_fn(move |r, n| {
             onestack_api::auth::layer(validator.clone(), r, n)

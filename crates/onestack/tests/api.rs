@@ -4,6 +4,7 @@
 
 mod common;
 mod image;
+mod network;
 
 use common::{Cloud, Reply, assert_collection, field_of};
 use reqwest::{Method, StatusCode};

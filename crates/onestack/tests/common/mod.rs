@@ -24,6 +24,8 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
     config.server.listen = "127.0.0.1:0".parse().expect("loopback address");
     config.data.dir = data_dir.to_path_buf();
     config.identity.password_hash_rounds = 4;
+    // API tests leave the host alone; the data-plane tests turn the agent on.
+    config.network.agent = false;
     config
 }
 

@@ -1,0 +1,106 @@
+//! The Network v2.0 HTTP API: routes and the small helpers every handler shares.
+
+mod meta;
+mod query;
+mod quotas;
+mod resources;
+mod tags;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::get;
+use onestack_api::error::{ErrorStyle, not_found, render_errors};
+use onestack_api::{ApiError, AuthContext, Fields};
+use serde_json::Value;
+
+use crate::policy::Caller;
+use crate::service::Networks;
+
+/// Largest JSON body accepted.
+const MAX_JSON_BODY: usize = 1024 * 1024;
+
+type Shared = Arc<Networks>;
+
+fn caller(context: &AuthContext) -> Result<Caller, ApiError> {
+    Caller::from_context(context).map_err(ApiError::from)
+}
+
+/// The single resource object of a create or update body, e.g. `{"network": {...}}`.
+fn resource_fields(body: Value, what: &'static str) -> Result<Fields, ApiError> {
+    if let Value::Object(map) = &body
+        && !map.contains_key(what)
+        && map.contains_key(&format!("{what}s"))
+    {
+        return Err(ApiError::bad_request(
+            "Bulk operations are not supported; create one resource per request.",
+        ));
+    }
+    Fields::from_body(body, what)
+}
+
+/// The routes under the network prefix (`/networking`).
+pub fn router(networks: Shared) -> Router {
+    use resources::*;
+    Router::new()
+        .route("/", get(meta::versions))
+        .route("/v2.0", get(meta::resources))
+        .route("/v2.0/extensions", get(meta::extensions))
+        .route("/v2.0/extensions/{alias}", get(meta::extension))
+        .route("/v2.0/networks", get(list_networks).post(create_network))
+        .route(
+            "/v2.0/networks/{id}",
+            get(show_network).put(update_network).delete(delete_network),
+        )
+        .route("/v2.0/subnets", get(list_subnets).post(create_subnet))
+        .route(
+            "/v2.0/subnets/{id}",
+            get(show_subnet).put(update_subnet).delete(delete_subnet),
+        )
+        .route("/v2.0/ports", get(list_ports).post(create_port))
+        .route(
+            "/v2.0/ports/{id}",
+            get(show_port).put(update_port).delete(delete_port),
+        )
+        .route("/v2.0/security-groups", get(list_groups).post(create_group))
+        .route(
+            "/v2.0/security-groups/{id}",
+            get(show_group).put(update_group).delete(delete_group),
+        )
+        .route(
+            "/v2.0/security-group-rules",
+            get(list_rules).post(create_rule),
+        )
+        .route(
+            "/v2.0/security-group-rules/{id}",
+            get(show_rule).put(update_rule).delete(delete_rule),
+        )
+        .route("/v2.0/network-ip-availabilities", get(list_availabilities))
+        .route(
+            "/v2.0/network-ip-availabilities/{id}",
+            get(show_availability),
+        )
+        .route("/v2.0/quotas", get(quotas::list))
+        .route(
+            "/v2.0/quotas/{project_id}",
+            get(quotas::show).put(quotas::update).delete(quotas::reset),
+        )
+        .route("/v2.0/quotas/{project_id}/details", get(quotas::details))
+        .route("/v2.0/quotas/{project_id}/default", get(quotas::defaults))
+        .route(
+            "/v2.0/{collection}/{id}/tags",
+            get(tags::list).put(tags::replace).delete(tags::clear),
+        )
+        .route(
+            "/v2.0/{collection}/{id}/tags/{tag}",
+            get(tags::check).put(tags::add).delete(tags::remove),
+        )
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .fallback(not_found)
+        .layer(middleware::from_fn(|r, n| {
+            render_errors(ErrorStyle::Neutron, r, n)
+        }))
+        .with_state(networks)
+}

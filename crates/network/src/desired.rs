@@ -1,0 +1,144 @@
+//! What one host must build, read from the database: the agent's view of desired state.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use onestack_db::Pool;
+
+use crate::error::Result;
+use crate::model::{DHCP_OWNER, Network, Port, Rule, SecurityGroup, Subnet};
+use crate::store::{self, Table};
+
+/// One network as this host sees it.
+#[derive(Debug, Clone)]
+pub struct NetworkPlan {
+    pub network: Network,
+    pub subnets: Vec<Subnet>,
+    /// Ports bound to this host (the DHCP port excepted).
+    pub local_ports: Vec<Port>,
+    /// The network's DHCP port when this host serves DHCP for it.
+    pub dhcp_port: Option<Port>,
+    /// Every port of the network, for the DHCP server's host list.
+    pub all_ports: Vec<Port>,
+    /// MACs of ports bound to other hosts, with those hosts' tunnel addresses.
+    pub remote_macs: Vec<(String, IpAddr)>,
+}
+
+/// A security group some local port uses, with the addresses of all its members.
+#[derive(Debug, Clone)]
+pub struct GroupPlan {
+    pub group: SecurityGroup,
+    pub rules: Vec<Rule>,
+    pub members: Vec<IpAddr>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HostState {
+    pub networks: Vec<NetworkPlan>,
+    pub groups: Vec<GroupPlan>,
+    /// Tunnel addresses of the other hosts, for VXLAN flooding.
+    pub remote_tunnels: Vec<IpAddr>,
+}
+
+/// Desired state for `host`.
+pub async fn for_host(pool: &Pool, host: &str) -> Result<HostState> {
+    let networks: Vec<Network> = store::list(pool, Table::Networks, None).await?;
+    let subnets: Vec<Subnet> = store::list(pool, Table::Subnets, None).await?;
+    let ports: Vec<Port> = store::list(pool, Table::Ports, None).await?;
+    let tunnels: HashMap<String, IpAddr> = store::hosts(pool)
+        .await?
+        .into_iter()
+        .filter_map(|(h, ip)| Some((h, ip?.parse().ok()?)))
+        .collect();
+    let remote_tunnels: Vec<IpAddr> = tunnels
+        .iter()
+        .filter(|(h, _)| h.as_str() != host)
+        .map(|(_, ip)| *ip)
+        .collect();
+
+    let mut used_groups: BTreeSet<String> = BTreeSet::new();
+    let plans = networks
+        .into_iter()
+        .map(|network| {
+            let mine: Vec<Port> = ports
+                .iter()
+                .filter(|p| p.network_id == network.id)
+                .cloned()
+                .collect();
+            let local_ports: Vec<Port> = mine
+                .iter()
+                .filter(|p| p.host_id == host && p.device_owner != DHCP_OWNER)
+                .cloned()
+                .collect();
+            for p in &local_ports {
+                if p.port_security_enabled {
+                    used_groups.extend(p.security_groups.iter().cloned());
+                }
+            }
+            let dhcp_port = mine
+                .iter()
+                .find(|p| p.device_owner == DHCP_OWNER && p.host_id == host)
+                .cloned();
+            let remote_macs = mine
+                .iter()
+                .filter(|p| !p.host_id.is_empty() && p.host_id != host)
+                .filter_map(|p| Some((p.mac_address.clone(), *tunnels.get(&p.host_id)?)))
+                .collect();
+            NetworkPlan {
+                subnets: subnets
+                    .iter()
+                    .filter(|s| s.network_id == network.id)
+                    .cloned()
+                    .collect(),
+                network,
+                local_ports,
+                dhcp_port,
+                all_ports: mine,
+                remote_macs,
+            }
+        })
+        .collect();
+
+    let all_groups: Vec<SecurityGroup> = store::list(pool, Table::SecurityGroups, None).await?;
+    let rules: Vec<Rule> = store::list(pool, Table::Rules, None).await?;
+    // Groups named as remote groups by the used groups' rules need member sets too.
+    let mut wanted = used_groups.clone();
+    for r in rules
+        .iter()
+        .filter(|r| used_groups.contains(&r.security_group_id))
+    {
+        if let Some(remote) = &r.remote_group_id {
+            wanted.insert(remote.clone());
+        }
+    }
+    let groups = all_groups
+        .into_iter()
+        .filter(|g| wanted.contains(&g.id))
+        .map(|group| {
+            let members = ports
+                .iter()
+                .filter(|p| p.security_groups.contains(&group.id))
+                .flat_map(|p| p.fixed_ips.iter().map(|f| f.ip_address))
+                .collect();
+            let rules = if used_groups.contains(&group.id) {
+                rules
+                    .iter()
+                    .filter(|r| r.security_group_id == group.id)
+                    .cloned()
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            GroupPlan {
+                group,
+                rules,
+                members,
+            }
+        })
+        .collect();
+    Ok(HostState {
+        networks: plans,
+        groups,
+        remote_tunnels,
+    })
+}

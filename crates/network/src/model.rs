@@ -1,0 +1,210 @@
+//! The stored documents: what the database holds for each resource, typed.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Attributes every Neutron resource carries (the `standard-attr-*` extensions).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Standard {
+    pub tags: Vec<String>,
+    pub revision_number: i64,
+    /// Microseconds since the epoch.
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Network {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub admin_state_up: bool,
+    pub mtu: u32,
+    pub shared: bool,
+    pub external: bool,
+    pub segment: Segment,
+    pub port_security_enabled: bool,
+    pub status: String,
+    #[serde(flatten)]
+    pub std: Standard,
+}
+
+/// Where a network's traffic goes on the wire (Neutron's provider attributes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    /// `vxlan`, `flat`, `vlan` or `local`.
+    pub network_type: String,
+    pub physical_network: Option<String>,
+    pub segmentation_id: Option<u32>,
+}
+
+impl Segment {
+    /// The key that makes a segment exclusive to one network, if it is exclusive.
+    pub fn key(&self) -> Option<String> {
+        let physnet = self.physical_network.as_deref().unwrap_or("");
+        match (self.network_type.as_str(), self.segmentation_id) {
+            ("vxlan", Some(vni)) => Some(format!("vxlan:{vni}")),
+            ("vlan", Some(vid)) => Some(format!("vlan:{physnet}:{vid}")),
+            ("flat", _) => Some(format!("flat:{physnet}")),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllocationPool {
+    pub start: IpAddr,
+    pub end: IpAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostRoute {
+    pub destination: IpNet,
+    pub nexthop: IpAddr,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Subnet {
+    pub id: String,
+    pub project_id: String,
+    pub network_id: String,
+    pub name: String,
+    pub description: String,
+    pub ip_version: u8,
+    pub cidr: IpNet,
+    pub gateway_ip: Option<IpAddr>,
+    pub allocation_pools: Vec<AllocationPool>,
+    pub dns_nameservers: Vec<IpAddr>,
+    pub host_routes: Vec<HostRoute>,
+    pub enable_dhcp: bool,
+    pub ipv6_ra_mode: Option<String>,
+    pub ipv6_address_mode: Option<String>,
+    #[serde(flatten)]
+    pub std: Standard,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FixedIp {
+    pub subnet_id: String,
+    pub ip_address: IpAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressPair {
+    /// An address or a CIDR, as the client gave it.
+    pub ip_address: String,
+    pub mac_address: String,
+}
+
+/// `device_owner` of the port that serves DHCP on a network.
+pub const DHCP_OWNER: &str = "network:dhcp";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Port {
+    pub id: String,
+    pub project_id: String,
+    pub network_id: String,
+    pub name: String,
+    pub description: String,
+    pub admin_state_up: bool,
+    pub mac_address: String,
+    pub device_id: String,
+    pub device_owner: String,
+    pub fixed_ips: Vec<FixedIp>,
+    pub security_groups: Vec<String>,
+    pub allowed_address_pairs: Vec<AddressPair>,
+    pub port_security_enabled: bool,
+    /// `binding:host_id`: the host whose agent plugs the port in ("" when unbound).
+    pub host_id: String,
+    /// `binding:profile`.
+    pub profile: Map<String, Value>,
+    /// `binding:vnic_type`.
+    pub vnic_type: String,
+    pub status: String,
+    #[serde(flatten)]
+    pub std: Standard,
+}
+
+impl Port {
+    /// Ports the network itself owns (DHCP, router interfaces) rather than a tenant's device.
+    pub fn is_network_owned(&self) -> bool {
+        self.device_owner.starts_with("network:")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecurityGroup {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub stateful: bool,
+    #[serde(flatten)]
+    pub std: Standard,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Rule {
+    pub id: String,
+    pub project_id: String,
+    pub security_group_id: String,
+    /// `ingress` or `egress`.
+    pub direction: String,
+    /// `IPv4` or `IPv6`.
+    pub ethertype: String,
+    /// As the client gave it: a name (`tcp`) or a number (`"6"`); `None` is any protocol.
+    pub protocol: Option<String>,
+    pub port_range_min: Option<u32>,
+    pub port_range_max: Option<u32>,
+    pub remote_ip_prefix: Option<IpNet>,
+    pub remote_group_id: Option<String>,
+    pub description: String,
+    #[serde(flatten)]
+    pub std: Standard,
+}
+
+/// IP protocol names Neutron accepts, with their numbers.
+pub const PROTOCOLS: &[(&str, u8)] = &[
+    ("ah", 51),
+    ("dccp", 33),
+    ("egp", 8),
+    ("esp", 50),
+    ("gre", 47),
+    ("hopopt", 0),
+    ("icmp", 1),
+    ("igmp", 2),
+    ("ip", 0),
+    ("ipip", 4),
+    ("ipv6-encap", 41),
+    ("ipv6-frag", 44),
+    ("ipv6-icmp", 58),
+    ("icmpv6", 58),
+    ("ipv6-nonxt", 59),
+    ("ipv6-opts", 60),
+    ("ipv6-route", 43),
+    ("ospf", 89),
+    ("pgm", 113),
+    ("rsvp", 46),
+    ("sctp", 132),
+    ("tcp", 6),
+    ("udp", 17),
+    ("udplite", 136),
+    ("vrrp", 112),
+];
+
+/// The protocol number of a rule's protocol, `None` for any.
+pub fn protocol_number(protocol: Option<&str>) -> Option<u8> {
+    let p = protocol?;
+    if p == "any" {
+        return None;
+    }
+    PROTOCOLS
+        .iter()
+        .find(|(name, _)| *name == p)
+        .map(|(_, n)| *n)
+        .or_else(|| p.parse().ok())
+}

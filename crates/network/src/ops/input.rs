@@ -1,0 +1,136 @@
+//! Reading Neutron's request attributes: names and descriptions, numbers that may come as
+//! strings, addresses and CIDRs, with Neutron's 400 messages.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use onestack_api::Fields;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+pub const MAX_NAME: usize = 255;
+
+pub fn text(fields: &mut Fields, key: &str) -> Result<Option<String>> {
+    Ok(fields.opt_string_max(key, MAX_NAME)?)
+}
+
+/// A non-negative integer given as a number or a numeric string.
+pub fn opt_u32(fields: &mut Fields, key: &str) -> Result<Option<u32>> {
+    match fields.take(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| Error::invalid_input(format!("'{n}' is not a valid value for {key}"))),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| Error::invalid_input(format!("'{s}' is not an integer for {key}"))),
+        Some(other) => Err(Error::invalid_input(format!(
+            "'{other}' is not an integer for {key}"
+        ))),
+    }
+}
+
+pub fn ip(value: &str, key: &str) -> Result<IpAddr> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| Error::invalid_input(format!("'{value}' is not a valid IP address for {key}")))
+}
+
+pub fn cidr(value: &str, key: &str) -> Result<IpNet> {
+    value
+        .trim()
+        .parse::<IpNet>()
+        .or_else(|_| value.trim().parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| Error::invalid_input(format!("'{value}' is not a valid IP subnet for {key}")))
+}
+
+/// The project a request names, by either of its names; both must agree.
+pub fn project(fields: &mut Fields) -> Result<Option<String>> {
+    let project = fields.opt_string("project_id")?;
+    let tenant = fields.opt_string("tenant_id")?;
+    match (project, tenant) {
+        (Some(p), Some(t)) if p != t => Err(Error::invalid_input(
+            "'project_id' and 'tenant_id' do not match",
+        )),
+        (p, t) => Ok(p.or(t)),
+    }
+}
+
+/// Refuses attributes nobody consumed, as Neutron does.
+pub fn done(fields: Fields) -> Result<()> {
+    let rest = fields.into_rest();
+    match rest.keys().next() {
+        None => Ok(()),
+        Some(key) => Err(Error::BadRequest(format!(
+            "Unrecognized attribute(s) '{key}'"
+        ))),
+    }
+}
+
+/// A MAC address in Neutron's form (lower case, colon separated), unicast.
+pub fn mac(value: &str) -> Result<String> {
+    let parts: Vec<&str> = value.split([':', '-']).collect();
+    let bytes: Option<Vec<u8>> = (parts.len() == 6)
+        .then(|| {
+            parts
+                .iter()
+                .map(|p| u8::from_str_radix(p, 16).ok().filter(|_| p.len() == 2))
+                .collect()
+        })
+        .flatten();
+    match bytes {
+        Some(b) if b[0] & 1 == 0 && b.iter().any(|x| *x != 0) => Ok(b
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<Vec<_>>()
+            .join(":")),
+        _ => Err(Error::invalid_input(format!(
+            "'{value}' is not a valid MAC address"
+        ))),
+    }
+}
+
+/// A random MAC with OpenStack's `fa:16:3e` prefix.
+pub fn random_mac() -> String {
+    let b: [u8; 3] = rand::random();
+    format!("fa:16:3e:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2])
+}
+
+pub fn tags(fields: &mut Fields) -> Result<Option<Vec<String>>> {
+    let tags = fields.opt_string_list("tags", 255)?;
+    if let Some(t) = &tags {
+        check_tags(t)?;
+    }
+    Ok(tags)
+}
+
+pub fn check_tags(tags: &[String]) -> Result<()> {
+    for tag in tags {
+        if tag.is_empty() || tag.chars().count() > 255 || tag.contains(',') {
+            return Err(Error::invalid_input(format!("'{tag}' is not a valid tag")));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn macs_are_normalized_and_checked() {
+        assert_eq!(mac("FA-16-3E-00-11-22").unwrap(), "fa:16:3e:00:11:22");
+        assert!(mac("01:00:5e:00:00:01").is_err(), "multicast");
+        assert!(mac("00:00:00:00:00:00").is_err());
+        assert!(mac("fa:16:3e:00:11").is_err());
+        assert!(mac("fa:16:3e:00:11:2").is_err());
+        assert!(mac(&random_mac()).is_ok());
+    }
+}

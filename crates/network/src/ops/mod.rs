@@ -1,0 +1,11 @@
+//! The network service's operations, one module per resource. Each takes the caller and the
+//! request's fields, checks policy and input, and writes in one transaction.
+
+pub mod availability;
+pub mod groups;
+pub mod input;
+pub mod networks;
+pub mod ports;
+pub mod quota;
+pub mod subnets;
+pub mod tags;

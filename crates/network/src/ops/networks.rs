@@ -1,0 +1,336 @@
+//! Networks: tenant networks get a VXLAN id of their own; admins may place a network on a
+//! provider segment (flat or VLAN on a configured physical network), share it, or mark it
+//! external.
+
+use onestack_api::Fields;
+
+use super::{input, quota};
+use crate::error::{Error, Result};
+use crate::model::{DHCP_OWNER, Network, Port, Segment, Subnet};
+use crate::policy::Caller;
+use crate::service::{Networks, new_id, new_standard, touch};
+use crate::store::{self, Table};
+
+/// VXLAN encapsulation: outer Ethernet, IP, UDP and VXLAN headers.
+const VXLAN_OVERHEAD: u32 = 50;
+
+impl Networks {
+    pub async fn get_network(&self, caller: &Caller, id: &str) -> Result<Network> {
+        match store::get::<Network, _>(&self.pool, Table::Networks, id).await? {
+            Some(n) if caller.can_see_network(&n) => Ok(n),
+            _ => Err(Error::network_not_found(id)),
+        }
+    }
+
+    /// A network the caller may change (visible but not owned is a policy failure).
+    async fn owned_network(&self, caller: &Caller, id: &str, action: &str) -> Result<Network> {
+        let network = self.get_network(caller, id).await?;
+        if !caller.owns(&network.project_id) {
+            return Err(Error::Policy(format!("rule:{action}")));
+        }
+        caller.require_writer(action)?;
+        Ok(network)
+    }
+
+    pub async fn list_networks(&self, caller: &Caller) -> Result<Vec<Network>> {
+        let all: Vec<Network> = store::list(&self.pool, Table::Networks, None).await?;
+        Ok(all
+            .into_iter()
+            .filter(|n| caller.can_see_network(n))
+            .collect())
+    }
+
+    /// Subnet ids per network, for the network view.
+    pub async fn subnet_ids(&self, network_id: Option<&str>) -> Result<Vec<(String, String)>> {
+        let subnets: Vec<Subnet> = store::list(
+            &self.pool,
+            Table::Subnets,
+            network_id.map(|n| ("network_id", n)),
+        )
+        .await?;
+        Ok(subnets.into_iter().map(|s| (s.network_id, s.id)).collect())
+    }
+
+    fn max_mtu(&self, segment: &Segment) -> u32 {
+        if segment.network_type == "vxlan" {
+            self.config.underlay_mtu.saturating_sub(VXLAN_OVERHEAD)
+        } else {
+            self.config.underlay_mtu
+        }
+    }
+
+    fn requested_segment(&self, fields: &mut Fields) -> Result<Option<Segment>> {
+        let network_type = fields.opt_string("provider:network_type")?;
+        let physical_network = fields.opt_string("provider:physical_network")?;
+        let segmentation_id = input::opt_u32(fields, "provider:segmentation_id")?;
+        let Some(network_type) = network_type else {
+            if physical_network.is_some() || segmentation_id.is_some() {
+                return Err(Error::invalid_input("provider:network_type required"));
+            }
+            return Ok(None);
+        };
+        let known_physnet = |p: &Option<String>| -> Result<String> {
+            match p {
+                Some(p) if self.config.physical_interfaces.contains_key(p) => Ok(p.clone()),
+                Some(p) => Err(Error::invalid_input(format!(
+                    "physical_network '{p}' unknown for {network_type} provider network"
+                ))),
+                None => Err(Error::invalid_input(format!(
+                    "physical_network required for {network_type} provider network"
+                ))),
+            }
+        };
+        let segment = match network_type.as_str() {
+            "flat" => {
+                if segmentation_id.is_some() {
+                    return Err(Error::invalid_input(
+                        "segmentation_id specified for flat provider network",
+                    ));
+                }
+                Segment {
+                    physical_network: Some(known_physnet(&physical_network)?),
+                    segmentation_id: None,
+                    network_type,
+                }
+            }
+            "vlan" => {
+                let physnet = known_physnet(&physical_network)?;
+                match segmentation_id {
+                    Some(id @ 1..=4094) => Segment {
+                        physical_network: Some(physnet),
+                        segmentation_id: Some(id),
+                        network_type,
+                    },
+                    Some(id) => {
+                        return Err(Error::invalid_input(format!(
+                            "segmentation_id out of range (1 through 4094): {id}"
+                        )));
+                    }
+                    None => {
+                        return Err(Error::invalid_input(
+                            "segmentation_id required for vlan provider network",
+                        ));
+                    }
+                }
+            }
+            "vxlan" => {
+                if physical_network.is_some() {
+                    return Err(Error::invalid_input(
+                        "physical_network specified for vxlan provider network",
+                    ));
+                }
+                if let Some(id) = segmentation_id
+                    && !(1..=16_777_215).contains(&id)
+                {
+                    return Err(Error::invalid_input(format!(
+                        "segmentation_id out of range (1 through 16777215): {id}"
+                    )));
+                }
+                Segment {
+                    physical_network: None,
+                    segmentation_id,
+                    network_type,
+                }
+            }
+            "local" => Segment {
+                physical_network: None,
+                segmentation_id: None,
+                network_type,
+            },
+            other => {
+                return Err(Error::invalid_input(format!(
+                    "network_type value '{other}' not supported"
+                )));
+            }
+        };
+        Ok(Some(segment))
+    }
+
+    /// The lowest free VXLAN id in the configured range.
+    async fn free_vni(&self, tx: &mut onestack_db::Tx) -> Result<u32> {
+        let used: std::collections::HashSet<u32> = store::segment_keys(tx, "vxlan:")
+            .await?
+            .iter()
+            .filter_map(|k| k.strip_prefix("vxlan:")?.parse().ok())
+            .collect();
+        (self.config.vni_min..=self.config.vni_max)
+            .find(|v| !used.contains(v))
+            .ok_or_else(|| {
+                Error::conflict(
+                    "NoNetworkAvailable",
+                    "Unable to create the network. No tenant network is available for allocation.",
+                )
+            })
+    }
+
+    pub async fn create_network(&self, caller: &Caller, mut fields: Fields) -> Result<Network> {
+        caller.require_writer("create_network")?;
+        let project_id =
+            caller.target_project(input::project(&mut fields)?, "create_network:tenant_id")?;
+        let name = input::text(&mut fields, "name")?.unwrap_or_default();
+        let description = input::text(&mut fields, "description")?.unwrap_or_default();
+        let admin_state_up = fields.opt_bool("admin_state_up")?.unwrap_or(true);
+        let shared = fields.opt_bool("shared")?.unwrap_or(false);
+        let external = fields.opt_bool("router:external")?.unwrap_or(false);
+        let port_security_enabled = fields.opt_bool("port_security_enabled")?.unwrap_or(true);
+        let mtu = input::opt_u32(&mut fields, "mtu")?;
+        let tags = input::tags(&mut fields)?;
+        let provider = fields.contains("provider:network_type")
+            || fields.contains("provider:physical_network")
+            || fields.contains("provider:segmentation_id");
+        if provider {
+            caller.require_admin("create_network:provider:network_type")?;
+        }
+        let segment = self.requested_segment(&mut fields)?;
+        if shared {
+            caller.require_admin("create_network:shared")?;
+        }
+        if external {
+            caller.require_admin("create_network:router:external")?;
+        }
+        fields.ignore("availability_zone_hints");
+        input::done(fields)?;
+
+        let mut tx = store::begin_write(&self.pool).await?;
+        quota::check(self, &mut tx, &project_id, "network", Table::Networks).await?;
+        let segment = match segment {
+            Some(s) if s.network_type == "vxlan" && s.segmentation_id.is_none() => Segment {
+                segmentation_id: Some(self.free_vni(&mut tx).await?),
+                ..s
+            },
+            Some(s) => s,
+            None if self.config.tenant_network_type == "local" => Segment {
+                network_type: "local".into(),
+                physical_network: None,
+                segmentation_id: None,
+            },
+            None => Segment {
+                network_type: "vxlan".into(),
+                physical_network: None,
+                segmentation_id: Some(self.free_vni(&mut tx).await?),
+            },
+        };
+        let max = self.max_mtu(&segment);
+        if let Some(m) = mtu
+            && (m > max || m < 68)
+        {
+            return Err(Error::invalid_input(format!(
+                "Requested MTU {m} is out of range, maximum is {max}"
+            )));
+        }
+        if let Some(key) = segment.key()
+            && store::segment_keys(&mut tx, &key).await?.contains(&key)
+        {
+            return Err(Error::conflict(
+                "SegmentInUse",
+                format!("Unable to create the network. The segment {key} is in use."),
+            ));
+        }
+        let mut std = new_standard();
+        std.tags = tags.unwrap_or_default();
+        let network = Network {
+            id: new_id(),
+            project_id,
+            name,
+            description,
+            admin_state_up,
+            mtu: mtu.unwrap_or(max),
+            shared,
+            external,
+            segment,
+            port_security_enabled,
+            status: "ACTIVE".into(),
+            std,
+        };
+        store::insert_network(&mut tx, &network).await?;
+        super::groups::ensure_default_group(&mut tx, &network.project_id).await?;
+        tx.commit().await?;
+        self.changed();
+        Ok(network)
+    }
+
+    pub async fn update_network(
+        &self,
+        caller: &Caller,
+        id: &str,
+        mut fields: Fields,
+    ) -> Result<Network> {
+        let mut network = self.owned_network(caller, id, "update_network").await?;
+        if let Some(name) = input::text(&mut fields, "name")? {
+            network.name = name;
+        }
+        if let Some(d) = input::text(&mut fields, "description")? {
+            network.description = d;
+        }
+        if let Some(v) = fields.opt_bool("admin_state_up")? {
+            network.admin_state_up = v;
+        }
+        if let Some(v) = fields.opt_bool("port_security_enabled")? {
+            network.port_security_enabled = v;
+        }
+        if let Some(v) = fields.opt_bool("shared")? {
+            caller.require_admin("update_network:shared")?;
+            network.shared = v;
+        }
+        if let Some(v) = fields.opt_bool("router:external")? {
+            caller.require_admin("update_network:router:external")?;
+            network.external = v;
+        }
+        if let Some(m) = input::opt_u32(&mut fields, "mtu")? {
+            let max = self.max_mtu(&network.segment);
+            if m > max || m < 68 {
+                return Err(Error::invalid_input(format!(
+                    "Requested MTU {m} is out of range, maximum is {max}"
+                )));
+            }
+            network.mtu = m;
+        }
+        for key in [
+            "provider:network_type",
+            "provider:physical_network",
+            "provider:segmentation_id",
+        ] {
+            if fields.take(key).is_some() {
+                caller.require_admin(&format!("update_network:{key}"))?;
+                return Err(Error::invalid_input(
+                    "Updating the provider attributes of a network is not supported",
+                ));
+            }
+        }
+        fields.ignore("availability_zone_hints");
+        input::done(fields)?;
+        let previous = touch(&mut network.std);
+        let mut tx = store::begin_write(&self.pool).await?;
+        store::update_network(&mut tx, &network, previous).await?;
+        tx.commit().await?;
+        self.changed();
+        Ok(network)
+    }
+
+    pub async fn delete_network(&self, caller: &Caller, id: &str) -> Result<()> {
+        self.owned_network(caller, id, "delete_network").await?;
+        let mut tx = store::begin_write(&self.pool).await?;
+        let ports: Vec<Port> =
+            store::list(&mut *tx, Table::Ports, Some(("network_id", id))).await?;
+        if ports.iter().any(|p| p.device_owner != DHCP_OWNER) {
+            return Err(Error::conflict(
+                "NetworkInUse",
+                format!(
+                    "Unable to complete operation on network {id}. There are one or more ports still in use on the network."
+                ),
+            ));
+        }
+        for port in ports {
+            store::delete(&mut tx, Table::Ports, &port.id).await?;
+        }
+        let subnets: Vec<Subnet> =
+            store::list(&mut *tx, Table::Subnets, Some(("network_id", id))).await?;
+        for subnet in subnets {
+            store::delete(&mut tx, Table::Subnets, &subnet.id).await?;
+        }
+        store::delete(&mut tx, Table::Networks, id).await?;
+        tx.commit().await?;
+        self.changed();
+        Ok(())
+    }
+}

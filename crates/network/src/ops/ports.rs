@@ -1,0 +1,540 @@
+//! Ports and IPAM: every address comes out of a transaction that holds the write lock and
+//! is recorded in `net_ip_allocations`, whose key makes a second holder impossible.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use onestack_api::Fields;
+use onestack_db::Tx;
+use serde_json::Value;
+
+use super::{groups, input, quota};
+use crate::error::{Error, Result};
+use crate::ipam;
+use crate::model::{AddressPair, FixedIp, Network, Port, Subnet};
+use crate::policy::Caller;
+use crate::service::{Networks, new_id, new_standard, touch};
+use crate::store::{self, Table};
+
+/// One entry of `fixed_ips` in a request.
+#[derive(Debug)]
+enum IpRequest {
+    Subnet(String),
+    Address {
+        subnet_id: Option<String>,
+        ip: IpAddr,
+    },
+}
+
+fn ip_requests(value: Value) -> Result<Vec<IpRequest>> {
+    let Value::Array(items) = value else {
+        return Err(Error::invalid_input("fixed_ips must be a list"));
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            let subnet_id = match &item["subnet_id"] {
+                Value::String(s) => Some(s.clone()),
+                Value::Null => None,
+                other => {
+                    return Err(Error::invalid_input(format!(
+                        "'{other}' is not a valid subnet_id"
+                    )));
+                }
+            };
+            match (&item["ip_address"], subnet_id) {
+                (Value::String(ip), subnet_id) => Ok(IpRequest::Address {
+                    subnet_id,
+                    ip: input::ip(ip, "fixed_ips")?,
+                }),
+                (Value::Null, Some(subnet_id)) => Ok(IpRequest::Subnet(subnet_id)),
+                (Value::Null, None) => Err(Error::invalid_input(
+                    "fixed_ips entries need a subnet_id or an ip_address",
+                )),
+                (other, _) => Err(Error::invalid_input(format!(
+                    "'{other}' is not a valid IP address for fixed_ips"
+                ))),
+            }
+        })
+        .collect()
+}
+
+fn address_pairs(value: Value, port_mac: &str) -> Result<Vec<AddressPair>> {
+    let Value::Array(items) = value else {
+        return Err(Error::invalid_input("allowed_address_pairs must be a list"));
+    };
+    let mut out: Vec<AddressPair> = Vec::new();
+    for item in items {
+        let ip = item["ip_address"].as_str().ok_or_else(|| {
+            Error::invalid_input("allowed_address_pairs entries need an ip_address")
+        })?;
+        input::cidr(ip, "allowed_address_pairs")?;
+        let mac = match &item["mac_address"] {
+            Value::Null => port_mac.to_owned(),
+            Value::String(m) => input::mac(m)?,
+            other => {
+                return Err(Error::invalid_input(format!(
+                    "'{other}' is not a valid MAC address"
+                )));
+            }
+        };
+        let pair = AddressPair {
+            ip_address: ip.trim().to_owned(),
+            mac_address: mac,
+        };
+        if out.contains(&pair) {
+            return Err(Error::invalid_input(
+                "Request contains duplicate address pair",
+            ));
+        }
+        out.push(pair);
+    }
+    Ok(out)
+}
+
+/// The lowest free address of `subnet`, not counting `releasing` (the port's own addresses
+/// being replaced) as taken.
+pub(crate) async fn next_address(
+    tx: &mut Tx,
+    subnet: &Subnet,
+    also_taken: &[IpAddr],
+) -> Result<IpAddr> {
+    let mut taken: HashSet<IpAddr> = store::allocated(tx, &subnet.id)
+        .await?
+        .iter()
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    taken.extend(also_taken.iter().copied());
+    ipam::next_free(&subnet.allocation_pools, &taken).ok_or_else(|| {
+        Error::conflict(
+            "IpAddressGenerationFailure",
+            format!(
+                "No more IP addresses available on network {}.",
+                subnet.network_id
+            ),
+        )
+    })
+}
+
+/// Turns `fixed_ips` requests into addresses. `keep` are the port's current addresses, which
+/// it may ask for again.
+async fn allocate(
+    tx: &mut Tx,
+    network: &Network,
+    requests: Option<Vec<IpRequest>>,
+    keep: &[FixedIp],
+) -> Result<Vec<FixedIp>> {
+    let mut subnets: Vec<Subnet> =
+        store::list(&mut **tx, Table::Subnets, Some(("network_id", &network.id))).await?;
+    subnets.sort_by_key(|s| s.std.created_at);
+    let mut out: Vec<FixedIp> = Vec::new();
+    let Some(requests) = requests else {
+        // One address of each IP version, from the first subnet that has one free.
+        for version in [4u8, 6] {
+            let mut exhausted = None;
+            for subnet in subnets.iter().filter(|s| s.ip_version == version) {
+                match next_address(tx, subnet, &[]).await {
+                    Ok(ip) => {
+                        out.push(FixedIp {
+                            subnet_id: subnet.id.clone(),
+                            ip_address: ip,
+                        });
+                        exhausted = None;
+                        break;
+                    }
+                    Err(e) => exhausted = Some(e),
+                }
+            }
+            if let Some(e) = exhausted {
+                return Err(e);
+            }
+        }
+        return Ok(out);
+    };
+    for request in requests {
+        let (subnet, ip) = match request {
+            IpRequest::Subnet(id) => {
+                let subnet = subnets.iter().find(|s| s.id == id).ok_or_else(|| {
+                    Error::invalid_input(format!("Failed to create port on network {}, because fixed_ips included invalid subnet {id}", network.id))
+                })?;
+                let chosen: Vec<IpAddr> = out.iter().map(|f| f.ip_address).collect();
+                let kept = keep
+                    .iter()
+                    .find(|k| k.subnet_id == id && !chosen.contains(&k.ip_address));
+                match kept {
+                    Some(k) => (subnet, k.ip_address),
+                    None => (subnet, next_address(tx, subnet, &chosen).await?),
+                }
+            }
+            IpRequest::Address { subnet_id, ip } => {
+                let subnet = match subnet_id {
+                    Some(id) => {
+                        let subnet = subnets.iter().find(|s| s.id == id).ok_or_else(|| {
+                            Error::invalid_input(format!("Failed to create port on network {}, because fixed_ips included invalid subnet {id}", network.id))
+                        })?;
+                        if !subnet.cidr.contains(&ip) {
+                            return Err(Error::Invalid { kind: "InvalidIpForSubnet", message: format!("IP address {ip} is not a valid IP for the specified subnet.") });
+                        }
+                        subnet
+                    }
+                    None => subnets.iter().find(|s| s.cidr.contains(&ip)).ok_or_else(|| Error::Invalid {
+                        kind: "InvalidIpForNetwork",
+                        message: format!("IP address {ip} is not a valid IP for any of the subnets on the specified network."),
+                    })?,
+                };
+                let (first, last) = ipam::usable_range(&subnet.cidr);
+                let value = ipam::to_u128(ip);
+                if value < first || value > last {
+                    return Err(Error::Invalid {
+                        kind: "InvalidIpForSubnet",
+                        message: format!(
+                            "IP address {ip} is not a valid IP for the specified subnet."
+                        ),
+                    });
+                }
+                let mine = keep
+                    .iter()
+                    .any(|k| k.ip_address == ip && k.subnet_id == subnet.id);
+                let taken = store::allocated(tx, &subnet.id)
+                    .await?
+                    .iter()
+                    .any(|s| s.parse::<IpAddr>().ok() == Some(ip));
+                if subnet.gateway_ip == Some(ip)
+                    || (taken && !mine)
+                    || out.iter().any(|f| f.ip_address == ip)
+                {
+                    return Err(Error::conflict(
+                        "IpAddressAlreadyAllocated",
+                        format!("IP address {ip} already allocated in subnet {}", subnet.id),
+                    ));
+                }
+                (subnet, ip)
+            }
+        };
+        out.push(FixedIp {
+            subnet_id: subnet.id.clone(),
+            ip_address: ip,
+        });
+    }
+    Ok(out)
+}
+
+async fn mac_in_use(tx: &mut Tx, network_id: &str, mac: &str, except: &str) -> Result<bool> {
+    let ports: Vec<Port> =
+        store::list(&mut **tx, Table::Ports, Some(("network_id", network_id))).await?;
+    Ok(ports.iter().any(|p| p.mac_address == mac && p.id != except))
+}
+
+impl Networks {
+    pub async fn get_port(&self, caller: &Caller, id: &str) -> Result<Port> {
+        match store::get::<Port, _>(&self.pool, Table::Ports, id).await? {
+            Some(p) if caller.owns(&p.project_id) => Ok(p),
+            _ => Err(Error::port_not_found(id)),
+        }
+    }
+
+    pub async fn list_ports(&self, caller: &Caller) -> Result<Vec<Port>> {
+        if caller.admin {
+            store::list(&self.pool, Table::Ports, None).await
+        } else {
+            store::list(
+                &self.pool,
+                Table::Ports,
+                Some(("project_id", &caller.project_id)),
+            )
+            .await
+        }
+    }
+
+    /// The security groups a port of `project_id` asks for, each checked to exist there.
+    async fn port_groups(
+        &self,
+        tx: &mut Tx,
+        caller: &Caller,
+        project_id: &str,
+        value: Value,
+    ) -> Result<Vec<String>> {
+        let Value::Array(items) = value else {
+            return Err(Error::invalid_input("security_groups must be a list"));
+        };
+        let mut out = Vec::new();
+        for item in items {
+            let id = item.as_str().ok_or_else(|| {
+                Error::invalid_input(format!("'{item}' is not a security group id"))
+            })?;
+            let group = groups::find_group(tx, id).await?;
+            match group {
+                Some(g) if g.project_id == project_id || caller.admin => {
+                    if !out.contains(&g.id) {
+                        out.push(g.id);
+                    }
+                }
+                _ => return Err(Error::group_not_found(id)),
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn create_port(&self, caller: &Caller, mut fields: Fields) -> Result<Port> {
+        caller.require_writer("create_port")?;
+        let requested_project = input::project(&mut fields)?;
+        let network_id = fields.opt_string("network_id")?.ok_or_else(|| {
+            Error::BadRequest(
+                "Failed to parse request. Required attribute 'network_id' not specified".into(),
+            )
+        })?;
+        let network = self.get_network(caller, &network_id).await?;
+        let project_id = caller.target_project(requested_project, "create_port:tenant_id")?;
+        let name = input::text(&mut fields, "name")?.unwrap_or_default();
+        let description = input::text(&mut fields, "description")?.unwrap_or_default();
+        let admin_state_up = fields.opt_bool("admin_state_up")?.unwrap_or(true);
+        let device_id = input::text(&mut fields, "device_id")?.unwrap_or_default();
+        let device_owner = input::text(&mut fields, "device_owner")?.unwrap_or_default();
+        if device_owner.starts_with("network:") && !caller.owns(&network.project_id) {
+            return Err(Error::Policy("rule:create_port:device_owner".into()));
+        }
+        let mac_given = fields
+            .opt_string("mac_address")?
+            .map(|m| input::mac(&m))
+            .transpose()?;
+        let requests = fields
+            .take("fixed_ips")
+            .filter(|v| !v.is_null())
+            .map(ip_requests)
+            .transpose()?;
+        let port_security_enabled = fields
+            .opt_bool("port_security_enabled")?
+            .unwrap_or(network.port_security_enabled);
+        let groups_value = fields.take("security_groups").filter(|v| !v.is_null());
+        let pairs_value = fields
+            .take("allowed_address_pairs")
+            .filter(|v| !v.is_null());
+        let host_id = fields.opt_string("binding:host_id")?;
+        let profile = fields.opt_object("binding:profile")?;
+        if host_id.is_some() || profile.is_some() {
+            caller.require_admin("create_port:binding:host_id")?;
+        }
+        let vnic_type = fields
+            .opt_string("binding:vnic_type")?
+            .unwrap_or_else(|| "normal".into());
+        if vnic_type != "normal" {
+            return Err(Error::invalid_input(format!(
+                "binding:vnic_type '{vnic_type}' is not supported; only 'normal' is"
+            )));
+        }
+        let tags = input::tags(&mut fields)?;
+        fields.ignore("dns_name");
+        fields.ignore("extra_dhcp_opts");
+        input::done(fields)?;
+
+        let mut tx = store::begin_write(&self.pool).await?;
+        quota::check(self, &mut tx, &project_id, "port", Table::Ports).await?;
+        let mac_address = match mac_given {
+            Some(mac) => {
+                if mac_in_use(&mut tx, &network_id, &mac, "").await? {
+                    return Err(Error::conflict(
+                        "MacAddressInUse",
+                        format!(
+                            "Unable to complete operation for network {network_id}. The mac address {mac} is in use."
+                        ),
+                    ));
+                }
+                mac
+            }
+            None => loop {
+                let mac = input::random_mac();
+                if !mac_in_use(&mut tx, &network_id, &mac, "").await? {
+                    break mac;
+                }
+            },
+        };
+        let security_groups = match groups_value {
+            Some(v) => self.port_groups(&mut tx, caller, &project_id, v).await?,
+            None if port_security_enabled && !device_owner.starts_with("network:") => {
+                vec![groups::ensure_default_group(&mut tx, &project_id).await?]
+            }
+            None => Vec::new(),
+        };
+        if !port_security_enabled && !security_groups.is_empty() {
+            return Err(Error::conflict(
+                "PortSecurityAndIPRequiredForSecurityGroups",
+                "Port security must be enabled and port must have an IP address in order to use security groups.",
+            ));
+        }
+        let allowed_address_pairs = pairs_value
+            .map(|v| address_pairs(v, &mac_address))
+            .transpose()?
+            .unwrap_or_default();
+        if !port_security_enabled && !allowed_address_pairs.is_empty() {
+            return Err(Error::conflict(
+                "AddressPairAndPortSecurityRequired",
+                "Port Security must be enabled in order to have allowed address pairs on a port.",
+            ));
+        }
+        let fixed_ips = allocate(&mut tx, &network, requests, &[]).await?;
+        let mut std = new_standard();
+        std.tags = tags.unwrap_or_default();
+        let port = Port {
+            id: new_id(),
+            project_id,
+            network_id,
+            name,
+            description,
+            admin_state_up,
+            mac_address,
+            device_id,
+            device_owner,
+            fixed_ips,
+            security_groups,
+            allowed_address_pairs,
+            port_security_enabled,
+            host_id: host_id.unwrap_or_default(),
+            profile: profile.unwrap_or_default(),
+            vnic_type,
+            status: "DOWN".into(),
+            std,
+        };
+        store::insert_port(&mut tx, &port).await?;
+        tx.commit().await?;
+        self.changed();
+        Ok(port)
+    }
+
+    pub async fn update_port(&self, caller: &Caller, id: &str, mut fields: Fields) -> Result<Port> {
+        caller.require_writer("update_port")?;
+        let mut port = self.get_port(caller, id).await?;
+        let network = store::get::<Network, _>(&self.pool, Table::Networks, &port.network_id)
+            .await?
+            .ok_or_else(|| Error::network_not_found(&port.network_id))?;
+        for key in ["network_id", "project_id", "tenant_id"] {
+            if fields.take(key).is_some() {
+                return Err(Error::BadRequest(format!(
+                    "Cannot update read-only attribute {key}"
+                )));
+            }
+        }
+        if let Some(n) = input::text(&mut fields, "name")? {
+            port.name = n;
+        }
+        if let Some(d) = input::text(&mut fields, "description")? {
+            port.description = d;
+        }
+        if let Some(v) = fields.opt_bool("admin_state_up")? {
+            port.admin_state_up = v;
+        }
+        if let Some(v) = input::text(&mut fields, "device_id")? {
+            port.device_id = v;
+        }
+        if let Some(v) = input::text(&mut fields, "device_owner")? {
+            port.device_owner = v;
+        }
+        let new_mac = fields
+            .opt_string("mac_address")?
+            .map(|m| input::mac(&m))
+            .transpose()?;
+        if new_mac.is_some() {
+            caller.require_admin("update_port:mac_address")?;
+        }
+        let requests = fields
+            .take("fixed_ips")
+            .map(|v| {
+                if v.is_null() {
+                    Ok(Vec::new())
+                } else {
+                    ip_requests(v)
+                }
+            })
+            .transpose()?;
+        if let Some(v) = fields.opt_bool("port_security_enabled")? {
+            port.port_security_enabled = v;
+        }
+        let groups_value = fields
+            .take("security_groups")
+            .map(|v| if v.is_null() { Value::Array(vec![]) } else { v });
+        let pairs_value = fields
+            .take("allowed_address_pairs")
+            .map(|v| if v.is_null() { Value::Array(vec![]) } else { v });
+        if let Some(h) = fields.opt_string("binding:host_id")? {
+            caller.require_admin("update_port:binding:host_id")?;
+            port.host_id = h;
+        }
+        if let Some(p) = fields.opt_object("binding:profile")? {
+            caller.require_admin("update_port:binding:profile")?;
+            port.profile = p;
+        }
+        if let Some(v) = fields.opt_string("binding:vnic_type")?
+            && v != "normal"
+        {
+            return Err(Error::invalid_input(format!(
+                "binding:vnic_type '{v}' is not supported; only 'normal' is"
+            )));
+        }
+        fields.ignore("dns_name");
+        fields.ignore("extra_dhcp_opts");
+        input::done(fields)?;
+
+        let mut tx = store::begin_write(&self.pool).await?;
+        if let Some(mac) = new_mac
+            && mac != port.mac_address
+        {
+            if !port.host_id.is_empty() {
+                return Err(Error::conflict(
+                    "PortBound",
+                    format!(
+                        "Unable to complete operation on port {id}, port is already bound, port type: bridge, old_mac {}, new_mac {mac}.",
+                        port.mac_address
+                    ),
+                ));
+            }
+            if mac_in_use(&mut tx, &port.network_id, &mac, id).await? {
+                return Err(Error::conflict(
+                    "MacAddressInUse",
+                    format!(
+                        "Unable to complete operation for network {}. The mac address {mac} is in use.",
+                        port.network_id
+                    ),
+                ));
+            }
+            port.mac_address = mac;
+        }
+        if let Some(v) = groups_value {
+            port.security_groups = self
+                .port_groups(&mut tx, caller, &port.project_id.clone(), v)
+                .await?;
+        }
+        if let Some(v) = pairs_value {
+            port.allowed_address_pairs = address_pairs(v, &port.mac_address)?;
+        }
+        if !port.port_security_enabled && !port.security_groups.is_empty() {
+            return Err(Error::conflict(
+                "PortSecurityPortHasSecurityGroup",
+                "Port has security group associated. Cannot disable port security or ip address until security group is removed",
+            ));
+        }
+        if !port.port_security_enabled && !port.allowed_address_pairs.is_empty() {
+            return Err(Error::conflict(
+                "AddressPairAndPortSecurityRequired",
+                "Port Security must be enabled in order to have allowed address pairs on a port.",
+            ));
+        }
+        if let Some(requests) = requests {
+            let keep = port.fixed_ips.clone();
+            port.fixed_ips = allocate(&mut tx, &network, Some(requests), &keep).await?;
+        }
+        let previous = touch(&mut port.std);
+        store::update_port(&mut tx, &port, previous).await?;
+        tx.commit().await?;
+        self.changed();
+        Ok(port)
+    }
+
+    pub async fn delete_port(&self, caller: &Caller, id: &str) -> Result<()> {
+        caller.require_writer("delete_port")?;
+        self.get_port(caller, id).await?;
+        let mut tx = store::begin_write(&self.pool).await?;
+        store::delete(&mut tx, Table::Ports, id).await?;
+        tx.commit().await?;
+        self.changed();
+        Ok(())
+    }
+}
