@@ -2,11 +2,12 @@
 //! listener, each under its own prefix.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::Router;
 use axum::middleware;
+use onestack_agent::AgentHandle;
 use onestack_api::url::PublicUrl;
 use onestack_api::{TokenValidator, error::not_found};
 use onestack_identity::bootstrap::CatalogService;
@@ -77,6 +78,7 @@ pub struct Running {
     pub admin_created: bool,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
+    agent: Option<AgentHandle>,
 }
 
 impl Running {
@@ -84,6 +86,9 @@ impl Running {
     pub async fn stop(mut self) -> std::io::Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+        if let Some(agent) = self.agent.take() {
+            agent.stop().await;
         }
         self.task
             .await
@@ -186,6 +191,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             .map_err(StartError::Images)?,
     );
     let networks = Arc::new(Networks::new(identity.pool.clone(), config.network.clone()));
+    let agent = start_agent(&config, &networks, &data_dir);
     let validator: Arc<dyn TokenValidator> = Arc::new(Validator(identity.clone()));
     let configured_url =
         PublicUrl((!config.server.public_url.is_empty()).then(|| public_url.clone()));
@@ -221,5 +227,26 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         admin_created: outcome.admin_created,
         shutdown: Some(tx),
         task,
+        agent,
     })
+}
+
+/// Starts this host's agent when configured and permitted; the API works without it.
+fn start_agent(config: &Config, networks: &Networks, data_dir: &Path) -> Option<AgentHandle> {
+    if !config.network.agent {
+        return None;
+    }
+    if !onestack_agent::has_privileges() {
+        tracing::warn!(
+            "the network agent is off: building bridges, taps and firewall rules needs root \
+             (CAP_NET_ADMIN); run onestack as root, or set [network] agent = false to silence this"
+        );
+        return None;
+    }
+    Some(onestack_agent::spawn(
+        networks.pool.clone(),
+        config.network.clone(),
+        data_dir.join("network"),
+        networks.changes(),
+    ))
 }

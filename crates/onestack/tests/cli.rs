@@ -50,11 +50,18 @@ impl Server {
     }
 
     fn start_on(data_dir: &Path, port: u16) -> Server {
+        Self::start_with(data_dir, port, &[("ONESTACK_NETWORK__AGENT", "false")])
+    }
+
+    /// Starts with extra environment. Only one test at a time may run the network agent: it
+    /// owns every `os*` device on the host.
+    fn start_with(data_dir: &Path, port: u16, env: &[(&str, &str)]) -> Server {
         let child = Command::new(env!("CARGO_BIN_EXE_onestack"))
             .args(["up", "--data-dir"])
             .arg(data_dir)
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .env("ONESTACK_IDENTITY__PASSWORD_HASH_ROUNDS", "4")
+            .envs(env.iter().copied())
             .env_remove("ONESTACK_CONFIG")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -794,4 +801,272 @@ fn image_walkthrough_with_the_openstack_cli() {
             .is_empty()
     );
     assert!(!dir.path().join("images").join(&id).exists());
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+fn host_links() -> String {
+    String::from_utf8_lossy(
+        &Command::new("ip")
+            .args(["-br", "link"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned()
+}
+
+fn host_namespaces() -> String {
+    String::from_utf8_lossy(
+        &Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned()
+}
+
+/// Waits up to 10 s for `check` to hold.
+fn eventually(what: &str, check: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn network_walkthrough_with_the_openstack_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    // The agent needs root; without it the API part still runs and the host checks are skipped.
+    let agent = is_root();
+    let host = format!("cli-host-{}", std::process::id());
+    let server = Server::start_with(
+        dir.path(),
+        free_port(),
+        &[
+            (
+                "ONESTACK_NETWORK__AGENT",
+                if agent { "true" } else { "false" },
+            ),
+            ("ONESTACK_NETWORK__HOST", &host),
+        ],
+    );
+    let admin = server.admin_env();
+
+    let net = ok_json(
+        &admin,
+        &["network", "create", "--description", "first", "net01"],
+    );
+    let net_id = net["id"].as_str().unwrap().to_owned();
+    assert_eq!(net["mtu"], 1450);
+    assert_eq!(net["provider:network_type"], "vxlan");
+    let sub = ok_json(
+        &admin,
+        &[
+            "subnet",
+            "create",
+            "--network",
+            "net01",
+            "--subnet-range",
+            "10.252.1.0/24",
+            "--allocation-pool",
+            "start=10.252.1.10,end=10.252.1.100",
+            "--dns-nameserver",
+            "192.0.2.53",
+            "sub01",
+        ],
+    );
+    assert_eq!(sub["gateway_ip"], "10.252.1.1");
+    assert_eq!(sub["enable_dhcp"], true);
+    assert_eq!(sub["dns_nameservers"], serde_json::json!(["192.0.2.53"]));
+    let static_sub = ok_json(
+        &admin,
+        &[
+            "subnet",
+            "create",
+            "--network",
+            "net01",
+            "--subnet-range",
+            "10.252.2.0/24",
+            "--no-dhcp",
+            "static01",
+        ],
+    );
+    assert_eq!(static_sub["enable_dhcp"], false);
+
+    let sg = ok_json(
+        &admin,
+        &[
+            "security",
+            "group",
+            "create",
+            "--description",
+            "ssh in",
+            "ssh",
+        ],
+    );
+    let rule = ok_json(
+        &admin,
+        &[
+            "security",
+            "group",
+            "rule",
+            "create",
+            "--proto",
+            "tcp",
+            "--dst-port",
+            "22",
+            "ssh",
+        ],
+    );
+    assert_eq!(rule["port_range_min"], 22);
+    assert_eq!(rule["security_group_id"], sg["id"]);
+    fails(
+        &admin,
+        &[
+            "security",
+            "group",
+            "rule",
+            "create",
+            "--proto",
+            "tcp",
+            "--dst-port",
+            "22",
+            "ssh",
+        ],
+        &["already exists", "conflict"],
+    );
+
+    let port = ok_json(
+        &admin,
+        &[
+            "port",
+            "create",
+            "--network",
+            "net01",
+            "--fixed-ip",
+            "subnet=sub01,ip-address=10.252.1.20",
+            "--security-group",
+            "ssh",
+            "--host",
+            &host,
+            "port01",
+        ],
+    );
+    let port_id = port["id"].as_str().unwrap().to_owned();
+    assert_eq!(port["fixed_ips"][0]["ip_address"], "10.252.1.20");
+    fails(
+        &admin,
+        &[
+            "port",
+            "create",
+            "--network",
+            "net01",
+            "--fixed-ip",
+            "subnet=sub01,ip-address=10.252.1.20",
+            "dup",
+        ],
+        &["already allocated", "conflict"],
+    );
+    fails(
+        &admin,
+        &[
+            "subnet",
+            "create",
+            "--network",
+            "net01",
+            "--subnet-range",
+            "10.252.1.128/25",
+            "overlap",
+        ],
+        &["overlaps"],
+    );
+
+    let listed = ok_json(&admin, &["network", "list"]);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["Name"] == "net01")
+    );
+    ok(
+        &admin,
+        &[
+            "network",
+            "set",
+            "--name",
+            "net01b",
+            "--description",
+            "renamed",
+            "net01",
+        ],
+    );
+    let shown = ok_json(&admin, &["network", "show", "net01b"]);
+    assert_eq!(shown["description"], "renamed");
+    assert_eq!(shown["subnets"].as_array().unwrap().len(), 2);
+    let quota = ok_json(&admin, &["quota", "show"]);
+    let limit = |resource: &str| {
+        quota
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["Resource"] == resource)
+            .map(|q| q["Limit"].clone())
+    };
+    assert_eq!(limit("networks"), Some(serde_json::json!(100)), "{quota}");
+    assert_eq!(limit("ports"), Some(serde_json::json!(500)), "{quota}");
+
+    if agent {
+        // The host shows the bridge, the VXLAN device, the port's tap, the DHCP namespace and
+        // the port's firewall chains.
+        let bridge = format!("osbr-{}", &net_id[..10]);
+        let tap = format!("ostp-{}", &port_id[..10]);
+        eventually("the bridge, VXLAN and tap", || {
+            let links = host_links();
+            links.contains(&bridge)
+                && links.contains(&format!("osvx-{}", &net_id[..10]))
+                && links.contains(&tap)
+        });
+        eventually("the DHCP namespace", || {
+            host_namespaces().contains(&format!("osdhcp-{net_id}"))
+        });
+        let rules = Command::new("nft")
+            .args(["list", "table", "bridge", "onestack"])
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&rules.stdout).contains(&tap),
+            "the port has firewall chains"
+        );
+        let port = ok_json(&admin, &["port", "show", "port01"]);
+        assert_eq!(port["status"], "ACTIVE");
+    }
+
+    fails(
+        &admin,
+        &["network", "delete", "net01b"],
+        &["in use", "conflict"],
+    );
+    ok(&admin, &["port", "delete", "port01"]);
+    ok(&admin, &["subnet", "delete", "sub01", "static01"]);
+    ok(&admin, &["network", "delete", "net01b"]);
+    ok(&admin, &["security", "group", "delete", "ssh"]);
+    if agent {
+        eventually("everything of the network to go", || {
+            let links = host_links();
+            !links.contains(&net_id[..10])
+                && !links.contains(&port_id[..10])
+                && !host_namespaces().contains(&net_id)
+        });
+    }
 }

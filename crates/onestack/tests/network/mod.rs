@@ -6,6 +6,8 @@ use std::collections::HashSet;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+mod dataplane;
+
 use crate::common::{Cloud, Reply};
 
 /// A project's view of the network API.

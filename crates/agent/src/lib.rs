@@ -1,0 +1,70 @@
+//! The per-host agent. The database holds desired state; the agent makes this host match
+//! it, level-triggered and idempotent: every pass reads the whole desired state and closes
+//! the differences, so a crash at any point is repaired by the next pass. Today it builds
+//! the network data plane ([`network`]); compute plugs in next to it.
+
+pub mod network;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use onestack_db::Pool;
+use onestack_network::NetworkConfig;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+/// A running agent; dropping the handle leaves it running until the process ends.
+pub struct AgentHandle {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl AgentHandle {
+    /// Stops after the pass in progress. What the agent built stays: guests outlive us.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Whether this process may configure host networking.
+pub fn has_privileges() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        // CAP_NET_ADMIN is capability 12.
+        .is_some_and(|caps| caps & (1 << 12) != 0)
+}
+
+/// Starts the agent: a pass at once, then one after every change signalled on `changes`
+/// and at least every `resync_seconds`.
+pub fn spawn(
+    pool: Pool,
+    config: NetworkConfig,
+    state_dir: PathBuf,
+    changes: Arc<Notify>,
+) -> AgentHandle {
+    let (stop, mut stopped) = watch::channel(false);
+    let resync = Duration::from_secs(config.resync_seconds.max(1));
+    let mut reconciler = network::Reconciler::new(pool, config, state_dir);
+    let task = tokio::spawn(async move {
+        loop {
+            match reconciler.pass().await {
+                Ok(report) if report.changed() => tracing::info!(%report, "network reconciled"),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "network reconcile pass failed; retrying"),
+            }
+            tokio::select! {
+                _ = changes.notified() => {}
+                _ = tokio::time::sleep(resync) => {}
+                _ = stopped.changed() => break,
+            }
+        }
+    });
+    AgentHandle { stop, task }
+}

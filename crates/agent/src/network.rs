@@ -1,0 +1,462 @@
+//! Reconciles the network data plane: a bridge per network with its VXLAN, VLAN or flat
+//! uplink, a tap (or veth) per port bound here, the security-group ruleset in nftables and
+//! a DHCP server per network that wants one. Anything with our prefix that is not desired
+//! is removed.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use onestack_db::{Pool, now_micros};
+use onestack_netdrv::firewall::{
+    self, Direction, EtherType, Firewall, GroupFilter, PortFilter, Remote, Ruleset,
+};
+use onestack_netdrv::link::LinkInfo;
+use onestack_netdrv::{dhcp, fdb, link, names, netns};
+use onestack_network::desired::{self, GroupPlan, HostState, NetworkPlan};
+use onestack_network::model::{Port, protocol_number};
+use onestack_network::{NetworkConfig, store};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read desired state: {0}")]
+    Desired(#[from] onestack_network::error::Error),
+    #[error("{what}: {source}")]
+    Host {
+        what: String,
+        source: onestack_netdrv::Error,
+    },
+}
+
+fn host(what: impl Into<String>) -> impl FnOnce(onestack_netdrv::Error) -> Error {
+    let what = what.into();
+    move |source| Error::Host { what, source }
+}
+
+/// What one pass did.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub created: Vec<String>,
+    pub removed: Vec<String>,
+    pub firewall_applied: bool,
+    /// Problems confined to one network or port; the rest was reconciled.
+    pub problems: Vec<String>,
+}
+
+impl Report {
+    pub fn changed(&self) -> bool {
+        !self.created.is_empty()
+            || !self.removed.is_empty()
+            || self.firewall_applied
+            || !self.problems.is_empty()
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "created {:?}, removed {:?}", self.created, self.removed)?;
+        if self.firewall_applied {
+            write!(f, ", security groups applied")?;
+        }
+        if !self.problems.is_empty() {
+            write!(f, ", problems: {}", self.problems.join("; "))?;
+        }
+        Ok(())
+    }
+}
+
+pub struct Reconciler {
+    pool: Pool,
+    config: NetworkConfig,
+    host: String,
+    state_dir: PathBuf,
+    firewall: Firewall,
+    /// The ruleset last applied, so an unchanged one is not re-sent every pass.
+    applied: Option<String>,
+    prepared: bool,
+}
+
+/// How a port's device is made: a tap for QEMU, or a veth pair whose peer stands in for a
+/// guest (`binding:profile` `{"interface": "veth"}`).
+fn wants_veth(port: &Port) -> bool {
+    port.profile.get("interface").and_then(|v| v.as_str()) == Some("veth")
+}
+
+impl Reconciler {
+    pub fn new(pool: Pool, config: NetworkConfig, state_dir: PathBuf) -> Self {
+        let host = config.host_name();
+        Self {
+            pool,
+            config,
+            host,
+            state_dir,
+            // The default table name is valid by construction.
+            firewall: Firewall::new(Firewall::DEFAULT_TABLE).unwrap_or_else(|_| unreachable!()),
+            applied: None,
+            prepared: false,
+        }
+    }
+
+    fn local_ip(&self) -> Option<IpAddr> {
+        self.config.local_ip.parse().ok()
+    }
+
+    /// One reconcile pass.
+    pub async fn pass(&mut self) -> Result<Report, Error> {
+        if !self.prepared {
+            firewall::enable_br_netfilter()
+                .await
+                .map_err(host("enabling br_netfilter"))?;
+            self.prepared = true;
+        }
+        store::heartbeat(
+            &self.pool,
+            &self.host,
+            (!self.config.local_ip.is_empty()).then_some(self.config.local_ip.as_str()),
+            now_micros(),
+        )
+        .await?;
+        let state = desired::for_host(&self.pool, &self.host).await?;
+        let mut report = Report::default();
+        let existing: HashMap<String, LinkInfo> = link::list_ours()
+            .await
+            .map_err(host("listing links"))?
+            .into_iter()
+            .map(|l| (l.name.clone(), l))
+            .collect();
+        let mut wanted: HashSet<String> = HashSet::new();
+        let mut active: Vec<String> = Vec::new();
+
+        // Rules first: a rule change must not wait for the device checks below.
+        // No filtered port here: no tables either (nothing of ours is left on an idle host).
+        let ruleset = ruleset(&state);
+        let rendered = if ruleset.ports.is_empty() {
+            String::new()
+        } else {
+            self.firewall
+                .render(&ruleset)
+                .map_err(host("rendering security groups"))?
+        };
+        if self.applied.as_deref() != Some(rendered.as_str()) {
+            if rendered.is_empty() {
+                self.firewall
+                    .remove()
+                    .await
+                    .map_err(host("removing security groups"))?;
+            } else {
+                self.firewall
+                    .apply(&ruleset)
+                    .await
+                    .map_err(host("applying security groups"))?;
+            }
+            self.applied = Some(rendered);
+            report.firewall_applied = true;
+        }
+
+        for plan in &state.networks {
+            match self
+                .network(plan, &state, &existing, &mut wanted, &mut report)
+                .await
+            {
+                Ok(ports) => active.extend(ports),
+                Err(e) => report
+                    .problems
+                    .push(format!("network {}: {e}", plan.network.id)),
+            }
+        }
+
+        // Remove what is ours and no longer wanted: DHCP servers, then devices.
+        let dhcp_wanted: HashSet<String> = state
+            .networks
+            .iter()
+            .filter(|p| p.dhcp_port.is_some())
+            .map(|p| names::dhcp_namespace(&p.network.id))
+            .collect();
+        for ns in netns::list_ours().map_err(host("listing namespaces"))? {
+            if let Some(network_id) = ns.strip_prefix(names::DHCP_NS)
+                && !dhcp_wanted.contains(&ns)
+            {
+                dhcp::remove(&self.state_dir, network_id)
+                    .await
+                    .map_err(host(format!("removing DHCP for {network_id}")))?;
+                report.removed.push(ns);
+            }
+        }
+        let mut stale: Vec<&String> = existing.keys().filter(|n| !wanted.contains(*n)).collect();
+        // Bridges last, so their ports are gone before them.
+        stale.sort_by_key(|n| n.starts_with(names::BRIDGE));
+        for name in stale {
+            match link::delete(name).await {
+                Ok(()) => report.removed.push(name.clone()),
+                Err(e) => report.problems.push(format!("removing {name}: {e}")),
+            }
+        }
+
+        let mine: Vec<&Port> = state
+            .networks
+            .iter()
+            .flat_map(|p| p.local_ports.iter().chain(p.dhcp_port.iter()))
+            .collect();
+        for port in mine {
+            let status = if active.contains(&port.id) && port.admin_state_up {
+                "ACTIVE"
+            } else {
+                "DOWN"
+            };
+            if port.status != status {
+                store::set_port_status(&self.pool, &port.id, status).await?;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Builds one network; returns the ids of its ports that are plugged in.
+    async fn network(
+        &self,
+        plan: &NetworkPlan,
+        state: &HostState,
+        existing: &HashMap<String, LinkInfo>,
+        wanted: &mut HashSet<String>,
+        report: &mut Report,
+    ) -> Result<Vec<String>, Error> {
+        let network = &plan.network;
+        let bridge = names::bridge(&network.id);
+        let mtu = network.mtu;
+        let mut note = |name: &str, wanted: &mut HashSet<String>| {
+            wanted.insert(name.to_owned());
+            if !existing.contains_key(name) {
+                report.created.push(name.to_owned());
+            }
+        };
+        note(&bridge, wanted);
+        // What is already as wanted is left alone: a pass over many ports stays cheap.
+        let converged = |name: &str, master: Option<&str>| {
+            existing
+                .get(name)
+                .is_some_and(|l| l.up && l.mtu == mtu && l.master.as_deref() == master)
+        };
+        if !converged(&bridge, None) {
+            link::ensure_bridge(&bridge, mtu)
+                .await
+                .map_err(host(format!("bridge {bridge}")))?;
+        }
+
+        let segment = &network.segment;
+        match segment.network_type.as_str() {
+            "vxlan" => {
+                let vxlan = names::vxlan(&network.id);
+                note(&vxlan, wanted);
+                let vni = segment.segmentation_id.unwrap_or_default();
+                let same_vni = existing.get(&vxlan).is_some_and(|l| l.vni == Some(vni));
+                if !(same_vni && converged(&vxlan, Some(&bridge))) {
+                    link::ensure_vxlan(&vxlan, vni, self.local_ip(), mtu)
+                        .await
+                        .map_err(host(format!("vxlan {vxlan}")))?;
+                    link::attach(&vxlan, &bridge)
+                        .await
+                        .map_err(host(format!("vxlan {vxlan}")))?;
+                }
+                fdb::set_flood(&vxlan, &state.remote_tunnels)
+                    .await
+                    .map_err(host(format!("fdb of {vxlan}")))?;
+                fdb::set_unicast(&vxlan, &plan.remote_macs)
+                    .await
+                    .map_err(host(format!("fdb of {vxlan}")))?;
+            }
+            "flat" | "vlan" => {
+                let physnet = segment.physical_network.clone().unwrap_or_default();
+                let Some(iface) = self.config.physical_interfaces.get(&physnet) else {
+                    report.problems.push(format!("network {}: physical network {physnet} has no interface on this host ([network.physical_interfaces])", network.id));
+                    return Ok(Vec::new());
+                };
+                if segment.network_type == "flat" {
+                    link::attach(iface, &bridge)
+                        .await
+                        .map_err(host(format!("uplink {iface}")))?;
+                } else if link::vlan_supported().await {
+                    let vlan = names::vlan(&network.id);
+                    note(&vlan, wanted);
+                    let vid = segment.segmentation_id.unwrap_or_default() as u16;
+                    link::ensure_vlan(&vlan, iface, vid, mtu)
+                        .await
+                        .map_err(host(format!("vlan {vlan}")))?;
+                    link::attach(&vlan, &bridge)
+                        .await
+                        .map_err(host(format!("vlan {vlan}")))?;
+                } else {
+                    report.problems.push(format!("network {}: VLAN networks need the 8021q kernel module, which this host lacks", network.id));
+                }
+            }
+            _ => {}
+        }
+
+        let mut plugged = Vec::new();
+        for port in &plan.local_ports {
+            let device = names::port(&port.id);
+            note(&device, wanted);
+            let veth = wants_veth(port);
+            if veth {
+                wanted.insert(names::port_peer(&port.id));
+            }
+            let kind = if veth { "veth" } else { "tun" };
+            if converged(&device, Some(&bridge))
+                && existing
+                    .get(&device)
+                    .is_some_and(|l| l.kind.as_deref() == Some(kind))
+            {
+                plugged.push(port.id.clone());
+                continue;
+            }
+            let made = if veth {
+                link::ensure_veth(&device, &names::port_peer(&port.id), mtu).await
+            } else {
+                link::ensure_tap(&device, mtu).await
+            };
+            match made.and(link::attach(&device, &bridge).await) {
+                Ok(()) => plugged.push(port.id.clone()),
+                Err(e) => report.problems.push(format!("port {}: {e}", port.id)),
+            }
+        }
+
+        if let Some(port) = &plan.dhcp_port {
+            wanted.insert(names::dhcp_bridge_side(&network.id));
+            let net = dhcp_network(plan, port, self.config.dhcp_lease_seconds);
+            if dhcp::running(&self.state_dir, &network.id).is_none() {
+                report.created.push(names::dhcp_namespace(&network.id));
+            }
+            dhcp::ensure(&self.state_dir, &bridge, &net)
+                .await
+                .map_err(host(format!("DHCP for {}", network.id)))?;
+            plugged.push(port.id.clone());
+        }
+        Ok(plugged)
+    }
+}
+
+fn dhcp_network(plan: &NetworkPlan, port: &Port, lease_secs: u32) -> dhcp::DhcpNetwork {
+    let subnets: Vec<_> = plan
+        .subnets
+        .iter()
+        .filter(|s| s.enable_dhcp && s.ip_version == 4)
+        .collect();
+    let addresses = port
+        .fixed_ips
+        .iter()
+        .filter_map(|f| {
+            let subnet = subnets.iter().find(|s| s.id == f.subnet_id)?;
+            IpNet::new(f.ip_address, subnet.cidr.prefix_len()).ok()
+        })
+        .collect();
+    let hosts = plan
+        .all_ports
+        .iter()
+        .filter(|p| p.id != port.id)
+        .flat_map(|p| {
+            p.fixed_ips
+                .iter()
+                .filter(|f| subnets.iter().any(|s| s.id == f.subnet_id))
+                .map(move |f| dhcp::DhcpHost {
+                    mac: p.mac_address.clone(),
+                    ip: f.ip_address,
+                    hostname: format!("host-{}", f.ip_address.to_string().replace(['.', ':'], "-")),
+                })
+        })
+        .collect();
+    dhcp::DhcpNetwork {
+        network_id: plan.network.id.clone(),
+        mtu: plan.network.mtu,
+        addresses,
+        mac: port.mac_address.clone(),
+        subnets: subnets
+            .iter()
+            .map(|s| dhcp::DhcpSubnet {
+                id: s.id.clone(),
+                cidr: s.cidr,
+                gateway: s.gateway_ip,
+                dns: s.dns_nameservers.clone(),
+                routes: s
+                    .host_routes
+                    .iter()
+                    .map(|r| (r.destination, r.nexthop))
+                    .collect(),
+                lease_secs,
+            })
+            .collect(),
+        hosts,
+    }
+}
+
+/// The security-group ruleset for the ports bound here.
+fn ruleset(state: &HostState) -> Ruleset {
+    let ports = state
+        .networks
+        .iter()
+        .flat_map(|p| p.local_ports.iter())
+        .filter(|p| p.port_security_enabled)
+        .map(|p| {
+            let mut macs = vec![p.mac_address.clone()];
+            let mut addresses: Vec<IpNet> = p
+                .fixed_ips
+                .iter()
+                .map(|f| IpNet::from(f.ip_address))
+                .collect();
+            for pair in &p.allowed_address_pairs {
+                if !macs.contains(&pair.mac_address) {
+                    macs.push(pair.mac_address.clone());
+                }
+                if let Ok(net) = pair
+                    .ip_address
+                    .parse::<IpNet>()
+                    .or_else(|_| pair.ip_address.parse::<IpAddr>().map(IpNet::from))
+                {
+                    addresses.push(net.trunc());
+                }
+            }
+            PortFilter {
+                device: names::port(&p.id),
+                macs,
+                addresses,
+                groups: p.security_groups.clone(),
+            }
+        })
+        .collect();
+    let groups = state.groups.iter().map(group_filter).collect();
+    Ruleset { ports, groups }
+}
+
+fn group_filter(plan: &GroupPlan) -> GroupFilter {
+    let rules = plan
+        .rules
+        .iter()
+        .map(|r| {
+            let protocol = protocol_number(r.protocol.as_deref());
+            firewall::Rule {
+                direction: if r.direction == "ingress" {
+                    Direction::Ingress
+                } else {
+                    Direction::Egress
+                },
+                ethertype: if r.ethertype == "IPv6" {
+                    EtherType::V6
+                } else {
+                    EtherType::V4
+                },
+                protocol,
+                port_min: r.port_range_min.and_then(|p| u16::try_from(p).ok()),
+                port_max: r.port_range_max.and_then(|p| u16::try_from(p).ok()),
+                remote: match (&r.remote_ip_prefix, &r.remote_group_id) {
+                    (Some(prefix), _) => Remote::Prefix(prefix.trunc()),
+                    (None, Some(group)) => Remote::Group(group.clone()),
+                    (None, None) => Remote::Any,
+                },
+            }
+        })
+        .collect();
+    GroupFilter {
+        id: plan.group.id.clone(),
+        members: plan.members.clone(),
+        rules,
+    }
+}

@@ -1,0 +1,240 @@
+//! DHCP with dnsmasq: one daemon per network, inside the namespace `osdhcp-<network id>`,
+//! reached from the network's bridge through a veth pair (`osdh-…` on the bridge, `osdi-…`
+//! in the namespace carrying the DHCP port's MAC and addresses).
+//!
+//! dnsmasq answers only the MACs listed in its hosts file (static ranges). It daemonizes
+//! and so outlives onestack, as guests do: a restarted agent finds it again through its
+//! pid file. Changed hosts/options files are picked up with SIGHUP; a changed command line
+//! (subnets added or removed) restarts it. IPv6 subnets are skipped for now (no DHCPv6/RA).
+//!
+//! State lives in `<state_dir>/<network id>/`: `pid`, `hosts`, `opts`, `args`.
+
+mod config;
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use crate::error::{Error, Result};
+use crate::{cmd, link, mac, names, netns};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DhcpNetwork {
+    pub network_id: String,
+    pub mtu: u32,
+    /// The DHCP port's addresses, with their prefix lengths.
+    pub addresses: Vec<IpNet>,
+    /// The DHCP port's MAC, set on the namespace side of the veth.
+    pub mac: String,
+    pub subnets: Vec<DhcpSubnet>,
+    pub hosts: Vec<DhcpHost>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DhcpSubnet {
+    pub id: String,
+    pub cidr: IpNet,
+    pub gateway: Option<IpAddr>,
+    pub dns: Vec<IpAddr>,
+    /// Host routes: destination, next hop.
+    pub routes: Vec<(IpNet, IpAddr)>,
+    pub lease_secs: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DhcpHost {
+    pub mac: String,
+    pub ip: IpAddr,
+    pub hostname: String,
+}
+
+const STOP_WAIT: Duration = Duration::from_secs(5);
+const START_WAIT: Duration = Duration::from_secs(10);
+
+fn net_dir(state_dir: &Path, network_id: &str) -> Result<PathBuf> {
+    if names::is_safe_id(network_id) {
+        Ok(state_dir.join(network_id))
+    } else {
+        Err(Error::invalid("network id", network_id))
+    }
+}
+
+/// Makes DHCP for `net` run on `bridge`: namespace, veth, addresses, files, dnsmasq.
+pub async fn ensure(state_dir: &Path, bridge: &str, net: &DhcpNetwork) -> Result<()> {
+    let dir = net_dir(state_dir, &net.network_id)?;
+    let ns = names::dhcp_namespace(&net.network_id);
+    let outer = names::dhcp_bridge_side(&net.network_id);
+    let inner = names::dhcp_ns_side(&net.network_id);
+    let port_mac = mac::normalize(&net.mac)?;
+    let config = config::render(&dir, &inner, net)?;
+
+    netns::ensure(&ns).await?;
+    if !in_namespace(&ns, &inner).await {
+        // The namespace side is missing or still on the host: (re)make the pair.
+        if link::get(&inner).await?.is_none() {
+            link::delete(&outer).await?;
+            link::ensure_veth(&outer, &inner, net.mtu).await?;
+        }
+        netns::move_link(&inner, &ns).await?;
+    }
+    if let Some(info) = link::get(&outer).await?
+        && net.mtu != 0
+        && info.mtu != net.mtu
+    {
+        link::set_mtu(&outer, net.mtu).await?;
+    }
+    link::attach(&outer, bridge).await?;
+    configure_inner(&ns, &inner, &port_mac, net).await?;
+
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| Error::io(&dir, e))?;
+    let mut files_changed = write_if_changed(&dir.join("hosts"), &config.hosts).await?;
+    files_changed |= write_if_changed(&dir.join("opts"), &config.opts).await?;
+    let args_text = config.args.join("\n") + "\n";
+    let args_path = dir.join("args");
+    let old_args = tokio::fs::read_to_string(&args_path).await.ok();
+
+    match running(state_dir, &net.network_id) {
+        Some(pid) if old_args.as_deref() == Some(args_text.as_str()) => {
+            if files_changed {
+                tracing::info!(network = %net.network_id, pid, "dnsmasq reload");
+                signal(pid, "HUP").await?;
+            }
+            return Ok(());
+        }
+        Some(pid) => {
+            tracing::info!(network = %net.network_id, pid, "dnsmasq restart: arguments changed");
+            stop(pid).await?;
+        }
+        None => {}
+    }
+    write_if_changed(&args_path, &args_text).await?;
+    start(&dir, &ns, &config.args).await?;
+    if running(state_dir, &net.network_id).is_none() {
+        return Err(Error::invalid(
+            "dnsmasq did not come up (no live pid file)",
+            dir.join("pid").display().to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// Stops dnsmasq and removes the namespace, the veth pair and the state files.
+pub async fn remove(state_dir: &Path, network_id: &str) -> Result<()> {
+    let dir = net_dir(state_dir, network_id)?;
+    if let Some(pid) = running(state_dir, network_id) {
+        stop(pid).await?;
+    }
+    netns::delete(&names::dhcp_namespace(network_id)).await?;
+    link::delete(&names::dhcp_bridge_side(network_id)).await?;
+    match tokio::fs::remove_dir_all(&dir).await {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&dir, e)),
+        _ => Ok(()),
+    }
+}
+
+/// The pid of this network's dnsmasq, if its pid file names a live dnsmasq that was
+/// started for this network (pids are reused; the command line tells).
+pub fn running(state_dir: &Path, network_id: &str) -> Option<u32> {
+    let dir = net_dir(state_dir, network_id).ok()?;
+    let pid: u32 = std::fs::read_to_string(dir.join("pid"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let mut argv = cmdline
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned());
+    let is_dnsmasq = argv.next().is_some_and(|a| a.ends_with("dnsmasq"));
+    let pid_arg = format!("--pid-file={}", dir.join("pid").display());
+    (is_dnsmasq && argv.any(|a| a == pid_arg)).then_some(pid)
+}
+
+async fn in_namespace(ns: &str, dev: &str) -> bool {
+    cmd::run("ip", &["-n", ns, "link", "show", "dev", dev])
+        .await
+        .is_ok()
+}
+
+async fn configure_inner(ns: &str, dev: &str, mac: &str, net: &DhcpNetwork) -> Result<()> {
+    let out = cmd::run("ip", &["-n", ns, "-j", "link", "show", "dev", dev]).await?;
+    let v = cmd::parse_json("ip", &out)?;
+    let link = v.get(0);
+    let field = |k: &str| link.and_then(|l| l.get(k));
+    if field("address").and_then(|a| a.as_str()) != Some(mac) {
+        cmd::run("ip", &["-n", ns, "link", "set", "dev", dev, "address", mac]).await?;
+    }
+    if net.mtu != 0 && field("mtu").and_then(|m| m.as_u64()) != Some(u64::from(net.mtu)) {
+        let mtu = net.mtu.to_string();
+        cmd::run("ip", &["-n", ns, "link", "set", "dev", dev, "mtu", &mtu]).await?;
+    }
+    netns::ensure_addresses(ns, dev, &net.addresses).await
+}
+
+/// Writes `path` through a temporary file and rename (dnsmasq may read it at any time);
+/// returns whether the content changed.
+async fn write_if_changed(path: &Path, content: &str) -> Result<bool> {
+    if tokio::fs::read_to_string(path).await.ok().as_deref() == Some(content) {
+        return Ok(false);
+    }
+    let tmp = path.with_extension("tmp");
+    tokio::fs::write(&tmp, content)
+        .await
+        .map_err(|e| Error::io(&tmp, e))?;
+    tokio::fs::rename(&tmp, path)
+        .await
+        .map_err(|e| Error::io(path, e))?;
+    Ok(true)
+}
+
+async fn start(dir: &Path, ns: &str, args: &[String]) -> Result<()> {
+    let pid_path = dir.join("pid");
+    if let Err(e) = tokio::fs::remove_file(&pid_path).await
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        return Err(Error::io(&pid_path, e));
+    }
+    let mut full = vec!["dnsmasq".to_owned()];
+    full.extend_from_slice(args);
+    // dnsmasq forks into its own session and returns once it is serving (or has failed).
+    match tokio::time::timeout(START_WAIT, netns::exec(ns, &full)).await {
+        Ok(result) => result.map(drop)?,
+        Err(_) => return Err(Error::invalid("dnsmasq start timed out in namespace", ns)),
+    }
+    // The pid file may land just after the foreground process exits.
+    for _ in 0..40 {
+        if pid_path.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    Ok(())
+}
+
+async fn signal(pid: u32, sig: &str) -> Result<()> {
+    let sig = format!("-{sig}");
+    let pid = pid.to_string();
+    cmd::run("kill", &[sig.as_str(), pid.as_str()])
+        .await
+        .map(drop)
+}
+
+/// SIGTERM, then SIGKILL if it lingers.
+async fn stop(pid: u32) -> Result<()> {
+    let alive = || Path::new(&format!("/proc/{pid}")).exists();
+    if let Err(e) = signal(pid, "TERM").await {
+        tracing::debug!(pid, error = %e, "SIGTERM dnsmasq");
+    }
+    let deadline = tokio::time::Instant::now() + STOP_WAIT;
+    while alive() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if alive() {
+        signal(pid, "KILL").await?;
+    }
+    Ok(())
+}

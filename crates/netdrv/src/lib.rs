@@ -1,0 +1,26 @@
+//! Linux networking mechanisms for the per-host agent.
+//!
+//! The agent computes the desired state from the database and calls this crate to make the
+//! host match it: bridges per network ([`link`]), VXLAN remotes ([`fdb`]), namespaces
+//! ([`netns`]), security groups ([`firewall`]) and DHCP ([`dhcp`]). Every operation is
+//! idempotent, and everything created carries a prefix from [`names`], so leftovers can be
+//! listed and removed.
+//!
+//! The work is done by the tools (`ip`, `bridge`, `nft`, `dnsmasq`), run with argument
+//! vectors and parsed from their JSON output: they are the kernel's stable interface,
+//! and an administrator can read the result with the same tools.
+//!
+//! On this design's kernel requirements (bridge conntrack is not needed, br_netfilter is),
+//! see [`firewall`].
+
+mod cmd;
+pub mod dhcp;
+mod error;
+pub mod fdb;
+pub mod firewall;
+pub mod link;
+pub mod mac;
+pub mod names;
+pub mod netns;
+
+pub use error::{Error, Result};

@@ -1,0 +1,382 @@
+//! The data plane through the whole stack: ports created with the API, plugged in by the
+//! agent, and namespaces with the veth peers standing in for guests. Needs root (CI runs as
+//! root); reports itself skipped otherwise. Only ever sends traffic to addresses it created
+//! (10.251.x.x).
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::Neutron;
+use crate::common::Cloud;
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+fn run(program: &str, args: &[&str]) -> Output {
+    Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"))
+}
+
+fn sh_ok(program: &str, args: &[&str]) {
+    let out = run(program, args);
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A namespace holding a port's veth peer: a stand-in guest. Deleted on drop.
+struct Guest {
+    ns: String,
+    dev: String,
+}
+
+impl Guest {
+    /// Moves the port's peer device into a new namespace, with the port's MAC and, when
+    /// `address` is given, its address.
+    fn plug(port: &Value, tag: &str, address: Option<&str>) -> Guest {
+        let id = port["id"].as_str().unwrap();
+        let dev = format!("osvp-{}", &id[..10]);
+        let ns = format!("ostest-{}-{tag}", std::process::id());
+        sh_ok("ip", &["netns", "add", &ns]);
+        let guest = Guest { ns, dev };
+        sh_ok("ip", &["link", "set", &guest.dev, "netns", &guest.ns]);
+        guest.exec_ok(&[
+            "ip",
+            "link",
+            "set",
+            &guest.dev,
+            "address",
+            port["mac_address"].as_str().unwrap(),
+        ]);
+        guest.exec_ok(&["ip", "link", "set", "lo", "up"]);
+        guest.exec_ok(&["ip", "link", "set", &guest.dev, "up"]);
+        if let Some(address) = address {
+            guest.exec_ok(&["ip", "addr", "add", address, "dev", &guest.dev]);
+        }
+        guest
+    }
+
+    fn exec(&self, args: &[&str]) -> Output {
+        run("ip", &[&["netns", "exec", &self.ns], args].concat())
+    }
+
+    fn exec_ok(&self, args: &[&str]) {
+        let out = self.exec(args);
+        assert!(
+            out.status.success(),
+            "{args:?} in {}: {}",
+            self.ns,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn pings(&self, address: &str) -> bool {
+        self.exec(&["busybox", "ping", "-c", "1", "-W", "1", address])
+            .status
+            .success()
+    }
+
+    /// Whether a TCP connection to `address:port` is answered.
+    fn connects(&self, address: &str, port: u16) -> bool {
+        let out = self.exec(&["busybox", "nc", "-w", "1", address, &port.to_string()]);
+        String::from_utf8_lossy(&out.stdout).contains("hello")
+    }
+}
+
+impl Drop for Guest {
+    fn drop(&mut self) {
+        let _ = run("ip", &["netns", "pids", &self.ns])
+            .stdout
+            .split(|b| *b == b'\n')
+            .for_each(|pid| {
+                if let Ok(pid) = std::str::from_utf8(pid)
+                    && !pid.is_empty()
+                {
+                    let _ = run("kill", &["-9", pid]);
+                }
+            });
+        let _ = run("ip", &["netns", "del", &self.ns]);
+    }
+}
+
+/// Removes whatever the agent built for these networks and ports, should the test fail
+/// before the API deletes did.
+struct HostGuard {
+    ids: Vec<String>,
+}
+
+impl Drop for HostGuard {
+    fn drop(&mut self) {
+        let links = String::from_utf8_lossy(&run("ip", &["-br", "link"]).stdout).into_owned();
+        for line in links.lines() {
+            let name = line
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .split('@')
+                .next()
+                .unwrap_or("");
+            if self
+                .ids
+                .iter()
+                .any(|id| name.starts_with("os") && name.ends_with(&id[..10]))
+            {
+                let _ = run("ip", &["link", "del", name]);
+            }
+        }
+        for id in &self.ids {
+            let _ = run("pkill", &["-f", &format!("dnsmasq.*{id}")]);
+            let _ = run("ip", &["netns", "del", &format!("osdhcp-{id}")]);
+        }
+    }
+}
+
+fn eventually(what: &str, check: impl Fn() -> bool) -> Duration {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    start.elapsed()
+}
+
+/// Waits until the agent reports the ports plugged in (status ACTIVE).
+async fn wait_active(api: &Neutron<'_>, ports: &[&Value]) {
+    let start = Instant::now();
+    for port in ports {
+        let path = format!("/v2.0/ports/{}", port["id"].as_str().unwrap());
+        while api.get(&path).await.body["port"]["status"] != "ACTIVE" {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "port {path} never became ACTIVE"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The lease `udhcpc` obtains on the guest's device, if any.
+fn dhcp_lease(guest: &Guest) -> Option<String> {
+    let out = guest.exec(&[
+        "busybox",
+        "udhcpc",
+        "-i",
+        &guest.dev,
+        "-n",
+        "-q",
+        "-f",
+        "-t",
+        "3",
+        "-T",
+        "1",
+        "-s",
+        "/bin/true",
+    ]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.lines()
+        .find_map(|l| l.split("lease of ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ports_security_groups_dhcp_and_cleanup_on_the_host() {
+    if !is_root() {
+        eprintln!("skipped: the data-plane test needs root");
+        return;
+    }
+    let host = format!("dp-host-{}", std::process::id());
+    let cloud = Cloud::start_with(|c| {
+        c.network.agent = true;
+        c.network.host = host.clone();
+    })
+    .await;
+    let token = cloud.admin_token().await;
+    let api = Neutron::new(&cloud, &token);
+    let net_a = api.network("dp-a").await;
+    let net_b = api.network("dp-b").await;
+    let mut guard = HostGuard {
+        ids: vec![
+            net_a["id"].as_str().unwrap().into(),
+            net_b["id"].as_str().unwrap().into(),
+        ],
+    };
+    api.subnet(&net_a, "10.251.1.0/24", json!({})).await;
+    api.subnet(&net_b, "10.251.2.0/24", json!({"enable_dhcp": false}))
+        .await;
+    let group = api
+        .create("security-groups", "security_group", json!({"name": "dp"}))
+        .await;
+    let gid = group["id"].as_str().unwrap().to_owned();
+    api.create(
+        "security-group-rules",
+        "security_group_rule",
+        json!({"security_group_id": gid, "direction": "ingress", "protocol": "icmp"}),
+    )
+    .await;
+    let api = &api;
+    let port = |network: &Value, name: &str| {
+        let attrs = json!({"network_id": network["id"], "name": name, "security_groups": [gid],
+            "binding:host_id": host, "binding:profile": {"interface": "veth"}});
+        async move { api.create("ports", "port", attrs).await }
+    };
+    let a1 = port(&net_a, "a1").await;
+    let a2 = port(&net_a, "a2").await;
+    let a3 = port(&net_a, "a3").await;
+    let b1 = port(&net_b, "b1").await;
+    for p in [&a1, &a2, &a3, &b1] {
+        guard.ids.push(p["id"].as_str().unwrap().to_owned());
+    }
+    wait_active(api, &[&a1, &a2, &a3, &b1]).await;
+    let ip = |p: &Value| p["fixed_ips"][0]["ip_address"].as_str().unwrap().to_owned();
+    let g1 = Guest::plug(&a1, "a1", Some(&format!("{}/24", ip(&a1))));
+    let g2 = Guest::plug(&a2, "a2", Some(&format!("{}/24", ip(&a2))));
+    let g3 = Guest::plug(&a3, "a3", None);
+    let gb = Guest::plug(&b1, "b1", Some(&format!("{}/24", ip(&b1))));
+
+    // One network: reachable (ICMP is allowed). Two networks: not, even on one subnet range.
+    assert!(
+        g1.pings(&ip(&a2)),
+        "two ports on one network reach each other"
+    );
+    gb.exec_ok(&["ip", "addr", "add", "10.251.1.250/24", "dev", &gb.dev]);
+    assert!(
+        !gb.pings(&ip(&a2)),
+        "another network does not reach this one"
+    );
+
+    // DHCP answers the network's ports with their own address; a network without DHCP is silent.
+    assert_eq!(
+        dhcp_lease(&g3),
+        Some(ip(&a3)),
+        "udhcpc gets the port's address"
+    );
+    let gb2_port = port(&net_b, "b2").await;
+    guard.ids.push(gb2_port["id"].as_str().unwrap().to_owned());
+    wait_active(api, &[&gb2_port]).await;
+    let gb2 = Guest::plug(&gb2_port, "b2", None);
+    assert_eq!(
+        dhcp_lease(&gb2),
+        None,
+        "nothing answers without enable_dhcp"
+    );
+
+    // A TCP listener on a2: closed until a rule opens it, closed again when it goes.
+    let listener = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &g2.ns,
+            "busybox",
+            "nc",
+            "-ll",
+            "-p",
+            "8080",
+            "-e",
+            "/bin/echo",
+            "hello",
+        ])
+        .spawn()
+        .unwrap();
+    let _kill = KillOnDrop(listener);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!g1.connects(&ip(&a2), 8080), "no rule, no connection");
+    let rule = api
+        .create("security-group-rules", "security_group_rule", json!({"security_group_id": gid, "direction": "ingress", "protocol": "tcp", "port_range_min": 8080, "port_range_max": 8080}))
+        .await;
+    let took = eventually("the rule to take effect", || g1.connects(&ip(&a2), 8080));
+    assert!(took < Duration::from_secs(3), "rule applied in {took:?}");
+    let deleted = api
+        .delete(&format!(
+            "/v2.0/security-group-rules/{}",
+            rule["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(deleted.status, reqwest::StatusCode::NO_CONTENT);
+    eventually("the rule to go", || !g1.connects(&ip(&a2), 8080));
+
+    // Anti-spoofing: a source address that is not the port's is dropped.
+    g1.exec_ok(&["ip", "addr", "add", "10.251.1.200/24", "dev", &g1.dev]);
+    let spoofed = g1.exec(&[
+        "busybox",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "1",
+        "-I",
+        "10.251.1.200",
+        &ip(&a2),
+    ]);
+    assert!(
+        !spoofed.status.success(),
+        "a spoofed source address is dropped"
+    );
+    assert!(g1.pings(&ip(&a2)), "the real address still works");
+
+    // Delete everything through the API: the host is left with nothing of it.
+    drop((g1, g2, g3, gb, gb2));
+    for p in [&a1, &a2, &a3, &b1, &gb2_port] {
+        api.delete(&format!("/v2.0/ports/{}", p["id"].as_str().unwrap()))
+            .await;
+    }
+    for n in [&net_a, &net_b] {
+        let reply = api
+            .delete(&format!("/v2.0/networks/{}", n["id"].as_str().unwrap()))
+            .await;
+        assert_eq!(
+            reply.status,
+            reqwest::StatusCode::NO_CONTENT,
+            "{}",
+            reply.body
+        );
+    }
+    let ids = guard.ids.clone();
+    eventually("every device, namespace and chain to go", || {
+        let links = String::from_utf8_lossy(&run("ip", &["-br", "link"]).stdout).into_owned();
+        let namespaces =
+            String::from_utf8_lossy(&run("ip", &["netns", "list"]).stdout).into_owned();
+        let rules =
+            String::from_utf8_lossy(&run("nft", &["list", "table", "bridge", "onestack"]).stdout)
+                .into_owned();
+        ids.iter().all(|id| {
+            !links.contains(&id[..10])
+                && !namespaces.contains(id.as_str())
+                && !rules.contains(&id[..10])
+        })
+    });
+    guard.ids.clear();
+    eventually("the firewall tables to go with the last port", || {
+        !run("nft", &["list", "table", "inet", "onestack"])
+            .status
+            .success()
+    });
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
