@@ -42,6 +42,7 @@ unit:
 bench: deps venv build
 	bench/identity.sh
 	bench/image.sh
+	bench/network.sh
 
 clean:
 	cargo clean

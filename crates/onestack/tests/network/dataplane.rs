@@ -97,16 +97,10 @@ impl Guest {
 
 impl Drop for Guest {
     fn drop(&mut self) {
-        let _ = run("ip", &["netns", "pids", &self.ns])
-            .stdout
-            .split(|b| *b == b'\n')
-            .for_each(|pid| {
-                if let Ok(pid) = std::str::from_utf8(pid)
-                    && !pid.is_empty()
-                {
-                    let _ = run("kill", &["-9", pid]);
-                }
-            });
+        let pids = run("ip", &["netns", "pids", &self.ns]).stdout;
+        for pid in String::from_utf8_lossy(&pids).split_whitespace() {
+            let _ = run("kill", &["-9", pid]);
+        }
         let _ = run("ip", &["netns", "del", &self.ns]);
     }
 }
