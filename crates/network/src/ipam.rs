@@ -180,7 +180,7 @@ mod tests {
         );
         let split = default_pools(&net("10.0.0.0/24"), Some(ip("10.0.0.100")));
         assert_eq!(split.len(), 2);
-        assert_eq!(pool_size(&split), 252);
+        assert_eq!(pool_size(&split), 253, ".1-.99 and .101-.254");
         let v6 = default_pools(&net("fd00::/64"), Some(ip("fd00::1")));
         assert_eq!(v6[0].start, ip("fd00::2"));
         assert_eq!(v6[0].end, ip("fd00::ffff:ffff:ffff:ffff"));

@@ -137,6 +137,9 @@ impl Drop for HostGuard {
     }
 }
 
+/// Tests that run the agent take turns: it owns every `os…` device on the host.
+static AGENT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn eventually(what: &str, check: impl Fn() -> bool) -> Duration {
     let start = Instant::now();
     while !check() {
@@ -198,6 +201,7 @@ async fn ports_security_groups_dhcp_and_cleanup_on_the_host() {
         eprintln!("skipped: the data-plane test needs root");
         return;
     }
+    let _turn = AGENT.lock().await;
     let host = format!("dp-host-{}", std::process::id());
     let cloud = Cloud::start_with(|c| {
         c.network.agent = true;
@@ -373,4 +377,179 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// A veth pair standing in for a host's provider uplink: `uplink` stays in the host (the
+/// agent enslaves it), its peer sits in a namespace playing the physical network.
+struct Uplink {
+    uplink: String,
+    outside: Guest,
+}
+
+impl Uplink {
+    fn new() -> Uplink {
+        let pid = std::process::id();
+        // Not `os…`: the agent must not take it for one of its own devices.
+        let uplink = format!("pup{}", pid % 1_000_000);
+        let peer = format!("pux{}", pid % 1_000_000);
+        sh_ok(
+            "ip",
+            &[
+                "link", "add", &uplink, "type", "veth", "peer", "name", &peer,
+            ],
+        );
+        sh_ok("ip", &["link", "set", &uplink, "up"]);
+        let ns = format!("ostest-{pid}-phys");
+        sh_ok("ip", &["netns", "add", &ns]);
+        let outside = Guest { ns, dev: peer };
+        sh_ok("ip", &["link", "set", &outside.dev, "netns", &outside.ns]);
+        outside.exec_ok(&["ip", "link", "set", &outside.dev, "up"]);
+        Uplink { uplink, outside }
+    }
+}
+
+impl Drop for Uplink {
+    fn drop(&mut self) {
+        let _ = run("ip", &["link", "del", &self.uplink]);
+    }
+}
+
+/// Creates a provider network on physnet1 with one /24 subnet and one bound veth port, waits for
+/// the agent, and plugs the port into a guest namespace with its address.
+async fn provider_port(
+    api: &Neutron<'_>,
+    host: &str,
+    guard: &mut HostGuard,
+    attrs: Value,
+    third_octet: u8,
+) -> (Value, Guest) {
+    let network = api.create("networks", "network", attrs).await;
+    guard.ids.push(network["id"].as_str().unwrap().into());
+    let prefix = format!("10.251.{third_octet}");
+    api.subnet(
+        &network,
+        &format!("{prefix}.0/24"),
+        json!({"enable_dhcp": false, "gateway_ip": format!("{prefix}.1"),
+        "allocation_pools": [{"start": format!("{prefix}.10"), "end": format!("{prefix}.20")}]}),
+    )
+    .await;
+    let port = api
+        .create("ports", "port", json!({"network_id": network["id"], "binding:host_id": host, "binding:profile": {"interface": "veth"}}))
+        .await;
+    guard.ids.push(port["id"].as_str().unwrap().into());
+    wait_active(api, &[&port]).await;
+    let ip = port["fixed_ips"][0]["ip_address"].as_str().unwrap();
+    let guest = Guest::plug(&port, &format!("p{third_octet}"), Some(&format!("{ip}/24")));
+    (network, guest)
+}
+
+/// Deletes the guard's ports and networks (pushed as network, port pairs) through the API
+/// and waits for the agent to remove their devices.
+async fn delete_provider(api: &Neutron<'_>, guard: &mut HostGuard) {
+    for id in guard.ids.iter().skip(1).step_by(2) {
+        api.delete(&format!("/v2.0/ports/{id}")).await;
+    }
+    for id in guard.ids.iter().step_by(2) {
+        api.delete(&format!("/v2.0/networks/{id}")).await;
+    }
+    let ids = guard.ids.clone();
+    eventually("the provider networks' devices to go", || {
+        let links = String::from_utf8_lossy(&run("ip", &["-br", "link"]).stdout).into_owned();
+        ids.iter().all(|id| !links.contains(&id[..10]))
+    });
+    guard.ids.clear();
+}
+
+async fn provider_cloud(up: &Uplink, host: &str) -> Cloud {
+    let uplink = up.uplink.clone();
+    let host = host.to_owned();
+    Cloud::start_with(|c| {
+        c.network.agent = true;
+        c.network.host = host;
+        c.network
+            .physical_interfaces
+            .insert("physnet1".into(), uplink);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flat_provider_network_reaches_the_physical_network() {
+    if !is_root() {
+        eprintln!("skipped: the data-plane test needs root");
+        return;
+    }
+    let _turn = AGENT.lock().await;
+    let up = Uplink::new();
+    let host = format!("dp-flat-{}", std::process::id());
+    let cloud = provider_cloud(&up, &host).await;
+    let token = cloud.admin_token().await;
+    let api = &Neutron::new(&cloud, &token);
+    up.outside
+        .exec_ok(&["ip", "addr", "add", "10.251.9.1/24", "dev", &up.outside.dev]);
+    let mut guard = HostGuard { ids: Vec::new() };
+    let attrs = json!({"name": "flat", "provider:network_type": "flat", "provider:physical_network": "physnet1"});
+    let (network, guest) = provider_port(api, &host, &mut guard, attrs, 9).await;
+    assert_eq!(network["mtu"], 1500, "no encapsulation on a flat network");
+    assert!(
+        guest.pings("10.251.9.1"),
+        "a port on a flat network reaches the physical network"
+    );
+    drop(guest);
+    delete_provider(api, &mut guard).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vlan_provider_network_reaches_its_vlan() {
+    if !is_root() {
+        eprintln!("skipped: the data-plane test needs root");
+        return;
+    }
+    let _turn = AGENT.lock().await;
+    let up = Uplink::new();
+    let probe = run(
+        "ip",
+        &[
+            "link", "add", "link", &up.uplink, "name", "pvprobe", "type", "vlan", "id", "4000",
+        ],
+    );
+    if !probe.status.success() {
+        println!(
+            "skipped: VLAN provider networks: this kernel cannot create VLAN sub-interfaces (no 8021q)"
+        );
+        return;
+    }
+    let _ = run("ip", &["link", "del", "pvprobe"]);
+    let host = format!("dp-vlan-{}", std::process::id());
+    let cloud = provider_cloud(&up, &host).await;
+    let token = cloud.admin_token().await;
+    let api = &Neutron::new(&cloud, &token);
+    up.outside
+        .exec_ok(&["ip", "addr", "add", "10.251.9.1/24", "dev", &up.outside.dev]);
+    up.outside.exec_ok(&[
+        "ip",
+        "link",
+        "add",
+        "link",
+        &up.outside.dev,
+        "name",
+        "v100",
+        "type",
+        "vlan",
+        "id",
+        "100",
+    ]);
+    up.outside.exec_ok(&["ip", "link", "set", "v100", "up"]);
+    up.outside
+        .exec_ok(&["ip", "addr", "add", "10.251.10.1/24", "dev", "v100"]);
+    let mut guard = HostGuard { ids: Vec::new() };
+    let attrs = json!({"name": "vlan", "provider:network_type": "vlan", "provider:physical_network": "physnet1", "provider:segmentation_id": 100});
+    let (_, guest) = provider_port(api, &host, &mut guard, attrs, 10).await;
+    assert!(
+        guest.pings("10.251.10.1"),
+        "a port on VLAN 100 reaches VLAN 100 outside"
+    );
+    assert!(!guest.pings("10.251.9.1"), "and not the untagged network");
+    drop(guest);
+    delete_provider(api, &mut guard).await;
 }
