@@ -553,3 +553,99 @@ async fn vlan_provider_network_reaches_its_vlan() {
     drop(guest);
     delete_provider(api, &mut guard).await;
 }
+
+fn ifindex(name: &str) -> Option<u64> {
+    let out = run("ip", &["-j", "link", "show", name]);
+    let links: Value = serde_json::from_slice(&out.stdout).ok()?;
+    links[0]["ifindex"].as_u64()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_readopts_and_a_pass_repairs_drift() {
+    if !is_root() {
+        eprintln!("skipped: the data-plane test needs root");
+        return;
+    }
+    let _turn = AGENT.lock().await;
+    let host = format!("dp-restart-{}", std::process::id());
+    let settings = |c: &mut onestack::Config| {
+        c.network.agent = true;
+        c.network.host = host.clone();
+        c.network.resync_seconds = 1;
+    };
+    let mut cloud = Cloud::start_with(settings).await;
+    let token = cloud.admin_token().await;
+    let network = Neutron::new(&cloud, &token).network("restart").await;
+    let net_id = network["id"].as_str().unwrap().to_owned();
+    let mut guard = HostGuard {
+        ids: vec![net_id.clone()],
+    };
+    Neutron::new(&cloud, &token)
+        .subnet(&network, "10.251.20.0/24", json!({}))
+        .await;
+    let port = Neutron::new(&cloud, &token)
+        .create("ports", "port", json!({"network_id": net_id, "binding:host_id": host, "binding:profile": {"interface": "veth"}}))
+        .await;
+    let port_id = port["id"].as_str().unwrap().to_owned();
+    guard.ids.push(port_id.clone());
+    wait_active(&Neutron::new(&cloud, &token), &[&port]).await;
+    let bridge = format!("osbr-{}", &net_id[..10]);
+    let tap = format!("ostp-{}", &port_id[..10]);
+    let pidfile = cloud.data_dir.join("network").join(&net_id).join("pid");
+    let before = (
+        ifindex(&bridge),
+        ifindex(&tap),
+        std::fs::read_to_string(&pidfile).ok(),
+    );
+    assert!(
+        before.0.is_some() && before.1.is_some() && before.2.is_some(),
+        "{before:?}"
+    );
+
+    // Stopping onestack leaves the data plane alone: guests keep their network.
+    cloud.running.take().unwrap().stop().await.unwrap();
+    assert_eq!(ifindex(&tap), before.1, "the tap outlives onestack");
+    let pid = before.2.clone().unwrap();
+    assert!(
+        std::path::Path::new(&format!("/proc/{}", pid.trim())).exists(),
+        "dnsmasq outlives onestack"
+    );
+
+    // Started again, the agent adopts what is there instead of rebuilding it.
+    let mut config = crate::common::test_config(&cloud.data_dir);
+    settings(&mut config);
+    let running = onestack::start(config).await.unwrap();
+    cloud.url = format!("http://{}", running.addr);
+    cloud.running = Some(running);
+    let api = Neutron::new(&cloud, &token);
+    let second = api
+        .create("ports", "port", json!({"network_id": net_id, "binding:host_id": host, "binding:profile": {"interface": "veth"}}))
+        .await;
+    guard.ids.push(second["id"].as_str().unwrap().to_owned());
+    wait_active(&api, &[&second]).await;
+    let after = (
+        ifindex(&bridge),
+        ifindex(&tap),
+        std::fs::read_to_string(&pidfile).ok(),
+    );
+    assert_eq!(
+        after, before,
+        "same bridge, same tap, same dnsmasq after a restart"
+    );
+
+    // Drift (a device removed behind our back) is repaired by the next pass.
+    sh_ok("ip", &["link", "del", &tap]);
+    eventually("the tap to be rebuilt", || ifindex(&tap).is_some());
+
+    for p in [&port, &second] {
+        api.delete(&format!("/v2.0/ports/{}", p["id"].as_str().unwrap()))
+            .await;
+    }
+    api.delete(&format!("/v2.0/networks/{net_id}")).await;
+    let ids = guard.ids.clone();
+    eventually("everything to go", || {
+        let links = String::from_utf8_lossy(&run("ip", &["-br", "link"]).stdout).into_owned();
+        ids.iter().all(|id| !links.contains(&id[..10]))
+    });
+    guard.ids.clear();
+}
