@@ -139,6 +139,18 @@ impl Reconciler {
                 .render(&ruleset)
                 .map_err(host("rendering security groups"))?
         };
+        // Unchanged since the last apply: still make sure nobody removed our tables.
+        if !rendered.is_empty()
+            && self.applied.as_deref() == Some(rendered.as_str())
+            && self
+                .firewall
+                .rule_count()
+                .await
+                .map_err(host("counting rules"))?
+                == 0
+        {
+            self.applied = None;
+        }
         if self.applied.as_deref() != Some(rendered.as_str()) {
             if rendered.is_empty() {
                 self.firewall
@@ -231,6 +243,22 @@ impl Reconciler {
             }
         };
         note(&bridge, wanted);
+        // Everything this network should have is wanted before any step can fail, so a
+        // failure below never makes the sweep delete a running guest's tap.
+        match network.segment.network_type.as_str() {
+            "vxlan" => note(&names::vxlan(&network.id), wanted),
+            "vlan" => note(&names::vlan(&network.id), wanted),
+            _ => {}
+        }
+        for port in &plan.local_ports {
+            note(&names::port(&port.id), wanted);
+            if wants_veth(port) {
+                wanted.insert(names::port_peer(&port.id));
+            }
+        }
+        if plan.dhcp_port.is_some() {
+            wanted.insert(names::dhcp_bridge_side(&network.id));
+        }
         // What is already as wanted is left alone: a pass over many ports stays cheap.
         let converged = |name: &str, master: Option<&str>| {
             existing
@@ -247,7 +275,6 @@ impl Reconciler {
         match segment.network_type.as_str() {
             "vxlan" => {
                 let vxlan = names::vxlan(&network.id);
-                note(&vxlan, wanted);
                 let vni = segment.segmentation_id.unwrap_or_default();
                 let same_vni = existing.get(&vxlan).is_some_and(|l| l.vni == Some(vni));
                 if !(same_vni && converged(&vxlan, Some(&bridge))) {
@@ -277,7 +304,6 @@ impl Reconciler {
                         .map_err(host(format!("uplink {iface}")))?;
                 } else if link::vlan_supported().await {
                     let vlan = names::vlan(&network.id);
-                    note(&vlan, wanted);
                     let vid = segment.segmentation_id.unwrap_or_default() as u16;
                     link::ensure_vlan(&vlan, iface, vid, mtu)
                         .await
@@ -295,11 +321,7 @@ impl Reconciler {
         let mut plugged = Vec::new();
         for port in &plan.local_ports {
             let device = names::port(&port.id);
-            note(&device, wanted);
             let veth = wants_veth(port);
-            if veth {
-                wanted.insert(names::port_peer(&port.id));
-            }
             let kind = if veth { "veth" } else { "tun" };
             if converged(&device, Some(&bridge))
                 && existing
@@ -321,7 +343,6 @@ impl Reconciler {
         }
 
         if let Some(port) = &plan.dhcp_port {
-            wanted.insert(names::dhcp_bridge_side(&network.id));
             let net = dhcp_network(plan, port, self.config.dhcp_lease_seconds);
             if dhcp::running(&self.state_dir, &network.id).is_none() {
                 report.created.push(names::dhcp_namespace(&network.id));

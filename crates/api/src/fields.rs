@@ -47,6 +47,11 @@ impl Fields {
         self.map.contains_key(field)
     }
 
+    /// Looks at a field without consuming it.
+    pub fn get(&self, field: &str) -> Option<&Value> {
+        self.map.get(field)
+    }
+
     /// A string that may be absent or null.
     pub fn opt_string(&mut self, field: &str) -> Result<Option<String>, ApiError> {
         match self.map.remove(field) {

@@ -75,9 +75,12 @@ pub async fn for_host(pool: &Pool, host: &str) -> Result<HostState> {
                     used_groups.extend(p.security_groups.iter().cloned());
                 }
             }
+            let dhcp_id = format!("dhcp-{}", network.id);
             let dhcp_port = mine
                 .iter()
-                .find(|p| p.device_owner == DHCP_OWNER && p.host_id == host)
+                .find(|p| {
+                    p.device_owner == DHCP_OWNER && p.device_id == dhcp_id && p.host_id == host
+                })
                 .cloned();
             let remote_macs = mine
                 .iter()

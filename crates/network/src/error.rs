@@ -79,6 +79,10 @@ impl From<Error> for ApiError {
             Error::Policy(_) => ApiError::forbidden(message).with_kind("PolicyNotAuthorized"),
             Error::OverQuota(_) => ApiError::conflict(message).with_kind("OverQuota"),
             Error::Api(api) => api,
+            // A parent deleted between a request's checks and its write.
+            Error::Db(db) if onestack_db::is_foreign_key_violation(&db) => ApiError::conflict(
+                "A resource this request refers to was deleted meanwhile; retry.",
+            ),
             Error::Db(db) => ApiError::internal(db),
             Error::Internal(m) => ApiError::internal(m),
         }

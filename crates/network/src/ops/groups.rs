@@ -301,6 +301,20 @@ impl Networks {
                 format!("Security Group {id} in use."),
             ));
         }
+        // Rules elsewhere that name this group as their remote group go with it.
+        let all: Vec<Rule> = store::list(&mut *tx, Table::Rules, None).await?;
+        for rule in all
+            .iter()
+            .filter(|r| r.remote_group_id.as_deref() == Some(id))
+        {
+            store::delete(&mut tx, Table::Rules, &rule.id).await?;
+            if rule.security_group_id != id
+                && let Some(mut other) = find_group(&mut tx, &rule.security_group_id).await?
+            {
+                let previous = touch(&mut other.std);
+                store::update_group(&mut tx, &other, previous).await?;
+            }
+        }
         store::delete(&mut tx, Table::SecurityGroups, id).await?;
         tx.commit().await?;
         self.changed();

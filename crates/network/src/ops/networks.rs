@@ -301,6 +301,18 @@ impl Networks {
         input::done(fields)?;
         let previous = touch(&mut network.std);
         let mut tx = store::begin_write(&self.pool).await?;
+        if !network.shared && !network.external {
+            let ports: Vec<Port> =
+                store::list(&mut *tx, Table::Ports, Some(("network_id", id))).await?;
+            if ports.iter().any(|p| p.project_id != network.project_id) {
+                return Err(Error::conflict(
+                    "InvalidSharedSetting",
+                    format!(
+                        "Unable to reconfigure sharing settings for network {id}. Multiple tenants are using it."
+                    ),
+                ));
+            }
+        }
         store::update_network(&mut tx, &network, previous).await?;
         tx.commit().await?;
         self.changed();

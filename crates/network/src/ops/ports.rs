@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::{groups, input, quota};
 use crate::error::{Error, Result};
 use crate::ipam;
-use crate::model::{AddressPair, FixedIp, Network, Port, Subnet};
+use crate::model::{AddressPair, DHCP_OWNER, FixedIp, Network, Port, Subnet};
 use crate::policy::Caller;
 use crate::service::{Networks, new_id, new_standard, touch};
 use crate::store::{self, Table};
@@ -219,6 +219,45 @@ async fn allocate(
     Ok(out)
 }
 
+/// Attributes that let a port impersonate others (its MAC, chosen addresses, no port
+/// security, address pairs) or act for the network (`network:*` owners) are for the
+/// network's owner and admins, as in Neutron's policy: another project on a shared network
+/// gets a plain port. `network:dhcp` is the service's own and only admins may name it.
+fn check_owner_only(
+    caller: &Caller,
+    network: &Network,
+    fields: &Fields,
+    device_owner: &str,
+    action: &str,
+) -> Result<()> {
+    if device_owner == DHCP_OWNER && !caller.admin {
+        return Err(Error::Policy(format!("rule:{action}:device_owner")));
+    }
+    if caller.owns(&network.project_id) {
+        return Ok(());
+    }
+    if device_owner.starts_with("network:") {
+        return Err(Error::Policy(format!("rule:{action}:device_owner")));
+    }
+    for key in [
+        "mac_address",
+        "port_security_enabled",
+        "allowed_address_pairs",
+    ] {
+        if fields.contains(key) {
+            return Err(Error::Policy(format!("rule:{action}:{key}")));
+        }
+    }
+    let explicit_ip = fields
+        .get("fixed_ips")
+        .and_then(Value::as_array)
+        .is_some_and(|ips| ips.iter().any(|ip| !ip["ip_address"].is_null()));
+    if explicit_ip {
+        return Err(Error::Policy(format!("rule:{action}:fixed_ips:ip_address")));
+    }
+    Ok(())
+}
+
 async fn mac_in_use(tx: &mut Tx, network_id: &str, mac: &str, except: &str) -> Result<bool> {
     let ports: Vec<Port> =
         store::list(&mut **tx, Table::Ports, Some(("network_id", network_id))).await?;
@@ -290,9 +329,7 @@ impl Networks {
         let admin_state_up = fields.opt_bool("admin_state_up")?.unwrap_or(true);
         let device_id = input::text(&mut fields, "device_id")?.unwrap_or_default();
         let device_owner = input::text(&mut fields, "device_owner")?.unwrap_or_default();
-        if device_owner.starts_with("network:") && !caller.owns(&network.project_id) {
-            return Err(Error::Policy("rule:create_port:device_owner".into()));
-        }
+        check_owner_only(caller, &network, &fields, &device_owner, "create_port")?;
         let mac_given = fields
             .opt_string("mac_address")?
             .map(|m| input::mac(&m))
@@ -425,7 +462,22 @@ impl Networks {
         if let Some(v) = input::text(&mut fields, "device_id")? {
             port.device_id = v;
         }
-        if let Some(v) = input::text(&mut fields, "device_owner")? {
+        if port.device_owner == DHCP_OWNER && !caller.admin {
+            return Err(Error::Policy("rule:update_port:device_owner".into()));
+        }
+        let owner = fields
+            .contains("device_owner")
+            .then(|| input::text(&mut fields, "device_owner"))
+            .transpose()?
+            .flatten();
+        check_owner_only(
+            caller,
+            &network,
+            &fields,
+            owner.as_deref().unwrap_or(""),
+            "update_port",
+        )?;
+        if let Some(v) = owner {
             port.device_owner = v;
         }
         let new_mac = fields
@@ -530,7 +582,10 @@ impl Networks {
 
     pub async fn delete_port(&self, caller: &Caller, id: &str) -> Result<()> {
         caller.require_writer("delete_port")?;
-        self.get_port(caller, id).await?;
+        let port = self.get_port(caller, id).await?;
+        if port.device_owner == DHCP_OWNER && !caller.admin {
+            return Err(Error::Policy("rule:delete_port:device_owner".into()));
+        }
         let mut tx = store::begin_write(&self.pool).await?;
         store::delete(&mut tx, Table::Ports, id).await?;
         tx.commit().await?;

@@ -50,13 +50,12 @@ impl Networks {
 
     /// Projects with limits of their own.
     pub async fn projects_with_quotas(&self) -> Result<Vec<String>> {
-        let mut projects: Vec<String> = store::quota_overrides(&self.pool, None)
+        let projects: std::collections::BTreeSet<String> = store::quota_overrides(&self.pool, None)
             .await?
             .into_iter()
             .map(|(p, _, _)| p)
             .collect();
-        projects.dedup();
-        Ok(projects)
+        Ok(projects.into_iter().collect())
     }
 
     /// What a project uses of each resource.

@@ -370,6 +370,16 @@ impl Networks {
         let previous = touch(&mut subnet.std);
         let network = self.get_network(caller, &subnet.network_id).await?;
         let mut tx = store::begin_write(&self.pool).await?;
+        if let Some(gateway) = subnet.gateway_ip
+            && store::allocated(&mut tx, id)
+                .await?
+                .contains(&gateway.to_string())
+        {
+            return Err(Error::conflict(
+                "GatewayIpInUse",
+                format!("Current gateway ip {gateway} already in use by port. Unable to update."),
+            ));
+        }
         store::update_subnet(&mut tx, &subnet, previous).await?;
         self.sync_dhcp_port(&mut tx, &network).await?;
         tx.commit().await?;
@@ -434,7 +444,10 @@ impl Networks {
             .collect();
         let ports: Vec<Port> =
             store::list(&mut **tx, Table::Ports, Some(("network_id", &network.id))).await?;
-        let existing = ports.into_iter().find(|p| p.device_owner == DHCP_OWNER);
+        let device_id = format!("dhcp-{}", network.id);
+        let existing = ports
+            .into_iter()
+            .find(|p| p.device_owner == DHCP_OWNER && p.device_id == device_id);
         match (existing, wanted.is_empty()) {
             (None, true) => Ok(()),
             (Some(port), true) => store::delete(tx, Table::Ports, &port.id).await,
@@ -448,7 +461,7 @@ impl Networks {
                     description: String::new(),
                     admin_state_up: true,
                     mac_address: input::random_mac(),
-                    device_id: format!("dhcp-{}", network.id),
+                    device_id: device_id.clone(),
                     device_owner: DHCP_OWNER.into(),
                     fixed_ips: Vec::new(),
                     security_groups: Vec::new(),
@@ -464,6 +477,10 @@ impl Networks {
                 port.fixed_ips
                     .retain(|ip| wanted.iter().any(|s| s.id == ip.subnet_id));
                 for subnet in &wanted {
+                    // A subnet without a pool (all addresses assigned by hand) gets no server.
+                    if subnet.allocation_pools.is_empty() {
+                        continue;
+                    }
                     if !port.fixed_ips.iter().any(|ip| ip.subnet_id == subnet.id) {
                         let ip = super::ports::next_address(tx, subnet, &[]).await?;
                         port.fixed_ips.push(crate::model::FixedIp {

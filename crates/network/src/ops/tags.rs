@@ -79,7 +79,8 @@ impl Networks {
         change: TagChange,
     ) -> Result<Vec<String>> {
         caller.require_writer("update_tags")?;
-        let mut tx = store::begin_write(&self.pool).await?;
+        // Read first, then write in a short transaction: the revision check makes a
+        // concurrent change fail cleanly, and no read waits behind our own write lock.
         let tags = match kind {
             Tagged::Networks => {
                 let mut n = self.get_network(caller, id).await?;
@@ -88,7 +89,9 @@ impl Networks {
                 }
                 apply(&mut n.std.tags, change)?;
                 let previous = touch(&mut n.std);
+                let mut tx = store::begin_write(&self.pool).await?;
                 store::update_network(&mut tx, &n, previous).await?;
+                tx.commit().await?;
                 n.std.tags
             }
             Tagged::Subnets => {
@@ -98,25 +101,30 @@ impl Networks {
                 }
                 apply(&mut s.std.tags, change)?;
                 let previous = touch(&mut s.std);
+                let mut tx = store::begin_write(&self.pool).await?;
                 store::update_subnet(&mut tx, &s, previous).await?;
+                tx.commit().await?;
                 s.std.tags
             }
             Tagged::Ports => {
                 let mut p = self.get_port(caller, id).await?;
                 apply(&mut p.std.tags, change)?;
                 let previous = touch(&mut p.std);
+                let mut tx = store::begin_write(&self.pool).await?;
                 store::update_port(&mut tx, &p, previous).await?;
+                tx.commit().await?;
                 p.std.tags
             }
             Tagged::SecurityGroups => {
                 let mut g = self.get_group(caller, id).await?.0;
                 apply(&mut g.std.tags, change)?;
                 let previous = touch(&mut g.std);
+                let mut tx = store::begin_write(&self.pool).await?;
                 store::update_group(&mut tx, &g, previous).await?;
+                tx.commit().await?;
                 g.std.tags
             }
         };
-        tx.commit().await?;
         Ok(tags)
     }
 }

@@ -600,6 +600,27 @@ async fn subnets_validate_cidr_gateway_and_pools() {
     assert_eq!(v6["ip_version"], 6);
     assert_eq!(v6["gateway_ip"], "fd00:1::1");
 
+    // The gateway cannot move onto an address in use (the DHCP port holds .2).
+    assert_neutron_error(
+        &alice.put(&format!("/v2.0/subnets/{}", id(&subnet)), json!({"subnet": {"gateway_ip": "10.0.0.2", "allocation_pools": [{"start": "10.0.0.3", "end": "10.0.0.254"}]}})).await,
+        StatusCode::CONFLICT,
+        "GatewayIpInUse",
+    );
+    // Only admins touch the DHCP port.
+    let dhcp_port = admin
+        .get(&format!(
+            "/v2.0/ports?network_id={nid}&device_owner=network:dhcp"
+        ))
+        .await
+        .body["ports"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_neutron_error(
+        &alice.delete(&format!("/v2.0/ports/{dhcp_port}")).await,
+        StatusCode::FORBIDDEN,
+        "PolicyNotAuthorized",
+    );
     // Updates: read-only attributes refused, DHCP off removes the DHCP port.
     assert_neutron_error(
         &alice
@@ -868,6 +889,44 @@ async fn ports_ipam_macs_groups_and_isolation() {
         .create("ports", "port", json!({"network_id": id(&shared)}))
         .await;
     assert_eq!(bob_port["fixed_ips"][0]["ip_address"], "10.8.0.2");
+    // ...but nothing that would let it impersonate others there, nor act for the network.
+    for attrs in [
+        json!({"mac_address": "fa:16:3e:00:00:99"}),
+        json!({"fixed_ips": [{"ip_address": "10.8.0.50"}]}),
+        json!({"port_security_enabled": false}),
+        json!({"allowed_address_pairs": [{"ip_address": "0.0.0.0/0"}]}),
+        json!({"device_owner": "network:router_interface"}),
+        json!({"device_owner": "network:dhcp"}),
+    ] {
+        let mut attrs = attrs;
+        attrs["network_id"] = json!(id(&shared));
+        assert_neutron_error(
+            &bob.post("/v2.0/ports", json!({"port": attrs.clone()}))
+                .await,
+            StatusCode::FORBIDDEN,
+            "PolicyNotAuthorized",
+        );
+    }
+    assert_neutron_error(
+        &bob.put(
+            &format!("/v2.0/ports/{}", id(&bob_port)),
+            json!({"port": {"allowed_address_pairs": [{"ip_address": "10.8.0.0/24"}]}}),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "PolicyNotAuthorized",
+    );
+    // While Bob has a port on it, the network cannot stop being shared.
+    assert_neutron_error(
+        &admin
+            .put(
+                &format!("/v2.0/networks/{}", id(&shared)),
+                json!({"network": {"shared": false}}),
+            )
+            .await,
+        StatusCode::CONFLICT,
+        "InvalidSharedSetting",
+    );
 
     // Admins bind ports to hosts.
     let bound = admin
@@ -1164,12 +1223,30 @@ async fn security_groups_and_rules() {
             .status,
         StatusCode::NO_CONTENT
     );
+    // Deleting a group takes the rules that name it as their remote group with it.
+    let peer = alice
+        .create("security-groups", "security_group", json!({"name": "peer"}))
+        .await;
+    let from_web = alice
+        .create(
+            "security-group-rules",
+            "security_group_rule",
+            json!({"security_group_id": id(&peer), "direction": "ingress", "remote_group_id": gid}),
+        )
+        .await;
     assert_eq!(
         alice
             .delete(&format!("/v2.0/security-groups/{gid}"))
             .await
             .status,
         StatusCode::NO_CONTENT
+    );
+    assert_neutron_error(
+        &alice
+            .get(&format!("/v2.0/security-group-rules/{}", id(&from_web)))
+            .await,
+        StatusCode::NOT_FOUND,
+        "SecurityGroupRuleNotFound",
     );
 }
 
