@@ -92,8 +92,7 @@ impl Reconciler {
             config,
             host,
             state_dir,
-            // The default table name is valid by construction.
-            firewall: Firewall::new(Firewall::DEFAULT_TABLE).unwrap_or_else(|_| unreachable!()),
+            firewall: Firewall::default(),
             applied: None,
             prepared: false,
         }

@@ -307,6 +307,24 @@ pub async fn update_rule(tx: &mut Tx, r: &Rule) -> Result<()> {
     Ok(())
 }
 
+/// Whether another port of the network already has this MAC (the unique index's question).
+pub async fn mac_taken(
+    tx: &mut Tx,
+    network_id: &str,
+    mac: &str,
+    except_port: &str,
+) -> Result<bool> {
+    let row = sqlx::query(
+        "SELECT count(*) AS n FROM net_ports WHERE network_id = $1 AND mac_address = $2 AND id <> $3",
+    )
+    .bind(network_id.to_owned())
+    .bind(mac.to_owned())
+    .bind(except_port.to_owned())
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.try_get::<i64, _>("n")? > 0)
+}
+
 /// Addresses taken in a subnet.
 pub async fn allocated(tx: &mut Tx, subnet_id: &str) -> Result<Vec<String>> {
     let rows = sqlx::query("SELECT ip_address FROM net_ip_allocations WHERE subnet_id = $1")

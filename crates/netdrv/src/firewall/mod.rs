@@ -55,6 +55,15 @@ pub struct Firewall {
     table: String,
 }
 
+impl Default for Firewall {
+    /// The production table, `onestack`.
+    fn default() -> Self {
+        Self {
+            table: Self::DEFAULT_TABLE.to_owned(),
+        }
+    }
+}
+
 impl Firewall {
     /// The table name production uses.
     pub const DEFAULT_TABLE: &str = "onestack";

@@ -166,7 +166,12 @@ impl Networks {
 
     /// The caller's groups with their rules (creating the project's default group first).
     pub async fn list_groups(&self, caller: &Caller) -> Result<Vec<(SecurityGroup, Vec<Rule>)>> {
-        if !caller.project_id.is_empty() && caller.writer {
+        if !caller.project_id.is_empty()
+            && caller.writer
+            && store::default_group_id(&self.pool, &caller.project_id)
+                .await?
+                .is_none()
+        {
             let mut tx = store::begin_write(&self.pool).await?;
             ensure_default_group(&mut tx, &caller.project_id).await?;
             tx.commit().await?;

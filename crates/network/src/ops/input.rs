@@ -62,6 +62,16 @@ pub fn project(fields: &mut Fields) -> Result<Option<String>> {
     }
 }
 
+/// Refuses an update of attributes that are fixed once the resource exists.
+pub fn refuse_read_only(fields: &Fields, keys: &[&str]) -> Result<()> {
+    match keys.iter().find(|k| fields.contains(k)) {
+        Some(key) => Err(Error::BadRequest(format!(
+            "Cannot update read-only attribute {key}"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Refuses attributes nobody consumed, as Neutron does.
 pub fn done(fields: Fields) -> Result<()> {
     let rest = fields.into_rest();

@@ -258,12 +258,6 @@ fn check_owner_only(
     Ok(())
 }
 
-async fn mac_in_use(tx: &mut Tx, network_id: &str, mac: &str, except: &str) -> Result<bool> {
-    let ports: Vec<Port> =
-        store::list(&mut **tx, Table::Ports, Some(("network_id", network_id))).await?;
-    Ok(ports.iter().any(|p| p.mac_address == mac && p.id != except))
-}
-
 impl Networks {
     pub async fn get_port(&self, caller: &Caller, id: &str) -> Result<Port> {
         match store::get::<Port, _>(&self.pool, Table::Ports, id).await? {
@@ -368,7 +362,7 @@ impl Networks {
         quota::check(self, &mut tx, &project_id, "port", Table::Ports).await?;
         let mac_address = match mac_given {
             Some(mac) => {
-                if mac_in_use(&mut tx, &network_id, &mac, "").await? {
+                if store::mac_taken(&mut tx, &network_id, &mac, "").await? {
                     return Err(Error::conflict(
                         "MacAddressInUse",
                         format!(
@@ -380,7 +374,7 @@ impl Networks {
             }
             None => loop {
                 let mac = input::random_mac();
-                if !mac_in_use(&mut tx, &network_id, &mac, "").await? {
+                if !store::mac_taken(&mut tx, &network_id, &mac, "").await? {
                     break mac;
                 }
             },
@@ -443,13 +437,7 @@ impl Networks {
         let network = store::get::<Network, _>(&self.pool, Table::Networks, &port.network_id)
             .await?
             .ok_or_else(|| Error::network_not_found(&port.network_id))?;
-        for key in ["network_id", "project_id", "tenant_id"] {
-            if fields.take(key).is_some() {
-                return Err(Error::BadRequest(format!(
-                    "Cannot update read-only attribute {key}"
-                )));
-            }
-        }
+        input::refuse_read_only(&fields, &["network_id", "project_id", "tenant_id"])?;
         if let Some(n) = input::text(&mut fields, "name")? {
             port.name = n;
         }
@@ -538,7 +526,7 @@ impl Networks {
                     ),
                 ));
             }
-            if mac_in_use(&mut tx, &port.network_id, &mac, id).await? {
+            if store::mac_taken(&mut tx, &port.network_id, &mac, id).await? {
                 return Err(Error::conflict(
                     "MacAddressInUse",
                     format!(

@@ -318,22 +318,19 @@ impl Networks {
             return Err(Error::Policy("rule:update_subnet".into()));
         }
         caller.require_writer("update_subnet")?;
-        for key in [
-            "cidr",
-            "ip_version",
-            "network_id",
-            "subnetpool_id",
-            "project_id",
-            "tenant_id",
-            "ipv6_ra_mode",
-            "ipv6_address_mode",
-        ] {
-            if fields.take(key).is_some() {
-                return Err(Error::BadRequest(format!(
-                    "Cannot update read-only attribute {key}"
-                )));
-            }
-        }
+        input::refuse_read_only(
+            &fields,
+            &[
+                "cidr",
+                "ip_version",
+                "network_id",
+                "subnetpool_id",
+                "project_id",
+                "tenant_id",
+                "ipv6_ra_mode",
+                "ipv6_address_mode",
+            ],
+        )?;
         if let Some(n) = input::text(&mut fields, "name")? {
             subnet.name = n;
         }

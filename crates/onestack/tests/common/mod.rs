@@ -18,6 +18,16 @@ pub struct Cloud {
     _dir: tempfile::TempDir,
 }
 
+/// Whether the tests run as root (the data-plane tests need it; CI runs as root).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
 /// A test configuration: random port, fast bcrypt.
 pub fn test_config(data_dir: &std::path::Path) -> Config {
     let mut config = Config::default();

@@ -9,16 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::Neutron;
-use crate::common::Cloud;
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
+use crate::common::{Cloud, is_root};
 
 fn run(program: &str, args: &[&str]) -> Output {
     Command::new(program)
