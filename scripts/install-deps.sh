@@ -16,6 +16,15 @@ have ip || need_apt+=(iproute2)                 # the network agent: bridges, ta
 have nft || need_apt+=(nftables)               # the network agent: security groups
 have dnsmasq || need_apt+=(dnsmasq-base)       # the network agent: DHCP for subnets that want it
 [ -x /bin/busybox ] || need_apt+=(busybox-static) # data-plane tests: udhcpc in a namespace
+# scripts/build-test-guest.sh: the test guest's disk and CD images, made without loop devices
+have mcopy || need_apt+=(mtools)
+have syslinux || need_apt+=(syslinux)
+[ -f /usr/lib/syslinux/mbr/mbr.bin ] || need_apt+=(syslinux-common)
+[ -f /usr/lib/ISOLINUX/isolinux.bin ] || need_apt+=(isolinux)
+have mkfs.vfat || [ -x /usr/sbin/mkfs.vfat ] || need_apt+=(dosfstools)
+have sfdisk || [ -x /usr/sbin/sfdisk ] || need_apt+=(fdisk)
+have genisoimage || need_apt+=(genisoimage)    # also makes config drives in the tests
+have qemu-system-x86_64 || need_apt+=(qemu-system-x86) # the compute driver: QEMU guests (TCG where there is no KVM)
 python3 -m venv --help >/dev/null 2>&1 || need_apt+=(python3-venv)
 have python3 || need_apt+=(python3)
 

@@ -1,14 +1,16 @@
 //! The per-host agent. The database holds desired state; the agent makes this host match
 //! it, level-triggered and idempotent: every pass reads the whole desired state and closes
 //! the differences, so a crash at any point is repaired by the next pass. Today it builds
-//! the network data plane ([`network`]); compute plugs in next to it.
+//! the network data plane ([`network`]) and runs this host's guests ([`compute`]).
 
+pub mod compute;
 pub mod network;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use onestack_compute::Computes;
 use onestack_db::Pool;
 use onestack_network::NetworkConfig;
 use tokio::sync::{Notify, watch};
@@ -62,6 +64,37 @@ pub fn spawn(
             tokio::select! {
                 _ = changes.notified() => {}
                 _ = tokio::time::sleep(resync) => {}
+                _ = stopped.changed() => break,
+            }
+        }
+    });
+    AgentHandle { stop, task }
+}
+
+/// Starts the compute agent: registers this host, then carries out server tasks after
+/// every change signalled on `changes` and syncs power states every `sync_seconds`.
+pub fn spawn_compute(computes: Arc<Computes>, driver: onestack_virt::Driver) -> AgentHandle {
+    let (stop, mut stopped) = watch::channel(false);
+    let sync = Duration::from_secs(computes.config.sync_seconds.max(1));
+    let changes = computes.changes();
+    let agent = compute::ComputeAgent::new(computes, driver);
+    let done = agent.done();
+    let task = tokio::spawn(async move {
+        let mut last_heartbeat = None::<tokio::time::Instant>;
+        loop {
+            if last_heartbeat.is_none_or(|t| t.elapsed() >= sync) {
+                match agent.heartbeat().await {
+                    Ok(()) => last_heartbeat = Some(tokio::time::Instant::now()),
+                    Err(error) => tracing::warn!(%error, "cannot register this compute host"),
+                }
+            }
+            if let Err(error) = agent.pass().await {
+                tracing::warn!(%error, "compute pass failed; retrying");
+            }
+            tokio::select! {
+                _ = changes.notified() => {}
+                _ = done.notified() => {}
+                _ = tokio::time::sleep(sync) => {}
                 _ = stopped.changed() => break,
             }
         }

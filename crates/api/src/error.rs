@@ -88,6 +88,8 @@ pub enum ErrorStyle {
     Glance,
     /// `{"NeutronError": {"type", "message", "detail"}}` (Neutron).
     Neutron,
+    /// `{"itemNotFound": {"code", "message"}}` (Nova): the key names the failure.
+    Nova,
 }
 
 impl ErrorStyle {
@@ -113,6 +115,22 @@ impl ErrorStyle {
                     "detail": "",
                 }
             }),
+            ErrorStyle::Nova => {
+                let key = error.kind.unwrap_or(match error.status {
+                    StatusCode::BAD_REQUEST => "badRequest",
+                    StatusCode::UNAUTHORIZED => "unauthorized",
+                    StatusCode::FORBIDDEN => "forbidden",
+                    StatusCode::NOT_FOUND => "itemNotFound",
+                    StatusCode::METHOD_NOT_ALLOWED => "badMethod",
+                    StatusCode::NOT_ACCEPTABLE => "notAcceptable",
+                    StatusCode::CONFLICT => "conflictingRequest",
+                    StatusCode::PAYLOAD_TOO_LARGE => "overLimit",
+                    StatusCode::NOT_IMPLEMENTED => "notImplemented",
+                    StatusCode::SERVICE_UNAVAILABLE => "serviceUnavailable",
+                    _ => "computeFault",
+                });
+                serde_json::json!({ key: { "code": error.status.as_u16(), "message": error.message } })
+            }
             ErrorStyle::Keystone | ErrorStyle::Generic => serde_json::json!({
                 "error": { "code": error.status.as_u16(), "title": title, "message": error.message }
             }),

@@ -281,30 +281,34 @@ impl Images {
         }
     }
 
-    /// Creates an active image from a local file (for compute snapshots), copying it in.
-    pub async fn create_from_file(&self, image: Image, source: &Path) -> Result<Image> {
-        store::insert(
-            &self.pool,
-            &Image {
-                status: Status::Saving,
-                ..image.clone()
-            },
-        )
-        .await?;
+    /// Records a queued image (a compute snapshot announces its image before the data).
+    pub async fn create_queued(&self, image: Image) -> Result<Image> {
+        let image = Image {
+            status: Status::Queued,
+            ..image
+        };
+        store::insert(&self.pool, &image).await?;
+        Ok(image)
+    }
+
+    /// Fills a queued image from a local file, copying it in, and activates it.
+    pub async fn upload_from_file(&self, id: &str, source: &Path) -> Result<Image> {
+        let image = store::get(&self.pool, id)
+            .await?
+            .ok_or_else(|| Error::NotFound(id.to_owned()))?;
+        let image = self.begin(image, &[Status::Queued], Status::Saving).await?;
         let file = tokio::fs::File::open(source)
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
         let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
         let written = self.receive(&image, stream, None).await?;
-        self.activate(
-            Image {
-                status: Status::Saving,
-                ..image
-            },
-            written,
-            None,
-        )
-        .await
+        self.activate(image, written, None).await
+    }
+
+    /// Creates an active image from a local file, copying it in.
+    pub async fn create_from_file(&self, image: Image, source: &Path) -> Result<Image> {
+        let image = self.create_queued(image).await?;
+        self.upload_from_file(&image.id, source).await
     }
 
     /// The path of an active image's data, for reading in process.

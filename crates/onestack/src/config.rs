@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use onestack_compute::ComputeConfig;
 use onestack_identity::IdentityConfig;
 use onestack_image::ImageConfig;
 use onestack_network::NetworkConfig;
@@ -59,6 +60,7 @@ pub struct Config {
     pub identity: IdentityConfig,
     pub image: ImageConfig,
     pub network: NetworkConfig,
+    pub compute: ComputeConfig,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,7 @@ use axum::middleware;
 use onestack_agent::AgentHandle;
 use onestack_api::url::PublicUrl;
 use onestack_api::{TokenValidator, error::not_found};
+use onestack_compute::Computes;
 use onestack_identity::bootstrap::CatalogService;
 use onestack_identity::{Identity, Validator};
 use onestack_image::Images;
@@ -35,6 +36,12 @@ pub const SERVICES: &[CatalogService] = &[
         name: "glance",
         description: "OpenStack Image (onestack)",
         path: "/image",
+    },
+    CatalogService {
+        service_type: "compute",
+        name: "nova",
+        description: "OpenStack Compute (onestack)",
+        path: "/compute/v2.1",
     },
     CatalogService {
         service_type: "network",
@@ -65,6 +72,8 @@ pub enum StartError {
     Keys(#[from] onestack_identity::fernet::KeyError),
     #[error("cannot open the image store: {0}")]
     Images(std::io::Error),
+    #[error("cannot set up the compute service: {0}")]
+    Compute(String),
     #[error("cannot bootstrap the identity service: {0}")]
     Bootstrap(#[from] onestack_identity::error::Error),
 }
@@ -79,6 +88,7 @@ pub struct Running {
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
     agent: Option<AgentHandle>,
+    compute_agent: Option<AgentHandle>,
 }
 
 impl Running {
@@ -86,6 +96,9 @@ impl Running {
     pub async fn stop(mut self) -> std::io::Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+        if let Some(agent) = self.compute_agent.take() {
+            agent.stop().await;
         }
         if let Some(agent) = self.agent.take() {
             agent.stop().await;
@@ -192,6 +205,17 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     );
     let networks = Arc::new(Networks::new(identity.pool.clone(), config.network.clone()));
     let agent = start_agent(&config, &networks, &data_dir);
+    let computes = Arc::new(Computes::new(
+        config.compute.clone(),
+        networks.clone(),
+        images.clone(),
+        data_dir.join("compute").join("instances"),
+    ));
+    computes
+        .seed_flavors()
+        .await
+        .map_err(|e| StartError::Compute(e.to_string()))?;
+    let compute_agent = start_compute_agent(&config, &computes, &data_dir)?;
     let validator: Arc<dyn TokenValidator> = Arc::new(Validator(identity.clone()));
     let configured_url =
         PublicUrl((!config.server.public_url.is_empty()).then(|| public_url.clone()));
@@ -199,6 +223,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .nest("/identity", onestack_identity::router(identity))
         .nest("/image", onestack_image::router(images))
         .nest("/networking", onestack_network::router(networks.clone()))
+        .nest("/compute", onestack_compute::router(computes))
         .fallback(not_found)
         .layer(middleware::from_fn(move |r, n| {
             onestack_api::auth::layer(validator.clone(), r, n)
@@ -228,6 +253,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         shutdown: Some(tx),
         task,
         agent,
+        compute_agent,
     })
 }
 
@@ -249,4 +275,51 @@ fn start_agent(config: &Config, networks: &Networks, data_dir: &Path) -> Option<
         data_dir.join("network"),
         networks.changes(),
     ))
+}
+
+/// Starts this host's compute agent with the configured driver.
+fn start_compute_agent(
+    config: &Config,
+    computes: &Arc<Computes>,
+    data_dir: &Path,
+) -> Result<Option<AgentHandle>, StartError> {
+    let c = &config.compute;
+    if !c.agent {
+        return Ok(None);
+    }
+    let driver = match c.driver.as_str() {
+        "fake" => onestack_virt::Driver::fake(),
+        "qemu" => {
+            let choice = match c.accel.as_str() {
+                "kvm" => onestack_virt::AccelChoice::Kvm,
+                "tcg" => onestack_virt::AccelChoice::Tcg,
+                "auto" => onestack_virt::AccelChoice::Auto,
+                other => {
+                    return Err(StartError::Compute(format!(
+                        "[compute] accel = \"{other}\" is not one of auto, kvm, tcg"
+                    )));
+                }
+            };
+            let accel = onestack_virt::detect_accel(choice);
+            tracing::info!(accel = accel.as_str(), "compute: QEMU guests");
+            let dir = data_dir.join("compute");
+            onestack_virt::Driver::qemu(onestack_virt::QemuConfig {
+                instances_dir: dir.join("instances"),
+                base_dir: dir.join("base"),
+                accel,
+                qemu_binary: c.qemu_binary.clone(),
+                shutdown_timeout: std::time::Duration::from_secs(c.shutdown_timeout_seconds),
+            })
+            .map_err(|e| StartError::Compute(format!("cannot prepare {}: {e}", dir.display())))?
+        }
+        other => {
+            return Err(StartError::Compute(format!(
+                "[compute] driver = \"{other}\" is not one of qemu, fake"
+            )));
+        }
+    };
+    Ok(Some(onestack_agent::spawn_compute(
+        computes.clone(),
+        driver,
+    )))
 }

@@ -36,6 +36,8 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
     config.identity.password_hash_rounds = 4;
     // API tests leave the host alone; the data-plane tests turn the agent on.
     config.network.agent = false;
+    // Compute API tests run their servers on the in-memory driver; the e2e suite boots QEMU.
+    config.compute.driver = "fake".into();
     config
 }
 

@@ -1,0 +1,711 @@
+//! Reconciles the guests of this host with the servers placed on it: carries out each
+//! server's task (spawn, stop, reboot, pause, suspend, rescue, resize, rebuild, snapshot,
+//! delete) through the hypervisor driver, one task per server at a time, and keeps
+//! `power_state` true (a guest that shut itself down becomes SHUTOFF).
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use onestack_compute::Computes;
+use onestack_compute::metadata;
+use onestack_compute::model::{FlavorCopy, Host, Server};
+use onestack_compute::states::{power, task, vm};
+use onestack_db::now_micros;
+use onestack_netdrv::names;
+use onestack_virt::{Driver, GuestSpec, Nic, PowerState, RootDisk};
+use tokio::sync::Notify;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Virt(#[from] onestack_virt::Error),
+    #[error("{0}")]
+    Compute(#[from] onestack_compute::error::Error),
+    #[error("image {id}: {message}")]
+    Image { id: String, message: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How long a spawn waits for the network agent to make a port's tap device.
+const TAP_WAIT: Duration = Duration::from_secs(30);
+
+pub struct ComputeAgent {
+    computes: Arc<Computes>,
+    driver: Arc<Driver>,
+    /// Servers with a task being carried out right now.
+    busy: Arc<Mutex<HashSet<String>>>,
+    /// Signalled when a task ends, so the next pass runs at once.
+    done: Arc<Notify>,
+    shutdown_timeout: Duration,
+}
+
+impl ComputeAgent {
+    pub fn new(computes: Arc<Computes>, driver: Driver) -> Self {
+        let shutdown_timeout = Duration::from_secs(computes.config.shutdown_timeout_seconds);
+        Self {
+            computes,
+            driver: Arc::new(driver),
+            busy: Arc::new(Mutex::new(HashSet::new())),
+            done: Arc::new(Notify::new()),
+            shutdown_timeout,
+        }
+    }
+
+    pub fn done(&self) -> Arc<Notify> {
+        self.done.clone()
+    }
+
+    /// Registers this host (capacity, zone) and reports it alive.
+    pub async fn heartbeat(&self) -> Result<()> {
+        let c = &self.computes.config;
+        let (vcpus, memory_mb, disk_gb) = measure(&self.computes.instances_dir);
+        let host = Host {
+            host: self.computes.host.clone(),
+            service_id: uuid_like(&self.computes.host, "service"),
+            hypervisor_id: uuid_like(&self.computes.host, "hypervisor"),
+            zone: c.availability_zone.clone(),
+            disabled: false,
+            disabled_reason: None,
+            forced_down: false,
+            vcpus: if c.vcpus > 0 { c.vcpus } else { vcpus },
+            memory_mb: if c.memory_mb > 0 {
+                c.memory_mb
+            } else {
+                memory_mb
+            },
+            disk_gb: if c.disk_gb > 0 { c.disk_gb } else { disk_gb },
+            cpu_ratio: c.cpu_allocation_ratio,
+            ram_ratio: c.ram_allocation_ratio,
+            disk_ratio: c.disk_allocation_ratio,
+            reserved_memory_mb: c.reserved_host_memory_mb,
+            hypervisor_type: if self.driver.name() == "fake" {
+                "fake".into()
+            } else {
+                "QEMU".into()
+            },
+            hypervisor_version: 7_002_000,
+            host_ip: self.computes.networks.config.local_ip.clone(),
+            updated_at: 0,
+        };
+        self.computes.register_host(host).await?;
+        Ok(())
+    }
+
+    /// One pass: starts the work each server on this host needs and syncs power states.
+    pub async fn pass(&self) -> Result<()> {
+        let servers = self.computes.servers_on_host(&self.computes.host).await?;
+        let mut known = HashSet::new();
+        for record in servers {
+            let server = record.doc;
+            known.insert(server.id.clone());
+            if self.is_busy(&server.id) {
+                continue;
+            }
+            match work_for(&server) {
+                Some(work) => self.start_work(server, work),
+                None => self.sync_power(server, record.revision).await,
+            }
+        }
+        // Guests nobody asked for (their server was removed while we were away) go.
+        for uuid in self.driver.list().await.unwrap_or_default() {
+            if !known.contains(&uuid) && !self.is_busy(&uuid) {
+                tracing::info!(%uuid, "removing a guest whose server no longer exists");
+                if let Err(error) = self.driver.delete(&uuid).await {
+                    tracing::warn!(%uuid, %error, "cannot remove orphaned guest");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn is_busy(&self, id: &str) -> bool {
+        self.busy.lock().map(|b| b.contains(id)).unwrap_or(true)
+    }
+
+    fn start_work(&self, server: Server, work: &'static str) {
+        if let Ok(mut busy) = self.busy.lock() {
+            busy.insert(server.id.clone());
+        }
+        let worker = Worker {
+            computes: self.computes.clone(),
+            driver: self.driver.clone(),
+            shutdown_timeout: self.shutdown_timeout,
+        };
+        let busy = self.busy.clone();
+        let done = self.done.clone();
+        tokio::spawn(async move {
+            let id = server.id.clone();
+            let started = now_micros();
+            tracing::info!(server = %id, %work, "compute task");
+            let outcome = worker.run(server, work).await;
+            let ok = outcome.is_ok();
+            if let Err(error) = outcome {
+                tracing::warn!(server = %id, %work, %error, "compute task failed");
+                worker.fail(&id, work, &error.to_string()).await;
+            }
+            if work != task::DELETING {
+                worker
+                    .computes
+                    .record_event(&id, &event_name(work), started, ok)
+                    .await;
+            }
+            if let Ok(mut b) = busy.lock() {
+                b.remove(&id);
+            }
+            done.notify_one();
+        });
+    }
+
+    /// Brings `power_state` in line with the guest; a guest that shut itself down stops.
+    async fn sync_power(&self, mut server: Server, revision: i64) {
+        let Ok(state) = self.driver.power_state(&server.id).await else {
+            return;
+        };
+        let code = state.nova_code();
+        let mut changed = server.power_state != code;
+        server.power_state = code;
+        match (server.vm_state.as_str(), state) {
+            (
+                vm::ACTIVE | vm::RESCUED | vm::RESIZED,
+                PowerState::Shutdown | PowerState::NoState | PowerState::Crashed,
+            ) => {
+                tracing::info!(server = %server.id, "guest shut itself down; it is SHUTOFF now");
+                server.vm_state = vm::STOPPED.into();
+                server.power_state = power::SHUTDOWN;
+                changed = true;
+            }
+            (vm::STOPPED, PowerState::Running | PowerState::Paused) => {
+                // The database says stopped: a guest running anyway is stopped.
+                let _ = self.driver.destroy(&server.id).await;
+                server.power_state = power::SHUTDOWN;
+            }
+            _ => {}
+        }
+        if changed && let Err(error) = self.computes.finish(server, revision).await {
+            tracing::warn!(%error, "cannot record power state");
+        }
+    }
+}
+
+/// The task a server needs carried out here, if any.
+fn work_for(server: &Server) -> Option<&'static str> {
+    match (server.vm_state.as_str(), server.task_state.as_deref()) {
+        (_, Some(task::DELETING)) => Some(task::DELETING),
+        (vm::BUILDING, _) => Some(task::SPAWNING),
+        (_, Some(t)) => [
+            task::POWERING_OFF,
+            task::POWERING_ON,
+            task::REBOOTING,
+            task::REBOOTING_HARD,
+            task::PAUSING,
+            task::UNPAUSING,
+            task::SUSPENDING,
+            task::RESUMING,
+            task::RESCUING,
+            task::UNRESCUING,
+            task::RESIZE_PREP,
+            task::RESIZE_REVERTING,
+            task::REBUILDING,
+            task::IMAGE_SNAPSHOT,
+        ]
+        .into_iter()
+        .find(|w| *w == t),
+        _ => None,
+    }
+}
+
+/// Nova's event names in instance actions.
+fn event_name(work: &str) -> String {
+    match work {
+        task::SPAWNING => "compute__do_build_and_run_instance".into(),
+        task::POWERING_OFF => "compute_stop_instance".into(),
+        task::POWERING_ON => "compute_start_instance".into(),
+        task::REBOOTING | task::REBOOTING_HARD => "compute_reboot_instance".into(),
+        task::IMAGE_SNAPSHOT => "compute_snapshot_instance".into(),
+        task::RESIZE_PREP => "compute_resize_instance".into(),
+        task::RESIZE_REVERTING => "compute_revert_resize".into(),
+        task::REBUILDING => "compute_rebuild_instance".into(),
+        other => format!(
+            "compute_{}_instance",
+            other.trim_end_matches("ing").replace('-', "_")
+        ),
+    }
+}
+
+struct Worker {
+    computes: Arc<Computes>,
+    driver: Arc<Driver>,
+    shutdown_timeout: Duration,
+}
+
+impl Worker {
+    async fn run(&self, server: Server, work: &'static str) -> Result<()> {
+        let id = server.id.clone();
+        let d = &self.driver;
+        let (vm_state, power_state): (&str, u8) = match work {
+            task::SPAWNING => {
+                self.spawn(&server).await?;
+                (vm::ACTIVE, power::RUNNING)
+            }
+            task::DELETING => {
+                d.delete(&id).await?;
+                self.computes.purge(&server).await?;
+                return Ok(());
+            }
+            task::POWERING_OFF => {
+                d.shutdown(&id, self.shutdown_timeout).await?;
+                (vm::STOPPED, power::SHUTDOWN)
+            }
+            task::POWERING_ON | task::RESUMING => {
+                d.start(&id).await?;
+                (vm::ACTIVE, power::RUNNING)
+            }
+            task::REBOOTING => {
+                d.shutdown(&id, self.shutdown_timeout).await?;
+                d.start(&id).await?;
+                (vm::ACTIVE, power::RUNNING)
+            }
+            task::REBOOTING_HARD => {
+                d.destroy(&id).await?;
+                self.refresh_config_drive(&server).await?;
+                d.start(&id).await?;
+                (vm::ACTIVE, power::RUNNING)
+            }
+            task::PAUSING => {
+                d.pause(&id).await?;
+                (vm::PAUSED, power::PAUSED)
+            }
+            task::UNPAUSING => {
+                d.unpause(&id).await?;
+                (vm::ACTIVE, power::RUNNING)
+            }
+            task::SUSPENDING => {
+                d.suspend(&id).await?;
+                (vm::SUSPENDED, power::SUSPENDED)
+            }
+            task::RESCUING => {
+                let image = server
+                    .pending_image
+                    .clone()
+                    .unwrap_or_else(|| server.image_id.clone());
+                let (base, _format, _) = self.cached_image(&image).await?;
+                d.destroy(&id).await?;
+                let mut spec = self.saved_spec(&id).await?;
+                spec.rescue = Some(base);
+                d.update_spec(&spec).await?;
+                d.start(&id).await?;
+                (vm::RESCUED, power::RUNNING)
+            }
+            task::UNRESCUING => {
+                d.destroy(&id).await?;
+                let mut spec = self.saved_spec(&id).await?;
+                spec.rescue = None;
+                d.update_spec(&spec).await?;
+                d.start(&id).await?;
+                (vm::ACTIVE, power::RUNNING)
+            }
+            task::RESIZE_PREP => {
+                let was = server.previous_vm_state.as_deref().unwrap_or(vm::ACTIVE);
+                d.shutdown(&id, self.shutdown_timeout).await?;
+                let mut spec = self.saved_spec(&id).await?;
+                apply_flavor(&mut spec, &server.flavor);
+                d.update_spec(&spec).await?;
+                let running = was == vm::ACTIVE;
+                if running {
+                    d.start(&id).await?;
+                }
+                return self
+                    .complete(&id, work, |s| {
+                        s.vm_state = vm::RESIZED.into();
+                        s.power_state = if running {
+                            power::RUNNING
+                        } else {
+                            power::SHUTDOWN
+                        };
+                    })
+                    .await;
+            }
+            task::RESIZE_REVERTING => {
+                let was = server
+                    .previous_vm_state
+                    .clone()
+                    .unwrap_or_else(|| vm::ACTIVE.into());
+                let old = server
+                    .old_flavor
+                    .clone()
+                    .unwrap_or_else(|| server.flavor.clone());
+                d.shutdown(&id, self.shutdown_timeout).await?;
+                let mut spec = self.saved_spec(&id).await?;
+                let grown_root = spec.root_gb;
+                apply_flavor(&mut spec, &old);
+                // A disk once grown stays grown: qcow2 cannot shrink safely.
+                spec.root_gb = spec.root_gb.max(grown_root);
+                d.update_spec(&spec).await?;
+                let running = was == vm::ACTIVE;
+                if running {
+                    d.start(&id).await?;
+                }
+                return self
+                    .complete(&id, work, move |s| {
+                        s.flavor = old.clone();
+                        s.old_flavor = None;
+                        s.vm_state = was.clone();
+                        s.previous_vm_state = None;
+                        s.power_state = if running {
+                            power::RUNNING
+                        } else {
+                            power::SHUTDOWN
+                        };
+                    })
+                    .await;
+            }
+            task::REBUILDING => {
+                let was = server
+                    .previous_vm_state
+                    .clone()
+                    .unwrap_or_else(|| vm::ACTIVE.into());
+                let image = server
+                    .pending_image
+                    .clone()
+                    .unwrap_or_else(|| server.image_id.clone());
+                let (base, format, iso) = self.cached_image(&image).await?;
+                d.destroy(&id).await?;
+                let root = if iso {
+                    RootDisk::Blank
+                } else {
+                    RootDisk::Image { base, format }
+                };
+                d.rebuild_root(&id, root, server.flavor.disk).await?;
+                self.refresh_config_drive(&server).await?;
+                let running = was != vm::STOPPED;
+                if running {
+                    d.start(&id).await?;
+                }
+                return self
+                    .complete(&id, work, move |s| {
+                        s.vm_state = if running {
+                            vm::ACTIVE.into()
+                        } else {
+                            vm::STOPPED.into()
+                        };
+                        s.previous_vm_state = None;
+                        s.pending_image = None;
+                        s.power_state = if running {
+                            power::RUNNING
+                        } else {
+                            power::SHUTDOWN
+                        };
+                    })
+                    .await;
+            }
+            task::IMAGE_SNAPSHOT => {
+                self.snapshot(&server).await?;
+                let state = d.power_state(&id).await?;
+                return self
+                    .complete(&id, work, move |s| {
+                        s.pending_image = None;
+                        s.power_state = state.nova_code();
+                    })
+                    .await;
+            }
+            other => return Err(Error::Other(format!("unknown task {other}"))),
+        };
+        let launched = work == task::SPAWNING;
+        self.complete(&id, work, move |s| {
+            s.vm_state = vm_state.into();
+            s.power_state = power_state;
+            s.fault = None;
+            if launched {
+                s.launched_at = Some(now_micros());
+                s.progress = 100;
+            }
+        })
+        .await
+    }
+
+    /// Records a finished task: clears it and applies `change`, unless the server moved
+    /// on meanwhile (deleted, or another task) — then the next pass sees the new intent.
+    async fn complete(&self, id: &str, work: &str, change: impl Fn(&mut Server)) -> Result<()> {
+        for _ in 0..5 {
+            let Some(record) = self.computes.server_record(id).await? else {
+                return Ok(());
+            };
+            let mut server = record.doc;
+            let still_ours = match work {
+                task::SPAWNING => {
+                    server.vm_state == vm::BUILDING
+                        && server.task_state.as_deref() != Some(task::DELETING)
+                }
+                _ => server.task_state.as_deref() == Some(work),
+            };
+            if !still_ours {
+                return Ok(());
+            }
+            change(&mut server);
+            server.task_state = None;
+            if self.computes.finish(server, record.revision).await? {
+                return Ok(());
+            }
+        }
+        Err(Error::Other(format!(
+            "server {id} kept changing; will retry"
+        )))
+    }
+
+    /// Puts a failed server into ERROR with the reason as its fault (a failed non-build
+    /// task leaves the server as it was, with the task cleared).
+    async fn fail(&self, id: &str, work: &str, message: &str) {
+        let building = work == task::SPAWNING;
+        let message = message.to_owned();
+        let outcome = self
+            .complete(id, work, move |s| {
+                if building || work == task::REBUILDING {
+                    s.vm_state = vm::ERROR.into();
+                }
+                s.fault = Some(onestack_compute::model::Fault {
+                    code: 500,
+                    message: message.clone(),
+                    details: message.clone(),
+                    created: now_micros(),
+                });
+            })
+            .await;
+        if let Err(error) = outcome {
+            tracing::warn!(server = %id, %error, "cannot record a failed task");
+        }
+    }
+
+    /// (cached base path, format, is ISO) for an image, copying it into the host cache
+    /// once.
+    async fn cached_image(&self, image_id: &str) -> Result<(PathBuf, String, bool)> {
+        let (image, path) = self
+            .computes
+            .images
+            .open_data(image_id)
+            .await
+            .map_err(|e| Error::Image {
+                id: image_id.to_owned(),
+                message: e.to_string(),
+            })?;
+        let format = image.disk_format.clone().unwrap_or_else(|| "raw".into());
+        let (base, format_out) = self.driver.cache_image(image_id, &path, &format).await?;
+        Ok((base, format_out, format == "iso"))
+    }
+
+    async fn saved_spec(&self, id: &str) -> Result<GuestSpec> {
+        self.driver
+            .spec(id)
+            .await?
+            .ok_or_else(|| Error::Other(format!("guest {id} has no saved spec on this host")))
+    }
+
+    async fn spawn(&self, server: &Server) -> Result<()> {
+        let (base, format, iso) = self.cached_image(&server.image_id).await?;
+        // OpenStack's AKI/ARI convention: a kernel and a ramdisk image booted directly.
+        let (kernel, ramdisk) = self.kernel_and_ramdisk(&server.image_id).await?;
+        let nics = self.plugged_nics(server).await?;
+        let root = if iso {
+            RootDisk::Blank
+        } else {
+            RootDisk::Image {
+                base: base.clone(),
+                format,
+            }
+        };
+        let spec = GuestSpec {
+            uuid: server.id.clone(),
+            name: server.instance_name.clone(),
+            vcpus: server.flavor.vcpus,
+            memory_mb: server.flavor.ram,
+            root,
+            root_gb: server.flavor.disk,
+            ephemeral_gb: server.flavor.ephemeral,
+            swap_mb: server.flavor.swap,
+            cdrom: iso.then_some(base),
+            cmdline: kernel
+                .as_ref()
+                .map(|_| "console=ttyS0 root=/dev/vda".to_owned()),
+            kernel,
+            ramdisk,
+            nics,
+            config_drive: server.config_drive,
+            rescue: None,
+        };
+        self.driver.create(&spec).await?;
+        self.refresh_config_drive(server).await?;
+        self.driver.start(&server.id).await?;
+        Ok(())
+    }
+
+    async fn kernel_and_ramdisk(
+        &self,
+        image_id: &str,
+    ) -> Result<(Option<PathBuf>, Option<PathBuf>)> {
+        let (image, _) = self
+            .computes
+            .images
+            .open_data(image_id)
+            .await
+            .map_err(|e| Error::Image {
+                id: image_id.to_owned(),
+                message: e.to_string(),
+            })?;
+        let prop = |k: &str| {
+            image
+                .properties
+                .get(k)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        let mut out = (None, None);
+        if let Some(k) = prop("kernel_id") {
+            out.0 = Some(self.cached_image(&k).await?.0);
+        }
+        if let Some(r) = prop("ramdisk_id") {
+            out.1 = Some(self.cached_image(&r).await?.0);
+        }
+        Ok(out)
+    }
+
+    /// The guest's NICs: the taps the network agent makes for its ports (waited for).
+    async fn plugged_nics(&self, server: &Server) -> Result<Vec<Nic>> {
+        let mut nics = Vec::new();
+        for nic in &server.nics {
+            let ifname = names::port(&nic.port_id);
+            if matches!(*self.driver, Driver::Qemu(_)) {
+                let deadline = tokio::time::Instant::now() + TAP_WAIT;
+                while !std::path::Path::new("/sys/class/net")
+                    .join(&ifname)
+                    .exists()
+                {
+                    if tokio::time::Instant::now() > deadline {
+                        return Err(Error::Other(format!(
+                            "port {} has no tap device {ifname} on this host after {}s: is the network agent running (onestack as root)?",
+                            nic.port_id,
+                            TAP_WAIT.as_secs()
+                        )));
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+            nics.push(Nic {
+                ifname,
+                mac: nic.mac.clone(),
+            });
+        }
+        Ok(nics)
+    }
+
+    async fn refresh_config_drive(&self, server: &Server) -> Result<()> {
+        if !server.config_drive {
+            return Ok(());
+        }
+        let net = metadata::networking(&self.computes.pool, server).await?;
+        let files = metadata::config_drive(server, &net);
+        self.driver.write_config_drive(&server.id, &files).await?;
+        Ok(())
+    }
+
+    async fn snapshot(&self, server: &Server) -> Result<()> {
+        let image_id = server
+            .pending_image
+            .clone()
+            .ok_or_else(|| Error::Other("snapshot without an image to fill".into()))?;
+        let running = self.driver.power_state(&server.id).await? == PowerState::Running;
+        if running {
+            self.driver.pause(&server.id).await?;
+        }
+        let dir = self.computes.instances_dir.join(&server.id);
+        let temp = dir.join(format!("snapshot-{image_id}.qcow2"));
+        let copied = self.driver.snapshot(&server.id, &temp).await;
+        if running {
+            self.driver.unpause(&server.id).await?;
+        }
+        copied?;
+        let uploaded = self
+            .computes
+            .images
+            .upload_from_file(&image_id, &temp)
+            .await;
+        let _ = tokio::fs::remove_file(&temp).await;
+        uploaded.map_err(|e| Error::Image {
+            id: image_id,
+            message: e.to_string(),
+        })?;
+        Ok(())
+    }
+}
+
+fn apply_flavor(spec: &mut GuestSpec, flavor: &FlavorCopy) {
+    spec.vcpus = flavor.vcpus;
+    spec.memory_mb = flavor.ram;
+    spec.root_gb = spec.root_gb.max(flavor.disk);
+    spec.ephemeral_gb = flavor.ephemeral;
+    spec.swap_mb = flavor.swap;
+}
+
+/// A stable uuid-shaped id for a host's service or hypervisor record.
+fn uuid_like(host: &str, what: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut a = std::collections::hash_map::DefaultHasher::new();
+    (host, what, 1u8).hash(&mut a);
+    let mut b = std::collections::hash_map::DefaultHasher::new();
+    (what, host, 2u8).hash(&mut b);
+    let hex = format!("{:016x}{:016x}", a.finish(), b.finish());
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// This host's (vCPUs, RAM MiB, disk GiB where the guests live).
+fn measure(dir: &std::path::Path) -> (u64, u64, u64) {
+    let vcpus = std::thread::available_parallelism()
+        .map(|n| n.get() as u64)
+        .unwrap_or(1);
+    let memory_mb = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        })
+        .map(|kb| kb / 1024)
+        .unwrap_or(1024);
+    let disk_gb = std::process::Command::new("df")
+        .args(["-Pk"])
+        .arg(existing_ancestor(dir))
+        .output()
+        .ok()
+        .and_then(|o| {
+            let text = String::from_utf8_lossy(&o.stdout).into_owned();
+            text.lines()
+                .nth(1)?
+                .split_whitespace()
+                .nth(1)?
+                .parse::<u64>()
+                .ok()
+        })
+        .map(|kb| kb / (1024 * 1024))
+        .unwrap_or(10);
+    (vcpus, memory_mb, disk_gb)
+}
+
+fn existing_ancestor(dir: &std::path::Path) -> PathBuf {
+    let mut d = dir.to_path_buf();
+    while !d.exists() {
+        if !d.pop() {
+            return PathBuf::from("/");
+        }
+    }
+    d
+}

@@ -1,0 +1,229 @@
+//! The Compute v2.1 HTTP API: routes, the request context every handler takes, version
+//! discovery and pagination.
+
+mod resources;
+mod servers;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::middleware;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use http::request::Parts;
+use onestack_api::error::{ErrorStyle, not_found, render_errors};
+use onestack_api::request_id::RequestId;
+use onestack_api::{ApiError, AuthContext, BaseUrl};
+use serde_json::{Value, json};
+
+use crate::microversion::{self, MAX, MIN, Version};
+use crate::policy::Caller;
+use crate::service::Computes;
+
+const MAX_JSON_BODY: usize = 1024 * 1024;
+
+type Shared = Arc<Computes>;
+type Reply = Result<Json<Value>, ApiError>;
+
+/// Everything a handler needs to know about the request: who, which version, which URL.
+pub struct Ctx {
+    pub auth: AuthContext,
+    pub caller: Caller,
+    pub version: Version,
+    /// `http://host:port/compute`.
+    pub base: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let auth = AuthContext::from_request_parts(parts, state).await?;
+        let version = Version::from_request_parts(parts, state).await?;
+        let BaseUrl(base) = BaseUrl::from_request_parts(parts, state).await?;
+        let request_id = parts
+            .extensions
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
+        let caller = Caller::from_context(&auth, request_id)?;
+        Ok(Ctx {
+            auth,
+            caller,
+            version,
+            base: format!("{base}/compute"),
+        })
+    }
+}
+
+fn version_entry(base: &str) -> Value {
+    json!({
+        "id": "v2.1",
+        "status": "CURRENT",
+        "version": MAX.text(),
+        "min_version": MIN.text(),
+        "updated": "2013-07-23T11:33:21Z",
+        "links": [{"rel": "self", "href": format!("{base}/compute/v2.1/")}],
+        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}],
+    })
+}
+
+async fn versions(BaseUrl(base): BaseUrl) -> Json<Value> {
+    Json(json!({"versions": [version_entry(&base)]}))
+}
+
+async fn version(BaseUrl(base): BaseUrl) -> Json<Value> {
+    Json(json!({"version": version_entry(&base)}))
+}
+
+/// Query parameters in order, repeated keys kept.
+pub type Params = Vec<(String, String)>;
+
+fn param<'a>(params: &'a Params, key: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Nova's `limit`/`marker` paging over a listing in its order, with the `next` link.
+pub fn paginate(
+    mut items: Vec<(String, Value)>,
+    params: &Params,
+    href: &str,
+) -> Result<(Vec<Value>, Option<Value>), ApiError> {
+    if let Some(marker) = param(params, "marker") {
+        let position = items
+            .iter()
+            .position(|(id, _)| id == marker)
+            .ok_or_else(|| ApiError::bad_request(format!("marker [{marker}] not found")))?;
+        items.drain(..=position);
+    }
+    let limit = match param(params, "limit") {
+        Some(l) => Some(l.parse::<usize>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "Invalid input for query parameters limit. Value: {l}. It must be a non-negative integer."
+            ))
+        })?),
+        None => None,
+    };
+    let mut links = None;
+    if let Some(limit) = limit
+        && items.len() > limit
+    {
+        items.truncate(limit);
+        if let Some((last, _)) = items.last() {
+            let mut query: Vec<String> = params
+                .iter()
+                .filter(|(k, _)| k != "marker")
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            query.push(format!("marker={last}"));
+            links = Some(json!([{"rel": "next", "href": format!("{href}?{}", query.join("&"))}]));
+        }
+    }
+    Ok((items.into_iter().map(|(_, v)| v).collect(), links))
+}
+
+/// The routes under the compute prefix (`/compute`).
+pub fn router(computes: Shared) -> Router {
+    use resources::*;
+    use servers::*;
+    let v = |p: &str| format!("/v2.1{p}");
+    Router::new()
+        .route("/", get(versions))
+        .route("/v2.1", get(version))
+        .route(&v("/flavors"), get(list_flavors).post(create_flavor))
+        .route(&v("/flavors/detail"), get(list_flavors_detail))
+        .route(
+            &v("/flavors/{id}"),
+            get(show_flavor).put(update_flavor).delete(delete_flavor),
+        )
+        .route(&v("/flavors/{id}/action"), post(flavor_action))
+        .route(&v("/flavors/{id}/os-flavor-access"), get(flavor_access))
+        .route(
+            &v("/flavors/{id}/os-extra_specs"),
+            get(list_extra_specs).post(create_extra_specs),
+        )
+        .route(
+            &v("/flavors/{id}/os-extra_specs/{key}"),
+            get(show_extra_spec)
+                .put(update_extra_spec)
+                .delete(delete_extra_spec),
+        )
+        .route(&v("/os-keypairs"), get(list_keypairs).post(create_keypair))
+        .route(
+            &v("/os-keypairs/{name}"),
+            get(show_keypair).delete(delete_keypair),
+        )
+        .route(&v("/servers"), get(list_servers).post(create_server))
+        .route(&v("/servers/detail"), get(list_servers_detail))
+        .route(
+            &v("/servers/{id}"),
+            get(show_server).put(update_server).delete(delete_server),
+        )
+        .route(&v("/servers/{id}/action"), post(server_action))
+        .route(
+            &v("/servers/{id}/metadata"),
+            get(list_metadata)
+                .post(merge_metadata)
+                .put(replace_metadata),
+        )
+        .route(
+            &v("/servers/{id}/metadata/{key}"),
+            get(show_metadata_item)
+                .put(set_metadata_item)
+                .delete(delete_metadata_item),
+        )
+        .route(
+            &v("/servers/{id}/tags"),
+            get(list_tags).put(replace_tags).delete(clear_tags),
+        )
+        .route(
+            &v("/servers/{id}/tags/{tag}"),
+            get(check_tag).put(add_tag).delete(remove_tag),
+        )
+        .route(&v("/servers/{id}/ips"), get(list_ips))
+        .route(&v("/servers/{id}/ips/{network}"), get(show_ips))
+        .route(
+            &v("/servers/{id}/os-interface"),
+            get(list_interfaces).post(attach_interface),
+        )
+        .route(
+            &v("/servers/{id}/os-interface/{port}"),
+            get(show_interface).delete(detach_interface),
+        )
+        .route(&v("/servers/{id}/os-instance-actions"), get(list_actions))
+        .route(
+            &v("/servers/{id}/os-instance-actions/{request}"),
+            get(show_action),
+        )
+        .route(&v("/os-availability-zone"), get(zones))
+        .route(&v("/os-availability-zone/detail"), get(zones_detail))
+        .route(&v("/os-hypervisors"), get(list_hypervisors))
+        .route(&v("/os-hypervisors/detail"), get(list_hypervisors_detail))
+        .route(&v("/os-hypervisors/{id}"), get(show_hypervisor))
+        .route(&v("/os-services"), get(list_services))
+        .route(&v("/os-services/{id}"), put(update_service))
+        .route(&v("/limits"), get(limits))
+        .route(
+            &v("/os-quota-sets/{project}"),
+            get(show_quota).put(update_quota).delete(reset_quota),
+        )
+        .route(&v("/os-quota-sets/{project}/defaults"), get(default_quota))
+        .route(&v("/os-quota-sets/{project}/detail"), get(detail_quota))
+        .route(&v("/os-server-groups"), get(list_groups).post(create_group))
+        .route(
+            &v("/os-server-groups/{id}"),
+            get(show_group).delete(delete_group),
+        )
+        .route(&v("/os-simple-tenant-usage"), get(list_usage))
+        .route(&v("/os-simple-tenant-usage/{project}"), get(show_usage))
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .fallback(not_found)
+        .layer(middleware::from_fn(microversion::layer))
+        .layer(middleware::from_fn(|r, n| {
+            render_errors(ErrorStyle::Nova, r, n)
+        }))
+        .with_state(computes)
+}

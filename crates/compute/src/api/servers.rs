@@ -1,0 +1,552 @@
+//! Handlers for servers, their actions and sub-resources (metadata, tags, ips, interfaces,
+//! instance actions).
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use onestack_api::body::JsonBody;
+use onestack_api::{ApiError, Fields};
+use serde_json::{Value, json};
+
+use super::{Ctx, Params, Reply, Shared, paginate};
+use crate::error::Error;
+use crate::model::{Nic, Server};
+use crate::ops::actions::Outcome;
+use crate::views::{self, ServerView};
+
+fn view(ctx: &Ctx) -> ServerView<'_> {
+    ServerView {
+        version: ctx.version,
+        base: &ctx.base,
+        admin: ctx.caller.admin,
+    }
+}
+
+async fn listing(s: Shared, ctx: Ctx, params: Params, detail: bool) -> Reply {
+    let servers = s.list_servers(&ctx.caller, &params).await?;
+    let v = view(&ctx);
+    let items = servers
+        .iter()
+        .map(|server| {
+            let body = if detail {
+                v.detail(server)
+            } else {
+                v.brief(server)
+            };
+            (server.id.clone(), body)
+        })
+        .collect();
+    let path = if detail { "servers/detail" } else { "servers" };
+    let (items, links) = paginate(items, &params, &format!("{}/v2.1/{path}", ctx.base))?;
+    let mut out = json!({"servers": items});
+    if let Some(l) = links {
+        out["servers_links"] = l;
+    }
+    Ok(Json(out))
+}
+
+pub async fn list_servers(State(s): State<Shared>, ctx: Ctx, Query(p): Query<Params>) -> Reply {
+    listing(s, ctx, p, false).await
+}
+
+pub async fn list_servers_detail(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    Query(p): Query<Params>,
+) -> Reply {
+    listing(s, ctx, p, true).await
+}
+
+pub async fn create_server(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    JsonBody(mut body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let hints = body.as_object_mut().and_then(|m| {
+        m.remove("os:scheduler_hints")
+            .or_else(|| m.remove("OS-SCH-HNT:scheduler_hints"))
+    });
+    let fields = Fields::from_body(body, "server")?;
+    let created = s
+        .create_server(&ctx.auth, &ctx.caller, ctx.version, fields, hints)
+        .await?;
+    if created.return_reservation_id {
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"reservation_id": created.reservation_id})),
+        )
+            .into_response());
+    }
+    let server = &created.server;
+    let location = format!("{}/v2.1/servers/{}", ctx.base, server.id);
+    let body = json!({"server": {
+        "id": server.id,
+        "links": views::links(&ctx.base, "servers", &server.id),
+        "OS-DCF:diskConfig": "MANUAL",
+        "security_groups": server.security_groups.iter().map(|g| json!({"name": g})).collect::<Vec<_>>(),
+        "adminPass": created.admin_pass,
+    }});
+    let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(response)
+}
+
+pub async fn show_server(State(s): State<Shared>, ctx: Ctx, Path(id): Path<String>) -> Reply {
+    let server = s.get_server(&ctx.caller, &id).await?.doc;
+    Ok(Json(json!({"server": view(&ctx).detail(&server)})))
+}
+
+pub async fn update_server(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Reply {
+    let fields = Fields::from_body(body, "server")?;
+    let server = s
+        .update_server(&ctx.caller, ctx.version, &id, fields)
+        .await?;
+    Ok(Json(json!({"server": view(&ctx).detail(&server)})))
+}
+
+pub async fn delete_server(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    s.delete_server(&ctx.caller, &id, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn server_action(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let is_rebuild = body.get("rebuild").is_some();
+    let is_console = body.get("os-getConsoleOutput").is_some();
+    let outcome = s
+        .server_action(&ctx.auth, &ctx.caller, ctx.version, &id, body)
+        .await?;
+    Ok(match outcome {
+        Outcome::Accepted => StatusCode::ACCEPTED.into_response(),
+        Outcome::Body(body) if is_console => (StatusCode::OK, Json(body)).into_response(),
+        Outcome::Body(extra) if is_rebuild => {
+            let server = s.get_server(&ctx.caller, &id).await?.doc;
+            let mut detail = view(&ctx).detail(&server);
+            detail["adminPass"] = extra["adminPass"].clone();
+            (StatusCode::ACCEPTED, Json(json!({"server": detail}))).into_response()
+        }
+        Outcome::Body(body) => {
+            let status = if body.get("adminPass").is_some() {
+                StatusCode::OK
+            } else {
+                StatusCode::ACCEPTED
+            };
+            (status, Json(body)).into_response()
+        }
+        Outcome::Location(image_id, _) => {
+            let mut r = StatusCode::ACCEPTED.into_response();
+            let base = ctx.base.trim_end_matches("/compute");
+            if let Ok(v) = HeaderValue::from_str(&format!("{base}/image/v2/images/{image_id}")) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            r
+        }
+    })
+}
+
+// ---- metadata ----
+
+async fn change_metadata(
+    s: &Shared,
+    ctx: &Ctx,
+    id: &str,
+    change: impl FnOnce(&mut Server) -> Result<(), Error>,
+) -> Result<Server, ApiError> {
+    ctx.caller.require_writer("server-metadata:update")?;
+    let current = s.get_server(&ctx.caller, id).await?;
+    let mut server = current.doc;
+    s.check_lock(&ctx.caller, &server)?;
+    change(&mut server)?;
+    let limit = s
+        .quota_limits(&s.pool, &server.project_id)
+        .await?
+        .get("metadata_items")
+        .copied()
+        .unwrap_or(-1);
+    s.metadata_limit_check(&server.metadata, limit)?;
+    Ok(s.save(server, current.revision).await?)
+}
+
+fn metadata_body(body: Value, key: &str) -> Result<Value, ApiError> {
+    match body {
+        Value::Object(mut m) if m.contains_key(key) => Ok(m.remove(key).unwrap_or(Value::Null)),
+        _ => Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute {key}. '{key}' is a required property"
+        ))),
+    }
+}
+
+pub async fn list_metadata(State(s): State<Shared>, ctx: Ctx, Path(id): Path<String>) -> Reply {
+    let server = s.get_server(&ctx.caller, &id).await?.doc;
+    Ok(Json(json!({"metadata": server.metadata})))
+}
+
+pub async fn merge_metadata(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Reply {
+    let new = crate::ops::string_map(metadata_body(body, "metadata")?, "metadata")?;
+    let server = change_metadata(&s, &ctx, &id, |srv| {
+        srv.metadata.extend(new);
+        Ok(())
+    })
+    .await?;
+    Ok(Json(json!({"metadata": server.metadata})))
+}
+
+pub async fn replace_metadata(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Reply {
+    let new = crate::ops::string_map(metadata_body(body, "metadata")?, "metadata")?;
+    let server = change_metadata(&s, &ctx, &id, |srv| {
+        srv.metadata = new;
+        Ok(())
+    })
+    .await?;
+    Ok(Json(json!({"metadata": server.metadata})))
+}
+
+pub async fn show_metadata_item(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    Path((id, key)): Path<(String, String)>,
+) -> Reply {
+    let server = s.get_server(&ctx.caller, &id).await?.doc;
+    let value = server
+        .metadata
+        .get(&key)
+        .ok_or_else(|| ApiError::not_found("Metadata item was not found"))?;
+    Ok(Json(json!({"meta": {key: value}})))
+}
+
+pub async fn set_metadata_item(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    Path((id, key)): Path<(String, String)>,
+    JsonBody(body): JsonBody<Value>,
+) -> Reply {
+    let item = crate::ops::string_map(metadata_body(body, "meta")?, "meta")?;
+    if item.len() != 1 || !item.contains_key(&key) {
+        return Err(ApiError::bad_request("Request body and URI mismatch"));
+    }
+    change_metadata(&s, &ctx, &id, |srv| {
+        srv.metadata.extend(item.clone());
+        Ok(())
+    })
+    .await?;
+    Ok(Json(json!({"meta": item})))
+}
+
+pub async fn delete_metadata_item(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    Path((id, key)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    change_metadata(&s, &ctx, &id, |srv| {
+        srv.metadata
+            .remove(&key)
+            .map(|_| ())
+            .ok_or_else(|| Error::NotFound("Metadata item was not found".into()))
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- tags ----
+
+fn check_tag_text(tag: &str) -> Result<(), ApiError> {
+    if tag.is_empty() || tag.chars().count() > 60 || tag.contains(',') || tag.contains('/') {
+        return Err(ApiError::bad_request(format!(
+            "Invalid tag: '{tag}'. Tags are 1 to 60 characters without ',' or '/'."
+        )));
+    }
+    Ok(())
+}
+
+pub async fn list_tags(State(s): State<Shared>, ctx: Ctx, Path(id): Path<String>) -> Reply {
+    let server = s.get_server(&ctx.caller, &id).await?.doc;
+    Ok(Json(json!({"tags": server.tags})))
+}
+
+pub async fn replace_tags(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Reply {
+    let tags: Vec<String> = match body.get("tags") {
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|t| {
+                t.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| ApiError::bad_request("Tags must be strings."))
+            })
+            .collect::<Result<_, _>>()?,
+        _ => {
+            return Err(ApiError::bad_request(
+                "Invalid input for field/attribute tags. 'tags' is a required property",
+            ));
+        }
+    };
+    for t in &tags {
+        check_tag_text(t)?;
+    }
+    if tags.len() > 50 {
+        return Err(ApiError::bad_request(
+            "The number of tags exceeded the per-server limit 50",
+        ));
+    }
+    let server = change_metadata(&s, &ctx, &id, |srv| {
+        srv.tags = tags;
+        srv.tags.dedup();
+        Ok(())
+    })
+    .await?;
+    Ok(Json(json!({"tags": server.tags})))
+}
+
+pub async fn clear_tags(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    change_metadata(&s, &ctx, &id, |srv| {
+        srv.tags.clear();
+        Ok(())
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn check_tag(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    Path((id, tag)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let server = s.get_server(&ctx.caller, &id).await?.doc;
+    if server.tags.contains(&tag) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!(
+            "Tag '{tag}' could not be found for instance {id}."
+        )))
+    }
+}
+
+pub async fn add_tag(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    Path((id, tag)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    check_tag_text(&tag)?;
+    let mut existed = false;
+    change_metadata(&s, &ctx, &id, |srv| {
+        existed = srv.tags.contains(&tag);
+        if !existed {
+            if srv.tags.len() >= 50 {
+                return Err(Error::BadRequest(
+                    "The number of tags exceeded the per-server limit 50".into(),
+                ));
+            }
+            srv.tags.push(tag.clone());
+        }
+        Ok(())
+    })
+    .await?;
+    let status = if existed {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::CREATED
+    };
+    let mut r = status.into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("{}/v2.1/servers/{id}/tags/{tag}", ctx.base)) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(r)
+}
+
+pub async fn remove_tag(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    Path((id, tag)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    change_metadata(&s, &ctx, &id, |srv| {
+        let before = srv.tags.len();
+        srv.tags.retain(|t| t != &tag);
+        if srv.tags.len() == before {
+            return Err(Error::NotFound(format!(
+                "Tag '{tag}' could not be found for instance {}.",
+                srv.id
+            )));
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- ips and interfaces ----
+
+pub async fn list_ips(State(s): State<Shared>, ctx: Ctx, Path(id): Path<String>) -> Reply {
+    let server = s.get_server(&ctx.caller, &id).await?.doc;
+    let mut addresses = views::addresses(&server);
+    strip_extensions(&mut addresses);
+    Ok(Json(json!({"addresses": addresses})))
+}
+
+fn strip_extensions(addresses: &mut Value) {
+    if let Value::Object(nets) = addresses {
+        for list in nets.values_mut() {
+            if let Value::Array(items) = list {
+                for item in items {
+                    if let Value::Object(m) = item {
+                        m.retain(|k, _| k == "addr" || k == "version");
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub async fn show_ips(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    Path((id, network)): Path<(String, String)>,
+) -> Reply {
+    let server = s.get_server(&ctx.caller, &id).await?.doc;
+    let mut addresses = views::addresses(&server);
+    strip_extensions(&mut addresses);
+    let list = addresses
+        .get(&network)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found("Instance is not a member of specified network"))?;
+    Ok(Json(json!({ network: list })))
+}
+
+fn interface_view(nic: &Nic, port: Option<&onestack_network::model::Port>) -> Value {
+    json!({
+        "port_id": nic.port_id,
+        "net_id": nic.network_id,
+        "mac_addr": nic.mac,
+        "port_state": port.map(|p| p.status.clone()).unwrap_or_else(|| "DOWN".into()),
+        "fixed_ips": port.map(|p| p.fixed_ips.iter().map(|f| json!({"subnet_id": f.subnet_id, "ip_address": f.ip_address.to_string()})).collect::<Vec<_>>()).unwrap_or_default(),
+    })
+}
+
+pub async fn list_interfaces(State(s): State<Shared>, ctx: Ctx, Path(id): Path<String>) -> Reply {
+    let server = s.get_server(&ctx.caller, &id).await?.doc;
+    let mut out = Vec::new();
+    for nic in &server.nics {
+        let port = s
+            .networks
+            .get_port(&ctx.caller.network(), &nic.port_id)
+            .await
+            .ok();
+        out.push(interface_view(nic, port.as_ref()));
+    }
+    Ok(Json(json!({"interfaceAttachments": out})))
+}
+
+pub async fn show_interface(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    Path((id, port_id)): Path<(String, String)>,
+) -> Reply {
+    let server = s.get_server(&ctx.caller, &id).await?.doc;
+    let nic = server
+        .nics
+        .iter()
+        .find(|n| n.port_id == port_id)
+        .ok_or_else(|| ApiError::not_found(format!("Port {port_id} is not attached")))?;
+    let port = s
+        .networks
+        .get_port(&ctx.caller.network(), &port_id)
+        .await
+        .ok();
+    Ok(Json(
+        json!({"interfaceAttachment": interface_view(nic, port.as_ref())}),
+    ))
+}
+
+pub async fn attach_interface(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Reply {
+    let fields = Fields::from_body(body, "interfaceAttachment")?;
+    let nic = s.attach_interface(&ctx.caller, &id, fields).await?;
+    let port = s
+        .networks
+        .get_port(&ctx.caller.network(), &nic.port_id)
+        .await
+        .ok();
+    Ok(Json(
+        json!({"interfaceAttachment": interface_view(&nic, port.as_ref())}),
+    ))
+}
+
+pub async fn detach_interface(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    Path((id, port_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    s.detach_interface(&ctx.caller, &id, &port_id).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+// ---- instance actions ----
+
+pub async fn list_actions(State(s): State<Shared>, ctx: Ctx, Path(id): Path<String>) -> Reply {
+    s.get_server(&ctx.caller, &id).await?;
+    let actions = crate::store::actions(&s.pool, &id)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(Json(
+        json!({"instanceActions": actions.iter().map(|a| views::action(a, ctx.version, false, ctx.caller.admin)).collect::<Vec<_>>()}),
+    ))
+}
+
+pub async fn show_action(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    Path((id, request)): Path<(String, String)>,
+) -> Reply {
+    s.get_server(&ctx.caller, &id).await?;
+    let actions = crate::store::actions(&s.pool, &id)
+        .await
+        .map_err(ApiError::from)?;
+    let action = actions
+        .iter()
+        .find(|a| a.request_id == request)
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "Action for request_id {request} on instance {id} not found"
+            ))
+        })?;
+    Ok(Json(
+        json!({"instanceAction": views::action(action, ctx.version, true, ctx.caller.admin)}),
+    ))
+}

@@ -1,0 +1,197 @@
+//! The stored documents of the compute service, typed.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Flavor {
+    pub id: String,
+    pub name: String,
+    pub vcpus: u32,
+    /// MiB.
+    pub ram: u64,
+    /// GiB of root disk (0: the image's size).
+    pub disk: u64,
+    /// GiB.
+    pub ephemeral: u64,
+    /// MiB.
+    pub swap: u64,
+    pub rxtx_factor: f64,
+    pub is_public: bool,
+    pub disabled: bool,
+    pub description: Option<String>,
+    pub extra_specs: BTreeMap<String, String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Keypair {
+    pub id: i64,
+    pub name: String,
+    pub user_id: String,
+    pub project_id: String,
+    /// `ssh` or `x509`.
+    pub key_type: String,
+    pub public_key: String,
+    pub fingerprint: String,
+    pub created_at: i64,
+}
+
+/// The flavor a server was built with, copied so later flavor changes do not move it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FlavorCopy {
+    pub id: String,
+    pub name: String,
+    pub vcpus: u32,
+    pub ram: u64,
+    pub disk: u64,
+    pub ephemeral: u64,
+    pub swap: u64,
+    pub extra_specs: BTreeMap<String, String>,
+}
+
+impl From<&Flavor> for FlavorCopy {
+    fn from(f: &Flavor) -> Self {
+        Self {
+            id: f.id.clone(),
+            name: f.name.clone(),
+            vcpus: f.vcpus,
+            ram: f.ram,
+            disk: f.disk,
+            ephemeral: f.ephemeral,
+            swap: f.swap,
+            extra_specs: f.extra_specs.clone(),
+        }
+    }
+}
+
+/// A network interface of a server: a Neutron port, with the addresses Nova caches.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Nic {
+    pub port_id: String,
+    pub network_id: String,
+    pub network_name: String,
+    pub mac: String,
+    pub ips: Vec<String>,
+    /// Made by compute for this server (deleted with it) rather than passed in by the user.
+    pub owned: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Fault {
+    pub code: u16,
+    pub message: String,
+    pub details: String,
+    pub created: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Server {
+    pub id: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub hostname: String,
+    /// `instance-0000002a`: the hypervisor's name for it.
+    pub instance_name: String,
+    pub reservation_id: String,
+    pub launch_index: u32,
+    /// Empty for a server booted without an image.
+    pub image_id: String,
+    pub flavor: FlavorCopy,
+    /// The flavor before a resize, until it is confirmed or reverted.
+    pub old_flavor: Option<FlavorCopy>,
+    pub key_name: Option<String>,
+    pub key_data: Option<String>,
+    /// Base64, as given.
+    pub user_data: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub tags: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub availability_zone: String,
+    /// The zone the user asked for, if any.
+    pub requested_zone: Option<String>,
+    pub host: Option<String>,
+    pub nics: Vec<Nic>,
+    pub vm_state: String,
+    pub task_state: Option<String>,
+    pub power_state: u8,
+    pub config_drive: bool,
+    pub locked: bool,
+    pub locked_reason: Option<String>,
+    pub access_ipv4: String,
+    pub access_ipv6: String,
+    pub server_group: Option<String>,
+    pub fault: Option<Fault>,
+    pub progress: u8,
+    /// Work the agent carries out with the current task: the image a rebuild or snapshot
+    /// uses, the admin password of a rescue.
+    pub pending_image: Option<String>,
+    /// The vm_state to return to when a resize is confirmed or reverted.
+    #[serde(default)]
+    pub previous_vm_state: Option<String>,
+    pub launched_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerGroup {
+    pub id: String,
+    pub name: String,
+    pub project_id: String,
+    pub user_id: String,
+    /// `affinity`, `anti-affinity`, `soft-affinity` or `soft-anti-affinity`.
+    pub policy: String,
+    /// `max_server_per_host` for anti-affinity.
+    pub rules: BTreeMap<String, i64>,
+    pub members: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActionEvent {
+    pub event: String,
+    pub start_time: i64,
+    pub finish_time: Option<i64>,
+    pub result: Option<String>,
+    pub host: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InstanceAction {
+    pub request_id: String,
+    pub server_id: String,
+    pub action: String,
+    pub user_id: String,
+    pub project_id: String,
+    pub start_time: i64,
+    pub updated_at: i64,
+    pub message: Option<String>,
+    pub events: Vec<ActionEvent>,
+}
+
+/// A compute host as its agent registered it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Host {
+    pub host: String,
+    /// Stable ids for `os-services` and `os-hypervisors`.
+    pub service_id: String,
+    pub hypervisor_id: String,
+    pub zone: String,
+    pub disabled: bool,
+    pub disabled_reason: Option<String>,
+    pub forced_down: bool,
+    pub vcpus: u64,
+    pub memory_mb: u64,
+    pub disk_gb: u64,
+    pub cpu_ratio: f64,
+    pub ram_ratio: f64,
+    pub disk_ratio: f64,
+    pub reserved_memory_mb: u64,
+    pub hypervisor_type: String,
+    pub hypervisor_version: u64,
+    pub host_ip: String,
+    pub updated_at: i64,
+}

@@ -1,0 +1,569 @@
+//! Server actions (`POST /servers/{id}/action`): each checks the state Nova requires, then
+//! records the task for the host agent, or — for those that touch only records — does it.
+
+use std::collections::BTreeMap;
+
+use onestack_api::{AuthContext, Fields};
+use onestack_db::now_micros;
+use serde_json::{Value, json};
+
+use super::check_name;
+use crate::error::{Error, Result};
+use crate::microversion::Version;
+use crate::model::{FlavorCopy, Server};
+use crate::policy::Caller;
+use crate::scheduler;
+use crate::service::{Computes, new_id};
+use crate::states::{self, task, vm};
+use crate::store;
+
+/// What an action answers besides 202.
+pub enum Outcome {
+    Accepted,
+    Body(Value),
+    /// createImage before 2.45: the image's URL in `Location`.
+    Location(String, Value),
+}
+
+const RUNNING_OR_STOPPED: &[&str] = &[vm::ACTIVE, vm::STOPPED];
+
+impl Computes {
+    pub async fn server_action(
+        &self,
+        ctx: &AuthContext,
+        caller: &Caller,
+        version: Version,
+        id: &str,
+        body: Value,
+    ) -> Result<Outcome> {
+        let Value::Object(map) = body else {
+            return Err(Error::BadRequest(
+                "The action body must be a JSON object.".into(),
+            ));
+        };
+        let mut entries = map.into_iter();
+        let (Some((action, args)), None) = (entries.next(), entries.next()) else {
+            return Err(Error::BadRequest(
+                "The action body must name exactly one action.".into(),
+            ));
+        };
+        let current = self.get_server(caller, id).await?;
+        let revision = current.revision;
+        let mut server = current.doc;
+        let writer_rule = format!("servers:{action}");
+        caller.require_writer(&writer_rule)?;
+        if !matches!(action.as_str(), "unlock" | "lock" | "os-getConsoleOutput") {
+            self.check_lock(caller, &server)?;
+        }
+        let simple = |server: &mut Server, name: &str, states: &[&str], next: &str| -> Result<()> {
+            states::check(server, name, states, None)?;
+            server.task_state = Some(next.to_owned());
+            Ok(())
+        };
+        let mut outcome = Outcome::Accepted;
+        let mut record = action.clone();
+        match action.as_str() {
+            "os-stop" => {
+                simple(
+                    &mut server,
+                    "stop",
+                    &[vm::ACTIVE, vm::RESCUED, vm::ERROR],
+                    task::POWERING_OFF,
+                )?;
+                record = "stop".into();
+            }
+            "os-start" => {
+                simple(&mut server, "start", &[vm::STOPPED], task::POWERING_ON)?;
+                record = "start".into();
+            }
+            "reboot" => {
+                let kind = args
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .map(str::to_ascii_uppercase)
+                    .ok_or_else(|| Error::BadRequest("Invalid input for field/attribute reboot. 'type' is a required property".into()))?;
+                match kind.as_str() {
+                    "SOFT" => simple(&mut server, "reboot", &[vm::ACTIVE], task::REBOOTING)?,
+                    "HARD" => {
+                        states::check(
+                            &server,
+                            "reboot",
+                            &[
+                                vm::ACTIVE,
+                                vm::STOPPED,
+                                vm::PAUSED,
+                                vm::SUSPENDED,
+                                vm::ERROR,
+                            ],
+                            Some(&[task::REBOOTING, task::REBOOTING_HARD]),
+                        )?;
+                        server.task_state = Some(task::REBOOTING_HARD.into());
+                    }
+                    _ => {
+                        return Err(Error::BadRequest(format!(
+                            "Invalid input for field/attribute type. Value: {kind}. It must be SOFT or HARD."
+                        )));
+                    }
+                }
+            }
+            "pause" => simple(&mut server, "pause", &[vm::ACTIVE], task::PAUSING)?,
+            "unpause" => simple(&mut server, "unpause", &[vm::PAUSED], task::UNPAUSING)?,
+            "suspend" => simple(&mut server, "suspend", &[vm::ACTIVE], task::SUSPENDING)?,
+            "resume" => simple(&mut server, "resume", &[vm::SUSPENDED], task::RESUMING)?,
+            "lock" => {
+                let reason = if version.at_least(73) {
+                    args.get("locked_reason")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                } else {
+                    None
+                };
+                server.locked = true;
+                server.locked_reason = reason;
+            }
+            "unlock" => {
+                server.locked = false;
+                server.locked_reason = None;
+            }
+            "rescue" => {
+                states::check(
+                    &server,
+                    "rescue",
+                    &[vm::ACTIVE, vm::STOPPED, vm::ERROR],
+                    None,
+                )?;
+                let image = match args.get("rescue_image_ref").and_then(Value::as_str) {
+                    Some(r) => {
+                        self.images
+                            .find(ctx, r)
+                            .await
+                            .map_err(|_| {
+                                Error::BadRequest(format!("Image {r} could not be found."))
+                            })?
+                            .id
+                    }
+                    None => server.image_id.clone(),
+                };
+                let password = args
+                    .get("adminPass")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .unwrap_or_else(super::create::admin_password);
+                server.pending_image = Some(image);
+                server.previous_vm_state = Some(server.vm_state.clone());
+                server.task_state = Some(task::RESCUING.into());
+                outcome = Outcome::Body(json!({"adminPass": password}));
+            }
+            "unrescue" => simple(&mut server, "unrescue", &[vm::RESCUED], task::UNRESCUING)?,
+            "resize" => self.resize(caller, &mut server, &args).await?,
+            "confirmResize" => {
+                states::check(&server, "confirmResize", &[vm::RESIZED], None)?;
+                server.old_flavor = None;
+                server.vm_state = server
+                    .previous_vm_state
+                    .take()
+                    .unwrap_or_else(|| vm::ACTIVE.into());
+                outcome = Outcome::Accepted;
+            }
+            "revertResize" => {
+                simple(
+                    &mut server,
+                    "revertResize",
+                    &[vm::RESIZED],
+                    task::RESIZE_REVERTING,
+                )?;
+            }
+            "rebuild" => {
+                let body = self
+                    .rebuild(ctx, caller, version, &mut server, args)
+                    .await?;
+                outcome = Outcome::Body(body);
+            }
+            "createImage" => {
+                states::check(
+                    &server,
+                    "createImage",
+                    &[vm::ACTIVE, vm::STOPPED, vm::PAUSED, vm::SUSPENDED],
+                    None,
+                )?;
+                let image_id = self.announce_snapshot(&server, &args).await?;
+                server.pending_image = Some(image_id.clone());
+                server.task_state = Some(task::IMAGE_SNAPSHOT.into());
+                outcome = if version.at_least(45) {
+                    Outcome::Body(json!({"image_id": image_id}))
+                } else {
+                    Outcome::Location(image_id, Value::Null)
+                };
+            }
+            "os-getConsoleOutput" => {
+                let lines = match args.get("length") {
+                    None | Some(Value::Null) => None,
+                    Some(v) => Some(
+                        v.as_i64()
+                            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                            .filter(|n| *n >= -1)
+                            .ok_or_else(|| {
+                                Error::BadRequest(
+                                    "Invalid input for field/attribute length.".into(),
+                                )
+                            })?,
+                    ),
+                };
+                if server.vm_state == vm::BUILDING {
+                    return Err(Error::Conflict(format!(
+                        "Instance {id} has not finished building yet."
+                    )));
+                }
+                let output = self
+                    .console_output(&server.id, lines.filter(|n| *n >= 0).map(|n| n as usize))
+                    .await;
+                return Ok(Outcome::Body(json!({"output": output})));
+            }
+            "addSecurityGroup" | "removeSecurityGroup" => {
+                let name = args
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| Error::BadRequest("Security group name cannot be empty".into()))?
+                    .to_owned();
+                self.change_security_group(
+                    caller,
+                    &mut server,
+                    &name,
+                    action == "addSecurityGroup",
+                )
+                .await?;
+            }
+            "forceDelete" => {
+                self.delete_server(caller, id, true).await?;
+                return Ok(Outcome::Accepted);
+            }
+            "os-resetState" => {
+                caller.require_admin("admin_actions:reset_state")?;
+                let state = args.get("state").and_then(Value::as_str).unwrap_or("");
+                server.vm_state = match state {
+                    "active" => vm::ACTIVE.into(),
+                    "error" => vm::ERROR.into(),
+                    _ => {
+                        return Err(Error::BadRequest(format!(
+                            "Invalid input for field/attribute state. Value: {state}."
+                        )));
+                    }
+                };
+                server.task_state = None;
+            }
+            other => {
+                return Err(Error::BadRequest(format!(
+                    "There is no such action: {other}"
+                )));
+            }
+        }
+        if server.task_state.is_some() {
+            server.fault = None;
+        }
+        self.save(server, revision).await?;
+        self.record_action(caller, id, &record).await;
+        Ok(outcome)
+    }
+
+    async fn resize(&self, caller: &Caller, server: &mut Server, args: &Value) -> Result<()> {
+        states::check(server, "resize", RUNNING_OR_STOPPED, None)?;
+        let flavor_ref = args
+            .get("flavorRef")
+            .and_then(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .or_else(|| v.as_i64().map(|n| n.to_string()))
+            })
+            .ok_or_else(|| {
+                Error::BadRequest(
+                    "Invalid input for field/attribute resize. 'flavorRef' is a required property"
+                        .into(),
+                )
+            })?;
+        let flavor = self
+            .visible_flavor(caller, flavor_ref.rsplit('/').next().unwrap_or(&flavor_ref))
+            .await
+            .map_err(|_| Error::BadRequest(format!("Flavor {flavor_ref} could not be found.")))?;
+        if flavor.id == server.flavor.id {
+            return Err(Error::BadRequest(
+                "When resizing, instances must change flavor!".into(),
+            ));
+        }
+        if flavor.disk < server.flavor.disk {
+            return Err(Error::BadRequest(
+                "Resize error: Unable to resize disk down.".into(),
+            ));
+        }
+        let new = FlavorCopy::from(&flavor);
+        let mut tx = store::begin_write(&self.pool).await?;
+        let extra_cores = i64::from(new.vcpus) - i64::from(server.flavor.vcpus);
+        let extra_ram = new.ram as i64 - server.flavor.ram as i64;
+        if extra_cores > 0 || extra_ram > 0 {
+            self.check_server_quota(&mut tx, &server.project_id, 0, 0, 0)
+                .await?;
+            let limits = self.quota_limits(&mut *tx, &server.project_id).await?;
+            let (_, cores, ram) = store::project_usage(&mut tx, &server.project_id).await?;
+            for (resource, used, extra) in [("cores", cores, extra_cores), ("ram", ram, extra_ram)]
+            {
+                let limit = limits.get(resource).copied().unwrap_or(-1);
+                if extra > 0 && limit >= 0 && used + extra > limit {
+                    return Err(Error::OverQuota {
+                        resource,
+                        requested: extra,
+                        used,
+                        limit,
+                    });
+                }
+            }
+        }
+        // The new flavor must fit on the server's host next to everything else there.
+        let hosts = store::hosts(&mut *tx).await?;
+        let usage = store::host_usage(&mut *tx).await?;
+        let fits = server
+            .host
+            .as_ref()
+            .and_then(|h| hosts.iter().find(|x| &x.host == h))
+            .is_some_and(|h| {
+                let (cpu, ram, disk) = scheduler::free(h, &usage);
+                cpu + f64::from(server.flavor.vcpus) >= f64::from(new.vcpus)
+                    && ram + server.flavor.ram as f64 >= new.ram as f64
+                    && disk + (server.flavor.disk + server.flavor.ephemeral) as f64
+                        >= (new.disk + new.ephemeral) as f64
+            });
+        tx.rollback().await?;
+        if !fits {
+            return Err(Error::BadRequest(format!(
+                "{} The host has no room for flavor {}.",
+                scheduler::NO_VALID_HOST,
+                flavor.name
+            )));
+        }
+        server.previous_vm_state = Some(server.vm_state.clone());
+        server.old_flavor = Some(std::mem::replace(&mut server.flavor, new));
+        server.task_state = Some(task::RESIZE_PREP.into());
+        Ok(())
+    }
+
+    async fn rebuild(
+        &self,
+        ctx: &AuthContext,
+        caller: &Caller,
+        version: Version,
+        server: &mut Server,
+        args: Value,
+    ) -> Result<Value> {
+        states::check(
+            server,
+            "rebuild",
+            &[vm::ACTIVE, vm::STOPPED, vm::ERROR],
+            None,
+        )?;
+        let mut f = Fields::from_object(args, "rebuild")?;
+        let image_ref = f.opt_string("imageRef")?.ok_or_else(|| {
+            Error::BadRequest(
+                "Invalid input for field/attribute rebuild. 'imageRef' is a required property"
+                    .into(),
+            )
+        })?;
+        let image = self
+            .images
+            .find(ctx, image_ref.rsplit('/').next().unwrap_or(&image_ref))
+            .await
+            .map_err(|_| Error::BadRequest(format!("Image {image_ref} could not be found.")))?;
+        let size = image.virtual_size.or(image.size).unwrap_or(0);
+        if server.flavor.disk > 0 && size > (server.flavor.disk as i64) << 30 {
+            return Err(Error::BadRequest(
+                "Flavor's disk is too small for requested image.".into(),
+            ));
+        }
+        if let Some(name) = f.opt_string("name")? {
+            check_name(&name, "Server")?;
+            server.name = name;
+        }
+        if let Some(m) = f.take("metadata") {
+            server.metadata = super::string_map(m, "metadata")?;
+        }
+        if version.at_least(57) && f.contains("user_data") {
+            server.user_data = f.opt_string("user_data")?;
+        }
+        if version.at_least(54) && f.contains("key_name") {
+            match f.opt_string("key_name")? {
+                Some(k) => {
+                    let pair = store::keypair(&self.pool, &caller.user_id, &k)
+                        .await?
+                        .ok_or_else(|| Error::BadRequest("Invalid key_name provided.".into()))?;
+                    server.key_name = Some(pair.name);
+                    server.key_data = Some(pair.public_key);
+                }
+                None => {
+                    server.key_name = None;
+                    server.key_data = None;
+                }
+            }
+        }
+        if version.at_least(19) && f.contains("description") {
+            server.description = f.opt_string_max("description", 255)?;
+        }
+        if version.at_least(90)
+            && let Some(h) = f.opt_string("hostname")?
+        {
+            server.hostname = h;
+        }
+        let password = f
+            .opt_string("adminPass")?
+            .unwrap_or_else(super::create::admin_password);
+        for ignored in [
+            "OS-DCF:diskConfig",
+            "preserve_ephemeral",
+            "personality",
+            "accessIPv4",
+            "accessIPv6",
+            "trusted_image_certificates",
+        ] {
+            f.ignore(ignored);
+        }
+        f.deny_unknown()?;
+        server.image_id = image.id.clone();
+        server.pending_image = Some(image.id);
+        server.previous_vm_state = Some(server.vm_state.clone());
+        server.task_state = Some(task::REBUILDING.into());
+        Ok(json!({"adminPass": password}))
+    }
+
+    /// Records the snapshot's image (queued) so clients can follow it; the agent fills it.
+    async fn announce_snapshot(&self, server: &Server, args: &Value) -> Result<String> {
+        let name = args.get("name").and_then(Value::as_str).ok_or_else(|| {
+            Error::BadRequest(
+                "Invalid input for field/attribute createImage. 'name' is a required property"
+                    .into(),
+            )
+        })?;
+        check_name(name, "Image")?;
+        let mut properties = serde_json::Map::new();
+        if let Some(Value::Object(meta)) = args.get("metadata") {
+            for (k, v) in meta {
+                properties.insert(
+                    k.clone(),
+                    Value::String(
+                        v.as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| v.to_string()),
+                    ),
+                );
+            }
+        }
+        properties.insert("image_type".into(), json!("snapshot"));
+        properties.insert("instance_uuid".into(), json!(server.id));
+        properties.insert("base_image_ref".into(), json!(server.image_id));
+        properties.insert("user_id".into(), json!(server.user_id));
+        let now = now_micros();
+        let image = onestack_image::model::Image {
+            id: new_id(),
+            name: Some(name.to_owned()),
+            status: onestack_image::model::Status::Queued,
+            visibility: "private".into(),
+            protected: false,
+            os_hidden: false,
+            checksum: None,
+            os_hash_algo: None,
+            os_hash_value: None,
+            owner: server.project_id.clone(),
+            size: None,
+            virtual_size: None,
+            min_disk: server.flavor.disk as i64,
+            min_ram: 0,
+            container_format: Some("bare".into()),
+            disk_format: Some("qcow2".into()),
+            properties,
+            tags: Vec::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        Ok(self.images.create_queued(image).await?.id)
+    }
+
+    async fn change_security_group(
+        &self,
+        caller: &Caller,
+        server: &mut Server,
+        name: &str,
+        add: bool,
+    ) -> Result<()> {
+        let net_caller = caller.network();
+        let groups = self.networks.list_groups(&net_caller).await?;
+        let group = groups
+            .iter()
+            .map(|(g, _)| g)
+            .filter(|g| g.project_id == server.project_id || caller.admin)
+            .find(|g| g.name == name || g.id == name)
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "Security group {name} not found for project {}.",
+                    server.project_id
+                ))
+            })?;
+        if add && server.security_groups.contains(&group.name) {
+            return Err(Error::BadRequest(format!(
+                "Security group {name} is already associated with the instance {}",
+                server.id
+            )));
+        }
+        if !add && !server.security_groups.contains(&group.name) {
+            return Err(Error::BadRequest(format!(
+                "Security group {name} not associated with the instance {}",
+                server.id
+            )));
+        }
+        for nic in &server.nics {
+            let port = self.networks.get_port(&net_caller, &nic.port_id).await?;
+            let mut ids = port.security_groups.clone();
+            if add {
+                if !ids.contains(&group.id) {
+                    ids.push(group.id.clone());
+                }
+            } else {
+                ids.retain(|g| g != &group.id);
+            }
+            let fields = Fields::from_object(json!({"security_groups": ids}), "port")?;
+            self.networks
+                .update_port(&net_caller, &nic.port_id, fields)
+                .await?;
+        }
+        if add {
+            server.security_groups.push(group.name.clone());
+        } else {
+            server.security_groups.retain(|g| g != &group.name);
+        }
+        Ok(())
+    }
+
+    /// The last `lines` lines of the guest's serial console log.
+    pub async fn console_output(&self, server_id: &str, lines: Option<usize>) -> String {
+        let path = self.instances_dir.join(server_id).join("console.log");
+        let Ok(bytes) = tokio::fs::read(&path).await else {
+            return String::new();
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        match lines {
+            Some(n) => {
+                let all: Vec<&str> = text.lines().collect();
+                all[all.len().saturating_sub(n)..].join("\n")
+            }
+            None => text.into_owned(),
+        }
+    }
+
+    pub fn metadata_limit_check(
+        &self,
+        metadata: &BTreeMap<String, String>,
+        limit: i64,
+    ) -> Result<()> {
+        if limit >= 0 && metadata.len() as i64 > limit {
+            return Err(Error::Forbidden(format!(
+                "Quota exceeded for metadata_items: Requested {}, but already used 0 of {limit} metadata_items",
+                metadata.len()
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,824 @@
+//! Server creation: the request validated completely, ports made, quota checked, the
+//! servers placed and recorded in one transaction. The host agent does the rest.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use onestack_api::{AuthContext, Fields};
+use onestack_db::now_micros;
+use onestack_image::model::Image;
+use serde_json::Value;
+
+use super::{check_name, opt_flag, opt_uint, string_map};
+use crate::error::{Error, Result};
+use crate::microversion::Version;
+use crate::model::{Fault, Flavor, FlavorCopy, Nic, Server};
+use crate::policy::Caller;
+use crate::scheduler;
+use crate::service::{Computes, new_id};
+use crate::states::{power, task, vm};
+use crate::store;
+
+const MAX_USER_DATA: usize = 65535;
+
+/// One entry of `networks` in a create request.
+#[derive(Debug, Clone)]
+pub(crate) enum NetworkRequest {
+    Network {
+        id: String,
+        fixed_ip: Option<String>,
+    },
+    Port(String),
+}
+
+/// What a validated create request asks for.
+struct Plan {
+    name: String,
+    description: Option<String>,
+    hostname: Option<String>,
+    image: Option<Image>,
+    flavor: Flavor,
+    ephemeral_gb: Option<u64>,
+    networks: Vec<NetworkRequest>,
+    key: Option<(String, String)>,
+    user_data: Option<String>,
+    metadata: BTreeMap<String, String>,
+    security_groups: Vec<(String, String)>,
+    zone: Option<String>,
+    forced_host: Option<String>,
+    config_drive: bool,
+    max_count: u64,
+    group: Option<String>,
+    tags: Vec<String>,
+    access_ipv4: String,
+    access_ipv6: String,
+    return_reservation_id: bool,
+}
+
+/// The outcome of a create: the first server (or the reservation) and its admin password.
+pub struct Created {
+    pub server: Server,
+    pub reservation_id: String,
+    pub return_reservation_id: bool,
+    pub admin_pass: String,
+}
+
+/// Nova's hostname from a display name: lower case, runs of other characters as `-`.
+pub fn sanitize_hostname(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.to_ascii_lowercase().chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('-') && (c == ' ' || c == '_' || c == '-' || c == '.') {
+            out.push('-');
+        }
+    }
+    let out: String = out.trim_matches('-').chars().take(63).collect();
+    let out = out.trim_end_matches('-').to_owned();
+    if out.is_empty() { "server".into() } else { out }
+}
+
+pub(crate) fn check_hostname(hostname: &str) -> Result<()> {
+    let ok = !hostname.is_empty()
+        && hostname.len() <= 63
+        && hostname
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !hostname.starts_with('-')
+        && !hostname.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::BadRequest(format!(
+            "Invalid input for field/attribute hostname. Value: {hostname}. It must be a valid hostname (letters, digits and '-', at most 63 characters)."
+        )))
+    }
+}
+
+/// The last path segment of an id-or-link reference (`flavorRef` may be a URL).
+pub(crate) fn reference(value: &str) -> &str {
+    value.rsplit('/').next().unwrap_or(value)
+}
+
+impl Computes {
+    /// Validates a create request completely before anything is made.
+    async fn plan(
+        &self,
+        ctx: &AuthContext,
+        caller: &Caller,
+        version: Version,
+        mut f: Fields,
+        hints: Option<Value>,
+    ) -> Result<Plan> {
+        let name = f.opt_string("name")?.ok_or_else(|| {
+            Error::BadRequest(
+                "Invalid input for field/attribute server. 'name' is a required property".into(),
+            )
+        })?;
+        check_name(&name, "Server")?;
+        let description = if version.at_least(19) {
+            f.opt_string_max("description", 255)?
+        } else {
+            None
+        };
+        let hostname = if version.at_least(90) {
+            f.opt_string("hostname")?
+        } else {
+            None
+        };
+        if let Some(h) = &hostname {
+            check_hostname(h)?;
+        }
+        let flavor_ref = f.opt_string("flavorRef")?.ok_or_else(|| {
+            Error::BadRequest(
+                "Invalid input for field/attribute server. 'flavorRef' is a required property"
+                    .into(),
+            )
+        })?;
+        let flavor = self
+            .visible_flavor(caller, reference(&flavor_ref))
+            .await
+            .map_err(|_| Error::BadRequest(format!("Flavor {flavor_ref} could not be found.")))?;
+        if flavor.disabled {
+            return Err(Error::BadRequest(format!(
+                "Flavor {} is disabled.",
+                flavor.id
+            )));
+        }
+        // Image: `imageRef`, or the boot entry of `block_device_mapping_v2`.
+        let mut image_ref = f.opt_string("imageRef")?.filter(|s| !s.is_empty());
+        let mut ephemeral_gb = None;
+        if let Some(bdms) = f.opt_array("block_device_mapping_v2")? {
+            for bdm in bdms {
+                let (source, dest, uuid, size, boot_index) = (
+                    bdm.get("source_type").and_then(Value::as_str).unwrap_or(""),
+                    bdm.get("destination_type")
+                        .and_then(Value::as_str)
+                        .unwrap_or("local"),
+                    bdm.get("uuid").and_then(Value::as_str),
+                    bdm.get("volume_size")
+                        .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok())),
+                    bdm.get("boot_index")
+                        .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok())),
+                );
+                match (source, dest) {
+                    ("image", "local") if boot_index == Some(0) => {
+                        let uuid = uuid.ok_or_else(|| {
+                            Error::BadRequest(
+                                "Block Device Mapping is Invalid: an image entry needs a uuid."
+                                    .into(),
+                            )
+                        })?;
+                        image_ref = Some(uuid.to_owned());
+                    }
+                    ("blank", "local") => {
+                        ephemeral_gb = Some(size.unwrap_or(flavor.ephemeral));
+                    }
+                    ("volume" | "snapshot", _) | (_, "volume") => {
+                        return Err(Error::BadRequest(
+                            "Block Device Mapping is Invalid: volumes need the block storage service, which this cloud does not run yet.".into(),
+                        ));
+                    }
+                    _ => {
+                        return Err(Error::BadRequest(format!(
+                            "Block Device Mapping is Invalid: source_type '{source}' with destination_type '{dest}' is not supported."
+                        )));
+                    }
+                }
+            }
+        }
+        let image_ref =
+            image_ref.ok_or_else(|| Error::BadRequest("Missing imageRef attribute".into()))?;
+        let image = self
+            .images
+            .find(ctx, reference(&image_ref))
+            .await
+            .map_err(|_| Error::BadRequest(format!("Image {image_ref} could not be found.")))?;
+        if image.status != onestack_image::model::Status::Active {
+            return Err(Error::BadRequest(format!(
+                "Image {} is not active.",
+                image.id
+            )));
+        }
+        let boot_iso = image.disk_format.as_deref() == Some("iso");
+        check_image_fits(&image, &flavor, boot_iso)?;
+
+        let networks = self.network_requests(caller, version, &mut f).await?;
+        let key = match f.opt_string("key_name")? {
+            Some(k) => {
+                let pair = store::keypair(&self.pool, &caller.user_id, &k)
+                    .await?
+                    .ok_or_else(|| Error::BadRequest("Invalid key_name provided.".into()))?;
+                Some((pair.name, pair.public_key))
+            }
+            None => None,
+        };
+        let user_data = match f.opt_string("user_data")? {
+            Some(u) => {
+                let decoded = STANDARD.decode(u.trim()).map_err(|_| {
+                    Error::BadRequest("User data needs to be valid base 64.".into())
+                })?;
+                if decoded.len() > MAX_USER_DATA {
+                    return Err(Error::BadRequest(format!(
+                        "User data too large. User data must be no larger than {MAX_USER_DATA} bytes once base64 encoded."
+                    )));
+                }
+                Some(u.trim().to_owned())
+            }
+            None => None,
+        };
+        let metadata = match f.take("metadata") {
+            Some(Value::Null) | None => BTreeMap::new(),
+            Some(v) => string_map(v, "metadata")?,
+        };
+        let limits = self.quota_limits(&self.pool, &caller.project_id).await?;
+        let max_meta = limits.get("metadata_items").copied().unwrap_or(-1);
+        if max_meta >= 0 && metadata.len() as i64 > max_meta {
+            return Err(Error::Forbidden(format!(
+                "Quota exceeded for metadata_items: Requested {}, but already used 0 of {max_meta} metadata_items",
+                metadata.len()
+            )));
+        }
+        let security_groups = self.security_groups(caller, &mut f).await?;
+        let (zone, forced_host) = match f.opt_string("availability_zone")? {
+            Some(z) => match z.split_once(':') {
+                Some((zone, host)) => {
+                    caller.require_admin("servers:create:forced_host")?;
+                    (
+                        Some(zone.to_owned()).filter(|z| !z.is_empty()),
+                        Some(host.to_owned()),
+                    )
+                }
+                None => (Some(z), None),
+            },
+            None => (None, None),
+        };
+        if let Some(z) = &zone {
+            let hosts = store::hosts(&self.pool).await?;
+            if !hosts.iter().any(|h| &h.zone == z) && z != &self.config.availability_zone {
+                return Err(Error::BadRequest(format!(
+                    "The requested availability zone is not available: {z}"
+                )));
+            }
+        }
+        let config_drive =
+            opt_flag(&mut f, "config_drive")?.unwrap_or(false) || self.config.force_config_drive;
+        let min_count = opt_uint(&mut f, "min_count")?.unwrap_or(1);
+        let max_count = opt_uint(&mut f, "max_count")?.unwrap_or(min_count);
+        if min_count == 0 || max_count < min_count {
+            return Err(Error::BadRequest(
+                "min_count must be at least 1 and max_count at least min_count.".into(),
+            ));
+        }
+        if max_count > 1
+            && networks.iter().any(|n| {
+                matches!(
+                    n,
+                    NetworkRequest::Port(_)
+                        | NetworkRequest::Network {
+                            fixed_ip: Some(_),
+                            ..
+                        }
+                )
+            })
+        {
+            return Err(Error::BadRequest(
+                "Unable to launch multiple instances with a single configured port ID or fixed IP. Please launch your instance one by one with different ports.".into(),
+            ));
+        }
+        let group = match hints.as_ref().and_then(|h| h.get("group")) {
+            Some(Value::String(g)) => {
+                let group = store::group(&self.pool, g)
+                    .await?
+                    .filter(|g| caller.owns(&g.project_id))
+                    .ok_or_else(|| {
+                        Error::BadRequest(format!("Server group {g} could not be found."))
+                    })?;
+                Some(group.id)
+            }
+            Some(_) => {
+                return Err(Error::BadRequest(
+                    "Invalid input for field/attribute group.".into(),
+                ));
+            }
+            None => None,
+        };
+        let tags = if version.at_least(52) {
+            f.opt_string_list("tags", 60)?.unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let access_ipv4 = f.opt_string("accessIPv4")?.unwrap_or_default();
+        let access_ipv6 = f.opt_string("accessIPv6")?.unwrap_or_default();
+        let return_reservation_id = opt_flag(&mut f, "return_reservation_id")?.unwrap_or(false);
+        for ignored in [
+            "adminPass",
+            "OS-DCF:diskConfig",
+            "personality",
+            "trusted_image_certificates",
+            "host",
+            "hypervisor_hostname",
+        ] {
+            f.ignore(ignored);
+        }
+        f.deny_unknown()?;
+        Ok(Plan {
+            name,
+            description,
+            hostname,
+            image: Some(image),
+            flavor,
+            ephemeral_gb,
+            networks,
+            key,
+            user_data,
+            metadata,
+            security_groups,
+            zone,
+            forced_host,
+            config_drive,
+            max_count,
+            group,
+            tags,
+            access_ipv4,
+            access_ipv6,
+            return_reservation_id,
+        })
+    }
+
+    async fn network_requests(
+        &self,
+        caller: &Caller,
+        version: Version,
+        f: &mut Fields,
+    ) -> Result<Vec<NetworkRequest>> {
+        let net_caller = caller.network();
+        let visible = || async {
+            let all = self.networks.list_networks(&net_caller).await?;
+            Ok::<_, Error>(
+                all.into_iter()
+                    .filter(|n| !n.external || n.shared)
+                    .filter(|n| n.project_id == caller.project_id || n.shared)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        match f.take("networks") {
+            Some(Value::String(s)) if s == "none" => Ok(Vec::new()),
+            None if version.at_least(37) => Err(Error::BadRequest(
+                "Invalid input for field/attribute networks. 'networks' is a required property"
+                    .into(),
+            )),
+            Some(Value::String(s)) if s == "auto" => {
+                let nets = visible().await?;
+                match nets.as_slice() {
+                    [one] => Ok(vec![NetworkRequest::Network { id: one.id.clone(), fixed_ip: None }]),
+                    [] => Err(Error::BadRequest(
+                        "Unable to automatically allocate a network for project: create a network and a subnet first.".into(),
+                    )),
+                    _ => Err(Error::Conflict("Multiple possible networks found, use a Network ID to be more specific.".into())),
+                }
+            }
+            None | Some(Value::Null) => {
+                let nets = visible().await?;
+                match nets.as_slice() {
+                    [] => Ok(Vec::new()),
+                    [one] => Ok(vec![NetworkRequest::Network {
+                        id: one.id.clone(),
+                        fixed_ip: None,
+                    }]),
+                    _ => Err(Error::Conflict(
+                        "Multiple possible networks found, use a Network ID to be more specific."
+                            .into(),
+                    )),
+                }
+            }
+            Some(Value::Array(list)) => {
+                let mut out = Vec::new();
+                for entry in list {
+                    let port = entry
+                        .get("port")
+                        .and_then(Value::as_str)
+                        .filter(|s| !s.is_empty());
+                    let uuid = entry
+                        .get("uuid")
+                        .and_then(Value::as_str)
+                        .filter(|s| !s.is_empty());
+                    let fixed_ip = entry
+                        .get("fixed_ip")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                    if let Some(ip) = &fixed_ip
+                        && ip.parse::<std::net::IpAddr>().is_err()
+                    {
+                        return Err(Error::BadRequest(format!(
+                            "Invalid fixed IP address ({ip})"
+                        )));
+                    }
+                    match (port, uuid) {
+                        (Some(p), _) => {
+                            let port =
+                                self.networks.get_port(&net_caller, p).await.map_err(|_| {
+                                    Error::BadRequest(format!("Port id {p} could not be found."))
+                                })?;
+                            if !port.device_id.is_empty() {
+                                return Err(Error::Conflict(format!("Port {p} is still in use.")));
+                            }
+                            out.push(NetworkRequest::Port(port.id));
+                        }
+                        (None, Some(n)) => {
+                            let network =
+                                self.networks
+                                    .get_network(&net_caller, n)
+                                    .await
+                                    .map_err(|_| {
+                                        Error::BadRequest(format!(
+                                            "Network {n} could not be found."
+                                        ))
+                                    })?;
+                            if !(network.project_id == caller.project_id
+                                || network.shared
+                                || caller.admin)
+                            {
+                                return Err(Error::BadRequest(format!(
+                                    "Network {n} could not be found."
+                                )));
+                            }
+                            out.push(NetworkRequest::Network {
+                                id: network.id,
+                                fixed_ip,
+                            });
+                        }
+                        _ => {
+                            return Err(Error::BadRequest(
+                                "Bad networks format: each network needs a 'uuid' or a 'port'."
+                                    .into(),
+                            ));
+                        }
+                    }
+                }
+                Ok(out)
+            }
+            Some(_) => Err(Error::BadRequest(
+                "Bad networks format: 'networks' must be a list, 'auto' or 'none'.".into(),
+            )),
+        }
+    }
+
+    /// Security group names (or ids) → (name, id), in the caller's project.
+    pub(crate) async fn security_groups(
+        &self,
+        caller: &Caller,
+        f: &mut Fields,
+    ) -> Result<Vec<(String, String)>> {
+        let requested: Vec<String> = match f.opt_array("security_groups")? {
+            None => vec!["default".into()],
+            Some(list) => list
+                .iter()
+                .map(|g| {
+                    g.get("name")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                        .ok_or_else(|| Error::BadRequest("Invalid input for field/attribute security_groups: each needs a 'name'.".into()))
+                })
+                .collect::<Result<_>>()?,
+        };
+        let groups = self.networks.list_groups(&caller.network()).await?;
+        let mut out = Vec::new();
+        for wanted in requested {
+            let found = groups
+                .iter()
+                .map(|(g, _)| g)
+                .filter(|g| g.project_id == caller.project_id || caller.admin)
+                .find(|g| g.id == wanted || g.name == wanted)
+                .ok_or_else(|| {
+                    Error::BadRequest(format!(
+                        "Unable to find security_group with name or id '{wanted}'"
+                    ))
+                })?;
+            if !out.iter().any(|(_, id)| id == &found.id) {
+                out.push((found.name.clone(), found.id.clone()));
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn create_server(
+        &self,
+        ctx: &AuthContext,
+        caller: &Caller,
+        version: Version,
+        fields: Fields,
+        hints: Option<Value>,
+    ) -> Result<Created> {
+        caller.require_writer("servers:create")?;
+        if caller.project_id.is_empty() {
+            return Err(Error::BadRequest(
+                "Creating a server needs a project-scoped token.".into(),
+            ));
+        }
+        let plan = self.plan(ctx, caller, version, fields, hints).await?;
+        let count = plan.max_count;
+        let reservation_id = format!("r-{}", &new_id()[..8]);
+        let now = now_micros();
+        let ids: Vec<String> = (0..count).map(|_| new_id()).collect();
+
+        // Ports first, outside the server transaction (they take the network's write lock).
+        let mut made_ports: Vec<String> = Vec::new();
+        let mut nics_per_server = Vec::new();
+        for id in &ids {
+            match self.make_ports(caller, id, &plan).await {
+                Ok(nics) => {
+                    made_ports.extend(nics.iter().filter(|n| n.owned).map(|n| n.port_id.clone()));
+                    nics_per_server.push(nics);
+                }
+                Err(e) => {
+                    self.release_ports(caller, &nics_per_server.concat()).await;
+                    return Err(e);
+                }
+            }
+        }
+
+        let outcome = self
+            .record_servers(caller, &plan, &ids, &nics_per_server, &reservation_id, now)
+            .await;
+        let servers = match outcome {
+            Ok(servers) => servers,
+            Err(e) => {
+                self.release_ports(caller, &nics_per_server.concat()).await;
+                return Err(e);
+            }
+        };
+        for server in &servers {
+            if let Some(host) = &server.host {
+                self.bind_ports(&server.nics, host).await;
+            }
+            self.record_action(caller, &server.id, "create").await;
+        }
+        self.changed();
+        let first = servers
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Internal("no server created".into()))?;
+        Ok(Created {
+            server: first,
+            reservation_id,
+            return_reservation_id: plan.return_reservation_id,
+            admin_pass: random_password(),
+        })
+    }
+
+    /// Makes (or takes over) the ports of one server.
+    async fn make_ports(&self, caller: &Caller, server_id: &str, plan: &Plan) -> Result<Vec<Nic>> {
+        let zone = plan
+            .zone
+            .clone()
+            .unwrap_or_else(|| self.config.availability_zone.clone());
+        self.make_ports_for(
+            caller,
+            server_id,
+            &plan.networks,
+            &plan.security_groups,
+            &zone,
+        )
+        .await
+    }
+
+    /// Quota, placement and the records, in one transaction that holds the write lock.
+    async fn record_servers(
+        &self,
+        caller: &Caller,
+        plan: &Plan,
+        ids: &[String],
+        nics: &[Vec<Nic>],
+        reservation_id: &str,
+        now: i64,
+    ) -> Result<Vec<Server>> {
+        let mut tx = store::begin_write(&self.pool).await?;
+        let count = ids.len() as i64;
+        self.check_server_quota(
+            &mut tx,
+            &caller.project_id,
+            count,
+            i64::from(plan.flavor.vcpus),
+            plan.flavor.ram as i64,
+        )
+        .await?;
+        let mut group = match &plan.group {
+            Some(id) => store::group(&mut *tx, id).await?,
+            None => None,
+        };
+        if let Some(g) = &group {
+            let limits = self.quota_limits(&mut *tx, &g.project_id).await?;
+            let max = limits.get("server_group_members").copied().unwrap_or(-1);
+            if max >= 0 && (g.members.len() as i64 + count) > max {
+                return Err(Error::Forbidden(format!(
+                    "Quota exceeded, too many servers in group {}",
+                    g.id
+                )));
+            }
+        }
+        let hosts = store::hosts(&mut *tx).await?;
+        let mut usage = store::host_usage(&mut *tx).await?;
+        let mut out = Vec::new();
+        for (index, id) in ids.iter().enumerate() {
+            let number = store::next_server_number(&mut tx).await?;
+            let mut flavor = FlavorCopy::from(&plan.flavor);
+            if let Some(e) = plan.ephemeral_gb {
+                flavor.ephemeral = e;
+            }
+            let member_hosts: Vec<String> = match &group {
+                Some(g) => {
+                    let mut hs = Vec::new();
+                    for m in &g.members {
+                        if let Some(s) = store::server(&mut *tx, m).await?
+                            && let Some(h) = s.doc.host
+                        {
+                            hs.push(h);
+                        }
+                    }
+                    hs
+                }
+                None => Vec::new(),
+            };
+            let candidates: Vec<_> = hosts
+                .iter()
+                .filter(|h| plan.forced_host.as_ref().is_none_or(|f| &h.host == f))
+                .cloned()
+                .collect();
+            let request = scheduler::Request {
+                vcpus: u64::from(flavor.vcpus),
+                ram_mb: flavor.ram,
+                disk_gb: flavor.disk + flavor.ephemeral,
+                zone: plan.zone.as_deref(),
+                group: group.as_ref().map(|g| (g.policy.as_str(), member_hosts)),
+                max_per_host: group
+                    .as_ref()
+                    .and_then(|g| g.rules.get("max_server_per_host"))
+                    .map(|m| *m as u64),
+            };
+            let host = scheduler::pick(&candidates, &usage, &request, now);
+            let zone = host
+                .as_ref()
+                .and_then(|h| hosts.iter().find(|x| &x.host == h))
+                .map(|h| h.zone.clone())
+                .or_else(|| plan.zone.clone())
+                .unwrap_or_else(|| self.config.availability_zone.clone());
+            let name = if ids.len() > 1 {
+                format!("{}-{}", plan.name, index + 1)
+            } else {
+                plan.name.clone()
+            };
+            let hostname = match &plan.hostname {
+                Some(h) if ids.len() == 1 => h.clone(),
+                Some(h) => format!("{h}-{}", index + 1),
+                None => sanitize_hostname(&name),
+            };
+            let (vm_state, task_state, fault) = match &host {
+                Some(_) => (vm::BUILDING, Some(task::SCHEDULING.to_owned()), None),
+                None => (
+                    vm::ERROR,
+                    None,
+                    Some(Fault {
+                        code: 500,
+                        message: scheduler::NO_VALID_HOST.into(),
+                        details: format!(
+                            "No host has {} vCPUs, {} MiB RAM and {} GiB disk free{}.",
+                            flavor.vcpus,
+                            flavor.ram,
+                            flavor.disk + flavor.ephemeral,
+                            plan.zone
+                                .as_ref()
+                                .map(|z| format!(" in zone {z}"))
+                                .unwrap_or_default()
+                        ),
+                        created: now,
+                    }),
+                ),
+            };
+            if let Some(h) = &host {
+                let entry = usage.entry(h.clone()).or_default();
+                entry.0 += 1;
+                entry.1 += i64::from(flavor.vcpus);
+                entry.2 += flavor.ram as i64;
+                entry.3 += (flavor.disk + flavor.ephemeral) as i64;
+            }
+            let server = Server {
+                id: id.clone(),
+                project_id: caller.project_id.clone(),
+                user_id: caller.user_id.clone(),
+                name,
+                description: plan.description.clone(),
+                hostname,
+                instance_name: format!("instance-{number:08x}"),
+                reservation_id: reservation_id.to_owned(),
+                launch_index: index as u32,
+                image_id: plan
+                    .image
+                    .as_ref()
+                    .map(|i| i.id.clone())
+                    .unwrap_or_default(),
+                flavor,
+                old_flavor: None,
+                key_name: plan.key.as_ref().map(|k| k.0.clone()),
+                key_data: plan.key.as_ref().map(|k| k.1.clone()),
+                user_data: plan.user_data.clone(),
+                metadata: plan.metadata.clone(),
+                tags: plan.tags.clone(),
+                security_groups: plan
+                    .security_groups
+                    .iter()
+                    .map(|(n, _)| n.clone())
+                    .collect(),
+                availability_zone: zone,
+                requested_zone: plan.zone.clone(),
+                host: host.clone(),
+                nics: nics.get(index).cloned().unwrap_or_default(),
+                vm_state: vm_state.into(),
+                task_state,
+                power_state: power::NOSTATE,
+                config_drive: plan.config_drive,
+                locked: false,
+                locked_reason: None,
+                access_ipv4: plan.access_ipv4.clone(),
+                access_ipv6: plan.access_ipv6.clone(),
+                server_group: plan.group.clone(),
+                fault,
+                progress: 0,
+                pending_image: None,
+                previous_vm_state: None,
+                launched_at: None,
+                created_at: now,
+                updated_at: now,
+            };
+            store::insert_server(&mut tx, &server, number).await?;
+            if let Some(g) = group.as_mut() {
+                g.members.push(id.clone());
+                store::save_group(&mut *tx, g).await?;
+            }
+            out.push(server);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+}
+
+fn check_image_fits(image: &Image, flavor: &Flavor, boot_iso: bool) -> Result<()> {
+    const GIB: i64 = 1 << 30;
+    let disk = flavor.disk as i64 * GIB;
+    if boot_iso {
+        if flavor.disk == 0 {
+            return Err(Error::BadRequest(
+                "Booting from an ISO needs a flavor with a root disk: it is the install target."
+                    .into(),
+            ));
+        }
+        return Ok(());
+    }
+    let size = image.virtual_size.or(image.size).unwrap_or(0);
+    if flavor.disk > 0 && size > disk {
+        return Err(Error::BadRequest(format!(
+            "Flavor's disk is too small for requested image. Flavor disk is {disk} bytes, image is {size} bytes."
+        )));
+    }
+    if flavor.disk > 0 && image.min_disk > flavor.disk as i64 {
+        return Err(Error::BadRequest(format!(
+            "Flavor's disk is too small for requested image. Flavor disk is {disk} bytes, image requires {} GiB.",
+            image.min_disk
+        )));
+    }
+    if image.min_ram > flavor.ram as i64 {
+        return Err(Error::BadRequest(
+            "Flavor's memory is too small for requested image.".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn random_password() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..12)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+pub(crate) fn admin_password() -> String {
+    random_password()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostnames_from_names() {
+        assert_eq!(sanitize_hostname("My Server_1"), "my-server-1");
+        assert_eq!(sanitize_hostname("--x--"), "x");
+        assert_eq!(sanitize_hostname("ü"), "server");
+        assert!(check_hostname("vm-1").is_ok());
+        assert!(check_hostname("-vm").is_err());
+        assert!(check_hostname("a b").is_err());
+    }
+}

@@ -1,0 +1,239 @@
+//! Servers as records: read, list with Nova's filters, update, delete; instance actions
+//! and the lock that guards them.
+
+use onestack_api::Fields;
+use onestack_db::now_micros;
+
+use super::check_name;
+use super::create::{check_hostname, reference};
+use crate::error::{Error, Result};
+use crate::microversion::Version;
+use crate::model::{InstanceAction, Server};
+use crate::policy::Caller;
+use crate::service::Computes;
+use crate::states::{self, task};
+use crate::store::{self, ServerFilter, Versioned};
+
+impl Computes {
+    pub(crate) async fn record_action(&self, caller: &Caller, server_id: &str, action: &str) {
+        let now = now_micros();
+        let record = InstanceAction {
+            request_id: caller.request_id.clone(),
+            server_id: server_id.to_owned(),
+            action: action.to_owned(),
+            user_id: caller.user_id.clone(),
+            project_id: caller.project_id.clone(),
+            start_time: now,
+            updated_at: now,
+            message: None,
+            events: Vec::new(),
+        };
+        if let Err(error) = store::save_action(&self.pool, &record).await {
+            tracing::warn!(%error, "cannot record instance action");
+        }
+    }
+
+    /// A server the caller may see (another project's is "not found").
+    pub async fn get_server(&self, caller: &Caller, id: &str) -> Result<Versioned<Server>> {
+        match store::server(&self.pool, id).await? {
+            Some(s) if caller.owns(&s.doc.project_id) => Ok(s),
+            _ => Err(Error::server_not_found(id)),
+        }
+    }
+
+    pub async fn list_servers(
+        &self,
+        caller: &Caller,
+        params: &[(String, String)],
+    ) -> Result<Vec<Server>> {
+        let get = |k: &str| {
+            params
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        let all_tenants = get("all_tenants").is_some_and(|v| {
+            !matches!(
+                v.to_ascii_lowercase().as_str(),
+                "0" | "false" | "off" | "no"
+            )
+        });
+        if all_tenants && !caller.admin {
+            return Err(Error::Policy(
+                "os_compute_api:servers:index:get_all_tenants".into(),
+            ));
+        }
+        let mut filter = ServerFilter::default();
+        if !(all_tenants && caller.admin) {
+            filter.project_id = Some(caller.project_id.clone());
+        }
+        if caller.admin
+            && let Some(p) = get("project_id").or_else(|| get("tenant_id"))
+        {
+            filter.project_id = Some(p.to_owned());
+        }
+        if caller.admin
+            && let Some(h) = get("host").or_else(|| get("node"))
+        {
+            filter.host = Some(h.to_owned());
+        }
+        if let Some(t) = get("changes-since") {
+            filter.changes_since = Some(crate::views::parse_time(t).ok_or_else(|| {
+                Error::BadRequest(format!("Invalid input for query parameters changes-since. Value: {t}. It is not a valid date-time."))
+            })?);
+        }
+        if let Some(t) = get("changes-before") {
+            filter.changes_before = Some(crate::views::parse_time(t).ok_or_else(|| {
+                Error::BadRequest(format!("Invalid input for query parameters changes-before. Value: {t}. It is not a valid date-time."))
+            })?);
+        }
+        let regex = |key: &str| -> Result<Option<regex::Regex>> {
+            get(key)
+                .map(|p| regex::Regex::new(p).map_err(|_| Error::BadRequest(format!("Invalid input for query parameters {key}. Value: {p}. It is not a valid regular expression."))))
+                .transpose()
+        };
+        let name = regex("name")?;
+        let ip = regex("ip")?;
+        let ip6 = regex("ip6")?;
+        let statuses: Option<Vec<&str>> = get("status").map(states::vm_states_for_status);
+        let image = get("image").map(reference);
+        let flavor = get("flavor").map(reference);
+        let zone = get("availability_zone");
+        let key_name = get("key_name");
+        let locked = get("locked").map(|v| v.eq_ignore_ascii_case("true") || v == "1");
+        let list = |k: &str| -> Vec<String> {
+            get(k)
+                .map(|v| v.split(',').map(str::to_owned).collect())
+                .unwrap_or_default()
+        };
+        let (tags, tags_any, not_tags, not_tags_any) = (
+            list("tags"),
+            list("tags-any"),
+            list("not-tags"),
+            list("not-tags-any"),
+        );
+        let rows = store::servers(&self.pool, &filter).await?;
+        Ok(rows
+            .into_iter()
+            .map(|v| v.doc)
+            .filter(|s| name.as_ref().is_none_or(|r| r.is_match(&s.name)))
+            .filter(|s| {
+                statuses
+                    .as_ref()
+                    .is_none_or(|st| st.contains(&s.vm_state.as_str()))
+            })
+            .filter(|s| image.is_none_or(|i| s.image_id == i))
+            .filter(|s| flavor.is_none_or(|f| s.flavor.id == f))
+            .filter(|s| zone.is_none_or(|z| s.availability_zone == z))
+            .filter(|s| key_name.is_none_or(|k| s.key_name.as_deref() == Some(k)))
+            .filter(|s| locked.is_none_or(|l| s.locked == l))
+            .filter(|s| {
+                ip.as_ref().is_none_or(|r| {
+                    s.nics
+                        .iter()
+                        .flat_map(|n| n.ips.iter())
+                        .any(|a| !a.contains(':') && r.is_match(a))
+                })
+            })
+            .filter(|s| {
+                ip6.as_ref().is_none_or(|r| {
+                    s.nics
+                        .iter()
+                        .flat_map(|n| n.ips.iter())
+                        .any(|a| a.contains(':') && r.is_match(a))
+                })
+            })
+            .filter(|s| tags.iter().all(|t| s.tags.contains(t)))
+            .filter(|s| tags_any.is_empty() || tags_any.iter().any(|t| s.tags.contains(t)))
+            .filter(|s| not_tags.is_empty() || !not_tags.iter().all(|t| s.tags.contains(t)))
+            .filter(|s| !not_tags_any.iter().any(|t| s.tags.contains(t)))
+            .collect())
+    }
+
+    pub async fn update_server(
+        &self,
+        caller: &Caller,
+        version: Version,
+        id: &str,
+        mut f: Fields,
+    ) -> Result<Server> {
+        caller.require_writer("servers:update")?;
+        let current = self.get_server(caller, id).await?;
+        let mut server = current.doc;
+        if let Some(name) = f.opt_string("name")? {
+            check_name(&name, "Server")?;
+            server.name = name;
+        }
+        if version.at_least(19) && f.contains("description") {
+            server.description = f.opt_string_max("description", 255)?;
+        }
+        if version.at_least(90)
+            && let Some(h) = f.opt_string("hostname")?
+        {
+            check_hostname(&h)?;
+            server.hostname = h;
+        }
+        if let Some(a) = f.opt_string("accessIPv4")? {
+            server.access_ipv4 = a;
+        }
+        if let Some(a) = f.opt_string("accessIPv6")? {
+            server.access_ipv6 = a;
+        }
+        f.ignore("OS-DCF:diskConfig");
+        f.deny_unknown()?;
+        self.save(server, current.revision).await
+    }
+
+    /// Writes a server changed by the API (compare-and-set: a concurrent change is a 409).
+    pub(crate) async fn save(&self, mut server: Server, revision: i64) -> Result<Server> {
+        server.updated_at = now_micros().max(server.updated_at);
+        if store::update_server(&self.pool, &server, revision).await? {
+            self.changed();
+            Ok(server)
+        } else {
+            Err(Error::Conflict(format!(
+                "Instance {} was changed by another request meanwhile; retry.",
+                server.id
+            )))
+        }
+    }
+
+    pub async fn delete_server(&self, caller: &Caller, id: &str, force: bool) -> Result<()> {
+        caller.require_writer("servers:delete")?;
+        let current = self.get_server(caller, id).await?;
+        let mut server = current.doc;
+        self.check_lock(caller, &server)?;
+        if server.task_state.as_deref() == Some(task::DELETING) && !force {
+            return Ok(());
+        }
+        self.record_action(caller, id, "delete").await;
+        if server.host.is_none() {
+            // Never placed: nothing runs anywhere.
+            self.release_ports(caller, &server.nics).await;
+            self.remove_from_group(&server).await?;
+            store::delete_server(&self.pool, id).await?;
+            return Ok(());
+        }
+        server.task_state = Some(task::DELETING.into());
+        self.save(server, current.revision).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn remove_from_group(&self, server: &Server) -> Result<()> {
+        if let Some(gid) = &server.server_group
+            && let Some(mut g) = store::group(&self.pool, gid).await?
+        {
+            g.members.retain(|m| m != &server.id);
+            store::save_group(&self.pool, &g).await?;
+        }
+        Ok(())
+    }
+
+    /// Locked servers refuse changes from anyone but admins (Nova's `InstanceIsLocked`).
+    pub(crate) fn check_lock(&self, caller: &Caller, server: &Server) -> Result<()> {
+        if server.locked && !caller.admin {
+            return Err(Error::Conflict(format!("Instance {} is locked", server.id)));
+        }
+        Ok(())
+    }
+}

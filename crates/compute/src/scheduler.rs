@@ -1,0 +1,171 @@
+//! Placement: filters hosts (enabled, up, in the zone, with room for the flavor after the
+//! allocation ratios, server-group policy) and weighs the rest by free RAM, as Nova's
+//! filter scheduler does by default.
+
+use std::collections::HashMap;
+
+use crate::model::Host;
+
+/// What one server needs.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub vcpus: u64,
+    pub ram_mb: u64,
+    pub disk_gb: u64,
+    pub zone: Option<&'a str>,
+    /// The server group's policy and the hosts its members are on.
+    pub group: Option<(&'a str, Vec<String>)>,
+    /// `max_server_per_host` of an anti-affinity group.
+    pub max_per_host: Option<u64>,
+}
+
+/// Usage per host: (servers, vcpus, ram_mb, disk_gb).
+pub type Usage = HashMap<String, (i64, i64, i64, i64)>;
+
+/// Seconds after its last report that a host counts as down.
+pub const HOST_DOWN_AFTER_SECONDS: i64 = 120;
+
+/// Why nothing fits, as Nova words it.
+pub const NO_VALID_HOST: &str = "No valid host was found. There are not enough hosts available.";
+
+pub fn free(host: &Host, usage: &Usage) -> (f64, f64, f64) {
+    let (_, cpu, ram, disk) = usage.get(&host.host).copied().unwrap_or_default();
+    let cpu_total = host.vcpus as f64 * host.cpu_ratio;
+    let ram_total = host.memory_mb.saturating_sub(host.reserved_memory_mb) as f64 * host.ram_ratio;
+    let disk_total = host.disk_gb as f64 * host.disk_ratio;
+    (
+        cpu_total - cpu as f64,
+        ram_total - ram as f64,
+        disk_total - disk as f64,
+    )
+}
+
+/// Picks a host for `request`, or `None` when none fits.
+pub fn pick(hosts: &[Host], usage: &Usage, request: &Request, now: i64) -> Option<String> {
+    let mut candidates: Vec<(&Host, f64)> = hosts
+        .iter()
+        .filter(|h| !h.disabled && !h.forced_down)
+        .filter(|h| now - h.updated_at <= HOST_DOWN_AFTER_SECONDS * 1_000_000)
+        .filter(|h| request.zone.is_none_or(|z| z == h.zone))
+        .filter_map(|h| {
+            let (cpu, ram, disk) = free(h, usage);
+            let fits = cpu >= request.vcpus as f64
+                && ram >= request.ram_mb as f64
+                && disk >= request.disk_gb as f64;
+            fits.then_some((h, ram))
+        })
+        .collect();
+    if let Some((policy, member_hosts)) = &request.group {
+        let on = |h: &Host| member_hosts.iter().filter(|m| **m == h.host).count() as u64;
+        match *policy {
+            "affinity" if !member_hosts.is_empty() => candidates.retain(|(h, _)| on(h) > 0),
+            "anti-affinity" => {
+                let max = request.max_per_host.unwrap_or(1);
+                candidates.retain(|(h, _)| on(h) < max)
+            }
+            // Soft policies weigh instead of filtering.
+            "soft-affinity" => {
+                for (h, weight) in candidates.iter_mut() {
+                    *weight += on(h) as f64 * 1e9;
+                }
+            }
+            "soft-anti-affinity" => {
+                for (h, weight) in candidates.iter_mut() {
+                    *weight -= on(h) as f64 * 1e9;
+                }
+            }
+            _ => {}
+        }
+    }
+    candidates
+        .into_iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(h, _)| h.host.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(name: &str, vcpus: u64, ram: u64) -> Host {
+        Host {
+            host: name.into(),
+            service_id: String::new(),
+            hypervisor_id: String::new(),
+            zone: "nova".into(),
+            disabled: false,
+            disabled_reason: None,
+            forced_down: false,
+            vcpus,
+            memory_mb: ram,
+            disk_gb: 100,
+            cpu_ratio: 2.0,
+            ram_ratio: 1.0,
+            disk_ratio: 1.0,
+            reserved_memory_mb: 0,
+            hypervisor_type: "QEMU".into(),
+            hypervisor_version: 0,
+            host_ip: String::new(),
+            updated_at: 0,
+        }
+    }
+
+    fn request(vcpus: u64, ram: u64) -> Request<'static> {
+        Request {
+            vcpus,
+            ram_mb: ram,
+            disk_gb: 1,
+            zone: None,
+            group: None,
+            max_per_host: None,
+        }
+    }
+
+    #[test]
+    fn accounts_ratios_usage_and_weighs_free_ram() {
+        let hosts = vec![host("a", 2, 1000), host("b", 2, 4000)];
+        let mut usage = Usage::new();
+        assert_eq!(
+            pick(&hosts, &usage, &request(4, 500), 0).as_deref(),
+            Some("b")
+        );
+        assert_eq!(pick(&hosts, &usage, &request(5, 500), 0), None);
+        usage.insert("b".into(), (1, 4, 3500, 1));
+        assert_eq!(
+            pick(&hosts, &usage, &request(1, 600), 0).as_deref(),
+            Some("a")
+        );
+        assert_eq!(pick(&hosts, &usage, &request(1, 1200), 0), None);
+    }
+
+    #[test]
+    fn honours_disabled_down_zones_and_groups() {
+        let mut hosts = vec![host("a", 4, 4000), host("b", 4, 2000)];
+        let usage = Usage::new();
+        hosts[0].disabled = true;
+        assert_eq!(
+            pick(&hosts, &usage, &request(1, 100), 0).as_deref(),
+            Some("b")
+        );
+        hosts[0].disabled = false;
+        let down = (HOST_DOWN_AFTER_SECONDS + 1) * 1_000_000;
+        hosts[1].updated_at = down;
+        assert_eq!(
+            pick(&hosts, &usage, &request(1, 100), down).as_deref(),
+            Some("b")
+        );
+        hosts[1].updated_at = 0;
+        let mut r = request(1, 100);
+        r.zone = Some("elsewhere");
+        assert_eq!(pick(&hosts, &usage, &r, 0), None);
+        let mut r = request(1, 100);
+        r.group = Some(("anti-affinity", vec!["a".into()]));
+        assert_eq!(pick(&hosts, &usage, &r, 0).as_deref(), Some("b"));
+        r.group = Some(("affinity", vec!["b".into()]));
+        assert_eq!(pick(&hosts, &usage, &r, 0).as_deref(), Some("b"));
+        r.group = Some(("soft-affinity", vec!["b".into()]));
+        assert_eq!(pick(&hosts, &usage, &r, 0).as_deref(), Some("b"));
+        r.group = Some(("anti-affinity", vec!["a".into(), "b".into()]));
+        assert_eq!(pick(&hosts, &usage, &r, 0), None);
+    }
+}

@@ -1,0 +1,157 @@
+//! The compute service: its database, settings, the services it calls (network, image),
+//! and the signal that tells this host's agent that desired state changed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use onestack_db::{Pool, Tx, now_micros};
+use onestack_image::Images;
+use onestack_network::Networks;
+use tokio::sync::Notify;
+
+use crate::config::{ComputeConfig, QUOTA_RESOURCES};
+use crate::error::{Error, Result};
+use crate::model::{Flavor, Host};
+use crate::store;
+
+pub struct Computes {
+    pub pool: Pool,
+    pub config: ComputeConfig,
+    pub networks: Arc<Networks>,
+    pub images: Arc<Images>,
+    /// This host's name (the same one ports are bound to).
+    pub host: String,
+    /// Where this host keeps its guests (console logs are read from here).
+    pub instances_dir: std::path::PathBuf,
+    changed: Arc<Notify>,
+}
+
+impl Computes {
+    pub fn new(
+        config: ComputeConfig,
+        networks: Arc<Networks>,
+        images: Arc<Images>,
+        instances_dir: std::path::PathBuf,
+    ) -> Self {
+        Self {
+            instances_dir,
+            pool: networks.pool.clone(),
+            host: networks.host.clone(),
+            config,
+            networks,
+            images,
+            changed: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Woken after every change a host agent must act on.
+    pub fn changes(&self) -> Arc<Notify> {
+        self.changed.clone()
+    }
+
+    pub(crate) fn changed(&self) {
+        self.changed.notify_one();
+    }
+
+    /// Creates DevStack's flavors on first start, when configured to.
+    pub async fn seed_flavors(&self) -> Result<()> {
+        if !self.config.default_flavors || !store::flavors(&self.pool).await?.is_empty() {
+            return Ok(());
+        }
+        let defaults: [(&str, &str, u32, u64, u64); 5] = [
+            ("1", "m1.tiny", 1, 512, 1),
+            ("2", "m1.small", 1, 2048, 20),
+            ("3", "m1.medium", 2, 4096, 40),
+            ("4", "m1.large", 4, 8192, 80),
+            ("5", "m1.xlarge", 8, 16384, 160),
+        ];
+        let now = now_micros();
+        for (id, name, vcpus, ram, disk) in defaults {
+            let flavor = Flavor {
+                id: id.into(),
+                name: name.into(),
+                vcpus,
+                ram,
+                disk,
+                ephemeral: 0,
+                swap: 0,
+                rxtx_factor: 1.0,
+                is_public: true,
+                disabled: false,
+                description: None,
+                extra_specs: BTreeMap::new(),
+                created_at: now,
+            };
+            store::insert_flavor(&self.pool, &flavor).await?;
+        }
+        Ok(())
+    }
+
+    /// Records this host's capacity (the agent calls it at start and on every sync);
+    /// what the API set (disabled, reason) is kept.
+    pub async fn register_host(&self, mut measured: Host) -> Result<Host> {
+        let existing = store::hosts(&self.pool)
+            .await?
+            .into_iter()
+            .find(|h| h.host == measured.host);
+        if let Some(old) = existing {
+            measured.service_id = old.service_id;
+            measured.hypervisor_id = old.hypervisor_id;
+            measured.disabled = old.disabled;
+            measured.disabled_reason = old.disabled_reason;
+            measured.forced_down = old.forced_down;
+        }
+        measured.updated_at = now_micros();
+        store::save_host(&self.pool, &measured).await?;
+        Ok(measured)
+    }
+
+    /// The limits of a project: overrides, else the configured defaults.
+    pub async fn quota_limits<'c, E>(&self, e: E, project_id: &str) -> Result<BTreeMap<String, i64>>
+    where
+        E: sqlx::Executor<'c, Database = onestack_db::Any>,
+    {
+        let mut limits: BTreeMap<String, i64> = QUOTA_RESOURCES
+            .iter()
+            .filter_map(|r| Some(((*r).to_owned(), self.config.default_quota(r)?)))
+            .collect();
+        for (resource, limit) in store::quota_overrides(e, project_id).await? {
+            limits.insert(resource, limit);
+        }
+        Ok(limits)
+    }
+
+    /// Fails with Nova's quota error if adding `wanted` servers of `vcpus`/`ram` each
+    /// would exceed the project's limits.
+    pub(crate) async fn check_server_quota(
+        &self,
+        tx: &mut Tx,
+        project_id: &str,
+        wanted: i64,
+        vcpus: i64,
+        ram: i64,
+    ) -> Result<()> {
+        let limits = self.quota_limits(&mut **tx, project_id).await?;
+        let (instances, cores, used_ram) = store::project_usage(tx, project_id).await?;
+        for (resource, used, per) in [
+            ("instances", instances, 1),
+            ("cores", cores, vcpus),
+            ("ram", used_ram, ram),
+        ] {
+            let limit = limits.get(resource).copied().unwrap_or(-1);
+            if limit >= 0 && used + wanted * per > limit {
+                return Err(Error::OverQuota {
+                    resource,
+                    requested: wanted * per,
+                    used,
+                    limit,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

@@ -1,0 +1,219 @@
+//! The hypervisor driver the per-host agent uses.
+//!
+//! [`Driver`] is either [`Qemu`] (real guests: one daemonized QEMU per guest, driven over
+//! QMP, KVM when the host has hardware virtualization and TCG otherwise) or [`Fake`] (guests
+//! in memory, for scale tests of the control plane). Both keep the same states and refuse
+//! the same things.
+//!
+//! Guests outlive the process: everything about a guest is in its instance dir
+//! (`<instances_dir>/<uuid>`: `spec.json`, the disks, `qemu.pid`, `qmp.sock`, `vnc.sock`,
+//! `console.log`, `qemu.log`, `state.save` while suspended), so a new [`Driver`] on the same
+//! directories re-adopts running guests.
+//!
+//! | module | job |
+//! |---|---|
+//! | `accel` | KVM or TCG from `/proc/cpuinfo` and `/dev/kvm` |
+//! | `cmdline` | the QEMU argv for a spec (pure) |
+//! | `qmp` | the QMP client |
+//! | `disks` | `qemu-img`: base cache, overlays, blank disks, growing, flattening |
+//! | `configdrive` | the `config-2` ISO via `genisoimage` |
+//! | `qemu` | the QEMU driver |
+//! | `fake` | the in-memory driver |
+//! | `spec`, `layout`, `validate` | the guest spec and power states, the instance dir's files, input checks |
+
+mod accel;
+mod cmd;
+pub mod cmdline;
+mod configdrive;
+mod disks;
+mod error;
+mod fake;
+mod layout;
+mod qemu;
+pub mod qmp;
+mod spec;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use accel::{Accel, AccelChoice, cpuinfo_has_virt, detect_accel};
+pub use error::{Error, Result};
+pub use fake::Fake;
+pub use qemu::{Qemu, QemuConfig};
+pub use spec::{GuestSpec, Nic, PowerState, RootDisk};
+
+/// The driver the agent holds: real QEMU guests, or the in-memory fake.
+pub enum Driver {
+    Qemu(Qemu),
+    Fake(Fake),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $d:ident => $call:expr) => {
+        match $self {
+            Driver::Qemu($d) => $call,
+            Driver::Fake($d) => $call,
+        }
+    };
+}
+
+impl Driver {
+    /// The QEMU driver; makes its directories if needed.
+    pub fn qemu(config: QemuConfig) -> std::io::Result<Driver> {
+        Qemu::new(config).map(Driver::Qemu)
+    }
+
+    pub fn fake() -> Driver {
+        Driver::Fake(Fake::new())
+    }
+
+    /// `"qemu"` or `"fake"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Driver::Qemu(_) => "qemu",
+            Driver::Fake(_) => "fake",
+        }
+    }
+
+    /// The accelerator guests run with (none for the fake).
+    pub fn accel(&self) -> Option<Accel> {
+        match self {
+            Driver::Qemu(q) => Some(q.config().accel),
+            Driver::Fake(_) => None,
+        }
+    }
+
+    /// How long a graceful shutdown should wait before a hard stop, by default.
+    pub fn default_shutdown_timeout(&self) -> Duration {
+        match self {
+            Driver::Qemu(q) => q.config().shutdown_timeout,
+            Driver::Fake(_) => Duration::ZERO,
+        }
+    }
+
+    /// Caches an image file once per host under `base_dir/<image_id>` (hard link or copy, or
+    /// `qemu-img convert -O qcow2` for formats other than raw/qcow2/iso), verifying nothing
+    /// else; returns the path and the format to use (`raw` for iso, aki, ari, ami). Concurrent
+    /// calls for one id write to temp names and rename, so they never corrupt the cache.
+    pub async fn cache_image(
+        &self,
+        image_id: &str,
+        source: &Path,
+        disk_format: &str,
+    ) -> Result<(PathBuf, String)> {
+        dispatch!(self, d => d.cache_image(image_id, source, disk_format).await)
+    }
+
+    /// Makes the instance dir and its disks (root overlay or blank, ephemeral, swap, rescue)
+    /// where they don't exist yet, and saves `spec.json`. Idempotent. Starts nothing.
+    pub async fn create(&self, spec: &GuestSpec) -> Result<()> {
+        dispatch!(self, d => d.create(spec).await)
+    }
+
+    /// (Re)writes `disk.config` from files: path inside the drive
+    /// (`openstack/latest/meta_data.json`, `ec2/latest/meta-data.json`, ...) → contents.
+    pub async fn write_config_drive(
+        &self,
+        uuid: &str,
+        files: &BTreeMap<String, Vec<u8>>,
+    ) -> Result<()> {
+        dispatch!(self, d => d.write_config_drive(uuid, files).await)
+    }
+
+    /// Starts the saved spec (restoring a suspended guest's state if there is one) and
+    /// returns once QMP answers and the guest runs. A no-op when its QEMU already runs.
+    pub async fn start(&self, uuid: &str) -> Result<()> {
+        dispatch!(self, d => d.start(uuid).await)
+    }
+
+    /// Replaces the saved spec (resize: vcpus, memory, root_gb; rescue: set or clear
+    /// `rescue`); grows disks that grew (never shrinks); only while shut down. The root disk's
+    /// source cannot change here (that is [`Driver::rebuild_root`]).
+    pub async fn update_spec(&self, spec: &GuestSpec) -> Result<()> {
+        dispatch!(self, d => d.update_spec(spec).await)
+    }
+
+    pub async fn spec(&self, uuid: &str) -> Result<Option<GuestSpec>> {
+        dispatch!(self, d => d.spec(uuid).await)
+    }
+
+    /// From the pidfile, the process (its command line carries the uuid), and QMP
+    /// `query-status`; `NoState` for an unknown instance.
+    pub async fn power_state(&self, uuid: &str) -> Result<PowerState> {
+        dispatch!(self, d => d.power_state(uuid).await)
+    }
+
+    /// Presses the ACPI power button and waits up to `timeout` for QEMU to exit, then stops
+    /// it hard. True if the guest shut down by itself (or was already off). A paused guest
+    /// is stopped hard at once.
+    pub async fn shutdown(&self, uuid: &str, timeout: Duration) -> Result<bool> {
+        dispatch!(self, d => d.shutdown(uuid, timeout).await)
+    }
+
+    /// Hard stop (QMP `quit`, then SIGKILL). Idempotent; a suspended guest keeps its state.
+    pub async fn destroy(&self, uuid: &str) -> Result<()> {
+        dispatch!(self, d => d.destroy(uuid).await)
+    }
+
+    pub async fn pause(&self, uuid: &str) -> Result<()> {
+        dispatch!(self, d => d.pause(uuid).await)
+    }
+
+    pub async fn unpause(&self, uuid: &str) -> Result<()> {
+        dispatch!(self, d => d.unpause(uuid).await)
+    }
+
+    /// Saves the guest's memory to `state.save` and ends its QEMU; `start` restores it.
+    pub async fn suspend(&self, uuid: &str) -> Result<()> {
+        dispatch!(self, d => d.suspend(uuid).await)
+    }
+
+    /// Hard reboot without restarting the process (QMP `system_reset`).
+    pub async fn reset(&self, uuid: &str) -> Result<()> {
+        dispatch!(self, d => d.reset(uuid).await)
+    }
+
+    /// The serial console log, its last `max_lines` lines if given.
+    pub async fn console_output(&self, uuid: &str, max_lines: Option<usize>) -> Result<String> {
+        dispatch!(self, d => d.console_output(uuid, max_lines).await)
+    }
+
+    /// Copies the root disk, flattened to qcow2, to `dest` while the guest is paused or
+    /// off (for createImage).
+    pub async fn snapshot(&self, uuid: &str, dest: &Path) -> Result<()> {
+        dispatch!(self, d => d.snapshot(uuid, dest).await)
+    }
+
+    /// Recreates the root disk from a new base (rebuild), keeping the rest; only while shut
+    /// down.
+    pub async fn rebuild_root(&self, uuid: &str, root: RootDisk, root_gb: u64) -> Result<()> {
+        dispatch!(self, d => d.rebuild_root(uuid, root, root_gb).await)
+    }
+
+    /// Destroys the guest and removes its instance dir. Idempotent.
+    pub async fn delete(&self, uuid: &str) -> Result<()> {
+        dispatch!(self, d => d.delete(uuid).await)
+    }
+
+    /// The uuids that have an instance dir (for re-adoption after a restart).
+    pub async fn list(&self) -> Result<Vec<String>> {
+        dispatch!(self, d => d.list().await)
+    }
+
+    /// The VNC unix socket of a guest (QEMU serves it while running).
+    pub fn vnc_socket(&self, uuid: &str) -> Option<PathBuf> {
+        match self {
+            Driver::Qemu(q) => q.vnc_socket(uuid),
+            Driver::Fake(_) => None,
+        }
+    }
+
+    pub fn instance_dir(&self, uuid: &str) -> Option<PathBuf> {
+        match self {
+            Driver::Qemu(q) => q.instance_dir(uuid),
+            Driver::Fake(_) => None,
+        }
+    }
+}

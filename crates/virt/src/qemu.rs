@@ -1,0 +1,988 @@
+//! The QEMU driver: one daemonized QEMU per guest, found again through its pidfile and
+//! driven over its QMP socket, so guests outlive the process that started them.
+//!
+//! Everything about a guest lives in its instance dir (see [`Layout`]): the spec, the disks,
+//! the pidfile and sockets, the serial log, QEMU's own log and a suspended guest's state.
+//! Operations on one guest are serialized in this process (QEMU serves one QMP client at a
+//! time); different guests proceed in parallel.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::OwnedMutexGuard;
+
+use crate::accel::Accel;
+use crate::cmdline::{self, Host};
+use crate::configdrive;
+use crate::disks::{self, GIB, MIB};
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+use crate::qmp::Qmp;
+use crate::spec::{GuestSpec, PowerState, RootDisk};
+use crate::validate;
+
+/// How long a QMP command may take to answer.
+const QMP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `qemu -daemonize` may take to report that the guest is set up.
+const LAUNCH_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long saving or restoring a guest's memory may take.
+const MIGRATION_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long QEMU gets to exit after QMP `quit`, and after SIGKILL.
+const QUIT_WAIT: Duration = Duration::from_secs(3);
+const KILL_WAIT: Duration = Duration::from_secs(5);
+const POLL: Duration = Duration::from_millis(50);
+/// The serial log is moved aside to `console.log.0` at start when larger than this.
+const CONSOLE_ROTATE_BYTES: u64 = 4 * MIB;
+/// `console_output` reads at most this much of the end of the log.
+const CONSOLE_READ_BYTES: u64 = MIB;
+
+/// Where and how the QEMU driver works.
+#[derive(Debug, Clone)]
+pub struct QemuConfig {
+    /// One directory per guest, named by its uuid.
+    pub instances_dir: PathBuf,
+    /// The per-host image cache (`<base_dir>/<image_id>`).
+    pub base_dir: PathBuf,
+    pub accel: Accel,
+    /// `qemu-system-x86_64`, or a path to it.
+    pub qemu_binary: String,
+    /// The default for a graceful shutdown before a hard stop (Nova's `shutdown_timeout`).
+    pub shutdown_timeout: Duration,
+}
+
+impl QemuConfig {
+    /// `<data_dir>/instances` and `<data_dir>/base`, `qemu-system-x86_64`, 60 s.
+    pub fn under(data_dir: &Path, accel: Accel) -> Self {
+        Self {
+            instances_dir: data_dir.join("instances"),
+            base_dir: data_dir.join("base"),
+            accel,
+            qemu_binary: "qemu-system-x86_64".into(),
+            shutdown_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The QEMU driver. Cheap to share behind an `Arc`; all state is on disk.
+pub struct Qemu {
+    config: QemuConfig,
+    vhost_net: bool,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Qemu {
+    /// Makes the instance and base directories if needed.
+    pub fn new(config: QemuConfig) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&config.instances_dir)?;
+        std::fs::create_dir_all(&config.base_dir)?;
+        let vhost_net = config.accel == Accel::Kvm && Path::new("/dev/vhost-net").exists();
+        Ok(Self {
+            config,
+            vhost_net,
+            locks: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn config(&self) -> &QemuConfig {
+        &self.config
+    }
+
+    fn layout(&self, uuid: &str) -> Result<Layout> {
+        Layout::new(&self.config.instances_dir, uuid)
+    }
+
+    fn host(&self) -> Host {
+        Host {
+            accel: self.config.accel,
+            vhost_net: self.vhost_net,
+        }
+    }
+
+    /// Serializes operations on one guest.
+    async fn lock(&self, uuid: &str) -> OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+            locks.entry(uuid.to_owned()).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+
+    fn forget_lock(&self, uuid: &str) {
+        self.locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(uuid);
+    }
+
+    async fn qmp(&self, layout: &Layout) -> Result<Qmp> {
+        Qmp::connect(&layout.qmp(), QMP_TIMEOUT).await
+    }
+
+    // ---- images and disks ----
+
+    pub async fn cache_image(
+        &self,
+        image_id: &str,
+        source: &Path,
+        disk_format: &str,
+    ) -> Result<(PathBuf, String)> {
+        disks::cache_image(&self.config.base_dir, image_id, source, disk_format).await
+    }
+
+    pub async fn create(&self, spec: &GuestSpec) -> Result<()> {
+        let layout = self.layout(&spec.uuid)?;
+        check_spec(spec, &layout, self.host())?;
+        let _guard = self.lock(&spec.uuid).await;
+        tokio::fs::create_dir_all(&layout.dir)
+            .await
+            .map_err(|e| Error::io(&layout.dir, e))?;
+        if !exists(&layout.root()).await? {
+            make_root(&layout, &spec.root, spec.root_gb).await?;
+        }
+        ensure_extra_disks(&layout, spec).await?;
+        if let Some(base) = &spec.rescue
+            && !exists(&layout.rescue()).await?
+        {
+            make_rescue(&layout, base).await?;
+        }
+        save_spec(&layout, spec).await
+    }
+
+    pub async fn write_config_drive(
+        &self,
+        uuid: &str,
+        files: &BTreeMap<String, Vec<u8>>,
+    ) -> Result<()> {
+        let layout = self.layout(uuid)?;
+        if !exists(&layout.dir).await? {
+            return Err(Error::NotFound(uuid.into()));
+        }
+        configdrive::build(files, &layout.config_drive()).await
+    }
+
+    pub async fn spec(&self, uuid: &str) -> Result<Option<GuestSpec>> {
+        load_spec(&self.layout(uuid)?).await
+    }
+
+    pub async fn update_spec(&self, spec: &GuestSpec) -> Result<()> {
+        let layout = self.layout(&spec.uuid)?;
+        check_spec(spec, &layout, self.host())?;
+        let _guard = self.lock(&spec.uuid).await;
+        let old = load_spec(&layout)
+            .await?
+            .ok_or_else(|| Error::NotFound(spec.uuid.clone()))?;
+        self.require_off(&layout, &spec.uuid, "update_spec").await?;
+        if old.root != spec.root {
+            return Err(Error::invalid(
+                "root",
+                "changing the root disk is a rebuild (rebuild_root)",
+            ));
+        }
+        if spec.root_gb > 0 {
+            disks::grow(&layout.root(), spec.root_gb * GIB).await?;
+        }
+        ensure_extra_disks(&layout, spec).await?;
+        if spec.rescue != old.rescue {
+            remove_if_exists(&layout.rescue()).await?;
+        }
+        if let Some(base) = &spec.rescue
+            && !exists(&layout.rescue()).await?
+        {
+            make_rescue(&layout, base).await?;
+        }
+        save_spec(&layout, spec).await
+    }
+
+    pub async fn rebuild_root(&self, uuid: &str, root: RootDisk, root_gb: u64) -> Result<()> {
+        let layout = self.layout(uuid)?;
+        let _guard = self.lock(uuid).await;
+        let mut spec = load_spec(&layout)
+            .await?
+            .ok_or_else(|| Error::NotFound(uuid.into()))?;
+        self.require_off(&layout, uuid, "rebuild_root").await?;
+        spec.root = root;
+        spec.root_gb = root_gb;
+        check_spec(&spec, &layout, self.host())?;
+        // The new disk is made under a temp name by make_root and renamed over the old one.
+        make_root(&layout, &spec.root, spec.root_gb).await?;
+        save_spec(&layout, &spec).await
+    }
+
+    /// Refuses unless no QEMU runs and no saved state waits (a saved state belongs to the
+    /// disks and sizes it was taken with).
+    async fn require_off(&self, layout: &Layout, uuid: &str, op: &'static str) -> Result<()> {
+        let state = off_state(layout, uuid).await?;
+        if state == PowerState::Shutdown {
+            Ok(())
+        } else {
+            Err(Error::WrongState {
+                uuid: uuid.into(),
+                op,
+                state,
+                needs: "shut down",
+            })
+        }
+    }
+
+    // ---- power ----
+
+    /// Starts the guest. Starting a guest whose QEMU already runs is a no-op (`Ok`), whatever
+    /// its state (running or paused): the reconciler may call it on every pass.
+    pub async fn start(&self, uuid: &str) -> Result<()> {
+        let layout = self.layout(uuid)?;
+        let _guard = self.lock(uuid).await;
+        let spec = load_spec(&layout)
+            .await?
+            .ok_or_else(|| Error::NotFound(uuid.into()))?;
+        if spec.uuid != uuid {
+            return Err(Error::invalid("spec.json uuid", spec.uuid));
+        }
+        if running_pid(&layout, uuid).is_some() {
+            return Ok(());
+        }
+        if !exists(&layout.root()).await? {
+            return Err(Error::invalid(
+                "root disk (missing; create first)",
+                layout.root().to_string_lossy(),
+            ));
+        }
+        if spec.config_drive && !exists(&layout.config_drive()).await? {
+            return Err(Error::invalid(
+                "config drive (not written yet)",
+                layout.config_drive().to_string_lossy(),
+            ));
+        }
+        ensure_extra_disks(&layout, &spec).await?;
+        if let Some(base) = &spec.rescue
+            && !exists(&layout.rescue()).await?
+        {
+            make_rescue(&layout, base).await?;
+        }
+        let state = layout.state();
+        let incoming = exists(&state).await?.then_some(state);
+        let started = Instant::now();
+        let pid = self.launch(&layout, &spec, incoming.as_deref()).await?;
+        let result = self
+            .finish_start(&layout, uuid, pid, incoming.as_deref())
+            .await;
+        if let Err(e) = &result {
+            tracing::warn!(uuid, "start failed after launch, stopping QEMU: {e}");
+            let _ = hard_stop(&layout, uuid, pid).await;
+        } else {
+            tracing::info!(
+                uuid,
+                pid,
+                restored = incoming.is_some(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "guest started"
+            );
+        }
+        result
+    }
+
+    /// Runs `qemu -daemonize` and returns the guest's pid once the parent reports success.
+    async fn launch(
+        &self,
+        layout: &Layout,
+        spec: &GuestSpec,
+        incoming: Option<&Path>,
+    ) -> Result<i32> {
+        let uuid = spec.uuid.as_str();
+        for stale in [layout.pidfile(), layout.qmp(), layout.vnc()] {
+            remove_if_exists(&stale).await?;
+        }
+        rotate_console(layout).await?;
+        let argv = cmdline::build(spec, layout, self.host(), incoming)?;
+        let log_path = layout.log();
+        let (log, offset) = open_log(&log_path, &self.config.qemu_binary, &argv)?;
+        let stderr = log.try_clone().map_err(|e| Error::io(&log_path, e))?;
+        let mut child = tokio::process::Command::new(&self.config.qemu_binary)
+            .args(&argv)
+            .current_dir(&layout.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(stderr))
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|source| Error::Spawn {
+                program: self.config.qemu_binary.clone(),
+                source,
+            })?;
+        let status = match tokio::time::timeout(LAUNCH_TIMEOUT, child.wait()).await {
+            Ok(status) => status.map_err(|e| Error::io(&log_path, e))?,
+            Err(_) => {
+                let _ = child.kill().await;
+                if let Some(pid) = running_pid(layout, uuid) {
+                    let _ = hard_stop(layout, uuid, pid).await;
+                }
+                return Err(Error::Timeout(format!(
+                    "waiting for QEMU of {uuid} to start"
+                )));
+            }
+        };
+        if !status.success() {
+            return Err(Error::Start {
+                uuid: uuid.into(),
+                log: log_tail(&log_path, offset).await,
+            });
+        }
+        running_pid(layout, uuid).ok_or_else(|| Error::Start {
+            uuid: uuid.into(),
+            log: format!(
+                "no QEMU process after start; {}",
+                log_tail_blocking(&log_path, offset)
+            ),
+        })
+    }
+
+    /// After launch: waits for a restore to finish, resumes, and checks the guest runs.
+    async fn finish_start(
+        &self,
+        layout: &Layout,
+        uuid: &str,
+        pid: i32,
+        incoming: Option<&Path>,
+    ) -> Result<()> {
+        let mut qmp = self.qmp(layout).await?;
+        if let Some(state) = incoming {
+            let deadline = Instant::now() + MIGRATION_TIMEOUT;
+            loop {
+                if !process_is_guest(pid, uuid) {
+                    return Err(Error::Start {
+                        uuid: uuid.into(),
+                        log: format!("QEMU exited while restoring {}", state.display()),
+                    });
+                }
+                let status = qmp.query_status().await?;
+                if status.status != "inmigrate" {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err(Error::Timeout(format!("restoring {}", state.display())));
+                }
+                tokio::time::sleep(POLL).await;
+            }
+        }
+        let status = qmp.query_status().await?;
+        if !status.running {
+            qmp.cont().await?;
+        }
+        if let Some(state) = incoming {
+            remove_if_exists(state).await?;
+        }
+        let status = qmp.query_status().await?;
+        if status.running {
+            Ok(())
+        } else {
+            Err(Error::Start {
+                uuid: uuid.into(),
+                log: format!("guest is {} after start", status.status),
+            })
+        }
+    }
+
+    pub async fn power_state(&self, uuid: &str) -> Result<PowerState> {
+        let layout = self.layout(uuid)?;
+        let _guard = self.lock(uuid).await;
+        if !exists(&layout.dir).await? {
+            return Ok(PowerState::NoState);
+        }
+        if let Some(pid) = running_pid(&layout, uuid) {
+            let status = match self.qmp(&layout).await {
+                Ok(mut qmp) => qmp.query_status().await,
+                Err(e) => Err(e),
+            };
+            match status {
+                Ok(status) => return Ok(state_from_status(&status.status)),
+                Err(e) if process_is_guest(pid, uuid) => {
+                    tracing::warn!(uuid, "QEMU runs but QMP does not answer: {e}");
+                    return Ok(PowerState::Running);
+                }
+                Err(_) => {} // it exited meanwhile
+            }
+        }
+        off_state(&layout, uuid).await
+    }
+
+    pub async fn shutdown(&self, uuid: &str, timeout: Duration) -> Result<bool> {
+        let layout = self.layout(uuid)?;
+        let _guard = self.lock(uuid).await;
+        if !exists(&layout.dir).await? {
+            return Err(Error::NotFound(uuid.into()));
+        }
+        let Some(pid) = running_pid(&layout, uuid) else {
+            return Ok(true);
+        };
+        // A paused guest cannot see the power button: stop it hard at once.
+        let mut pressed = false;
+        if let Ok(mut qmp) = self.qmp(&layout).await
+            && qmp.query_status().await.is_ok_and(|s| s.running)
+        {
+            pressed = qmp.system_powerdown().await.is_ok();
+        }
+        if pressed && wait_gone(pid, uuid, timeout).await {
+            cleanup_runtime(&layout).await;
+            return Ok(true);
+        }
+        hard_stop(&layout, uuid, pid).await?;
+        Ok(false)
+    }
+
+    pub async fn destroy(&self, uuid: &str) -> Result<()> {
+        let layout = self.layout(uuid)?;
+        let _guard = self.lock(uuid).await;
+        if let Some(pid) = running_pid(&layout, uuid) {
+            hard_stop(&layout, uuid, pid).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs `op` on the guest's QMP session; the guest's QEMU must be running.
+    async fn with_running<T>(
+        &self,
+        uuid: &str,
+        op: &'static str,
+        f: impl AsyncFnOnce(&mut Qmp) -> Result<T>,
+    ) -> Result<T> {
+        let layout = self.layout(uuid)?;
+        let _guard = self.lock(uuid).await;
+        if !exists(&layout.dir).await? {
+            return Err(Error::NotFound(uuid.into()));
+        }
+        if running_pid(&layout, uuid).is_none() {
+            return Err(Error::WrongState {
+                uuid: uuid.into(),
+                op,
+                state: off_state(&layout, uuid).await?,
+                needs: "running or paused",
+            });
+        }
+        let mut qmp = self.qmp(&layout).await?;
+        f(&mut qmp).await
+    }
+
+    pub async fn pause(&self, uuid: &str) -> Result<()> {
+        self.with_running(uuid, "pause", async |qmp| qmp.stop().await)
+            .await
+    }
+
+    pub async fn unpause(&self, uuid: &str) -> Result<()> {
+        self.with_running(uuid, "unpause", async |qmp| qmp.cont().await)
+            .await
+    }
+
+    pub async fn reset(&self, uuid: &str) -> Result<()> {
+        self.with_running(uuid, "reset", async |qmp| qmp.system_reset().await)
+            .await
+    }
+
+    /// Saves the guest's memory to `state.save` and ends its QEMU. The stream goes over a unix
+    /// socket this driver serves (`migrate.sock`) rather than `exec:cat > FILE`: QEMU's exec
+    /// channel sends the command SIGTERM as soon as it closes the pipe, which can cut off the
+    /// file's tail.
+    pub async fn suspend(&self, uuid: &str) -> Result<()> {
+        let layout = self.layout(uuid)?;
+        let _guard = self.lock(uuid).await;
+        if !exists(&layout.dir).await? {
+            return Err(Error::NotFound(uuid.into()));
+        }
+        let Some(pid) = running_pid(&layout, uuid) else {
+            return Err(Error::WrongState {
+                uuid: uuid.into(),
+                op: "suspend",
+                state: off_state(&layout, uuid).await?,
+                needs: "running or paused",
+            });
+        };
+        let mut qmp = self.qmp(&layout).await?;
+        let was_running = qmp.query_status().await?.running;
+        qmp.stop().await?;
+        let saved = save_state(&layout, &mut qmp).await;
+        if let Err(e) = saved {
+            remove_if_exists(&layout.state_tmp()).await?;
+            if was_running {
+                let _ = qmp.cont().await;
+            }
+            return Err(e);
+        }
+        let _ = qmp.quit().await;
+        drop(qmp);
+        if !wait_gone(pid, uuid, QUIT_WAIT).await {
+            hard_stop(&layout, uuid, pid).await?;
+        }
+        cleanup_runtime(&layout).await;
+        Ok(())
+    }
+
+    // ---- reading ----
+
+    pub async fn console_output(&self, uuid: &str, max_lines: Option<usize>) -> Result<String> {
+        let layout = self.layout(uuid)?;
+        if !exists(&layout.dir).await? {
+            return Err(Error::NotFound(uuid.into()));
+        }
+        let path = layout.console();
+        let mut file = match tokio::fs::File::open(&path).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let len = file
+            .metadata()
+            .await
+            .map_err(|e| Error::io(&path, e))?
+            .len();
+        let start = len.saturating_sub(CONSOLE_READ_BYTES);
+        file.seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(|e| Error::io(&path, e))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .await
+            .map_err(|e| Error::io(&path, e))?;
+        let mut text = String::from_utf8_lossy(&bytes).into_owned();
+        if start > 0 {
+            // Drop the partial first line.
+            text = text
+                .split_once('\n')
+                .map(|(_, rest)| rest.to_owned())
+                .unwrap_or_default();
+        }
+        Ok(match max_lines {
+            Some(n) => last_lines(&text, n),
+            None => text,
+        })
+    }
+
+    /// Flattens the root disk to a qcow2 at `dest`; the guest must be paused or off.
+    pub async fn snapshot(&self, uuid: &str, dest: &Path) -> Result<()> {
+        let layout = self.layout(uuid)?;
+        let _guard = self.lock(uuid).await;
+        if !exists(&layout.dir).await? {
+            return Err(Error::NotFound(uuid.into()));
+        }
+        if running_pid(&layout, uuid).is_some() {
+            let status = self.qmp(&layout).await?.query_status().await?;
+            if status.running {
+                return Err(Error::WrongState {
+                    uuid: uuid.into(),
+                    op: "snapshot",
+                    state: PowerState::Running,
+                    needs: "paused or shut down",
+                });
+            }
+        }
+        disks::convert_to_qcow2(&layout.root(), "qcow2", dest).await
+    }
+
+    pub async fn delete(&self, uuid: &str) -> Result<()> {
+        let layout = self.layout(uuid)?;
+        {
+            let _guard = self.lock(uuid).await;
+            if let Some(pid) = running_pid(&layout, uuid) {
+                hard_stop(&layout, uuid, pid).await?;
+            }
+            match tokio::fs::remove_dir_all(&layout.dir).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&layout.dir, e)),
+            }
+        }
+        self.forget_lock(uuid);
+        Ok(())
+    }
+
+    pub async fn list(&self) -> Result<Vec<String>> {
+        let dir = &self.config.instances_dir;
+        let mut entries = tokio::fs::read_dir(dir)
+            .await
+            .map_err(|e| Error::io(dir, e))?;
+        let mut out = Vec::new();
+        while let Some(entry) = entries.next_entry().await.map_err(|e| Error::io(dir, e))? {
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            let is_dir = entry.file_type().await.is_ok_and(|t| t.is_dir());
+            if is_dir && validate::uuid(&name).is_ok() {
+                out.push(name);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    pub fn vnc_socket(&self, uuid: &str) -> Option<PathBuf> {
+        self.layout(uuid).ok().map(|l| l.vnc())
+    }
+
+    pub fn instance_dir(&self, uuid: &str) -> Option<PathBuf> {
+        self.layout(uuid).ok().map(|l| l.dir)
+    }
+}
+
+/// Checks everything in a spec that will reach a path or QEMU's command line, before any
+/// file is made.
+fn check_spec(spec: &GuestSpec, layout: &Layout, host: Host) -> Result<()> {
+    cmdline::build(spec, layout, host, None)?;
+    if let RootDisk::Image { base, .. } = &spec.root {
+        validate::path(base)?;
+    }
+    if let Some(base) = &spec.rescue {
+        validate::path(base)?;
+    }
+    Ok(())
+}
+
+// ---- disks of an instance ----
+
+async fn exists(path: &Path) -> Result<bool> {
+    tokio::fs::try_exists(path)
+        .await
+        .map_err(|e| Error::io(path, e))
+}
+
+async fn remove_if_exists(path: &Path) -> Result<()> {
+    match tokio::fs::remove_file(path).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// (Re)makes the root disk: an overlay on the base, grown to `root_gb` when that is larger
+/// than the base, or a blank disk of `root_gb`.
+async fn make_root(layout: &Layout, root: &RootDisk, root_gb: u64) -> Result<()> {
+    match root {
+        RootDisk::Image { base, format } => {
+            let virtual_size = disks::info(base, Some(format)).await?.virtual_size;
+            let wanted = root_gb * GIB;
+            let size = (wanted > virtual_size).then_some(wanted);
+            disks::create_overlay(base, format, &layout.root(), size).await
+        }
+        RootDisk::Blank if root_gb == 0 => Err(Error::invalid(
+            "root_gb",
+            "a blank root disk needs root_gb > 0",
+        )),
+        RootDisk::Blank => disks::create_blank(&layout.root(), root_gb * GIB).await,
+    }
+}
+
+/// Makes or grows the ephemeral and swap disks the spec asks for.
+async fn ensure_extra_disks(layout: &Layout, spec: &GuestSpec) -> Result<()> {
+    if spec.ephemeral_gb > 0 {
+        disks::ensure_blank(&layout.ephemeral(), spec.ephemeral_gb * GIB).await?;
+    }
+    if spec.swap_mb > 0 {
+        disks::ensure_blank(&layout.swap(), spec.swap_mb * MIB).await?;
+    }
+    Ok(())
+}
+
+async fn make_rescue(layout: &Layout, base: &Path) -> Result<()> {
+    let format = disks::probe_base(base).await?;
+    disks::create_overlay(base, &format, &layout.rescue(), None).await
+}
+
+// ---- the spec file ----
+
+async fn load_spec(layout: &Layout) -> Result<Option<GuestSpec>> {
+    let path = layout.spec();
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            Error::io(
+                &path,
+                std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(&path, e)),
+    }
+}
+
+async fn save_spec(layout: &Layout, spec: &GuestSpec) -> Result<()> {
+    let path = layout.spec();
+    let tmp = disks::temp_beside(&path);
+    let bytes = serde_json::to_vec_pretty(spec).map_err(|e| {
+        Error::io(
+            &path,
+            std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        )
+    })?;
+    tokio::fs::write(&tmp, bytes)
+        .await
+        .map_err(|e| Error::io(&tmp, e))?;
+    tokio::fs::rename(&tmp, &path)
+        .await
+        .map_err(|e| Error::io(&path, e))
+}
+
+// ---- processes ----
+
+/// The pid in the pidfile, if that process is alive and is this guest's QEMU (its command
+/// line carries the uuid, so a recycled pid is not mistaken for it).
+fn running_pid(layout: &Layout, uuid: &str) -> Option<i32> {
+    let text = std::fs::read_to_string(layout.pidfile()).ok()?;
+    let pid: i32 = text.trim().parse().ok()?;
+    (pid > 1 && process_is_guest(pid, uuid)).then_some(pid)
+}
+
+fn process_is_guest(pid: i32, uuid: &str) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    if !cmdline.split(|b| *b == 0).any(|arg| arg == uuid.as_bytes()) {
+        return false; // another program, or a zombie (empty command line)
+    }
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X")
+    })
+}
+
+/// Waits up to `timeout` for the process to be gone.
+async fn wait_gone(pid: i32, uuid: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if !process_is_guest(pid, uuid) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// QMP `quit`, then SIGKILL if QEMU is still there.
+async fn hard_stop(layout: &Layout, uuid: &str, pid: i32) -> Result<()> {
+    if let Ok(Ok(mut qmp)) = tokio::time::timeout(
+        Duration::from_secs(2),
+        Qmp::connect(&layout.qmp(), Duration::from_secs(2)),
+    )
+    .await
+    {
+        let _ = qmp.quit().await;
+    }
+    if !wait_gone(pid, uuid, QUIT_WAIT).await {
+        tracing::warn!(uuid, pid, "QEMU did not quit; killing it");
+        if process_is_guest(pid, uuid) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        if !wait_gone(pid, uuid, KILL_WAIT).await {
+            return Err(Error::Timeout(format!(
+                "waiting for QEMU {pid} of {uuid} to die"
+            )));
+        }
+    }
+    cleanup_runtime(layout).await;
+    Ok(())
+}
+
+/// Removes what a QEMU leaves behind (it unlinks its pidfile itself when it exits cleanly).
+async fn cleanup_runtime(layout: &Layout) {
+    for path in [layout.pidfile(), layout.qmp(), layout.vnc()] {
+        let _ = remove_if_exists(&path).await;
+    }
+}
+
+/// The state of a guest without a QEMU process.
+async fn off_state(layout: &Layout, uuid: &str) -> Result<PowerState> {
+    if !exists(&layout.dir).await? {
+        return Ok(PowerState::NoState);
+    }
+    if running_pid(layout, uuid).is_some() {
+        return Ok(PowerState::Running); // not off at all; callers only use this to refuse
+    }
+    Ok(if exists(&layout.state()).await? {
+        PowerState::Suspended
+    } else {
+        PowerState::Shutdown
+    })
+}
+
+/// Maps QMP `query-status` to a power state.
+fn state_from_status(status: &str) -> PowerState {
+    match status {
+        "running" => PowerState::Running,
+        "shutdown" => PowerState::Shutdown,
+        "guest-panicked" | "internal-error" => PowerState::Crashed,
+        // paused, suspended (ACPI S3), inmigrate, postmigrate, prelaunch, finish-migrate,
+        // save-vm, restore-vm, io-error, watchdog, debug, colo
+        _ => PowerState::Paused,
+    }
+}
+
+// ---- suspend ----
+
+/// Streams the (stopped) guest's state over `migrate.sock` into `state.save`.
+async fn save_state(layout: &Layout, qmp: &mut Qmp) -> Result<()> {
+    let socket = layout.dir.join("migrate.sock");
+    let socket_text = validate::path(&socket)?.to_owned();
+    remove_if_exists(&socket).await?;
+    let listener = tokio::net::UnixListener::bind(&socket).map_err(|e| Error::io(&socket, e))?;
+    let tmp = layout.state_tmp();
+    let receiver = {
+        let tmp = tmp.clone();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.map_err(|e| Error::io(&tmp, e))?;
+            let mut file = tokio::fs::File::create(&tmp)
+                .await
+                .map_err(|e| Error::io(&tmp, e))?;
+            let bytes = tokio::io::copy(&mut stream, &mut file)
+                .await
+                .map_err(|e| Error::io(&tmp, e))?;
+            file.sync_all().await.map_err(|e| Error::io(&tmp, e))?;
+            Ok::<u64, Error>(bytes)
+        })
+    };
+    let result = async {
+        // No bandwidth cap: nothing runs while the guest is stopped.
+        qmp.set_migration_bandwidth(1 << 40).await?;
+        qmp.migrate(&format!("unix:{socket_text}")).await?;
+        let deadline = Instant::now() + MIGRATION_TIMEOUT;
+        loop {
+            let info = qmp.query_migrate().await?;
+            match info.status.as_deref() {
+                Some("completed") => break,
+                Some(status @ ("failed" | "cancelled")) => {
+                    return Err(Error::Qmp {
+                        command: "migrate".into(),
+                        class: status.into(),
+                        desc: info.error_desc.unwrap_or_default(),
+                    });
+                }
+                _ => {}
+            }
+            if Instant::now() > deadline {
+                let _ = qmp.execute("migrate_cancel", None).await;
+                return Err(Error::Timeout("saving the guest's state".into()));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        match tokio::time::timeout(QMP_TIMEOUT, receiver).await {
+            Ok(Ok(Ok(bytes))) => Ok(bytes),
+            Ok(Ok(Err(e))) => Err(e),
+            Ok(Err(e)) => Err(Error::io(&tmp, std::io::Error::other(e))),
+            Err(_) => Err(Error::Timeout("writing the guest's state".into())),
+        }
+    }
+    .await;
+    let _ = remove_if_exists(&socket).await;
+    let bytes = result?;
+    tokio::fs::rename(&tmp, layout.state())
+        .await
+        .map_err(|e| Error::io(layout.state(), e))?;
+    tracing::info!(dir = %layout.dir.display(), bytes, "guest state saved");
+    Ok(())
+}
+
+// ---- logs ----
+
+/// Opens `qemu.log` for appending, writes the command line, and returns it with the offset
+/// where this start's output begins.
+fn open_log(path: &Path, program: &str, argv: &[String]) -> Result<(std::fs::File, u64)> {
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    let offset = log.metadata().map_err(|e| Error::io(path, e))?.len();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    writeln!(
+        log,
+        "--- {now} onestack starts: {program} {}",
+        argv.join(" ")
+    )
+    .map_err(|e| Error::io(path, e))?;
+    Ok((log, offset))
+}
+
+async fn log_tail(path: &Path, offset: u64) -> String {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || log_tail_blocking(&path, offset))
+        .await
+        .unwrap_or_default()
+}
+
+/// The last lines QEMU wrote to its log since `offset` (without our own command-line line).
+fn log_tail_blocking(path: &Path, offset: u64) -> String {
+    let Ok(bytes) = std::fs::read(path) else {
+        return "(no qemu.log)".into();
+    };
+    let from = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
+    let text = String::from_utf8_lossy(&bytes[from..]);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with("--- ")).collect();
+    let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+    if tail.trim().is_empty() {
+        "(QEMU wrote nothing to qemu.log)".into()
+    } else {
+        tail
+    }
+}
+
+async fn rotate_console(layout: &Layout) -> Result<()> {
+    let console = layout.console();
+    if let Ok(meta) = tokio::fs::metadata(&console).await
+        && meta.len() > CONSOLE_ROTATE_BYTES
+    {
+        let old = console.with_extension("log.0");
+        tokio::fs::rename(&console, &old)
+            .await
+            .map_err(|e| Error::io(&old, e))?;
+    }
+    Ok(())
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    lines[lines.len().saturating_sub(n)..].concat()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses() {
+        assert_eq!(state_from_status("running"), PowerState::Running);
+        assert_eq!(state_from_status("paused"), PowerState::Paused);
+        assert_eq!(state_from_status("postmigrate"), PowerState::Paused);
+        assert_eq!(state_from_status("guest-panicked"), PowerState::Crashed);
+        assert_eq!(state_from_status("shutdown"), PowerState::Shutdown);
+    }
+
+    #[test]
+    fn tails() {
+        assert_eq!(last_lines("a\nb\nc\n", 2), "b\nc\n");
+        assert_eq!(last_lines("a\nb\nc", 2), "b\nc");
+        assert_eq!(last_lines("a\n", 5), "a\n");
+        assert_eq!(last_lines("", 5), "");
+    }
+
+    #[test]
+    fn own_process_is_not_a_guest() {
+        let pid = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
+        assert!(!process_is_guest(
+            pid,
+            "0e1d2c3b-4a59-6877-8695-a4b3c2d1e0f9"
+        ));
+        assert!(!process_is_guest(
+            i32::MAX,
+            "0e1d2c3b-4a59-6877-8695-a4b3c2d1e0f9"
+        ));
+    }
+}

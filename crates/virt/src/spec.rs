@@ -1,0 +1,144 @@
+//! What a guest is: the spec saved as `spec.json` in its instance dir, and its power state.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// A network interface: an existing tap device (the network agent creates it as a persistent
+/// tap, `ip tuntap add dev NAME mode tap`), attached as `virtio-net-pci`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Nic {
+    pub ifname: String,
+    pub mac: String,
+}
+
+/// Where the root disk comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum RootDisk {
+    /// A cached base (see `Driver::cache_image`): the root disk is a qcow2 overlay on it,
+    /// grown to `root_gb` when that is larger than the base's virtual size.
+    Image { base: PathBuf, format: String },
+    /// A blank qcow2 of `root_gb` (the install target of an ISO boot).
+    Blank,
+}
+
+/// Everything needed to (re)start a guest; saved as `spec.json` in the instance dir.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestSpec {
+    /// The server id: QEMU `-uuid`, SMBIOS type 1 serial and uuid, the instance dir's name.
+    pub uuid: String,
+    /// QEMU `-name`, e.g. `instance-0000002a`.
+    pub name: String,
+    pub vcpus: u32,
+    pub memory_mb: u64,
+    pub root: RootDisk,
+    /// 0 = the image's own virtual size.
+    #[serde(default)]
+    pub root_gb: u64,
+    /// > 0: a blank qcow2 `disk.eph0`, the second virtio disk.
+    #[serde(default)]
+    pub ephemeral_gb: u64,
+    /// > 0: a blank qcow2 `disk.swap`.
+    #[serde(default)]
+    pub swap_mb: u64,
+    /// An ISO (the cached base of a `disk_format=iso` image): an IDE CD-ROM, first to boot.
+    #[serde(default)]
+    pub cdrom: Option<PathBuf>,
+    /// Direct kernel boot (images with `kernel_id`/`ramdisk_id`).
+    #[serde(default)]
+    pub kernel: Option<PathBuf>,
+    #[serde(default)]
+    pub ramdisk: Option<PathBuf>,
+    /// The kernel command line; with a kernel and no command line, Nova's default
+    /// `root=/dev/vda console=tty0 console=ttyS0 console=hvc0` is used.
+    #[serde(default)]
+    pub cmdline: Option<String>,
+    #[serde(default)]
+    pub nics: Vec<Nic>,
+    /// Attach `disk.config` (written by `write_config_drive`) as an IDE CD-ROM.
+    #[serde(default)]
+    pub config_drive: bool,
+    /// Rescue boot: a fresh overlay (`disk.rescue`) of this base boots first and the real
+    /// root disk is attached second. The base must be raw or qcow2 (probed, see `disks`).
+    #[serde(default)]
+    pub rescue: Option<PathBuf>,
+}
+
+/// A guest's power state as the driver sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PowerState {
+    Running,
+    /// Stopped by QMP `stop` (or by QEMU: migrating, I/O error).
+    Paused,
+    /// The instance dir exists and no QEMU runs for it.
+    Shutdown,
+    /// QEMU runs but the guest panicked or hit an internal error.
+    Crashed,
+    /// A saved state file exists and no QEMU runs.
+    Suspended,
+    /// Unknown instance.
+    NoState,
+}
+
+impl PowerState {
+    /// Nova's `power_state` codes: NOSTATE 0, RUNNING 1, PAUSED 3, SHUTDOWN 4, CRASHED 6,
+    /// SUSPENDED 7.
+    pub fn nova_code(self) -> u8 {
+        match self {
+            Self::NoState => 0,
+            Self::Running => 1,
+            Self::Paused => 3,
+            Self::Shutdown => 4,
+            Self::Crashed => 6,
+            Self::Suspended => 7,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_json_round_trip_and_tolerance() {
+        let spec = GuestSpec {
+            uuid: "0e1d2c3b-4a59-6877-8695-a4b3c2d1e0f9".into(),
+            name: "instance-00000001".into(),
+            vcpus: 1,
+            memory_mb: 64,
+            root: RootDisk::Image {
+                base: "/b/img".into(),
+                format: "qcow2".into(),
+            },
+            root_gb: 1,
+            ephemeral_gb: 0,
+            swap_mb: 0,
+            cdrom: None,
+            kernel: None,
+            ramdisk: None,
+            cmdline: None,
+            nics: vec![],
+            config_drive: true,
+            rescue: None,
+        };
+        let text = serde_json::to_string(&spec).expect("serializes");
+        let back: GuestSpec = serde_json::from_str(&text).expect("parses");
+        assert_eq!(back, spec);
+        // Older or newer files: missing optional fields default, unknown ones are ignored.
+        let minimal: GuestSpec = serde_json::from_str(
+            r#"{"uuid":"u","name":"n","vcpus":1,"memory_mb":64,"root":{"type":"blank"},"later":1}"#,
+        )
+        .expect("parses");
+        assert_eq!(minimal.root, RootDisk::Blank);
+        assert!(minimal.nics.is_empty());
+    }
+
+    #[test]
+    fn nova_codes() {
+        assert_eq!(PowerState::Running.nova_code(), 1);
+        assert_eq!(PowerState::Suspended.nova_code(), 7);
+        assert_eq!(PowerState::NoState.nova_code(), 0);
+    }
+}
