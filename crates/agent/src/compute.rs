@@ -151,7 +151,7 @@ impl ComputeAgent {
             if work != task::DELETING {
                 worker
                     .computes
-                    .record_event(&id, &event_name(work), started, ok)
+                    .record_event(&id, event_name(work), started, ok)
                     .await;
             }
             if let Ok(mut b) = busy.lock() {
@@ -170,10 +170,8 @@ impl ComputeAgent {
         let mut changed = server.power_state != code;
         server.power_state = code;
         match (server.vm_state.as_str(), state) {
-            (
-                vm::ACTIVE | vm::RESCUED | vm::RESIZED,
-                PowerState::Shutdown | PowerState::NoState | PowerState::Crashed,
-            ) => {
+            // Resized and rescued servers keep their state until the user moves them on.
+            (vm::ACTIVE, PowerState::Shutdown | PowerState::NoState | PowerState::Crashed) => {
                 tracing::info!(server = %server.id, "guest shut itself down; it is SHUTOFF now");
                 server.vm_state = vm::STOPPED.into();
                 server.power_state = power::SHUTDOWN;
@@ -220,20 +218,23 @@ fn work_for(server: &Server) -> Option<&'static str> {
 }
 
 /// Nova's event names in instance actions.
-fn event_name(work: &str) -> String {
+fn event_name(work: &str) -> &'static str {
     match work {
-        task::SPAWNING => "compute__do_build_and_run_instance".into(),
-        task::POWERING_OFF => "compute_stop_instance".into(),
-        task::POWERING_ON => "compute_start_instance".into(),
-        task::REBOOTING | task::REBOOTING_HARD => "compute_reboot_instance".into(),
-        task::IMAGE_SNAPSHOT => "compute_snapshot_instance".into(),
-        task::RESIZE_PREP => "compute_resize_instance".into(),
-        task::RESIZE_REVERTING => "compute_revert_resize".into(),
-        task::REBUILDING => "compute_rebuild_instance".into(),
-        other => format!(
-            "compute_{}_instance",
-            other.trim_end_matches("ing").replace('-', "_")
-        ),
+        task::SPAWNING => "compute__do_build_and_run_instance",
+        task::POWERING_OFF => "compute_stop_instance",
+        task::POWERING_ON => "compute_start_instance",
+        task::REBOOTING | task::REBOOTING_HARD => "compute_reboot_instance",
+        task::PAUSING => "compute_pause_instance",
+        task::UNPAUSING => "compute_unpause_instance",
+        task::SUSPENDING => "compute_suspend_instance",
+        task::RESUMING => "compute_resume_instance",
+        task::RESCUING => "compute_rescue_instance",
+        task::UNRESCUING => "compute_unrescue_instance",
+        task::IMAGE_SNAPSHOT => "compute_snapshot_instance",
+        task::RESIZE_PREP => "compute_resize_instance",
+        task::RESIZE_REVERTING => "compute_revert_resize",
+        task::REBUILDING => "compute_rebuild_instance",
+        _ => "compute_instance_task",
     }
 }
 
@@ -620,24 +621,33 @@ impl Worker {
         if running {
             self.driver.pause(&server.id).await?;
         }
-        let dir = self.computes.instances_dir.join(&server.id);
-        let temp = dir.join(format!("snapshot-{image_id}.qcow2"));
-        let copied = self.driver.snapshot(&server.id, &temp).await;
-        if running {
-            self.driver.unpause(&server.id).await?;
+        let dir = self.computes.instances_dir.join("snapshots");
+        let temp = dir.join(format!("{image_id}.qcow2"));
+        let outcome = async {
+            tokio::fs::create_dir_all(&dir)
+                .await
+                .map_err(|e| Error::Other(format!("cannot create {}: {e}", dir.display())))?;
+            let copied = self.driver.snapshot(&server.id, &temp).await;
+            if running {
+                self.driver.unpause(&server.id).await?;
+            }
+            copied?;
+            self.computes
+                .images
+                .upload_from_file(&image_id, &temp)
+                .await
+                .map_err(|e| Error::Image {
+                    id: image_id.clone(),
+                    message: e.to_string(),
+                })
         }
-        copied?;
-        let uploaded = self
-            .computes
-            .images
-            .upload_from_file(&image_id, &temp)
-            .await;
+        .await;
         let _ = tokio::fs::remove_file(&temp).await;
-        uploaded.map_err(|e| Error::Image {
-            id: image_id,
-            message: e.to_string(),
-        })?;
-        Ok(())
+        if outcome.is_err() {
+            // Nova deletes the image of a failed snapshot rather than leave it queued.
+            let _ = self.computes.images.discard(&image_id).await;
+        }
+        outcome.map(|_| ())
     }
 }
 

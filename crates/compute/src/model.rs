@@ -121,6 +121,9 @@ pub struct Server {
     pub config_drive: bool,
     pub locked: bool,
     pub locked_reason: Option<String>,
+    /// `admin` or `owner`: who may lift the lock.
+    #[serde(default)]
+    pub locked_by: Option<String>,
     pub access_ipv4: String,
     pub access_ipv6: String,
     pub server_group: Option<String>,

@@ -29,7 +29,10 @@ pub fn time_micro(micros: i64) -> String {
 /// Parses the timestamps clients send (`changes-since`, usage periods).
 pub fn parse_time(text: &str) -> Option<i64> {
     use time::format_description::well_known::Rfc3339;
-    let with_zone = if text.ends_with('Z') || text.contains('+') || text[10..].contains('-') {
+    let zoned = text.ends_with('Z')
+        || text.contains('+')
+        || text.get(10..).is_some_and(|t| t.contains('-'));
+    let with_zone = if zoned {
         text.to_owned()
     } else {
         format!("{text}Z")

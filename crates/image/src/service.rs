@@ -305,6 +305,13 @@ impl Images {
         self.activate(image, written, None).await
     }
 
+    /// Removes an image that never received its data (a compute snapshot that failed).
+    pub async fn discard(&self, id: &str) -> Result<()> {
+        store::delete(&self.pool, id).await?;
+        self.files.remove(&self.files.path(id)).await;
+        Ok(())
+    }
+
     /// Creates an active image from a local file, copying it in.
     pub async fn create_from_file(&self, image: Image, source: &Path) -> Result<Image> {
         let image = self.create_queued(image).await?;

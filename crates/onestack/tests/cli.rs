@@ -13,7 +13,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
+mod e2e_compute;
 use common::is_root;
+
+/// Tests that run the network agent take turns: it owns every `os*` device on the host.
+static HOST_AGENT: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -839,6 +843,7 @@ fn eventually(what: &str, check: impl Fn() -> bool) {
 
 #[test]
 fn network_walkthrough_with_the_openstack_cli() {
+    let _agent = HOST_AGENT.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     // The agent needs root; without it the API part still runs and the host checks are skipped.
     let agent = is_root();

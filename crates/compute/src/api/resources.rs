@@ -205,7 +205,7 @@ pub async fn delete_extra_spec(
     Path((id, key)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     s.delete_extra_spec(&ctx.caller, &id, &key).await?;
-    Ok(StatusCode::ACCEPTED)
+    Ok(StatusCode::OK)
 }
 
 // ---- keypairs ----

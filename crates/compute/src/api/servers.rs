@@ -134,6 +134,7 @@ pub async fn server_action(
         .await?;
     Ok(match outcome {
         Outcome::Accepted => StatusCode::ACCEPTED.into_response(),
+        Outcome::NoContent => StatusCode::NO_CONTENT.into_response(),
         Outcome::Body(body) if is_console => (StatusCode::OK, Json(body)).into_response(),
         Outcome::Body(extra) if is_rebuild => {
             let server = s.get_server(&ctx.caller, &id).await?.doc;
@@ -275,6 +276,15 @@ pub async fn delete_metadata_item(
 
 // ---- tags ----
 
+/// Server tags came with microversion 2.26; before it the resource does not exist.
+fn require_tags(ctx: &Ctx) -> Result<(), ApiError> {
+    if ctx.version.at_least(26) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("The resource could not be found."))
+    }
+}
+
 fn check_tag_text(tag: &str) -> Result<(), ApiError> {
     if tag.is_empty() || tag.chars().count() > 60 || tag.contains(',') || tag.contains('/') {
         return Err(ApiError::bad_request(format!(
@@ -285,6 +295,7 @@ fn check_tag_text(tag: &str) -> Result<(), ApiError> {
 }
 
 pub async fn list_tags(State(s): State<Shared>, ctx: Ctx, Path(id): Path<String>) -> Reply {
+    require_tags(&ctx)?;
     let server = s.get_server(&ctx.caller, &id).await?.doc;
     Ok(Json(json!({"tags": server.tags})))
 }
@@ -295,6 +306,7 @@ pub async fn replace_tags(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Reply {
+    require_tags(&ctx)?;
     let tags: Vec<String> = match body.get("tags") {
         Some(Value::Array(list)) => list
             .iter()
@@ -332,6 +344,7 @@ pub async fn clear_tags(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    require_tags(&ctx)?;
     change_metadata(&s, &ctx, &id, |srv| {
         srv.tags.clear();
         Ok(())
@@ -345,6 +358,7 @@ pub async fn check_tag(
     ctx: Ctx,
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
+    require_tags(&ctx)?;
     let server = s.get_server(&ctx.caller, &id).await?.doc;
     if server.tags.contains(&tag) {
         Ok(StatusCode::NO_CONTENT)
@@ -360,6 +374,7 @@ pub async fn add_tag(
     ctx: Ctx,
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
+    require_tags(&ctx)?;
     check_tag_text(&tag)?;
     let mut existed = false;
     change_metadata(&s, &ctx, &id, |srv| {
@@ -392,6 +407,7 @@ pub async fn remove_tag(
     ctx: Ctx,
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
+    require_tags(&ctx)?;
     change_metadata(&s, &ctx, &id, |srv| {
         let before = srv.tags.len();
         srv.tags.retain(|t| t != &tag);

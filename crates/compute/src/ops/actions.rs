@@ -20,6 +20,8 @@ use crate::store;
 /// What an action answers besides 202.
 pub enum Outcome {
     Accepted,
+    /// 204: done at once (confirmResize).
+    NoContent,
     Body(Value),
     /// createImage before 2.45: the image's URL in `Location`.
     Location(String, Value),
@@ -120,9 +122,17 @@ impl Computes {
                 };
                 server.locked = true;
                 server.locked_reason = reason;
+                server.locked_by = Some(if caller.admin { "admin" } else { "owner" }.into());
             }
             "unlock" => {
+                // An admin's lock is the admin's to lift (Nova's `unlock:unlock_override`).
+                if server.locked_by.as_deref() == Some("admin") && !caller.admin {
+                    return Err(Error::Policy(
+                        "os_compute_api:os-lock-server:unlock:unlock_override".into(),
+                    ));
+                }
                 server.locked = false;
+                server.locked_by = None;
                 server.locked_reason = None;
             }
             "rescue" => {
@@ -163,7 +173,7 @@ impl Computes {
                     .previous_vm_state
                     .take()
                     .unwrap_or_else(|| vm::ACTIVE.into());
-                outcome = Outcome::Accepted;
+                outcome = Outcome::NoContent;
             }
             "revertResize" => {
                 simple(
@@ -260,8 +270,9 @@ impl Computes {
         if server.task_state.is_some() {
             server.fault = None;
         }
-        self.save(server, revision).await?;
+        // Recorded first: the save wakes the agent, whose event belongs to this action.
         self.record_action(caller, id, &record).await;
+        self.save(server, revision).await?;
         Ok(outcome)
     }
 

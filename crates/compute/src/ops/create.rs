@@ -740,6 +740,7 @@ impl Computes {
                 config_drive: plan.config_drive,
                 locked: false,
                 locked_reason: None,
+                locked_by: None,
                 access_ipv4: plan.access_ipv4.clone(),
                 access_ipv6: plan.access_ipv6.clone(),
                 server_group: plan.group.clone(),

@@ -378,7 +378,7 @@ impl Computes {
                     "local_gb": s.flavor.disk + s.flavor.ephemeral, "vcpus": s.flavor.vcpus,
                     "tenant_id": s.project_id, "flavor": s.flavor.name,
                     "started_at": time_micro(s.created_at), "ended_at": Value::Null,
-                    "state": crate::states::status(&s.vm_state, s.task_state.as_deref()).to_ascii_lowercase(),
+                    "state": s.vm_state,
                     "uptime": ((now - s.created_at) / 1_000_000).max(0),
                 }));
             }
