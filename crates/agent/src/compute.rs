@@ -262,7 +262,13 @@ impl Worker {
                 d.shutdown(&id, self.shutdown_timeout).await?;
                 (vm::STOPPED, power::SHUTDOWN)
             }
-            task::POWERING_ON | task::RESUMING => {
+            task::POWERING_ON => {
+                self.sync_nics(&server).await?;
+                self.refresh_config_drive(&server).await?;
+                d.start(&id).await?;
+                (vm::ACTIVE, power::RUNNING)
+            }
+            task::RESUMING => {
                 d.start(&id).await?;
                 (vm::ACTIVE, power::RUNNING)
             }
@@ -273,6 +279,7 @@ impl Worker {
             }
             task::REBOOTING_HARD => {
                 d.destroy(&id).await?;
+                self.sync_nics(&server).await?;
                 self.refresh_config_drive(&server).await?;
                 d.start(&id).await?;
                 (vm::ACTIVE, power::RUNNING)
@@ -600,6 +607,18 @@ impl Worker {
             });
         }
         Ok(nics)
+    }
+
+    /// Brings the saved spec's NICs in line with the server's ports (interfaces attached or
+    /// detached since it started); only while the guest is shut down.
+    async fn sync_nics(&self, server: &Server) -> Result<()> {
+        let mut spec = self.saved_spec(&server.id).await?;
+        let nics = self.plugged_nics(server).await?;
+        if spec.nics != nics {
+            spec.nics = nics;
+            self.driver.update_spec(&spec).await?;
+        }
+        Ok(())
     }
 
     async fn refresh_config_drive(&self, server: &Server) -> Result<()> {
