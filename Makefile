@@ -44,6 +44,7 @@ bench: deps venv build
 	bench/identity.sh
 	bench/image.sh
 	bench/network.sh
+	bench/compute.sh
 
 clean:
 	cargo clean

@@ -1331,13 +1331,13 @@ async fn regions_services_and_endpoints() {
         .post(
             "/services",
             &admin,
-            json!({"service": {"type": "compute", "name": "nova", "description": "VMs"}}),
+            json!({"service": {"type": "volumev3", "name": "cinderv3", "description": "Volumes"}}),
         )
         .await;
     let sid = created(&s, "service");
-    assert_eq!(s.body["service"]["type"], "compute");
+    assert_eq!(s.body["service"]["type"], "volumev3");
     assert_eq!(s.body["service"]["enabled"], true);
-    let by_type = cloud.get("/services?type=compute", &admin).await;
+    let by_type = cloud.get("/services?type=volumev3", &admin).await;
     assert_collection(&by_type, "services");
     assert_eq!(field_of(&by_type.body, "services", "id"), vec![sid.clone()]);
     ok(&cloud
@@ -1352,7 +1352,7 @@ async fn regions_services_and_endpoints() {
         .post(
             "/endpoints",
             &admin,
-            json!({"endpoint": {"service_id": sid, "interface": "public", "url": "http://nova.example/v2.1/%(project_id)s", "region_id": "Sub"}}),
+            json!({"endpoint": {"service_id": sid, "interface": "public", "url": "http://cinder.example/v3/%(project_id)s", "region_id": "Sub"}}),
         )
         .await;
     let eid = created(&e, "endpoint");
@@ -1404,19 +1404,19 @@ async fn regions_services_and_endpoints() {
         .as_str()
         .unwrap()
         .to_owned();
-    let compute = token.body["token"]["catalog"]
+    let volume = token.body["token"]["catalog"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["type"] == "compute")
+        .find(|s| s["type"] == "volumev3")
         .cloned()
         .unwrap();
-    assert_eq!(compute["name"], "nova");
+    assert_eq!(volume["name"], "cinderv3");
     assert_eq!(
-        compute["endpoints"][0]["url"],
-        format!("http://nova.example/v2.1/{project_id}")
+        volume["endpoints"][0]["url"],
+        format!("http://cinder.example/v3/{project_id}")
     );
-    assert_eq!(compute["endpoints"][0]["region_id"], "Sub");
+    assert_eq!(volume["endpoints"][0]["region_id"], "Sub");
     let catalog = cloud.get("/auth/catalog", &admin).await;
     ok(&catalog);
     assert!(
