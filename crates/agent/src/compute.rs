@@ -140,6 +140,18 @@ impl ComputeAgent {
         let done = self.done.clone();
         tokio::spawn(async move {
             let id = server.id.clone();
+            // The pass read its list before earlier tasks ended: only the record as it is
+            // now says whether this work is still wanted (never run a task twice).
+            let current = match worker.computes.server_record(&id).await {
+                Ok(Some(record)) if work_for(&record.doc) == Some(work) => Some(record.doc),
+                _ => None,
+            };
+            let Some(server) = current else {
+                if let Ok(mut b) = busy.lock() {
+                    b.remove(&id);
+                }
+                return;
+            };
             let started = now_micros();
             tracing::info!(server = %id, %work, "compute task");
             let outcome = worker.run(server, work).await;
@@ -255,6 +267,10 @@ impl Worker {
             }
             task::DELETING => {
                 d.delete(&id).await?;
+                if let Some(image) = &server.pending_image {
+                    // A snapshot that never ran leaves no queued image behind.
+                    let _ = self.computes.images.discard(image).await;
+                }
                 self.computes.purge(&server).await?;
                 return Ok(());
             }
@@ -469,16 +485,24 @@ impl Worker {
     /// task leaves the server as it was, with the task cleared).
     async fn fail(&self, id: &str, work: &str, message: &str) {
         let building = work == task::SPAWNING;
-        let message = message.to_owned();
+        let details = message.to_owned();
         let outcome = self
             .complete(id, work, move |s| {
                 if building || work == task::REBUILDING {
                     s.vm_state = vm::ERROR.into();
                 }
+                if work == task::RESIZE_PREP
+                    && let Some(old) = s.old_flavor.take()
+                {
+                    // The guest kept its size: so does the record.
+                    s.flavor = old;
+                    s.previous_vm_state = None;
+                }
+                // Only admins see the details (host paths, QEMU's words).
                 s.fault = Some(onestack_compute::model::Fault {
                     code: 500,
-                    message: message.clone(),
-                    details: message.clone(),
+                    message: format!("Task {work} failed on the host; see the fault details (admin) or the host log."),
+                    details: details.clone(),
                     created: now_micros(),
                 });
             })
@@ -572,12 +596,37 @@ impl Worker {
         };
         let mut out = (None, None);
         if let Some(k) = prop("kernel_id") {
+            self.check_usable(&k, &image.owner).await?;
             out.0 = Some(self.cached_image(&k).await?.0);
         }
         if let Some(r) = prop("ramdisk_id") {
+            self.check_usable(&r, &image.owner).await?;
             out.1 = Some(self.cached_image(&r).await?.0);
         }
         Ok(out)
+    }
+
+    /// A kernel or ramdisk an image names must be public or its owner's: the property is the
+    /// image owner's to set, and must not pull another project's private image into a guest.
+    async fn check_usable(&self, id: &str, owner: &str) -> Result<()> {
+        let (image, _) = self
+            .computes
+            .images
+            .open_data(id)
+            .await
+            .map_err(|e| Error::Image {
+                id: id.to_owned(),
+                message: e.to_string(),
+            })?;
+        if image.owner == owner || matches!(image.visibility.as_str(), "public" | "community") {
+            Ok(())
+        } else {
+            Err(Error::Image {
+                id: id.to_owned(),
+                message: "the image's kernel_id/ramdisk_id names an image of another project"
+                    .into(),
+            })
+        }
     }
 
     /// The guest's NICs: the taps the network agent makes for its ports (waited for).
@@ -636,16 +685,17 @@ impl Worker {
             .pending_image
             .clone()
             .ok_or_else(|| Error::Other("snapshot without an image to fill".into()))?;
-        let running = self.driver.power_state(&server.id).await? == PowerState::Running;
-        if running {
-            self.driver.pause(&server.id).await?;
-        }
-        let dir = self.computes.instances_dir.join("snapshots");
+        // Beside the instance dirs, not among them (those are all guests).
+        let dir = self.computes.instances_dir.with_file_name("snapshots");
         let temp = dir.join(format!("{image_id}.qcow2"));
         let outcome = async {
             tokio::fs::create_dir_all(&dir)
                 .await
                 .map_err(|e| Error::Other(format!("cannot create {}: {e}", dir.display())))?;
+            let running = self.driver.power_state(&server.id).await? == PowerState::Running;
+            if running {
+                self.driver.pause(&server.id).await?;
+            }
             let copied = self.driver.snapshot(&server.id, &temp).await;
             if running {
                 self.driver.unpause(&server.id).await?;

@@ -307,6 +307,12 @@ impl Images {
 
     /// Removes an image that never received its data (a compute snapshot that failed).
     pub async fn discard(&self, id: &str) -> Result<()> {
+        let unfinished = store::get(&self.pool, id)
+            .await?
+            .is_some_and(|i| matches!(i.status, Status::Queued | Status::Saving | Status::Killed));
+        if !unfinished {
+            return Ok(());
+        }
         store::delete(&self.pool, id).await?;
         self.files.remove(&self.files.path(id)).await;
         Ok(())

@@ -113,6 +113,9 @@ impl Computes {
             "suspend" => simple(&mut server, "suspend", &[vm::ACTIVE], task::SUSPENDING)?,
             "resume" => simple(&mut server, "resume", &[vm::SUSPENDED], task::RESUMING)?,
             "lock" => {
+                if server.locked_by.as_deref() == Some("admin") && !caller.admin {
+                    return Err(Error::Policy("os_compute_api:os-lock-server:lock".into()));
+                }
                 let reason = if version.at_least(73) {
                     args.get("locked_reason")
                         .and_then(Value::as_str)
@@ -268,6 +271,15 @@ impl Computes {
             }
         }
         if server.task_state.is_some() {
+            if server.host.is_none() {
+                // Never placed: no host will ever carry the task out.
+                return Err(Error::wrong_state(
+                    &record,
+                    id,
+                    "vm_state",
+                    &server.vm_state,
+                ));
+            }
             server.fault = None;
         }
         // Recorded first: the save wakes the agent, whose event belongs to this action.
@@ -505,7 +517,7 @@ impl Computes {
         let group = groups
             .iter()
             .map(|(g, _)| g)
-            .filter(|g| g.project_id == server.project_id || caller.admin)
+            .filter(|g| g.project_id == server.project_id || (caller.admin && g.id == name))
             .find(|g| g.name == name || g.id == name)
             .ok_or_else(|| {
                 Error::NotFound(format!(
@@ -550,10 +562,27 @@ impl Computes {
 
     /// The last `lines` lines of the guest's serial console log.
     pub async fn console_output(&self, server_id: &str, lines: Option<usize>) -> String {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        // Like Nova, only the end of the log: a chatty guest's log grows without bound.
+        const MAX_CONSOLE_BYTES: u64 = 100 * 1024;
         let path = self.instances_dir.join(server_id).join("console.log");
-        let Ok(bytes) = tokio::fs::read(&path).await else {
+        let Ok(mut file) = tokio::fs::File::open(&path).await else {
             return String::new();
         };
+        let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+        if file
+            .seek(std::io::SeekFrom::Start(
+                size.saturating_sub(MAX_CONSOLE_BYTES),
+            ))
+            .await
+            .is_err()
+        {
+            return String::new();
+        }
+        let mut bytes = Vec::new();
+        if file.read_to_end(&mut bytes).await.is_err() {
+            return String::new();
+        }
         let text = String::from_utf8_lossy(&bytes);
         match lines {
             Some(n) => {

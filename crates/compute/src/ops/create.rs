@@ -21,6 +21,8 @@ use crate::states::{power, task, vm};
 use crate::store;
 
 const MAX_USER_DATA: usize = 65535;
+/// The most servers one request may ask for.
+const MAX_COUNT: u64 = 1000;
 
 /// One entry of `networks` in a create request.
 #[derive(Debug, Clone)]
@@ -34,6 +36,7 @@ pub(crate) enum NetworkRequest {
 
 /// What a validated create request asks for.
 struct Plan {
+    min_count: u64,
     name: String,
     description: Option<String>,
     hostname: Option<String>,
@@ -173,7 +176,13 @@ impl Computes {
                         image_ref = Some(uuid.to_owned());
                     }
                     ("blank", "local") => {
-                        ephemeral_gb = Some(size.unwrap_or(flavor.ephemeral));
+                        let size = size.unwrap_or(flavor.ephemeral);
+                        if size > flavor.ephemeral {
+                            return Err(Error::BadRequest(
+                                "Ephemeral disks requested are larger than the instance type allows. If no size is given in one block device mapping, flavor ephemeral size will be used.".into(),
+                            ));
+                        }
+                        ephemeral_gb = Some(size);
                     }
                     ("volume" | "snapshot", _) | (_, "volume") => {
                         return Err(Error::BadRequest(
@@ -266,6 +275,11 @@ impl Computes {
             opt_flag(&mut f, "config_drive")?.unwrap_or(false) || self.config.force_config_drive;
         let min_count = opt_uint(&mut f, "min_count")?.unwrap_or(1);
         let max_count = opt_uint(&mut f, "max_count")?.unwrap_or(min_count);
+        if max_count > MAX_COUNT {
+            return Err(Error::BadRequest(format!(
+                "max_count may be at most {MAX_COUNT} in one request."
+            )));
+        }
         if min_count == 0 || max_count < min_count {
             return Err(Error::BadRequest(
                 "min_count must be at least 1 and max_count at least min_count.".into(),
@@ -324,6 +338,7 @@ impl Computes {
         }
         f.deny_unknown()?;
         Ok(Plan {
+            min_count,
             name,
             description,
             hostname,
@@ -489,7 +504,9 @@ impl Computes {
             let found = groups
                 .iter()
                 .map(|(g, _)| g)
-                .filter(|g| g.project_id == caller.project_id || caller.admin)
+                // Names resolve in the caller's project only (an admin sees every project's
+                // `default`); other projects' groups only by id, and only for admins.
+                .filter(|g| g.project_id == caller.project_id || (caller.admin && g.id == wanted))
                 .find(|g| g.id == wanted || g.name == wanted)
                 .ok_or_else(|| {
                     Error::BadRequest(format!(
@@ -518,7 +535,20 @@ impl Computes {
             ));
         }
         let plan = self.plan(ctx, caller, version, fields, hints).await?;
-        let count = plan.max_count;
+        // Nova makes as many as the quota allows between min_count and max_count.
+        let headroom = {
+            let limits = self.quota_limits(&self.pool, &caller.project_id).await?;
+            let limit = limits.get("instances").copied().unwrap_or(-1);
+            let mut tx = self.pool.begin().await?;
+            let (used, _, _) = store::project_usage(&mut tx, &caller.project_id).await?;
+            tx.rollback().await?;
+            if limit < 0 {
+                u64::MAX
+            } else {
+                (limit - used).max(0) as u64
+            }
+        };
+        let count = plan.max_count.min(headroom).max(plan.min_count);
         let reservation_id = format!("r-{}", &new_id()[..8]);
         let now = now_micros();
         let ids: Vec<String> = (0..count).map(|_| new_id()).collect();

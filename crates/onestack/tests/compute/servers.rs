@@ -399,6 +399,18 @@ async fn refused_server_requests_leave_nothing_behind() {
             with(&base, "networks", json!("bogus")),
         ),
         (
+            "max_count beyond any quota",
+            with(&base, "max_count", json!(1_000_000_000u64)),
+        ),
+        (
+            "a blank disk larger than the flavor's ephemeral",
+            with(
+                &base,
+                "block_device_mapping_v2",
+                json!([{"source_type": "blank", "destination_type": "local", "boot_index": -1, "volume_size": 5000}]),
+            ),
+        ),
+        (
             "another user's keypair",
             with(&base, "key_name", json!("bobkey")),
         ),
@@ -852,6 +864,9 @@ async fn owner_cannot_undo_an_admin_lock() {
         StatusCode::CONFLICT,
         "conflictingRequest",
     );
+    // Nor can the owner take the lock over by locking again.
+    let relock = e.alice.action(&id, json!({"lock": null})).await;
+    assert_nova_error(&relock, StatusCode::FORBIDDEN, "forbidden");
     let unlock = e.alice.action(&id, json!({"unlock": null})).await;
     assert_nova_error(&unlock, StatusCode::FORBIDDEN, "forbidden");
     assert_eq!(e.alice.at("2.9").server(&id).await["locked"], true);
