@@ -39,7 +39,7 @@ lint:
 unit:
 	cargo test --release --locked --workspace -- --show-output
 
-## Benchmarks against the real Keystone and Glance (see docs/benchmarks.md).
+## Benchmarks: identity and image next to the real Keystone and Glance; network and compute (root) on their own (docs/benchmarks.md).
 bench: deps venv build
 	bench/identity.sh
 	bench/image.sh

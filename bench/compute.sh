@@ -16,7 +16,7 @@
 # Without root the qemu part is skipped (said in the summary). There is no Nova baseline here.
 # Results: bench/results/compute-<stamp>/{fake-create,fake-scale,qemu}.json and server logs.
 #
-# usage: bench/compute.sh        (~5 min on 2 vCPU)
+# usage: bench/compute.sh        (~2 min on 2 vCPU as root)
 #   CREATES=200 SCALE=1000 WORKERS=4 LIST_GETS=200 ROUNDS=5   sizes
 #   FAKE=0 skips the fake-driver parts; QEMU=0 skips the qemu part
 #   ONESTACK_PORT=5400  GUEST_DIR=target/test-guest (built by scripts/build-test-guest.sh if missing)

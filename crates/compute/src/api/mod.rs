@@ -87,11 +87,12 @@ fn param<'a>(params: &'a Params, key: &str) -> Option<&'a str> {
 }
 
 /// Nova's `limit`/`marker` paging over a listing in its order, with the `next` link.
-pub fn paginate(
-    mut items: Vec<(String, Value)>,
+/// Generic over the item so callers can page ids first and render only the page.
+pub fn paginate<T>(
+    mut items: Vec<(String, T)>,
     params: &Params,
     href: &str,
-) -> Result<(Vec<Value>, Option<Value>), ApiError> {
+) -> Result<(Vec<T>, Option<Value>), ApiError> {
     if let Some(marker) = param(params, "marker") {
         let position = items
             .iter()

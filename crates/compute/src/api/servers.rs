@@ -26,19 +26,20 @@ fn view(ctx: &Ctx) -> ServerView<'_> {
 async fn listing(s: Shared, ctx: Ctx, params: Params, detail: bool) -> Reply {
     let servers = s.list_servers(&ctx.caller, &params).await?;
     let v = view(&ctx);
-    let items = servers
-        .iter()
+    let path = if detail { "servers/detail" } else { "servers" };
+    // Page first, then render only the page.
+    let ids = servers.iter().map(|s| (s.id.clone(), s)).collect();
+    let (page, links) = paginate(ids, &params, &format!("{}/v2.1/{path}", ctx.base))?;
+    let items: Vec<Value> = page
+        .into_iter()
         .map(|server| {
-            let body = if detail {
+            if detail {
                 v.detail(server)
             } else {
                 v.brief(server)
-            };
-            (server.id.clone(), body)
+            }
         })
         .collect();
-    let path = if detail { "servers/detail" } else { "servers" };
-    let (items, links) = paginate(items, &params, &format!("{}/v2.1/{path}", ctx.base))?;
     let mut out = json!({"servers": items});
     if let Some(l) = links {
         out["servers_links"] = l;

@@ -201,7 +201,7 @@ impl Computes {
     pub async fn delete_server(&self, caller: &Caller, id: &str, force: bool) -> Result<()> {
         caller.require_writer("servers:delete")?;
         let current = self.get_server(caller, id).await?;
-        let mut server = current.doc;
+        let server = current.doc;
         self.check_lock(caller, &server)?;
         if server.task_state.as_deref() == Some(task::DELETING) && !force {
             return Ok(());
@@ -214,9 +214,23 @@ impl Computes {
             store::delete_server(&self.pool, id).await?;
             return Ok(());
         }
-        server.task_state = Some(task::DELETING.into());
-        self.save(server, current.revision).await?;
-        Ok(())
+        // The agent may be recording a finished task at this moment: a delete wins over
+        // it, so re-read and retry rather than answer 409.
+        let mut record = (server, current.revision);
+        for _ in 0..10 {
+            let (mut server, revision) = record;
+            server.task_state = Some(task::DELETING.into());
+            server.updated_at = now_micros().max(server.updated_at);
+            if store::update_server(&self.pool, &server, revision).await? {
+                self.changed();
+                return Ok(());
+            }
+            let fresh = self.get_server(caller, id).await?;
+            record = (fresh.doc, fresh.revision);
+        }
+        Err(Error::Conflict(format!(
+            "Instance {id} is changing too often to delete; retry."
+        )))
     }
 
     pub(crate) async fn remove_from_group(&self, server: &Server) -> Result<()> {
