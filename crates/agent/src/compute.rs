@@ -63,7 +63,11 @@ impl ComputeAgent {
     /// Registers this host (capacity, zone) and reports it alive.
     pub async fn heartbeat(&self) -> Result<()> {
         let c = &self.computes.config;
-        let (vcpus, memory_mb, disk_gb) = measure(&self.computes.instances_dir);
+        // `df` and /proc reads block: keep them off the async workers.
+        let dir = self.computes.instances_dir.clone();
+        let (vcpus, memory_mb, disk_gb) = tokio::task::spawn_blocking(move || measure(&dir))
+            .await
+            .map_err(|e| Error::Other(e.to_string()))?;
         let host = Host {
             host: self.computes.host.clone(),
             service_id: uuid_like(&self.computes.host, "service"),
@@ -334,23 +338,13 @@ impl Worker {
                 (vm::ACTIVE, power::RUNNING)
             }
             task::RESIZE_PREP => {
-                let was = server.previous_vm_state.as_deref().unwrap_or(vm::ACTIVE);
-                d.shutdown(&id, self.shutdown_timeout).await?;
-                let mut spec = self.saved_spec(&id).await?;
-                apply_flavor(&mut spec, &server.flavor);
-                d.update_spec(&spec).await?;
-                let running = was == vm::ACTIVE;
-                if running {
-                    d.start(&id).await?;
-                }
+                let running =
+                    server.previous_vm_state.as_deref().unwrap_or(vm::ACTIVE) == vm::ACTIVE;
+                let power_state = self.refit(&id, &server.flavor, running).await?;
                 return self
                     .complete(&id, work, |s| {
                         s.vm_state = vm::RESIZED.into();
-                        s.power_state = if running {
-                            power::RUNNING
-                        } else {
-                            power::SHUTDOWN
-                        };
+                        s.power_state = power_state;
                     })
                     .await;
             }
@@ -363,28 +357,14 @@ impl Worker {
                     .old_flavor
                     .clone()
                     .unwrap_or_else(|| server.flavor.clone());
-                d.shutdown(&id, self.shutdown_timeout).await?;
-                let mut spec = self.saved_spec(&id).await?;
-                let grown_root = spec.root_gb;
-                apply_flavor(&mut spec, &old);
-                // A disk once grown stays grown: qcow2 cannot shrink safely.
-                spec.root_gb = spec.root_gb.max(grown_root);
-                d.update_spec(&spec).await?;
-                let running = was == vm::ACTIVE;
-                if running {
-                    d.start(&id).await?;
-                }
+                let power_state = self.refit(&id, &old, was == vm::ACTIVE).await?;
                 return self
                     .complete(&id, work, move |s| {
                         s.flavor = old.clone();
                         s.old_flavor = None;
                         s.vm_state = was.clone();
                         s.previous_vm_state = None;
-                        s.power_state = if running {
-                            power::RUNNING
-                        } else {
-                            power::SHUTDOWN
-                        };
+                        s.power_state = power_state;
                     })
                     .await;
             }
@@ -656,6 +636,21 @@ impl Worker {
             });
         }
         Ok(nics)
+    }
+
+    /// Stops the guest, gives it `flavor` (disks only grow: qcow2 cannot shrink safely) and
+    /// starts it again if it should run; returns the power state it is left in.
+    async fn refit(&self, id: &str, flavor: &FlavorCopy, running: bool) -> Result<u8> {
+        self.driver.shutdown(id, self.shutdown_timeout).await?;
+        let mut spec = self.saved_spec(id).await?;
+        apply_flavor(&mut spec, flavor);
+        self.driver.update_spec(&spec).await?;
+        if running {
+            self.driver.start(id).await?;
+            Ok(power::RUNNING)
+        } else {
+            Ok(power::SHUTDOWN)
+        }
     }
 
     /// Brings the saved spec's NICs in line with the server's ports (interfaces attached or
