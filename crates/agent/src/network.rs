@@ -14,8 +14,9 @@ use onestack_netdrv::firewall::{
     self, Direction, EtherType, Firewall, GroupFilter, PortFilter, Remote, Ruleset,
 };
 use onestack_netdrv::link::LinkInfo;
+use onestack_netdrv::router::{self as l3, RouterSpec};
 use onestack_netdrv::{dhcp, fdb, link, names, netns};
-use onestack_network::desired::{self, GroupPlan, HostState, NetworkPlan};
+use onestack_network::desired::{self, GroupPlan, HostState, NetworkPlan, RouterPlan};
 use onestack_network::model::{Port, protocol_number};
 use onestack_network::{NetworkConfig, store};
 
@@ -75,6 +76,8 @@ pub struct Reconciler {
     firewall: Firewall,
     /// The ruleset last applied, so an unchanged one is not re-sent every pass.
     applied: Option<String>,
+    /// Router namespaces as last built, so unchanged ones are not rebuilt every pass.
+    routers: HashMap<String, RouterSpec>,
     prepared: bool,
 }
 
@@ -94,6 +97,7 @@ impl Reconciler {
             state_dir,
             firewall: Firewall::default(),
             applied: None,
+            routers: HashMap::new(),
             prepared: false,
         }
     }
@@ -178,7 +182,29 @@ impl Reconciler {
             }
         }
 
-        // Remove what is ours and no longer wanted: DHCP servers, then devices.
+        let mut routed_ports: Vec<String> = Vec::new();
+        let mut carried: Vec<&onestack_network::model::FloatingIp> = Vec::new();
+        for plan in &state.routers {
+            let spec = router_spec(plan, &state);
+            wanted.extend(l3::host_links(&spec));
+            match self.router(&spec, &existing, &mut report).await {
+                Ok(()) => {
+                    routed_ports.extend(plan.interfaces.iter().map(|(p, _)| p.id.clone()));
+                    routed_ports.extend(plan.gateway.iter().map(|(p, _)| p.id.clone()));
+                    carried.extend(plan.floating_ips.iter());
+                }
+                Err(e) => report
+                    .problems
+                    .push(format!("router {}: {e}", plan.router.id)),
+            }
+        }
+        let routers_wanted: HashSet<String> = state
+            .routers
+            .iter()
+            .map(|p| names::router_namespace(&p.router.id))
+            .collect();
+
+        // Remove what is ours and no longer wanted: routers, DHCP servers, then devices.
         let dhcp_wanted: HashSet<String> = state
             .networks
             .iter()
@@ -186,6 +212,15 @@ impl Reconciler {
             .map(|p| names::dhcp_namespace(&p.network.id))
             .collect();
         for ns in netns::list_ours().map_err(host("listing namespaces"))? {
+            if let Some(router_id) = ns.strip_prefix(names::ROUTER_NS)
+                && !routers_wanted.contains(&ns)
+            {
+                l3::remove(router_id)
+                    .await
+                    .map_err(host(format!("removing router {router_id}")))?;
+                self.routers.remove(router_id);
+                report.removed.push(ns.clone());
+            }
             if let Some(network_id) = ns.strip_prefix(names::DHCP_NS)
                 && !dhcp_wanted.contains(&ns)
             {
@@ -220,7 +255,61 @@ impl Reconciler {
                 store::set_port_status(&self.pool, &port.id, status).await?;
             }
         }
+        for plan in &state.routers {
+            let ports = plan
+                .interfaces
+                .iter()
+                .chain(plan.gateway.iter())
+                .map(|(p, _)| p);
+            for port in ports {
+                let status = if routed_ports.contains(&port.id) {
+                    "ACTIVE"
+                } else {
+                    "DOWN"
+                };
+                if port.status != status {
+                    store::set_port_status(&self.pool, &port.id, status).await?;
+                }
+            }
+            for fip in &plan.floating_ips {
+                let status = if carried.iter().any(|c| c.id == fip.id) {
+                    "ACTIVE"
+                } else {
+                    "DOWN"
+                };
+                if fip.status != status {
+                    store::set_floating_ip_status(&self.pool, &fip.id, status).await?;
+                }
+            }
+        }
         Ok(report)
+    }
+
+    /// Builds one router namespace, unless it is already as wanted.
+    async fn router(
+        &mut self,
+        spec: &RouterSpec,
+        existing: &HashMap<String, LinkInfo>,
+        report: &mut Report,
+    ) -> Result<(), Error> {
+        let ns = names::router_namespace(&spec.router_id);
+        let unchanged = self.routers.get(&spec.router_id) == Some(spec)
+            && netns::exists(&ns)
+            && l3::host_links(spec)
+                .iter()
+                .all(|l| existing.get(l).is_some_and(|l| l.up));
+        if unchanged {
+            return Ok(());
+        }
+        if !netns::exists(&ns) {
+            report.created.push(ns.clone());
+        }
+        self.routers.remove(&spec.router_id);
+        l3::ensure(spec)
+            .await
+            .map_err(host(format!("router namespace {ns}")))?;
+        self.routers.insert(spec.router_id.clone(), spec.clone());
+        Ok(())
     }
 
     /// Builds one network; returns the ids of its ports that are plugged in.
@@ -478,5 +567,68 @@ fn group_filter(plan: &GroupPlan) -> GroupFilter {
         id: plan.group.id.clone(),
         members: plan.members.clone(),
         rules,
+    }
+}
+
+/// What a router's namespace must hold: its interfaces on the tenant bridges (gateway
+/// addresses), its gateway on the external bridge with the floating addresses, SNAT when
+/// enabled, and the static routes.
+fn router_spec(plan: &RouterPlan, state: &HostState) -> RouterSpec {
+    let mtu = |network_id: &str| {
+        state
+            .networks
+            .iter()
+            .find(|n| n.network.id == network_id)
+            .map_or(1500, |n| n.network.mtu)
+    };
+    let router_port = |port: &Port, subnets: &[onestack_network::model::Subnet]| l3::RouterPort {
+        port_id: port.id.clone(),
+        bridge: names::bridge(&port.network_id),
+        mac: port.mac_address.clone(),
+        mtu: mtu(&port.network_id),
+        addresses: port
+            .fixed_ips
+            .iter()
+            .filter_map(|f| {
+                let subnet = subnets.iter().find(|s| s.id == f.subnet_id)?;
+                IpNet::new(f.ip_address, subnet.cidr.prefix_len()).ok()
+            })
+            .collect(),
+    };
+    let gateway = plan.gateway.as_ref().map(|(port, subnets)| {
+        let default_route = subnets
+            .iter()
+            .filter(|s| s.ip_version == 4)
+            .find_map(|s| s.gateway_ip);
+        let floating = plan
+            .floating_ips
+            .iter()
+            .filter_map(|f| match (f.floating_ip_address, f.fixed_ip_address?) {
+                (IpAddr::V4(floating), IpAddr::V4(fixed)) => Some((floating, fixed)),
+                _ => None,
+            })
+            .collect();
+        l3::Gateway {
+            port: router_port(port, subnets),
+            default_route,
+            snat: plan.router.gateway.as_ref().is_some_and(|g| g.enable_snat),
+            floating,
+        }
+    });
+    RouterSpec {
+        router_id: plan.router.id.clone(),
+        interfaces: plan
+            .interfaces
+            .iter()
+            .map(|(p, subnets)| router_port(p, subnets))
+            .collect(),
+        gateway,
+        routes: plan
+            .router
+            .routes
+            .iter()
+            .map(|r| (r.destination, r.nexthop))
+            .collect(),
+        metadata: false,
     }
 }

@@ -2,9 +2,9 @@
 //!
 //! The agent computes the desired state from the database and calls this crate to make the
 //! host match it: bridges per network ([`link`]), VXLAN remotes ([`fdb`]), namespaces
-//! ([`netns`]), security groups ([`firewall`]) and DHCP ([`dhcp`]). Every operation is
-//! idempotent, and everything created carries a prefix from [`names`], so leftovers can be
-//! listed and removed.
+//! ([`netns`]), routers ([`router`]), security groups ([`firewall`]) and DHCP ([`dhcp`]).
+//! Every operation is idempotent, and everything created carries a prefix from [`names`],
+//! so leftovers can be listed and removed.
 //!
 //! The work is done by the tools (`ip`, `bridge`, `nft`, `dnsmasq`), run with argument
 //! vectors and parsed from their JSON output: they are the kernel's stable interface,
@@ -22,5 +22,6 @@ pub mod link;
 pub mod mac;
 pub mod names;
 pub mod netns;
+pub mod router;
 
 pub use error::{Error, Result};

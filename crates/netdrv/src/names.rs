@@ -20,6 +20,12 @@ pub const DHCP_NS_SIDE: &str = "osdi-";
 pub const DHCP_NS: &str = "osdhcp-";
 /// Throw-away devices of the VLAN support probe.
 pub const PROBE: &str = "osprobe-";
+/// Router namespace (takes the full router id).
+pub const ROUTER_NS: &str = "osrtr-";
+/// Router port veth, bridge side.
+pub const ROUTER_PORT: &str = "osrp-";
+/// Router port veth, namespace side (carries the port's MAC and addresses).
+pub const ROUTER_PORT_NS: &str = "osrn-";
 
 /// Every prefix we create names with.
 pub const PREFIXES: &[&str] = &[
@@ -32,6 +38,9 @@ pub const PREFIXES: &[&str] = &[
     DHCP_NS_SIDE,
     DHCP_NS,
     PROBE,
+    ROUTER_NS,
+    ROUTER_PORT,
+    ROUTER_PORT_NS,
 ];
 
 const ID_CHARS: usize = 10;
@@ -75,6 +84,18 @@ pub fn dhcp_namespace(network_id: &str) -> String {
     format!("{DHCP_NS}{network_id}")
 }
 
+pub fn router_namespace(router_id: &str) -> String {
+    format!("{ROUTER_NS}{router_id}")
+}
+
+pub fn router_port(port_id: &str) -> String {
+    short(ROUTER_PORT, port_id)
+}
+
+pub fn router_port_ns_side(port_id: &str) -> String {
+    short(ROUTER_PORT_NS, port_id)
+}
+
 /// Whether `name` (a link or a namespace) was made by us.
 pub fn is_ours(name: &str) -> bool {
     PREFIXES.iter().any(|p| name.starts_with(p))
@@ -111,6 +132,8 @@ mod tests {
             port_peer(NET),
             dhcp_bridge_side(NET),
             dhcp_ns_side(NET),
+            router_port(NET),
+            router_port_ns_side(NET),
         ];
         for name in &all {
             assert_eq!(name.len(), IFNAME_MAX, "{name}");
@@ -122,6 +145,10 @@ mod tests {
         assert_eq!(port("ab"), "ostp-ab");
         assert_eq!(dhcp_namespace(NET), format!("osdhcp-{NET}"));
         assert!(is_ours(&dhcp_namespace(NET)));
+        assert_eq!(router_namespace(NET), format!("osrtr-{NET}"));
+        assert!(is_ours(&router_namespace(NET)));
+        assert_eq!(router_port(NET), "osrp-3f2a9c1e-7");
+        assert_eq!(router_port_ns_side(NET), "osrn-3f2a9c1e-7");
     }
 
     #[test]

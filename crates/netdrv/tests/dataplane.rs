@@ -660,3 +660,157 @@ async fn dhcp_answers_listed_macs_only() {
         .await
         .expect("remove is idempotent");
 }
+
+/// Accepts one connection on `listener` (within 5 s), answers `reply` and returns the peer.
+async fn accept_one(listener: std::net::TcpListener, reply: &'static str) -> Option<IpAddr> {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+    let wait = std::time::Duration::from_secs(5);
+    let (mut sock, peer) = tokio::time::timeout(wait, listener.accept())
+        .await
+        .ok()?
+        .ok()?;
+    let _ = sock.write_all(reply.as_bytes()).await;
+    Some(peer.ip())
+}
+
+#[tokio::test]
+async fn router_namespace_routes_nats_and_cleans_up() {
+    use onestack_netdrv::router::{self, Gateway, RouterPort, RouterSpec};
+    require_root!();
+    let mut c = Cleanup::default();
+    let tenant = bridge(&mut c).await;
+    let external = bridge(&mut c).await;
+    let g = guest(&mut c, &tenant, Some("10.91.1.10/24")).await;
+    let out = guest(&mut c, &external, Some("198.51.100.50/24")).await;
+    let (ok, text) = in_ns(
+        &g.ns,
+        &["ip", "route", "add", "default", "via", "10.91.1.1"],
+    )
+    .await;
+    assert!(ok, "{text}");
+    let (ok, text) = in_ns(
+        &out.ns,
+        &["ip", "route", "add", "10.91.1.0/24", "via", "198.51.100.2"],
+    )
+    .await;
+    assert!(ok, "{text}");
+
+    let router_id = fresh_id();
+    let ns = names::router_namespace(&router_id);
+    let (pi, pg) = (fresh_id(), fresh_id());
+    c.namespaces.push(ns.clone());
+    c.links
+        .extend([names::router_port(&pi), names::router_port(&pg)]);
+    let ip = |s: &str| s.parse::<std::net::Ipv4Addr>().expect("ip");
+    let mut spec = RouterSpec {
+        router_id: router_id.clone(),
+        interfaces: vec![RouterPort {
+            port_id: pi.clone(),
+            bridge: tenant.clone(),
+            mac: "fa:16:3e:91:01:01".into(),
+            mtu: 1500,
+            addresses: vec!["10.91.1.1/24".parse().expect("net")],
+        }],
+        gateway: Some(Gateway {
+            port: RouterPort {
+                port_id: pg.clone(),
+                bridge: external.clone(),
+                mac: "fa:16:3e:91:02:02".into(),
+                mtu: 1500,
+                addresses: vec!["198.51.100.2/24".parse().expect("net")],
+            },
+            default_route: None,
+            snat: true,
+            floating: vec![(ip("198.51.100.20"), ip("10.91.1.10"))],
+        }),
+        routes: vec![],
+        metadata: true,
+    };
+    let host_forward = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").expect("fwd");
+    router::ensure(&spec).await.expect("ensure");
+    router::ensure(&spec).await.expect("ensure is idempotent");
+    assert_eq!(
+        router::host_links(&spec),
+        [names::router_port(&pi), names::router_port(&pg)]
+    );
+    let identity = router::namespace_identity(&ns).expect("identity");
+    let (_, fwd) = in_ns(&ns, &["cat", "/proc/sys/net/ipv4/ip_forward"]).await;
+    assert_eq!(fwd.trim(), "1");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").expect("fwd"),
+        host_forward,
+        "host forwarding untouched"
+    );
+    let info = link::get(&names::router_port(&pg))
+        .await
+        .expect("get")
+        .expect("link");
+    assert_eq!(info.master.as_deref(), Some(external.as_str()));
+
+    // The guest reaches outside, seen as its floating IP.
+    let fip20: IpAddr = "198.51.100.20".parse().expect("ip");
+    let fip21: IpAddr = "198.51.100.21".parse().expect("ip");
+    let seen_source = |spec_fip: IpAddr| {
+        let g_ns = g.ns.clone();
+        let out_ns = out.ns.clone();
+        async move {
+            let l = router::bind_listener(&out_ns, "198.51.100.50:7777".parse().expect("sa"))
+                .expect("bind outside");
+            let server = tokio::spawn(accept_one(l, "hi\n"));
+            let (_, text) = in_ns(
+                &g_ns,
+                &["busybox", "nc", "-w", "2", "198.51.100.50", "7777"],
+            )
+            .await;
+            let peer = server.await.expect("join");
+            assert!(text.contains("hi"), "{text}");
+            assert_eq!(peer, Some(spec_fip));
+        }
+    };
+    assert!(ping(&g, out.ip).await, "guest to outside");
+    seen_source(fip20).await;
+    assert!(ping(&out, fip20).await, "outside to floating IP");
+    assert!(!ping(&out, g.ip).await, "outside to fixed IP is dropped");
+
+    // Changed floating pairs take effect.
+    if let Some(gw) = spec.gateway.as_mut() {
+        gw.floating = vec![(ip("198.51.100.21"), ip("10.91.1.10"))];
+    }
+    router::ensure(&spec).await.expect("ensure new floating");
+    assert!(ping(&out, fip21).await, "new floating IP");
+    assert!(!ping(&out, fip20).await, "old floating IP gone");
+    seen_source(fip21).await;
+    assert_eq!(router::namespace_identity(&ns), Some(identity));
+
+    // Metadata: a listener of this process inside the router namespace.
+    let l = router::bind_listener(&ns, "169.254.169.254:80".parse().expect("sa"))
+        .expect("bind metadata");
+    let server = tokio::spawn(accept_one(
+        l,
+        "HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nmeta\n",
+    ));
+    // busybox nc rather than wget: enough for a TCP round trip, no HTTP client quirks.
+    let (_, text) = in_ns(
+        &g.ns,
+        &["busybox", "nc", "-w", "2", "169.254.169.254", "80"],
+    )
+    .await;
+    assert_eq!(server.await.expect("join"), Some(g.ip), "{text}");
+    assert!(text.contains("meta"), "{text}");
+
+    router::remove(&router_id).await.expect("remove");
+    router::remove(&router_id)
+        .await
+        .expect("remove is idempotent");
+    assert!(!netns::exists(&ns));
+    assert!(router::namespace_identity(&ns).is_none());
+    let left: Vec<String> = link::list_ours()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|l| l.name)
+        .filter(|n| *n == names::router_port(&pi) || *n == names::router_port(&pg))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -36,6 +36,8 @@ pub struct NetworkConfig {
     pub quota_port: i64,
     pub quota_security_group: i64,
     pub quota_security_group_rule: i64,
+    pub quota_router: i64,
+    pub quota_floatingip: i64,
 }
 
 impl Default for NetworkConfig {
@@ -56,6 +58,8 @@ impl Default for NetworkConfig {
             quota_port: 500,
             quota_security_group: 10,
             quota_security_group_rule: 100,
+            quota_router: 10,
+            quota_floatingip: 50,
         }
     }
 }
@@ -80,6 +84,8 @@ impl NetworkConfig {
             "port" => self.quota_port,
             "security_group" => self.quota_security_group,
             "security_group_rule" => self.quota_security_group_rule,
+            "router" => self.quota_router,
+            "floatingip" => self.quota_floatingip,
             _ => return None,
         })
     }
@@ -92,4 +98,6 @@ pub const QUOTA_RESOURCES: &[&str] = &[
     "port",
     "security_group",
     "security_group_rule",
+    "router",
+    "floatingip",
 ];

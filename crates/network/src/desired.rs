@@ -6,7 +6,10 @@ use std::net::IpAddr;
 use onestack_db::Pool;
 
 use crate::error::Result;
-use crate::model::{DHCP_OWNER, Network, Port, Rule, SecurityGroup, Subnet};
+use crate::model::{
+    DHCP_OWNER, FloatingIp, Network, Port, ROUTER_INTERFACE_OWNER, Router, Rule, SecurityGroup,
+    Subnet,
+};
 use crate::store::{self, Table};
 
 /// One network as this host sees it.
@@ -32,9 +35,22 @@ pub struct GroupPlan {
     pub members: Vec<IpAddr>,
 }
 
+/// A router whose ports are bound to this host.
+#[derive(Debug, Clone)]
+pub struct RouterPlan {
+    pub router: Router,
+    /// Interface ports with the subnets they hold the gateway of.
+    pub interfaces: Vec<(Port, Vec<Subnet>)>,
+    /// The gateway port with its subnets, when the router has a gateway.
+    pub gateway: Option<(Port, Vec<Subnet>)>,
+    /// Floating IPs the router carries (associated ones only).
+    pub floating_ips: Vec<FloatingIp>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct HostState {
     pub networks: Vec<NetworkPlan>,
+    pub routers: Vec<RouterPlan>,
     pub groups: Vec<GroupPlan>,
     /// Tunnel addresses of the other hosts, for VXLAN flooding.
     pub remote_tunnels: Vec<IpAddr>,
@@ -67,7 +83,7 @@ pub async fn for_host(pool: &Pool, host: &str) -> Result<HostState> {
                 .collect();
             let local_ports: Vec<Port> = mine
                 .iter()
-                .filter(|p| p.host_id == host && p.device_owner != DHCP_OWNER)
+                .filter(|p| p.host_id == host && p.device_owner != DHCP_OWNER && !p.is_l3_owned())
                 .cloned()
                 .collect();
             for p in &local_ports {
@@ -139,9 +155,60 @@ pub async fn for_host(pool: &Pool, host: &str) -> Result<HostState> {
             }
         })
         .collect();
+    let routers = routers_for_host(pool, host, &ports, &subnets).await?;
     Ok(HostState {
         networks: plans,
+        routers,
         groups,
         remote_tunnels,
     })
+}
+
+async fn routers_for_host(
+    pool: &Pool,
+    host: &str,
+    ports: &[Port],
+    subnets: &[Subnet],
+) -> Result<Vec<RouterPlan>> {
+    let routers: Vec<Router> = store::list(pool, Table::Routers, None).await?;
+    let fips: Vec<FloatingIp> = store::list(pool, Table::FloatingIps, None).await?;
+    let with_subnets = |p: &Port| {
+        let held = subnets
+            .iter()
+            .filter(|s| p.fixed_ips.iter().any(|f| f.subnet_id == s.id))
+            .cloned()
+            .collect();
+        (p.clone(), held)
+    };
+    Ok(routers
+        .into_iter()
+        .filter_map(|router| {
+            let interfaces: Vec<(Port, Vec<Subnet>)> = ports
+                .iter()
+                .filter(|p| p.device_id == router.id && p.device_owner == ROUTER_INTERFACE_OWNER)
+                .filter(|p| p.host_id == host)
+                .map(with_subnets)
+                .collect();
+            let gateway = router
+                .gateway
+                .as_ref()
+                .and_then(|g| ports.iter().find(|p| p.id == g.port_id))
+                .filter(|p| p.host_id == host)
+                .map(with_subnets);
+            if interfaces.is_empty() && gateway.is_none() {
+                return None;
+            }
+            let floating_ips = fips
+                .iter()
+                .filter(|f| f.router_id.as_deref() == Some(router.id.as_str()))
+                .cloned()
+                .collect();
+            Some(RouterPlan {
+                router,
+                interfaces,
+                gateway,
+                floating_ips,
+            })
+        })
+        .collect())
 }

@@ -10,6 +10,9 @@ pub enum Error {
         what: &'static str,
         id: String,
     },
+    /// A 404 whose message is not "<what> <id> could not be found."
+    #[error("{message}")]
+    Absent { kind: &'static str, message: String },
     #[error("{0}")]
     BadRequest(String),
     #[error("{message}")]
@@ -60,6 +63,12 @@ impl Error {
             message: format!("Invalid input for operation: {message}."),
         }
     }
+    pub fn not_found_message(kind: &'static str, message: impl Into<String>) -> Self {
+        Error::Absent {
+            kind,
+            message: message.into(),
+        }
+    }
     pub fn conflict(kind: &'static str, message: impl Into<String>) -> Self {
         Error::Conflict {
             kind,
@@ -73,6 +82,7 @@ impl From<Error> for ApiError {
         let message = error.to_string();
         match error {
             Error::NotFound { kind, .. } => ApiError::not_found(message).with_kind(kind),
+            Error::Absent { kind, .. } => ApiError::not_found(message).with_kind(kind),
             Error::BadRequest(_) => ApiError::bad_request(message),
             Error::Invalid { kind, .. } => ApiError::bad_request(message).with_kind(kind),
             Error::Conflict { kind, .. } => ApiError::conflict(message).with_kind(kind),

@@ -102,6 +102,65 @@ pub struct AddressPair {
 
 /// `device_owner` of the port that serves DHCP on a network.
 pub const DHCP_OWNER: &str = "network:dhcp";
+/// `device_owner` of a router's port on a tenant subnet (it holds the subnet's gateway).
+pub const ROUTER_INTERFACE_OWNER: &str = "network:router_interface";
+/// `device_owner` of a router's port on its external network.
+pub const ROUTER_GATEWAY_OWNER: &str = "network:router_gateway";
+/// `device_owner` of the port that holds a floating IP's address.
+pub const FLOATING_IP_OWNER: &str = "network:floatingip";
+
+/// A router: interfaces and gateway are ports whose `device_id` is the router's id.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Router {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub admin_state_up: bool,
+    pub status: String,
+    pub gateway: Option<RouterGateway>,
+    /// Static routes (`extraroute`).
+    pub routes: Vec<HostRoute>,
+    #[serde(flatten)]
+    pub std: Standard,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouterGateway {
+    pub network_id: String,
+    pub enable_snat: bool,
+    /// The gateway port (owner `network:router_gateway`, no project).
+    pub port_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FloatingIp {
+    pub id: String,
+    pub project_id: String,
+    pub floating_network_id: String,
+    pub floating_ip_address: IpAddr,
+    /// The port on the external network that holds the address.
+    pub floating_port_id: String,
+    pub description: String,
+    /// The port and address it is associated with, and the router that carries it.
+    pub port_id: Option<String>,
+    pub fixed_ip_address: Option<IpAddr>,
+    pub router_id: Option<String>,
+    pub status: String,
+    #[serde(flatten)]
+    pub std: Standard,
+}
+
+impl FloatingIp {
+    /// The key that lets a fixed address carry one floating IP only.
+    pub fn association(&self) -> Option<String> {
+        Some(format!(
+            "{}/{}",
+            self.port_id.as_ref()?,
+            self.fixed_ip_address?
+        ))
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Port {
@@ -133,6 +192,14 @@ impl Port {
     /// Ports the network itself owns (DHCP, router interfaces) rather than a tenant's device.
     pub fn is_network_owned(&self) -> bool {
         self.device_owner.starts_with("network:")
+    }
+
+    /// Ports a router or floating IP owns: they are changed through those APIs only.
+    pub fn is_l3_owned(&self) -> bool {
+        matches!(
+            self.device_owner.as_str(),
+            ROUTER_INTERFACE_OWNER | ROUTER_GATEWAY_OWNER | FLOATING_IP_OWNER
+        )
     }
 }
 

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use sqlx::Executor;
 
 use crate::error::{Error, Result};
-use crate::model::{Network, Port, Rule, SecurityGroup, Subnet};
+use crate::model::{FloatingIp, Network, Port, Router, Rule, SecurityGroup, Subnet};
 
 /// The document tables.
 #[derive(Debug, Clone, Copy)]
@@ -18,6 +18,8 @@ pub enum Table {
     Ports,
     SecurityGroups,
     Rules,
+    Routers,
+    FloatingIps,
 }
 
 impl Table {
@@ -28,6 +30,8 @@ impl Table {
             Table::Ports => "net_ports",
             Table::SecurityGroups => "net_security_groups",
             Table::Rules => "net_security_group_rules",
+            Table::Routers => "net_routers",
+            Table::FloatingIps => "net_floating_ips",
         }
     }
 }
@@ -511,6 +515,106 @@ pub async fn set_port_status(pool: &Pool, id: &str, status: &str) -> Result<()> 
         port.status = status.to_owned();
         sqlx::query("UPDATE net_ports SET doc = $1 WHERE id = $2")
             .bind(encode(&port)?)
+            .bind(id.to_owned())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn insert_router(tx: &mut Tx, r: &Router) -> Result<()> {
+    sqlx::query("INSERT INTO net_routers (id, project_id, revision, doc) VALUES ($1, $2, $3, $4)")
+        .bind(r.id.clone())
+        .bind(r.project_id.clone())
+        .bind(r.std.revision_number)
+        .bind(encode(r)?)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn update_router(tx: &mut Tx, r: &Router, previous: i64) -> Result<()> {
+    if !replace(
+        tx,
+        Table::Routers,
+        &r.id,
+        previous,
+        r.std.revision_number,
+        encode(r)?,
+    )
+    .await?
+    {
+        return Err(concurrent("Router", &r.id));
+    }
+    Ok(())
+}
+
+/// Fails with Neutron's `FloatingIPPortAlreadyAssociated` when the fixed address already
+/// carries another floating IP (the unique `association` column decides).
+async fn write_association(tx: &mut Tx, f: &FloatingIp) -> Result<()> {
+    let done = sqlx::query("UPDATE net_floating_ips SET association = $1 WHERE id = $2")
+        .bind(f.association())
+        .bind(f.id.clone())
+        .execute(&mut **tx)
+        .await;
+    match done {
+        Err(e) if onestack_db::is_unique_violation(&e) => Err(Error::conflict(
+            "FloatingIPPortAlreadyAssociated",
+            format!(
+                "Cannot associate floating IP {} ({}) with port {} using fixed IP {}, as that fixed IP already has a floating IP on external network {}.",
+                f.floating_ip_address,
+                f.id,
+                f.port_id.as_deref().unwrap_or_default(),
+                f.fixed_ip_address
+                    .map(|ip| ip.to_string())
+                    .unwrap_or_default(),
+                f.floating_network_id
+            ),
+        )),
+        other => other.map(drop).map_err(Error::from),
+    }
+}
+
+pub async fn insert_floating_ip(tx: &mut Tx, f: &FloatingIp) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO net_floating_ips (id, project_id, floating_network_id, revision, doc) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(f.id.clone())
+    .bind(f.project_id.clone())
+    .bind(f.floating_network_id.clone())
+    .bind(f.std.revision_number)
+    .bind(encode(f)?)
+    .execute(&mut **tx)
+    .await?;
+    write_association(tx, f).await
+}
+
+pub async fn update_floating_ip(tx: &mut Tx, f: &FloatingIp, previous: i64) -> Result<()> {
+    if !replace(
+        tx,
+        Table::FloatingIps,
+        &f.id,
+        previous,
+        f.std.revision_number,
+        encode(f)?,
+    )
+    .await?
+    {
+        return Err(concurrent("Floating IP", &f.id));
+    }
+    write_association(tx, f).await
+}
+
+/// Sets a floating IP's status without touching its revision (the agent reporting).
+pub async fn set_floating_ip_status(pool: &Pool, id: &str, status: &str) -> Result<()> {
+    let mut tx = begin_write(pool).await?;
+    if let Some(mut fip) = get::<FloatingIp, _>(&mut *tx, Table::FloatingIps, id).await?
+        && fip.status != status
+    {
+        fip.status = status.to_owned();
+        sqlx::query("UPDATE net_floating_ips SET doc = $1 WHERE id = $2")
+            .bind(encode(&fip)?)
             .bind(id.to_owned())
             .execute(&mut *tx)
             .await?;

@@ -6,6 +6,8 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 
 use crate::model::{Network, Port, Rule, SecurityGroup, Standard, Subnet};
+use crate::ops::floating_ips::FloatingIpView;
+use crate::ops::routers::{InterfaceInfo, RouterView};
 use crate::policy::Caller;
 
 /// Neutron's timestamp format: `2026-11-23T10:40:52Z`.
@@ -144,5 +146,91 @@ pub fn group(g: &SecurityGroup, rules: &[Rule]) -> Value {
         "security_group_rules": rules.iter().map(rule).collect::<Vec<_>>(),
     });
     standard(&mut v, &g.project_id, &g.std);
+    v
+}
+
+pub fn router(view: &RouterView, caller: &Caller) -> Value {
+    let r = &view.router;
+    let gateway = r.gateway.as_ref().map(|g| {
+        let ips: Vec<Value> = view
+            .gateway_port
+            .iter()
+            .flat_map(|p| p.fixed_ips.iter())
+            .map(|f| json!({"subnet_id": f.subnet_id, "ip_address": f.ip_address}))
+            .collect();
+        json!({
+            "network_id": g.network_id,
+            "enable_snat": g.enable_snat,
+            "external_fixed_ips": ips,
+        })
+    });
+    let mut v = json!({
+        "id": r.id,
+        "name": r.name,
+        "description": r.description,
+        "admin_state_up": r.admin_state_up,
+        "status": r.status,
+        "external_gateway_info": gateway,
+        "routes": r.routes,
+        "availability_zone_hints": [],
+        "availability_zones": ["nova"],
+        "flavor_id": null,
+    });
+    if caller.admin {
+        v["distributed"] = json!(false);
+        v["ha"] = json!(false);
+    }
+    standard(&mut v, &r.project_id, &r.std);
+    v
+}
+
+/// `add_router_interface` / `remove_router_interface` answers.
+pub fn router_interface(info: &InterfaceInfo) -> Value {
+    let subnets: Vec<&str> = info
+        .port
+        .fixed_ips
+        .iter()
+        .map(|f| f.subnet_id.as_str())
+        .collect();
+    json!({
+        "id": info.router.id,
+        "tenant_id": info.router.project_id,
+        "project_id": info.router.project_id,
+        "network_id": info.port.network_id,
+        "port_id": info.port.id,
+        "subnet_id": subnets.first(),
+        "subnet_ids": subnets,
+    })
+}
+
+pub fn floating_ip(view: &FloatingIpView) -> Value {
+    let f = &view.fip;
+    let details = view.port.as_ref().map(|p| {
+        json!({
+            "name": p.name,
+            "network_id": p.network_id,
+            "mac_address": p.mac_address,
+            "admin_state_up": p.admin_state_up,
+            "status": p.status,
+            "device_id": p.device_id,
+            "device_owner": p.device_owner,
+        })
+    });
+    let mut v = json!({
+        "id": f.id,
+        "floating_network_id": f.floating_network_id,
+        "floating_ip_address": f.floating_ip_address,
+        "fixed_ip_address": f.fixed_ip_address,
+        "port_id": f.port_id,
+        "router_id": f.router_id,
+        "status": f.status,
+        "description": f.description,
+        "port_details": details,
+        "port_forwardings": [],
+        "qos_policy_id": null,
+        "dns_domain": "",
+        "dns_name": "",
+    });
+    standard(&mut v, &f.project_id, &f.std);
     v
 }

@@ -1,5 +1,6 @@
 //! The Network v2.0 HTTP API: routes and the small helpers every handler shares.
 
+mod l3;
 mod meta;
 mod query;
 mod quotas;
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::get;
+use axum::routing::{get, put};
 use onestack_api::error::{ErrorStyle, not_found, render_errors};
 use onestack_api::{ApiError, AuthContext, Fields};
 use serde_json::Value;
@@ -76,6 +77,34 @@ pub fn router(networks: Shared) -> Router {
         .route(
             "/v2.0/security-group-rules/{id}",
             get(show_rule).put(update_rule).delete(delete_rule),
+        )
+        .route(
+            "/v2.0/routers",
+            get(l3::list_routers).post(l3::create_router),
+        )
+        .route(
+            "/v2.0/routers/{id}",
+            get(l3::show_router)
+                .put(l3::update_router)
+                .delete(l3::delete_router),
+        )
+        .route(
+            "/v2.0/routers/{id}/add_router_interface",
+            put(l3::add_router_interface),
+        )
+        .route(
+            "/v2.0/routers/{id}/remove_router_interface",
+            put(l3::remove_router_interface),
+        )
+        .route(
+            "/v2.0/floatingips",
+            get(l3::list_floating_ips).post(l3::create_floating_ip),
+        )
+        .route(
+            "/v2.0/floatingips/{id}",
+            get(l3::show_floating_ip)
+                .put(l3::update_floating_ip)
+                .delete(l3::delete_floating_ip),
         )
         .route("/v2.0/network-ip-availabilities", get(list_availabilities))
         .route(

@@ -2,10 +2,12 @@
 //! request's fields, checks policy and input, and writes in one transaction.
 
 pub mod availability;
+pub mod floating_ips;
 pub mod groups;
 pub mod input;
 pub mod networks;
 pub mod ports;
 pub mod quota;
+pub mod routers;
 pub mod subnets;
 pub mod tags;

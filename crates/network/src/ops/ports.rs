@@ -18,7 +18,7 @@ use crate::store::{self, Table};
 
 /// One entry of `fixed_ips` in a request.
 #[derive(Debug)]
-enum IpRequest {
+pub(crate) enum IpRequest {
     Subnet(String),
     Address {
         subnet_id: Option<String>,
@@ -26,7 +26,7 @@ enum IpRequest {
     },
 }
 
-fn ip_requests(value: Value) -> Result<Vec<IpRequest>> {
+pub(crate) fn ip_requests(value: Value) -> Result<Vec<IpRequest>> {
     let Value::Array(items) = value else {
         return Err(Error::invalid_input("fixed_ips must be a list"));
     };
@@ -118,7 +118,7 @@ pub(crate) async fn next_address(
 
 /// Turns `fixed_ips` requests into addresses. `keep` are the port's current addresses, which
 /// it may ask for again.
-async fn allocate(
+pub(crate) async fn allocate(
     tx: &mut Tx,
     network: &Network,
     requests: Option<Vec<IpRequest>>,
@@ -574,7 +574,17 @@ impl Networks {
         if port.device_owner == DHCP_OWNER && !caller.admin {
             return Err(Error::Policy("rule:delete_port:device_owner".into()));
         }
+        if port.is_l3_owned() {
+            return Err(Error::conflict(
+                "ServicePortInUse",
+                format!(
+                    "Port {id} cannot be deleted directly via the port API: has device owner {}.",
+                    port.device_owner
+                ),
+            ));
+        }
         let mut tx = store::begin_write(&self.pool).await?;
+        self.release_floating_ips(&mut tx, id).await?;
         store::delete(&mut tx, Table::Ports, id).await?;
         tx.commit().await?;
         self.changed();

@@ -68,6 +68,8 @@ impl Networks {
             ("port", Table::Ports),
             ("security_group", Table::SecurityGroups),
             ("security_group_rule", Table::Rules),
+            ("router", Table::Routers),
+            ("floatingip", Table::FloatingIps),
         ] {
             used.insert(
                 resource.to_string(),

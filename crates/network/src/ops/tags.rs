@@ -1,4 +1,4 @@
-//! Tags on networks, subnets, ports and security groups (`/v2.0/{resource}/{id}/tags`).
+//! Tags on networks, subnets, ports, security groups, routers and floating IPs (`/v2.0/{resource}/{id}/tags`).
 
 use super::input;
 use crate::error::{Error, Result};
@@ -13,6 +13,8 @@ pub enum Tagged {
     Subnets,
     Ports,
     SecurityGroups,
+    Routers,
+    FloatingIps,
 }
 
 impl Tagged {
@@ -22,6 +24,8 @@ impl Tagged {
             "subnets" => Tagged::Subnets,
             "ports" => Tagged::Ports,
             "security-groups" => Tagged::SecurityGroups,
+            "routers" => Tagged::Routers,
+            "floatingips" => Tagged::FloatingIps,
             _ => return None,
         })
     }
@@ -68,6 +72,8 @@ impl Networks {
             Tagged::Subnets => self.get_subnet(caller, id).await?.std.tags,
             Tagged::Ports => self.get_port(caller, id).await?.std.tags,
             Tagged::SecurityGroups => self.get_group(caller, id).await?.0.std.tags,
+            Tagged::Routers => self.get_router(caller, id).await?.router.std.tags,
+            Tagged::FloatingIps => self.get_floating_ip(caller, id).await?.fip.std.tags,
         })
     }
 
@@ -123,6 +129,24 @@ impl Networks {
                 store::update_group(&mut tx, &g, previous).await?;
                 tx.commit().await?;
                 g.std.tags
+            }
+            Tagged::Routers => {
+                let mut r = self.get_router(caller, id).await?.router;
+                apply(&mut r.std.tags, change)?;
+                let previous = touch(&mut r.std);
+                let mut tx = store::begin_write(&self.pool).await?;
+                store::update_router(&mut tx, &r, previous).await?;
+                tx.commit().await?;
+                r.std.tags
+            }
+            Tagged::FloatingIps => {
+                let mut f = self.get_floating_ip(caller, id).await?.fip;
+                apply(&mut f.std.tags, change)?;
+                let previous = touch(&mut f.std);
+                let mut tx = store::begin_write(&self.pool).await?;
+                store::update_floating_ip(&mut tx, &f, previous).await?;
+                tx.commit().await?;
+                f.std.tags
             }
         };
         Ok(tags)

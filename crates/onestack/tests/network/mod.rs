@@ -7,6 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 mod dataplane;
+mod routers;
 
 use crate::common::{Cloud, Reply};
 
@@ -173,13 +174,14 @@ async fn discovery_catalog_extensions_and_error_bodies() {
     ] {
         assert!(aliases.contains(&alias), "{alias} missing");
     }
-    assert!(!aliases.contains(&"router"), "routers are not served yet");
+    assert!(aliases.contains(&"router"), "routers are served");
+    assert!(!aliases.contains(&"l3-ha"), "HA routers are not served");
     assert_eq!(
         n.get("/v2.0/extensions/binding").await.body["extension"]["alias"],
         "binding"
     );
     assert_neutron_error(
-        &n.get("/v2.0/extensions/router").await,
+        &n.get("/v2.0/extensions/l3-ha").await,
         StatusCode::NOT_FOUND,
         "ExtensionNotFound",
     );
