@@ -640,3 +640,199 @@ async fn restart_readopts_and_a_pass_repairs_drift() {
     });
     guard.ids.clear();
 }
+
+/// Deletes a router's namespace should the test fail before the API delete did.
+struct RouterGuard(String);
+
+impl Drop for RouterGuard {
+    fn drop(&mut self) {
+        let _ = run("ip", &["netns", "del", &format!("osrtr-{}", self.0)]);
+    }
+}
+
+/// The walkthrough's data plane: a router between two tenant subnets and an external flat
+/// network; SNAT out, a floating IP in (and not the fixed address), and nothing left after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn router_snat_floating_ip_and_two_subnets() {
+    if !is_root() {
+        eprintln!("skipped: the data-plane test needs root");
+        return;
+    }
+    let _turn = AGENT.lock().await;
+    let up = Uplink::new();
+    let host = format!("dp-l3-{}", std::process::id());
+    let cloud = provider_cloud(&up, &host).await;
+    let token = cloud.admin_token().await;
+    let api = &Neutron::new(&cloud, &token);
+    up.outside
+        .exec_ok(&["ip", "addr", "add", "10.253.0.1/24", "dev", &up.outside.dev]);
+    let mut guard = HostGuard { ids: Vec::new() };
+
+    let public = api
+        .create(
+            "networks",
+            "network",
+            json!({"name": "public01", "router:external": true,
+            "provider:network_type": "flat", "provider:physical_network": "physnet1"}),
+        )
+        .await;
+    guard.ids.push(public["id"].as_str().unwrap().into());
+    api.subnet(
+        &public,
+        "10.253.0.0/24",
+        json!({"enable_dhcp": false, "gateway_ip": "10.253.0.1",
+               "allocation_pools": [{"start": "10.253.0.10", "end": "10.253.0.20"}]}),
+    )
+    .await;
+    let router = api.create("routers", "router", json!({"name": "r1"})).await;
+    let rid = router["id"].as_str().unwrap().to_owned();
+    let _router_guard = RouterGuard(rid.clone());
+    let set = api
+        .put(
+            &format!("/v2.0/routers/{rid}"),
+            json!({"router": {"external_gateway_info": {"network_id": public["id"]}}}),
+        )
+        .await;
+    assert_eq!(set.status, reqwest::StatusCode::OK, "{}", set.body);
+
+    let mut guests = Vec::new();
+    for n in [1u8, 2] {
+        let net = api.network(&format!("t{n}")).await;
+        guard.ids.push(net["id"].as_str().unwrap().into());
+        let sub = api
+            .subnet(
+                &net,
+                &format!("10.252.{n}.0/24"),
+                json!({"enable_dhcp": false}),
+            )
+            .await;
+        let added = api
+            .put(
+                &format!("/v2.0/routers/{rid}/add_router_interface"),
+                json!({"subnet_id": sub["id"]}),
+            )
+            .await;
+        assert_eq!(added.status, reqwest::StatusCode::OK, "{}", added.body);
+        guard
+            .ids
+            .push(added.body["port_id"].as_str().unwrap().into());
+        let port = api
+            .create(
+                "ports",
+                "port",
+                json!({"network_id": net["id"], "binding:host_id": host,
+                "binding:profile": {"interface": "veth"}, "port_security_enabled": false}),
+            )
+            .await;
+        guard.ids.push(port["id"].as_str().unwrap().into());
+        wait_active(api, &[&port]).await;
+        let ip = port["fixed_ips"][0]["ip_address"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let guest = Guest::plug(&port, &format!("l3g{n}"), Some(&format!("{ip}/24")));
+        guest.exec_ok(&[
+            "ip",
+            "route",
+            "add",
+            "default",
+            "via",
+            &format!("10.252.{n}.1"),
+        ]);
+        guests.push((port, ip, guest));
+    }
+    let ns = format!("osrtr-{rid}");
+    eventually("the router namespace", || netns_exists(&ns));
+
+    let (port1, ip1, guest1) = &guests[0];
+    let (_, ip2, guest2) = &guests[1];
+    eventually("guest 1 to reach the outside host (SNAT)", || {
+        guest1.pings("10.253.0.1")
+    });
+    eventually("the two subnets to reach each other", || {
+        guest1.pings(ip2) && guest2.pings(ip1)
+    });
+    // Without a floating IP the outside host cannot come in, even with a route.
+    up.outside
+        .exec_ok(&["ip", "route", "add", "10.252.0.0/16", "via", "10.253.0.10"]);
+    assert!(
+        !up.outside.pings(ip1),
+        "the fixed address is not reachable from outside"
+    );
+
+    let fip = api
+        .create(
+            "floatingips",
+            "floatingip",
+            json!({"floating_network_id": public["id"]}),
+        )
+        .await;
+    let address = fip["floating_ip_address"].as_str().unwrap().to_owned();
+    assert!(
+        !up.outside.pings(&address),
+        "an unassociated floating IP does not answer"
+    );
+    let fpath = format!("/v2.0/floatingips/{}", fip["id"].as_str().unwrap());
+    let assoc = api
+        .put(&fpath, json!({"floatingip": {"port_id": port1["id"]}}))
+        .await;
+    assert_eq!(assoc.status, reqwest::StatusCode::OK, "{}", assoc.body);
+    let took = eventually("the floating IP to answer", || up.outside.pings(&address));
+    println!("floating IP answering {took:?} after association");
+    assert!(!up.outside.pings(ip1), "still not by the fixed address");
+    let shown = api.get(&fpath).await;
+    assert_eq!(
+        shown.body["floatingip"]["status"], "ACTIVE",
+        "{}",
+        shown.body
+    );
+
+    // Disassociate: the address stops answering.
+    api.put(&fpath, json!({"floatingip": {"port_id": null}}))
+        .await;
+    eventually("the floating IP to stop answering", || {
+        !up.outside.pings(&address)
+    });
+
+    // Delete everything through the API: the namespace and its devices go.
+    api.delete(&fpath).await;
+    for (port, _, _) in &guests {
+        api.delete(&format!("/v2.0/ports/{}", port["id"].as_str().unwrap()))
+            .await;
+    }
+    let ports = api
+        .get(&format!(
+            "/v2.0/ports?device_id={rid}&device_owner=network:router_interface"
+        ))
+        .await;
+    for p in ports.body["ports"].as_array().unwrap() {
+        let r = api
+            .put(
+                &format!("/v2.0/routers/{rid}/remove_router_interface"),
+                json!({"port_id": p["id"]}),
+            )
+            .await;
+        assert_eq!(r.status, reqwest::StatusCode::OK, "{}", r.body);
+    }
+    let r = api.delete(&format!("/v2.0/routers/{rid}")).await;
+    assert_eq!(r.status, reqwest::StatusCode::NO_CONTENT, "{}", r.body);
+    eventually("the router namespace to go", || !netns_exists(&ns));
+    drop(guests);
+    for id in guard.ids.iter().skip(1) {
+        api.delete(&format!("/v2.0/networks/{id}")).await;
+    }
+    api.delete(&format!(
+        "/v2.0/networks/{}",
+        public["id"].as_str().unwrap()
+    ))
+    .await;
+    let ids = guard.ids.clone();
+    eventually("the router's devices to go", || {
+        let links = String::from_utf8_lossy(&run("ip", &["-br", "link"]).stdout).into_owned();
+        ids.iter().all(|id| !links.contains(&id[..10]))
+    });
+}
+
+fn netns_exists(ns: &str) -> bool {
+    std::path::Path::new("/run/netns").join(ns).exists()
+}
