@@ -34,6 +34,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  # Debian's qemu-system-x86 can displace a newer qemu-utils (backports): put qemu-img back.
+  if ! have qemu-img; then
+    echo "==> installing Debian packages: qemu-utils (replaced by qemu-system-x86)"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq qemu-utils >/dev/null
+  fi
 fi
 
 if ! have cargo; then
