@@ -1051,6 +1051,84 @@ fn network_walkthrough_with_the_openstack_cli() {
         assert_eq!(port["status"], "ACTIVE");
     }
 
+    // The classic walkthrough's L3 part: external network, router, floating IP.
+    ok(&admin, &["network", "create", "--external", "public01"]);
+    ok(
+        &admin,
+        &[
+            "subnet",
+            "create",
+            "--network",
+            "public01",
+            "--subnet-range",
+            "203.0.113.0/24",
+            "--gateway",
+            "203.0.113.1",
+            "--no-dhcp",
+            "public01-sub",
+        ],
+    );
+    ok(&admin, &["network", "create", "net-r"]);
+    ok(
+        &admin,
+        &[
+            "subnet",
+            "create",
+            "--network",
+            "net-r",
+            "--subnet-range",
+            "10.77.0.0/24",
+            "sub-r",
+        ],
+    );
+    let router = ok_json(&admin, &["router", "create", "r1"]);
+    let router_id = router["id"].as_str().unwrap().to_owned();
+    ok(
+        &admin,
+        &["router", "set", "--external-gateway", "public01", "r1"],
+    );
+    ok(&admin, &["router", "add", "subnet", "r1", "sub-r"]);
+    let shown = ok_json(&admin, &["router", "show", "r1"]);
+    assert_eq!(
+        shown["external_gateway_info"]["external_fixed_ips"][0]["ip_address"], "203.0.113.2",
+        "{shown}"
+    );
+    ok(&admin, &["port", "create", "--network", "net-r", "vmport"]);
+    let fip = ok_json(&admin, &["floating", "ip", "create", "public01"]);
+    let address = fip["floating_ip_address"].as_str().unwrap().to_owned();
+    ok(
+        &admin,
+        &["floating", "ip", "set", "--port", "vmport", &address],
+    );
+    let fip = ok_json(&admin, &["floating", "ip", "show", &address]);
+    assert_eq!(fip["router_id"], router_id.as_str(), "{fip}");
+    let listed = ok(&admin, &["floating", "ip", "list"]);
+    assert!(listed.contains(&address), "{listed}");
+    fails(
+        &admin,
+        &["router", "delete", "r1"],
+        &["still has ports", "conflict"],
+    );
+    if agent {
+        eventually("the router namespace", || {
+            host_namespaces().contains(&format!("osrtr-{router_id}"))
+        });
+    }
+    ok(&admin, &["floating", "ip", "unset", "--port", &address]);
+    let fip = ok_json(&admin, &["floating", "ip", "show", &address]);
+    assert_eq!(fip["port_id"], serde_json::Value::Null, "{fip}");
+    ok(&admin, &["floating", "ip", "delete", &address]);
+    ok(&admin, &["router", "remove", "subnet", "r1", "sub-r"]);
+    ok(&admin, &["router", "unset", "--external-gateway", "r1"]);
+    ok(&admin, &["router", "delete", "r1"]);
+    ok(&admin, &["port", "delete", "vmport"]);
+    ok(&admin, &["network", "delete", "net-r", "public01"]);
+    if agent {
+        eventually("the router namespace to go", || {
+            !host_namespaces().contains(&format!("osrtr-{router_id}"))
+        });
+    }
+
     fails(
         &admin,
         &["network", "delete", "net01b"],
