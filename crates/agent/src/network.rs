@@ -16,9 +16,10 @@ use onestack_netdrv::firewall::{
 use onestack_netdrv::link::LinkInfo;
 use onestack_netdrv::router::{self as l3, RouterSpec};
 use onestack_netdrv::{dhcp, fdb, link, names, netns};
+use onestack_network::NetworkConfig;
 use onestack_network::desired::{self, GroupPlan, HostState, NetworkPlan, RouterPlan};
 use onestack_network::model::{Port, protocol_number};
-use onestack_network::{NetworkConfig, store};
+use onestack_network::store::{self, Table};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -252,7 +253,7 @@ impl Reconciler {
                 "DOWN"
             };
             if port.status != status {
-                store::set_port_status(&self.pool, &port.id, status).await?;
+                store::set_status(&self.pool, Table::Ports, &port.id, status).await?;
             }
         }
         for plan in &state.routers {
@@ -268,7 +269,7 @@ impl Reconciler {
                     "DOWN"
                 };
                 if port.status != status {
-                    store::set_port_status(&self.pool, &port.id, status).await?;
+                    store::set_status(&self.pool, Table::Ports, &port.id, status).await?;
                 }
             }
             for fip in &plan.floating_ips {
@@ -278,7 +279,7 @@ impl Reconciler {
                     "DOWN"
                 };
                 if fip.status != status {
-                    store::set_floating_ip_status(&self.pool, &fip.id, status).await?;
+                    store::set_status(&self.pool, Table::FloatingIps, &fip.id, status).await?;
                 }
             }
         }

@@ -506,15 +506,17 @@ pub async fn hosts(pool: &Pool) -> Result<Vec<(String, Option<String>)>> {
         .collect()
 }
 
-/// Sets a port's status without touching its revision (the agent reporting what it did).
-pub async fn set_port_status(pool: &Pool, id: &str, status: &str) -> Result<()> {
+/// Sets a port's or floating IP's status without touching its revision (the agent
+/// reporting what it did).
+pub async fn set_status(pool: &Pool, table: Table, id: &str, status: &str) -> Result<()> {
     let mut tx = begin_write(pool).await?;
-    if let Some(mut port) = get::<Port, _>(&mut *tx, Table::Ports, id).await?
-        && port.status != status
+    if let Some(mut doc) = get::<serde_json::Value, _>(&mut *tx, table, id).await?
+        && doc["status"] != status
     {
-        port.status = status.to_owned();
-        sqlx::query("UPDATE net_ports SET doc = $1 WHERE id = $2")
-            .bind(encode(&port)?)
+        doc["status"] = serde_json::Value::from(status);
+        let sql = format!("UPDATE {} SET doc = $1 WHERE id = $2", table.name());
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(encode(&doc)?)
             .bind(id.to_owned())
             .execute(&mut *tx)
             .await?;
@@ -604,21 +606,4 @@ pub async fn update_floating_ip(tx: &mut Tx, f: &FloatingIp, previous: i64) -> R
         return Err(concurrent("Floating IP", &f.id));
     }
     write_association(tx, f).await
-}
-
-/// Sets a floating IP's status without touching its revision (the agent reporting).
-pub async fn set_floating_ip_status(pool: &Pool, id: &str, status: &str) -> Result<()> {
-    let mut tx = begin_write(pool).await?;
-    if let Some(mut fip) = get::<FloatingIp, _>(&mut *tx, Table::FloatingIps, id).await?
-        && fip.status != status
-    {
-        fip.status = status.to_owned();
-        sqlx::query("UPDATE net_floating_ips SET doc = $1 WHERE id = $2")
-            .bind(encode(&fip)?)
-            .bind(id.to_owned())
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
-    Ok(())
 }

@@ -8,19 +8,8 @@ use onestack_api::{ApiError, AuthContext, BaseUrl, Fields};
 use serde_json::{Value, json};
 
 use super::query::{self, Params};
-use super::{Shared, caller, resource_fields};
+use super::{Created, Reply, Shared, caller, href, one, resource_fields};
 use crate::views;
-
-type Reply = Result<Json<Value>, ApiError>;
-type Created = Result<(StatusCode, Json<Value>), ApiError>;
-
-fn href(base: &str, collection: &str) -> String {
-    format!("{base}/networking/v2.0/{collection}")
-}
-
-fn one(what: &str, view: Value, params: &Params) -> Json<Value> {
-    Json(json!({ what: query::select_fields(params, view) }))
-}
 
 pub async fn list_routers(
     State(n): State<Shared>,

@@ -24,6 +24,18 @@ use crate::service::Networks;
 const MAX_JSON_BODY: usize = 1024 * 1024;
 
 type Shared = Arc<Networks>;
+type Reply = Result<axum::Json<Value>, ApiError>;
+type Created = Result<(http::StatusCode, axum::Json<Value>), ApiError>;
+
+/// `{"<what>": view}`, narrowed to the requested `fields`.
+fn one(what: &str, view: Value, params: &query::Params) -> axum::Json<Value> {
+    axum::Json(serde_json::json!({ what: query::select_fields(params, view) }))
+}
+
+/// The address of a collection, for pagination links.
+fn href(base: &str, collection: &str) -> String {
+    format!("{base}/networking/v2.0/{collection}")
+}
 
 fn caller(context: &AuthContext) -> Result<Caller, ApiError> {
     Caller::from_context(context).map_err(ApiError::from)

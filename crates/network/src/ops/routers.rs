@@ -8,7 +8,7 @@ use onestack_api::Fields;
 use onestack_db::Tx;
 use serde_json::Value;
 
-use super::ports::{IpRequest, allocate, ip_requests};
+use super::ports::{allocate, ip_requests};
 use super::{input, quota};
 use crate::error::{Error, Result};
 use crate::model::{
@@ -375,7 +375,6 @@ impl Networks {
             }
             return Ok(());
         }
-        let keep: Vec<FixedIp> = Vec::new();
         let old_port = router.gateway.as_ref().map(|g| g.port_id.clone());
         if !same_network {
             self.check_no_floating_ips(tx, router).await?;
@@ -383,7 +382,6 @@ impl Networks {
         if let Some(old) = &old_port {
             store::delete(tx, Table::Ports, old).await?;
         }
-        let requests: Option<Vec<IpRequest>> = fixed_ips;
         let mut port = service_port(
             "",
             &network_id,
@@ -391,7 +389,7 @@ impl Networks {
             ROUTER_GATEWAY_OWNER,
             &self.host,
         );
-        port.fixed_ips = allocate(tx, &network, requests, &keep).await?;
+        port.fixed_ips = allocate(tx, &network, fixed_ips, &[]).await?;
         if port.fixed_ips.is_empty() {
             return Err(bad_router_request(format!(
                 "No subnet of network {network_id} has a free address for the gateway"
@@ -635,16 +633,18 @@ impl Networks {
                         .is_none_or(|want| p.fixed_ips.iter().any(|f| f.subnet_id == want))
             });
         let Some(port) = port else {
-            return Err(match (port_id, subnet_id) {
-                (Some(p), _) => Error::not_found_message(
+            return Err(match port_id {
+                Some(p) => Error::not_found_message(
                     "RouterInterfaceNotFound",
                     format!("Router {id} does not have an interface with id {p}"),
                 ),
-                (None, Some(s)) => Error::not_found_message(
+                None => Error::not_found_message(
                     "RouterInterfaceNotFoundForSubnet",
-                    format!("Router {id} has no interface on subnet {s}"),
+                    format!(
+                        "Router {id} has no interface on subnet {}",
+                        subnet_id.unwrap_or_default()
+                    ),
                 ),
-                (None, None) => unreachable_interface(),
             });
         };
         let fips: Vec<FloatingIp> = store::list(&mut *tx, Table::FloatingIps, None).await?;
@@ -679,9 +679,4 @@ impl Networks {
         self.changed();
         Ok(InterfaceInfo { router, port })
     }
-}
-
-/// Both ids were checked to be absent before; kept total for the compiler.
-fn unreachable_interface() -> Error {
-    Error::BadRequest("Either subnet_id or port_id must be specified".into())
 }
