@@ -1,5 +1,9 @@
 //! Address arithmetic for subnets: default allocation pools, pool validation, and picking
 //! the next free address. Pure functions; the store makes allocation exclusive.
+//!
+//! Addresses are computed as `u128` with checked arithmetic only: a step past the top of
+//! the address space (the last IPv6 address, or 255.255.255.255 for an IPv4 subnet) ends
+//! the walk instead of wrapping around to addresses outside the subnet.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -15,28 +19,43 @@ pub fn to_u128(ip: IpAddr) -> u128 {
     }
 }
 
-fn from_u128(value: u128, like: IpAddr) -> IpAddr {
+/// The address `value` stands for in `like`'s family; `None` when it does not fit (a value
+/// above 2^32 - 1 for IPv4).
+fn from_u128(value: u128, like: IpAddr) -> Option<IpAddr> {
     match like {
-        // Values for a v4 subnet stay below 2^32 by construction.
-        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from(value as u32)),
-        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::from(value)),
+        IpAddr::V4(_) => u32::try_from(value)
+            .ok()
+            .map(|v| IpAddr::V4(Ipv4Addr::from(v))),
+        IpAddr::V6(_) => Some(IpAddr::V6(Ipv6Addr::from(value))),
     }
 }
 
 /// The first and last addresses hosts may use: IPv4 leaves out the network and broadcast
-/// addresses, IPv6 the subnet-router anycast address.
+/// addresses, IPv6 the subnet-router anycast address. An empty range (a /32, a /128) comes
+/// back with `first > last`.
 pub fn usable_range(cidr: &IpNet) -> (u128, u128) {
-    let first = to_u128(cidr.network());
-    let last = to_u128(cidr.broadcast());
-    match cidr {
-        IpNet::V4(_) => (first + 1, last.saturating_sub(1)),
-        IpNet::V6(_) => (first + 1, last),
+    let network = to_u128(cidr.network());
+    let broadcast = to_u128(cidr.broadcast());
+    let last = match cidr {
+        IpNet::V4(_) => broadcast.checked_sub(1),
+        IpNet::V6(_) => Some(broadcast),
+    };
+    match (network.checked_add(1), last) {
+        (Some(first), Some(last)) => (first, last),
+        // Nothing usable: the network address is the top of the space, or there is no
+        // address below the broadcast one.
+        _ => (1, 0),
     }
 }
 
-/// The first host address of a subnet, Neutron's default gateway.
-pub fn from_first(cidr: &IpNet) -> IpAddr {
-    from_u128(usable_range(cidr).0, cidr.network())
+/// The first host address of a subnet, Neutron's default gateway (`None` when the subnet
+/// has no host address).
+pub fn from_first(cidr: &IpNet) -> Option<IpAddr> {
+    let (first, last) = usable_range(cidr);
+    if first > last {
+        return None;
+    }
+    from_u128(first, cidr.network())
 }
 
 /// Neutron's default pools: the usable range with the gateway cut out.
@@ -52,11 +71,11 @@ pub fn default_pools(cidr: &IpNet, gateway: Option<IpAddr>) -> Vec<AllocationPoo
                     vec![(s, e)]
                 } else {
                     let mut parts = Vec::new();
-                    if gw > s {
-                        parts.push((s, gw - 1));
+                    if let Some(below) = gw.checked_sub(1).filter(|b| *b >= s) {
+                        parts.push((s, below));
                     }
-                    if gw < e {
-                        parts.push((gw + 1, e));
+                    if let Some(above) = gw.checked_add(1).filter(|a| *a <= e) {
+                        parts.push((above, e));
                     }
                     parts
                 }
@@ -66,9 +85,11 @@ pub fn default_pools(cidr: &IpNet, gateway: Option<IpAddr>) -> Vec<AllocationPoo
     ranges
         .into_iter()
         .filter(|(s, e)| s <= e)
-        .map(|(s, e)| AllocationPool {
-            start: from_u128(s, like),
-            end: from_u128(e, like),
+        .filter_map(|(s, e)| {
+            Some(AllocationPool {
+                start: from_u128(s, like)?,
+                end: from_u128(e, like)?,
+            })
         })
         .collect()
 }
@@ -124,12 +145,16 @@ pub fn validate_pools(
     Ok(())
 }
 
-/// How many addresses the pools hold.
+/// How many addresses the pools hold (at most `u128::MAX`).
 pub fn pool_size(pools: &[AllocationPool]) -> u128 {
     pools
         .iter()
-        .map(|p| to_u128(p.end).saturating_sub(to_u128(p.start)) + 1)
-        .sum()
+        .map(|p| {
+            to_u128(p.end)
+                .checked_sub(to_u128(p.start))
+                .map_or(0, |d| d.saturating_add(1))
+        })
+        .fold(0, u128::saturating_add)
 }
 
 /// The lowest address of the pools that is neither allocated nor excluded.
@@ -138,14 +163,17 @@ pub fn next_free(pools: &[AllocationPool], taken: &HashSet<IpAddr>) -> Option<Ip
     sorted.sort_by_key(|p| to_u128(p.start));
     for pool in sorted {
         let (s, e) = (to_u128(pool.start), to_u128(pool.end));
-        // Bounded by the number of taken addresses plus one within a pool.
-        let mut candidate = s;
-        while candidate <= e {
-            let ip = from_u128(candidate, pool.start);
+        // Bounded by the number of taken addresses plus one within a pool; a pool that ends
+        // at the top of the address space ends the walk there, never wrapping to zero.
+        let mut candidate = Some(s);
+        while let Some(value) = candidate.filter(|c| *c <= e) {
+            let Some(ip) = from_u128(value, pool.start) else {
+                break;
+            };
             if !taken.contains(&ip) {
                 return Some(ip);
             }
-            candidate += 1;
+            candidate = value.checked_add(1);
         }
     }
     None
@@ -230,6 +258,69 @@ mod tests {
             taken.insert(got);
         }
         assert_eq!(next_free(&pools, &taken), None);
+    }
+
+    #[test]
+    fn next_free_never_wraps_past_the_top_of_ipv6() {
+        // A /64 at the very top of the space, its pool ending at the last address.
+        let cidr = net("ffff:ffff:ffff:ffff::/64");
+        let pools = default_pools(&cidr, Some(ip("ffff:ffff:ffff:ffff::1")));
+        assert_eq!(
+            pools[0].end,
+            ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
+        );
+        let tail = vec![AllocationPool {
+            start: ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe"),
+            end: ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
+        }];
+        assert!(validate_pools(&cidr, Some(ip("ffff:ffff:ffff:ffff::1")), &tail).is_ok());
+        let mut taken = HashSet::new();
+        for expected in [
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        ] {
+            let got = next_free(&tail, &taken).unwrap();
+            assert_eq!(got, ip(expected));
+            assert!(cidr.contains(&got));
+            taken.insert(got);
+        }
+        // Full: nothing, and certainly not :: or another address outside the subnet.
+        assert_eq!(next_free(&tail, &taken), None);
+        assert_eq!(pool_size(&tail), 2);
+        let whole = vec![AllocationPool {
+            start: ip("::1"),
+            end: ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
+        }];
+        assert_eq!(pool_size(&whole), u128::MAX);
+        assert_eq!(pool_size(&[whole[0].clone(), whole[0].clone()]), u128::MAX);
+    }
+
+    #[test]
+    fn ranges_at_the_edges_of_the_address_space() {
+        assert_eq!(
+            usable_range(&net("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128")),
+            (1, 0),
+            "no host address, no overflow"
+        );
+        assert_eq!(from_first(&net("255.255.255.255/32")), None);
+        assert_eq!(
+            from_first(&net("255.255.255.252/30")),
+            Some(ip("255.255.255.253"))
+        );
+        let top = default_pools(&net("255.255.255.252/30"), Some(ip("255.255.255.254")));
+        assert_eq!(
+            top,
+            vec![AllocationPool {
+                start: ip("255.255.255.253"),
+                end: ip("255.255.255.253")
+            }]
+        );
+        let v6 = default_pools(
+            &net("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffc/126"),
+            Some(ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")),
+        );
+        assert_eq!(v6[0].end, ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe"));
+        assert_eq!(v6.len(), 1);
     }
 
     #[test]

@@ -223,7 +223,7 @@ impl Networks {
         let name = input::text(&mut fields, "name")?.unwrap_or_default();
         let description = input::text(&mut fields, "description")?.unwrap_or_default();
         let gateway_ip = match fields.take("gateway_ip") {
-            None => Some(ipam::from_first(&cidr)),
+            None => ipam::from_first(&cidr),
             Some(Value::Null) => None,
             Some(Value::String(s)) => Some(input::ip(&s, "gateway_ip")?),
             Some(other) => {
