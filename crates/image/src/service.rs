@@ -77,6 +77,29 @@ impl From<StoreError> for Error {
     }
 }
 
+/// Data goes only into an image whose formats say what it is (Glance's rule, with its
+/// words): the inspection needs the disk format, and compute the container format.
+pub fn require_formats(image: &Image) -> Result<()> {
+    let missing: Vec<&str> = [
+        ("disk_format", &image.disk_format),
+        ("container_format", &image.container_format),
+    ]
+    .into_iter()
+    .filter(|(_, value)| value.as_deref().is_none_or(str::is_empty))
+    .map(|(name, _)| name)
+    .collect();
+    match missing.as_slice() {
+        [] => Ok(()),
+        [one] => Err(Error::BadRequest(format!(
+            "Property {one} must be set prior to saving data."
+        ))),
+        _ => Err(Error::BadRequest(format!(
+            "Properties {} must be set prior to saving data.",
+            missing.join(", ")
+        ))),
+    }
+}
+
 pub struct Images {
     pub pool: Pool,
     pub config: ImageConfig,
@@ -262,9 +285,8 @@ impl Images {
                 written.md5
             )));
         }
-        let Some(disk_format) = image.disk_format.clone() else {
-            return Ok(None);
-        };
+        require_formats(image)?;
+        let disk_format = image.disk_format.clone().unwrap_or_default();
         let path = written.temp.clone();
         let size = written.size;
         let inspection =
@@ -276,7 +298,7 @@ impl Images {
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
         match inspection {
-            Ok(i) => Ok(i.virtual_size),
+            Ok(i) => Ok(Some(i.virtual_size)),
             Err(e) => Err(Error::BadRequest(format!("Image rejected: {e}."))),
         }
     }
@@ -296,6 +318,7 @@ impl Images {
         let image = store::get(&self.pool, id)
             .await?
             .ok_or_else(|| Error::NotFound(id.to_owned()))?;
+        require_formats(&image)?;
         let image = self.begin(image, &[Status::Queued], Status::Saving).await?;
         let file = tokio::fs::File::open(source)
             .await

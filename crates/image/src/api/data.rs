@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio::io::AsyncSeekExt;
 
 use crate::model::{Image, Status};
-use crate::service::{Error, Images, Result};
+use crate::service::{Error, Images, Result, require_formats};
 use crate::store;
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
@@ -66,6 +66,7 @@ async fn receive_body(
 ) -> Result<(Image, crate::files::Written)> {
     require_octet_stream(headers)?;
     let image = images.find_owned(ctx, id).await?;
+    require_formats(&image)?;
     let image = images.begin(image, &[Status::Queued], busy).await?;
     match images
         .receive(&image, body.into_data_stream(), declared_length(headers))
@@ -346,6 +347,17 @@ pub async fn import(
 ) -> Result<StatusCode> {
     let image = images.find_owned(&ctx, &id).await?;
     let method = body.get("method").cloned().unwrap_or(Value::Null);
+    // Glance's import refuses an image without formats with a 409 and these words.
+    for (name, value) in [
+        ("container_format", &image.container_format),
+        ("disk_format", &image.disk_format),
+    ] {
+        if value.as_deref().is_none_or(str::is_empty) {
+            return Err(Error::Conflict(format!(
+                "'{name}' needs to be set before import"
+            )));
+        }
+    }
     let name = method
         .get("name")
         .and_then(Value::as_str)

@@ -10,6 +10,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::{Cloud, Reply};
 
+mod security;
+
 const PATCH: &str = "application/openstack-images-v2.1-json-patch";
 
 /// A project's view of the image API.
