@@ -6,10 +6,7 @@ use std::net::IpAddr;
 use onestack_db::Pool;
 
 use crate::error::Result;
-use crate::model::{
-    DHCP_OWNER, FloatingIp, Network, Port, ROUTER_INTERFACE_OWNER, Router, Rule, SecurityGroup,
-    Subnet,
-};
+use crate::model::{DHCP_OWNER, FloatingIp, Network, Port, Router, Rule, SecurityGroup, Subnet};
 use crate::store::{self, Table};
 
 /// One network as this host sees it.
@@ -183,9 +180,10 @@ async fn routers_for_host(
     Ok(routers
         .into_iter()
         .filter_map(|router| {
-            let interfaces: Vec<(Port, Vec<Subnet>)> = ports
-                .iter()
-                .filter(|p| p.device_id == router.id && p.device_owner == ROUTER_INTERFACE_OWNER)
+            // Interfaces as the router's record names them: a port that only claims the
+            // router (its device_id) never gets into the router's namespace.
+            let interfaces: Vec<(Port, Vec<Subnet>)> = router
+                .interface_ports(ports)
                 .filter(|p| p.host_id == host)
                 .map(with_subnets)
                 .collect();

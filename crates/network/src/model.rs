@@ -109,7 +109,9 @@ pub const ROUTER_GATEWAY_OWNER: &str = "network:router_gateway";
 /// `device_owner` of the port that holds a floating IP's address.
 pub const FLOATING_IP_OWNER: &str = "network:floatingip";
 
-/// A router: interfaces and gateway are ports whose `device_id` is the router's id.
+/// A router: interfaces and gateway are ports whose `device_id` is the router's id, and
+/// the router's own record names them (`gateway.port_id`, `interfaces`): that record, not a
+/// port's `device_id`, is what the data plane and floating IPs go by.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Router {
     pub id: String,
@@ -121,8 +123,48 @@ pub struct Router {
     pub gateway: Option<RouterGateway>,
     /// Static routes (`extraroute`).
     pub routes: Vec<HostRoute>,
+    /// The interface ports `add_router_interface` made or took, by id. `None` only in
+    /// records written before the list existed (see [`Router::interface_ports`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interfaces: Option<Vec<String>>,
     #[serde(flatten)]
     pub std: Standard,
+}
+
+impl Router {
+    /// The router's interface ports among `ports`: those its record names that still say
+    /// they are its interfaces. A port's `device_id` and `device_owner` alone never make it
+    /// one (a port of another project could claim them). Records from before the list
+    /// existed fall back to the ports of the router's own project that claim it.
+    pub fn interface_ports<'a>(&'a self, ports: &'a [Port]) -> impl Iterator<Item = &'a Port> {
+        ports.iter().filter(move |p| {
+            let claims = p.device_id == self.id && p.device_owner == ROUTER_INTERFACE_OWNER;
+            let recorded = match &self.interfaces {
+                Some(ids) => ids.contains(&p.id),
+                None => p.project_id == self.project_id,
+            };
+            claims && recorded
+        })
+    }
+
+    /// Records `port_id` as an interface (from now on the list is authoritative).
+    pub fn add_interface(&mut self, port_id: &str, ports: &[Port]) {
+        let mut ids: Vec<String> = self.interface_ports(ports).map(|p| p.id.clone()).collect();
+        if !ids.iter().any(|i| i == port_id) {
+            ids.push(port_id.to_owned());
+        }
+        self.interfaces = Some(ids);
+    }
+
+    /// Forgets `port_id` as an interface.
+    pub fn remove_interface(&mut self, port_id: &str, ports: &[Port]) {
+        let ids = self
+            .interface_ports(ports)
+            .map(|p| p.id.clone())
+            .filter(|i| i != port_id)
+            .collect();
+        self.interfaces = Some(ids);
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,6 +243,16 @@ impl Port {
             ROUTER_INTERFACE_OWNER | ROUTER_GATEWAY_OWNER | FLOATING_IP_OWNER
         )
     }
+}
+
+/// Device owners only the service (or an admin) may give a port: the DHCP server's, and
+/// every router's or floating IP's (`network:router_interface`, `network:router_gateway`,
+/// Neutron's other `network:router_*`/`network:ha_router_*` kinds, `network:floatingip`).
+pub fn is_reserved_owner(device_owner: &str) -> bool {
+    device_owner == DHCP_OWNER
+        || device_owner == FLOATING_IP_OWNER
+        || device_owner.starts_with("network:router")
+        || device_owner.starts_with("network:ha_router")
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -12,7 +12,7 @@ use super::ports::{IpRequest, allocate};
 use super::routers::{insert_service_port, service_port};
 use super::{input, quota};
 use crate::error::{Error, Result};
-use crate::model::{FLOATING_IP_OWNER, FloatingIp, Network, Port, ROUTER_INTERFACE_OWNER, Router};
+use crate::model::{FLOATING_IP_OWNER, FloatingIp, Network, Port, Router};
 use crate::policy::Caller;
 use crate::service::{Networks, new_id, new_standard, touch};
 use crate::store::{self, Table};
@@ -305,13 +305,12 @@ impl Networks {
     ) -> Result<Option<Router>> {
         let routers: Vec<Router> = store::list(&mut **tx, Table::Routers, None).await?;
         let ports: Vec<Port> = store::list(&mut **tx, Table::Ports, None).await?;
+        // The router's own record says which ports are its interfaces: a port claiming a
+        // router through its device_id is not one.
         Ok(routers.into_iter().find(|r| {
             r.gateway.as_ref().is_some_and(|g| g.network_id == external)
-                && ports.iter().any(|p| {
-                    p.device_id == r.id
-                        && p.device_owner == ROUTER_INTERFACE_OWNER
-                        && p.fixed_ips.iter().any(|f| f.subnet_id == subnet_id)
-                })
+                && r.interface_ports(&ports)
+                    .any(|p| p.fixed_ips.iter().any(|f| f.subnet_id == subnet_id))
         }))
     }
 

@@ -11,7 +11,9 @@ use serde_json::Value;
 use super::{groups, input, quota};
 use crate::error::{Error, Result};
 use crate::ipam;
-use crate::model::{AddressPair, DHCP_OWNER, FixedIp, Network, Port, Subnet};
+use crate::model::{
+    AddressPair, DHCP_OWNER, FixedIp, Network, Port, Router, Subnet, is_reserved_owner,
+};
 use crate::policy::Caller;
 use crate::service::{Networks, new_id, new_standard, touch};
 use crate::store::{self, Table};
@@ -222,7 +224,9 @@ pub(crate) async fn allocate(
 /// Attributes that let a port impersonate others (its MAC, chosen addresses, no port
 /// security, address pairs) or act for the network (`network:*` owners) are for the
 /// network's owner and admins, as in Neutron's policy: another project on a shared network
-/// gets a plain port. `network:dhcp` is the service's own and only admins may name it.
+/// gets a plain port. The DHCP server's, routers' and floating IPs' owners are the
+/// service's own: only admins may name them through the port API (routers and floating
+/// IPs make their ports themselves).
 fn check_owner_only(
     caller: &Caller,
     network: &Network,
@@ -230,7 +234,7 @@ fn check_owner_only(
     device_owner: &str,
     action: &str,
 ) -> Result<()> {
-    if device_owner == DHCP_OWNER && !caller.admin {
+    if is_reserved_owner(device_owner) && !caller.admin {
         return Err(Error::Policy(format!("rule:{action}:device_owner")));
     }
     if caller.owns(&network.project_id) {
@@ -258,7 +262,49 @@ fn check_owner_only(
     Ok(())
 }
 
+/// Neutron's `DeviceIDNotOwnedByTenant`: a device id that names another project's router.
+fn device_id_not_owned(device_id: &str) -> Error {
+    Error::conflict(
+        "DeviceIDNotOwnedByTenant",
+        format!(
+            "The following device_id {device_id} is not owned by your tenant or matches another tenants router."
+        ),
+    )
+}
+
+/// What the port API may not change on a port a router or floating IP owns: they are
+/// changed through those APIs only (name, description and admin_state_up stay open).
+const SERVICE_PORT_FIXED: [&str; 9] = [
+    "device_id",
+    "device_owner",
+    "fixed_ips",
+    "mac_address",
+    "port_security_enabled",
+    "security_groups",
+    "allowed_address_pairs",
+    "binding:host_id",
+    "binding:profile",
+];
+
 impl Networks {
+    /// Refuses, for non-admins, a `device_id` that names a router of another project than
+    /// the port's (as Neutron's `_enforce_device_owner_not_router_intf_or_device_id` does,
+    /// whatever the owner: no device of a project is another project's router).
+    async fn check_device_id(
+        &self,
+        caller: &Caller,
+        project_id: &str,
+        device_id: &str,
+    ) -> Result<()> {
+        if caller.admin || device_id.is_empty() {
+            return Ok(());
+        }
+        match store::get::<Router, _>(&self.pool, Table::Routers, device_id).await? {
+            Some(router) if router.project_id != project_id => Err(device_id_not_owned(device_id)),
+            _ => Ok(()),
+        }
+    }
+
     pub async fn get_port(&self, caller: &Caller, id: &str) -> Result<Port> {
         match store::get::<Port, _>(&self.pool, Table::Ports, id).await? {
             Some(p) if caller.owns(&p.project_id) => Ok(p),
@@ -324,6 +370,8 @@ impl Networks {
         let device_id = input::text(&mut fields, "device_id")?.unwrap_or_default();
         let device_owner = input::text(&mut fields, "device_owner")?.unwrap_or_default();
         check_owner_only(caller, &network, &fields, &device_owner, "create_port")?;
+        self.check_device_id(caller, &project_id, &device_id)
+            .await?;
         let mac_given = fields
             .opt_string("mac_address")?
             .map(|m| input::mac(&m))
@@ -438,6 +486,46 @@ impl Networks {
             .await?
             .ok_or_else(|| Error::network_not_found(&port.network_id))?;
         input::refuse_read_only(&fields, &["network_id", "project_id", "tenant_id"])?;
+        if port.device_owner == DHCP_OWNER && !caller.admin {
+            return Err(Error::Policy("rule:update_port:device_owner".into()));
+        }
+        let new_device_id = input::text(&mut fields, "device_id")?;
+        let new_owner = fields
+            .contains("device_owner")
+            .then(|| input::text(&mut fields, "device_owner"))
+            .transpose()?
+            .flatten();
+        if port.is_l3_owned() {
+            // A router's or floating IP's port stays what that API made it: moving it to
+            // another device (another project's router) or changing what it holds is
+            // refused, for admins too.
+            let moved = new_device_id.as_ref().is_some_and(|d| *d != port.device_id)
+                || new_owner.as_ref().is_some_and(|o| *o != port.device_owner);
+            let changed = SERVICE_PORT_FIXED[2..].iter().find(|k| fields.contains(k));
+            if moved || changed.is_some() {
+                let what = if moved {
+                    "device"
+                } else {
+                    changed.copied().unwrap_or_default()
+                };
+                return Err(Error::conflict(
+                    "ServicePortInUse",
+                    format!(
+                        "Port {id} cannot be updated directly via the port API: has device owner {}; its {what} changes through the router or floating IP API only.",
+                        port.device_owner
+                    ),
+                ));
+            }
+        }
+        let changes_device = new_device_id.as_ref().is_some_and(|d| *d != port.device_id)
+            || new_owner.as_ref().is_some_and(|o| *o != port.device_owner);
+        if let Some(v) = new_device_id {
+            port.device_id = v;
+        }
+        if changes_device {
+            self.check_device_id(caller, &port.project_id, &port.device_id)
+                .await?;
+        }
         if let Some(n) = input::text(&mut fields, "name")? {
             port.name = n;
         }
@@ -447,25 +535,14 @@ impl Networks {
         if let Some(v) = fields.opt_bool("admin_state_up")? {
             port.admin_state_up = v;
         }
-        if let Some(v) = input::text(&mut fields, "device_id")? {
-            port.device_id = v;
-        }
-        if port.device_owner == DHCP_OWNER && !caller.admin {
-            return Err(Error::Policy("rule:update_port:device_owner".into()));
-        }
-        let owner = fields
-            .contains("device_owner")
-            .then(|| input::text(&mut fields, "device_owner"))
-            .transpose()?
-            .flatten();
         check_owner_only(
             caller,
             &network,
             &fields,
-            owner.as_deref().unwrap_or(""),
+            new_owner.as_deref().unwrap_or(""),
             "update_port",
         )?;
-        if let Some(v) = owner {
+        if let Some(v) = new_owner {
             port.device_owner = v;
         }
         let new_mac = fields

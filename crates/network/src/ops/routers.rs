@@ -128,11 +128,7 @@ impl Networks {
             .gateway
             .as_ref()
             .and_then(|g| ports.iter().find(|p| p.id == g.port_id).cloned());
-        let interfaces = ports
-            .iter()
-            .filter(|p| p.device_id == router.id && p.device_owner == ROUTER_INTERFACE_OWNER)
-            .cloned()
-            .collect();
+        let interfaces = router.interface_ports(ports).cloned().collect();
         RouterView {
             router,
             gateway_port,
@@ -186,6 +182,7 @@ impl Networks {
             status: "ACTIVE".into(),
             gateway: None,
             routes: Vec::new(),
+            interfaces: Some(Vec::new()),
             std,
         };
         let mut tx = store::begin_write(&self.pool).await?;
@@ -289,11 +286,12 @@ impl Networks {
         router: &Router,
     ) -> Result<Vec<(Subnet, Vec<IpAddr>)>> {
         let ports: Vec<Port> = store::list(&mut **tx, Table::Ports, None).await?;
+        let gateway = router
+            .gateway
+            .as_ref()
+            .and_then(|g| ports.iter().find(|p| p.id == g.port_id));
         let mut out: Vec<(Subnet, Vec<IpAddr>)> = Vec::new();
-        for port in ports
-            .iter()
-            .filter(|p| p.device_id == router.id && p.is_l3_owned())
-        {
+        for port in router.interface_ports(&ports).chain(gateway) {
             for ip in &port.fixed_ips {
                 if let Some(subnet) =
                     store::get::<Subnet, _>(&mut **tx, Table::Subnets, &ip.subnet_id).await?
@@ -439,10 +437,7 @@ impl Networks {
         let mut router = self.find_router(caller, id).await?;
         let mut tx = store::begin_write(&self.pool).await?;
         let ports: Vec<Port> = store::list(&mut *tx, Table::Ports, None).await?;
-        if ports
-            .iter()
-            .any(|p| p.device_id == id && p.device_owner == ROUTER_INTERFACE_OWNER)
-        {
+        if router.interface_ports(&ports).next().is_some() {
             return Err(Error::conflict(
                 "RouterInUse",
                 format!("Router {id} still has ports"),
@@ -462,7 +457,7 @@ impl Networks {
         mut fields: Fields,
     ) -> Result<InterfaceInfo> {
         caller.require_writer("add_router_interface")?;
-        let router = self.find_router(caller, id).await?;
+        let mut router = self.find_router(caller, id).await?;
         let subnet_id = fields.opt_string("subnet_id")?;
         let port_id = fields.opt_string("port_id")?;
         input::done(fields)?;
@@ -554,6 +549,11 @@ impl Networks {
                 port
             }
         };
+        // The router's record is what makes the port its interface.
+        let ports: Vec<Port> = store::list(&mut *tx, Table::Ports, None).await?;
+        let previous = touch(&mut router.std);
+        router.add_interface(&port.id, &ports);
+        store::update_router(&mut tx, &router, previous).await?;
         tx.commit().await?;
         self.changed();
         Ok(InterfaceInfo { router, port })
@@ -612,7 +612,7 @@ impl Networks {
         mut fields: Fields,
     ) -> Result<InterfaceInfo> {
         caller.require_writer("remove_router_interface")?;
-        let router = self.find_router(caller, id).await?;
+        let mut router = self.find_router(caller, id).await?;
         let subnet_id = fields.opt_string("subnet_id")?;
         let port_id = fields.opt_string("port_id")?;
         input::done(fields)?;
@@ -623,15 +623,15 @@ impl Networks {
         }
         let mut tx = store::begin_write(&self.pool).await?;
         let ports: Vec<Port> = store::list(&mut *tx, Table::Ports, None).await?;
-        let port = ports
-            .into_iter()
-            .filter(|p| p.device_id == id && p.device_owner == ROUTER_INTERFACE_OWNER)
+        let port = router
+            .interface_ports(&ports)
             .find(|p| {
                 port_id.as_deref().is_none_or(|want| p.id == want)
                     && subnet_id
                         .as_deref()
                         .is_none_or(|want| p.fixed_ips.iter().any(|f| f.subnet_id == want))
-            });
+            })
+            .cloned();
         let Some(port) = port else {
             return Err(match port_id {
                 Some(p) => Error::not_found_message(
@@ -675,6 +675,9 @@ impl Networks {
             }
         }
         store::delete(&mut tx, Table::Ports, &port.id).await?;
+        let previous = touch(&mut router.std);
+        router.remove_interface(&port.id, &ports);
+        store::update_router(&mut tx, &router, previous).await?;
         tx.commit().await?;
         self.changed();
         Ok(InterfaceInfo { router, port })

@@ -473,3 +473,211 @@ async fn routers_interfaces_gateways_and_floating_ips() {
     let r = alice.delete(&format!("/v2.0/subnets/{}", id(&sub))).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
 }
+
+/// Issue 16: a member plugged their own network into another project's router by pointing
+/// their router port's `device_id` at it (`openstack port set --device <router> <port>`).
+/// The port API refuses that (and every other way to claim a router or a service owner),
+/// and a port that only claims a router — as an admin can still write — is no interface of
+/// it: not for floating IPs, not for the namespace the agent builds, not for removal.
+#[tokio::test]
+async fn a_port_never_joins_another_projects_router() {
+    let cloud = Cloud::start_with(|c| {
+        c.network
+            .physical_interfaces
+            .insert("physnet1".into(), "lo".into());
+    })
+    .await;
+    let t = tenants(&cloud).await;
+    let (admin, alice, bob) = (
+        Neutron::new(&cloud, &t.admin),
+        Neutron::new(&cloud, &t.alice),
+        Neutron::new(&cloud, &t.bob),
+    );
+    let (public, _) = external(&admin).await;
+
+    // Alice, the victim: a router with a gateway and an interface on her subnet.
+    let anet = alice.network("victim").await;
+    let asub = alice.subnet(&anet, "10.0.0.0/24", json!({})).await;
+    let arouter = alice
+        .create(
+            "routers",
+            "router",
+            json!({"name": "victim", "external_gateway_info": {"network_id": public["id"]}}),
+        )
+        .await;
+    let arid = id(&arouter);
+    let added = alice
+        .put(
+            &format!("/v2.0/routers/{arid}/add_router_interface"),
+            json!({"subnet_id": asub["id"]}),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+    let alice_iface = added.body["port_id"].as_str().unwrap().to_owned();
+    let host =
+        admin.get(&format!("/v2.0/ports/{alice_iface}")).await.body["port"]["binding:host_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+    // Bob, in his own project: network, subnet, router, a port added to his router.
+    let bnet = bob.network("attacker").await;
+    let bsub = bob.subnet(&bnet, "10.66.0.0/24", json!({})).await;
+    let brouter = bob
+        .create("routers", "router", json!({"name": "mine"}))
+        .await;
+    let brid = id(&brouter);
+    let bport = bob
+        .create("ports", "port", json!({"network_id": bnet["id"]}))
+        .await;
+    let r = bob
+        .put(
+            &format!("/v2.0/routers/{brid}/add_router_interface"),
+            json!({"port_id": bport["id"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let bport_path = format!("/v2.0/ports/{}", id(&bport));
+
+    // The attack: his router's port pointed at Alice's router. And no other change of what
+    // a router's port is or holds, by him or by an admin.
+    for (who, attrs) in [
+        (&bob, json!({"device_id": arid})),
+        (
+            &bob,
+            json!({"device_id": arid, "device_owner": "network:router_interface"}),
+        ),
+        (&bob, json!({"device_owner": ""})),
+        (&bob, json!({"device_id": "", "device_owner": ""})),
+        (&bob, json!({"device_owner": "compute:nova"})),
+        (&bob, json!({"fixed_ips": [{"subnet_id": bsub["id"]}]})),
+        (&bob, json!({"port_security_enabled": true})),
+        (&admin, json!({"device_id": arid})),
+    ] {
+        assert_neutron_error(
+            &who.put(&bport_path, json!({"port": attrs})).await,
+            StatusCode::CONFLICT,
+            "ServicePortInUse",
+        );
+    }
+    let renamed = bob
+        .put(&bport_path, json!({"port": {"name": "still mine"}}))
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+    assert_eq!(renamed.body["port"]["device_id"], brid.as_str());
+
+    // A plain port of his named after Alice's router: Neutron's DeviceIDNotOwnedByTenant,
+    // whatever its owner, on create and on update.
+    let plain = bob
+        .create("ports", "port", json!({"network_id": bnet["id"]}))
+        .await;
+    let plain_path = format!("/v2.0/ports/{}", id(&plain));
+    for attrs in [
+        json!({"device_id": arid}),
+        json!({"device_id": arid, "device_owner": "compute:nova"}),
+    ] {
+        assert_neutron_error(
+            &bob.put(&plain_path, json!({"port": attrs.clone()})).await,
+            StatusCode::CONFLICT,
+            "DeviceIDNotOwnedByTenant",
+        );
+        let mut create = attrs;
+        create["network_id"] = bnet["id"].clone();
+        assert_neutron_error(
+            &bob.post("/v2.0/ports", json!({"port": create})).await,
+            StatusCode::CONFLICT,
+            "DeviceIDNotOwnedByTenant",
+        );
+    }
+    // Routers', floating IPs' and DHCP's owners are the service's, even on his own network.
+    for owner in [
+        "network:router_interface",
+        "network:router_gateway",
+        "network:router_interface_distributed",
+        "network:floatingip",
+        "network:dhcp",
+    ] {
+        assert_neutron_error(
+            &bob.post(
+                "/v2.0/ports",
+                json!({"port": {"network_id": bnet["id"], "device_owner": owner}}),
+            )
+            .await,
+            StatusCode::FORBIDDEN,
+            "PolicyNotAuthorized",
+        );
+        assert_neutron_error(
+            &bob.put(&plain_path, json!({"port": {"device_owner": owner}}))
+                .await,
+            StatusCode::FORBIDDEN,
+            "PolicyNotAuthorized",
+        );
+    }
+    // His own router is his to name (Neutron allows that).
+    let own = bob
+        .put(&plain_path, json!({"port": {"device_id": brid}}))
+        .await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.body);
+
+    // An admin can still write a port that claims Alice's router, on Bob's subnet. It is no
+    // interface of her router: Bob's floating IP does not route through it...
+    let forged = admin
+        .create(
+            "ports",
+            "port",
+            json!({"network_id": bnet["id"], "device_id": arid,
+                   "device_owner": "network:router_interface", "binding:host_id": host}),
+        )
+        .await;
+    let vm = bob
+        .create("ports", "port", json!({"network_id": bnet["id"]}))
+        .await;
+    assert_neutron_error(
+        &bob.post(
+            "/v2.0/floatingips",
+            json!({"floatingip": {"floating_network_id": public["id"], "port_id": vm["id"]}}),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "ExternalGatewayForFloatingIPNotFound",
+    );
+    // ...the agent's desired state for the host puts only Alice's own interface (and her
+    // gateway) into her router's namespace...
+    let pool = onestack_db::open_sqlite(&cloud.data_dir.join("onestack.db"))
+        .await
+        .unwrap();
+    let state = onestack_network::desired::for_host(&pool, &host)
+        .await
+        .unwrap();
+    pool.close().await;
+    let plan = state
+        .routers
+        .iter()
+        .find(|p| p.router.id == arid)
+        .expect("Alice's router is built on the host");
+    let interfaces: Vec<&str> = plan.interfaces.iter().map(|(p, _)| p.id.as_str()).collect();
+    assert_eq!(interfaces, vec![alice_iface.as_str()]);
+    let mine = state.routers.iter().find(|p| p.router.id == brid).unwrap();
+    let interfaces: Vec<&str> = mine.interfaces.iter().map(|(p, _)| p.id.as_str()).collect();
+    assert_eq!(interfaces, vec![id(&bport).as_str()]);
+    // ...it cannot be removed as one, and it does not keep her router from going.
+    assert_neutron_error(
+        &alice
+            .put(
+                &format!("/v2.0/routers/{arid}/remove_router_interface"),
+                json!({"port_id": forged["id"]}),
+            )
+            .await,
+        StatusCode::NOT_FOUND,
+        "RouterInterfaceNotFound",
+    );
+    let r = alice
+        .put(
+            &format!("/v2.0/routers/{arid}/remove_router_interface"),
+            json!({"subnet_id": asub["id"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = alice.delete(&format!("/v2.0/routers/{arid}")).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+}
