@@ -8,6 +8,7 @@ pub mod config;
 pub mod files;
 pub mod format;
 pub mod model;
+pub mod policy;
 pub mod service;
 pub mod store;
 mod views;

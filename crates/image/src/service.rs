@@ -14,6 +14,7 @@ use crate::config::ImageConfig;
 use crate::files::{FileStore, StoreError, Written};
 use crate::format::{self, FormatError};
 use crate::model::{Image, Status};
+use crate::policy::{self, Action};
 use crate::store;
 
 #[derive(Debug, thiserror::Error)]
@@ -145,8 +146,10 @@ impl Images {
                 .is_some())
     }
 
-    /// The image, if it exists and the caller may see it.
+    /// The image, if it exists and the caller may see it (else 404), and may read it
+    /// (`get_image`, else 403).
     pub async fn find(&self, ctx: &AuthContext, id: &str) -> Result<Image> {
+        policy::enforce(ctx, Action::GetImage, "")?;
         let not_found = || Error::NotFound(id.to_owned());
         if uuid::Uuid::parse_str(id).is_err() {
             return Err(not_found());
@@ -159,16 +162,12 @@ impl Images {
         }
     }
 
-    /// The image, if the caller owns it (or is admin); others get 404 or 403 as Glance does.
-    pub async fn find_owned(&self, ctx: &AuthContext, id: &str) -> Result<Image> {
+    /// The image, if the caller may see it (else 404) and may do `action` to it by Glance's
+    /// policy (else 403).
+    pub async fn find_for(&self, ctx: &AuthContext, id: &str, action: Action) -> Result<Image> {
         let image = self.find(ctx, id).await?;
-        if ctx.is_admin() || Some(image.owner.as_str()) == ctx.project_id() {
-            Ok(image)
-        } else {
-            Err(Error::Forbidden(
-                "You are not permitted to modify this image.".into(),
-            ))
-        }
+        policy::enforce(ctx, action, &image.owner)?;
+        Ok(image)
     }
 
     /// Moves an image from one of `from` to `to` (compare-and-set, so two uploads or imports

@@ -16,6 +16,7 @@ use serde_json::Value;
 use tokio::io::AsyncSeekExt;
 
 use crate::model::{Image, Status};
+use crate::policy::Action;
 use crate::service::{Error, Images, Result, require_formats};
 use crate::store;
 
@@ -53,19 +54,45 @@ fn require_octet_stream(headers: &HeaderMap) -> Result<()> {
     }
 }
 
-/// The part upload and stage share: an owned queued image moves to `busy` and the body is
-/// streamed in; if that fails the image moves to `on_failure` and the error is returned.
+/// How upload and stage differ: the policy rule, the status while data arrives, and the
+/// status a failed transfer leaves.
+struct Receiving {
+    action: Action,
+    busy: Status,
+    on_failure: Status,
+}
+
+/// `PUT /file`: queued → saving → active, or killed.
+const UPLOAD: Receiving = Receiving {
+    action: Action::UploadImage,
+    busy: Status::Saving,
+    on_failure: Status::Killed,
+};
+/// `PUT /stage` (Glance checks `modify_image`): queued → uploading, or back to queued.
+const STAGE: Receiving = Receiving {
+    action: Action::ModifyImage,
+    busy: Status::Uploading,
+    on_failure: Status::Queued,
+};
+
+/// The part upload and stage share: a queued image the caller may write moves to `busy`
+/// and the body is streamed in; if that fails the image moves to `on_failure` and the
+/// error is returned.
 async fn receive_body(
     images: &Images,
     ctx: &AuthContext,
     id: &str,
     headers: &HeaderMap,
     body: Body,
-    busy: Status,
-    on_failure: Status,
+    how: Receiving,
 ) -> Result<(Image, crate::files::Written)> {
+    let Receiving {
+        action,
+        busy,
+        on_failure,
+    } = how;
     require_octet_stream(headers)?;
-    let image = images.find_owned(ctx, id).await?;
+    let image = images.find_for(ctx, id, action).await?;
     require_formats(&image)?;
     let image = images.begin(image, &[Status::Queued], busy).await?;
     match images
@@ -88,16 +115,7 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode> {
-    let (image, written) = receive_body(
-        &images,
-        &ctx,
-        &id,
-        &headers,
-        body,
-        Status::Saving,
-        Status::Killed,
-    )
-    .await?;
+    let (image, written) = receive_body(&images, &ctx, &id, &headers, body, UPLOAD).await?;
     images
         .activate(image, written, declared_md5(&headers))
         .await?;
@@ -153,7 +171,7 @@ pub async fn download(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let image = images.find(&ctx, &id).await?;
+    let image = images.find_for(&ctx, &id, Action::DownloadImage).await?;
     match image.status {
         Status::Active => {}
         Status::Deactivated if !ctx.is_admin() => {
@@ -254,16 +272,7 @@ pub async fn stage(
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode> {
-    let (_, written) = receive_body(
-        &images,
-        &ctx,
-        &id,
-        &headers,
-        body,
-        Status::Uploading,
-        Status::Queued,
-    )
-    .await?;
+    let (_, written) = receive_body(&images, &ctx, &id, &headers, body, STAGE).await?;
     let staged = images.files.staging_path(&id);
     images
         .files
@@ -345,7 +354,7 @@ pub async fn import(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<StatusCode> {
-    let image = images.find_owned(&ctx, &id).await?;
+    let image = images.find_for(&ctx, &id, Action::ModifyImage).await?;
     let method = body.get("method").cloned().unwrap_or(Value::Null);
     // Glance's import refuses an image without formats with a 409 and these words.
     for (name, value) in [

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use super::patch::{check_tag, set_attribute};
 use crate::model::{Image, Status};
+use crate::policy::{self, Action};
 use crate::service::{Error, Images, Result};
 use crate::{store, views};
 
@@ -29,6 +30,7 @@ pub async fn create(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response> {
     let owner = project(&ctx)?;
+    policy::enforce(&ctx, Action::AddImage, &owner)?;
     let Value::Object(fields) = body else {
         return Err(Error::BadRequest(
             "The body must be a JSON object of image attributes.".into(),
@@ -122,7 +124,7 @@ pub async fn delete(
     ctx: AuthContext,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    let image = images.find_owned(&ctx, &id).await?;
+    let image = images.find_for(&ctx, &id, Action::DeleteImage).await?;
     if image.protected {
         return Err(Error::Forbidden(format!(
             "Image {id} is protected and cannot be deleted."
@@ -142,8 +144,9 @@ async fn switch(
     from: Status,
     to: Status,
     verb: &str,
+    action: Action,
 ) -> Result<StatusCode> {
-    let image = images.find_owned(ctx, id).await?;
+    let image = images.find_for(ctx, id, action).await?;
     if image.status == to {
         return Ok(StatusCode::NO_CONTENT);
     }
@@ -169,6 +172,7 @@ pub async fn deactivate(
         Status::Active,
         Status::Deactivated,
         "deactivate",
+        Action::Deactivate,
     )
     .await
 }
@@ -185,6 +189,7 @@ pub async fn reactivate(
         Status::Deactivated,
         Status::Active,
         "reactivate",
+        Action::Reactivate,
     )
     .await
 }
@@ -194,7 +199,7 @@ pub async fn add_tag(
     ctx: AuthContext,
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    let mut image = images.find_owned(&ctx, &id).await?;
+    let mut image = images.find_for(&ctx, &id, Action::ModifyImage).await?;
     check_tag(&tag)?;
     if !image.tags.contains(&tag) {
         image.tags.push(tag);
@@ -209,7 +214,7 @@ pub async fn remove_tag(
     ctx: AuthContext,
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    let mut image = images.find_owned(&ctx, &id).await?;
+    let mut image = images.find_for(&ctx, &id, Action::ModifyImage).await?;
     let before = image.tags.len();
     image.tags.retain(|t| *t != tag);
     if image.tags.len() == before {

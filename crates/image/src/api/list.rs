@@ -129,6 +129,7 @@ pub async fn list(
     ctx: AuthContext,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>> {
+    crate::policy::enforce(&ctx, crate::policy::Action::GetImages, "")?;
     let params = parse_query(raw.as_deref());
     let project = ctx.project_id().map(str::to_owned);
     let mut sql = Sql::new("SELECT * FROM images");

@@ -11,6 +11,7 @@ use onestack_db::now_micros;
 use serde_json::{Value, json};
 
 use crate::model::{Image, MEMBER_STATUSES, Member};
+use crate::policy::{self, Action};
 use crate::service::{Error, Images, Result};
 use crate::{store, views};
 
@@ -34,7 +35,7 @@ pub async fn list(
     ctx: AuthContext,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    let image = images.find(&ctx, &id).await?;
+    let image = images.find_for(&ctx, &id, Action::GetMembers).await?;
     require_shared(&image)?;
     let mut members = store::members(&images.pool, &id).await?;
     if !is_owner(&ctx, &image) {
@@ -51,7 +52,7 @@ pub async fn show(
     ctx: AuthContext,
     Path((id, member_id)): Path<(String, String)>,
 ) -> Result<Json<Value>> {
-    let image = images.find(&ctx, &id).await?;
+    let image = images.find_for(&ctx, &id, Action::GetMembers).await?;
     require_shared(&image)?;
     if !is_owner(&ctx, &image) && ctx.project_id() != Some(member_id.as_str()) {
         return Err(Error::NotFound(format!("{id} (member {member_id})")));
@@ -68,12 +69,7 @@ pub async fn create(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>> {
-    let image = images.find(&ctx, &id).await?;
-    if !is_owner(&ctx, &image) {
-        return Err(Error::Forbidden(
-            "Only the image owner can add members.".into(),
-        ));
-    }
+    let image = images.find_for(&ctx, &id, Action::AddMember).await?;
     require_shared(&image)?;
     let member_id = body
         .get("member")
@@ -115,11 +111,7 @@ pub async fn update(
     let mut member = store::get_member(&images.pool, &id, &member_id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("{id} (member {member_id})")))?;
-    if ctx.project_id() != Some(member_id.as_str()) && !ctx.is_admin() {
-        return Err(Error::Forbidden(
-            "Only the member can change its membership status.".into(),
-        ));
-    }
+    policy::enforce(&ctx, Action::ModifyMember, &member_id)?;
     let status = body
         .get("status")
         .and_then(Value::as_str)
@@ -140,12 +132,7 @@ pub async fn delete(
     ctx: AuthContext,
     Path((id, member_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    let image = images.find(&ctx, &id).await?;
-    if !is_owner(&ctx, &image) {
-        return Err(Error::Forbidden(
-            "Only the image owner can remove members.".into(),
-        ));
-    }
+    let image = images.find_for(&ctx, &id, Action::DeleteMember).await?;
     require_shared(&image)?;
     if store::get_member(&images.pool, &id, &member_id)
         .await?

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::format::{CONTAINER_FORMATS, DISK_FORMATS};
 use crate::model::{Image, Status, VISIBILITIES};
+use crate::policy::{self, Action};
 use crate::service::{Error, Images, Result};
 use crate::{store, views};
 
@@ -124,10 +125,10 @@ pub(super) fn set_attribute(
         "visibility" => {
             let v = one_of(key, value, &VISIBILITIES)?
                 .ok_or_else(|| Error::BadRequest("'visibility' cannot be null.".into()))?;
-            if v == "public" && !ctx.is_admin() {
-                return Err(Error::Forbidden(
-                    "You are not authorized to publicize images; ask a cloud administrator.".into(),
-                ));
+            match v.as_str() {
+                "public" => policy::enforce(ctx, Action::PublicizeImage, &image.owner)?,
+                "community" => policy::enforce(ctx, Action::CommunitizeImage, &image.owner)?,
+                _ => {}
             }
             image.visibility = v;
         }
@@ -242,7 +243,7 @@ pub async fn update(
             PATCH_TYPES[0]
         )));
     }
-    let mut image = images.find_owned(&ctx, &id).await?;
+    let mut image = images.find_for(&ctx, &id, Action::ModifyImage).await?;
     let operations: Vec<Value> = serde_json::from_slice(&body).map_err(|e| {
         Error::BadRequest(format!(
             "The body must be a JSON array of patch operations: {e}."

@@ -131,3 +131,266 @@ async fn data_needs_a_disk_and_a_container_format() {
         StatusCode::NO_CONTENT
     );
 }
+
+/// A user with `role` in an existing project, and their token.
+async fn user_in(cloud: &Cloud, admin: &str, project: &str, name: &str, role: &str) -> String {
+    let user = cloud
+        .post(
+            "/users",
+            admin,
+            json!({"user": {"name": name, "domain_id": "default", "password": "pw-pw-pw"}}),
+        )
+        .await;
+    assert_eq!(user.status, StatusCode::CREATED, "{}", user.body);
+    let user_id = user.id("user");
+    let role_id = cloud.role_id(admin, role).await;
+    let grant = cloud
+        .put(
+            &format!("/projects/{project}/users/{user_id}/roles/{role_id}"),
+            admin,
+        )
+        .await;
+    assert_eq!(grant.status, StatusCode::NO_CONTENT, "{}", grant.body);
+    let projects = cloud.get(&format!("/projects/{project}"), admin).await;
+    let project_name = projects.body["project"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    cloud.token(name, "pw-pw-pw", &project_name).await
+}
+
+/// Every image write a caller can attempt on image `id` (owned by `owner_project`), with
+/// what it is: (label, reply).
+async fn every_write(g: &Glance<'_>, id: &str, other_project: &str) -> Vec<(&'static str, Reply)> {
+    let json = Some("application/json");
+    let octets = Some("application/octet-stream");
+    vec![
+        ("create", g.create(json!({"name": "x"})).await),
+        (
+            "update",
+            g.patch(
+                id,
+                json!([{"op": "replace", "path": "/name", "value": "y"}]),
+            )
+            .await,
+        ),
+        ("upload", g.upload(id, b"data".to_vec()).await),
+        (
+            "stage",
+            g.send(
+                Method::PUT,
+                &format!("/v2/images/{id}/stage"),
+                octets,
+                Some(b"data".to_vec()),
+            )
+            .await,
+        ),
+        (
+            "import",
+            g.send(
+                Method::POST,
+                &format!("/v2/images/{id}/import"),
+                json,
+                Some(
+                    json!({"method": {"name": "glance-direct"}})
+                        .to_string()
+                        .into_bytes(),
+                ),
+            )
+            .await,
+        ),
+        (
+            "add tag",
+            g.send(Method::PUT, &format!("/v2/images/{id}/tags/t"), None, None)
+                .await,
+        ),
+        (
+            "remove tag",
+            g.delete(&format!("/v2/images/{id}/tags/keep")).await,
+        ),
+        (
+            "add member",
+            g.send(
+                Method::POST,
+                &format!("/v2/images/{id}/members"),
+                json,
+                Some(json!({"member": other_project}).to_string().into_bytes()),
+            )
+            .await,
+        ),
+        (
+            "delete member",
+            g.delete(&format!("/v2/images/{id}/members/{other_project}"))
+                .await,
+        ),
+        (
+            "deactivate",
+            g.send(
+                Method::POST,
+                &format!("/v2/images/{id}/actions/deactivate"),
+                None,
+                None,
+            )
+            .await,
+        ),
+        (
+            "reactivate",
+            g.send(
+                Method::POST,
+                &format!("/v2/images/{id}/actions/reactivate"),
+                None,
+                None,
+            )
+            .await,
+        ),
+        ("delete", g.delete(&format!("/v2/images/{id}")).await),
+    ]
+}
+
+/// The member project's answer to a share.
+async fn accept(g: &Glance<'_>, id: &str, member: &str) -> Reply {
+    let body = json!({"status": "accepted"}).to_string().into_bytes();
+    g.send(
+        Method::PUT,
+        &format!("/v2/images/{id}/members/{member}"),
+        Some("application/json"),
+        Some(body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn image_writes_follow_glances_default_roles() {
+    let cloud = Cloud::start().await;
+    let (alice, alice_project, bob, bob_project) = two_tenants(&cloud).await;
+    let admin = cloud.admin_token().await;
+    let reader = user_in(&cloud, &admin, &alice_project, "carol", "reader").await;
+    let bob_reader = user_in(&cloud, &admin, &bob_project, "dave", "reader").await;
+    let (a, r, b, br, root) = (
+        Glance::new(&cloud, &alice),
+        Glance::new(&cloud, &reader),
+        Glance::new(&cloud, &bob),
+        Glance::new(&cloud, &bob_reader),
+        Glance::new(&cloud, &admin),
+    );
+    let id = a
+        .created(
+            json!({"name": "shared", "visibility": "shared", "disk_format": "raw",
+                        "container_format": "bare", "tags": ["keep"]}),
+        )
+        .await;
+    let before = a.get(&format!("/v2/images/{id}")).await.body;
+
+    // A reader of the owning project: every write is a 403, and nothing changed.
+    for (what, reply) in every_write(&r, &id, &bob_project).await {
+        assert_glance_error(&reply, StatusCode::FORBIDDEN);
+        assert!(
+            reply.body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("not authorized")),
+            "{what}: {}",
+            reply.body
+        );
+    }
+    assert_eq!(a.get(&format!("/v2/images/{id}")).await.body, before);
+    assert_eq!(
+        a.get(&format!("/v2/images/{id}/members")).await.body["members"],
+        json!([])
+    );
+    // ... but reads.
+    assert_eq!(
+        r.get(&format!("/v2/images/{id}")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(r.get("/v2/images").await.body["images"][0]["id"], json!(id));
+    assert_eq!(
+        r.get(&format!("/v2/images/{id}/members")).await.status,
+        StatusCode::OK
+    );
+
+    // The owner's member shares it; only a member of the other project accepts it.
+    let shared = a
+        .send(
+            Method::POST,
+            &format!("/v2/images/{id}/members"),
+            Some("application/json"),
+            Some(json!({"member": bob_project}).to_string().into_bytes()),
+        )
+        .await;
+    assert_eq!(shared.status, StatusCode::OK, "{}", shared.body);
+    assert_glance_error(&accept(&br, &id, &bob_project).await, StatusCode::FORBIDDEN);
+    assert_glance_error(&accept(&a, &id, &bob_project).await, StatusCode::FORBIDDEN);
+    assert_eq!(accept(&b, &id, &bob_project).await.status, StatusCode::OK);
+    // A member of the other project sees it but writes nothing of it.
+    for (what, reply) in every_write(&b, &id, &bob_project).await {
+        if what == "create" {
+            assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+            continue;
+        }
+        assert_glance_error(&reply, StatusCode::FORBIDDEN);
+    }
+
+    // Data: a reader cannot upload, download or stage; the member can.
+    assert_eq!(
+        a.upload(&id, b"image bytes".to_vec()).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(r.download(&id, None).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(br.download(&id, None).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(b.download(&id, None).await.2, b"image bytes");
+    assert_eq!(a.download(&id, None).await.2, b"image bytes");
+
+    // Only an admin publicizes; a member may make its image community.
+    let publicize = json!([{"op": "replace", "path": "/visibility", "value": "public"}]);
+    assert_glance_error(
+        &a.patch(&id, publicize.clone()).await,
+        StatusCode::FORBIDDEN,
+    );
+    assert_glance_error(
+        &r.patch(
+            &id,
+            json!([{"op": "replace", "path": "/visibility", "value": "community"}]),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+    );
+    assert_eq!(root.patch(&id, publicize).await.status, StatusCode::OK);
+
+    // The owner's member does every write on its own image; an admin on anyone's.
+    let own = a
+        .created(
+            json!({"name": "own", "disk_format": "raw", "container_format": "bare",
+                        "visibility": "shared", "tags": ["keep"]}),
+        )
+        .await;
+    for (what, reply) in every_write(&a, &own, &bob_project).await {
+        assert!(
+            reply.status.is_success() || reply.status == StatusCode::CONFLICT,
+            "{what}: {} {}",
+            reply.status,
+            reply.body
+        );
+    }
+    assert_glance_error(
+        &a.get(&format!("/v2/images/{own}")).await,
+        StatusCode::NOT_FOUND,
+    );
+    let theirs = a
+        .created(
+            json!({"name": "theirs", "disk_format": "raw", "container_format": "bare",
+                        "visibility": "shared", "tags": ["keep"]}),
+        )
+        .await;
+    for (what, reply) in every_write(&root, &theirs, &bob_project).await {
+        assert!(
+            reply.status.is_success() || reply.status == StatusCode::CONFLICT,
+            "{what}: {} {}",
+            reply.status,
+            reply.body
+        );
+    }
+    assert_glance_error(
+        &a.get(&format!("/v2/images/{theirs}")).await,
+        StatusCode::NOT_FOUND,
+    );
+}
