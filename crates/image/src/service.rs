@@ -78,6 +78,11 @@ impl From<StoreError> for Error {
     }
 }
 
+/// Glance's 409 for an id in use, or used before: deleted ids are never given out again.
+pub fn id_taken(id: &str) -> Error {
+    Error::Conflict(format!("Image ID {id} already exists!"))
+}
+
 /// Data goes only into an image whose formats say what it is (Glance's rule, with its
 /// words): the inspection needs the disk format, and compute the container format.
 pub fn require_formats(image: &Image) -> Result<()> {
@@ -308,7 +313,9 @@ impl Images {
             status: Status::Queued,
             ..image
         };
-        store::insert(&self.pool, &image).await?;
+        if !store::insert(&self.pool, &image).await? {
+            return Err(id_taken(&image.id));
+        }
         Ok(image)
     }
 
@@ -335,7 +342,7 @@ impl Images {
         if !unfinished {
             return Ok(());
         }
-        store::delete(&self.pool, id).await?;
+        store::delete(&self.pool, id, now_micros()).await?;
         self.files.remove(&self.files.path(id)).await;
         Ok(())
     }

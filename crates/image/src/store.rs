@@ -116,8 +116,29 @@ async fn write_tags(
     Ok(())
 }
 
-pub async fn insert(pool: &Pool, i: &Image) -> sqlx::Result<()> {
+/// A transaction that holds the write lock from its start, so what it reads stays true
+/// until it commits (SQLite would otherwise start it as a reader).
+async fn begin_write(pool: &Pool) -> sqlx::Result<onestack_db::Tx> {
     let mut tx = pool.begin().await?;
+    sqlx::query("UPDATE image_tombstones SET id = id WHERE 1 = 0")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
+/// Records a new image; `false` (and nothing written) when its id is taken, by a live
+/// image or by a deleted one.
+pub async fn insert(pool: &Pool, i: &Image) -> sqlx::Result<bool> {
+    let mut tx = begin_write(pool).await?;
+    let taken = sqlx::query(
+        "SELECT 1 AS taken FROM images WHERE id = $1 UNION ALL SELECT 1 FROM image_tombstones WHERE id = $1",
+    )
+    .bind(&i.id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if taken.is_some() {
+        return Ok(false);
+    }
     let insert = sqlx::query(
         "INSERT INTO images (id, name, status, visibility, protected, os_hidden, checksum, os_hash_algo, \
          os_hash_value, owner, size, virtual_size, min_disk, min_ram, container_format, disk_format, properties, \
@@ -125,7 +146,8 @@ pub async fn insert(pool: &Pool, i: &Image) -> sqlx::Result<()> {
     );
     bind_image(insert, i).execute(&mut *tx).await?;
     write_tags(&mut tx, i).await?;
-    tx.commit().await
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Writes every attribute and the tags of an image (created_at stays as it was created).
@@ -164,12 +186,21 @@ pub async fn transition(
     Ok(sql.query().execute(pool).await?.rows_affected() == 1)
 }
 
-pub async fn delete(pool: &Pool, id: &str) -> sqlx::Result<()> {
+/// Deletes an image and keeps its id as taken (a tombstone), in one transaction.
+pub async fn delete(pool: &Pool, id: &str, now: i64) -> sqlx::Result<()> {
+    let mut tx = begin_write(pool).await?;
+    sqlx::query(
+        "INSERT INTO image_tombstones (id, owner, deleted_at) SELECT id, owner, $2 FROM images WHERE id = $1",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query("DELETE FROM images WHERE id = $1")
         .bind(id)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
-    Ok(())
+    tx.commit().await
 }
 
 /// Marks images whose upload a crash interrupted.

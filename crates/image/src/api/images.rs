@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use super::patch::{check_tag, set_attribute};
 use crate::model::{Image, Status};
 use crate::policy::{self, Action};
-use crate::service::{Error, Images, Result};
+use crate::service::{Error, Images, Result, id_taken};
 use crate::{store, views};
 
 /// The project a caller acts for; Glance needs a project-scoped token.
@@ -81,13 +81,9 @@ pub async fn create(
             )));
         }
     }
-    if store::get(&images.pool, &image.id).await?.is_some() {
-        return Err(Error::Conflict(format!(
-            "An image with identifier {} already exists.",
-            image.id
-        )));
+    if !store::insert(&images.pool, &image).await? {
+        return Err(id_taken(&image.id));
     }
-    store::insert(&images.pool, &image).await?;
     let mut response = (StatusCode::CREATED, Json(views::image(&image))).into_response();
     // Clients learn from these whether the interoperable import is available.
     let h = response.headers_mut();
@@ -130,7 +126,7 @@ pub async fn delete(
             "Image {id} is protected and cannot be deleted."
         )));
     }
-    store::delete(&images.pool, &id).await?;
+    store::delete(&images.pool, &id, now_micros()).await?;
     images.files.remove(&images.files.path(&id)).await;
     images.files.remove(&images.files.staging_path(&id)).await;
     Ok(StatusCode::NO_CONTENT)

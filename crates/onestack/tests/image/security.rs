@@ -394,3 +394,35 @@ async fn image_writes_follow_glances_default_roles() {
         StatusCode::NOT_FOUND,
     );
 }
+
+#[tokio::test]
+async fn a_deleted_images_id_is_never_given_out_again() {
+    let cloud = Cloud::start().await;
+    let (alice, _, bob, _) = two_tenants(&cloud).await;
+    let (a, b) = (Glance::new(&cloud, &alice), Glance::new(&cloud, &bob));
+    let id = uuid::Uuid::new_v4().to_string();
+    let body = json!({"id": id, "name": "first", "disk_format": "raw", "container_format": "bare"});
+    assert_eq!(a.create(body.clone()).await.status, StatusCode::CREATED);
+    assert_eq!(
+        a.upload(&id, b"old bytes".to_vec()).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let live = a.create(body.clone()).await;
+    assert_glance_error(&live, StatusCode::CONFLICT);
+    assert_eq!(
+        a.delete(&format!("/v2/images/{id}")).await.status,
+        StatusCode::NO_CONTENT
+    );
+    // Neither the owner nor another project can take the id again.
+    let again = a.create(body.clone()).await;
+    assert_glance_error(&again, StatusCode::CONFLICT);
+    assert_eq!(
+        again.body["message"],
+        json!(format!("Image ID {id} already exists!"))
+    );
+    assert_glance_error(&b.create(body).await, StatusCode::CONFLICT);
+    assert_glance_error(
+        &a.get(&format!("/v2/images/{id}")).await,
+        StatusCode::NOT_FOUND,
+    );
+}
