@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use onestack_compute::Computes;
 use onestack_db::Pool;
+pub use onestack_netdrv::owner::Owner;
 use onestack_network::NetworkConfig;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -45,15 +46,17 @@ pub fn has_privileges() -> bool {
 
 /// Starts the agent: a pass at once, then one after every change signalled on `changes`
 /// and at least every `resync_seconds`.
+/// Everything it makes carries `owner`'s mark, and only what carries it is ever removed.
 pub fn spawn(
     pool: Pool,
     config: NetworkConfig,
     state_dir: PathBuf,
+    owner: Owner,
     changes: Arc<Notify>,
-) -> AgentHandle {
+) -> Result<AgentHandle, network::Error> {
     let (stop, mut stopped) = watch::channel(false);
     let resync = Duration::from_secs(config.resync_seconds.max(1));
-    let mut reconciler = network::Reconciler::new(pool, config, state_dir);
+    let mut reconciler = network::Reconciler::new(pool, config, state_dir, owner)?;
     let task = tokio::spawn(async move {
         loop {
             match reconciler.pass().await {
@@ -68,7 +71,7 @@ pub fn spawn(
             }
         }
     });
-    AgentHandle { stop, task }
+    Ok(AgentHandle { stop, task })
 }
 
 /// Starts the compute agent: registers this host, then carries out server tasks after

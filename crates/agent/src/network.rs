@@ -1,7 +1,8 @@
 //! Reconciles the network data plane: a bridge per network with its VXLAN, VLAN or flat
 //! uplink, a tap (or veth) per port bound here, the security-group ruleset in nftables and
-//! a DHCP server per network that wants one. Anything with our prefix that is not desired
-//! is removed.
+//! a DHCP server per network that wants one. Anything carrying this cloud's mark
+//! ([`Owner`]) that is not desired is removed; what other clouds on the host made is never
+//! touched.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -15,6 +16,7 @@ use onestack_netdrv::firewall::{
 };
 use onestack_netdrv::link::LinkInfo;
 use onestack_netdrv::router::{self as l3, RouterSpec};
+use onestack_netdrv::owner::Owner;
 use onestack_netdrv::{dhcp, fdb, link, names, netns};
 use onestack_network::NetworkConfig;
 use onestack_network::desired::{self, GroupPlan, HostState, NetworkPlan, RouterPlan};
@@ -74,6 +76,10 @@ pub struct Reconciler {
     config: NetworkConfig,
     host: String,
     state_dir: PathBuf,
+    /// This cloud's and host's mark on everything the pass makes, and the test for removal.
+    owner: Owner,
+    /// Namespaces with our prefix that another cloud made: asked once, then left alone.
+    foreign_namespaces: HashSet<String>,
     firewall: Firewall,
     /// The ruleset last applied, so an unchanged one is not re-sent every pass.
     applied: Option<String>,
@@ -89,18 +95,25 @@ fn wants_veth(port: &Port) -> bool {
 }
 
 impl Reconciler {
-    pub fn new(pool: Pool, config: NetworkConfig, state_dir: PathBuf) -> Self {
-        let host = config.host_name();
-        Self {
+    pub fn new(
+        pool: Pool,
+        config: NetworkConfig,
+        state_dir: PathBuf,
+        owner: Owner,
+    ) -> Result<Self, Error> {
+        let firewall = Firewall::new(&owner.table()).map_err(host("security group table"))?;
+        Ok(Self {
             pool,
+            host: config.host_name(),
             config,
-            host,
             state_dir,
-            firewall: Firewall::default(),
+            owner,
+            foreign_namespaces: HashSet::new(),
+            firewall,
             applied: None,
             routers: HashMap::new(),
             prepared: false,
-        }
+        })
     }
 
     fn local_ip(&self) -> Option<IpAddr> {
@@ -124,7 +137,7 @@ impl Reconciler {
         .await?;
         let state = desired::for_host(&self.pool, &self.host).await?;
         let mut report = Report::default();
-        let existing: HashMap<String, LinkInfo> = link::list_ours()
+        let existing: HashMap<String, LinkInfo> = link::list_ours(&self.owner)
             .await
             .map_err(host("listing links"))?
             .into_iter()
@@ -212,7 +225,19 @@ impl Reconciler {
             .filter(|p| p.dhcp_port.is_some())
             .map(|p| names::dhcp_namespace(&p.network.id))
             .collect();
-        for ns in netns::list_ours().map_err(host("listing namespaces"))? {
+        for ns in netns::list_prefixed().map_err(host("listing namespaces"))? {
+            let wanted_here = routers_wanted.contains(&ns) || dhcp_wanted.contains(&ns);
+            if wanted_here || self.foreign_namespaces.contains(&ns) {
+                continue;
+            }
+            if !netns::owned_by(&ns, &self.owner)
+                .await
+                .map_err(host(format!("reading the mark of {ns}")))?
+            {
+                tracing::debug!(ns, "namespace not made by this cloud: left alone");
+                self.foreign_namespaces.insert(ns);
+                continue;
+            }
             if let Some(router_id) = ns.strip_prefix(names::ROUTER_NS)
                 && !routers_wanted.contains(&ns)
             {
@@ -306,7 +331,7 @@ impl Reconciler {
             report.created.push(ns.clone());
         }
         self.routers.remove(&spec.router_id);
-        l3::ensure(spec)
+        l3::ensure(spec, &self.owner)
             .await
             .map_err(host(format!("router namespace {ns}")))?;
         self.routers.insert(spec.router_id.clone(), spec.clone());
@@ -355,7 +380,7 @@ impl Reconciler {
                 .is_some_and(|l| l.up && l.mtu == mtu && l.master.as_deref() == master)
         };
         if !converged(&bridge, None) {
-            link::ensure_bridge(&bridge, mtu)
+            link::ensure_bridge(&bridge, mtu, &self.owner)
                 .await
                 .map_err(host(format!("bridge {bridge}")))?;
         }
@@ -367,10 +392,10 @@ impl Reconciler {
                 let vni = segment.segmentation_id.unwrap_or_default();
                 let same_vni = existing.get(&vxlan).is_some_and(|l| l.vni == Some(vni));
                 if !(same_vni && converged(&vxlan, Some(&bridge))) {
-                    link::ensure_vxlan(&vxlan, vni, self.local_ip(), mtu)
+                    link::ensure_vxlan(&vxlan, vni, self.local_ip(), mtu, &self.owner)
                         .await
                         .map_err(host(format!("vxlan {vxlan}")))?;
-                    link::attach(&vxlan, &bridge)
+                    link::attach(&vxlan, &bridge, &self.owner)
                         .await
                         .map_err(host(format!("vxlan {vxlan}")))?;
                 }
@@ -388,16 +413,16 @@ impl Reconciler {
                     return Ok(Vec::new());
                 };
                 if segment.network_type == "flat" {
-                    link::attach(iface, &bridge)
+                    link::attach(iface, &bridge, &self.owner)
                         .await
                         .map_err(host(format!("uplink {iface}")))?;
                 } else if link::vlan_supported().await {
                     let vlan = names::vlan(&network.id);
                     let vid = segment.segmentation_id.unwrap_or_default() as u16;
-                    link::ensure_vlan(&vlan, iface, vid, mtu)
+                    link::ensure_vlan(&vlan, iface, vid, mtu, &self.owner)
                         .await
                         .map_err(host(format!("vlan {vlan}")))?;
-                    link::attach(&vlan, &bridge)
+                    link::attach(&vlan, &bridge, &self.owner)
                         .await
                         .map_err(host(format!("vlan {vlan}")))?;
                 } else {
@@ -421,11 +446,11 @@ impl Reconciler {
                 continue;
             }
             let made = if veth {
-                link::ensure_veth(&device, &names::port_peer(&port.id), mtu).await
+                link::ensure_veth(&device, &names::port_peer(&port.id), mtu, &self.owner).await
             } else {
-                link::ensure_tap(&device, mtu).await
+                link::ensure_tap(&device, mtu, &self.owner).await
             };
-            match made.and(link::attach(&device, &bridge).await) {
+            match made.and(link::attach(&device, &bridge, &self.owner).await) {
                 Ok(()) => plugged.push(port.id.clone()),
                 Err(e) => report.problems.push(format!("port {}: {e}", port.id)),
             }
@@ -436,7 +461,7 @@ impl Reconciler {
             if dhcp::running(&self.state_dir, &network.id).is_none() {
                 report.created.push(names::dhcp_namespace(&network.id));
             }
-            dhcp::ensure(&self.state_dir, &bridge, &net)
+            dhcp::ensure(&self.state_dir, &bridge, &net, &self.owner)
                 .await
                 .map_err(host(format!("DHCP for {}", network.id)))?;
             plugged.push(port.id.clone());

@@ -40,15 +40,21 @@ pub struct AuthContext {
     pub roles: Vec<String>,
     pub audit_id: String,
     pub application_credential_id: Option<String>,
+    /// Whether the token is scoped to the cloud's admin project (Keystone's
+    /// `is_admin_project`): the project `admin` in the `default` domain that bootstrap made.
+    pub is_admin_project: bool,
 }
 
 impl AuthContext {
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
     }
-    /// The cloud administrator: the `admin` role, as OpenStack's install guides use it.
+    /// The cloud administrator: the `admin` role on the admin project, or with a system-scoped
+    /// token. The role on any other project is that project's business only, so granting a
+    /// tenant `admin` on their own project does not hand them the cloud (OpenStack's bug
+    /// 968696). Every service asks this one question; `docs/security.md` has the rule.
     pub fn is_admin(&self) -> bool {
-        self.has_role("admin")
+        self.has_role("admin") && (self.is_admin_project || self.scope == Scope::System)
     }
     pub fn project_id(&self) -> Option<&str> {
         match &self.scope {
@@ -61,6 +67,47 @@ impl AuthContext {
             Scope::Domain { id, .. } => Some(id),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(scope: Scope, is_admin_project: bool) -> AuthContext {
+        AuthContext {
+            user_id: "u".into(),
+            user_name: "u".into(),
+            user_domain_id: "default".into(),
+            scope,
+            roles: vec!["admin".into(), "member".into(), "reader".into()],
+            audit_id: String::new(),
+            application_credential_id: None,
+            is_admin_project,
+        }
+    }
+
+    fn project(id: &str) -> Scope {
+        Scope::Project {
+            id: id.into(),
+            name: id.into(),
+            domain_id: "default".into(),
+        }
+    }
+
+    #[test]
+    fn the_admin_role_makes_a_cloud_admin_only_on_the_admin_project_or_the_system() {
+        assert!(ctx(project("admin"), true).is_admin());
+        assert!(ctx(Scope::System, false).is_admin());
+        assert!(!ctx(project("tenant"), false).is_admin());
+        let domain = Scope::Domain {
+            id: "d".into(),
+            name: "d".into(),
+        };
+        assert!(!ctx(domain, false).is_admin());
+        let mut reader = ctx(project("admin"), true);
+        reader.roles = vec!["reader".into()];
+        assert!(!reader.is_admin());
     }
 }
 

@@ -34,10 +34,35 @@ pub enum DbError {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// The database holds password hashes and user data: owner-only, whatever the umask. SQLite
+/// gives its `-wal` and `-shm` files the mode of the database file.
+fn restrict_to_owner(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        match std::fs::set_permissions(&side, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Opens (creating if needed) the SQLite database at `path` in WAL mode and migrates it.
 pub async fn open_sqlite(path: &Path) -> Result<Pool, DbError> {
     sqlx::any::install_default_drivers();
     let shown = path.display().to_string();
+    restrict_to_owner(path).map_err(|source| DbError::Open {
+        path: shown.clone(),
+        source: sqlx::Error::Io(source),
+    })?;
     let url = format!("sqlite://{}?mode=rwc", path.display());
     let options = AnyConnectOptions::from_str(&url).map_err(|source| DbError::Open {
         path: shown.clone(),
@@ -135,6 +160,27 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(row.get::<String, _>("value"), "v");
+    }
+
+    #[tokio::test]
+    async fn the_database_is_private_whatever_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("onestack.db");
+        std::fs::write(&path, b"").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let pool = open_sqlite(&path).await.unwrap();
+        sqlx::query("INSERT INTO meta (key, value) VALUES ('a', 'b')")
+            .execute(&pool)
+            .await
+            .unwrap();
+        for name in ["onestack.db", "onestack.db-wal", "onestack.db-shm"] {
+            let mode = std::fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}");
+        }
     }
 
     #[tokio::test]

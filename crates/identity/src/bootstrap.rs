@@ -13,6 +13,9 @@ use crate::service::Identity;
 use crate::{password, store};
 
 pub const DEFAULT_DOMAIN: &str = "default";
+/// The cloud's admin project (in the default domain): the `admin` role counts cloud-wide
+/// only when scoped to it, or to the system (`AuthContext::is_admin`).
+pub const ADMIN_PROJECT: &str = "admin";
 pub const REGION: &str = "RegionOne";
 
 /// A service onestack serves, to be listed in the catalog.
@@ -127,7 +130,7 @@ pub async fn run(
     }
     let admin_project = ensure_project(
         pool,
-        "admin",
+        ADMIN_PROJECT,
         "Bootstrap project for initializing the cloud.",
     )
     .await?;

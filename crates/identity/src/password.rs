@@ -2,7 +2,10 @@
 //! that a 250 ms hash never stalls the async workers and token issue uses every core.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
+use http::StatusCode;
+use onestack_api::ApiError;
 use tokio::sync::Semaphore;
 
 use base64::Engine;
@@ -24,46 +27,92 @@ pub fn check_length(password: &str) -> Result<()> {
     Ok(())
 }
 
-/// bcrypt is pure CPU: running more at once than there are cores only adds context switches
-/// and evicts each other's Blowfish state from the caches, so the checks queue here instead.
-fn cpu_permits() -> &'static Semaphore {
-    static PERMITS: OnceLock<Semaphore> = OnceLock::new();
-    PERMITS
-        .get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
+/// A queue for bcrypt work: at most `permits` checks run at once (bcrypt is pure CPU: more
+/// than there are cores only adds context switches), and at most `max_waiting` wait. Past
+/// that, a check is refused at once instead of queueing without bound, so a flood of
+/// logins costs the attacker as much as it costs us and memory stays bounded.
+struct Lane {
+    permits: Semaphore,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+}
+
+impl Lane {
+    fn new(permits: usize, max_waiting: usize) -> Self {
+        Self {
+            permits: Semaphore::new(permits),
+            waiting: AtomicUsize::new(0),
+            max_waiting,
+        }
+    }
+
+    /// Runs `work` on the blocking pool when a permit is free; `None` when the queue is full.
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        let permit = self.permits.acquire().await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let _permit = permit.ok()?;
+        tokio::task::spawn_blocking(work).await.ok()
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// Hashes and checks against a real hash: every core, a queue of 64 per core.
+fn known_lane() -> &'static Lane {
+    static LANE: OnceLock<Lane> = OnceLock::new();
+    LANE.get_or_init(|| Lane::new(cores(), 64 * cores()))
+}
+
+/// The stand-in checks for unknown users and users without a password: one core at most,
+/// so a flood of made-up names cannot starve real logins; when its queue is full the answer
+/// is a plain failure (under such a flood, timing may tell that a name does not exist).
+fn unknown_lane() -> &'static Lane {
+    static LANE: OnceLock<Lane> = OnceLock::new();
+    LANE.get_or_init(|| Lane::new(1, 64))
+}
+
+fn overloaded() -> Error {
+    Error::Api(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Too many password checks are queued; retry in a moment.",
+    ))
 }
 
 pub async fn hash(password: String, cost: u32) -> Result<String> {
     check_length(&password)?;
-    let _permit = cpu_permits()
-        .acquire()
+    known_lane()
+        .run(move || bcrypt::hash(password, cost))
         .await
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    tokio::task::spawn_blocking(move || bcrypt::hash(password, cost))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
+        .ok_or_else(overloaded)?
         .map_err(|e| Error::Internal(e.to_string()))
 }
 
 /// Whether `password` matches `hash`. With no hash (unknown user, no password set) it
 /// still spends the time of one check, so timing does not tell whether the user exists.
-pub async fn verify(password: String, hash: Option<String>, cost: u32) -> bool {
+/// Fails with 503 when the checks of real hashes are queued past their bound.
+pub async fn verify(password: String, hash: Option<String>, cost: u32) -> Result<bool> {
     // Our own generated secrets are checked in a microsecond: no need to queue for a core.
     if let Some(stored) = hash.as_deref().filter(|h| h.starts_with("$sha256$")) {
-        return verify_fast(&password, stored);
+        return Ok(verify_fast(&password, stored));
     }
-    let Ok(_permit) = cpu_permits().acquire().await else {
-        return false;
-    };
-    tokio::task::spawn_blocking(move || match hash {
-        Some(hash) if hash.starts_with("$2") => bcrypt::verify(&password, &hash).unwrap_or(false),
-        Some(hash) if hash.starts_with("$sha256$") => verify_fast(&password, &hash),
+    match hash {
+        Some(hash) if hash.starts_with("$2") => known_lane()
+            .run(move || bcrypt::verify(&password, &hash).unwrap_or(false))
+            .await
+            .ok_or_else(overloaded),
         _ => {
-            let _ = bcrypt::verify(&password, dummy_hash(cost));
-            false
+            unknown_lane()
+                .run(move || bcrypt::verify(&password, dummy_hash(cost)))
+                .await;
+            Ok(false)
         }
-    })
-    .await
-    .unwrap_or(false)
+    }
 }
 
 fn dummy_hash(cost: u32) -> &'static str {
@@ -113,24 +162,57 @@ mod tests {
     async fn bcrypt_round_trip() {
         let h = hash("secret".into(), 4).await.unwrap();
         assert!(h.starts_with("$2b$04$"));
-        assert!(verify("secret".into(), Some(h.clone()), 4).await);
-        assert!(!verify("wrong".into(), Some(h), 4).await);
-        assert!(!verify("secret".into(), None, 4).await);
+        assert!(verify("secret".into(), Some(h.clone()), 4).await.unwrap());
+        assert!(!verify("wrong".into(), Some(h), 4).await.unwrap());
+        assert!(!verify("secret".into(), None, 4).await.unwrap());
     }
 
     #[tokio::test]
     async fn verifies_a_keystone_bcrypt_hash() {
         // Made by Python's bcrypt (Keystone's hasher) for the password "password".
         let h = "$2b$04$KdyR0uFeP2z6yvnZJmH8lONSH0I6s.gyVqj30HhRhgDzC51jgFXTm".to_owned();
-        assert!(verify("password".into(), Some(h), 4).await);
+        assert!(verify("password".into(), Some(h), 4).await.unwrap());
     }
 
     #[tokio::test]
     async fn fast_hash_round_trip() {
         let secret = generate_secret();
         let h = hash_fast(&secret);
-        assert!(verify(secret.clone(), Some(h.clone()), 4).await);
-        assert!(!verify(format!("{secret}x"), Some(h), 4).await);
+        assert!(verify(secret.clone(), Some(h.clone()), 4).await.unwrap());
+        assert!(!verify(format!("{secret}x"), Some(h), 4).await.unwrap());
+    }
+
+    /// A flood of checks for made-up users neither queues without bound nor takes the
+    /// cores from real logins: past its bound it fails at once, and a real check still runs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unknown_user_floods_are_bounded_and_do_not_starve_real_logins() {
+        let cost = 8;
+        let h = hash("secret".into(), cost).await.unwrap();
+        let flood: Vec<_> = (0..400)
+            .map(|_| tokio::spawn(verify("guess".into(), None, cost)))
+            .collect();
+        tokio::task::yield_now().await;
+        let started = std::time::Instant::now();
+        assert!(verify("secret".into(), Some(h), cost).await.unwrap());
+        let real = started.elapsed();
+        let mut refused_fast = 0;
+        for f in flood {
+            assert!(!f.await.unwrap().unwrap());
+            refused_fast += 1;
+        }
+        assert_eq!(refused_fast, 400);
+        // 65 stand-in checks at most run at cost 8 (~15 ms each on one core): a real login
+        // waiting behind all 400 would take seconds.
+        assert!(real < std::time::Duration::from_millis(800), "{real:?}");
+        assert!(unknown_lane().waiting.load(Ordering::Acquire) == 0);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_instead_of_waiting() {
+        let lane = Lane::new(1, 0);
+        assert_eq!(lane.run(|| 1).await, None);
+        let lane = Lane::new(1, 1);
+        assert_eq!(lane.run(|| 2).await, Some(2));
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! Keystone's default policy, in one place. The cloud administrator is anyone holding the
-//! `admin` role (as the install guides use it); readers and members see themselves, their
-//! own projects, and, with a domain-scoped token, their domain.
+//! Keystone's default policy, in one place. The cloud administrator holds the `admin` role
+//! on the admin project or with system scope (`AuthContext::is_admin`); readers and members
+//! see themselves, their own projects, and, with a domain-scoped token, their domain.
 
 use onestack_api::AuthContext;
 
@@ -124,6 +124,7 @@ mod tests {
             roles: roles.iter().map(|r| r.to_string()).collect(),
             audit_id: String::new(),
             application_credential_id: None,
+            is_admin_project: false,
         }
     }
 
@@ -137,14 +138,17 @@ mod tests {
 
     #[test]
     fn admin_may_do_anything() {
-        assert!(
-            enforce(
-                &ctx(&["admin"], project_scope()),
-                "identity:create_user",
-                Target::default()
-            )
-            .is_ok()
-        );
+        let mut admin = ctx(&["admin"], project_scope());
+        admin.is_admin_project = true;
+        assert!(enforce(&admin, "identity:create_user", Target::default()).is_ok());
+        assert!(enforce(&ctx(&["admin"], Scope::System), "identity:create_user", Target::default()).is_ok());
+    }
+
+    #[test]
+    fn admin_of_another_project_is_not_cloud_admin() {
+        let tenant_admin = ctx(&["admin", "member", "reader"], project_scope());
+        assert!(enforce(&tenant_admin, "identity:create_user", Target::default()).is_err());
+        assert!(enforce(&tenant_admin, "identity:list_projects", Target::default()).is_err());
     }
 
     #[test]

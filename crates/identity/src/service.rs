@@ -39,6 +39,13 @@ pub struct ValidatedToken {
 }
 
 impl ValidatedToken {
+    /// Scoped to the cloud's admin project: `admin` in the default domain, which bootstrap
+    /// makes (so no tenant can hold that name there). As Keystone's `admin_project_name`.
+    pub fn is_admin_project(&self) -> bool {
+        matches!((&self.payload.scope, &self.project), (TokenScope::Project(_), Some((p, _)))
+            if p.name == crate::bootstrap::ADMIN_PROJECT && p.domain_id == crate::bootstrap::DEFAULT_DOMAIN)
+    }
+
     pub fn context(&self) -> AuthContext {
         let scope = match (&self.payload.scope, &self.project, &self.domain) {
             (TokenScope::Project(_), Some((p, _)), _) => Scope::Project {
@@ -61,6 +68,7 @@ impl ValidatedToken {
             roles: self.roles.iter().map(|r| r.name.clone()).collect(),
             audit_id: self.payload.audit_ids.first().cloned().unwrap_or_default(),
             application_credential_id: self.app_credential.as_ref().map(|a| a.0.clone()),
+            is_admin_project: self.is_admin_project(),
         }
     }
 }

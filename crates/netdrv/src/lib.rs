@@ -3,8 +3,9 @@
 //! The agent computes the desired state from the database and calls this crate to make the
 //! host match it: bridges per network ([`link`]), VXLAN remotes ([`fdb`]), namespaces
 //! ([`netns`]), routers ([`router`]), security groups ([`firewall`]) and DHCP ([`dhcp`]).
-//! Every operation is idempotent, and everything created carries a prefix from [`names`],
-//! so leftovers can be listed and removed.
+//! Every operation is idempotent, and everything created carries a prefix from [`names`]
+//! and its cloud's mark from [`owner`], so leftovers can be listed and removed without
+//! touching what another cloud on the same host made.
 //!
 //! The work is done by the tools (`ip`, `bridge`, `nft`, `dnsmasq`), run with argument
 //! vectors and parsed from their JSON output: they are the kernel's stable interface,
@@ -22,6 +23,7 @@ pub mod link;
 pub mod mac;
 pub mod names;
 pub mod netns;
+pub mod owner;
 pub mod router;
 
 pub use error::{Error, Result};

@@ -10,6 +10,7 @@ use tokio::sync::OnceCell;
 use crate::cmd;
 use crate::error::{Error, Result};
 use crate::names;
+use crate::owner::Owner;
 
 /// The IANA VXLAN port; every VXLAN device we create uses it.
 pub const VXLAN_PORT: u16 = 4789;
@@ -30,6 +31,8 @@ pub struct LinkInfo {
     pub vlan_id: Option<u16>,
     /// The lower device (a VLAN's parent, a veth's peer) when it is in the same namespace.
     pub link: Option<String>,
+    /// The interface alias: an [`Owner`] mark on the devices we made.
+    pub alias: Option<String>,
 }
 
 impl LinkInfo {
@@ -59,6 +62,7 @@ impl LinkInfo {
                 .filter(|_| is("vlan"))
                 .and_then(|i| u16::try_from(i).ok()),
             link: str_field(v, "link"),
+            alias: str_field(v, "ifalias"),
             kind,
         })
     }
@@ -88,8 +92,18 @@ fn check_name(name: &str) -> Result<()> {
     }
 }
 
-/// All links whose names carry one of our prefixes.
-pub async fn list_ours() -> Result<Vec<LinkInfo>> {
+/// The links `owner` made: one of our prefixes and its mark. Another cloud's devices, and
+/// unmarked ones, are not in the list, so nothing that uses it can remove them.
+pub async fn list_ours(owner: &Owner) -> Result<Vec<LinkInfo>> {
+    Ok(list_prefixed()
+        .await?
+        .into_iter()
+        .filter(|l| owner.owns(l.alias.as_deref()))
+        .collect())
+}
+
+/// All links whose names carry one of our prefixes, whoever made them.
+pub async fn list_prefixed() -> Result<Vec<LinkInfo>> {
     let out = cmd::run("ip", &["-j", "-d", "link", "show"]).await?;
     let all = cmd::parse_json("ip", &out)?;
     Ok(all
@@ -118,6 +132,21 @@ pub async fn get(name: &str) -> Result<Option<LinkInfo>> {
     Ok(get_raw(name).await?.as_ref().and_then(LinkInfo::from_json))
 }
 
+/// The link called `name` as `ip -j -d` shows it, unless it carries another cloud's mark:
+/// such a device is never changed, recreated or adopted.
+async fn existing(name: &str, owner: &Owner) -> Result<Option<Value>> {
+    let raw = get_raw(name).await?;
+    if let Some(alias) = raw.as_ref().and_then(|r| r.get("ifalias")).and_then(Value::as_str)
+        && owner.is_foreign(Some(alias))
+    {
+        return Err(Error::invalid(
+            "link of another cloud",
+            format!("{name} is marked {alias:?}"),
+        ));
+    }
+    Ok(raw)
+}
+
 /// Runs an `ip link add ...`; a concurrent creator winning the race is not an error.
 async fn add(args: &[String]) -> Result<()> {
     match cmd::run("ip", args).await {
@@ -130,11 +159,12 @@ fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| (*s).to_owned()).collect()
 }
 
-/// Brings `name` up and to `mtu` when either differs.
-async fn converge(name: &str, mtu: u32) -> Result<()> {
+/// Marks `name` as `owner`'s and brings it up and to `mtu` when any of these differs.
+async fn converge(name: &str, mtu: u32, owner: &Owner) -> Result<()> {
     let Some(info) = get(name).await? else {
         return Err(Error::invalid("link vanished while being set up", name));
     };
+    claim(&info, owner).await?;
     if mtu != 0 && info.mtu != mtu {
         set_mtu(name, mtu).await?;
     }
@@ -142,6 +172,30 @@ async fn converge(name: &str, mtu: u32) -> Result<()> {
         set_up(name).await?;
     }
     Ok(())
+}
+
+/// Puts `owner`'s mark on a link that has none (one we just made, or one an earlier
+/// version made); refuses a link another cloud marked.
+async fn claim(info: &LinkInfo, owner: &Owner) -> Result<()> {
+    let alias = info.alias.as_deref();
+    if owner.owns(alias) {
+        return Ok(());
+    }
+    if owner.is_foreign(alias) {
+        return Err(Error::invalid(
+            "link of another cloud",
+            format!("{} is marked {:?}", info.name, alias.unwrap_or_default()),
+        ));
+    }
+    mark(&info.name, owner).await
+}
+
+/// Sets `owner`'s mark as the alias of `name`.
+pub async fn mark(name: &str, owner: &Owner) -> Result<()> {
+    check_name(name)?;
+    cmd::run("ip", &["link", "set", "dev", name, "alias", owner.mark()])
+        .await
+        .map(drop)
 }
 
 /// Fails when an existing link of that name is of another kind: we never repurpose a
@@ -162,9 +216,9 @@ fn expect_kind(name: &str, raw: &Value, kind: &str) -> Result<()> {
 }
 
 /// A bridge without STP and with forward delay 0, so ports forward as soon as they join.
-pub async fn ensure_bridge(name: &str, mtu: u32) -> Result<()> {
+pub async fn ensure_bridge(name: &str, mtu: u32, owner: &Owner) -> Result<()> {
     let opts = ["stp_state", "0", "forward_delay", "0"];
-    match get_raw(name).await? {
+    match existing(name, owner).await? {
         None => {
             let mut args = strings(&["link", "add", "name", name, "type", "bridge"]);
             args.extend(strings(&opts));
@@ -180,14 +234,20 @@ pub async fn ensure_bridge(name: &str, mtu: u32) -> Result<()> {
             }
         }
     }
-    converge(name, mtu).await
+    converge(name, mtu, owner).await
 }
 
 /// A VXLAN device with fixed remotes (no multicast group, no learning: the FDB is
 /// programmed by [`crate::fdb`]). An existing device with another VNI, local address,
 /// port or learning setting is recreated (and so loses its bridge: attach it again).
-pub async fn ensure_vxlan(name: &str, vni: u32, local: Option<IpAddr>, mtu: u32) -> Result<()> {
-    if let Some(raw) = get_raw(name).await? {
+pub async fn ensure_vxlan(
+    name: &str,
+    vni: u32,
+    local: Option<IpAddr>,
+    mtu: u32,
+    owner: &Owner,
+) -> Result<()> {
+    if let Some(raw) = existing(name, owner).await? {
         expect_kind(name, &raw, "vxlan")?;
         let data = |k| info_data(&raw, k);
         let same = data("id").and_then(Value::as_u64) == Some(u64::from(vni))
@@ -214,19 +274,29 @@ pub async fn ensure_vxlan(name: &str, vni: u32, local: Option<IpAddr>, mtu: u32)
         if let Some(ip) = local {
             args.extend(["local".into(), ip.to_string()]);
         }
-        add(&args).await?;
+        add(&args).await.map_err(|e| {
+            if e.stderr_contains("VNI already exists") {
+                Error::invalid(
+                    "VNI, taken by another VXLAN device on this host (another cloud? give each \
+                     cloud its own [network] vni_min..vni_max or local_ip)",
+                    vni.to_string(),
+                )
+            } else {
+                e
+            }
+        })?;
     }
-    converge(name, mtu).await
+    converge(name, mtu, owner).await
 }
 
 /// An 802.1Q sub-interface `name` of `parent` with `vid`; recreated when the parent or id
 /// differs. Needs the kernel's 8021q support (see [`vlan_supported`]).
-pub async fn ensure_vlan(name: &str, parent: &str, vid: u16, mtu: u32) -> Result<()> {
+pub async fn ensure_vlan(name: &str, parent: &str, vid: u16, mtu: u32, owner: &Owner) -> Result<()> {
     check_name(parent)?;
     if !(1..=4094).contains(&vid) {
         return Err(Error::invalid("vlan id", vid.to_string()));
     }
-    if let Some(raw) = get_raw(name).await? {
+    if let Some(raw) = existing(name, owner).await? {
         expect_kind(name, &raw, "vlan")?;
         let info = LinkInfo::from_json(&raw);
         let same = info
@@ -243,12 +313,12 @@ pub async fn ensure_vlan(name: &str, parent: &str, vid: u16, mtu: u32) -> Result
         ]))
         .await?;
     }
-    converge(name, mtu).await
+    converge(name, mtu, owner).await
 }
 
 /// A persistent tap device; QEMU opens it later by name (`ifname=NAME`, single queue).
-pub async fn ensure_tap(name: &str, mtu: u32) -> Result<()> {
-    match get_raw(name).await? {
+pub async fn ensure_tap(name: &str, mtu: u32, owner: &Owner) -> Result<()> {
+    match existing(name, owner).await? {
         None => add(&strings(&["tuntap", "add", "dev", name, "mode", "tap"])).await?,
         Some(raw) => {
             expect_kind(name, &raw, "tun")?;
@@ -257,14 +327,14 @@ pub async fn ensure_tap(name: &str, mtu: u32) -> Result<()> {
             }
         }
     }
-    converge(name, mtu).await
+    converge(name, mtu, owner).await
 }
 
 /// A veth pair; `name` is brought up, `peer` is left for the caller (it is usually moved
 /// into a namespace).
-pub async fn ensure_veth(name: &str, peer: &str, mtu: u32) -> Result<()> {
+pub async fn ensure_veth(name: &str, peer: &str, mtu: u32, owner: &Owner) -> Result<()> {
     check_name(peer)?;
-    match get_raw(name).await? {
+    match existing(name, owner).await? {
         None => {
             let mtu_s = mtu.to_string();
             let mut args = strings(&["link", "add", "name", name]);
@@ -276,19 +346,32 @@ pub async fn ensure_veth(name: &str, peer: &str, mtu: u32) -> Result<()> {
                 args.extend(strings(&["mtu", &mtu_s]));
             }
             add(&args).await?;
+            // The peer is ours too, wherever the caller moves it (the alias moves along).
+            mark(peer, owner).await?;
         }
         Some(raw) => expect_kind(name, &raw, "veth")?,
     }
-    converge(name, mtu).await
+    converge(name, mtu, owner).await
 }
 
 /// Enslaves `name` (one of our devices or a host interface such as a provider network's
 /// `eth1`) to `bridge` and brings it up.
-pub async fn attach(name: &str, bridge: &str) -> Result<()> {
+/// A device another cloud's bridge holds (a shared uplink) is refused, not taken over.
+pub async fn attach(name: &str, bridge: &str, owner: &Owner) -> Result<()> {
     check_name(bridge)?;
     let Some(info) = get(name).await? else {
         return Err(Error::invalid("no such link to attach", name));
     };
+    if let Some(master) = info.master.as_deref()
+        && master != bridge
+        && let Some(current) = get(master).await?
+        && owner.is_foreign(current.alias.as_deref())
+    {
+        return Err(Error::invalid(
+            "device enslaved to another cloud's bridge",
+            format!("{name} is in {master}"),
+        ));
+    }
     if info.master.as_deref() != Some(bridge) {
         cmd::run("ip", &["link", "set", "dev", name, "master", bridge]).await?;
     }

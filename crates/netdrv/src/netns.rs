@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::cmd;
 use crate::error::{Error, Result};
 use crate::names;
+use crate::owner::Owner;
 
 const NETNS_DIR: &str = "/run/netns";
 
@@ -30,8 +31,9 @@ pub fn exists(ns: &str) -> bool {
     check(ns).is_ok() && Path::new(NETNS_DIR).join(ns).exists()
 }
 
-/// Our namespaces (names with one of our prefixes).
-pub fn list_ours() -> Result<Vec<String>> {
+/// Namespaces whose names carry one of our prefixes, whoever made them: ask
+/// [`owned_by`] before removing one.
+pub fn list_prefixed() -> Result<Vec<String>> {
     let entries = match std::fs::read_dir(NETNS_DIR) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -45,15 +47,51 @@ pub fn list_ours() -> Result<Vec<String>> {
     Ok(out)
 }
 
-pub async fn ensure(ns: &str) -> Result<()> {
+/// Makes `ns` and marks it as `owner`'s (the alias of its `lo`); refuses a namespace of
+/// that name that another cloud marked.
+pub async fn ensure(ns: &str, owner: &Owner) -> Result<()> {
     check(ns)?;
-    if exists(ns) {
+    if !exists(ns) {
+        match cmd::run("ip", &["netns", "add", ns]).await {
+            Err(e) if e.stderr_contains("File exists") => {}
+            other => other.map(drop)?,
+        }
+    }
+    let alias = loopback_alias(ns).await?;
+    if owner.owns(alias.as_deref()) {
         return Ok(());
     }
-    match cmd::run("ip", &["netns", "add", ns]).await {
-        Err(e) if e.stderr_contains("File exists") => Ok(()),
-        other => other.map(drop),
+    if owner.is_foreign(alias.as_deref()) {
+        return Err(Error::invalid(
+            "namespace of another cloud",
+            format!("{ns} is marked {:?}", alias.unwrap_or_default()),
+        ));
     }
+    cmd::run(
+        "ip",
+        &["-n", ns, "link", "set", "dev", "lo", "alias", owner.mark()],
+    )
+    .await
+    .map(drop)
+}
+
+/// Whether `ns` exists and carries `owner`'s mark.
+pub async fn owned_by(ns: &str, owner: &Owner) -> Result<bool> {
+    check(ns)?;
+    if !exists(ns) {
+        return Ok(false);
+    }
+    Ok(owner.owns(loopback_alias(ns).await?.as_deref()))
+}
+
+/// The alias of `lo` inside `ns`: where a namespace carries its owner's mark.
+async fn loopback_alias(ns: &str) -> Result<Option<String>> {
+    let out = cmd::run("ip", &["-n", ns, "-j", "link", "show", "dev", "lo"]).await?;
+    Ok(cmd::parse_json("ip", &out)?
+        .get(0)
+        .and_then(|l| l.get("ifalias"))
+        .and_then(Value::as_str)
+        .map(str::to_owned))
 }
 
 /// Kills whatever runs inside, then deletes the namespace; a missing one is fine.

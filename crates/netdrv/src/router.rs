@@ -27,6 +27,7 @@ use serde_json::Value;
 
 use crate::cmd;
 use crate::error::{Error, Result};
+use crate::owner::Owner;
 use crate::{link, mac, names, netns};
 
 /// The nft table (family `ip`) inside each router namespace.
@@ -92,7 +93,7 @@ pub fn host_links(spec: &RouterSpec) -> Vec<String> {
 }
 
 /// Makes the router's namespace, ports, routes and NAT match `spec`; idempotent.
-pub async fn ensure(spec: &RouterSpec) -> Result<()> {
+pub async fn ensure(spec: &RouterSpec, owner: &Owner) -> Result<()> {
     check_id("router id", &spec.router_id)?;
     let mut seen = BTreeSet::new();
     for p in spec.ports() {
@@ -107,13 +108,13 @@ pub async fn ensure(spec: &RouterSpec) -> Result<()> {
         }
     }
     let ns = names::router_namespace(&spec.router_id);
-    netns::ensure(&ns).await?;
+    netns::ensure(&ns, owner).await?;
     // Per namespace: the host's forwarding setting is untouched.
     netns::exec(&ns, &["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]).await?;
 
     remove_stale_ports(&ns, &seen).await?;
     for p in &spec.interfaces {
-        ensure_port(&ns, p, &p.addresses).await?;
+        ensure_port(&ns, p, &p.addresses, owner).await?;
     }
     if let Some(gw) = &spec.gateway {
         let mut addrs = gw.port.addresses.clone();
@@ -124,7 +125,7 @@ pub async fn ensure(spec: &RouterSpec) -> Result<()> {
         );
         addrs.sort();
         addrs.dedup();
-        ensure_port(&ns, &gw.port, &addrs).await?;
+        ensure_port(&ns, &gw.port, &addrs, owner).await?;
     }
     ensure_metadata(&ns, spec.metadata).await?;
     ensure_routes(&ns, spec).await?;
@@ -172,13 +173,13 @@ async fn remove_stale_ports(ns: &str, keep: &BTreeSet<String>) -> Result<()> {
     Ok(())
 }
 
-async fn ensure_port(ns: &str, p: &RouterPort, addrs: &[IpNet]) -> Result<()> {
+async fn ensure_port(ns: &str, p: &RouterPort, addrs: &[IpNet], owner: &Owner) -> Result<()> {
     let host = names::router_port(&p.port_id);
     let inner = names::router_port_ns_side(&p.port_id);
     let port_mac = mac::normalize(&p.mac)?;
     // Once the inner side is in the namespace, the host side alone stands for the pair.
-    link::ensure_veth(&host, &inner, p.mtu).await?;
-    link::attach(&host, &p.bridge).await?;
+    link::ensure_veth(&host, &inner, p.mtu, owner).await?;
+    link::attach(&host, &p.bridge, owner).await?;
     netns::move_link(&inner, ns).await?;
 
     let out = cmd::run("ip", &["-n", ns, "-j", "link", "show", "dev", &inner]).await?;

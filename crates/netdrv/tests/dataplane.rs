@@ -12,6 +12,7 @@ use onestack_netdrv::dhcp::{self, DhcpHost, DhcpNetwork, DhcpSubnet};
 use onestack_netdrv::firewall::{
     Direction, EtherType, Firewall, GroupFilter, PortFilter, Remote, Rule, Ruleset,
 };
+use onestack_netdrv::owner::Owner;
 use onestack_netdrv::{fdb, link, names, netns};
 use tokio::process::Command;
 
@@ -48,6 +49,11 @@ macro_rules! require_root {
             return;
         }
     };
+}
+
+/// The mark of the test binary's made-up cloud.
+fn owner() -> Owner {
+    Owner::new("7e570000000000007e57000000000000", "netdrv-test").expect("owner")
 }
 
 /// A fresh UUID-like id whose first 10 characters are unique to this process and call.
@@ -118,9 +124,9 @@ async fn guest(c: &mut Cleanup, bridge: &str, addr: Option<&str>) -> Guest {
     let ns = dev.clone();
     c.links.push(port.clone());
     c.namespaces.push(ns.clone());
-    link::ensure_veth(&port, &dev, 1500).await.expect("veth");
-    link::attach(&port, bridge).await.expect("attach");
-    netns::ensure(&ns).await.expect("netns");
+    link::ensure_veth(&port, &dev, 1500, &owner()).await.expect("veth");
+    link::attach(&port, bridge, &owner()).await.expect("attach");
+    netns::ensure(&ns, &owner()).await.expect("netns");
     netns::move_link(&dev, &ns).await.expect("move");
     let nets: Vec<IpNet> = addr.iter().map(|a| a.parse().expect("addr")).collect();
     netns::ensure_addresses(&ns, &dev, &nets)
@@ -143,7 +149,7 @@ async fn guest(c: &mut Cleanup, bridge: &str, addr: Option<&str>) -> Guest {
 async fn bridge(c: &mut Cleanup) -> String {
     let name = names::bridge(&fresh_id());
     c.links.push(name.clone());
-    link::ensure_bridge(&name, 1500).await.expect("bridge");
+    link::ensure_bridge(&name, 1500, &owner()).await.expect("bridge");
     name
 }
 
@@ -288,6 +294,36 @@ async fn foreign_firewall() -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Two clouds on one host: one cloud's devices and namespaces are invisible to the other's
+/// listing, and are neither adopted, changed nor enslaved by it.
+#[tokio::test]
+async fn another_clouds_devices_are_left_alone() {
+    require_root!();
+    let other = Owner::new("0be70000000000000be7000000000000", "netdrv-test").expect("owner");
+    let mut c = Cleanup::default();
+    let br = bridge(&mut c).await;
+    let g = guest(&mut c, &br, Some("10.251.9.1/24")).await;
+
+    let theirs = link::list_ours(&other).await.expect("list");
+    assert!(theirs.iter().all(|l| l.name != br && l.name != g.port));
+    assert!(link::ensure_bridge(&br, 1400, &other).await.is_err());
+    let tap = names::port(&fresh_id());
+    c.links.push(tap.clone());
+    link::ensure_tap(&tap, 1500, &owner()).await.expect("tap");
+    assert!(link::ensure_tap(&tap, 1500, &other).await.is_err());
+    let other_br = names::bridge(&fresh_id());
+    c.links.push(other_br.clone());
+    link::ensure_bridge(&other_br, 1500, &other).await.expect("their bridge");
+    assert!(link::attach(&g.port, &other_br, &other).await.is_err());
+    assert!(netns::ensure(&g.ns, &other).await.is_err());
+    assert!(!netns::owned_by(&g.ns, &other).await.expect("mark"));
+
+    let info = link::get(&br).await.expect("get").expect("still there");
+    assert_eq!((info.mtu, info.alias.as_deref()), (1500, Some(owner().mark())));
+    let port = link::get(&g.port).await.expect("get").expect("still there");
+    assert_eq!(port.master.as_deref(), Some(br.as_str()));
+}
+
 fn test_table() -> String {
     format!("ostest{}", std::process::id())
 }
@@ -299,13 +335,13 @@ async fn bridges_connect_their_ports_and_nothing_else() {
     let br1 = bridge(&mut c).await;
     let br2 = bridge(&mut c).await;
     // Idempotent: a second ensure changes nothing.
-    link::ensure_bridge(&br1, 1500).await.expect("again");
+    link::ensure_bridge(&br1, 1500, &owner()).await.expect("again");
     let a = guest(&mut c, &br1, Some("10.251.1.1/24")).await;
     let b = guest(&mut c, &br1, Some("10.251.1.2/24")).await;
     let x = guest(&mut c, &br2, Some("10.251.1.3/24")).await;
-    link::attach(&a.port, &br1).await.expect("attach again");
+    link::attach(&a.port, &br1, &owner()).await.expect("attach again");
 
-    let ours = link::list_ours().await.expect("list");
+    let ours = link::list_ours(&owner()).await.expect("list");
     let info = ours.iter().find(|l| l.name == br1).expect("bridge listed");
     assert_eq!(
         (info.kind.as_deref(), info.up, info.mtu),
@@ -316,7 +352,8 @@ async fn bridges_connect_their_ports_and_nothing_else() {
         (port.kind.as_deref(), port.master.as_deref()),
         (Some("veth"), Some(br1.as_str()))
     );
-    assert!(netns::list_ours().expect("ns").contains(&a.ns));
+    assert!(netns::list_prefixed().expect("ns").contains(&a.ns));
+    assert!(netns::owned_by(&a.ns, &owner()).await.expect("mark"));
 
     assert!(ping(&a, b.ip).await, "same bridge");
     assert!(!ping(&a, x.ip).await, "other bridge");
@@ -333,11 +370,11 @@ async fn vxlan_fdb_and_devices_converge() {
     let tap = names::port(&fresh_id());
     c.links.extend([vx.clone(), tap.clone()]);
 
-    link::ensure_vxlan(&vx, 4242, None, 1450)
+    link::ensure_vxlan(&vx, 4242, None, 1450, &owner())
         .await
         .expect("vxlan");
-    link::attach(&vx, &br).await.expect("attach");
-    link::ensure_vxlan(&vx, 4242, None, 1450)
+    link::attach(&vx, &br, &owner()).await.expect("attach");
+    link::ensure_vxlan(&vx, 4242, None, 1450, &owner())
         .await
         .expect("again");
     let info = link::get(&vx).await.expect("get").expect("exists");
@@ -346,7 +383,7 @@ async fn vxlan_fdb_and_devices_converge() {
         (Some(4242), 1450, Some(br.as_str()))
     );
     // A changed VNI recreates the device (and it must be attached again).
-    link::ensure_vxlan(&vx, 4243, None, 1450)
+    link::ensure_vxlan(&vx, 4243, None, 1450, &owner())
         .await
         .expect("new vni");
     assert_eq!(
@@ -390,8 +427,8 @@ async fn vxlan_fdb_and_devices_converge() {
     assert!(!text.contains(&m2), "{text}");
     assert_eq!(fdb::flood_entries(&vx).await.expect("entries").len(), 2);
 
-    link::ensure_tap(&tap, 1400).await.expect("tap");
-    link::ensure_tap(&tap, 1450).await.expect("tap again");
+    link::ensure_tap(&tap, 1400, &owner()).await.expect("tap");
+    link::ensure_tap(&tap, 1450, &owner()).await.expect("tap again");
     let info = link::get(&tap).await.expect("get").expect("exists");
     assert_eq!(
         (info.kind.as_deref(), info.mtu, info.up),
@@ -401,7 +438,7 @@ async fn vxlan_fdb_and_devices_converge() {
     if link::vlan_supported().await {
         let vl = names::vlan(&id);
         c.links.push(vl.clone());
-        link::ensure_vlan(&vl, &br, 100, 1400).await.expect("vlan");
+        link::ensure_vlan(&vl, &br, 100, 1400, &owner()).await.expect("vlan");
         assert_eq!(
             link::get(&vl).await.expect("get").expect("exists").vlan_id,
             Some(100)
@@ -554,9 +591,9 @@ async fn dhcp_answers_listed_macs_only() {
             hostname: "vm-listed".into(),
         }],
     };
-    dhcp::ensure(state.path(), &br, &net).await.expect("dhcp");
+    dhcp::ensure(state.path(), &br, &net, &owner()).await.expect("dhcp");
     let pid = dhcp::running(state.path(), &net_id).expect("running");
-    dhcp::ensure(state.path(), &br, &net).await.expect("again");
+    dhcp::ensure(state.path(), &br, &net, &owner()).await.expect("again");
     assert_eq!(
         dhcp::running(state.path(), &net_id),
         Some(pid),
@@ -575,7 +612,7 @@ async fn dhcp_answers_listed_macs_only() {
             fw.apply(&Ruleset {
                 ports,
                 groups: vec![],
-            })
+                    })
             .await
             .expect("apply");
             true
@@ -619,7 +656,7 @@ async fn dhcp_answers_listed_macs_only() {
         ip: "10.251.3.51".parse().expect("ip"),
         hostname: "vm-two".into(),
     });
-    dhcp::ensure(state.path(), &br, &net).await.expect("reload");
+    dhcp::ensure(state.path(), &br, &net, &owner()).await.expect("reload");
     assert_eq!(
         dhcp::running(state.path(), &net_id),
         Some(pid),
@@ -641,7 +678,7 @@ async fn dhcp_answers_listed_macs_only() {
         lease_secs: 600,
     });
     net.addresses.push("10.251.4.2/24".parse().expect("net"));
-    dhcp::ensure(state.path(), &br, &net)
+    dhcp::ensure(state.path(), &br, &net, &owner())
         .await
         .expect("restart");
     let new_pid = dhcp::running(state.path(), &net_id).expect("running");
@@ -728,8 +765,8 @@ async fn router_namespace_routes_nats_and_cleans_up() {
         metadata: true,
     };
     let host_forward = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").expect("fwd");
-    router::ensure(&spec).await.expect("ensure");
-    router::ensure(&spec).await.expect("ensure is idempotent");
+    router::ensure(&spec, &owner()).await.expect("ensure");
+    router::ensure(&spec, &owner()).await.expect("ensure is idempotent");
     assert_eq!(
         router::host_links(&spec),
         [names::router_port(&pi), names::router_port(&pg)]
@@ -777,7 +814,7 @@ async fn router_namespace_routes_nats_and_cleans_up() {
     if let Some(gw) = spec.gateway.as_mut() {
         gw.floating = vec![(ip("198.51.100.21"), ip("10.91.1.10"))];
     }
-    router::ensure(&spec).await.expect("ensure new floating");
+    router::ensure(&spec, &owner()).await.expect("ensure new floating");
     assert!(ping(&out, fip21).await, "new floating IP");
     assert!(!ping(&out, fip20).await, "old floating IP gone");
     seen_source(fip21).await;
@@ -805,7 +842,7 @@ async fn router_namespace_routes_nats_and_cleans_up() {
         .expect("remove is idempotent");
     assert!(!netns::exists(&ns));
     assert!(router::namespace_identity(&ns).is_none());
-    let left: Vec<String> = link::list_ours()
+    let left: Vec<String> = link::list_ours(&owner())
         .await
         .expect("list")
         .into_iter()

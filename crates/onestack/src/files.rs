@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use rand::Rng;
@@ -11,6 +11,7 @@ use rand::Rng;
 pub const ADMIN_PASSWORD: &str = "admin-password";
 pub const ADMIN_OPENRC: &str = "admin-openrc";
 pub const CLOUDS_YAML: &str = "clouds.yaml";
+pub const CLOUD_ID: &str = "cloud-id";
 
 /// Writes a file readable by the owner only, atomically.
 pub fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
@@ -21,6 +22,8 @@ pub fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
         .truncate(true)
         .mode(0o600)
         .open(&tmp)?;
+    // `mode` only applies to a new file: a leftover `.tmp` keeps its own until told.
+    file.set_permissions(fs::Permissions::from_mode(0o600))?;
     file.write_all(content.as_bytes())?;
     file.sync_all()?;
     fs::rename(&tmp, path)
@@ -39,6 +42,21 @@ pub fn admin_password(data_dir: &Path) -> std::io::Result<String> {
                 .collect();
             write_private(&path, &format!("{password}\n"))?;
             Ok(password)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// This cloud's id, chosen at first start: 32 hex digits that mark what its agents make on
+/// a host (see `onestack_netdrv::owner`), so two clouds on one host keep apart.
+pub fn cloud_id(data_dir: &Path) -> std::io::Result<String> {
+    let path = data_dir.join(CLOUD_ID);
+    match fs::read_to_string(&path) {
+        Ok(text) => Ok(text.trim().to_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let id = format!("{:032x}", rand::rng().random::<u128>());
+            write_private(&path, &format!("{id}\n"))?;
+            Ok(id)
         }
         Err(e) => Err(e),
     }
@@ -121,5 +139,29 @@ mod tests {
         let first = admin_password(dir.path()).unwrap();
         assert_eq!(first.len(), 24);
         assert_eq!(admin_password(dir.path()).unwrap(), first);
+    }
+
+    #[test]
+    fn the_cloud_id_is_kept_and_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = cloud_id(dir.path()).unwrap();
+        assert_eq!(id.len(), 32);
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(cloud_id(dir.path()).unwrap(), id);
+        assert_ne!(cloud_id(tempfile::tempdir().unwrap().path()).unwrap(), id);
+        let mode = fs::metadata(dir.path().join(CLOUD_ID)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_leftover_temp_file_does_not_widen_permissions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        fs::write(path.with_extension("tmp"), "old").unwrap();
+        fs::set_permissions(path.with_extension("tmp"), fs::Permissions::from_mode(0o666))
+            .unwrap();
+        write_private(&path, "new").unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 }

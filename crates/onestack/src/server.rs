@@ -72,6 +72,8 @@ pub enum StartError {
     Keys(#[from] onestack_identity::fernet::KeyError),
     #[error("cannot open the image store: {0}")]
     Images(std::io::Error),
+    #[error("cannot start the network agent: {0}")]
+    Network(String),
     #[error("cannot set up the compute service: {0}")]
     Compute(String),
     #[error("cannot bootstrap the identity service: {0}")]
@@ -146,12 +148,20 @@ fn trim_trailing_slash(mut request: axum::extract::Request) -> axum::extract::Re
     request
 }
 
+/// Makes the data directory if needed, private to its owner (it holds the database with
+/// password hashes, keys and user data), and checks that we can write to it.
 fn check_writable(dir: &PathBuf) -> Result<(), StartError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     let wrap = |source| StartError::DataDir {
         path: dir.clone(),
         source,
     };
-    std::fs::create_dir_all(dir).map_err(wrap)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(wrap)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(wrap)?;
     let probe = dir.join(".write-test");
     std::fs::write(&probe, b"").map_err(wrap)?;
     std::fs::remove_file(&probe).map_err(wrap)
@@ -204,7 +214,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             .map_err(StartError::Images)?,
     );
     let networks = Arc::new(Networks::new(identity.pool.clone(), config.network.clone()));
-    let agent = start_agent(&config, &networks, &data_dir);
+    let cloud_id = files::cloud_id(&data_dir).map_err(|source| StartError::DataDir {
+        path: data_dir.clone(),
+        source,
+    })?;
+    let agent = start_agent(&config, &networks, &data_dir, &cloud_id)?;
     let computes = Arc::new(Computes::new(
         config.compute.clone(),
         networks.clone(),
@@ -258,23 +272,37 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 }
 
 /// Starts this host's agent when configured and permitted; the API works without it.
-fn start_agent(config: &Config, networks: &Networks, data_dir: &Path) -> Option<AgentHandle> {
+fn start_agent(
+    config: &Config,
+    networks: &Networks,
+    data_dir: &Path,
+    cloud_id: &str,
+) -> Result<Option<AgentHandle>, StartError> {
     if !config.network.agent {
-        return None;
+        return Ok(None);
     }
     if !onestack_agent::has_privileges() {
         tracing::warn!(
             "the network agent is off: building bridges, taps and firewall rules needs root \
              (CAP_NET_ADMIN); run onestack as root, or set [network] agent = false to silence this"
         );
-        return None;
+        return Ok(None);
     }
-    Some(onestack_agent::spawn(
+    let host = config.network.host_name();
+    let owner = onestack_agent::Owner::new(cloud_id, &host).map_err(|e| {
+        StartError::Network(format!(
+            "{e}: set [network] host to a name of letters, digits, '-', '_' and '.'"
+        ))
+    })?;
+    onestack_agent::spawn(
         networks.pool.clone(),
         config.network.clone(),
         data_dir.join("network"),
+        owner,
         networks.changes(),
-    ))
+    )
+    .map(Some)
+    .map_err(|e| StartError::Network(e.to_string()))
 }
 
 /// Starts this host's compute agent with the configured driver.

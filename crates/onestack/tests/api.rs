@@ -3386,3 +3386,146 @@ async fn re_granting_or_re_enabling_does_not_revive_old_tokens() {
         .to_owned();
     assert!(cloud.token_works(&admin, &admin_user).await);
 }
+
+/// GET on any service's path with a token; status and body.
+async fn get_any(cloud: &Cloud, path: &str, token: &str) -> Reply {
+    let request = cloud
+        .http
+        .get(format!("{}{path}", cloud.url))
+        .header("X-Auth-Token", token);
+    Reply::from(request.send().await.expect("request is sent")).await
+}
+
+/// The `admin` role on a tenant's own project is that project's business: it makes nobody a
+/// cloud administrator in any service (OpenStack's bug 968696). The cloud's admin is the
+/// role on the admin project, or with a system-scoped token.
+#[tokio::test]
+async fn admin_role_on_a_tenant_project_is_not_cloud_admin() {
+    let cloud = Cloud::start().await;
+    let admin = cloud.admin_token().await;
+    let (_, boss_id) = cloud
+        .tenant(&admin, "boss", "boss-password-1", "admin")
+        .await;
+    let boss = cloud.token("boss", "boss-password-1", "boss").await;
+
+    // Identity: no users, projects or role grants beyond their own.
+    for path in ["/users", "/projects", "/role_assignments"] {
+        cloud
+            .get(path, &boss)
+            .await
+            .assert_error(StatusCode::FORBIDDEN);
+    }
+    cloud
+        .post(
+            "/users",
+            &boss,
+            json!({"user": {"name": "sneaky", "domain_id": "default"}}),
+        )
+        .await
+        .assert_error(StatusCode::FORBIDDEN);
+    assert_eq!(cloud.get(&format!("/users/{boss_id}"), &boss).await.status, StatusCode::OK);
+
+    // Network: the admin project's network stays invisible; provider attributes stay admin's.
+    let net = cloud
+        .http
+        .post(format!("{}/networking/v2.0/networks", cloud.url))
+        .header("X-Auth-Token", &admin)
+        .json(&json!({"network": {"name": "admins-only"}}))
+        .send()
+        .await
+        .unwrap();
+    let net = Reply::from(net).await;
+    assert_eq!(net.status, StatusCode::CREATED, "{}", net.body);
+    let net_id = net.body["network"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        get_any(&cloud, &format!("/networking/v2.0/networks/{net_id}"), &boss)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let listed = get_any(&cloud, "/networking/v2.0/networks", &boss).await;
+    assert!(!listed.body.to_string().contains(&net_id), "{}", listed.body);
+
+    // Compute: the admin-only APIs refuse; the admin's own token still has them.
+    assert_eq!(
+        get_any(&cloud, "/compute/v2.1/os-hypervisors", &boss)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        get_any(&cloud, "/compute/v2.1/os-hypervisors", &admin)
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    // Image: another project's private image is not found.
+    let image = cloud
+        .http
+        .post(format!("{}/image/v2/images", cloud.url))
+        .header("X-Auth-Token", &admin)
+        .json(&json!({"name": "private", "disk_format": "raw", "container_format": "bare"}))
+        .send()
+        .await
+        .unwrap();
+    let image = Reply::from(image).await;
+    assert_eq!(image.status, StatusCode::CREATED, "{}", image.body);
+    let image_id = image.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        get_any(&cloud, &format!("/image/v2/images/{image_id}"), &boss)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+/// An EC2 credential names the project it signs in to: a user may only make one for a
+/// project they hold a role on, by either API, and may not move one elsewhere later.
+#[tokio::test]
+async fn ec2_credentials_only_for_projects_one_has_a_role_on() {
+    let cloud = Cloud::start().await;
+    let admin = cloud.admin_token().await;
+    let (alice_p, alice) = cloud
+        .tenant(&admin, "alice", "alice-password-1", "member")
+        .await;
+    let (bob_p, _) = cloud
+        .tenant(&admin, "bob", "bob-password-1", "member")
+        .await;
+    let a = cloud.token("alice", "alice-password-1", "alice").await;
+
+    let os_ec2 = format!("/users/{alice}/credentials/OS-EC2");
+    cloud
+        .post(&os_ec2, &a, json!({"tenant_id": bob_p}))
+        .await
+        .assert_error(StatusCode::FORBIDDEN);
+    let own = cloud.post(&os_ec2, &a, json!({"tenant_id": alice_p})).await;
+    assert_eq!(own.status, StatusCode::CREATED, "{}", own.body);
+
+    let blob = json!({"access": "alice-access-1", "secret": "s"}).to_string();
+    let credential = |project: &str| {
+        json!({"credential": {"user_id": alice, "type": "ec2", "project_id": project, "blob": blob}})
+    };
+    cloud
+        .post("/credentials", &a, credential(&bob_p))
+        .await
+        .assert_error(StatusCode::FORBIDDEN);
+    let made = cloud.post("/credentials", &a, credential(&alice_p)).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let id = made.body["credential"]["id"].as_str().unwrap().to_owned();
+    cloud
+        .patch(
+            &format!("/credentials/{id}"),
+            &a,
+            json!({"credential": {"project_id": bob_p}}),
+        )
+        .await
+        .assert_error(StatusCode::FORBIDDEN);
+    let shown = cloud.get(&format!("/credentials/{id}"), &a).await;
+    assert_eq!(shown.body["credential"]["project_id"], alice_p.as_str());
+    // The cloud's admin may make one for anybody's project.
+    let by_admin = cloud
+        .post(&os_ec2, &admin, json!({"tenant_id": bob_p}))
+        .await;
+    assert_eq!(by_admin.status, StatusCode::CREATED, "{}", by_admin.body);
+}

@@ -236,7 +236,7 @@ async fn password_method(identity: &Identity, mut data: Fields) -> Result<Authen
         .as_ref()
         .filter(|_| !locked)
         .and_then(|u| u.password_hash.clone());
-    let matches = password::verify(password, hash, cost).await;
+    let matches = password::verify(password, hash, cost).await?;
     let Some(user) = user else {
         return Err(Error::Unauthorized);
     };
@@ -315,7 +315,7 @@ async fn app_credential_method(identity: &Identity, mut data: Fields) -> Result<
         credential.as_ref().map(|c| c.secret_hash.clone()),
         identity.config.password_hash_rounds,
     )
-    .await;
+    .await?;
     let credential = credential.filter(|_| matches).ok_or(Error::Unauthorized)?;
     if credential.expires_at.is_some_and(|e| e <= now_micros()) {
         return Err(Error::Unauthorized);

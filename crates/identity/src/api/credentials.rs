@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Params, project, user};
 use crate::error::{Error, Result};
-use crate::model::{Credential, new_id};
+use crate::model::{Credential, TargetType, new_id};
 use crate::policy::{Target, enforce};
 use crate::service::Identity;
 use crate::store::credentials::StoredCredential;
@@ -116,6 +116,31 @@ async fn save(identity: &Identity, c: &Credential, new: bool) -> Result<()> {
     Ok(())
 }
 
+/// An EC2 credential signs in to its project: a user may only hold one for a project they
+/// have a role on (an admin may make any). Without this check a user could name any
+/// project and present the credential to services that trust its `project_id`.
+async fn check_ec2_project(
+    identity: &Identity,
+    ctx: &AuthContext,
+    user_id: &str,
+    project_id: &str,
+    action: &'static str,
+) -> Result<()> {
+    project(identity, project_id).await?;
+    if ctx.is_admin() {
+        return Ok(());
+    }
+    let roles = identity
+        .effective_roles(user_id, TargetType::Project, project_id)
+        .await?;
+    if roles.is_empty() {
+        return Err(Error::ForbiddenBecause(format!(
+            "You are not authorized to perform the requested action: {action}: the user has no role on project {project_id}."
+        )));
+    }
+    Ok(())
+}
+
 pub async fn create(
     State(identity): State<Arc<Identity>>,
     base: BaseUrl,
@@ -132,9 +157,17 @@ pub async fn create(
         .await
         .map_err(|_| Error::validation(format!("Could not find user: {user_id}.")))?;
     let id = if credential_type == "ec2" {
-        if project_id.is_none() {
+        let Some(project_id) = project_id.as_deref() else {
             return Err(Error::validation("An ec2 credential needs a 'project_id'."));
-        }
+        };
+        check_ec2_project(
+            &identity,
+            &ctx,
+            &user_id,
+            project_id,
+            "identity:create_credential",
+        )
+        .await?;
         ec2_id(&ec2_access(&blob)?)
     } else {
         new_id()
@@ -188,10 +221,23 @@ pub async fn update(
     if fields.contains("blob") {
         c.blob = fields.string("blob", 65_535)?;
     }
-    if c.credential_type == "ec2" && ec2_id(&ec2_access(&c.blob)?) != c.id {
-        return Err(Error::validation(
-            "The access key of an ec2 credential cannot change.",
-        ));
+    if c.credential_type == "ec2" {
+        if ec2_id(&ec2_access(&c.blob)?) != c.id {
+            return Err(Error::validation(
+                "The access key of an ec2 credential cannot change.",
+            ));
+        }
+        let Some(project_id) = c.project_id.as_deref() else {
+            return Err(Error::validation("An ec2 credential needs a 'project_id'."));
+        };
+        check_ec2_project(
+            &identity,
+            &ctx,
+            &c.user_id,
+            project_id,
+            "identity:update_credential",
+        )
+        .await?;
     }
     fields.ignore("id");
     c.extra.extend(fields.into_rest());
@@ -255,7 +301,14 @@ pub async fn ec2_create(
     user(&identity, &user_id).await?;
     let mut fields = Fields::from_object(body, "body")?;
     let project_id = fields.string("tenant_id", 64)?;
-    project(&identity, &project_id).await?;
+    check_ec2_project(
+        &identity,
+        &ctx,
+        &user_id,
+        &project_id,
+        "identity:ec2_create_credential",
+    )
+    .await?;
     let access = random_hex();
     let blob = json!({ "access": access, "secret": random_hex(), "trust_id": null }).to_string();
     let c = Credential {

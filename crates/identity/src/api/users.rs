@@ -235,7 +235,7 @@ pub async fn change_password(
     password::check_length(&new)?;
     let mut u = user(&identity, &id).await?;
     let cost = identity.config.password_hash_rounds;
-    if !password::verify(original, u.password_hash.clone(), cost).await {
+    if !password::verify(original, u.password_hash.clone(), cost).await? {
         return Err(Error::Unauthorized);
     }
     u.password_hash = Some(password::hash(new, cost).await?);

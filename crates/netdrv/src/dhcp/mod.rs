@@ -18,6 +18,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use crate::error::{Error, Result};
+use crate::owner::Owner;
 use crate::{cmd, link, mac, names, netns};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -62,7 +63,12 @@ fn net_dir(state_dir: &Path, network_id: &str) -> Result<PathBuf> {
 }
 
 /// Makes DHCP for `net` run on `bridge`: namespace, veth, addresses, files, dnsmasq.
-pub async fn ensure(state_dir: &Path, bridge: &str, net: &DhcpNetwork) -> Result<()> {
+pub async fn ensure(
+    state_dir: &Path,
+    bridge: &str,
+    net: &DhcpNetwork,
+    owner: &Owner,
+) -> Result<()> {
     let dir = net_dir(state_dir, &net.network_id)?;
     let ns = names::dhcp_namespace(&net.network_id);
     let outer = names::dhcp_bridge_side(&net.network_id);
@@ -70,12 +76,12 @@ pub async fn ensure(state_dir: &Path, bridge: &str, net: &DhcpNetwork) -> Result
     let port_mac = mac::normalize(&net.mac)?;
     let config = config::render(&dir, &inner, net)?;
 
-    netns::ensure(&ns).await?;
+    netns::ensure(&ns, owner).await?;
     if !in_namespace(&ns, &inner).await {
         // The namespace side is missing or still on the host: (re)make the pair.
         if link::get(&inner).await?.is_none() {
             link::delete(&outer).await?;
-            link::ensure_veth(&outer, &inner, net.mtu).await?;
+            link::ensure_veth(&outer, &inner, net.mtu, owner).await?;
         }
         netns::move_link(&inner, &ns).await?;
     }
@@ -85,7 +91,7 @@ pub async fn ensure(state_dir: &Path, bridge: &str, net: &DhcpNetwork) -> Result
     {
         link::set_mtu(&outer, net.mtu).await?;
     }
-    link::attach(&outer, bridge).await?;
+    link::attach(&outer, bridge, owner).await?;
     configure_inner(&ns, &inner, &port_mac, net).await?;
 
     tokio::fs::create_dir_all(&dir)

@@ -41,6 +41,26 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
     config
 }
 
+/// A cloud whose agent ran leaves its security-group tables behind when it stops with
+/// ports still bound (as a real cloud's guests keep theirs); a test cloud takes them along.
+impl Drop for Cloud {
+    fn drop(&mut self) {
+        drop(self.running.take());
+        let Ok(id) = std::fs::read_to_string(self.data_dir.join("cloud-id")) else {
+            return;
+        };
+        let Some(stem) = id.trim().get(..16) else {
+            return;
+        };
+        for family in ["bridge", "inet"] {
+            let _ = std::process::Command::new("nft")
+                .args(["delete", "table", family, &format!("onestack_{stem}")])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
 impl Cloud {
     pub async fn start() -> Self {
         Self::start_with(|_| {}).await
@@ -267,14 +287,6 @@ pub fn assert_collection(reply: &Reply, key: &str) {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert!(reply.body[key].is_array(), "{}", reply.body);
     assert!(reply.body["links"]["self"].is_string(), "{}", reply.body);
-}
-
-impl Drop for Cloud {
-    fn drop(&mut self) {
-        if let Some(running) = self.running.take() {
-            drop(running);
-        }
-    }
 }
 
 #[derive(Debug)]

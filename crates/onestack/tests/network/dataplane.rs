@@ -836,3 +836,176 @@ async fn router_snat_floating_ip_and_two_subnets() {
 fn netns_exists(ns: &str) -> bool {
     std::path::Path::new("/run/netns").join(ns).exists()
 }
+
+/// When this host's agent of `cloud` last started a pass (microseconds), from its database.
+async fn last_pass(cloud: &Cloud, host: &str) -> Option<i64> {
+    let pool = onestack_db::open_sqlite(&cloud.data_dir.join("onestack.db"))
+        .await
+        .ok()?;
+    let at = sqlx_heartbeat(&pool, host).await;
+    pool.close().await;
+    at
+}
+
+async fn sqlx_heartbeat(pool: &onestack_db::Pool, host: &str) -> Option<i64> {
+    use sqlx::Row;
+    sqlx::query("SELECT heartbeat_at FROM net_hosts WHERE host = $1")
+        .bind(host.to_owned())
+        .fetch_optional(pool)
+        .await
+        .ok()??
+        .try_get("heartbeat_at")
+        .ok()
+}
+
+/// Waits until the agent of `cloud` has started `passes` more passes.
+async fn wait_passes(cloud: &Cloud, host: &str, passes: usize) {
+    let start = Instant::now();
+    let mut seen = last_pass(cloud, host).await;
+    let mut count = 0;
+    while count < passes {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the agent of {} ran {count} of {passes} passes",
+            cloud.url
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = last_pass(cloud, host).await;
+        if now != seen {
+            count += 1;
+            seen = now;
+        }
+    }
+}
+
+fn nft_table_exists(family: &str, table: &str) -> bool {
+    run("nft", &["list", "table", family, table]).status.success()
+}
+
+/// Two clouds on one host (a test cloud beside a real one, two CI runs): each agent keeps
+/// to what its own cloud made through several passes — same devices (same ifindex), same
+/// DHCP server, both rule tables — and both clouds' guests keep their traffic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_clouds_on_one_host_keep_apart() {
+    if !is_root() {
+        eprintln!("skipped: the data-plane test needs root");
+        return;
+    }
+    let _turn = AGENT.lock().await;
+    let host = format!("dp-two-{}", std::process::id());
+    let settings = |c: &mut onestack::Config| {
+        c.network.agent = true;
+        c.network.host = host.clone();
+        c.network.resync_seconds = 1;
+    };
+    // Declared first, dropped last: after the clouds, so no agent rebuilds what it removes.
+    let mut guard = HostGuard { ids: Vec::new() };
+    // VXLAN ids are the host's: two clouds on one host take them from disjoint ranges.
+    let clouds = [
+        Cloud::start_with(settings).await,
+        Cloud::start_with(|c| {
+            settings(c);
+            c.network.vni_min = 1_000_001;
+            c.network.vni_max = 1_065_535;
+        })
+        .await,
+    ];
+    let mut guests = Vec::new();
+    let mut devices = Vec::new();
+    for (n, cloud) in clouds.iter().enumerate() {
+        let token = cloud.admin_token().await;
+        let api = Neutron::new(cloud, &token);
+        let network = api.network("two").await;
+        let net_id = network["id"].as_str().unwrap().to_owned();
+        guard.ids.push(net_id.clone());
+        // The same range in both clouds: nothing may leak from one to the other.
+        api.subnet(&network, "10.251.30.0/24", json!({})).await;
+        let mut ports = Vec::new();
+        for name in ["a", "b"] {
+            let port = api
+                .create("ports", "port", json!({"network_id": net_id, "name": name,
+                    "binding:host_id": host, "binding:profile": {"interface": "veth"}}))
+                .await;
+            guard.ids.push(port["id"].as_str().unwrap().to_owned());
+            ports.push(port);
+        }
+        wait_active(&api, &[&ports[0], &ports[1]]).await;
+        let ip = |p: &Value| p["fixed_ips"][0]["ip_address"].as_str().unwrap().to_owned();
+        for (p, tag) in ports.iter().zip(["a", "b"]) {
+            let guest = Guest::plug(p, &format!("two{n}{tag}"), Some(&format!("{}/24", ip(p))));
+            guests.push((guest, ip(p)));
+        }
+        devices.push(format!("osbr-{}", &net_id[..10]));
+        for p in &ports {
+            devices.push(format!("ostp-{}", &p["id"].as_str().unwrap()[..10]));
+        }
+        devices.push(format!("osdhcp-{net_id}"));
+    }
+    let snapshot = || -> Vec<(String, Option<u64>)> {
+        devices
+            .iter()
+            .map(|d| {
+                let index = if d.starts_with("osdhcp-") {
+                    netns_exists(d).then_some(0)
+                } else {
+                    ifindex(d)
+                };
+                (d.clone(), index)
+            })
+            .collect()
+    };
+    let before = snapshot();
+    assert!(before.iter().all(|(_, i)| i.is_some()), "{before:?}");
+    let tables: Vec<String> = clouds
+        .iter()
+        .map(|c| {
+            let id = std::fs::read_to_string(c.data_dir.join("cloud-id")).unwrap();
+            format!("onestack_{}", &id.trim()[..16])
+        })
+        .collect();
+    assert_ne!(tables[0], tables[1]);
+
+    for cloud in &clouds {
+        wait_passes(cloud, &host, 3).await;
+    }
+    assert_eq!(snapshot(), before, "no agent removed or rebuilt the other's devices");
+    for table in &tables {
+        for family in ["bridge", "inet"] {
+            assert!(nft_table_exists(family, table), "{family} {table}");
+        }
+    }
+
+    // One cloud going away takes only its own devices and table with it.
+    let [first, second] = clouds;
+    let token = first.admin_token().await;
+    let api = Neutron::new(&first, &token);
+    for id in guard.ids.clone().iter().skip(1).take(2) {
+        api.delete(&format!("/v2.0/ports/{id}")).await;
+    }
+    api.delete(&format!("/v2.0/networks/{}", guard.ids[0])).await;
+    let first_devices: Vec<String> = devices[..4].to_vec();
+    eventually("the first cloud's devices to go", || {
+        first_devices
+            .iter()
+            .all(|d| ifindex(d).is_none() && !netns_exists(d))
+    });
+    eventually("the first cloud's table to go", || {
+        !nft_table_exists("inet", &tables[0])
+    });
+    wait_passes(&second, &host, 2).await;
+    assert_eq!(snapshot()[4..], before[4..], "the second cloud kept its devices");
+    assert!(nft_table_exists("inet", &tables[1]));
+
+    drop(guests);
+    let token = second.admin_token().await;
+    let api = Neutron::new(&second, &token);
+    for id in guard.ids.clone().iter().skip(4) {
+        api.delete(&format!("/v2.0/ports/{id}")).await;
+    }
+    api.delete(&format!("/v2.0/networks/{}", guard.ids[3])).await;
+    eventually("the second cloud's table to go", || {
+        !nft_table_exists("inet", &tables[1])
+    });
+    drop(first);
+    drop(second);
+}
