@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 pub struct ImageConfig {
     /// Largest image accepted, in bytes (Glance's image_size_cap, default 1 TiB).
     pub image_size_cap: u64,
-    /// Per-project total image bytes; 0 means unlimited (Glance's image_size_total quota).
+    /// Per-project total bytes of image data, staged data and uploads under way included
+    /// (Glance's `image_size_total` limit); default 1 TiB; 0 means unlimited.
     pub quota_image_size_total: u64,
     /// Per-project image count; 0 means unlimited (Glance's image_count_total quota).
     pub quota_image_count_total: u64,
@@ -20,7 +21,7 @@ impl Default for ImageConfig {
     fn default() -> Self {
         Self {
             image_size_cap: 1 << 40,
-            quota_image_size_total: 0,
+            quota_image_size_total: 1 << 40,
             quota_image_count_total: 0,
             web_download_allowed_networks: Vec::new(),
         }

@@ -12,6 +12,8 @@ use std::io::Write;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::quota::Reservation;
+
 /// Batches in flight to each upload worker; bounds memory whatever the upload size.
 const SINK_QUEUE: usize = 4;
 /// Bytes handed to the workers at a time.
@@ -23,6 +25,8 @@ const WRITE_BUFFER: usize = 1 << 20;
 pub enum StoreError {
     #[error("the upload is larger than the {0} bytes allowed")]
     TooLarge(u64),
+    #[error("the upload would pass the project's image storage quota of {0} bytes")]
+    Quota(u64),
     #[error("the upload ended after {received} of the {expected} bytes announced")]
     Truncated { received: u64, expected: u64 },
     #[error("the connection failed during the upload: {0}")]
@@ -153,13 +157,15 @@ impl FileStore {
     }
 
     /// Streams `body` to a temporary file, hashing on the way; refuses more than `max` bytes
-    /// and, when the client announced a length, fewer than announced.
+    /// and, when the client announced a length, fewer than announced. Each chunk is first
+    /// taken from `quota` (the owner's reservation), which refuses it with `Quota(limit)`.
     pub async fn receive<S, E>(
         &self,
         id: &str,
         mut body: S,
         expected: Option<u64>,
         max: u64,
+        quota: &mut Reservation,
     ) -> Result<Written, StoreError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -169,7 +175,9 @@ impl FileStore {
             .root
             .join("tmp")
             .join(format!("{id}.{}", uuid::Uuid::new_v4().simple()));
-        let result = self.receive_into(&temp, &mut body, expected, max).await;
+        let result = self
+            .receive_into(&temp, &mut body, expected, max, quota)
+            .await;
         if result.is_err() {
             let _ = tokio::fs::remove_file(&temp).await;
         }
@@ -182,6 +190,7 @@ impl FileStore {
         body: &mut S,
         expected: Option<u64>,
         max: u64,
+        quota: &mut Reservation,
     ) -> Result<Written, StoreError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -208,6 +217,9 @@ impl FileStore {
                 } else {
                     StoreError::TooLarge(max)
                 });
+            }
+            if !quota.take(chunk.len() as u64) {
+                return Err(StoreError::Quota(quota.limit()));
             }
             batch.extend_from_slice(&chunk);
             if batch.len() >= BATCH {
@@ -264,6 +276,12 @@ impl FileStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quota::Ledger;
+    use std::sync::Arc;
+
+    fn unlimited() -> Reservation {
+        Arc::new(Ledger::default()).reserve("p", u64::MAX, 0, 0)
+    }
 
     fn stream(
         chunks: Vec<&'static [u8]>,
@@ -276,7 +294,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) = FileStore::open(dir.path()).unwrap();
         let written = store
-            .receive("a", stream(vec![b"hello ", b"world"]), Some(11), 100)
+            .receive(
+                "a",
+                stream(vec![b"hello ", b"world"]),
+                Some(11),
+                100,
+                &mut unlimited(),
+            )
             .await
             .unwrap();
         assert_eq!(written.size, 11);
@@ -296,7 +320,7 @@ mod tests {
         let (store, _) = FileStore::open(dir.path()).unwrap();
         assert!(matches!(
             store
-                .receive("a", stream(vec![b"hello"]), Some(11), 100)
+                .receive("a", stream(vec![b"hello"]), Some(11), 100, &mut unlimited())
                 .await,
             Err(StoreError::Truncated {
                 received: 5,
@@ -304,7 +328,9 @@ mod tests {
             })
         ));
         assert!(matches!(
-            store.receive("a", stream(vec![b"hello"]), None, 3).await,
+            store
+                .receive("a", stream(vec![b"hello"]), None, 3, &mut unlimited())
+                .await,
             Err(StoreError::TooLarge(3))
         ));
         assert_eq!(

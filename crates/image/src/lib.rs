@@ -9,6 +9,7 @@ pub mod files;
 pub mod format;
 pub mod model;
 pub mod policy;
+pub mod quota;
 pub mod service;
 pub mod store;
 mod views;

@@ -2,6 +2,7 @@
 //! the in-process interface other services use.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -15,6 +16,7 @@ use crate::files::{FileStore, StoreError, Written};
 use crate::format::{self, FormatError};
 use crate::model::{Image, Status};
 use crate::policy::{self, Action};
+use crate::quota::{Ledger, Reservation};
 use crate::store;
 
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +71,7 @@ impl IntoResponse for Error {
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::TooLarge(_) => Error::TooLarge(e.to_string()),
+            StoreError::TooLarge(_) | StoreError::Quota(_) => Error::TooLarge(e.to_string()),
             StoreError::Truncated { .. } | StoreError::Client(_) => {
                 Error::BadRequest(e.to_string())
             }
@@ -110,6 +112,16 @@ pub struct Images {
     pub pool: Pool,
     pub config: ImageConfig,
     pub files: FileStore,
+    /// The storage quota of transfers under way.
+    pub ledger: Arc<Ledger>,
+}
+
+/// Data received into the temporary area, with its hold on the owner's quota (released if
+/// this is dropped, settled when the data is kept).
+#[derive(Debug)]
+pub struct Received {
+    pub written: Written,
+    reservation: Reservation,
 }
 
 impl Images {
@@ -131,6 +143,7 @@ impl Images {
             pool,
             config,
             files,
+            ledger: Arc::default(),
         })
     }
 
@@ -194,50 +207,102 @@ impl Images {
         )))
     }
 
-    /// Bytes the owner may still store under the quota, and the hard cap.
-    pub async fn remaining_bytes(&self, owner: &str) -> Result<u64> {
-        let cap = self.config.image_size_cap;
-        if self.config.quota_image_size_total == 0 {
-            return Ok(cap);
-        }
-        let (used, _) = store::usage(&self.pool, owner).await?;
-        let left = self
-            .config
-            .quota_image_size_total
-            .saturating_sub(used.max(0) as u64);
-        if left == 0 {
-            return Err(Error::TooLarge(format!(
-                "The project {owner} has used its image storage quota of {} bytes.",
-                self.config.quota_image_size_total
-            )));
-        }
-        Ok(left.min(cap))
+    /// The per-project storage limit, `None` when unlimited.
+    fn quota_limit(&self) -> Option<u64> {
+        (self.config.quota_image_size_total > 0).then_some(self.config.quota_image_size_total)
     }
 
-    /// Streams data into the temporary area, within the size the owner may still use.
+    fn quota_exceeded(&self, owner: &str) -> Error {
+        Error::TooLarge(format!(
+            "The project {owner} has used its image storage quota of {} bytes.",
+            self.config.quota_image_size_total
+        ))
+    }
+
+    /// Streams data into the temporary area within the image size cap, each chunk taken from
+    /// a reservation on the owner's storage quota (so uploads side by side share it).
     pub async fn receive<S, E>(
         &self,
         image: &Image,
         body: S,
         expected: Option<u64>,
-    ) -> Result<Written>
+    ) -> Result<Received>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let max = self.remaining_bytes(&image.owner).await?;
-        Ok(self.files.receive(&image.id, body, expected, max).await?)
+        let (limit, settled) = match self.quota_limit() {
+            None => (u64::MAX, 0),
+            Some(limit) => {
+                let (used, _) = store::usage(&self.pool, &image.owner).await?;
+                (limit, u64::try_from(used).unwrap_or(0))
+            }
+        };
+        // Staged data being imported already counts; its copy replaces it.
+        let credit = image.size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
+        if settled.saturating_sub(credit) >= limit {
+            return Err(self.quota_exceeded(&image.owner));
+        }
+        let mut reservation = self.ledger.reserve(&image.owner, limit, settled, credit);
+        let written = self
+            .files
+            .receive(
+                &image.id,
+                body,
+                expected,
+                self.config.image_size_cap,
+                &mut reservation,
+            )
+            .await?;
+        Ok(Received {
+            written,
+            reservation,
+        })
+    }
+
+    /// Writes an image whose data has arrived (size set), within the quota as the database
+    /// has it now (under the write lock); the reservation becomes settled bytes. If the
+    /// image went away: 404; over the quota: 413 and the image is queued again, as Glance
+    /// restores it. `data` is the file to remove in both cases.
+    async fn save_data(
+        &self,
+        image: &Image,
+        reservation: Reservation,
+        data: &Path,
+        from: Status,
+    ) -> Result<()> {
+        match store::save_data(&self.pool, image, self.quota_limit()).await? {
+            store::Saved::Done => {
+                reservation.settle();
+                Ok(())
+            }
+            store::Saved::Gone => {
+                self.files.remove(data).await;
+                Err(Error::NotFound(image.id.clone()))
+            }
+            store::Saved::OverQuota => {
+                self.files.remove(data).await;
+                store::transition(&self.pool, &image.id, &[from], Status::Queued, now_micros())
+                    .await?;
+                Err(self.quota_exceeded(&image.owner))
+            }
+        }
     }
 
     /// Checks received data against the image's disk format and what the client declared,
     /// then makes the image active with its hashes and sizes. On any failure the data is
-    /// discarded and the image is `killed`.
+    /// discarded and the image is `killed` (`queued` when it would pass the quota).
     pub async fn activate(
         &self,
         mut image: Image,
-        written: Written,
+        received: Received,
         declared_md5: Option<String>,
     ) -> Result<Image> {
+        let Received {
+            written,
+            reservation,
+        } = received;
+        let from = image.status;
         let result = self.check(&image, &written, declared_md5).await;
         let virtual_size = match result {
             Ok(v) => v,
@@ -260,19 +325,35 @@ impl Images {
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
         image.status = Status::Active;
-        image.size = Some(written.size as i64);
+        image.size =
+            Some(i64::try_from(written.size).map_err(|_| self.quota_exceeded(&image.owner))?);
         image.virtual_size = virtual_size;
         image.checksum = Some(written.md5);
         image.os_hash_algo = Some("sha512".into());
         image.os_hash_value = Some(written.sha512);
         image.updated_at = now_micros();
-        // The image may have been deleted while its data was arriving.
-        if store::get(&self.pool, &image.id).await?.is_none() {
-            self.files.remove(&destination).await;
-            return Err(Error::NotFound(image.id));
-        }
-        store::update(&self.pool, &image).await?;
+        self.save_data(&image, reservation, &destination, from)
+            .await?;
         Ok(image)
+    }
+
+    /// Keeps staged data (`PUT /stage`) for a later glance-direct import: the image records
+    /// its size, which counts against the quota as Glance counts staged data.
+    pub async fn keep_staged(&self, mut image: Image, received: Received) -> Result<()> {
+        let Received {
+            written,
+            reservation,
+        } = received;
+        let staged = self.files.staging_path(&image.id);
+        self.files
+            .commit(&written.temp, &staged)
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        image.size =
+            Some(i64::try_from(written.size).map_err(|_| self.quota_exceeded(&image.owner))?);
+        image.updated_at = now_micros();
+        self.save_data(&image, reservation, &staged, Status::Uploading)
+            .await
     }
 
     async fn check(

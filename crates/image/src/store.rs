@@ -153,15 +153,62 @@ pub async fn insert(pool: &Pool, i: &Image) -> sqlx::Result<bool> {
 /// Writes every attribute and the tags of an image (created_at stays as it was created).
 pub async fn update(pool: &Pool, i: &Image) -> sqlx::Result<()> {
     let mut tx = pool.begin().await?;
+    update_in(&mut tx, i).await?;
+    tx.commit().await
+}
+
+async fn update_in(
+    tx: &mut onestack_db::Transaction<'_, onestack_db::Any>,
+    i: &Image,
+) -> sqlx::Result<()> {
     let update = sqlx::query(
         "UPDATE images SET name = $2, status = $3, visibility = $4, protected = $5, os_hidden = $6, checksum = $7, \
          os_hash_algo = $8, os_hash_value = $9, owner = $10, size = $11, virtual_size = $12, min_disk = $13, \
          min_ram = $14, container_format = $15, disk_format = $16, properties = $17, created_at = $18, \
          updated_at = $19 WHERE id = $1",
     );
-    bind_image(update, i).execute(&mut *tx).await?;
-    write_tags(&mut tx, i).await?;
-    tx.commit().await
+    bind_image(update, i).execute(&mut **tx).await?;
+    write_tags(tx, i).await
+}
+
+/// What [`save_data`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saved {
+    Done,
+    /// The image was deleted while its data arrived.
+    Gone,
+    /// With its size the owner's images would pass the limit.
+    OverQuota,
+}
+
+/// Writes an image that now has data (its `size` set), under the write lock and only if the
+/// owner's images, this one at its new size, stay within `limit` bytes.
+pub async fn save_data(pool: &Pool, i: &Image, limit: Option<u64>) -> sqlx::Result<Saved> {
+    let mut tx = begin_write(pool).await?;
+    let exists = sqlx::query("SELECT 1 AS present FROM images WHERE id = $1")
+        .bind(&i.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if exists.is_none() {
+        return Ok(Saved::Gone);
+    }
+    if let Some(limit) = limit {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(size), 0) AS bytes FROM images WHERE owner = $1 AND id <> $2",
+        )
+        .bind(&i.owner)
+        .bind(&i.id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let others = u64::try_from(row.try_get::<i64, _>("bytes")?).unwrap_or(0);
+        let own = i.size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
+        if others.saturating_add(own) > limit {
+            return Ok(Saved::OverQuota);
+        }
+    }
+    update_in(&mut tx, i).await?;
+    tx.commit().await?;
+    Ok(Saved::Done)
 }
 
 /// Moves an image from one status to another only if it is still in `from` (so two

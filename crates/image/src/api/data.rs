@@ -17,7 +17,7 @@ use tokio::io::AsyncSeekExt;
 
 use crate::model::{Image, Status};
 use crate::policy::Action;
-use crate::service::{Error, Images, Result, require_formats};
+use crate::service::{Error, Images, Received, Result, require_formats};
 use crate::store;
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
@@ -85,7 +85,7 @@ async fn receive_body(
     headers: &HeaderMap,
     body: Body,
     how: Receiving,
-) -> Result<(Image, crate::files::Written)> {
+) -> Result<(Image, Received)> {
     let Receiving {
         action,
         busy,
@@ -99,9 +99,16 @@ async fn receive_body(
         .receive(&image, body.into_data_stream(), declared_length(headers))
         .await
     {
-        Ok(written) => Ok((image, written)),
+        Ok(received) => Ok((image, received)),
         Err(e) => {
-            store::transition(&images.pool, id, &[busy], on_failure, now_micros()).await?;
+            // Glance restores the image to queued when the data is too large for the cap or
+            // the quota.
+            let to = if matches!(e, Error::TooLarge(_)) {
+                Status::Queued
+            } else {
+                on_failure
+            };
+            store::transition(&images.pool, id, &[busy], to, now_micros()).await?;
             Err(e)
         }
     }
@@ -115,9 +122,9 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode> {
-    let (image, written) = receive_body(&images, &ctx, &id, &headers, body, UPLOAD).await?;
+    let (image, received) = receive_body(&images, &ctx, &id, &headers, body, UPLOAD).await?;
     images
-        .activate(image, written, declared_md5(&headers))
+        .activate(image, received, declared_md5(&headers))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -272,13 +279,8 @@ pub async fn stage(
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode> {
-    let (_, written) = receive_body(&images, &ctx, &id, &headers, body, STAGE).await?;
-    let staged = images.files.staging_path(&id);
-    images
-        .files
-        .commit(&written.temp, &staged)
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?;
+    let (image, received) = receive_body(&images, &ctx, &id, &headers, body, STAGE).await?;
+    images.keep_staged(image, received).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

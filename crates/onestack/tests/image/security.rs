@@ -426,3 +426,162 @@ async fn a_deleted_images_id_is_never_given_out_again() {
         StatusCode::NOT_FOUND,
     );
 }
+
+/// Sends a PUT of `length` bytes to `path` on a raw connection: the head and `first` bytes
+/// now; the rest is for the caller.
+async fn start_put(
+    cloud: &Cloud,
+    token: &str,
+    path: &str,
+    length: usize,
+    first: &[u8],
+) -> tokio::net::TcpStream {
+    let addr = cloud.url.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "PUT /image{path} HTTP/1.1\r\nHost: {addr}\r\nX-Auth-Token: {token}\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: {length}\r\n\
+         Connection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(first).await.unwrap();
+    stream
+}
+
+/// The status code of the answer on a raw connection.
+async fn status_on(mut stream: tokio::net::TcpStream) -> u16 {
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn parallel_uploads_cannot_pass_the_storage_quota_together() {
+    let cloud = Cloud::start_with(|c| c.image.quota_image_size_total = 1000).await;
+    let (alice, _, _, _) = two_tenants(&cloud).await;
+    let glance = Glance::new(&cloud, &alice);
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(
+            glance
+                .created(json!({"disk_format": "raw", "container_format": "bare"}))
+                .await,
+        );
+    }
+    // Four uploads of 600 bytes start together, each with its first 300 bytes (1200 in
+    // all, past the quota: the last to send is refused already) ...
+    let mut streams = Vec::new();
+    for id in &ids {
+        let path = format!("/v2/images/{id}/file");
+        streams.push(start_put(&cloud, &alice, &path, 600, &[1u8; 300]).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ... then the rest of each.
+    for stream in &mut streams {
+        let _ = stream.write_all(&[2u8; 300]).await;
+    }
+    let mut statuses = Vec::new();
+    for stream in streams {
+        statuses.push(status_on(stream).await);
+    }
+    let mut active = 0;
+    for (id, status) in ids.iter().zip(&statuses) {
+        let image = glance.get(&format!("/v2/images/{id}")).await.body;
+        match status {
+            204 => {
+                assert_eq!(image["status"], "active");
+                active += 1;
+            }
+            413 => assert_eq!(image["status"], "queued", "{image}"),
+            other => panic!("upload answered {other}"),
+        }
+    }
+    assert!(active <= 1, "{statuses:?}: together past the quota");
+    // Nothing is left reserved: what is left of the quota is usable, and no more.
+    let left = 1000 - 600 * active;
+    let next = glance
+        .created(json!({"disk_format": "raw", "container_format": "bare"}))
+        .await;
+    assert_glance_error(
+        &glance.upload(&next, vec![3u8; left + 1]).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+    );
+    assert_eq!(glance.status_of(&next).await, "queued");
+    assert_eq!(
+        glance.upload(&next, vec![3u8; left]).await.status,
+        StatusCode::NO_CONTENT
+    );
+    // Staged data counts too.
+    let staged = glance
+        .created(json!({"disk_format": "raw", "container_format": "bare"}))
+        .await;
+    let reply = glance
+        .send(
+            Method::PUT,
+            &format!("/v2/images/{staged}/stage"),
+            Some("application/octet-stream"),
+            Some(vec![4u8; 10]),
+        )
+        .await;
+    assert_glance_error(&reply, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(glance.status_of(&staged).await, "queued");
+}
+
+#[tokio::test]
+async fn staged_data_counts_against_the_quota_until_imported() {
+    let cloud = Cloud::start_with(|c| c.image.quota_image_size_total = 1000).await;
+    let (alice, _, _, _) = two_tenants(&cloud).await;
+    let glance = Glance::new(&cloud, &alice);
+    let stage = |id: String, bytes: usize| {
+        let g = &glance;
+        async move {
+            g.send(
+                Method::PUT,
+                &format!("/v2/images/{id}/stage"),
+                Some("application/octet-stream"),
+                Some(vec![5u8; bytes]),
+            )
+            .await
+        }
+    };
+    let first = glance
+        .created(json!({"disk_format": "raw", "container_format": "bare"}))
+        .await;
+    let second = glance
+        .created(json!({"disk_format": "raw", "container_format": "bare"}))
+        .await;
+    assert_eq!(
+        stage(first.clone(), 700).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        glance.get(&format!("/v2/images/{first}")).await.body["size"],
+        700
+    );
+    assert_glance_error(
+        &stage(second.clone(), 700).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+    );
+    // The import of the staged data replaces it: it does not count twice.
+    let body = json!({"method": {"name": "glance-direct"}})
+        .to_string()
+        .into_bytes();
+    let reply = glance
+        .send(
+            Method::POST,
+            &format!("/v2/images/{first}/import"),
+            Some("application/json"),
+            Some(body),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    assert_eq!(glance.wait_for(&first, "active").await, "active");
+    assert_eq!(
+        stage(second.clone(), 300).await.status,
+        StatusCode::NO_CONTENT
+    );
+}
