@@ -13,7 +13,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::OwnedMutexGuard;
 
 use crate::accel::Accel;
@@ -397,6 +397,11 @@ impl Qemu {
                 Ok(mut qmp) => qmp.query_status().await,
                 Err(e) => Err(e),
             };
+            // The sync pass asks every guest's state every few seconds: the place that sees
+            // each running guest regularly, so its serial log is kept bounded here.
+            if let Err(e) = bound_console(&layout.console()).await {
+                tracing::warn!(uuid, "cannot bound the serial log: {e}");
+            }
             match status {
                 Ok(status) => return Ok(state_from_status(&status.status)),
                 Err(e) if process_is_guest(pid, uuid) => {
@@ -934,6 +939,40 @@ fn log_tail_blocking(path: &Path, offset: u64) -> String {
     }
 }
 
+/// Keeps a running guest's serial log bounded: past [`CONSOLE_ROTATE_BYTES`] only its last
+/// [`CONSOLE_READ_BYTES`] stay. QEMU writes it with `append=on` (O_APPEND), so truncating in
+/// place is safe: its next write lands at the new end, not at its old offset (no hole).
+async fn bound_console(path: &Path) -> Result<()> {
+    let io = |e| Error::io(path, e);
+    let mut file = match tokio::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .await
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(e)),
+    };
+    let len = file.metadata().await.map_err(io)?.len();
+    if len <= CONSOLE_ROTATE_BYTES {
+        return Ok(());
+    }
+    file.seek(std::io::SeekFrom::Start(len - CONSOLE_READ_BYTES))
+        .await
+        .map_err(io)?;
+    let mut tail = Vec::with_capacity(CONSOLE_READ_BYTES as usize);
+    (&mut file)
+        .take(CONSOLE_READ_BYTES)
+        .read_to_end(&mut tail)
+        .await
+        .map_err(io)?;
+    file.set_len(0).await.map_err(io)?;
+    file.seek(std::io::SeekFrom::Start(0)).await.map_err(io)?;
+    file.write_all(&tail).await.map_err(io)?;
+    Ok(())
+}
+
 async fn rotate_console(layout: &Layout) -> Result<()> {
     let console = layout.console();
     if let Ok(meta) = tokio::fs::metadata(&console).await
@@ -955,6 +994,39 @@ fn last_lines(text: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_growing_serial_log_keeps_only_its_tail() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("console.log");
+        // QEMU's side: one append-mode handle that stays open throughout.
+        let mut qemu = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .expect("open");
+        let line = [b'x'; 1023];
+        for _ in 0..(5 * 1024) {
+            qemu.write_all(&line)
+                .and_then(|()| qemu.write_all(b"\n"))
+                .expect("write");
+        }
+        qemu.write_all(b"the last line\n").expect("write");
+        bound_console(&path).await.expect("bound");
+        let len = std::fs::metadata(&path).expect("meta").len();
+        assert_eq!(len, CONSOLE_READ_BYTES);
+        qemu.write_all(b"after the trim\n").expect("write");
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(text.ends_with("the last line\nafter the trim\n"));
+        assert_eq!(std::fs::metadata(&path).expect("meta").len(), len + 15);
+        // Small logs are left alone.
+        bound_console(&path).await.expect("bound");
+        assert_eq!(std::fs::metadata(&path).expect("meta").len(), len + 15);
+        bound_console(&dir.path().join("missing"))
+            .await
+            .expect("no log");
+    }
 
     #[test]
     fn statuses() {
