@@ -2,19 +2,18 @@
 //! interoperable import workflow (`PUT /stage`, `POST /import` with glance-direct or
 //! web-download).
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 use onestack_api::{AuthContext, JsonBody};
 use onestack_db::now_micros;
 use serde_json::Value;
 use tokio::io::AsyncSeekExt;
 
+use super::web_download;
 use crate::model::{Image, Status};
 use crate::policy::Action;
 use crate::service::{Error, Images, Received, Result, require_formats};
@@ -284,71 +283,6 @@ pub async fn stage(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Addresses web-download refuses unless the configuration allows them: fetching them would
-/// let a tenant reach the cloud's own network (server-side request forgery).
-fn is_internal(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64 // 100.64.0.0/10
-                || v4.octets()[0] >= 224
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback() || v6.is_unspecified() || v6.is_multicast()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00 // unique local
-                || (v6.segments()[0] & 0xffc0) == 0xfe80 // link local
-                || v6.to_ipv4_mapped().is_some_and(|v4| is_internal(IpAddr::V4(v4)))
-        }
-    }
-}
-
-/// Resolves the URL's host and checks every address against the SSRF rules.
-async fn check_download_url(
-    images: &Images,
-    url: &str,
-) -> Result<(reqwest::Url, Vec<std::net::SocketAddr>)> {
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|e| Error::BadRequest(format!("Invalid uri '{url}': {e}.")))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(Error::BadRequest(
-            "web-download takes http:// or https:// URIs only.".into(),
-        ));
-    }
-    let host = parsed
-        .host_str()
-        .ok_or_else(|| Error::BadRequest(format!("The uri '{url}' has no host.")))?
-        .to_owned();
-    let port = parsed.port_or_known_default().unwrap_or(80);
-    let host_for_lookup = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    let addrs: Vec<std::net::SocketAddr> =
-        tokio::net::lookup_host((host_for_lookup.as_str(), port))
-            .await
-            .map_err(|e| Error::BadRequest(format!("Cannot resolve '{host}': {e}.")))?
-            .collect();
-    let allowed: Vec<ipnet::IpNet> = images
-        .config
-        .web_download_allowed_networks
-        .iter()
-        .filter_map(|n| n.parse().ok())
-        .collect();
-    for addr in &addrs {
-        if is_internal(addr.ip()) && !allowed.iter().any(|n| n.contains(&addr.ip())) {
-            return Err(Error::BadRequest(format!(
-                "The uri '{url}' points at an internal address ({}); web-download refuses it unless \
-                 [image] web_download_allowed_networks includes it.",
-                addr.ip()
-            )));
-        }
-    }
-    if addrs.is_empty() {
-        return Err(Error::BadRequest(format!("Cannot resolve '{host}'.")));
-    }
-    Ok((parsed, addrs))
-}
-
 /// `POST /v2/images/{id}/import`: 202, the import runs in the background.
 pub async fn import(
     State(images): State<Arc<Images>>,
@@ -406,12 +340,12 @@ pub async fn import(
                 .get("uri")
                 .and_then(Value::as_str)
                 .ok_or_else(|| Error::BadRequest("web-download needs a 'uri'.".into()))?;
-            let (url, addrs) = check_download_url(&images, uri).await?;
+            let target = web_download::check(&images, uri).await?;
             let image = images
                 .begin(image, &[Status::Queued], Status::Importing)
                 .await?;
             tokio::spawn(async move {
-                let result = web_download(&images, &image, url, addrs).await;
+                let result = web_download::fetch(&images, &image, target).await;
                 finish_import(&images, &image.id, result).await;
             });
             Ok(StatusCode::ACCEPTED)
@@ -423,38 +357,6 @@ pub async fn import(
             "Import method {other} is not supported: use glance-direct or web-download."
         ))),
     }
-}
-
-async fn web_download(
-    images: &Images,
-    image: &Image,
-    url: reqwest::Url,
-    addrs: Vec<std::net::SocketAddr>,
-) -> Result<Image> {
-    let host = url.host_str().unwrap_or_default().to_owned();
-    // Pin the connection to the addresses that were checked, so DNS cannot change under us;
-    // redirects are not followed, as they could lead anywhere.
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .resolve_to_addrs(&host, &addrs)
-        .build()
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    let response = client
-        .get(url.clone())
-        .send()
-        .await
-        .map_err(|e| Error::BadRequest(format!("Cannot fetch {url}: {e}")))?;
-    if !response.status().is_success() {
-        return Err(Error::BadRequest(format!(
-            "Fetching {url} answered {}.",
-            response.status()
-        )));
-    }
-    let expected = response.content_length();
-    let written = images
-        .receive(image, response.bytes_stream().boxed(), expected)
-        .await?;
-    images.activate(image.clone(), written, None).await
 }
 
 async fn finish_import(images: &Images, id: &str, result: Result<Image>) {
@@ -488,26 +390,6 @@ mod tests {
         assert!(range(&h, 10).is_err());
         h.insert(header::RANGE, HeaderValue::from_static("bytes=1-2,4-5"));
         assert!(range(&h, 10).is_err());
-    }
-
-    #[test]
-    fn internal_addresses_are_refused() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "192.168.0.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "::1",
-            "fe80::1",
-            "fd00::1",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(is_internal(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["8.8.8.8", "2001:4860:4860::8888"] {
-            assert!(!is_internal(ip.parse().unwrap()), "{ip}");
-        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod list;
 mod members;
 mod meta;
 mod patch;
+mod web_download;
 
 use std::sync::Arc;
 

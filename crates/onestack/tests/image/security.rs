@@ -585,3 +585,56 @@ async fn staged_data_counts_against_the_quota_until_imported() {
         StatusCode::NO_CONTENT
     );
 }
+
+/// This host's address on the interface its default route uses, if it has one.
+fn host_address() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:80").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_unspecified()).then_some(ip)
+}
+
+#[tokio::test]
+async fn web_download_refuses_the_new_ranges_and_the_hosts_own_addresses() {
+    let cloud = Cloud::start().await;
+    let (alice, _, _, _) = two_tenants(&cloud).await;
+    let glance = Glance::new(&cloud, &alice);
+    let id = glance
+        .created(json!({"disk_format": "raw", "container_format": "bare"}))
+        .await;
+    let mut uris = vec![
+        "http://0.0.0.0:5000/x".to_owned(),
+        "http://0/x".to_owned(),
+        "http://0.1.2.3/x".to_owned(),
+        "http://[64:ff9b::7f00:1]/x".to_owned(),
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data".to_owned(),
+        "http://[2002:7f00:1::1]/x".to_owned(),
+        "http://[::ffff:7f00:1]/x".to_owned(),
+        "http://user:hunter2@[64:ff9b::7f00:1]/x".to_owned(),
+        "http://user:hunter2@host with spaces/x".to_owned(),
+    ];
+    if let Some(ip) = host_address() {
+        let host = match ip {
+            std::net::IpAddr::V4(v4) => v4.to_string(),
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        };
+        uris.push(format!("http://user:hunter2@{host}:1/x"));
+    }
+    for uri in uris {
+        let body = json!({"method": {"name": "web-download", "uri": uri}})
+            .to_string()
+            .into_bytes();
+        let reply = glance
+            .send(
+                Method::POST,
+                &format!("/v2/images/{id}/import"),
+                Some("application/json"),
+                Some(body),
+            )
+            .await;
+        assert_glance_error(&reply, StatusCode::BAD_REQUEST);
+        let message = reply.body["message"].as_str().unwrap_or_default();
+        assert!(!message.contains("hunter2"), "{uri}: {message}");
+    }
+    assert_eq!(glance.status_of(&id).await, "queued");
+}
