@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 use onestack_db::{Pool, now_micros};
 use onestack_netdrv::firewall::{
-    self, Direction, EtherType, Firewall, GroupFilter, PortFilter, Remote, Ruleset,
+    self, Direction, EtherType, Firewall, GroupFilter, PortFilter, Remote, Ruleset, Zone,
 };
 use onestack_netdrv::link::LinkInfo;
 use onestack_netdrv::router::{self as l3, RouterSpec};
@@ -126,6 +126,8 @@ impl Reconciler {
             firewall::enable_br_netfilter()
                 .await
                 .map_err(host("enabling br_netfilter"))?;
+            // Networks recorded before conntrack zones existed get theirs now.
+            onestack_network::Networks::assign_conntrack_zones(&self.pool).await?;
             self.prepared = true;
         }
         store::heartbeat(
@@ -531,34 +533,49 @@ fn ruleset(state: &HostState) -> Ruleset {
         .flat_map(|p| p.local_ports.iter())
         .filter(|p| p.port_security_enabled)
         .map(|p| {
-            let mut macs = vec![p.mac_address.clone()];
-            let mut addresses: Vec<IpNet> = p
-                .fixed_ips
+            // Each allowed address pair's address goes with its own MAC only.
+            let pairs = p
+                .allowed_address_pairs
                 .iter()
-                .map(|f| IpNet::from(f.ip_address))
+                .filter_map(|pair| {
+                    let net = pair
+                        .ip_address
+                        .parse::<IpNet>()
+                        .or_else(|_| pair.ip_address.parse::<IpAddr>().map(IpNet::from))
+                        .ok()?;
+                    Some((pair.mac_address.clone(), net.trunc()))
+                })
                 .collect();
-            for pair in &p.allowed_address_pairs {
-                if !macs.contains(&pair.mac_address) {
-                    macs.push(pair.mac_address.clone());
-                }
-                if let Ok(net) = pair
-                    .ip_address
-                    .parse::<IpNet>()
-                    .or_else(|_| pair.ip_address.parse::<IpAddr>().map(IpNet::from))
-                {
-                    addresses.push(net.trunc());
-                }
-            }
             PortFilter {
                 device: names::port(&p.id),
-                macs,
-                addresses,
+                macs: vec![p.mac_address.clone()],
+                addresses: p
+                    .fixed_ips
+                    .iter()
+                    .map(|f| IpNet::from(f.ip_address))
+                    .collect(),
+                pairs,
                 groups: p.security_groups.clone(),
             }
         })
         .collect();
     let groups = state.groups.iter().map(group_filter).collect();
-    Ruleset { ports, groups }
+    // One conntrack zone per network, keyed by its bridge.
+    let zones = state
+        .networks
+        .iter()
+        .filter_map(|plan| {
+            Some(Zone {
+                bridge: names::bridge(&plan.network.id),
+                zone: plan.network.conntrack_zone?,
+            })
+        })
+        .collect();
+    Ruleset {
+        ports,
+        groups,
+        zones,
+    }
 }
 
 fn group_filter(plan: &GroupPlan) -> GroupFilter {

@@ -263,6 +263,7 @@ fn port_filter(g: &Guest, groups: &[&str]) -> PortFilter {
         device: g.port.clone(),
         macs: vec![g.mac.clone()],
         addresses: vec![IpNet::from(g.ip)],
+        pairs: vec![],
         groups: groups.iter().map(|s| (*s).to_owned()).collect(),
     }
 }
@@ -487,6 +488,7 @@ async fn security_groups_filter_and_follow_rule_changes() {
             members,
             rules,
         }],
+        zones: vec![],
     };
     let egress_any = rule(Direction::Egress, None, None, Remote::Any);
 
@@ -612,7 +614,8 @@ async fn dhcp_answers_listed_macs_only() {
             fw.apply(&Ruleset {
                 ports,
                 groups: vec![],
-                    })
+                zones: vec![],
+            })
             .await
             .expect("apply");
             true

@@ -29,6 +29,12 @@ pub struct Network {
     pub segment: Segment,
     pub port_security_enabled: bool,
     pub status: String,
+    /// The network's conntrack zone on every host (1..=65535, no two networks share one):
+    /// a connection tracked on one network is never taken for another's, whatever the
+    /// addresses. `None` only in records from before zones, until the agent's first pass
+    /// gives them one (`Networks::assign_conntrack_zones`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conntrack_zone: Option<u16>,
     #[serde(flatten)]
     pub std: Standard,
 }

@@ -4,10 +4,14 @@
 //! `CONFIG_NF_CONNTRACK_BRIDGE`, so filtering is split in two tables of the same name:
 //!
 //! * `table bridge T` sees which port a frame comes from or goes to. Its prerouting chain
-//!   does anti-spoofing (MAC, ARP, IPv4/IPv6 source, with DHCP/ND exceptions) and writes
-//!   the source port's number into the low 16 bits of the packet mark; its forward chain
-//!   writes the destination port's number into the high 16 bits (each flooded copy passes
-//!   that hook once per output port, so each copy gets its own number).
+//!   does anti-spoofing and writes the source port's number into the low 16 bits of the
+//!   packet mark: each source address only with its own MAC (fixed IPs with the port's MAC,
+//!   an allowed address pair's address with the pair's MAC, each MAC's EUI-64 link-local
+//!   address with it), the same pairing for ARP senders, neighbor advertisements only from
+//!   and for the port's own addresses, DAD solicitations only for them, no router
+//!   advertisements or redirects, and DHCP/router discovery from unspecified sources. Its
+//!   forward chain writes the destination port's number into the high 16 bits (each
+//!   flooded copy passes that hook once per output port, so each copy gets its own number).
 //! * `table inet T` is reached by bridged IP traffic through br_netfilter
 //!   (`bridge-nf-call-ip(6)tables = 1`, which [`Firewall::apply`] sets), where conntrack
 //!   works but the interfaces seen are the bridge's. Two forward base chains dispatch on the
@@ -19,15 +23,21 @@
 //! else set is never read as a port number (`meta ibrname` would scope this to our bridges,
 //! but nft_meta_bridge is missing on the kernels we target). Marks of other traffic are not
 //! touched. Rules shared by every port (DHCP, neighbor discovery, conntrack state) sit in
-//! common chains the port chains jump to, about 16 rules per port in all.
+//! common chains the port chains jump to, about 20 rules per port in all (a few more per
+//! allowed address pair MAC).
 //!
 //! Remote-group rules match one named set per group and family, so the rule count grows
 //! with ports and rules, not with group members. [`Firewall::apply`] replaces both tables in
 //! one `nft -f -` transaction and leaves conntrack alone, so connections that are still
 //! allowed keep flowing across rule changes.
 //!
-//! Limits: one conntrack zone for all networks (overlapping tenant addresses on one host
-//! share it); br_netfilter's sysctls are host-wide, so other bridges' IP traffic also
+//! Each network has its own conntrack zone: a `prerouting` chain at priority `raw` in the
+//! inet table sets it from the bridge the traffic comes in on (br_netfilter hands bridged
+//! traffic to the inet hooks with the bridge as input interface), so a connection tracked
+//! on one network is never `established` on another, however the tenants' addresses
+//! overlap.
+//!
+//! Limits: br_netfilter's sysctls are host-wide, so other bridges' IP traffic also
 //! passes the inet hooks (our chains only act on marks our bridge table wrote); only one
 //! table may be in use at a time, since both would read the same mark.
 
@@ -38,7 +48,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-pub use model::{Direction, EtherType, GroupFilter, PortFilter, Remote, Rule, Ruleset};
+pub use model::{Direction, EtherType, GroupFilter, PortFilter, Remote, Rule, Ruleset, Zone};
 pub use render::MAX_PORTS;
 
 use crate::cmd;

@@ -9,17 +9,31 @@ use ipnet::IpNet;
 pub struct Ruleset {
     pub ports: Vec<PortFilter>,
     pub groups: Vec<GroupFilter>,
+    /// The conntrack zone of each network's bridge: connections are tracked per network,
+    /// so one network's connection is never `established` on another (tenants' addresses
+    /// overlap). Zones are 1..=65535 and no two bridges share one.
+    pub zones: Vec<Zone>,
+}
+
+/// A network's bridge and its conntrack zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Zone {
+    pub bridge: String,
+    pub zone: u16,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PortFilter {
     /// The port's host-side device (`ostp-...`).
     pub device: String,
-    /// MACs the port may send from (its own and allowed address pairs').
+    /// The port's own MAC(s): it may send from them with `addresses` and its EUI-64
+    /// link-local address.
     pub macs: Vec<String>,
-    /// Source addresses it may use: fixed IPs (/32, /128) and allowed address pairs (any
-    /// prefix).
+    /// The port's fixed IPs (/32, /128), its source addresses with `macs`.
     pub addresses: Vec<IpNet>,
+    /// Allowed address pairs: an address or prefix usable only from its own MAC (which may
+    /// be one of `macs` or another), with that MAC's link-local address.
+    pub pairs: Vec<(String, IpNet)>,
     /// Security group ids.
     pub groups: Vec<String>,
 }

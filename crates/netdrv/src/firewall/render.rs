@@ -21,9 +21,16 @@ const ICMPV6: u8 = 58;
 const PORTED: [u8; 5] = [6, 17, 33, 132, 136];
 
 /// ICMPv6 a port may send whatever its groups say: solicitations, advertisements of its
-/// own addresses, multicast listener reports.
+/// own addresses, multicast listener reports (the bridge table has checked the addresses).
 const ND_OUT: &str = "nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, \
                       mld-listener-report, mld2-listener-report, mld-listener-done";
+/// ICMPv6 a port may send from the unspecified address `::` (before it has one): router
+/// solicitations and multicast listener reports. Its DAD solicitations are checked apart.
+const UNSPECIFIED_OUT: &str = "nd-router-solicit, mld-listener-report, mld2-listener-report, \
+                               mld-listener-done";
+/// The target address of a neighbor solicitation or advertisement: 16 bytes after the
+/// 8-byte ICMPv6 header (raw payload, as this nft has no `icmpv6 taddr`).
+const ND_TARGET: &str = "@th,64,128";
 /// ICMPv6 a port may always receive.
 const ND_IN: &str = "nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, \
                      mld-listener-query, nd-redirect";
@@ -32,10 +39,23 @@ const ND_IN: &str = "nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, 
 struct Port<'a> {
     idx: usize,
     device: &'a str,
-    macs: Vec<String>,
+    /// Each MAC the port may send from, with the addresses it may use with that MAC only.
+    macs: Vec<MacAddresses>,
+    groups: Vec<usize>,
+}
+
+/// One MAC of a port and its addresses: IPv4 and IPv6 (the MAC's EUI-64 link-local
+/// included), aggregated.
+struct MacAddresses {
+    mac: String,
     v4: Vec<Ipv4Net>,
     v6: Vec<Ipv6Net>,
-    groups: Vec<usize>,
+}
+
+/// A validated bridge and its conntrack zone.
+struct ZoneEntry<'a> {
+    bridge: &'a str,
+    zone: u16,
 }
 
 /// A group that some port uses, with its chain/set name stem.
@@ -57,6 +77,7 @@ pub fn render(table: &str, rs: &Ruleset) -> Result<String> {
             return Err(Error::invalid("duplicate security group", g.id.clone()));
         }
     }
+    let zones = zones(&rs.zones)?;
     let mut devices = BTreeSet::new();
     let mut ports = Vec::with_capacity(rs.ports.len());
     for (i, p) in rs.ports.iter().enumerate() {
@@ -105,6 +126,7 @@ pub fn render(table: &str, rs: &Ruleset) -> Result<String> {
     }
     render_bridge(&mut out, table, &ports);
     let _ = writeln!(out, "table inet {table} {{");
+    render_zones(&mut out, &zones);
     for &i in &remotes {
         let members = &rs.groups[i].members;
         for (fam, ty, v6) in [("v4", "ipv4_addr", false), ("v6", "ipv6_addr", true)] {
@@ -154,35 +176,73 @@ pub fn render(table: &str, rs: &Ruleset) -> Result<String> {
     Ok(out)
 }
 
+/// Checks the zones: our bridges, each once, zones 1..=65535 each once (two networks in
+/// one zone would share their connections).
+fn zones(zones: &[super::model::Zone]) -> Result<Vec<ZoneEntry<'_>>> {
+    let mut bridges = BTreeSet::new();
+    let mut numbers = BTreeSet::new();
+    let mut out = Vec::with_capacity(zones.len());
+    for z in zones {
+        if !names::is_safe_ifname(&z.bridge) || !names::is_ours(&z.bridge) {
+            return Err(Error::invalid("zone bridge", z.bridge.clone()));
+        }
+        if !bridges.insert(z.bridge.as_str()) {
+            return Err(Error::invalid("bridge in two zones", z.bridge.clone()));
+        }
+        if z.zone == 0 || !numbers.insert(z.zone) {
+            return Err(Error::invalid(
+                "conntrack zone",
+                format!("{} for {} (0, or another bridge's)", z.zone, z.bridge),
+            ));
+        }
+        out.push(ZoneEntry {
+            bridge: &z.bridge,
+            zone: z.zone,
+        });
+    }
+    Ok(out)
+}
+
 fn port<'a>(idx: usize, p: &'a PortFilter, groups: &BTreeMap<&str, usize>) -> Result<Port<'a>> {
     if !names::is_safe_ifname(&p.device) || !names::is_ours(&p.device) {
         return Err(Error::invalid("port device", p.device.clone()));
     }
-    let macs: BTreeSet<String> = p
-        .macs
-        .iter()
-        .map(|m| mac::normalize(m))
-        .collect::<Result<_>>()?;
-    let mut v4 = Vec::new();
-    let mut v6 = Vec::new();
-    for net in &p.addresses {
-        match net.trunc() {
-            IpNet::V4(n) => v4.push(n),
-            IpNet::V6(n) => v6.push(n),
-        }
+    // MAC -> the addresses that go with it: the port's MACs with its fixed IPs, each
+    // allowed address pair's MAC with that pair's address.
+    let mut by_mac: BTreeMap<String, Vec<IpNet>> = BTreeMap::new();
+    for m in &p.macs {
+        by_mac
+            .entry(mac::normalize(m)?)
+            .or_default()
+            .extend(p.addresses.iter().copied());
     }
-    // Each MAC's EUI-64 link-local address is the port's too (as Neutron allows).
-    v6.extend(
-        macs.iter()
-            .filter_map(|m| link_local(m))
-            .filter_map(|a| Ipv6Net::new(a, 128).ok()),
-    );
+    for (m, net) in &p.pairs {
+        by_mac.entry(mac::normalize(m)?).or_default().push(*net);
+    }
+    let macs = by_mac
+        .into_iter()
+        .map(|(mac, nets)| {
+            let mut v4 = Vec::new();
+            let mut v6 = Vec::new();
+            for net in nets {
+                match net.trunc() {
+                    IpNet::V4(n) => v4.push(n),
+                    IpNet::V6(n) => v6.push(n),
+                }
+            }
+            // The MAC's EUI-64 link-local address goes with it (as Neutron allows).
+            v6.extend(link_local(&mac).and_then(|a| Ipv6Net::new(a, 128).ok()));
+            MacAddresses {
+                mac,
+                v4: Ipv4Net::aggregate(&v4),
+                v6: Ipv6Net::aggregate(&v6),
+            }
+        })
+        .collect();
     Ok(Port {
         idx,
         device: &p.device,
-        macs: macs.into_iter().collect(),
-        v4: Ipv4Net::aggregate(&v4),
-        v6: Ipv6Net::aggregate(&v6),
+        macs,
         // A group missing from the ruleset has no rules: it allows nothing.
         groups: p
             .groups
@@ -223,42 +283,18 @@ fn render_bridge(out: &mut String, table: &str, ports: &[Port]) {
         );
     }
     out.push_str("  }\n");
-    // Sources any port may use before it has an address (DHCP, DAD, router discovery);
-    // shared, so each port costs one jump instead of four rules.
+    // What any port may send before it has an address (DHCP, router discovery, multicast
+    // listener reports from ::), and what no port may send (it is never a router); shared,
+    // so each port costs one jump instead of four rules.
     out.push_str("  chain from-common {\n");
     out.push_str("    ip saddr 0.0.0.0 udp sport 68 udp dport 67 accept\n");
-    let _ = writeln!(out, "    ip6 saddr :: icmpv6 type {{ {ND_OUT} }} accept");
     let _ = writeln!(
         out,
-        "    ip6 saddr fe80::/10 icmpv6 type {{ {ND_OUT} }} accept"
+        "    ip6 saddr :: icmpv6 type {{ {UNSPECIFIED_OUT} }} accept"
     );
-    out.push_str("    ip6 saddr fe80::/10 udp sport 546 udp dport 547 accept\n  }\n");
+    out.push_str("    icmpv6 type { nd-router-advert, nd-redirect } drop\n  }\n");
     for p in ports {
-        let _ = writeln!(out, "  chain from{} {{", p.idx);
-        let _ = writeln!(out, "    meta mark set {:#010x}", p.idx);
-        if p.macs.is_empty() {
-            out.push_str("    drop\n  }\n");
-            continue;
-        }
-        let macs = p.macs.join(", ");
-        let _ = writeln!(out, "    ether saddr != {{ {macs} }} drop");
-        let _ = writeln!(out, "    arp saddr ether != {{ {macs} }} drop");
-        let arp_ips = std::iter::once("0.0.0.0".to_owned()).chain(p.v4.iter().map(net_text));
-        let _ = writeln!(
-            out,
-            "    arp saddr ip != {{ {} }} drop",
-            arp_ips.collect::<Vec<_>>().join(", ")
-        );
-        out.push_str("    ether type arp accept\n");
-        out.push_str("    jump from-common\n");
-        if !p.v4.is_empty() {
-            let _ = writeln!(out, "    ip saddr {{ {} }} accept", join_nets(&p.v4));
-        }
-        if !p.v6.is_empty() {
-            let _ = writeln!(out, "    ip6 saddr {{ {} }} accept", join_nets(&p.v6));
-        }
-        // Anything else (other sources, other ethertypes, VLAN tags) is spoofing.
-        out.push_str("    drop\n  }\n");
+        render_from_port(out, p);
     }
     for p in ports {
         let _ = writeln!(
@@ -269,6 +305,101 @@ fn render_bridge(out: &mut String, table: &str, ports: &[Port]) {
         );
     }
     out.push_str("}\n");
+}
+
+/// A port's anti-spoofing chain. Every address is paired with its MAC: the port's own MAC
+/// with its fixed IPs, an allowed address pair's MAC with that pair's addresses, each MAC
+/// with its EUI-64 link-local address. Neighbor discovery is held to the port's own
+/// addresses: an advertisement must come from one and be for one (so a guest cannot
+/// poison its neighbors' caches), a solicitation from `::` (DAD) must be for one.
+fn render_from_port(out: &mut String, p: &Port) {
+    let _ = writeln!(out, "  chain from{} {{", p.idx);
+    let _ = writeln!(out, "    meta mark set {:#010x}", p.idx);
+    if p.macs.is_empty() {
+        out.push_str("    drop\n  }\n");
+        return;
+    }
+    let all = p.macs.iter().map(|m| m.mac.as_str()).collect::<Vec<_>>();
+    let _ = writeln!(out, "    ether saddr != {{ {} }} drop", all.join(", "));
+    // ARP: the sender is the frame's MAC with one of that MAC's addresses (0.0.0.0 for
+    // probes).
+    for m in &p.macs {
+        let ips = std::iter::once("0.0.0.0".to_owned()).chain(m.v4.iter().map(net_text));
+        let _ = writeln!(
+            out,
+            "    ether type arp ether saddr {mac} arp saddr ether {mac} arp saddr ip {{ {} }} accept",
+            ips.collect::<Vec<_>>().join(", "),
+            mac = m.mac,
+        );
+    }
+    out.push_str("    ether type arp drop\n");
+    out.push_str("    jump from-common\n");
+    for m in p.macs.iter().filter(|m| !m.v6.is_empty()) {
+        let own = join_nets(&m.v6);
+        let targets = nd_targets(&m.v6);
+        let _ = writeln!(
+            out,
+            "    ether saddr {} icmpv6 type nd-neighbor-advert ip6 saddr {{ {own} }} {ND_TARGET} {{ {targets} }} accept",
+            m.mac
+        );
+        let _ = writeln!(
+            out,
+            "    ether saddr {} ip6 saddr :: icmpv6 type nd-neighbor-solicit {ND_TARGET} {{ {targets} }} accept",
+            m.mac
+        );
+    }
+    out.push_str("    icmpv6 type nd-neighbor-advert drop\n");
+    for m in &p.macs {
+        if !m.v4.is_empty() {
+            let _ = writeln!(
+                out,
+                "    ether saddr {} ip saddr {{ {} }} accept",
+                m.mac,
+                join_nets(&m.v4)
+            );
+        }
+        if !m.v6.is_empty() {
+            let _ = writeln!(
+                out,
+                "    ether saddr {} ip6 saddr {{ {} }} accept",
+                m.mac,
+                join_nets(&m.v6)
+            );
+        }
+    }
+    // Anything else (other sources, other ethertypes, VLAN tags) is spoofing.
+    out.push_str("    drop\n  }\n");
+}
+
+/// IPv6 addresses and prefixes as 128-bit integers and ranges, for a raw payload match.
+fn nd_targets(nets: &[Ipv6Net]) -> String {
+    nets.iter()
+        .map(|n| {
+            let (first, last) = (u128::from(n.network()), u128::from(n.broadcast()));
+            if first == last {
+                format!("{first:#034x}")
+            } else {
+                format!("{first:#034x}-{last:#034x}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The inet table's first chain: each network's bridge puts its traffic in the network's
+/// conntrack zone, before conntrack (priority raw) sees it. With br_netfilter the bridge is
+/// the input interface of bridged traffic here.
+fn render_zones(out: &mut String, zones: &[ZoneEntry]) {
+    if zones.is_empty() {
+        return;
+    }
+    out.push_str("  chain zones {\n    type filter hook prerouting priority raw; policy accept;\n");
+    let map = zones
+        .iter()
+        .map(|z| format!("\"{}\" : {}", z.bridge, z.zone))
+        .collect::<Vec<_>>();
+    let _ = writeln!(out, "    ct zone set iifname map {{ {} }}", map.join(", "));
+    out.push_str("  }\n");
 }
 
 /// A base chain in the inet forward hook that jumps to the port chain named by some bits

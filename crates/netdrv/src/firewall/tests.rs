@@ -33,12 +33,14 @@ fn sample() -> Ruleset {
                 device: "ostp-aaaa".into(),
                 macs: vec!["FA:16:3E:00:00:01".into()],
                 addresses: vec![net("10.0.0.5/32"), net("10.9.0.0/16"), net("10.9.1.0/24")],
+                pairs: vec![],
                 groups: vec!["1f2e3d4c-aaaa-bbbb".into(), "unknown".into()],
             },
             PortFilter {
                 device: "ostp-bbbb".into(),
                 macs: vec!["fa:16:3e:00:00:02".into()],
                 addresses: vec![net("10.0.0.6/32"), net("fd00::6/128")],
+                pairs: vec![],
                 groups: vec!["1f2e3d4c-aaaa-bbbb".into()],
             },
         ],
@@ -93,6 +95,16 @@ fn sample() -> Ruleset {
                 ],
             },
         ],
+        zones: vec![
+            Zone {
+                bridge: "osbr-net1".into(),
+                zone: 1,
+            },
+            Zone {
+                bridge: "osbr-net2".into(),
+                zone: 7,
+            },
+        ],
     }
 }
 
@@ -122,12 +134,125 @@ fn bridge_table_marks_and_checks_sources() {
     assert!(text.contains("meta mark set meta mark and 0x0000ffff or 0x00020000"));
     assert!(text.contains("ether saddr != { fa:16:3e:00:00:01 } drop"));
     // Overlapping allowed prefixes are merged (nft refuses overlapping set elements).
-    assert!(text.contains("ip saddr { 10.0.0.5, 10.9.0.0/16 } accept"));
-    assert!(text.contains("arp saddr ip != { 0.0.0.0, 10.0.0.5, 10.9.0.0/16 } drop"));
+    assert!(
+        text.contains("ether saddr fa:16:3e:00:00:01 ip saddr { 10.0.0.5, 10.9.0.0/16 } accept")
+    );
+    assert!(text.contains("ether type arp ether saddr fa:16:3e:00:00:01 arp saddr ether fa:16:3e:00:00:01 arp saddr ip { 0.0.0.0, 10.0.0.5, 10.9.0.0/16 } accept\n    ether type arp drop\n    jump from-common\n"));
     // EUI-64 link-local of fa:16:3e:00:00:02 is allowed beside the fixed IPv6 address.
-    assert!(text.contains("ip6 saddr { fd00::6, fe80::f816:3eff:fe00:2 } accept"));
+    assert!(text.contains(
+        "ether saddr fa:16:3e:00:00:02 ip6 saddr { fd00::6, fe80::f816:3eff:fe00:2 } accept"
+    ));
     assert!(text.contains("ip saddr 0.0.0.0 udp sport 68 udp dport 67 accept"));
-    assert!(text.contains("arp saddr ip != { 0.0.0.0, 10.0.0.5, 10.9.0.0/16 } drop\n    ether type arp accept\n    jump from-common\n"));
+}
+
+/// The chain `name` of the bridge table, without its braces.
+fn chain<'a>(text: &'a str, name: &str) -> &'a str {
+    let body = text
+        .split(&format!("chain {name} {{"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no chain {name} in\n{text}"));
+    &body[..body.find("\n  }").expect("end")]
+}
+
+#[test]
+fn neighbor_discovery_is_held_to_the_ports_own_addresses() {
+    let text = render(&sample());
+    let from2 = chain(&text, "from2");
+    let own = "fd00::6, fe80::f816:3eff:fe00:2";
+    let targets = "0xfd000000000000000000000000000006, 0xfe80000000000000f8163efffe000002";
+    // An advertisement comes from one of the port's addresses and is for one of them...
+    assert!(
+        from2.contains(&format!("ether saddr fa:16:3e:00:00:02 icmpv6 type nd-neighbor-advert ip6 saddr {{ {own} }} @th,64,128 {{ {targets} }} accept")),
+        "{from2}"
+    );
+    // ...a DAD solicitation (from ::) is for one of them...
+    assert!(from2.contains(&format!(
+        "ether saddr fa:16:3e:00:00:02 ip6 saddr :: icmpv6 type nd-neighbor-solicit @th,64,128 {{ {targets} }} accept"
+    )));
+    // ...and no other advertisement passes, before the general source check could take it.
+    let na_drop = from2
+        .find("icmpv6 type nd-neighbor-advert drop")
+        .expect("NA drop");
+    let general = from2
+        .find(&format!(
+            "ether saddr fa:16:3e:00:00:02 ip6 saddr {{ {own} }} accept"
+        ))
+        .expect("source check");
+    assert!(na_drop < general, "{from2}");
+    // Nothing accepts ND from any link-local or unspecified source any more.
+    assert!(!text.contains("fe80::/10"), "{text}");
+    let common = chain(&text, "from-common");
+    assert!(!common.contains("nd-neighbor-advert"), "{common}");
+    assert!(!common.contains("nd-neighbor-solicit"), "{common}");
+    assert!(common.contains("icmpv6 type { nd-router-advert, nd-redirect } drop"));
+    // A port without IPv6 addresses still has its link-local one.
+    let from1 = chain(&text, "from1");
+    assert!(from1.contains("ip6 saddr { fe80::f816:3eff:fe00:1 } @th,64,128 { 0xfe80000000000000f8163efffe000001 } accept"), "{from1}");
+}
+
+#[test]
+fn allowed_address_pairs_pair_an_address_with_its_mac() {
+    let mut rs = sample();
+    rs.ports[1].pairs = vec![
+        // The default: the port's own MAC.
+        ("fa:16:3e:00:00:02".into(), net("10.0.0.100/32")),
+        // Another MAC (a VRRP address): its address only with it.
+        ("00:00:5e:00:01:01".into(), net("10.0.0.200/32")),
+        ("00:00:5e:00:01:01".into(), net("2001:db8::/64")),
+    ];
+    let text = render(&rs);
+    let from2 = chain(&text, "from2");
+    assert!(from2.contains("ether saddr != { 00:00:5e:00:01:01, fa:16:3e:00:00:02 } drop"));
+    assert!(
+        from2.contains("ether saddr fa:16:3e:00:00:02 ip saddr { 10.0.0.6, 10.0.0.100 } accept"),
+        "{from2}"
+    );
+    assert!(
+        from2.contains("ether saddr 00:00:5e:00:01:01 ip saddr { 10.0.0.200 } accept"),
+        "{from2}"
+    );
+    assert!(from2.contains("ether type arp ether saddr 00:00:5e:00:01:01 arp saddr ether 00:00:5e:00:01:01 arp saddr ip { 0.0.0.0, 10.0.0.200 } accept"));
+    assert!(from2.contains("ether type arp ether saddr fa:16:3e:00:00:02 arp saddr ether fa:16:3e:00:00:02 arp saddr ip { 0.0.0.0, 10.0.0.6, 10.0.0.100 } accept"));
+    // The pair's prefix and its MAC's link-local address, as sources and as ND targets.
+    assert!(from2.contains("ether saddr 00:00:5e:00:01:01 ip6 saddr { 2001:db8::/64, fe80::200:5eff:fe00:101 } accept"), "{from2}");
+    assert!(from2.contains("@th,64,128 { 0x20010db8000000000000000000000000-0x20010db800000000ffffffffffffffff, 0xfe8000000000000002005efffe000101 } accept"), "{from2}");
+    // No rule lets the pair's MAC use the port's fixed address or the other way round.
+    assert!(!from2.contains("ether saddr 00:00:5e:00:01:01 ip saddr { 10.0.0.6"));
+    assert!(!from2.contains("10.0.0.200, "));
+}
+
+#[test]
+fn each_network_gets_its_own_conntrack_zone() {
+    let text = render(&sample());
+    let zones = text.split("chain zones {").nth(1).expect("zones chain");
+    let zones = &zones[..zones.find("\n  }").expect("end")];
+    // Before conntrack (priority raw), keyed by the bridge the traffic comes in on.
+    assert!(zones.contains("type filter hook prerouting priority raw; policy accept;"));
+    assert!(zones.contains("ct zone set iifname map { \"osbr-net1\" : 1, \"osbr-net2\" : 7 }"));
+    assert!(
+        text.find("table inet ostest {\n  chain zones").is_some(),
+        "in the inet table, where conntrack is:\n{text}"
+    );
+    // No networks, no chain.
+    let mut rs = sample();
+    rs.zones.clear();
+    assert!(!render(&rs).contains("ct zone"));
+    // Two networks never share a zone, zone 0 is the host's, the bridges are ours.
+    let fw = Firewall::new("ostest").expect("name");
+    for bad in [
+        ("osbr-net2", 1u16),
+        ("osbr-net1", 9),
+        ("osbr-net3", 0),
+        ("eth0", 9),
+        ("osbr-\" : 1 }", 9),
+    ] {
+        let mut rs = sample();
+        rs.zones.push(Zone {
+            bridge: bad.0.into(),
+            zone: bad.1,
+        });
+        assert!(fw.render(&rs).is_err(), "{bad:?}");
+    }
 }
 
 #[test]

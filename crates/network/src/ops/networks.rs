@@ -2,6 +2,8 @@
 //! provider segment (flat or VLAN on a configured physical network), share it, or mark it
 //! external.
 
+use std::collections::HashSet;
+
 use onestack_api::Fields;
 
 use super::{input, quota};
@@ -163,6 +165,37 @@ impl Networks {
             })
     }
 
+    /// The lowest conntrack zone no network has (zone 0 is the host's default, never ours).
+    async fn free_conntrack_zone(tx: &mut onestack_db::Tx) -> Result<u16> {
+        let networks: Vec<Network> = store::list(&mut **tx, Table::Networks, None).await?;
+        let used: HashSet<u16> = networks.iter().filter_map(|n| n.conntrack_zone).collect();
+        lowest_free_zone(&used).ok_or_else(no_zone)
+    }
+
+    /// Gives every network recorded before conntrack zones existed a zone of its own (the
+    /// agent calls this before its first pass). Returns how many it gave.
+    pub async fn assign_conntrack_zones(pool: &onestack_db::Pool) -> Result<usize> {
+        let networks: Vec<Network> = store::list(pool, Table::Networks, None).await?;
+        if networks.iter().all(|n| n.conntrack_zone.is_some()) {
+            return Ok(0);
+        }
+        let mut tx = store::begin_write(pool).await?;
+        let networks: Vec<Network> = store::list(&mut *tx, Table::Networks, None).await?;
+        let mut used: HashSet<u16> = networks.iter().filter_map(|n| n.conntrack_zone).collect();
+        let mut given = 0;
+        for mut network in networks.into_iter().filter(|n| n.conntrack_zone.is_none()) {
+            let zone = lowest_free_zone(&used).ok_or_else(no_zone)?;
+            used.insert(zone);
+            network.conntrack_zone = Some(zone);
+            // Not a change anyone made: the revision stays.
+            let revision = network.std.revision_number;
+            store::update_network(&mut tx, &network, revision).await?;
+            given += 1;
+        }
+        tx.commit().await?;
+        Ok(given)
+    }
+
     pub async fn create_network(&self, caller: &Caller, mut fields: Fields) -> Result<Network> {
         caller.require_writer("create_network")?;
         let project_id =
@@ -240,6 +273,7 @@ impl Networks {
             segment,
             port_security_enabled,
             status: "ACTIVE".into(),
+            conntrack_zone: Some(Self::free_conntrack_zone(&mut tx).await?),
             std,
         };
         store::insert_network(&mut tx, &network).await?;
@@ -345,4 +379,16 @@ impl Networks {
         self.changed();
         Ok(())
     }
+}
+
+/// The lowest zone in 1..=65535 not in `used`.
+fn lowest_free_zone(used: &HashSet<u16>) -> Option<u16> {
+    (1..=u16::MAX).find(|z| !used.contains(z))
+}
+
+fn no_zone() -> Error {
+    Error::conflict(
+        "NoNetworkAvailable",
+        "Unable to create the network. Every conntrack zone (65535) is in use.",
+    )
 }
