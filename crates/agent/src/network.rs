@@ -15,8 +15,8 @@ use onestack_netdrv::firewall::{
     self, Direction, EtherType, Firewall, GroupFilter, PortFilter, Remote, Ruleset, Zone,
 };
 use onestack_netdrv::link::LinkInfo;
-use onestack_netdrv::router::{self as l3, RouterSpec};
 use onestack_netdrv::owner::Owner;
+use onestack_netdrv::router::{self as l3, RouterSpec};
 use onestack_netdrv::{dhcp, fdb, link, names, netns};
 use onestack_network::NetworkConfig;
 use onestack_network::desired::{self, GroupPlan, HostState, NetworkPlan, RouterPlan};

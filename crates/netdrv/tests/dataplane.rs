@@ -124,7 +124,9 @@ async fn guest(c: &mut Cleanup, bridge: &str, addr: Option<&str>) -> Guest {
     let ns = dev.clone();
     c.links.push(port.clone());
     c.namespaces.push(ns.clone());
-    link::ensure_veth(&port, &dev, 1500, &owner()).await.expect("veth");
+    link::ensure_veth(&port, &dev, 1500, &owner())
+        .await
+        .expect("veth");
     link::attach(&port, bridge, &owner()).await.expect("attach");
     netns::ensure(&ns, &owner()).await.expect("netns");
     netns::move_link(&dev, &ns).await.expect("move");
@@ -149,7 +151,9 @@ async fn guest(c: &mut Cleanup, bridge: &str, addr: Option<&str>) -> Guest {
 async fn bridge(c: &mut Cleanup) -> String {
     let name = names::bridge(&fresh_id());
     c.links.push(name.clone());
-    link::ensure_bridge(&name, 1500, &owner()).await.expect("bridge");
+    link::ensure_bridge(&name, 1500, &owner())
+        .await
+        .expect("bridge");
     name
 }
 
@@ -314,13 +318,18 @@ async fn another_clouds_devices_are_left_alone() {
     assert!(link::ensure_tap(&tap, 1500, &other).await.is_err());
     let other_br = names::bridge(&fresh_id());
     c.links.push(other_br.clone());
-    link::ensure_bridge(&other_br, 1500, &other).await.expect("their bridge");
+    link::ensure_bridge(&other_br, 1500, &other)
+        .await
+        .expect("their bridge");
     assert!(link::attach(&g.port, &other_br, &other).await.is_err());
     assert!(netns::ensure(&g.ns, &other).await.is_err());
     assert!(!netns::owned_by(&g.ns, &other).await.expect("mark"));
 
     let info = link::get(&br).await.expect("get").expect("still there");
-    assert_eq!((info.mtu, info.alias.as_deref()), (1500, Some(owner().mark())));
+    assert_eq!(
+        (info.mtu, info.alias.as_deref()),
+        (1500, Some(owner().mark()))
+    );
     let port = link::get(&g.port).await.expect("get").expect("still there");
     assert_eq!(port.master.as_deref(), Some(br.as_str()));
 }
@@ -336,11 +345,15 @@ async fn bridges_connect_their_ports_and_nothing_else() {
     let br1 = bridge(&mut c).await;
     let br2 = bridge(&mut c).await;
     // Idempotent: a second ensure changes nothing.
-    link::ensure_bridge(&br1, 1500, &owner()).await.expect("again");
+    link::ensure_bridge(&br1, 1500, &owner())
+        .await
+        .expect("again");
     let a = guest(&mut c, &br1, Some("10.251.1.1/24")).await;
     let b = guest(&mut c, &br1, Some("10.251.1.2/24")).await;
     let x = guest(&mut c, &br2, Some("10.251.1.3/24")).await;
-    link::attach(&a.port, &br1, &owner()).await.expect("attach again");
+    link::attach(&a.port, &br1, &owner())
+        .await
+        .expect("attach again");
 
     let ours = link::list_ours(&owner()).await.expect("list");
     let info = ours.iter().find(|l| l.name == br1).expect("bridge listed");
@@ -429,7 +442,9 @@ async fn vxlan_fdb_and_devices_converge() {
     assert_eq!(fdb::flood_entries(&vx).await.expect("entries").len(), 2);
 
     link::ensure_tap(&tap, 1400, &owner()).await.expect("tap");
-    link::ensure_tap(&tap, 1450, &owner()).await.expect("tap again");
+    link::ensure_tap(&tap, 1450, &owner())
+        .await
+        .expect("tap again");
     let info = link::get(&tap).await.expect("get").expect("exists");
     assert_eq!(
         (info.kind.as_deref(), info.mtu, info.up),
@@ -439,7 +454,9 @@ async fn vxlan_fdb_and_devices_converge() {
     if link::vlan_supported().await {
         let vl = names::vlan(&id);
         c.links.push(vl.clone());
-        link::ensure_vlan(&vl, &br, 100, 1400, &owner()).await.expect("vlan");
+        link::ensure_vlan(&vl, &br, 100, 1400, &owner())
+            .await
+            .expect("vlan");
         assert_eq!(
             link::get(&vl).await.expect("get").expect("exists").vlan_id,
             Some(100)
@@ -593,9 +610,13 @@ async fn dhcp_answers_listed_macs_only() {
             hostname: "vm-listed".into(),
         }],
     };
-    dhcp::ensure(state.path(), &br, &net, &owner()).await.expect("dhcp");
+    dhcp::ensure(state.path(), &br, &net, &owner())
+        .await
+        .expect("dhcp");
     let pid = dhcp::running(state.path(), &net_id).expect("running");
-    dhcp::ensure(state.path(), &br, &net, &owner()).await.expect("again");
+    dhcp::ensure(state.path(), &br, &net, &owner())
+        .await
+        .expect("again");
     assert_eq!(
         dhcp::running(state.path(), &net_id),
         Some(pid),
@@ -659,7 +680,9 @@ async fn dhcp_answers_listed_macs_only() {
         ip: "10.251.3.51".parse().expect("ip"),
         hostname: "vm-two".into(),
     });
-    dhcp::ensure(state.path(), &br, &net, &owner()).await.expect("reload");
+    dhcp::ensure(state.path(), &br, &net, &owner())
+        .await
+        .expect("reload");
     assert_eq!(
         dhcp::running(state.path(), &net_id),
         Some(pid),
@@ -769,7 +792,9 @@ async fn router_namespace_routes_nats_and_cleans_up() {
     };
     let host_forward = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").expect("fwd");
     router::ensure(&spec, &owner()).await.expect("ensure");
-    router::ensure(&spec, &owner()).await.expect("ensure is idempotent");
+    router::ensure(&spec, &owner())
+        .await
+        .expect("ensure is idempotent");
     assert_eq!(
         router::host_links(&spec),
         [names::router_port(&pi), names::router_port(&pg)]
@@ -817,7 +842,9 @@ async fn router_namespace_routes_nats_and_cleans_up() {
     if let Some(gw) = spec.gateway.as_mut() {
         gw.floating = vec![(ip("198.51.100.21"), ip("10.91.1.10"))];
     }
-    router::ensure(&spec, &owner()).await.expect("ensure new floating");
+    router::ensure(&spec, &owner())
+        .await
+        .expect("ensure new floating");
     assert!(ping(&out, fip21).await, "new floating IP");
     assert!(!ping(&out, fip20).await, "old floating IP gone");
     seen_source(fip21).await;
