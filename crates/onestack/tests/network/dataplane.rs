@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 use super::Neutron;
 use crate::common::{Cloud, is_root};
 
+mod router_isolation;
+
 fn run(program: &str, args: &[&str]) -> Output {
     Command::new(program)
         .args(args)
@@ -879,7 +881,9 @@ async fn wait_passes(cloud: &Cloud, host: &str, passes: usize) {
 }
 
 fn nft_table_exists(family: &str, table: &str) -> bool {
-    run("nft", &["list", "table", family, table]).status.success()
+    run("nft", &["list", "table", family, table])
+        .status
+        .success()
 }
 
 /// Two clouds on one host (a test cloud beside a real one, two CI runs): each agent keeps
@@ -923,8 +927,12 @@ async fn two_clouds_on_one_host_keep_apart() {
         let mut ports = Vec::new();
         for name in ["a", "b"] {
             let port = api
-                .create("ports", "port", json!({"network_id": net_id, "name": name,
-                    "binding:host_id": host, "binding:profile": {"interface": "veth"}}))
+                .create(
+                    "ports",
+                    "port",
+                    json!({"network_id": net_id, "name": name,
+                    "binding:host_id": host, "binding:profile": {"interface": "veth"}}),
+                )
                 .await;
             guard.ids.push(port["id"].as_str().unwrap().to_owned());
             ports.push(port);
@@ -968,7 +976,11 @@ async fn two_clouds_on_one_host_keep_apart() {
     for cloud in &clouds {
         wait_passes(cloud, &host, 3).await;
     }
-    assert_eq!(snapshot(), before, "no agent removed or rebuilt the other's devices");
+    assert_eq!(
+        snapshot(),
+        before,
+        "no agent removed or rebuilt the other's devices"
+    );
     for table in &tables {
         for family in ["bridge", "inet"] {
             assert!(nft_table_exists(family, table), "{family} {table}");
@@ -982,7 +994,8 @@ async fn two_clouds_on_one_host_keep_apart() {
     for id in guard.ids.clone().iter().skip(1).take(2) {
         api.delete(&format!("/v2.0/ports/{id}")).await;
     }
-    api.delete(&format!("/v2.0/networks/{}", guard.ids[0])).await;
+    api.delete(&format!("/v2.0/networks/{}", guard.ids[0]))
+        .await;
     let first_devices: Vec<String> = devices[..4].to_vec();
     eventually("the first cloud's devices to go", || {
         first_devices
@@ -993,7 +1006,11 @@ async fn two_clouds_on_one_host_keep_apart() {
         !nft_table_exists("inet", &tables[0])
     });
     wait_passes(&second, &host, 2).await;
-    assert_eq!(snapshot()[4..], before[4..], "the second cloud kept its devices");
+    assert_eq!(
+        snapshot()[4..],
+        before[4..],
+        "the second cloud kept its devices"
+    );
     assert!(nft_table_exists("inet", &tables[1]));
 
     drop(guests);
@@ -1002,7 +1019,8 @@ async fn two_clouds_on_one_host_keep_apart() {
     for id in guard.ids.clone().iter().skip(4) {
         api.delete(&format!("/v2.0/ports/{id}")).await;
     }
-    api.delete(&format!("/v2.0/networks/{}", guard.ids[3])).await;
+    api.delete(&format!("/v2.0/networks/{}", guard.ids[3]))
+        .await;
     eventually("the second cloud's table to go", || {
         !nft_table_exists("inet", &tables[1])
     });
