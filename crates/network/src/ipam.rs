@@ -265,10 +265,7 @@ mod tests {
         // A /64 at the very top of the space, its pool ending at the last address.
         let cidr = net("ffff:ffff:ffff:ffff::/64");
         let pools = default_pools(&cidr, Some(ip("ffff:ffff:ffff:ffff::1")));
-        assert_eq!(
-            pools[0].end,
-            ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
-        );
+        assert_eq!(pools[0].end, ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"));
         let tail = vec![AllocationPool {
             start: ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe"),
             end: ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
