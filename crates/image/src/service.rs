@@ -434,6 +434,31 @@ impl Images {
         self.upload_from_file(&image.id, source).await
     }
 
+    /// An active image's data checked again as at upload (its header against its disk
+    /// format, in case it was stored before a rule existed), for a host about to hand it to
+    /// `qemu-img`, which must never be shown a file that names other files. Returns the
+    /// image, the path of its data and its virtual size.
+    pub async fn open_checked(&self, id: &str) -> Result<(Image, PathBuf, i64)> {
+        let (image, path) = self.open_data(id).await?;
+        require_formats(&image)?;
+        let disk_format = image.disk_format.clone().unwrap_or_default();
+        let file = path.clone();
+        let inspection =
+            tokio::task::spawn_blocking(move || -> std::result::Result<_, FormatError> {
+                let mut data =
+                    std::fs::File::open(&file).map_err(|_| FormatError::Damaged("image"))?;
+                let size = data
+                    .metadata()
+                    .map_err(|_| FormatError::Damaged("image"))?
+                    .len();
+                format::inspect(&mut data, size, &disk_format)
+            })
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .map_err(|e| Error::BadRequest(format!("Image rejected: {e}.")))?;
+        Ok((image, path, inspection.virtual_size))
+    }
+
     /// The path of an active image's data, for reading in process.
     pub async fn open_data(&self, id: &str) -> Result<(Image, PathBuf)> {
         let image = store::get(&self.pool, id)

@@ -25,6 +25,93 @@ pub struct ImageInfo {
     pub backing_filename: Option<String>,
     #[serde(rename = "format-specific", default)]
     pub format_specific: serde_json::Value,
+    /// The nodes under the image's format layer: only `file` for a self-contained image;
+    /// `backing`, `data-file` or `extents.N` name other files.
+    #[serde(default)]
+    pub children: Vec<ChildInfo>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChildInfo {
+    pub name: String,
+}
+
+/// Why `info` (of `path`, read as `format`) describes an image a guest must not get, if it
+/// does: a backing file, an external data file, a node other than the file itself (a VMDK
+/// extent elsewhere), a VMDK of another type than monolithicSparse/streamOptimized, or more
+/// than `max_virtual` bytes.
+pub fn unsafe_image(
+    info: &ImageInfo,
+    path: &Path,
+    format: &str,
+    max_virtual: Option<u64>,
+) -> Option<String> {
+    if info.format != format {
+        return Some(format!(
+            "qemu-img reads it as {}, not {format}",
+            info.format
+        ));
+    }
+    if let Some(backing) = &info.backing_filename {
+        return Some(format!("it has a backing file ({backing})"));
+    }
+    let data = info.format_specific.get("data");
+    if data
+        .and_then(|d| d.get("data-file"))
+        .is_some_and(|v| !v.is_null())
+    {
+        return Some("it has an external data file".into());
+    }
+    if let Some(child) = info.children.iter().find(|c| c.name != "file") {
+        return Some(format!("it opens another file ({})", child.name));
+    }
+    if format == "vmdk" {
+        let create_type = data
+            .and_then(|d| d.get("create-type"))
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        if !matches!(create_type, "monolithicSparse" | "streamOptimized") {
+            return Some(format!("it is a {create_type:?} VMDK"));
+        }
+        let own = path.to_string_lossy();
+        let extents = data
+            .and_then(|d| d.get("extents"))
+            .and_then(|v| v.as_array())
+            .map_or(&[][..], Vec::as_slice);
+        if extents.is_empty() {
+            return Some("its VMDK extents are not listed".into());
+        }
+        for extent in extents {
+            let name = extent
+                .get("filename")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default();
+            if name != own {
+                return Some(format!("it has a VMDK extent in another file ({name})"));
+            }
+        }
+    }
+    match max_virtual {
+        Some(max) if info.virtual_size > max => Some(format!(
+            "its virtual size of {} bytes is larger than the {max} bytes allowed",
+            info.virtual_size
+        )),
+        _ => None,
+    }
+}
+
+/// `qemu-img info -f <format>` of an image file, refused (the error says why) when
+/// [`unsafe_image`] finds something. The caller must have checked the file's header
+/// before: qemu-img opens whatever files a VMDK descriptor names just to describe it.
+pub async fn check_image(path: &Path, format: &str, max_virtual: Option<u64>) -> Result<ImageInfo> {
+    let found = info(path, Some(format)).await?;
+    match unsafe_image(&found, path, format, max_virtual) {
+        Some(why) => Err(Error::UnsafeImage {
+            path: path.to_owned(),
+            why,
+        }),
+        None => Ok(found),
+    }
 }
 
 /// `qemu-img info` of a file. `format` pins the format (never probe untrusted data);
@@ -209,24 +296,32 @@ fn cache_plan(disk_format: &str) -> Result<(&'static str, &'static str, bool)> {
     })
 }
 
-/// Caches image `image_id` from `source` once per host as `base_dir/<image_id>`: a hard link
-/// (or a copy across file systems) for raw, qcow2 and iso, a `qemu-img convert -O qcow2` for
-/// other formats. Concurrent calls for one id each write their own temp file and rename it
-/// into place, so the cache never holds a partial file. Returns the cached path and its format.
+/// Caches an image from `source` once per host as `base_dir/<key>`, where the key names the
+/// image's content (its id and checksum, so an image that is not the same bytes never finds
+/// another's cache entry): a hard link (or a copy across file systems) for raw, qcow2 and
+/// iso, a `qemu-img convert -O qcow2` for other formats. The source is checked with
+/// `qemu-img info -f <its format>` first and the cached file after ([`check_image`]; an
+/// ISO's size is not bounded, it is no disk); a cached file that fails is removed.
+/// Concurrent calls for one key each write their own temp file and rename it into place, so
+/// the cache never holds a partial file. Returns the cached path and its format.
 pub async fn cache_image(
     base_dir: &Path,
-    image_id: &str,
+    key: &str,
     source: &Path,
     disk_format: &str,
+    max_virtual: Option<u64>,
 ) -> Result<(PathBuf, String)> {
-    let dest = base_dir.join(validate::image_id(image_id)?);
+    let dest = base_dir.join(validate::image_id(key)?);
     let (input, cached, convert) = cache_plan(disk_format)?;
-    if tokio::fs::try_exists(&dest)
+    let max_virtual = max_virtual.filter(|_| disk_format != "iso");
+    let cached_already = tokio::fs::try_exists(&dest)
         .await
-        .map_err(|e| Error::io(&dest, e))?
-    {
+        .map_err(|e| Error::io(&dest, e))?;
+    if cached_already {
+        check_cached(&dest, cached, max_virtual).await?;
         return Ok((dest, cached.to_owned()));
     }
+    check_image(source, input, max_virtual).await?;
     if convert {
         convert_to_qcow2(source, input, &dest).await?;
     } else {
@@ -238,8 +333,18 @@ pub async fn cache_image(
         })
         .await?;
     }
-    tracing::info!(image_id, path = %dest.display(), "image cached");
+    check_cached(&dest, cached, max_virtual).await?;
+    tracing::info!(key, path = %dest.display(), "image cached");
     Ok((dest, cached.to_owned()))
+}
+
+/// [`check_image`] of a cache entry, which is removed if it fails.
+async fn check_cached(path: &Path, format: &str, max_virtual: Option<u64>) -> Result<()> {
+    let checked = check_image(path, format, max_virtual).await;
+    if let Err(Error::UnsafeImage { .. }) = &checked {
+        remove_quietly(path).await;
+    }
+    checked.map(drop)
 }
 
 fn link_or_copy(source: &Path, tmp: &Path) -> Result<()> {
@@ -281,6 +386,46 @@ mod tests {
         assert_eq!(cache_plan("vhd").ok(), Some(("vpc", "qcow2", true)));
         assert!(cache_plan("docker").is_err());
         assert!(overlay_base_format("vmdk").is_err());
+    }
+
+    fn info(json: serde_json::Value) -> ImageInfo {
+        serde_json::from_value(json).expect("qemu-img info json")
+    }
+
+    #[test]
+    fn what_qemu_img_describes_is_checked() {
+        let path = Path::new("/var/lib/onestack/images/x");
+        let file = serde_json::json!([{"name": "file"}]);
+        let plain = info(serde_json::json!({"format": "qcow2", "virtual-size": 1024,
+            "children": file, "format-specific": {"type": "qcow2", "data": {}}}));
+        assert_eq!(unsafe_image(&plain, path, "qcow2", Some(1024)), None);
+        assert!(unsafe_image(&plain, path, "qcow2", Some(1023)).is_some());
+        assert!(unsafe_image(&plain, path, "raw", None).is_some());
+        let backing = info(serde_json::json!({"format": "qcow2", "virtual-size": 1,
+            "backing-filename": "/etc/shadow"}));
+        assert!(unsafe_image(&backing, path, "qcow2", None).is_some());
+        let data_file = info(serde_json::json!({"format": "qcow2", "virtual-size": 1,
+            "format-specific": {"data": {"data-file": "/dev/sda"}}}));
+        assert!(unsafe_image(&data_file, path, "qcow2", None).is_some());
+        let child = info(serde_json::json!({"format": "vmdk", "virtual-size": 1,
+            "children": [{"name": "extents.0"}, {"name": "file"}]}));
+        assert!(unsafe_image(&child, path, "vmdk", None).is_some());
+        let vmdk = |create_type: &str, extent: &str| {
+            info(
+                serde_json::json!({"format": "vmdk", "virtual-size": 1, "children": file,
+                "format-specific": {"type": "vmdk", "data": {"create-type": create_type,
+                    "extents": [{"filename": extent, "format": ""}]}}}),
+            )
+        };
+        let own = path.to_str().expect("utf-8");
+        assert_eq!(
+            unsafe_image(&vmdk("monolithicSparse", own), path, "vmdk", None),
+            None
+        );
+        assert!(
+            unsafe_image(&vmdk("monolithicSparse", "/etc/passwd"), path, "vmdk", None).is_some()
+        );
+        assert!(unsafe_image(&vmdk("monolithicFlat", own), path, "vmdk", None).is_some());
     }
 
     #[test]

@@ -6,6 +6,10 @@ use crate::PowerState;
 /// Everything that can go wrong while driving guests.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// An image file `qemu-img` reads as something a guest must not get: a backing or
+    /// external data file, a node other than the file itself, or a disk larger than allowed.
+    #[error("image {path} refused: {why}")]
+    UnsafeImage { path: PathBuf, why: String },
     /// A value that would end up in a path or a command line failed validation.
     #[error("invalid {what}: {value:?}")]
     Invalid { what: &'static str, value: String },

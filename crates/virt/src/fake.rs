@@ -57,14 +57,15 @@ impl Fake {
         Ok(())
     }
 
-    /// Checks the id and format like the QEMU driver and returns the source itself.
+    /// Checks the key and format like the QEMU driver and returns the source itself.
     pub async fn cache_image(
         &self,
-        image_id: &str,
+        key: &str,
         source: &Path,
         disk_format: &str,
+        _max_virtual: Option<u64>,
     ) -> Result<(PathBuf, String)> {
-        validate::image_id(image_id)?;
+        validate::image_id(key)?;
         let format = match disk_format {
             "qcow2" | "vmdk" | "vdi" | "vhd" | "vhdx" | "ploop" => "qcow2",
             "raw" | "iso" | "aki" | "ari" | "ami" => "raw",

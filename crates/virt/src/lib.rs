@@ -93,17 +93,22 @@ impl Driver {
         }
     }
 
-    /// Caches an image file once per host under `base_dir/<image_id>` (hard link or copy, or
-    /// `qemu-img convert -O qcow2` for formats other than raw/qcow2/iso), verifying nothing
-    /// else; returns the path and the format to use (`raw` for iso, aki, ari, ami). Concurrent
-    /// calls for one id write to temp names and rename, so they never corrupt the cache.
+    /// Caches an image file once per host under `base_dir/<key>` (hard link or copy, or
+    /// `qemu-img convert -O qcow2` for formats other than raw/qcow2/iso); `key` names the
+    /// content (image id and checksum). The source and the cached file are checked with
+    /// `qemu-img info` pinned to their formats ([`disks::check_image`]: no backing or data
+    /// file, no other file opened, at most `max_virtual` bytes); the caller must have checked
+    /// the source's header first, so that qemu-img never opens another file. Returns the path
+    /// and the format to use (`raw` for iso, aki, ari, ami). Concurrent calls for one key
+    /// write to temp names and rename, so they never corrupt the cache.
     pub async fn cache_image(
         &self,
-        image_id: &str,
+        key: &str,
         source: &Path,
         disk_format: &str,
+        max_virtual: Option<u64>,
     ) -> Result<(PathBuf, String)> {
-        dispatch!(self, d => d.cache_image(image_id, source, disk_format).await)
+        dispatch!(self, d => d.cache_image(key, source, disk_format, max_virtual).await)
     }
 
     /// Makes the instance dir and its disks (root overlay or blank, ephemeral, swap, rescue)

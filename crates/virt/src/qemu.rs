@@ -46,7 +46,7 @@ const CONSOLE_READ_BYTES: u64 = MIB;
 pub struct QemuConfig {
     /// One directory per guest, named by its uuid.
     pub instances_dir: PathBuf,
-    /// The per-host image cache (`<base_dir>/<image_id>`).
+    /// The per-host image cache (`<base_dir>/<image id>-<checksum prefix>`).
     pub base_dir: PathBuf,
     pub accel: Accel,
     /// `qemu-system-x86_64`, or a path to it.
@@ -127,11 +127,12 @@ impl Qemu {
 
     pub async fn cache_image(
         &self,
-        image_id: &str,
+        key: &str,
         source: &Path,
         disk_format: &str,
+        max_virtual: Option<u64>,
     ) -> Result<(PathBuf, String)> {
-        disks::cache_image(&self.config.base_dir, image_id, source, disk_format).await
+        disks::cache_image(&self.config.base_dir, key, source, disk_format, max_virtual).await
     }
 
     pub async fn create(&self, spec: &GuestSpec) -> Result<()> {

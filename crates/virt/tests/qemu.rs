@@ -284,7 +284,7 @@ async fn images_extra_disks_config_drive_rescue_and_resize() {
     qemu_img_create("vdi", &src.join("c.vdi"), "32M");
     let d = &env.driver;
     let (qcow2, format) = d
-        .cache_image("img-qcow2", &src.join("a.qcow2"), "qcow2")
+        .cache_image("img-qcow2", &src.join("a.qcow2"), "qcow2", None)
         .await
         .expect("cache");
     assert_eq!(
@@ -295,15 +295,15 @@ async fn images_extra_disks_config_drive_rescue_and_resize() {
     // Concurrent calls for one id are fine and agree.
     let vmdk_src = src.join("b.vmdk");
     let (a, b) = tokio::join!(
-        d.cache_image("img-vmdk", &vmdk_src, "vmdk"),
-        d.cache_image("img-vmdk", &vmdk_src, "vmdk")
+        d.cache_image("img-vmdk", &vmdk_src, "vmdk", None),
+        d.cache_image("img-vmdk", &vmdk_src, "vmdk", None)
     );
     let (vmdk, format) = a.expect("cache vmdk");
     assert_eq!(b.expect("cache vmdk").0, vmdk);
     assert_eq!(format, "qcow2");
     assert_eq!(qemu_img_info(&vmdk)["format"], "qcow2");
     let (vdi, format) = d
-        .cache_image("img-vdi", &src.join("c.vdi"), "vdi")
+        .cache_image("img-vdi", &src.join("c.vdi"), "vdi", None)
         .await
         .expect("cache vdi");
     assert_eq!(
@@ -317,12 +317,12 @@ async fn images_extra_disks_config_drive_rescue_and_resize() {
         .collect();
     assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
     assert!(
-        d.cache_image("../evil", &src.join("a.qcow2"), "qcow2")
+        d.cache_image("../evil", &src.join("a.qcow2"), "qcow2", None)
             .await
             .is_err()
     );
     assert!(
-        d.cache_image("x", &src.join("a.qcow2"), "docker")
+        d.cache_image("x", &src.join("a.qcow2"), "docker", None)
             .await
             .is_err()
     );
@@ -340,7 +340,7 @@ async fn images_extra_disks_config_drive_rescue_and_resize() {
             .expect("genisoimage");
         assert!(status.success());
         let (iso, format) = d
-            .cache_image("img-iso", &src.join("install.iso"), "iso")
+            .cache_image("img-iso", &src.join("install.iso"), "iso", None)
             .await
             .expect("cache iso");
         assert_eq!(format, "raw");
@@ -444,6 +444,116 @@ async fn images_extra_disks_config_drive_rescue_and_resize() {
     );
 
     d.delete(&id).await.expect("delete");
+}
+
+/// Runs qemu-img with these arguments, which must succeed.
+fn qemu_img(args: &[&str]) {
+    let status = Command::new("qemu-img")
+        .args(args)
+        .status()
+        .expect("qemu-img runs");
+    assert!(status.success(), "qemu-img {args:?}");
+}
+
+#[tokio::test]
+async fn the_cache_refuses_what_a_guest_must_not_get() {
+    if !have("qemu-img") {
+        println!("skipped: qemu-img is not installed");
+        return;
+    }
+    let env = Env::new();
+    let d = &env.driver;
+    let src = env.dir.path().join("src");
+    std::fs::create_dir(&src).expect("mkdir");
+    let path = |name: &str| src.join(name);
+    let text = |p: &Path| p.to_str().expect("utf-8 path").to_owned();
+    let refused = |result: Result<(PathBuf, String), Error>, what: &str| match result {
+        Err(Error::UnsafeImage { why, .. }) => why,
+        other => panic!("{what}: {other:?}"),
+    };
+    qemu_img_create("qcow2", &path("base.qcow2"), "16M");
+    // A backing file, an external data file, a VMDK whose extent is another file.
+    qemu_img(&[
+        "create",
+        "-q",
+        "-f",
+        "qcow2",
+        "-F",
+        "qcow2",
+        "-b",
+        &text(&path("base.qcow2")),
+        &text(&path("overlay.qcow2")),
+    ]);
+    let why = refused(
+        d.cache_image("overlay", &path("overlay.qcow2"), "qcow2", None)
+            .await,
+        "backing file",
+    );
+    assert!(why.contains("backing file"), "{why}");
+    qemu_img(&[
+        "create",
+        "-q",
+        "-f",
+        "qcow2",
+        "-o",
+        &format!("data_file={}", text(&path("data.raw"))),
+        &text(&path("external.qcow2")),
+        "16M",
+    ]);
+    refused(
+        d.cache_image("external", &path("external.qcow2"), "qcow2", None)
+            .await,
+        "data file",
+    );
+    qemu_img(&[
+        "create",
+        "-q",
+        "-f",
+        "vmdk",
+        "-o",
+        "subformat=monolithicFlat",
+        &text(&path("flat.vmdk")),
+        "1M",
+    ]);
+    refused(
+        d.cache_image("flat", &path("flat.vmdk"), "vmdk", None)
+            .await,
+        "flat vmdk",
+    );
+    // Larger than the flavor's disk: refused; within it: cached.
+    qemu_img_create("raw", &path("big.raw"), "64M");
+    let why = refused(
+        d.cache_image("big-1", &path("big.raw"), "raw", Some(32 << 20))
+            .await,
+        "too large",
+    );
+    assert!(why.contains("virtual size"), "{why}");
+    let (cached, _) = d
+        .cache_image("big-1", &path("big.raw"), "raw", Some(64 << 20))
+        .await
+        .expect("within the limit");
+    // A cache entry found again is checked again, and removed when it no longer fits.
+    refused(
+        d.cache_image("big-1", &path("big.raw"), "raw", Some(32 << 20))
+            .await,
+        "cached, too large",
+    );
+    assert!(!cached.exists(), "the refused entry is gone");
+    // A sparse VMDK (its only extent is itself) is fine.
+    qemu_img_create("vmdk", &path("sparse.vmdk"), "8M");
+    d.cache_image("sparse", &path("sparse.vmdk"), "vmdk", Some(8 << 20))
+        .await
+        .expect("a monolithicSparse vmdk");
+    let entries: Vec<String> = std::fs::read_dir(env.dir.path().join("base"))
+        .expect("base dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        entries,
+        vec!["sparse".to_owned()],
+        "only the good image is cached"
+    );
 }
 
 #[tokio::test]
@@ -576,15 +686,15 @@ async fn real_guest_boots_reads_its_config_drive_and_obeys_the_power_button() {
     let mut env = Env::new();
     let d = &env.driver;
     let (disk, format) = d
-        .cache_image("test-guest-disk", &guest.join("disk.img"), "raw")
+        .cache_image("test-guest-disk", &guest.join("disk.img"), "raw", None)
         .await
         .expect("cache disk");
     let (kernel, _) = d
-        .cache_image("test-guest-kernel", &guest.join("vmlinuz"), "aki")
+        .cache_image("test-guest-kernel", &guest.join("vmlinuz"), "aki", None)
         .await
         .expect("cache kernel");
     let (initrd, _) = d
-        .cache_image("test-guest-initrd", &guest.join("initrd.img"), "ari")
+        .cache_image("test-guest-initrd", &guest.join("initrd.img"), "ari", None)
         .await
         .expect("cache initrd");
 

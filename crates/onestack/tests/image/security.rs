@@ -638,3 +638,58 @@ async fn web_download_refuses_the_new_ranges_and_the_hosts_own_addresses() {
     }
     assert_eq!(glance.status_of(&id).await, "queued");
 }
+
+/// A monolithicSparse VMDK header of `sectors` with its embedded descriptor.
+fn sparse_vmdk(sectors: u64) -> Vec<u8> {
+    let mut h = vec![0u8; 64 * 1024];
+    h[..4].copy_from_slice(b"KDMV");
+    h[4..8].copy_from_slice(&1u32.to_le_bytes());
+    h[8..12].copy_from_slice(&3u32.to_le_bytes());
+    h[12..20].copy_from_slice(&sectors.to_le_bytes());
+    h[20..28].copy_from_slice(&128u64.to_le_bytes());
+    h[28..36].copy_from_slice(&1u64.to_le_bytes());
+    h[36..44].copy_from_slice(&20u64.to_le_bytes());
+    h[44..48].copy_from_slice(&512u32.to_le_bytes());
+    h[48..56].copy_from_slice(&0x15u64.to_le_bytes());
+    h[56..64].copy_from_slice(&0x22u64.to_le_bytes());
+    h[64..72].copy_from_slice(&0x80u64.to_le_bytes());
+    let descriptor = format!(
+        "# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n\
+         createType=\"monolithicSparse\"\n\nRW {sectors} SPARSE \"disk.vmdk\"\n"
+    );
+    h[512..512 + descriptor.len()].copy_from_slice(descriptor.as_bytes());
+    h
+}
+
+#[tokio::test]
+async fn a_crafted_vmdk_already_stored_is_refused_at_boot() {
+    let cloud = Cloud::start().await;
+    let env = crate::compute::env(&cloud).await;
+    let alice = cloud.token("alice", "pw-alice", "alice").await;
+    let glance = Glance::new(&cloud, &alice);
+    let id = glance
+        .created(json!({"name": "sparse", "disk_format": "vmdk", "container_format": "bare"}))
+        .await;
+    assert_eq!(
+        glance.upload(&id, sparse_vmdk(2048)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        glance.get(&format!("/v2/images/{id}")).await.body["virtual_size"],
+        2048 * 512
+    );
+    // Its data replaced behind the API's back, as data stored before the inspector knew
+    // the trick would be: the host inspects it again before qemu-img may see it.
+    std::fs::write(
+        cloud.data_dir.join("images").join(&id),
+        vmdk_reading_a_host_file(),
+    )
+    .unwrap();
+    let server = env.alice.boot("evil", &id, json!({})).await;
+    env.alice.wait_status(&server, "ERROR").await;
+    let fault = env.admin.server(&server).await["fault"].clone();
+    assert!(
+        fault.to_string().contains("vmdk"),
+        "the fault says why: {fault}"
+    );
+}
