@@ -530,9 +530,12 @@ fn ruleset(state: &HostState) -> Ruleset {
     let ports = state
         .networks
         .iter()
-        .flat_map(|p| p.local_ports.iter())
-        .filter(|p| p.port_security_enabled)
-        .map(|p| {
+        .flat_map(|plan| {
+            let bridge = names::bridge(&plan.network.id);
+            plan.local_ports.iter().map(move |p| (p, bridge.clone()))
+        })
+        .filter(|(p, _)| p.port_security_enabled)
+        .map(|(p, bridge)| {
             // Each allowed address pair's address goes with its own MAC only.
             let pairs = p
                 .allowed_address_pairs
@@ -548,6 +551,7 @@ fn ruleset(state: &HostState) -> Ruleset {
                 .collect();
             PortFilter {
                 device: names::port(&p.id),
+                bridge,
                 macs: vec![p.mac_address.clone()],
                 addresses: p
                     .fixed_ips

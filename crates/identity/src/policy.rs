@@ -141,7 +141,14 @@ mod tests {
         let mut admin = ctx(&["admin"], project_scope());
         admin.is_admin_project = true;
         assert!(enforce(&admin, "identity:create_user", Target::default()).is_ok());
-        assert!(enforce(&ctx(&["admin"], Scope::System), "identity:create_user", Target::default()).is_ok());
+        assert!(
+            enforce(
+                &ctx(&["admin"], Scope::System),
+                "identity:create_user",
+                Target::default()
+            )
+            .is_ok()
+        );
     }
 
     #[test]

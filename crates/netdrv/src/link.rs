@@ -136,7 +136,10 @@ pub async fn get(name: &str) -> Result<Option<LinkInfo>> {
 /// such a device is never changed, recreated or adopted.
 async fn existing(name: &str, owner: &Owner) -> Result<Option<Value>> {
     let raw = get_raw(name).await?;
-    if let Some(alias) = raw.as_ref().and_then(|r| r.get("ifalias")).and_then(Value::as_str)
+    if let Some(alias) = raw
+        .as_ref()
+        .and_then(|r| r.get("ifalias"))
+        .and_then(Value::as_str)
         && owner.is_foreign(Some(alias))
     {
         return Err(Error::invalid(
@@ -291,7 +294,13 @@ pub async fn ensure_vxlan(
 
 /// An 802.1Q sub-interface `name` of `parent` with `vid`; recreated when the parent or id
 /// differs. Needs the kernel's 8021q support (see [`vlan_supported`]).
-pub async fn ensure_vlan(name: &str, parent: &str, vid: u16, mtu: u32, owner: &Owner) -> Result<()> {
+pub async fn ensure_vlan(
+    name: &str,
+    parent: &str,
+    vid: u16,
+    mtu: u32,
+    owner: &Owner,
+) -> Result<()> {
     check_name(parent)?;
     if !(1..=4094).contains(&vid) {
         return Err(Error::invalid("vlan id", vid.to_string()));

@@ -113,6 +113,7 @@ struct Guest {
     ns: String,
     dev: String,
     port: String,
+    bridge: String,
     mac: String,
     ip: IpAddr,
 }
@@ -145,6 +146,7 @@ async fn guest(c: &mut Cleanup, bridge: &str, addr: Option<&str>) -> Guest {
         ns,
         dev,
         port,
+        bridge: bridge.to_owned(),
     }
 }
 
@@ -265,6 +267,7 @@ impl EchoSession {
 fn port_filter(g: &Guest, groups: &[&str]) -> PortFilter {
     PortFilter {
         device: g.port.clone(),
+        bridge: g.bridge.clone(),
         macs: vec![g.mac.clone()],
         addresses: vec![IpNet::from(g.ip)],
         pairs: vec![],

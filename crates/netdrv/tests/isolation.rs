@@ -114,6 +114,7 @@ struct Guest {
     ns: String,
     dev: String,
     port: String,
+    bridge: String,
     mac: String,
 }
 
@@ -136,6 +137,7 @@ impl Guest {
             ns,
             dev,
             port,
+            bridge: bridge.to_owned(),
             mac: mac.to_owned(),
         };
         g.exec(&["ip", "link", "set", &g.dev, "address", mac]);
@@ -186,6 +188,7 @@ impl Guest {
     fn filter(&self, addresses: &[&str], group: &str) -> PortFilter {
         PortFilter {
             device: self.port.clone(),
+            bridge: self.bridge.clone(),
             macs: vec![self.mac.clone()],
             addresses: addresses
                 .iter()

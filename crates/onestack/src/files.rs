@@ -149,7 +149,10 @@ mod tests {
         assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
         assert_eq!(cloud_id(dir.path()).unwrap(), id);
         assert_ne!(cloud_id(tempfile::tempdir().unwrap().path()).unwrap(), id);
-        let mode = fs::metadata(dir.path().join(CLOUD_ID)).unwrap().permissions().mode();
+        let mode = fs::metadata(dir.path().join(CLOUD_ID))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 
@@ -158,8 +161,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("secret");
         fs::write(path.with_extension("tmp"), "old").unwrap();
-        fs::set_permissions(path.with_extension("tmp"), fs::Permissions::from_mode(0o666))
-            .unwrap();
+        fs::set_permissions(
+            path.with_extension("tmp"),
+            fs::Permissions::from_mode(0o666),
+        )
+        .unwrap();
         write_private(&path, "new").unwrap();
         let mode = fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);

@@ -6,4 +6,4 @@ pub mod files;
 pub mod server;
 
 pub use config::Config;
-pub use server::{Running, start};
+pub use server::{RUNTIME_DIR, Running, start};

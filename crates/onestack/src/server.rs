@@ -218,7 +218,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         path: data_dir.clone(),
         source,
     })?;
-    let agent = start_agent(&config, &networks, &data_dir, &cloud_id)?;
+    let agent = start_agent(&config, &networks, &cloud_id)?;
     let computes = Arc::new(Computes::new(
         config.compute.clone(),
         networks.clone(),
@@ -275,7 +275,6 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 fn start_agent(
     config: &Config,
     networks: &Networks,
-    data_dir: &Path,
     cloud_id: &str,
 ) -> Result<Option<AgentHandle>, StartError> {
     if !config.network.agent {
@@ -294,15 +293,34 @@ fn start_agent(
             "{e}: set [network] host to a name of letters, digits, '-', '_' and '.'"
         ))
     })?;
+    let state_dir = network_state_dir(cloud_id).map_err(|e| {
+        StartError::Network(format!("cannot make {RUNTIME_DIR}/{cloud_id}/network: {e}"))
+    })?;
     onestack_agent::spawn(
         networks.pool.clone(),
         config.network.clone(),
-        data_dir.join("network"),
+        state_dir,
         owner,
         networks.changes(),
     )
     .map(Some)
     .map_err(|e| StartError::Network(e.to_string()))
+}
+
+/// Where the agent keeps its DHCP servers' files and pid files: under `/run` (gone with
+/// the processes at reboot), one directory per cloud, open to the unprivileged user dnsmasq
+/// drops to — the data directory itself is private to us (0700).
+pub const RUNTIME_DIR: &str = "/run/onestack";
+
+fn network_state_dir(cloud_id: &str) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let cloud = Path::new(RUNTIME_DIR).join(cloud_id);
+    let dir = cloud.join("network");
+    std::fs::create_dir_all(&dir)?;
+    for level in [Path::new(RUNTIME_DIR), &cloud, &dir] {
+        std::fs::set_permissions(level, std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(dir)
 }
 
 /// Starts this host's compute agent with the configured driver.

@@ -3423,7 +3423,10 @@ async fn admin_role_on_a_tenant_project_is_not_cloud_admin() {
         )
         .await
         .assert_error(StatusCode::FORBIDDEN);
-    assert_eq!(cloud.get(&format!("/users/{boss_id}"), &boss).await.status, StatusCode::OK);
+    assert_eq!(
+        cloud.get(&format!("/users/{boss_id}"), &boss).await.status,
+        StatusCode::OK
+    );
 
     // Network: the admin project's network stays invisible; provider attributes stay admin's.
     let net = cloud
@@ -3438,13 +3441,21 @@ async fn admin_role_on_a_tenant_project_is_not_cloud_admin() {
     assert_eq!(net.status, StatusCode::CREATED, "{}", net.body);
     let net_id = net.body["network"]["id"].as_str().unwrap().to_owned();
     assert_eq!(
-        get_any(&cloud, &format!("/networking/v2.0/networks/{net_id}"), &boss)
-            .await
-            .status,
+        get_any(
+            &cloud,
+            &format!("/networking/v2.0/networks/{net_id}"),
+            &boss
+        )
+        .await
+        .status,
         StatusCode::NOT_FOUND
     );
     let listed = get_any(&cloud, "/networking/v2.0/networks", &boss).await;
-    assert!(!listed.body.to_string().contains(&net_id), "{}", listed.body);
+    assert!(
+        !listed.body.to_string().contains(&net_id),
+        "{}",
+        listed.body
+    );
 
     // Compute: the admin-only APIs refuse; the admin's own token still has them.
     assert_eq!(
@@ -3503,9 +3514,7 @@ async fn ec2_credentials_only_for_projects_one_has_a_role_on() {
     assert_eq!(own.status, StatusCode::CREATED, "{}", own.body);
 
     let blob = json!({"access": "alice-access-1", "secret": "s"}).to_string();
-    let credential = |project: &str| {
-        json!({"credential": {"user_id": alice, "type": "ec2", "project_id": project, "blob": blob}})
-    };
+    let credential = |project: &str| json!({"credential": {"user_id": alice, "type": "ec2", "project_id": project, "blob": blob}});
     cloud
         .post("/credentials", &a, credential(&bob_p))
         .await

@@ -12,6 +12,7 @@
 mod config;
 
 use std::net::IpAddr;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -94,9 +95,7 @@ pub async fn ensure(
     link::attach(&outer, bridge, owner).await?;
     configure_inner(&ns, &inner, &port_mac, net).await?;
 
-    tokio::fs::create_dir_all(&dir)
-        .await
-        .map_err(|e| Error::io(&dir, e))?;
+    readable_dir(&dir).await?;
     let mut files_changed = write_if_changed(&dir.join("hosts"), &config.hosts).await?;
     files_changed |= write_if_changed(&dir.join("opts"), &config.opts).await?;
     let args_text = config.args.join("\n") + "\n";
@@ -183,12 +182,28 @@ async fn configure_inner(ns: &str, dev: &str, mac: &str, net: &DhcpNetwork) -> R
 
 /// Writes `path` through a temporary file and rename (dnsmasq may read it at any time);
 /// returns whether the content changed.
+/// dnsmasq drops to `nobody` and then reads its hosts and options files (again on every
+/// SIGHUP): their directory must be open to it whatever the umask. They say which MAC gets
+/// which address, nothing secret; the state directory is therefore not the private data
+/// directory (see `onestack::server`).
+async fn readable_dir(dir: &Path) -> Result<()> {
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| Error::io(dir, e))?;
+    tokio::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+        .await
+        .map_err(|e| Error::io(dir, e))
+}
+
 async fn write_if_changed(path: &Path, content: &str) -> Result<bool> {
     if tokio::fs::read_to_string(path).await.ok().as_deref() == Some(content) {
         return Ok(false);
     }
     let tmp = path.with_extension("tmp");
     tokio::fs::write(&tmp, content)
+        .await
+        .map_err(|e| Error::io(&tmp, e))?;
+    tokio::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))
         .await
         .map_err(|e| Error::io(&tmp, e))?;
     tokio::fs::rename(&tmp, path)

@@ -26,6 +26,9 @@ pub struct Zone {
 pub struct PortFilter {
     /// The port's host-side device (`ostp-...`).
     pub device: String,
+    /// The bridge of the port's network (`osbr-...`): the table dispatches only traffic on
+    /// its own cloud's bridges, so two clouds' rules on one host never meet.
+    pub bridge: String,
     /// The port's own MAC(s): it may send from them with `addresses` and its EUI-64
     /// link-local address.
     pub macs: Vec<String>,

@@ -39,6 +39,7 @@ const ND_IN: &str = "nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, 
 struct Port<'a> {
     idx: usize,
     device: &'a str,
+    bridge: &'a str,
     /// Each MAC the port may send from, with the addresses it may use with that MAC only.
     macs: Vec<MacAddresses>,
     groups: Vec<usize>,
@@ -207,6 +208,9 @@ fn port<'a>(idx: usize, p: &'a PortFilter, groups: &BTreeMap<&str, usize>) -> Re
     if !names::is_safe_ifname(&p.device) || !names::is_ours(&p.device) {
         return Err(Error::invalid("port device", p.device.clone()));
     }
+    if !names::is_safe_ifname(&p.bridge) || !names::is_ours(&p.bridge) {
+        return Err(Error::invalid("port bridge", p.bridge.clone()));
+    }
     // MAC -> the addresses that go with it: the port's MACs with its fixed IPs, each
     // allowed address pair's MAC with that pair's address.
     let mut by_mac: BTreeMap<String, Vec<IpNet>> = BTreeMap::new();
@@ -242,6 +246,7 @@ fn port<'a>(idx: usize, p: &'a PortFilter, groups: &BTreeMap<&str, usize>) -> Re
     Ok(Port {
         idx,
         device: &p.device,
+        bridge: &p.bridge,
         macs,
         // A group missing from the ruleset has no rules: it allows nothing.
         groups: p
@@ -254,12 +259,17 @@ fn port<'a>(idx: usize, p: &'a PortFilter, groups: &BTreeMap<&str, usize>) -> Re
 
 fn render_bridge(out: &mut String, table: &str, ports: &[Port]) {
     let _ = writeln!(out, "table bridge {table} {{");
+    // Frames entering on any onestack device start with a clean mark, so the inet table
+    // never mistakes someone else's mark for a port number (others' marks are left alone).
+    // Every cloud on the host clears in this chain, before any cloud marks (-200), so one
+    // cloud's clearing never wipes the port number another cloud just set.
+    out.push_str(
+        "  chain clear {\n    type filter hook prerouting priority -300; policy accept;\n",
+    );
+    out.push_str("    iifname \"os*\" meta mark set 0x0\n  }\n");
     out.push_str(
         "  chain prerouting {\n    type filter hook prerouting priority -200; policy accept;\n",
     );
-    // Frames entering on our devices start with a clean mark, so the inet table never
-    // mistakes someone else's mark for a port number. Others' marks are left alone.
-    out.push_str("    iifname \"os*\" meta mark set 0x0\n");
     if !ports.is_empty() {
         let map = ports
             .iter()
@@ -417,13 +427,17 @@ fn dispatch(
         "  chain {name} {{\n    type filter hook forward priority {priority}; policy accept;"
     );
     if !ports.is_empty() {
+        // Only traffic on our own bridges (its input interface here, with br_netfilter):
+        // another cloud's frames carry its own port numbers, which mean nothing to us.
+        let bridges: BTreeSet<String> = ports.iter().map(|p| format!("\"{}\"", p.bridge)).collect();
         let map = ports.iter().map(|p| {
             let (key, chain) = entry(p);
             format!("{key} : jump {chain}")
         });
         let _ = writeln!(
             out,
-            "    meta mark and {mask} vmap {{ {} }}",
+            "    iifname {{ {} }} meta mark and {mask} vmap {{ {} }}",
+            bridges.into_iter().collect::<Vec<_>>().join(", "),
             map.collect::<Vec<_>>().join(", ")
         );
     }

@@ -31,6 +31,7 @@ fn sample() -> Ruleset {
         ports: vec![
             PortFilter {
                 device: "ostp-aaaa".into(),
+                bridge: "osbr-1111".into(),
                 macs: vec!["FA:16:3E:00:00:01".into()],
                 addresses: vec![net("10.0.0.5/32"), net("10.9.0.0/16"), net("10.9.1.0/24")],
                 pairs: vec![],
@@ -38,6 +39,7 @@ fn sample() -> Ruleset {
             },
             PortFilter {
                 device: "ostp-bbbb".into(),
+                bridge: "osbr-2222".into(),
                 macs: vec!["fa:16:3e:00:00:02".into()],
                 addresses: vec![net("10.0.0.6/32"), net("fd00::6/128")],
                 pairs: vec![],
@@ -259,10 +261,10 @@ fn each_network_gets_its_own_conntrack_zone() {
 fn inet_table_dispatches_on_mark_halves() {
     let text = render(&sample());
     assert!(text.contains(
-        "meta mark and 0x0000ffff vmap { 0x1 : jump port1-egress, 0x2 : jump port2-egress }"
+        "iifname { \"osbr-1111\", \"osbr-2222\" } meta mark and 0x0000ffff vmap { 0x1 : jump port1-egress, 0x2 : jump port2-egress }"
     ));
     assert!(text.contains(
-        "meta mark and 0xffff0000 vmap { 0x10000 : jump port1-ingress, 0x20000 : jump port2-ingress }"
+        "iifname { \"osbr-1111\", \"osbr-2222\" } meta mark and 0xffff0000 vmap { 0x10000 : jump port1-ingress, 0x20000 : jump port2-ingress }"
     ));
     assert!(text.contains("type filter hook forward priority 0; policy accept;"));
     assert!(text.contains("type filter hook forward priority 10; policy accept;"));

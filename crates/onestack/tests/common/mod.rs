@@ -41,8 +41,9 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
     config
 }
 
-/// A cloud whose agent ran leaves its security-group tables behind when it stops with
-/// ports still bound (as a real cloud's guests keep theirs); a test cloud takes them along.
+/// A cloud whose agent ran leaves its security-group tables and runtime files behind when
+/// it stops with ports still bound (as a real cloud's guests keep theirs); a test cloud
+/// takes them along.
 impl Drop for Cloud {
     fn drop(&mut self) {
         drop(self.running.take());
@@ -52,6 +53,8 @@ impl Drop for Cloud {
         let Some(stem) = id.trim().get(..16) else {
             return;
         };
+        let _ =
+            std::fs::remove_dir_all(std::path::Path::new(onestack::RUNTIME_DIR).join(id.trim()));
         for family in ["bridge", "inet"] {
             let _ = std::process::Command::new("nft")
                 .args(["delete", "table", family, &format!("onestack_{stem}")])

@@ -584,7 +584,12 @@ async fn restart_readopts_and_a_pass_repairs_drift() {
     wait_active(&Neutron::new(&cloud, &token), &[&port]).await;
     let bridge = format!("osbr-{}", &net_id[..10]);
     let tap = format!("ostp-{}", &port_id[..10]);
-    let pidfile = cloud.data_dir.join("network").join(&net_id).join("pid");
+    let cloud_id = std::fs::read_to_string(cloud.data_dir.join("cloud-id")).unwrap();
+    let pidfile = std::path::Path::new(onestack::RUNTIME_DIR)
+        .join(cloud_id.trim())
+        .join("network")
+        .join(&net_id)
+        .join("pid");
     let before = (
         ifindex(&bridge),
         ifindex(&tap),
@@ -985,6 +990,14 @@ async fn two_clouds_on_one_host_keep_apart() {
         for family in ["bridge", "inet"] {
             assert!(nft_table_exists(family, table), "{family} {table}");
         }
+    }
+    // Both clouds' rules are loaded at once and each applies to its own bridges only: the
+    // default groups let each cloud's guests reach each other, with the same addresses in
+    // both clouds and the same port numbers in both tables.
+    for pair in guests.chunks(2) {
+        let (a, _) = &pair[0];
+        let (_, b_ip) = &pair[1];
+        assert!(a.pings(b_ip), "{} reaches {b_ip}", a.ns);
     }
 
     // One cloud going away takes only its own devices and table with it.
