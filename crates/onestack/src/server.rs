@@ -213,11 +213,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             .await
             .map_err(StartError::Images)?,
     );
-    let networks = Arc::new(Networks::new(identity.pool.clone(), config.network.clone()));
     let cloud_id = files::cloud_id(&data_dir).map_err(|source| StartError::DataDir {
         path: data_dir.clone(),
         source,
     })?;
+    let networks = Arc::new(
+        Networks::new(identity.pool.clone(), config.network.clone()).with_cloud_id(&cloud_id),
+    );
     let agent = start_agent(&config, &networks, &cloud_id)?;
     let computes = Arc::new(Computes::new(
         config.compute.clone(),

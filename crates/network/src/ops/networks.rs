@@ -148,21 +148,26 @@ impl Networks {
         Ok(Some(segment))
     }
 
-    /// The lowest free VXLAN id in the configured range.
+    /// A free VXLAN id in the configured range: the first at or after this cloud's starting
+    /// point, wrapping around.
     async fn free_vni(&self, tx: &mut onestack_db::Tx) -> Result<u32> {
         let used: std::collections::HashSet<u32> = store::segment_keys(tx, "vxlan:")
             .await?
             .iter()
             .filter_map(|k| k.strip_prefix("vxlan:")?.parse().ok())
             .collect();
-        (self.config.vni_min..=self.config.vni_max)
-            .find(|v| !used.contains(v))
-            .ok_or_else(|| {
-                Error::conflict(
-                    "NoNetworkAvailable",
-                    "Unable to create the network. No tenant network is available for allocation.",
-                )
-            })
+        free_from(
+            self.config.vni_min,
+            self.config.vni_max,
+            self.vni_offset,
+            &used,
+        )
+        .ok_or_else(|| {
+            Error::conflict(
+                "NoNetworkAvailable",
+                "Unable to create the network. No tenant network is available for allocation.",
+            )
+        })
     }
 
     /// The lowest conntrack zone no network has (zone 0 is the host's default, never ours).
@@ -391,4 +396,40 @@ fn no_zone() -> Error {
         "NoNetworkAvailable",
         "Unable to create the network. Every conntrack zone (65535) is in use.",
     )
+}
+
+/// The first value of `min..=max` not in `used`, searching from `min + offset` (modulo the
+/// range's size) to `max` and then from `min`.
+fn free_from(
+    min: u32,
+    max: u32,
+    offset: u32,
+    used: &std::collections::HashSet<u32>,
+) -> Option<u32> {
+    if min > max {
+        return None;
+    }
+    let span = u64::from(max - min) + 1;
+    let start = min + u32::try_from(u64::from(offset) % span).ok()?;
+    (start..=max).chain(min..start).find(|v| !used.contains(v))
+}
+
+#[cfg(test)]
+mod vni_tests {
+    use super::free_from;
+    use std::collections::HashSet;
+
+    #[test]
+    fn the_search_starts_at_the_clouds_offset_and_wraps() {
+        let none = HashSet::new();
+        assert_eq!(free_from(1, 100, 0, &none), Some(1));
+        assert_eq!(free_from(1, 100, 41, &none), Some(42));
+        assert_eq!(free_from(1, 100, 141, &none), Some(42));
+        let used: HashSet<u32> = (42..=100).collect();
+        assert_eq!(free_from(1, 100, 41, &used), Some(1));
+        let full: HashSet<u32> = (1..=100).collect();
+        assert_eq!(free_from(1, 100, 7, &full), None);
+        assert_eq!(free_from(5, 4, 0, &none), None);
+        assert_eq!(free_from(0, u32::MAX, u32::MAX, &none), Some(u32::MAX));
+    }
 }
