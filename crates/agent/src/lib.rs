@@ -74,6 +74,14 @@ pub fn spawn(
     Ok(AgentHandle { stop, task })
 }
 
+/// Stops the DHCP servers an earlier version ran from `<data dir>/network` (the state is
+/// under `/run/onestack/<cloud>` now); the agent starts its own on its first pass.
+pub async fn retire_legacy_dhcp(old_state_dir: &std::path::Path) {
+    if let Err(error) = onestack_netdrv::dhcp::retire(old_state_dir).await {
+        tracing::warn!(%error, "cannot stop an earlier version's DHCP servers");
+    }
+}
+
 /// Starts the compute agent: registers this host, then carries out server tasks after
 /// every change signalled on `changes` and syncs power states every `sync_seconds`.
 pub fn spawn_compute(computes: Arc<Computes>, driver: onestack_virt::Driver) -> AgentHandle {

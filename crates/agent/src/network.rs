@@ -126,6 +126,13 @@ impl Reconciler {
             firewall::enable_br_netfilter()
                 .await
                 .map_err(host("enabling br_netfilter"))?;
+            // Before clouds had their own tables, every cloud used `onestack` (and only one
+            // could run per host): its stale port chains would judge our traffic by old
+            // numbers. It can only be an earlier version's, so it goes.
+            Firewall::default()
+                .remove()
+                .await
+                .map_err(host("removing the tables of an earlier version"))?;
             // Networks recorded before conntrack zones existed get theirs now.
             onestack_network::Networks::assign_conntrack_zones(&self.pool).await?;
             self.prepared = true;
@@ -232,10 +239,15 @@ impl Reconciler {
             if wanted_here || self.foreign_namespaces.contains(&ns) {
                 continue;
             }
-            if !netns::owned_by(&ns, &self.owner)
-                .await
-                .map_err(host(format!("reading the mark of {ns}")))?
-            {
+            let owned = match netns::owned_by(&ns, &self.owner).await {
+                Ok(owned) => owned,
+                // It may be going away under another cloud's agent: ask again next pass.
+                Err(e) => {
+                    tracing::debug!(ns, error = %e, "cannot read the mark of a namespace");
+                    continue;
+                }
+            };
+            if !owned {
                 tracing::debug!(ns, "namespace not made by this cloud: left alone");
                 self.foreign_namespaces.insert(ns);
                 continue;

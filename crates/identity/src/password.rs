@@ -2,7 +2,6 @@
 //! that a 250 ms hash never stalls the async workers and token issue uses every core.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http::StatusCode;
 use onestack_api::ApiError;
@@ -30,31 +29,26 @@ pub fn check_length(password: &str) -> Result<()> {
 /// A queue for bcrypt work: at most `permits` checks run at once (bcrypt is pure CPU: more
 /// than there are cores only adds context switches), and at most `max_waiting` wait. Past
 /// that, a check is refused at once instead of queueing without bound, so a flood of
-/// logins costs the attacker as much as it costs us and memory stays bounded.
+/// logins costs the attacker as much as it costs us and memory stays bounded. Places in the
+/// queue are semaphore permits, so a request dropped while it waits (a client that hung up)
+/// gives its place back.
 struct Lane {
-    permits: Semaphore,
-    waiting: AtomicUsize,
-    max_waiting: usize,
+    running: Semaphore,
+    places: Semaphore,
 }
 
 impl Lane {
     fn new(permits: usize, max_waiting: usize) -> Self {
         Self {
-            permits: Semaphore::new(permits),
-            waiting: AtomicUsize::new(0),
-            max_waiting,
+            running: Semaphore::new(permits),
+            places: Semaphore::new(permits + max_waiting),
         }
     }
 
     /// Runs `work` on the blocking pool when a permit is free; `None` when the queue is full.
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
-            return None;
-        }
-        let permit = self.permits.acquire().await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
-        let _permit = permit.ok()?;
+        let _place = self.places.try_acquire().ok()?;
+        let _running = self.running.acquire().await.ok()?;
         tokio::task::spawn_blocking(work).await.ok()
     }
 }
@@ -70,8 +64,9 @@ fn known_lane() -> &'static Lane {
 }
 
 /// The stand-in checks for unknown users and users without a password: one core at most,
-/// so a flood of made-up names cannot starve real logins; when its queue is full the answer
-/// is a plain failure (under such a flood, timing may tell that a name does not exist).
+/// so a flood of made-up names cannot starve real logins. When its queue is full the answer
+/// is the same 503 a full queue of real checks gives, so it does not tell that a name does
+/// not exist.
 fn unknown_lane() -> &'static Lane {
     static LANE: OnceLock<Lane> = OnceLock::new();
     LANE.get_or_init(|| Lane::new(1, 64))
@@ -108,8 +103,12 @@ pub async fn verify(password: String, hash: Option<String>, cost: u32) -> Result
             .ok_or_else(overloaded),
         _ => {
             unknown_lane()
-                .run(move || bcrypt::verify(&password, dummy_hash(cost)))
-                .await;
+                .run(move || {
+                    // Only the time it takes matters: no user, no match.
+                    let _ = bcrypt::verify(&password, dummy_hash(cost));
+                })
+                .await
+                .ok_or_else(overloaded)?;
             Ok(false)
         }
     }
@@ -183,7 +182,8 @@ mod tests {
     }
 
     /// A flood of checks for made-up users neither queues without bound nor takes the
-    /// cores from real logins: past its bound it fails at once, and a real check still runs.
+    /// cores from real logins: past its bound it is refused at once (503), and a real check
+    /// still runs.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn unknown_user_floods_are_bounded_and_do_not_starve_real_logins() {
         let cost = 8;
@@ -195,24 +195,63 @@ mod tests {
         let started = std::time::Instant::now();
         assert!(verify("secret".into(), Some(h), cost).await.unwrap());
         let real = started.elapsed();
-        let mut refused_fast = 0;
+        let (mut failed, mut refused) = (0, 0);
         for f in flood {
-            assert!(!f.await.unwrap().unwrap());
-            refused_fast += 1;
+            match f.await.unwrap() {
+                Ok(matched) => {
+                    assert!(!matched);
+                    failed += 1;
+                }
+                Err(_) => refused += 1,
+            }
         }
-        assert_eq!(refused_fast, 400);
+        // One running and 64 waiting at most: the rest were turned away.
+        assert!(failed <= 65 + 1, "{failed} stand-in checks ran");
+        assert_eq!(failed + refused, 400);
         // 65 stand-in checks at most run at cost 8 (~15 ms each on one core): a real login
         // waiting behind all 400 would take seconds.
         assert!(real < std::time::Duration::from_millis(800), "{real:?}");
-        assert!(unknown_lane().waiting.load(Ordering::Acquire) == 0);
     }
 
     #[tokio::test]
     async fn a_full_queue_refuses_instead_of_waiting() {
-        let lane = Lane::new(1, 0);
+        let lane = std::sync::Arc::new(Lane::new(1, 0));
+        let (hold, release) = std::sync::mpsc::channel::<()>();
+        let busy = {
+            let lane = lane.clone();
+            tokio::spawn(async move { lane.run(move || release.recv().is_ok()).await })
+        };
+        while lane.running.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
         assert_eq!(lane.run(|| 1).await, None);
-        let lane = Lane::new(1, 1);
+        hold.send(()).unwrap();
+        assert_eq!(busy.await.unwrap(), Some(true));
         assert_eq!(lane.run(|| 2).await, Some(2));
+    }
+
+    /// A request dropped while it waits (its client hung up) gives its place back: hanging
+    /// up in a loop cannot fill the queue for good.
+    #[tokio::test]
+    async fn a_cancelled_wait_gives_its_place_back() {
+        let lane = std::sync::Arc::new(Lane::new(1, 1));
+        let (hold, release) = std::sync::mpsc::channel::<()>();
+        let busy = {
+            let lane = lane.clone();
+            tokio::spawn(async move { lane.run(move || release.recv().is_ok()).await })
+        };
+        while lane.running.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        for _ in 0..10 {
+            let waited =
+                tokio::time::timeout(std::time::Duration::from_millis(5), lane.run(|| 3)).await;
+            assert!(waited.is_err(), "it waited, then was dropped");
+        }
+        assert_eq!(lane.places.available_permits(), 1);
+        hold.send(()).unwrap();
+        assert_eq!(busy.await.unwrap(), Some(true));
+        assert_eq!(lane.run(|| 4).await, Some(4));
     }
 
     #[test]

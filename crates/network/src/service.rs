@@ -14,11 +14,11 @@ pub struct Networks {
     pub config: NetworkConfig,
     /// This host's name, as ports are bound to it.
     pub host: String,
-    /// Where in `vni_min..=vni_max` the search for a free VXLAN id starts. VXLAN ids are
-    /// the host's, so two clouds on one host (a test cloud beside a real one) that both
-    /// started at the bottom would take the same ids; a start drawn from the cloud's id
-    /// keeps them apart unless the range is nearly full.
-    pub vni_offset: u32,
+    /// Where the searches for a free VXLAN id (in `vni_min..=vni_max`) and a free conntrack
+    /// zone start. Both are the host's, so two clouds on one host (a test cloud beside a
+    /// real one) that both started at the bottom would take the same ones; a start drawn
+    /// from the cloud's id keeps them apart unless the space is nearly full.
+    pub id_offset: u32,
     changed: Arc<Notify>,
 }
 
@@ -29,14 +29,14 @@ impl Networks {
             pool,
             config,
             host,
-            vni_offset: 0,
+            id_offset: 0,
             changed: Arc::new(Notify::new()),
         }
     }
 
-    /// Starts the VXLAN id search at a place drawn from `cloud_id` (hex; see `vni_offset`).
+    /// Starts the id searches at a place drawn from `cloud_id` (hex; see `id_offset`).
     pub fn with_cloud_id(mut self, cloud_id: &str) -> Self {
-        self.vni_offset = cloud_id
+        self.id_offset = cloud_id
             .get(..8)
             .and_then(|h| u32::from_str_radix(h, 16).ok())
             .unwrap_or(0);

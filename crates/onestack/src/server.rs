@@ -220,6 +220,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let networks = Arc::new(
         Networks::new(identity.pool.clone(), config.network.clone()).with_cloud_id(&cloud_id),
     );
+    if config.network.agent && onestack_agent::has_privileges() {
+        onestack_agent::retire_legacy_dhcp(&data_dir.join("network")).await;
+    }
     let agent = start_agent(&config, &networks, &cloud_id)?;
     let computes = Arc::new(Computes::new(
         config.compute.clone(),

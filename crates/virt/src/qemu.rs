@@ -971,6 +971,8 @@ async fn bound_console(path: &Path) -> Result<()> {
     file.set_len(0).await.map_err(io)?;
     file.seek(std::io::SeekFrom::Start(0)).await.map_err(io)?;
     file.write_all(&tail).await.map_err(io)?;
+    // tokio finishes a write in the background unless told to wait for it.
+    file.flush().await.map_err(io)?;
     Ok(())
 }
 

@@ -796,7 +796,10 @@ impl Computes {
 
 fn check_image_fits(image: &Image, flavor: &Flavor, boot_iso: bool) -> Result<()> {
     const GIB: i64 = 1 << 30;
-    let disk = flavor.disk as i64 * GIB;
+    // Saturating: a flavor recorded before sizes were capped must not panic a request.
+    let disk = i64::try_from(flavor.disk)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(GIB);
     if boot_iso {
         if flavor.disk == 0 {
             return Err(Error::BadRequest(

@@ -12,6 +12,9 @@ use crate::policy::Caller;
 use crate::service::{Computes, new_id};
 use crate::store;
 
+/// Nova's `db.MAX_INT`: the largest size a flavor may have.
+const MAX_INT: u64 = 2_147_483_647;
+
 impl Computes {
     /// Flavors the caller sees, with Nova's `is_public`, `minRam` and `minDisk` filters.
     pub async fn list_flavors(
@@ -99,6 +102,15 @@ impl Computes {
             return Err(Error::BadRequest(
                 "Invalid input: ram and vcpus must be at least 1.".into(),
             ));
+        }
+        // Nova's schema bounds every size by the database's integer (2147483647); sizes
+        // beyond it would overflow the arithmetic of placement and image checks.
+        for (name, value) in [("ram", ram), ("vcpus", vcpus), ("disk", disk)] {
+            if value > MAX_INT {
+                return Err(Error::BadRequest(format!(
+                    "Invalid input for field/attribute {name}. Value: {value}. {value} is greater than the maximum of {MAX_INT}"
+                )));
+            }
         }
         let swap = match f.take("swap") {
             Some(Value::String(s)) if s.is_empty() => 0,

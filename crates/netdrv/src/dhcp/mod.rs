@@ -141,6 +141,29 @@ pub async fn remove(state_dir: &Path, network_id: &str) -> Result<()> {
     }
 }
 
+/// Stops every dnsmasq whose files are under `state_dir` and removes the directory: for a
+/// state directory an earlier version used (the agent then starts its own, elsewhere).
+/// Namespaces and veths stay; the agent reuses them.
+pub async fn retire(state_dir: &Path) -> Result<()> {
+    let entries = match std::fs::read_dir(state_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(state_dir, e)),
+    };
+    for entry in entries.flatten() {
+        let Ok(network_id) = entry.file_name().into_string() else {
+            continue;
+        };
+        if let Some(pid) = running(state_dir, &network_id) {
+            tracing::info!(network = %network_id, pid, "stopping the dnsmasq of an earlier version");
+            stop(pid).await?;
+        }
+    }
+    tokio::fs::remove_dir_all(state_dir)
+        .await
+        .map_err(|e| Error::io(state_dir, e))
+}
+
 /// The pid of this network's dnsmasq, if its pid file names a live dnsmasq that was
 /// started for this network (pids are reused; the command line tells).
 pub fn running(state_dir: &Path, network_id: &str) -> Option<u32> {

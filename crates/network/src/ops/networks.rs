@@ -159,7 +159,7 @@ impl Networks {
         free_from(
             self.config.vni_min,
             self.config.vni_max,
-            self.vni_offset,
+            self.id_offset,
             &used,
         )
         .ok_or_else(|| {
@@ -170,11 +170,17 @@ impl Networks {
         })
     }
 
-    /// The lowest conntrack zone no network has (zone 0 is the host's default, never ours).
-    async fn free_conntrack_zone(tx: &mut onestack_db::Tx) -> Result<u16> {
+    /// A conntrack zone no network has, the first at or after this cloud's starting point
+    /// (zone 0 is the host's default, never ours).
+    async fn free_conntrack_zone(&self, tx: &mut onestack_db::Tx) -> Result<u16> {
         let networks: Vec<Network> = store::list(&mut **tx, Table::Networks, None).await?;
-        let used: HashSet<u16> = networks.iter().filter_map(|n| n.conntrack_zone).collect();
-        lowest_free_zone(&used).ok_or_else(no_zone)
+        let used: HashSet<u32> = networks
+            .iter()
+            .filter_map(|n| n.conntrack_zone.map(u32::from))
+            .collect();
+        free_from(1, u32::from(u16::MAX), self.id_offset, &used)
+            .and_then(|z| u16::try_from(z).ok())
+            .ok_or_else(no_zone)
     }
 
     /// Gives every network recorded before conntrack zones existed a zone of its own (the
@@ -278,7 +284,7 @@ impl Networks {
             segment,
             port_security_enabled,
             status: "ACTIVE".into(),
-            conntrack_zone: Some(Self::free_conntrack_zone(&mut tx).await?),
+            conntrack_zone: Some(self.free_conntrack_zone(&mut tx).await?),
             std,
         };
         store::insert_network(&mut tx, &network).await?;

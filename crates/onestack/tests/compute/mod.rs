@@ -478,6 +478,19 @@ async fn flavors_crud_microversion_shapes_access_and_extra_specs() {
         all_before.body
     );
 
+    // Sizes past Nova's integer bound are refused (they would overflow later arithmetic).
+    for field in ["ram", "vcpus", "disk"] {
+        let mut flavor = json!({"name": "too-big", "ram": 512, "vcpus": 1, "disk": 1});
+        flavor[field] = json!(8_589_934_592u64);
+        let reply = admin.post("/flavors", json!({ "flavor": flavor })).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{field}: {}",
+            reply.body
+        );
+    }
+
     // Create: Nova answers 200.
     let created = admin
         .post(

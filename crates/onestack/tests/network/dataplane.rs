@@ -98,6 +98,12 @@ impl Drop for Guest {
     }
 }
 
+/// The name of `cloud`'s security-group tables.
+fn cloud_table(cloud: &Cloud) -> String {
+    let id = std::fs::read_to_string(cloud.data_dir.join("cloud-id")).unwrap();
+    format!("onestack_{}", &id.trim()[..16])
+}
+
 /// Removes whatever the agent built for these networks and ports, should the test fail
 /// before the API deletes did.
 struct HostGuard {
@@ -342,12 +348,13 @@ async fn ports_security_groups_dhcp_and_cleanup_on_the_host() {
         );
     }
     let ids = guard.ids.clone();
+    let table = cloud_table(&cloud);
     eventually("every device, namespace and chain to go", || {
         let links = String::from_utf8_lossy(&run("ip", &["-br", "link"]).stdout).into_owned();
         let namespaces =
             String::from_utf8_lossy(&run("ip", &["netns", "list"]).stdout).into_owned();
         let rules =
-            String::from_utf8_lossy(&run("nft", &["list", "table", "bridge", "onestack"]).stdout)
+            String::from_utf8_lossy(&run("nft", &["list", "table", "bridge", &table]).stdout)
                 .into_owned();
         ids.iter().all(|id| {
             !links.contains(&id[..10])
@@ -357,7 +364,7 @@ async fn ports_security_groups_dhcp_and_cleanup_on_the_host() {
     });
     guard.ids.clear();
     eventually("the firewall tables to go with the last port", || {
-        !run("nft", &["list", "table", "inet", "onestack"])
+        !run("nft", &["list", "table", "inet", &table])
             .status
             .success()
     });
@@ -929,16 +936,26 @@ async fn two_clouds_on_one_host_keep_apart() {
         guard.ids.push(net_id.clone());
         // The same range in both clouds: nothing may leak from one to the other.
         api.subnet(&network, "10.251.30.0/24", json!({})).await;
-        let mut ports = Vec::new();
-        for name in ["a", "b"] {
-            let port = api
+        // The first cloud's guests may reach each other (the default group); the second
+        // cloud's may not (a group without ingress rules). Same addresses, same port numbers
+        // in both tables: a mark cleared or read by the wrong table shows as a ping that
+        // fails in the first cloud or passes in the second.
+        let mut attrs = json!({"network_id": net_id, "binding:host_id": host,
+            "binding:profile": {"interface": "veth"}});
+        if n == 1 {
+            let closed = api
                 .create(
-                    "ports",
-                    "port",
-                    json!({"network_id": net_id, "name": name,
-                    "binding:host_id": host, "binding:profile": {"interface": "veth"}}),
+                    "security-groups",
+                    "security_group",
+                    json!({"name": "closed"}),
                 )
                 .await;
+            attrs["security_groups"] = json!([closed["id"]]);
+        }
+        let mut ports = Vec::new();
+        for name in ["a", "b"] {
+            attrs["name"] = json!(name);
+            let port = api.create("ports", "port", attrs.clone()).await;
             guard.ids.push(port["id"].as_str().unwrap().to_owned());
             ports.push(port);
         }
@@ -969,13 +986,7 @@ async fn two_clouds_on_one_host_keep_apart() {
     };
     let before = snapshot();
     assert!(before.iter().all(|(_, i)| i.is_some()), "{before:?}");
-    let tables: Vec<String> = clouds
-        .iter()
-        .map(|c| {
-            let id = std::fs::read_to_string(c.data_dir.join("cloud-id")).unwrap();
-            format!("onestack_{}", &id.trim()[..16])
-        })
-        .collect();
+    let tables: Vec<String> = clouds.iter().map(cloud_table).collect();
     assert_ne!(tables[0], tables[1]);
 
     for cloud in &clouds {
@@ -991,13 +1002,11 @@ async fn two_clouds_on_one_host_keep_apart() {
             assert!(nft_table_exists(family, table), "{family} {table}");
         }
     }
-    // Both clouds' rules are loaded at once and each applies to its own bridges only: the
-    // default groups let each cloud's guests reach each other, with the same addresses in
-    // both clouds and the same port numbers in both tables.
-    for pair in guests.chunks(2) {
+    // Both clouds' rules are loaded at once and each applies to its own bridges only.
+    for (n, pair) in guests.chunks(2).enumerate() {
         let (a, _) = &pair[0];
         let (_, b_ip) = &pair[1];
-        assert!(a.pings(b_ip), "{} reaches {b_ip}", a.ns);
+        assert_eq!(a.pings(b_ip), n == 0, "{} reaching {b_ip}", a.ns);
     }
 
     // One cloud going away takes only its own devices and table with it.
