@@ -213,9 +213,13 @@ mod tests {
         assert!(real < std::time::Duration::from_millis(800), "{real:?}");
     }
 
-    #[tokio::test]
-    async fn a_full_queue_refuses_instead_of_waiting() {
-        let lane = std::sync::Arc::new(Lane::new(1, 0));
+    /// Keeps `lane`'s one running slot busy until something is sent on the returned sender.
+    async fn occupy(
+        lane: &std::sync::Arc<Lane>,
+    ) -> (
+        std::sync::mpsc::Sender<()>,
+        tokio::task::JoinHandle<Option<bool>>,
+    ) {
         let (hold, release) = std::sync::mpsc::channel::<()>();
         let busy = {
             let lane = lane.clone();
@@ -224,6 +228,13 @@ mod tests {
         while lane.running.available_permits() > 0 {
             tokio::task::yield_now().await;
         }
+        (hold, busy)
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_instead_of_waiting() {
+        let lane = std::sync::Arc::new(Lane::new(1, 0));
+        let (hold, busy) = occupy(&lane).await;
         assert_eq!(lane.run(|| 1).await, None);
         hold.send(()).unwrap();
         assert_eq!(busy.await.unwrap(), Some(true));
@@ -235,14 +246,7 @@ mod tests {
     #[tokio::test]
     async fn a_cancelled_wait_gives_its_place_back() {
         let lane = std::sync::Arc::new(Lane::new(1, 1));
-        let (hold, release) = std::sync::mpsc::channel::<()>();
-        let busy = {
-            let lane = lane.clone();
-            tokio::spawn(async move { lane.run(move || release.recv().is_ok()).await })
-        };
-        while lane.running.available_permits() > 0 {
-            tokio::task::yield_now().await;
-        }
+        let (hold, busy) = occupy(&lane).await;
         for _ in 0..10 {
             let waited =
                 tokio::time::timeout(std::time::Duration::from_millis(5), lane.run(|| 3)).await;

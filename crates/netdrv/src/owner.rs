@@ -64,7 +64,13 @@ impl Owner {
 
     /// This cloud's nft table name (both families), at most 32 characters of `[a-z0-9_]`.
     pub fn table(&self) -> String {
-        format!("onestack_{}", &self.cloud_id[..TABLE_ID_CHARS])
+        Self::table_name(&self.cloud_id)
+    }
+
+    /// The nft table name of the cloud `cloud_id` (see [`Owner::new`]).
+    pub fn table_name(cloud_id: &str) -> String {
+        let stem = cloud_id.get(..TABLE_ID_CHARS).unwrap_or(cloud_id);
+        format!("onestack_{stem}")
     }
 }
 

@@ -6,4 +6,6 @@ pub mod files;
 pub mod server;
 
 pub use config::Config;
+/// The mark of a cloud's host resources (tests and tools find its nft tables by it).
+pub use onestack_agent::Owner;
 pub use server::{RUNTIME_DIR, Running, start};

@@ -136,17 +136,7 @@ impl Drop for Server {
         // The agent leaves its security-group tables to the guests it served (a real cloud
         // keeps them across restarts); a test cloud takes them along. A restarted server
         // applies its ruleset afresh.
-        if let Some(stem) = std::fs::read_to_string(self.data_dir.join("cloud-id"))
-            .ok()
-            .and_then(|id| id.trim().get(..16).map(str::to_owned))
-        {
-            for family in ["bridge", "inet"] {
-                let _ = Command::new("nft")
-                    .args(["delete", "table", family, &format!("onestack_{stem}")])
-                    .stderr(Stdio::null())
-                    .status();
-            }
-        }
+        common::delete_cloud_tables(&self.data_dir);
     }
 }
 
@@ -1053,8 +1043,7 @@ fn network_walkthrough_with_the_openstack_cli() {
         eventually("the DHCP namespace", || {
             host_namespaces().contains(&format!("osdhcp-{net_id}"))
         });
-        let cloud_id = std::fs::read_to_string(server.data_dir.join("cloud-id")).unwrap();
-        let table = format!("onestack_{}", &cloud_id.trim()[..16]);
+        let table = common::cloud_table(&server.data_dir).expect("the cloud has an id");
         let rules = Command::new("nft")
             .args(["list", "table", "bridge", &table])
             .output()

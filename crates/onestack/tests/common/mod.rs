@@ -28,6 +28,30 @@ pub fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// The id of the cloud whose data directory is `data_dir`, once it has started.
+pub fn cloud_id(data_dir: &std::path::Path) -> Option<String> {
+    let id = std::fs::read_to_string(data_dir.join("cloud-id")).ok()?;
+    Some(id.trim().to_owned())
+}
+
+/// The name of that cloud's security-group tables (both nft families).
+pub fn cloud_table(data_dir: &std::path::Path) -> Option<String> {
+    cloud_id(data_dir).map(|id| onestack::Owner::table_name(&id))
+}
+
+/// Deletes that cloud's security-group tables, if any.
+pub fn delete_cloud_tables(data_dir: &std::path::Path) {
+    let Some(table) = cloud_table(data_dir) else {
+        return;
+    };
+    for family in ["bridge", "inet"] {
+        let _ = std::process::Command::new("nft")
+            .args(["delete", "table", family, &table])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
 /// A test configuration: random port, fast bcrypt.
 pub fn test_config(data_dir: &std::path::Path) -> Config {
     let mut config = Config::default();
@@ -47,20 +71,10 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
 impl Drop for Cloud {
     fn drop(&mut self) {
         drop(self.running.take());
-        let Ok(id) = std::fs::read_to_string(self.data_dir.join("cloud-id")) else {
-            return;
-        };
-        let Some(stem) = id.trim().get(..16) else {
-            return;
-        };
-        let _ =
-            std::fs::remove_dir_all(std::path::Path::new(onestack::RUNTIME_DIR).join(id.trim()));
-        for family in ["bridge", "inet"] {
-            let _ = std::process::Command::new("nft")
-                .args(["delete", "table", family, &format!("onestack_{stem}")])
-                .stderr(std::process::Stdio::null())
-                .status();
+        if let Some(id) = cloud_id(&self.data_dir) {
+            let _ = std::fs::remove_dir_all(std::path::Path::new(onestack::RUNTIME_DIR).join(id));
         }
+        delete_cloud_tables(&self.data_dir);
     }
 }
 

@@ -83,6 +83,17 @@ impl<'a> Glance<'a> {
         .await
     }
 
+    /// `POST /v2/images/{id}/import` with `method` (e.g. `{"name": "glance-direct"}`).
+    async fn import(&self, id: &str, method: Value) -> Reply {
+        self.send(
+            Method::POST,
+            &format!("/v2/images/{id}/import"),
+            Some("application/json"),
+            Some(json!({ "method": method }).to_string().into_bytes()),
+        )
+        .await
+    }
+
     async fn patch(&self, id: &str, ops: Value) -> Reply {
         self.send(
             Method::PATCH,
@@ -1018,18 +1029,11 @@ async fn interoperable_import_glance_direct_and_guarded_web_download() {
     let direct = glance
         .created(json!({"name": "direct", "disk_format": "raw", "container_format": "bare"}))
         .await;
-    let g = &glance;
-    let import = |id: &str, method: Value| {
-        let body = json!({"method": method}).to_string().into_bytes();
-        let path = format!("/v2/images/{id}/import");
-        async move {
-            g.send(Method::POST, &path, Some("application/json"), Some(body))
-                .await
-        }
-    };
     // Importing before staging is a conflict.
     assert_glance_error(
-        &import(&direct, json!({"name": "glance-direct"})).await,
+        &glance
+            .import(&direct, json!({"name": "glance-direct"}))
+            .await,
         StatusCode::CONFLICT,
     );
     let staged = glance
@@ -1043,7 +1047,8 @@ async fn interoperable_import_glance_direct_and_guarded_web_download() {
     assert_eq!(staged.status, StatusCode::NO_CONTENT);
     assert_eq!(glance.status_of(&direct).await, "uploading");
     assert_eq!(
-        import(&direct, json!({"name": "glance-direct"}))
+        glance
+            .import(&direct, json!({"name": "glance-direct"}))
             .await
             .status,
         StatusCode::ACCEPTED
@@ -1060,7 +1065,8 @@ async fn interoperable_import_glance_direct_and_guarded_web_download() {
         .await;
     let uri = format!("http://{source}/cirros.img");
     assert_eq!(
-        import(&web, json!({"name": "web-download", "uri": uri}))
+        glance
+            .import(&web, json!({"name": "web-download", "uri": uri}))
             .await
             .status,
         StatusCode::ACCEPTED
@@ -1069,10 +1075,13 @@ async fn interoperable_import_glance_direct_and_guarded_web_download() {
     assert_eq!(glance.download(&web, None).await.2, payload);
 
     assert_glance_error(
-        &import(&web, json!({"name": "copy-image"})).await,
+        &glance.import(&web, json!({"name": "copy-image"})).await,
         StatusCode::BAD_REQUEST,
     );
-    assert_glance_error(&import(&web, json!({})).await, StatusCode::BAD_REQUEST);
+    assert_glance_error(
+        &glance.import(&web, json!({})).await,
+        StatusCode::BAD_REQUEST,
+    );
 }
 
 #[tokio::test]
@@ -1091,16 +1100,8 @@ async fn web_download_refuses_internal_addresses_by_default() {
         "file:///etc/passwd",
         "http://localhost/x",
     ] {
-        let body = json!({"method": {"name": "web-download", "uri": uri}})
-            .to_string()
-            .into_bytes();
         let reply = glance
-            .send(
-                Method::POST,
-                &format!("/v2/images/{id}/import"),
-                Some("application/json"),
-                Some(body),
-            )
+            .import(&id, json!({"name": "web-download", "uri": uri}))
             .await;
         assert_glance_error(&reply, StatusCode::BAD_REQUEST);
     }

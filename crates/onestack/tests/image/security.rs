@@ -54,16 +54,8 @@ async fn a_vmdk_naming_a_host_file_is_refused_at_upload_and_import() {
         )
         .await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
-    let body = json!({"method": {"name": "glance-direct"}})
-        .to_string()
-        .into_bytes();
     let reply = glance
-        .send(
-            Method::POST,
-            &format!("/v2/images/{staged}/import"),
-            Some("application/json"),
-            Some(body),
-        )
+        .import(&staged, json!({"name": "glance-direct"}))
         .await;
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
     assert_eq!(glance.wait_for(&staged, "active").await, "killed");
@@ -92,15 +84,10 @@ async fn data_needs_a_disk_and_a_container_format() {
         .await;
     assert_glance_error(&stage, StatusCode::BAD_REQUEST);
     assert_eq!(glance.status_of(&bare).await, "queued");
-    let body = json!({"method": {"name": "web-download", "uri": "http://example.com/x"}})
-        .to_string()
-        .into_bytes();
     let import = glance
-        .send(
-            Method::POST,
-            &format!("/v2/images/{bare}/import"),
-            Some("application/json"),
-            Some(body),
+        .import(
+            &bare,
+            json!({"name": "web-download", "uri": "http://example.com/x"}),
         )
         .await;
     assert_glance_error(&import, StatusCode::CONFLICT);
@@ -187,17 +174,7 @@ async fn every_write(g: &Glance<'_>, id: &str, other_project: &str) -> Vec<(&'st
         ),
         (
             "import",
-            g.send(
-                Method::POST,
-                &format!("/v2/images/{id}/import"),
-                json,
-                Some(
-                    json!({"method": {"name": "glance-direct"}})
-                        .to_string()
-                        .into_bytes(),
-                ),
-            )
-            .await,
+            g.import(id, json!({"name": "glance-direct"})).await,
         ),
         (
             "add tag",
@@ -567,16 +544,8 @@ async fn staged_data_counts_against_the_quota_until_imported() {
         StatusCode::PAYLOAD_TOO_LARGE,
     );
     // The import of the staged data replaces it: it does not count twice.
-    let body = json!({"method": {"name": "glance-direct"}})
-        .to_string()
-        .into_bytes();
     let reply = glance
-        .send(
-            Method::POST,
-            &format!("/v2/images/{first}/import"),
-            Some("application/json"),
-            Some(body),
-        )
+        .import(&first, json!({"name": "glance-direct"}))
         .await;
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
     assert_eq!(glance.wait_for(&first, "active").await, "active");
@@ -621,16 +590,8 @@ async fn web_download_refuses_the_new_ranges_and_the_hosts_own_addresses() {
         uris.push(format!("http://user:hunter2@{host}:1/x"));
     }
     for uri in uris {
-        let body = json!({"method": {"name": "web-download", "uri": uri}})
-            .to_string()
-            .into_bytes();
         let reply = glance
-            .send(
-                Method::POST,
-                &format!("/v2/images/{id}/import"),
-                Some("application/json"),
-                Some(body),
-            )
+            .import(&id, json!({"name": "web-download", "uri": uri}))
             .await;
         assert_glance_error(&reply, StatusCode::BAD_REQUEST);
         let message = reply.body["message"].as_str().unwrap_or_default();

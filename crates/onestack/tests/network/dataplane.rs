@@ -100,8 +100,7 @@ impl Drop for Guest {
 
 /// The name of `cloud`'s security-group tables.
 fn cloud_table(cloud: &Cloud) -> String {
-    let id = std::fs::read_to_string(cloud.data_dir.join("cloud-id")).unwrap();
-    format!("onestack_{}", &id.trim()[..16])
+    crate::common::cloud_table(&cloud.data_dir).expect("the cloud has an id")
 }
 
 /// Removes whatever the agent built for these networks and ports, should the test fail
@@ -591,9 +590,9 @@ async fn restart_readopts_and_a_pass_repairs_drift() {
     wait_active(&Neutron::new(&cloud, &token), &[&port]).await;
     let bridge = format!("osbr-{}", &net_id[..10]);
     let tap = format!("ostp-{}", &port_id[..10]);
-    let cloud_id = std::fs::read_to_string(cloud.data_dir.join("cloud-id")).unwrap();
+    let cloud_id = crate::common::cloud_id(&cloud.data_dir).expect("the cloud has an id");
     let pidfile = std::path::Path::new(onestack::RUNTIME_DIR)
-        .join(cloud_id.trim())
+        .join(cloud_id)
         .join("network")
         .join(&net_id)
         .join("pid");
