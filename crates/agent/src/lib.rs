@@ -1,9 +1,11 @@
 //! The per-host agent. The database holds desired state; the agent makes this host match
 //! it, level-triggered and idempotent: every pass reads the whole desired state and closes
 //! the differences, so a crash at any point is repaired by the next pass. Today it builds
-//! the network data plane ([`network`]) and runs this host's guests ([`compute`]).
+//! the network data plane ([`network`]) with the metadata service in its namespaces
+//! ([`metadata`]) and runs this host's guests ([`compute`]).
 
 pub mod compute;
+pub mod metadata;
 pub mod network;
 
 use std::path::PathBuf;

@@ -23,6 +23,8 @@ use onestack_network::desired::{self, GroupPlan, HostState, NetworkPlan, RouterP
 use onestack_network::model::{Port, protocol_number};
 use onestack_network::store::{self, Table};
 
+use crate::metadata::{MetadataService, Scope};
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot read desired state: {0}")]
@@ -85,6 +87,7 @@ pub struct Reconciler {
     applied: Option<String>,
     /// Router namespaces as last built, so unchanged ones are not rebuilt every pass.
     routers: HashMap<String, RouterSpec>,
+    metadata: MetadataService,
     prepared: bool,
 }
 
@@ -103,6 +106,7 @@ impl Reconciler {
     ) -> Result<Self, Error> {
         let firewall = Firewall::new(&owner.table()).map_err(host("security group table"))?;
         Ok(Self {
+            metadata: MetadataService::new(pool.clone()),
             pool,
             host: config.host_name(),
             config,
@@ -234,6 +238,9 @@ impl Reconciler {
             .filter(|p| p.dhcp_port.is_some())
             .map(|p| names::dhcp_namespace(&p.network.id))
             .collect();
+        let scopes = metadata_scopes(&state);
+        self.metadata
+            .retain(&scopes.iter().map(|s| s.namespace.clone()).collect());
         for ns in netns::list_prefixed().map_err(host("listing namespaces"))? {
             let wanted_here = routers_wanted.contains(&ns) || dhcp_wanted.contains(&ns);
             if wanted_here || self.foreign_namespaces.contains(&ns) {
@@ -279,6 +286,8 @@ impl Reconciler {
                 Err(e) => report.problems.push(format!("removing {name}: {e}")),
             }
         }
+
+        report.problems.extend(self.metadata.sync(&scopes));
 
         let mine: Vec<&Port> = state
             .networks
@@ -471,7 +480,9 @@ impl Reconciler {
         }
 
         if let Some(port) = &plan.dhcp_port {
-            let net = dhcp_network(plan, port, self.config.dhcp_lease_seconds);
+            let mut net = dhcp_network(plan, port, self.config.dhcp_lease_seconds);
+            // A network with a router gets its metadata through the router.
+            net.metadata = !plan.routed;
             if dhcp::running(&self.state_dir, &network.id).is_none() {
                 report.created.push(names::dhcp_namespace(&network.id));
             }
@@ -534,6 +545,7 @@ fn dhcp_network(plan: &NetworkPlan, port: &Port, lease_secs: u32) -> dhcp::DhcpN
             })
             .collect(),
         hosts,
+        metadata: false,
     }
 }
 
@@ -688,6 +700,33 @@ fn router_spec(plan: &RouterPlan, state: &HostState) -> RouterSpec {
             .iter()
             .map(|r| (r.destination, r.nexthop))
             .collect(),
-        metadata: false,
+        metadata: !plan.interfaces.is_empty(),
     }
+}
+
+/// Where the metadata service listens: each router namespace with interfaces (for the
+/// subnets on the router), and the DHCP namespace of each network no router serves.
+fn metadata_scopes(state: &HostState) -> Vec<Scope> {
+    let subnets_of = |port: &Port| -> Vec<String> {
+        port.fixed_ips.iter().map(|f| f.subnet_id.clone()).collect()
+    };
+    let routers = state
+        .routers
+        .iter()
+        .filter(|p| !p.interfaces.is_empty())
+        .map(|p| Scope {
+            namespace: names::router_namespace(&p.router.id),
+            subnets: p
+                .interfaces
+                .iter()
+                .flat_map(|(port, _)| subnets_of(port))
+                .collect(),
+        });
+    let isolated = state.networks.iter().filter(|p| !p.routed).filter_map(|p| {
+        Some(Scope {
+            namespace: names::dhcp_namespace(&p.network.id),
+            subnets: subnets_of(p.dhcp_port.as_ref()?),
+        })
+    });
+    routers.chain(isolated).collect()
 }

@@ -1,7 +1,11 @@
 //! What a guest learns about itself, in the formats cloud-init reads: the OpenStack tree
 //! (`openstack/latest/meta_data.json`, `network_data.json`, `user_data`,
 //! `vendor_data.json`) and the EC2 tree. The config drive carries these files; the metadata
-//! service serves the same ones.
+//! service serves the same ones ([`lookup`] maps its paths onto them).
+
+mod tree;
+
+pub use tree::{Found, lookup};
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -20,6 +24,8 @@ use crate::model::Server;
 #[derive(Debug, Default)]
 pub struct GuestNetworking {
     pub ports: Vec<(Port, Network, Vec<Subnet>)>,
+    /// Floating addresses carried by these ports' fixed addresses.
+    pub floating: Vec<IpAddr>,
 }
 
 /// Reads the ports of `server` (in its NIC order) with their networks and subnets.
@@ -43,6 +49,11 @@ pub async fn networking(pool: &Pool, server: &Server) -> Result<GuestNetworking>
                 net_store::get::<Subnet, _>(pool, Table::Subnets, &fixed.subnet_id).await?
             {
                 subnets.push(s);
+            }
+        }
+        for fixed in &port.fixed_ips {
+            if let Some(f) = net_store::floating_ip_of(pool, &port.id, fixed.ip_address).await? {
+                out.floating.push(f.floating_ip_address);
             }
         }
         out.ports.push((port, network, subnets));
@@ -184,6 +195,12 @@ pub fn ec2_meta_data(server: &Server, net: &GuestNetworking) -> Value {
         .find(|f| f.ip_address.is_ipv4())
         .map(|f| f.ip_address.to_string())
         .unwrap_or_default();
+    let public_ipv4 = net
+        .floating
+        .iter()
+        .find(|a| a.is_ipv4())
+        .map(ToString::to_string)
+        .unwrap_or_default();
     let mut public_keys = serde_json::Map::new();
     if let Some(data) = &server.key_data {
         public_keys.insert("0".into(), json!({"openssh-key": data}));
@@ -201,20 +218,25 @@ pub fn ec2_meta_data(server: &Server, net: &GuestNetworking) -> Value {
         "local-ipv4": local_ipv4,
         "placement": {"availability-zone": server.availability_zone},
         "public-hostname": server.hostname,
-        "public-ipv4": "",
+        "public-ipv4": public_ipv4,
         "public-keys": public_keys,
         "reservation-id": server.reservation_id,
         "security-groups": server.security_groups,
     })
 }
 
+/// The server's user data, decoded.
+fn user_data(server: &Server) -> Option<Vec<u8>> {
+    server
+        .user_data
+        .as_deref()
+        .and_then(|u| STANDARD.decode(u).ok())
+}
+
 /// Every file of the config drive, by path.
 pub fn config_drive(server: &Server, net: &GuestNetworking) -> BTreeMap<String, Vec<u8>> {
     let mut files = BTreeMap::new();
-    let user_data = server
-        .user_data
-        .as_deref()
-        .and_then(|u| STANDARD.decode(u).ok());
+    let user_data = user_data(server);
     let openstack = [
         ("meta_data.json", meta_data(server).to_string().into_bytes()),
         (

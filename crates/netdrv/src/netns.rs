@@ -1,6 +1,8 @@
 //! Named network namespaces (`/run/netns/NAME`, as `ip netns` manages them).
 
 use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use ipnet::IpNet;
@@ -166,6 +168,69 @@ pub async fn ensure_addresses(ns: &str, dev: &str, addrs: &[IpNet]) -> Result<()
     cmd::run("ip", &["-n", ns, "link", "set", "dev", dev, "up"]).await?;
     cmd::run("ip", &["-n", ns, "link", "set", "dev", "lo", "up"]).await?;
     Ok(())
+}
+
+/// `addr`/32 on the namespace's `lo` when `wanted`, absent otherwise; `lo` is up either way.
+pub async fn ensure_lo_address(ns: &str, addr: Ipv4Addr, wanted: bool) -> Result<()> {
+    check(ns)?;
+    cmd::run("ip", &["-n", ns, "link", "set", "dev", "lo", "up"]).await?;
+    let out = cmd::run("ip", &["-n", ns, "-j", "-4", "addr", "show", "dev", "lo"]).await?;
+    let v = cmd::parse_json("ip", &out)?;
+    let text = addr.to_string();
+    let present = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l.get("addr_info")?.as_array())
+        .flatten()
+        .any(|a| a.get("local").and_then(Value::as_str) == Some(text.as_str()));
+    let net = format!("{text}/32");
+    match (wanted, present) {
+        (true, false) => cmd::run("ip", &["-n", ns, "addr", "add", &net, "dev", "lo"])
+            .await
+            .map(drop),
+        (false, true) => cmd::run("ip", &["-n", ns, "addr", "del", &net, "dev", "lo"])
+            .await
+            .map(drop),
+        _ => Ok(()),
+    }
+}
+
+/// A nonblocking TCP listener on `addr` inside namespace `ns`, for a server in this process
+/// (the metadata proxy). A short-lived thread enters the namespace and binds: a socket keeps
+/// the namespace it was made in, the rest of the process stays where it is.
+pub fn bind_listener(ns: &str, addr: SocketAddr) -> Result<std::net::TcpListener> {
+    if !exists(ns) {
+        return Err(Error::invalid("no such namespace", ns));
+    }
+    let path = Path::new(NETNS_DIR).join(ns);
+    let thread_path = path.clone();
+    let bound = std::thread::spawn(move || -> std::io::Result<std::net::TcpListener> {
+        let file = std::fs::File::open(&thread_path)?;
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(std::io::Error::from)?;
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        Ok(listener)
+    })
+    .join();
+    match bound {
+        Ok(result) => result.map_err(|e| Error::io(path, e)),
+        Err(_) => Err(Error::io(
+            path,
+            std::io::Error::other("namespace bind thread panicked"),
+        )),
+    }
+}
+
+/// `(st_dev, st_ino)` of `/run/netns/<ns>`: changes when the namespace is re-created under
+/// the same name, so a holder of sockets in the old one knows to bind again.
+pub fn namespace_identity(ns: &str) -> Option<(u64, u64)> {
+    if !exists(ns) {
+        return None;
+    }
+    let meta = std::fs::metadata(Path::new(NETNS_DIR).join(ns)).ok()?;
+    Some((meta.dev(), meta.ino()))
 }
 
 /// Global-scope addresses from `ip -j addr show`.

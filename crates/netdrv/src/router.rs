@@ -13,14 +13,15 @@
 //!   (fixed addresses stay unreachable from outside, as behind Neutron's SNAT);
 //! * without `snat` the router routes plainly.
 //!
-//! NAT is IPv4 only. The metadata service is reached on 169.254.169.254, an address on the
-//! namespace's `lo` a listener made by [`bind_listener`] can bind.
+//! NAT is IPv4 only. With [`RouterSpec::metadata`], 169.254.169.254 is an address on the
+//! namespace's `lo` for the metadata service's listener ([`netns::bind_listener`]); the
+//! table's input chain drops metadata requests from the gateway side and any whose source
+//! address does not route back through the interface it came in on, so the source address
+//! the service identifies a guest by cannot be forged from another network.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
 use serde_json::Value;
@@ -35,8 +36,6 @@ pub const NAT_TABLE: &str = "onestack-router";
 
 /// The metadata address put on the namespace's `lo` when [`RouterSpec::metadata`] is set.
 pub const METADATA_ADDR: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
-
-const NETNS_DIR: &str = "/run/netns";
 
 /// One router port: a veth whose namespace side sits on the network of `bridge`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,7 +126,7 @@ pub async fn ensure(spec: &RouterSpec, owner: &Owner) -> Result<()> {
         addrs.dedup();
         ensure_port(&ns, &gw.port, &addrs, owner).await?;
     }
-    ensure_metadata(&ns, spec.metadata).await?;
+    netns::ensure_lo_address(&ns, METADATA_ADDR, spec.metadata).await?;
     ensure_routes(&ns, spec).await?;
     cmd::run_with_input(
         "ip",
@@ -140,7 +139,7 @@ pub async fn ensure(spec: &RouterSpec, owner: &Owner) -> Result<()> {
 
 /// Deletes the router's namespace and its ports; a missing router is fine.
 ///
-/// The ports are deleted explicitly first: a socket made by [`bind_listener`] keeps the
+/// The ports are deleted explicitly first: a socket made by [`netns::bind_listener`] keeps the
 /// namespace (and so the veth pairs) alive after `ip netns del`.
 pub async fn remove(router_id: &str) -> Result<()> {
     check_id("router id", router_id)?;
@@ -197,31 +196,6 @@ async fn ensure_port(ns: &str, p: &RouterPort, addrs: &[IpNet], owner: &Owner) -
         cmd::run("ip", &["-n", ns, "link", "set", "dev", &inner, "mtu", &mtu]).await?;
     }
     netns::ensure_addresses(ns, &inner, addrs).await
-}
-
-/// 169.254.169.254/32 on `lo` when wanted, absent otherwise; `lo` is up either way.
-async fn ensure_metadata(ns: &str, wanted: bool) -> Result<()> {
-    cmd::run("ip", &["-n", ns, "link", "set", "dev", "lo", "up"]).await?;
-    let out = cmd::run("ip", &["-n", ns, "-j", "-4", "addr", "show", "dev", "lo"]).await?;
-    let v = cmd::parse_json("ip", &out)?;
-    let meta = METADATA_ADDR.to_string();
-    let present = v
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|l| l.get("addr_info")?.as_array())
-        .flatten()
-        .any(|a| a.get("local").and_then(Value::as_str) == Some(meta.as_str()));
-    let net = format!("{meta}/32");
-    match (wanted, present) {
-        (true, false) => cmd::run("ip", &["-n", ns, "addr", "add", &net, "dev", "lo"])
-            .await
-            .map(drop),
-        (false, true) => cmd::run("ip", &["-n", ns, "addr", "del", &net, "dev", "lo"])
-            .await
-            .map(drop),
-        _ => Ok(()),
-    }
 }
 
 /// The default route via the gateway, and exactly the spec's static routes (`proto static`).
@@ -368,45 +342,22 @@ fn render_nat(spec: &RouterSpec) -> String {
         }
         s.push_str("  }\n");
     }
+    if spec.metadata {
+        // The service knows a guest by its source address: only ones that route back
+        // through the interface they came in on (fib rpf), never from the outside.
+        s.push_str("  chain input {\n    type filter hook input priority 0; policy accept;\n");
+        if let Some(gw) = &spec.gateway {
+            let dev = names::router_port_ns_side(&gw.port.port_id);
+            let _ = writeln!(s, "    iifname \"{dev}\" ip daddr {METADATA_ADDR} drop");
+        }
+        let _ = writeln!(
+            s,
+            "    iifname != \"lo\" ip daddr {METADATA_ADDR} fib saddr . iif oif missing drop"
+        );
+        s.push_str("  }\n");
+    }
     s.push_str("}\n");
     s
-}
-
-/// A nonblocking TCP listener on `addr` inside namespace `ns`, for a server in this process
-/// (the metadata proxy). A short-lived thread enters the namespace and binds: a socket keeps
-/// the namespace it was made in, the rest of the process stays where it is.
-pub fn bind_listener(ns: &str, addr: SocketAddr) -> Result<std::net::TcpListener> {
-    if !netns::exists(ns) {
-        return Err(Error::invalid("no such namespace", ns));
-    }
-    let path = PathBuf::from(NETNS_DIR).join(ns);
-    let thread_path = path.clone();
-    let bound = std::thread::spawn(move || -> std::io::Result<std::net::TcpListener> {
-        let file = std::fs::File::open(&thread_path)?;
-        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
-            .map_err(std::io::Error::from)?;
-        let listener = std::net::TcpListener::bind(addr)?;
-        listener.set_nonblocking(true)?;
-        Ok(listener)
-    })
-    .join();
-    match bound {
-        Ok(result) => result.map_err(|e| Error::io(path, e)),
-        Err(_) => Err(Error::io(
-            path,
-            std::io::Error::other("namespace bind thread panicked"),
-        )),
-    }
-}
-
-/// `(st_dev, st_ino)` of `/run/netns/<ns>`: changes when the namespace is re-created under
-/// the same name, so a holder of sockets in the old one knows to bind again.
-pub fn namespace_identity(ns: &str) -> Option<(u64, u64)> {
-    if !netns::exists(ns) {
-        return None;
-    }
-    let meta = std::fs::metadata(PathBuf::from(NETNS_DIR).join(ns)).ok()?;
-    Some((meta.dev(), meta.ino()))
 }
 
 #[cfg(test)]
@@ -485,6 +436,21 @@ mod tests {
         let text = render_nat(&s);
         assert!(!text.contains("chain"), "{text}");
         assert!(text.ends_with("table ip onestack-router {\n}\n"), "{text}");
+    }
+
+    #[test]
+    fn metadata_only_from_inside_and_unforged() {
+        let mut s = spec(true, vec![]);
+        assert!(!render_nat(&s).contains("chain input"));
+        s.metadata = true;
+        let text = render_nat(&s);
+        assert!(text.contains("chain input {\n    type filter hook input priority 0; policy accept;\n    iifname \"osrn-9a1b2c3d-0\" ip daddr 169.254.169.254 drop\n"), "{text}");
+        assert!(
+            text.contains(
+                "iifname != \"lo\" ip daddr 169.254.169.254 fib saddr . iif oif missing drop"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -612,11 +612,18 @@ async fn dhcp_answers_listed_macs_only() {
             ip: "10.251.3.50".parse().expect("ip"),
             hostname: "vm-listed".into(),
         }],
+        metadata: true,
     };
     dhcp::ensure(state.path(), &br, &net, &owner())
         .await
         .expect("dhcp");
     let pid = dhcp::running(state.path(), &net_id).expect("running");
+    let dhcp_ns = names::dhcp_namespace(&net_id);
+    let (_, lo) = in_ns(&dhcp_ns, &["ip", "-4", "addr", "show", "dev", "lo"]).await;
+    assert!(
+        lo.contains("169.254.169.254/32"),
+        "metadata address on lo: {lo}"
+    );
     dhcp::ensure(state.path(), &br, &net, &owner())
         .await
         .expect("again");
@@ -802,7 +809,7 @@ async fn router_namespace_routes_nats_and_cleans_up() {
         router::host_links(&spec),
         [names::router_port(&pi), names::router_port(&pg)]
     );
-    let identity = router::namespace_identity(&ns).expect("identity");
+    let identity = netns::namespace_identity(&ns).expect("identity");
     let (_, fwd) = in_ns(&ns, &["cat", "/proc/sys/net/ipv4/ip_forward"]).await;
     assert_eq!(fwd.trim(), "1");
     assert_eq!(
@@ -823,7 +830,7 @@ async fn router_namespace_routes_nats_and_cleans_up() {
         let g_ns = g.ns.clone();
         let out_ns = out.ns.clone();
         async move {
-            let l = router::bind_listener(&out_ns, "198.51.100.50:7777".parse().expect("sa"))
+            let l = netns::bind_listener(&out_ns, "198.51.100.50:7777".parse().expect("sa"))
                 .expect("bind outside");
             let server = tokio::spawn(accept_one(l, "hi\n"));
             let (_, text) = in_ns(
@@ -851,10 +858,10 @@ async fn router_namespace_routes_nats_and_cleans_up() {
     assert!(ping(&out, fip21).await, "new floating IP");
     assert!(!ping(&out, fip20).await, "old floating IP gone");
     seen_source(fip21).await;
-    assert_eq!(router::namespace_identity(&ns), Some(identity));
+    assert_eq!(netns::namespace_identity(&ns), Some(identity));
 
     // Metadata: a listener of this process inside the router namespace.
-    let l = router::bind_listener(&ns, "169.254.169.254:80".parse().expect("sa"))
+    let l = netns::bind_listener(&ns, "169.254.169.254:80".parse().expect("sa"))
         .expect("bind metadata");
     let server = tokio::spawn(accept_one(
         l,
@@ -868,13 +875,53 @@ async fn router_namespace_routes_nats_and_cleans_up() {
     .await;
     assert_eq!(server.await.expect("join"), Some(g.ip), "{text}");
     assert!(text.contains("meta"), "{text}");
+    // From the outside, even claiming a tenant address, the metadata address is dropped.
+    let (ok, text) = in_ns(
+        &out.ns,
+        &["ip", "addr", "add", "10.91.1.77/32", "dev", &out.dev],
+    )
+    .await;
+    assert!(ok, "{text}");
+    let l = netns::bind_listener(&ns, "169.254.169.254:80".parse().expect("sa"))
+        .expect("bind metadata again");
+    let server = tokio::spawn(accept_one(l, "meta\n"));
+    for src in ["198.51.100.50", "10.91.1.77"] {
+        let (_, text) = in_ns(
+            &out.ns,
+            &[
+                "ip",
+                "route",
+                "replace",
+                "169.254.169.254/32",
+                "via",
+                "198.51.100.2",
+                "src",
+                src,
+            ],
+        )
+        .await;
+        let (_, reply) = in_ns(
+            &out.ns,
+            &["busybox", "nc", "-w", "1", "169.254.169.254", "80"],
+        )
+        .await;
+        assert!(
+            !reply.contains("meta"),
+            "outside with source {src}: {reply} {text}"
+        );
+    }
+    assert_eq!(
+        server.await.expect("join"),
+        None,
+        "no connection from outside"
+    );
 
     router::remove(&router_id).await.expect("remove");
     router::remove(&router_id)
         .await
         .expect("remove is idempotent");
     assert!(!netns::exists(&ns));
-    assert!(router::namespace_identity(&ns).is_none());
+    assert!(netns::namespace_identity(&ns).is_none());
     let left: Vec<String> = link::list_ours(&owner())
         .await
         .expect("list")

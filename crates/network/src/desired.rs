@@ -22,6 +22,8 @@ pub struct NetworkPlan {
     pub all_ports: Vec<Port>,
     /// MACs of ports bound to other hosts, with those hosts' tunnel addresses.
     pub remote_macs: Vec<(String, IpAddr)>,
+    /// Some router (on whichever host) has an interface here, and so serves its metadata.
+    pub routed: bool,
 }
 
 /// A security group some local port uses, with the addresses of all its members.
@@ -69,6 +71,15 @@ pub async fn for_host(pool: &Pool, host: &str) -> Result<HostState> {
         .map(|(_, ip)| *ip)
         .collect();
 
+    let routers: Vec<Router> = store::list(pool, Table::Routers, None).await?;
+    // Networks some router (on whichever host) has an interface on, by the routers' own
+    // records: that router's namespace serves their metadata.
+    let routed_networks: BTreeSet<&str> = routers
+        .iter()
+        .flat_map(|r| r.interface_ports(&ports))
+        .map(|p| p.network_id.as_str())
+        .collect();
+
     let mut used_groups: BTreeSet<String> = BTreeSet::new();
     let plans = networks
         .into_iter()
@@ -101,6 +112,7 @@ pub async fn for_host(pool: &Pool, host: &str) -> Result<HostState> {
                 .filter_map(|p| Some((p.mac_address.clone(), *tunnels.get(&p.host_id)?)))
                 .collect();
             NetworkPlan {
+                routed: routed_networks.contains(network.id.as_str()),
                 subnets: subnets
                     .iter()
                     .filter(|s| s.network_id == network.id)
@@ -152,7 +164,7 @@ pub async fn for_host(pool: &Pool, host: &str) -> Result<HostState> {
             }
         })
         .collect();
-    let routers = routers_for_host(pool, host, &ports, &subnets).await?;
+    let routers = routers_for_host(pool, host, routers, &ports, &subnets).await?;
     Ok(HostState {
         networks: plans,
         routers,
@@ -164,10 +176,10 @@ pub async fn for_host(pool: &Pool, host: &str) -> Result<HostState> {
 async fn routers_for_host(
     pool: &Pool,
     host: &str,
+    routers: Vec<Router>,
     ports: &[Port],
     subnets: &[Subnet],
 ) -> Result<Vec<RouterPlan>> {
-    let routers: Vec<Router> = store::list(pool, Table::Routers, None).await?;
     let fips: Vec<FloatingIp> = store::list(pool, Table::FloatingIps, None).await?;
     let with_subnets = |p: &Port| {
         let held = subnets

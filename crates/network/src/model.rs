@@ -202,11 +202,14 @@ pub struct FloatingIp {
 impl FloatingIp {
     /// The key that lets a fixed address carry one floating IP only.
     pub fn association(&self) -> Option<String> {
-        Some(format!(
-            "{}/{}",
+        Some(Self::association_of(
             self.port_id.as_ref()?,
-            self.fixed_ip_address?
+            self.fixed_ip_address?,
         ))
+    }
+
+    pub fn association_of(port_id: &str, fixed: std::net::IpAddr) -> String {
+        format!("{port_id}/{fixed}")
     }
 }
 

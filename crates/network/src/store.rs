@@ -2,6 +2,8 @@
 //! select on; the constraint tables (addresses, MACs, segments, rule keys) make collisions
 //! impossible whatever the interleaving of requests.
 
+use std::net::IpAddr;
+
 use onestack_db::{Any, Pool, RowExt, Sql, Tx};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -606,4 +608,38 @@ pub async fn update_floating_ip(tx: &mut Tx, f: &FloatingIp, previous: i64) -> R
         return Err(concurrent("Floating IP", &f.id));
     }
     write_association(tx, f).await
+}
+
+/// The port that holds address `ip` in one of `subnet_ids`.
+pub async fn port_holding(
+    pool: &Pool,
+    subnet_ids: &[String],
+    ip: IpAddr,
+) -> Result<Option<String>> {
+    let rows =
+        sqlx::query("SELECT subnet_id, port_id FROM net_ip_allocations WHERE ip_address = $1")
+            .bind(ip.to_string())
+            .fetch_all(pool)
+            .await?;
+    for r in rows {
+        if subnet_ids.contains(&r.try_get::<String, _>("subnet_id")?) {
+            return Ok(Some(r.try_get("port_id")?));
+        }
+    }
+    Ok(None)
+}
+
+/// The floating IP that carries `fixed` of port `port_id`.
+pub async fn floating_ip_of(
+    pool: &Pool,
+    port_id: &str,
+    fixed: IpAddr,
+) -> Result<Option<FloatingIp>> {
+    let association = FloatingIp::association_of(port_id, fixed);
+    let row = sqlx::query("SELECT doc FROM net_floating_ips WHERE association = $1")
+        .bind(association)
+        .fetch_optional(pool)
+        .await?;
+    row.map(|r| decode(&r.try_get::<String, _>("doc")?))
+        .transpose()
 }

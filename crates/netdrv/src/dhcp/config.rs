@@ -100,6 +100,16 @@ pub fn render(dir: &Path, interface: &str, net: &DhcpNetwork) -> Result<Config> 
             .filter(|(dst, via)| matches!(dst, IpNet::V4(_)) && via.is_ipv4())
             .map(|(dst, via)| format!("{},{via}", dst.trunc()))
             .collect();
+        // The metadata address is this namespace's: reached through the DHCP port's address.
+        if net.metadata
+            && let Some(own) = net.addresses.iter().find(|a| s.cidr.contains(&a.addr()))
+        {
+            routes.push(format!(
+                "{}/32,{}",
+                crate::router::METADATA_ADDR,
+                own.addr()
+            ));
+        }
         if !routes.is_empty() {
             // Clients that take classless routes ignore option router (RFC 3442).
             if let Some(gw) = gw {
@@ -196,7 +206,24 @@ mod tests {
                     hostname: "v6".into(),
                 },
             ],
+            metadata: false,
         }
+    }
+
+    #[test]
+    fn metadata_is_routed_through_the_dhcp_port() {
+        let mut net = sample();
+        net.metadata = true;
+        let c = render(Path::new("/st/net1"), "osdi-net1", &net).expect("render");
+        assert!(c.opts.contains(
+            "tag:subnet0,option:classless-static-route,10.99.0.0/16,10.251.0.254,169.254.169.254/32,10.251.0.2,0.0.0.0/0,10.251.0.1\n"
+        ), "{}", c.opts);
+        // No DHCP address on that subnet: no way to reach the service, so no route.
+        assert!(
+            !c.opts.contains("tag:subnet2,option:classless"),
+            "{}",
+            c.opts
+        );
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub struct DhcpNetwork {
     pub mac: String,
     pub subnets: Vec<DhcpSubnet>,
     pub hosts: Vec<DhcpHost>,
+    /// Serve the metadata service from this namespace (a network no router serves): the
+    /// metadata address on its `lo` and a route to it through the DHCP port in the options.
+    pub metadata: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +97,7 @@ pub async fn ensure(
     }
     link::attach(&outer, bridge, owner).await?;
     configure_inner(&ns, &inner, &port_mac, net).await?;
+    netns::ensure_lo_address(&ns, crate::router::METADATA_ADDR, net.metadata).await?;
 
     readable_dir(&dir).await?;
     let mut files_changed = write_if_changed(&dir.join("hosts"), &config.hosts).await?;

@@ -11,7 +11,20 @@ use serde_json::{Value, json};
 use super::Neutron;
 use crate::common::{Cloud, is_root};
 
+mod metadata;
 mod router_isolation;
+
+/// Whether to run: yes as root; a failure otherwise, unless skipping is asked for.
+fn root_or_skip() -> bool {
+    if is_root() {
+        return true;
+    }
+    if std::env::var("ONESTACK_SKIP_ROOT_TESTS").as_deref() == Ok("1") {
+        eprintln!("skipped: not root (ONESTACK_SKIP_ROOT_TESTS=1)");
+        return false;
+    }
+    panic!("this data-plane test needs root; set ONESTACK_SKIP_ROOT_TESTS=1 to skip it");
+}
 
 fn run(program: &str, args: &[&str]) -> Output {
     Command::new(program)

@@ -12,20 +12,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::super::{Neutron, assert_neutron_error, id, tenants};
-use super::{AGENT, HostGuard, RouterGuard, eventually, netns_exists, run, wait_passes};
-use crate::common::{Cloud, is_root};
-
-/// Whether to run: yes as root; a failure otherwise, unless skipping is asked for.
-fn root_or_skip() -> bool {
-    if is_root() {
-        return true;
-    }
-    if std::env::var("ONESTACK_SKIP_ROOT_TESTS").as_deref() == Ok("1") {
-        eprintln!("skipped: not root (ONESTACK_SKIP_ROOT_TESTS=1)");
-        return false;
-    }
-    panic!("this data-plane test needs root; set ONESTACK_SKIP_ROOT_TESTS=1 to skip it");
-}
+use super::{
+    AGENT, HostGuard, RouterGuard, eventually, netns_exists, root_or_skip, run, wait_passes,
+};
+use crate::common::Cloud;
 
 /// Every (interface, address) inside a namespace, link-local addresses left out.
 fn addresses(ns: &str) -> BTreeSet<(String, String)> {
