@@ -1,5 +1,7 @@
 //! How resources look on the wire, per microversion.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value, json};
 
 use crate::microversion::Version;
@@ -92,8 +94,19 @@ pub fn keypair(k: &Keypair, v: Version, detail: bool) -> Value {
     out
 }
 
-/// `addresses`: network name → addresses with their version, MAC and type.
-pub fn addresses(server: &Server) -> Value {
+/// Floating addresses by the port and fixed address that carry them.
+pub type FloatingAddresses = HashMap<(String, String), Vec<String>>;
+
+/// `addresses`: network name → addresses with their version, MAC and type; each fixed
+/// address is followed by the floating addresses it carries, as Nova lists them.
+pub fn addresses(server: &Server, floating: &FloatingAddresses) -> Value {
+    let entry = |addr: &str, mac: &str, kind: &str| {
+        let version = if addr.contains(':') { 6 } else { 4 };
+        json!({
+            "addr": addr, "version": version,
+            "OS-EXT-IPS-MAC:mac_addr": mac, "OS-EXT-IPS:type": kind,
+        })
+    };
     let mut out = Map::new();
     for nic in &server.nics {
         let list = out
@@ -101,11 +114,11 @@ pub fn addresses(server: &Server) -> Value {
             .or_insert_with(|| json!([]));
         if let Value::Array(list) = list {
             for ip in &nic.ips {
-                let version = if ip.contains(':') { 6 } else { 4 };
-                list.push(json!({
-                    "addr": ip, "version": version,
-                    "OS-EXT-IPS-MAC:mac_addr": nic.mac, "OS-EXT-IPS:type": "fixed",
-                }));
+                list.push(entry(ip, &nic.mac, "fixed"));
+                let carried = floating.get(&(nic.port_id.clone(), ip.clone()));
+                for address in carried.into_iter().flatten() {
+                    list.push(entry(address, &nic.mac, "floating"));
+                }
             }
         }
     }
@@ -133,6 +146,8 @@ pub struct ServerView<'a> {
     pub version: Version,
     pub base: &'a str,
     pub admin: bool,
+    /// The floating addresses of the servers being shown.
+    pub floating: FloatingAddresses,
 }
 
 impl ServerView<'_> {
@@ -168,7 +183,7 @@ impl ServerView<'_> {
             "flavor": flavor,
             "created": time(s.created_at),
             "updated": time(s.updated_at),
-            "addresses": addresses(s),
+            "addresses": addresses(s, &self.floating),
             "accessIPv4": s.access_ipv4,
             "accessIPv6": s.access_ipv6,
             "links": links(self.base, "servers", &s.id),

@@ -20,16 +20,33 @@ fn view(ctx: &Ctx) -> ServerView<'_> {
         version: ctx.version,
         base: &ctx.base,
         admin: ctx.caller.admin,
+        floating: Default::default(),
     }
+}
+
+/// The view of `servers` in detail, their floating addresses read from the network service.
+async fn detail_view<'a>(
+    s: &Shared,
+    ctx: &'a Ctx,
+    servers: &[&Server],
+) -> Result<ServerView<'a>, ApiError> {
+    Ok(ServerView {
+        floating: s.floating_addresses(servers).await?,
+        ..view(ctx)
+    })
 }
 
 async fn listing(s: Shared, ctx: Ctx, params: Params, detail: bool) -> Reply {
     let servers = s.list_servers(&ctx.caller, &params).await?;
-    let v = view(&ctx);
     let path = if detail { "servers/detail" } else { "servers" };
     // Page first, then render only the page.
     let ids = servers.iter().map(|s| (s.id.clone(), s)).collect();
     let (page, links) = paginate(ids, &params, &format!("{}/v2.1/{path}", ctx.base))?;
+    let v = if detail {
+        detail_view(&s, &ctx, &page).await?
+    } else {
+        view(&ctx)
+    };
     let items: Vec<Value> = page
         .into_iter()
         .map(|server| {
@@ -97,7 +114,8 @@ pub async fn create_server(
 
 pub async fn show_server(State(s): State<Shared>, ctx: Ctx, Path(id): Path<String>) -> Reply {
     let server = s.get_server(&ctx.caller, &id).await?.doc;
-    Ok(Json(json!({"server": view(&ctx).detail(&server)})))
+    let v = detail_view(&s, &ctx, &[&server]).await?;
+    Ok(Json(json!({"server": v.detail(&server)})))
 }
 
 pub async fn update_server(
@@ -110,7 +128,8 @@ pub async fn update_server(
     let server = s
         .update_server(&ctx.caller, ctx.version, &id, fields)
         .await?;
-    Ok(Json(json!({"server": view(&ctx).detail(&server)})))
+    let v = detail_view(&s, &ctx, &[&server]).await?;
+    Ok(Json(json!({"server": v.detail(&server)})))
 }
 
 pub async fn delete_server(
@@ -139,7 +158,7 @@ pub async fn server_action(
         Outcome::Body(body) if is_console => (StatusCode::OK, Json(body)).into_response(),
         Outcome::Body(extra) if is_rebuild => {
             let server = s.get_server(&ctx.caller, &id).await?.doc;
-            let mut detail = view(&ctx).detail(&server);
+            let mut detail = detail_view(&s, &ctx, &[&server]).await?.detail(&server);
             detail["adminPass"] = extra["adminPass"].clone();
             (StatusCode::ACCEPTED, Json(json!({"server": detail}))).into_response()
         }
@@ -428,7 +447,8 @@ pub async fn remove_tag(
 
 pub async fn list_ips(State(s): State<Shared>, ctx: Ctx, Path(id): Path<String>) -> Reply {
     let server = s.get_server(&ctx.caller, &id).await?.doc;
-    let mut addresses = views::addresses(&server);
+    let floating = s.floating_addresses(&[&server]).await?;
+    let mut addresses = views::addresses(&server, &floating);
     strip_extensions(&mut addresses);
     Ok(Json(json!({"addresses": addresses})))
 }
@@ -453,7 +473,8 @@ pub async fn show_ips(
     Path((id, network)): Path<(String, String)>,
 ) -> Reply {
     let server = s.get_server(&ctx.caller, &id).await?.doc;
-    let mut addresses = views::addresses(&server);
+    let floating = s.floating_addresses(&[&server]).await?;
+    let mut addresses = views::addresses(&server, &floating);
     strip_extensions(&mut addresses);
     let list = addresses
         .get(&network)

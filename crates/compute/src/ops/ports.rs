@@ -6,12 +6,33 @@ use serde_json::{Value, json};
 
 use super::create::NetworkRequest;
 use crate::error::{Error, Result};
-use crate::model::Nic;
+use crate::model::{Nic, Server};
 use crate::policy::Caller;
 use crate::service::Computes;
 use crate::states::{self, vm};
+use crate::views::FloatingAddresses;
 
 impl Computes {
+    /// The floating addresses carried by the fixed addresses of `servers`' ports.
+    pub async fn floating_addresses(&self, servers: &[&Server]) -> Result<FloatingAddresses> {
+        let port_ids: Vec<String> = servers
+            .iter()
+            .flat_map(|s| s.nics.iter().map(|n| n.port_id.clone()))
+            .collect();
+        if port_ids.is_empty() {
+            return Ok(FloatingAddresses::new());
+        }
+        let mut out = FloatingAddresses::new();
+        for fip in self.networks.floating_ips_of_ports(&port_ids).await? {
+            if let (Some(port), Some(fixed)) = (fip.port_id, fip.fixed_ip_address) {
+                out.entry((port, fixed.to_string()))
+                    .or_default()
+                    .push(fip.floating_ip_address.to_string());
+            }
+        }
+        Ok(out)
+    }
+
     pub(crate) async fn make_ports_for(
         &self,
         caller: &Caller,

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use super::{HOST_AGENT, Server, free_port, is_root, ok, ok_json, openstack, workspace};
 
+mod l3;
+
 /// Builds (or reuses) the test guest and returns its directory.
 fn test_guest() -> PathBuf {
     let out = workspace().join("target/test-guest");

@@ -681,3 +681,96 @@ async fn a_port_never_joins_another_projects_router() {
     let r = alice.delete(&format!("/v2.0/routers/{arid}")).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
 }
+
+/// Nova shows a server's floating address under `addresses` (type `floating`, after the
+/// fixed address that carries it) and in `/ips`, from association to disassociation.
+#[tokio::test]
+async fn a_servers_floating_address_shows_in_its_addresses() {
+    let cloud = Cloud::start_with(|c| {
+        c.network
+            .physical_interfaces
+            .insert("physnet1".into(), "lo".into());
+    })
+    .await;
+    let env = crate::compute::env(&cloud).await;
+    let admin_token = cloud.admin_token().await;
+    let admin = Neutron::new(&cloud, &admin_token);
+    let alice = Neutron::new(&cloud, &cloud.token("alice", "pw-alice", "alice").await);
+    let (public, _) = external(&admin).await;
+    let net = alice.network("web").await;
+    let subnet = alice
+        .subnet(&net, "10.0.5.0/24", json!({"enable_dhcp": false}))
+        .await;
+    let router = alice
+        .create(
+            "routers",
+            "router",
+            json!({"name": "r", "external_gateway_info": {"network_id": public["id"]}}),
+        )
+        .await;
+    let added = alice
+        .put(
+            &format!("/v2.0/routers/{}/add_router_interface", id(&router)),
+            json!({"subnet_id": subnet["id"]}),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+    let image = env.alice.image("fip-image", json!({})).await;
+    let server = env
+        .alice
+        .boot_active("web1", &image, json!({"networks": [{"uuid": id(&net)}]}))
+        .await;
+    let ports = alice.get(&format!("/v2.0/ports?device_id={server}")).await;
+    let port = &ports.body["ports"][0];
+    let fixed = port["fixed_ips"][0]["ip_address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let fip = alice
+        .create(
+            "floatingips",
+            "floatingip",
+            json!({"floating_network_id": public["id"], "port_id": port["id"]}),
+        )
+        .await;
+    let floating = fip["floating_ip_address"].as_str().unwrap().to_owned();
+
+    let shown = env.alice.server(&server).await;
+    assert_eq!(
+        shown["addresses"]["web"],
+        json!([
+            {"addr": fixed, "version": 4, "OS-EXT-IPS-MAC:mac_addr": port["mac_address"],
+             "OS-EXT-IPS:type": "fixed"},
+            {"addr": floating, "version": 4, "OS-EXT-IPS-MAC:mac_addr": port["mac_address"],
+             "OS-EXT-IPS:type": "floating"},
+        ]),
+        "{shown}"
+    );
+    let listed = env.alice.get("/servers/detail").await;
+    assert_eq!(
+        listed.body["servers"][0]["addresses"], shown["addresses"],
+        "{}",
+        listed.body
+    );
+    let ips = env.alice.get(&format!("/servers/{server}/ips")).await;
+    assert_eq!(
+        ips.body["addresses"]["web"],
+        json!([{"addr": fixed, "version": 4}, {"addr": floating, "version": 4}]),
+        "{}",
+        ips.body
+    );
+
+    let cleared = alice
+        .put(
+            &format!("/v2.0/floatingips/{}", id(&fip)),
+            json!({"floatingip": {"port_id": null}}),
+        )
+        .await;
+    assert_eq!(cleared.status, StatusCode::OK, "{}", cleared.body);
+    let shown = env.alice.server(&server).await;
+    assert_eq!(
+        shown["addresses"]["web"].as_array().map(Vec::len),
+        Some(1),
+        "{shown}"
+    );
+}
