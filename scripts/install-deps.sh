@@ -15,6 +15,7 @@ have qemu-img || need_apt+=(qemu-utils)        # the image tests make real qcow2
 have ip || need_apt+=(iproute2)                 # the network agent: bridges, taps, VXLAN, namespaces
 have nft || need_apt+=(nftables)               # the network agent: security groups
 have dnsmasq || need_apt+=(dnsmasq-base)       # the network agent: DHCP for subnets that want it
+have arping || need_apt+=(iputils-arping)       # the network agent: gratuitous ARP for floating IPs
 [ -x /bin/busybox ] || need_apt+=(busybox-static) # data-plane tests: udhcpc in a namespace
 # scripts/build-test-guest.sh: the test guest's disk and CD images, made without loop devices
 have mcopy || need_apt+=(mtools)

@@ -143,8 +143,8 @@ pub async fn move_link(link: &str, ns: &str) -> Result<()> {
 }
 
 /// Makes the addresses of `dev` inside `ns` exactly `addrs` (link-local addresses the
-/// kernel makes are kept), and brings `dev` and `lo` up.
-pub async fn ensure_addresses(ns: &str, dev: &str, addrs: &[IpNet]) -> Result<()> {
+/// kernel makes are kept), and brings `dev` and `lo` up; returns the addresses it added.
+pub async fn ensure_addresses(ns: &str, dev: &str, addrs: &[IpNet]) -> Result<Vec<IpNet>> {
     check(ns)?;
     if !names::is_safe_ifname(dev) {
         return Err(Error::invalid("interface name", dev));
@@ -156,7 +156,8 @@ pub async fn ensure_addresses(ns: &str, dev: &str, addrs: &[IpNet]) -> Result<()
         let a = a.to_string();
         cmd::run("ip", &["-n", ns, "addr", "del", &a, "dev", dev]).await?;
     }
-    for a in wanted.difference(&current) {
+    let added: Vec<IpNet> = wanted.difference(&current).copied().collect();
+    for a in &added {
         let text = a.to_string();
         let mut args = vec!["-n", ns, "addr", "add", &text, "dev", dev];
         if a.addr().is_ipv6() {
@@ -167,7 +168,7 @@ pub async fn ensure_addresses(ns: &str, dev: &str, addrs: &[IpNet]) -> Result<()
     }
     cmd::run("ip", &["-n", ns, "link", "set", "dev", dev, "up"]).await?;
     cmd::run("ip", &["-n", ns, "link", "set", "dev", "lo", "up"]).await?;
-    Ok(())
+    Ok(added)
 }
 
 /// `addr`/32 on the namespace's `lo` when `wanted`, absent otherwise; `lo` is up either way.

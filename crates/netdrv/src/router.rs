@@ -115,6 +115,7 @@ pub async fn ensure(spec: &RouterSpec, owner: &Owner) -> Result<()> {
     for p in &spec.interfaces {
         ensure_port(&ns, p, &p.addresses, owner).await?;
     }
+    let mut announce = Vec::new();
     if let Some(gw) = &spec.gateway {
         let mut addrs = gw.port.addresses.clone();
         addrs.extend(
@@ -124,7 +125,12 @@ pub async fn ensure(spec: &RouterSpec, owner: &Owner) -> Result<()> {
         );
         addrs.sort();
         addrs.dedup();
-        ensure_port(&ns, &gw.port, &addrs, owner).await?;
+        let added = ensure_port(&ns, &gw.port, &addrs, owner).await?;
+        let dev = names::router_port_ns_side(&gw.port.port_id);
+        announce.extend(added.into_iter().filter_map(|a| match a.addr() {
+            IpAddr::V4(v4) => Some((dev.clone(), v4)),
+            IpAddr::V6(_) => None,
+        }));
     }
     netns::ensure_lo_address(&ns, METADATA_ADDR, spec.metadata).await?;
     ensure_routes(&ns, spec).await?;
@@ -134,7 +140,30 @@ pub async fn ensure(spec: &RouterSpec, owner: &Owner) -> Result<()> {
         Some(&render_nat(spec)),
     )
     .await?;
+    // Only now that the NAT is in place: the outside may send at once.
+    for (dev, addr) in announce {
+        announce_address(&ns, &dev, addr);
+    }
     Ok(())
+}
+
+/// Tells the external network that `addr` now lives here, with gratuitous ARP (in the
+/// background: the pass does not wait). Neighbours that had the address from another router
+/// or an unanswered request update their caches at once instead of after their own timeout.
+fn announce_address(ns: &str, dev: &str, addr: Ipv4Addr) {
+    let args: Vec<String> = ["netns", "exec", ns, "arping", "-U", "-c", "2", "-I", dev]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain([addr.to_string()])
+        .collect();
+    tokio::spawn(async move {
+        if let Err(error) = cmd::run("ip", &args).await {
+            tracing::warn!(
+                %addr, %error,
+                "cannot announce a floating address (install iputils-arping); neighbours learn it when their ARP entries expire"
+            );
+        }
+    });
 }
 
 /// Deletes the router's namespace and its ports; a missing router is fine.
@@ -172,7 +201,13 @@ async fn remove_stale_ports(ns: &str, keep: &BTreeSet<String>) -> Result<()> {
     Ok(())
 }
 
-async fn ensure_port(ns: &str, p: &RouterPort, addrs: &[IpNet], owner: &Owner) -> Result<()> {
+/// Builds one router port; returns the addresses it added inside the namespace.
+async fn ensure_port(
+    ns: &str,
+    p: &RouterPort,
+    addrs: &[IpNet],
+    owner: &Owner,
+) -> Result<Vec<IpNet>> {
     let host = names::router_port(&p.port_id);
     let inner = names::router_port_ns_side(&p.port_id);
     let port_mac = mac::normalize(&p.mac)?;

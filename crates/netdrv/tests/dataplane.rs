@@ -852,9 +852,29 @@ async fn router_namespace_routes_nats_and_cleans_up() {
     if let Some(gw) = spec.gateway.as_mut() {
         gw.floating = vec![(ip("198.51.100.21"), ip("10.91.1.10"))];
     }
+    // The outside host takes in gratuitous ARP (Linux only updates existing entries by
+    // default): the new address is announced without the outside asking.
+    let (ok, text) = in_ns(
+        &out.ns,
+        &["sysctl", "-q", "-w", "net.ipv4.conf.all.arp_accept=1"],
+    )
+    .await;
+    assert!(ok, "{text}");
     router::ensure(&spec, &owner())
         .await
         .expect("ensure new floating");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let (_, neigh) = in_ns(&out.ns, &["ip", "neigh", "show", "198.51.100.21"]).await;
+        if neigh.contains("fa:16:3e:91:02:02") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new floating address was not announced: {neigh}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert!(ping(&out, fip21).await, "new floating IP");
     assert!(!ping(&out, fip20).await, "old floating IP gone");
     seen_source(fip21).await;

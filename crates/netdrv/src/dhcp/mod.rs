@@ -204,7 +204,9 @@ async fn configure_inner(ns: &str, dev: &str, mac: &str, net: &DhcpNetwork) -> R
         let mtu = net.mtu.to_string();
         cmd::run("ip", &["-n", ns, "link", "set", "dev", dev, "mtu", &mtu]).await?;
     }
-    netns::ensure_addresses(ns, dev, &net.addresses).await
+    netns::ensure_addresses(ns, dev, &net.addresses)
+        .await
+        .map(drop)
 }
 
 /// Writes `path` through a temporary file and rename (dnsmasq may read it at any time);
