@@ -7,6 +7,7 @@ pub mod body;
 pub mod error;
 pub mod fields;
 pub mod request_id;
+pub mod routes;
 pub mod url;
 
 pub use auth::{AuthContext, Scope, TokenValidator};

@@ -19,33 +19,13 @@ use tokio::process::Command;
 static FIREWALL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-fn skip_reason() -> Option<&'static str> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let root = status
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        == Some("0");
-    if !root {
-        return Some("not root");
-    }
-    if which("busybox").is_none() || which("nft").is_none() || which("dnsmasq").is_none() {
-        return Some("busybox, nft or dnsmasq missing");
-    }
-    None
-}
-
-fn which(tool: &str) -> Option<PathBuf> {
-    ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-        .iter()
-        .map(|d| PathBuf::from(d).join(tool))
-        .find(|p| p.exists())
-}
-
+/// Root and the tools the mechanisms run; a test fails without them unless the run opts
+/// out (`onestack_testkit`).
 macro_rules! require_root {
     () => {
-        if let Some(reason) = skip_reason() {
-            println!("skipped: {reason}");
+        if !(onestack_testkit::require_root()
+            && onestack_testkit::require_tools(&["busybox", "nft", "dnsmasq"]))
+        {
             return;
         }
     };
@@ -295,11 +275,41 @@ async fn foreign_firewall() -> Option<String> {
         .await
         .ok()?;
     let ours = test_table();
-    String::from_utf8_lossy(&out.stdout)
+    let mut foreign = None;
+    for table in String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.trim().strip_prefix("table inet "))
-        .find(|t| *t == Firewall::DEFAULT_TABLE || (t.starts_with("ostest") && *t != ours))
-        .map(str::to_owned)
+    {
+        // A table an earlier run of these tests left behind (its process is gone) is ours
+        // to remove.
+        if let Some(pid) = table.strip_prefix("ostest")
+            && table != ours
+            && !std::path::Path::new("/proc").join(pid).exists()
+        {
+            let _ = Command::new("nft")
+                .args(["delete", "table", "inet", table])
+                .status()
+                .await;
+            continue;
+        }
+        if table == Firewall::DEFAULT_TABLE || (table.starts_with("ostest") && table != ours) {
+            foreign = Some(table.to_owned());
+        }
+    }
+    foreign
+}
+
+/// Whether this test may load rules: no other table sets the packet mark its rules use.
+async fn firewall_to_ourselves() -> bool {
+    let foreign = foreign_firewall().await;
+    onestack_testkit::require(
+        onestack_testkit::Need::Firewall,
+        foreign.is_none(),
+        &format!(
+            "another firewall table ({}) sets the packet mark these rules use; if nothing runs it, delete it with nft delete table inet <name>",
+            foreign.as_deref().unwrap_or_default()
+        ),
+    )
 }
 
 /// Two clouds on one host: one cloud's devices and namespaces are invisible to the other's
@@ -476,8 +486,7 @@ async fn vxlan_fdb_and_devices_converge() {
 async fn security_groups_filter_and_follow_rule_changes() {
     require_root!();
     let _lock = FIREWALL.lock().await;
-    if let Some(t) = foreign_firewall().await {
-        println!("skipped: another firewall table ({t}) shares the packet mark");
+    if !firewall_to_ourselves().await {
         return;
     }
     let mut c = Cleanup::default();
@@ -635,23 +644,17 @@ async fn dhcp_answers_listed_macs_only() {
 
     // Both clients sit behind security groups that allow nothing: DHCP must still work.
     let fw = Firewall::new(&table).expect("table name");
-    let filtered = match foreign_firewall().await {
-        Some(t) => {
-            println!("firewall part skipped: another firewall table ({t}) shares the packet mark");
-            false
-        }
-        None => {
-            let ports = vec![port_filter(&listed, &[]), port_filter(&unlisted, &[])];
-            fw.apply(&Ruleset {
-                ports,
-                groups: vec![],
-                zones: vec![],
-            })
-            .await
-            .expect("apply");
-            true
-        }
-    };
+    let filtered = firewall_to_ourselves().await;
+    if filtered {
+        let ports = vec![port_filter(&listed, &[]), port_filter(&unlisted, &[])];
+        fw.apply(&Ruleset {
+            ports,
+            groups: vec![],
+            zones: vec![],
+        })
+        .await
+        .expect("apply");
+    }
     // Generous retries where a lease is expected (a loaded host may be slow), few where not.
     let udhcpc = |g: &Guest, tries: u8| {
         let dev = g.dev.clone();

@@ -3,7 +3,7 @@
 //! addresses never share a connection (one conntrack zone each). Stand-in guests are veth
 //! peers in namespaces on bridges made here with `ip`; packets are crafted with python3.
 //!
-//! Root is required: without it these tests fail, unless `ONESTACK_SKIP_ROOT_TESTS=1` says
+//! Root is required: without it these tests fail, unless `ONESTACK_TEST_SKIP=root` says
 //! skipping them is meant.
 
 use std::net::IpAddr;
@@ -21,30 +21,10 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 /// nft tables are global and both tests load one: one at a time.
 static FIREWALL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Whether to run: yes as root; a failure otherwise, unless skipping is asked for.
+/// Whether to run: root and its tools, or a failure unless the run opts out
+/// (`onestack_testkit`).
 fn root_or_skip() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let root = status
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        == Some("0");
-    if root {
-        for tool in ["nft", "python3"] {
-            assert!(
-                run("sh", &["-c", &format!("command -v {tool}")])
-                    .status
-                    .success(),
-                "{tool} is missing (scripts/install-deps.sh installs it)"
-            );
-        }
-        return true;
-    }
-    if std::env::var("ONESTACK_SKIP_ROOT_TESTS").as_deref() == Ok("1") {
-        println!("skipped: not root (ONESTACK_SKIP_ROOT_TESTS=1)");
-        return false;
-    }
-    panic!("this data-plane test needs root; set ONESTACK_SKIP_ROOT_TESTS=1 to skip it");
+    onestack_testkit::require_root() && onestack_testkit::require_tools(&["nft", "python3"])
 }
 
 fn run(program: &str, args: &[&str]) -> Output {

@@ -91,9 +91,16 @@ pub struct Running {
     task: JoinHandle<std::io::Result<()>>,
     agent: Option<AgentHandle>,
     compute_agent: Option<AgentHandle>,
+    /// The services' routes as mounted, for [`Running::mounted_paths`].
+    routes: Router,
 }
 
 impl Running {
+    /// Every path pattern the services mount, under their prefixes (`/identity/v3/users`).
+    pub fn mounted_paths(&self) -> Vec<String> {
+        onestack_api::routes::mounted_paths(&self.routes)
+    }
+
     /// Stops accepting, lets requests in flight finish, and waits.
     pub async fn stop(mut self) -> std::io::Result<()> {
         if let Some(tx) = self.shutdown.take() {
@@ -238,11 +245,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let validator: Arc<dyn TokenValidator> = Arc::new(Validator(identity.clone()));
     let configured_url =
         PublicUrl((!config.server.public_url.is_empty()).then(|| public_url.clone()));
-    let app = Router::new()
+    let routes = Router::new()
         .nest("/identity", onestack_identity::router(identity))
         .nest("/image", onestack_image::router(images))
         .nest("/networking", onestack_network::router(networks.clone()))
-        .nest("/compute", onestack_compute::router(computes))
+        .nest("/compute", onestack_compute::router(computes));
+    let app = routes
+        .clone()
         .fallback(not_found)
         .layer(middleware::from_fn(move |r, n| {
             onestack_api::auth::layer(validator.clone(), r, n)
@@ -273,6 +282,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         task,
         agent,
         compute_agent,
+        routes,
     })
 }
 

@@ -2,6 +2,7 @@
 //! Image v2 in `image/`.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
+mod authz;
 mod common;
 mod compute;
 mod image;

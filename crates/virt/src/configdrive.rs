@@ -98,17 +98,9 @@ mod tests {
         assert!(inner_path("").is_err());
     }
 
-    fn have(tool: &str) -> bool {
-        std::process::Command::new(tool)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    }
-
     #[tokio::test]
     async fn makes_a_config_2_iso() {
-        if !have(GENISOIMAGE) {
-            println!("skipped: genisoimage is not installed");
+        if !onestack_testkit::require_tools(&[GENISOIMAGE]) {
             return;
         }
         let dir = tempfile::tempdir().expect("tempdir");

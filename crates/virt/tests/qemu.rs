@@ -1,5 +1,6 @@
 //! The QEMU driver against a real `qemu-system-x86_64` (TCG is enough: a guest with a blank
-//! disk boots into the firmware and sits there). Skipped where QEMU is not installed.
+//! disk boots into the firmware and sits there). Without QEMU these tests fail, unless the
+//! run opts out (`ONESTACK_TEST_SKIP=tool`, counted by `make test`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,21 +11,9 @@ use onestack_virt::{
     AccelChoice, Driver, Error, GuestSpec, PowerState, QemuConfig, RootDisk, detect_accel,
 };
 
-fn have(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
+/// QEMU and qemu-img, or a failure unless the run opts out (`onestack_testkit`).
 fn qemu_missing() -> bool {
-    for tool in ["qemu-system-x86_64", "qemu-img"] {
-        if !have(tool) {
-            println!("skipped: {tool} is not installed (scripts/install-deps.sh)");
-            return true;
-        }
-    }
-    false
+    !onestack_testkit::require_tools(&["qemu-system-x86_64", "qemu-img"])
 }
 
 /// A driver on temp directories; kills every QEMU it may have started when dropped, even
@@ -327,7 +316,7 @@ async fn images_extra_disks_config_drive_rescue_and_resize() {
             .is_err()
     );
 
-    let have_iso = have("genisoimage");
+    let have_iso = onestack_testkit::require_tools(&["genisoimage"]);
     let iso = if have_iso {
         let iso_dir = src.join("iso");
         std::fs::create_dir(&iso_dir).expect("mkdir");
@@ -346,7 +335,6 @@ async fn images_extra_disks_config_drive_rescue_and_resize() {
         assert_eq!(format, "raw");
         Some(iso)
     } else {
-        println!("skipped the ISO and config drive parts: genisoimage is not installed");
         None
     };
 
@@ -457,8 +445,7 @@ fn qemu_img(args: &[&str]) {
 
 #[tokio::test]
 async fn the_cache_refuses_what_a_guest_must_not_get() {
-    if !have("qemu-img") {
-        println!("skipped: qemu-img is not installed");
+    if !onestack_testkit::require_tools(&["qemu-img"]) {
         return;
     }
     let env = Env::new();
@@ -601,15 +588,19 @@ async fn nic_on_a_persistent_tap() {
     if qemu_missing() {
         return;
     }
+    if !onestack_testkit::require_root() {
+        return;
+    }
     let tap = format!("vtest{}", std::process::id() % 100_000);
     let made = Command::new("ip")
         .args(["tuntap", "add", "dev", &tap, "mode", "tap"])
         .output()
-        .is_ok_and(|o| o.status.success());
-    if !made {
-        println!("skipped: cannot make a tap here (needs root and ip)");
-        return;
-    }
+        .expect("ip runs");
+    assert!(
+        made.status.success(),
+        "ip tuntap add: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     struct Tap(String);
     impl Drop for Tap {
         fn drop(&mut self) {
@@ -644,14 +635,17 @@ async fn nic_on_a_persistent_tap() {
     assert!(Path::new(&format!("/sys/class/net/{tap}")).exists());
 }
 
-/// The test guest of `scripts/build-test-guest.sh`, if it was built.
-fn test_guest() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-guest");
-    let dir = dir.canonicalize().ok()?;
-    ["disk.img", "vmlinuz", "initrd.img"]
-        .iter()
-        .all(|f| dir.join(f).exists())
-        .then_some(dir)
+/// The test guest, built (or found up to date) by `scripts/build-test-guest.sh`.
+fn test_guest() -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = repo.join("target/test-guest");
+    let status = Command::new(repo.join("scripts/build-test-guest.sh"))
+        .arg(&dir)
+        .status()
+        .expect("the guest build script runs");
+    assert!(status.success(), "scripts/build-test-guest.sh failed");
+    // The driver takes no path with `..` in it.
+    dir.canonicalize().expect("the test guest's directory")
 }
 
 /// Waits for `marker` on the guest's serial console.
@@ -675,14 +669,10 @@ async fn real_guest_boots_reads_its_config_drive_and_obeys_the_power_button() {
     if qemu_missing() {
         return;
     }
-    let Some(guest) = test_guest() else {
-        println!("skipped: no test guest (scripts/build-test-guest.sh)");
-        return;
-    };
-    if !have("genisoimage") {
-        println!("skipped: genisoimage is not installed");
+    if !onestack_testkit::require_tools(&["genisoimage"]) {
         return;
     }
+    let guest = test_guest();
     let mut env = Env::new();
     let d = &env.driver;
     let (disk, format) = d

@@ -1,8 +1,9 @@
-//! Version discovery, the JSON schemas clients validate against, and `/v2/info/*`.
+//! Version discovery, the JSON schemas clients validate against, and `/v2/info/*`. Only
+//! the version documents are public; the rest needs a token, as behind Glance's authtoken.
 
 use axum::Json;
 use axum::http::StatusCode;
-use onestack_api::BaseUrl;
+use onestack_api::{AuthContext, BaseUrl};
 use serde_json::{Value, json};
 
 use crate::format::{CONTAINER_FORMATS, DISK_FORMATS};
@@ -84,11 +85,11 @@ fn image_schema_value() -> Value {
     })
 }
 
-pub async fn image_schema_doc() -> Json<Value> {
+pub async fn image_schema_doc(_caller: AuthContext) -> Json<Value> {
     Json(image_schema_value())
 }
 
-pub async fn images_schema() -> Json<Value> {
+pub async fn images_schema(_caller: AuthContext) -> Json<Value> {
     Json(json!({
         "name": "images",
         "properties": {
@@ -119,11 +120,11 @@ fn member_schema_value() -> Value {
     })
 }
 
-pub async fn member_schema() -> Json<Value> {
+pub async fn member_schema(_caller: AuthContext) -> Json<Value> {
     Json(member_schema_value())
 }
 
-pub async fn members_schema() -> Json<Value> {
+pub async fn members_schema(_caller: AuthContext) -> Json<Value> {
     Json(json!({
         "name": "members",
         "properties": {
@@ -134,7 +135,7 @@ pub async fn members_schema() -> Json<Value> {
     }))
 }
 
-pub async fn import_info() -> Json<Value> {
+pub async fn import_info(_caller: AuthContext) -> Json<Value> {
     Json(json!({
         "import-methods": {
             "description": "Import methods available.",
@@ -144,7 +145,7 @@ pub async fn import_info() -> Json<Value> {
     }))
 }
 
-pub async fn stores_info() -> Json<Value> {
+pub async fn stores_info(_caller: AuthContext) -> Json<Value> {
     Json(
         json!({ "stores": [{ "id": "file", "description": "Files under the onestack data directory", "default": true }] }),
     )

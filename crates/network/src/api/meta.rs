@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::Path;
-use onestack_api::{ApiError, BaseUrl};
+use onestack_api::{ApiError, AuthContext, BaseUrl};
 use serde_json::{Value, json};
 
 /// (alias, name, description) of each extension served.
@@ -131,7 +131,8 @@ pub async fn versions(BaseUrl(base): BaseUrl) -> Json<Value> {
     }]}))
 }
 
-pub async fn resources(BaseUrl(base): BaseUrl) -> Json<Value> {
+/// Neutron serves everything below `/v2.0` to authenticated callers only.
+pub async fn resources(_caller: AuthContext, BaseUrl(base): BaseUrl) -> Json<Value> {
     let items: Vec<Value> = [
         ("network", "networks"),
         ("subnet", "subnets"),
@@ -151,7 +152,7 @@ pub async fn resources(BaseUrl(base): BaseUrl) -> Json<Value> {
     Json(json!({"resources": items}))
 }
 
-pub async fn extensions() -> Json<Value> {
+pub async fn extensions(_caller: AuthContext) -> Json<Value> {
     let list: Vec<Value> = EXTENSIONS
         .iter()
         .map(|(a, n, d)| extension_view(a, n, d))
@@ -159,7 +160,10 @@ pub async fn extensions() -> Json<Value> {
     Json(json!({"extensions": list}))
 }
 
-pub async fn extension(Path(alias): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn extension(
+    _caller: AuthContext,
+    Path(alias): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     EXTENSIONS
         .iter()
         .find(|(a, _, _)| *a == alias)

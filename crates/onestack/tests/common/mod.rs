@@ -18,14 +18,10 @@ pub struct Cloud {
     _dir: tempfile::TempDir,
 }
 
-/// Whether the tests run as root (the data-plane tests need it; CI runs as root).
-pub fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
+/// Whether a test that needs root runs: as root yes; otherwise it fails, unless the run
+/// opts out with `ONESTACK_TEST_SKIP=root` (then the skip is counted; `onestack_testkit`).
+pub fn root_or_skip() -> bool {
+    onestack_testkit::require_root()
 }
 
 /// The id of the cloud whose data directory is `data_dir`, once it has started.

@@ -4,26 +4,15 @@
 //! service (through the router, and through the DHCP namespace of a network without one),
 //! and a floating IP that lets the outside host reach a guest's port 80.
 //!
-//! Root is required: without it this test fails, unless `ONESTACK_SKIP_ROOT_TESTS=1` says
+//! Root is required: without it this test fails, unless `ONESTACK_TEST_SKIP=root` says
 //! skipping it is meant.
 
 use std::process::{Command, Output};
 use std::time::Instant;
 
-use super::{HOST_AGENT, Server, console, free_port, is_root, ok, ok_json, test_guest, within};
-
-fn root_or_skip() -> bool {
-    if is_root() {
-        return true;
-    }
-    if std::env::var("ONESTACK_SKIP_ROOT_TESTS").as_deref() == Ok("1") {
-        println!("skipped: not root (ONESTACK_SKIP_ROOT_TESTS=1)");
-        return false;
-    }
-    panic!(
-        "real guests need root for their taps and bridges; set ONESTACK_SKIP_ROOT_TESTS=1 to skip"
-    );
-}
+use super::{
+    HOST_AGENT, Server, console, free_port, ok, ok_json, root_or_skip, test_guest, within,
+};
 
 fn run(program: &str, args: &[&str]) -> Output {
     Command::new(program)

@@ -1,7 +1,7 @@
 //! The data plane through the whole stack: ports created with the API, plugged in by the
 //! agent, and namespaces with the veth peers standing in for guests. Needs root (CI runs as
-//! root); reports itself skipped otherwise. Only ever sends traffic to addresses it created
-//! (10.251.x.x).
+//! root): fails without it, unless the run opts out (`ONESTACK_TEST_SKIP=root`). Only ever
+//! sends traffic to addresses it created (10.251.x.x).
 
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -9,22 +9,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::Neutron;
-use crate::common::{Cloud, is_root};
+use crate::common::{Cloud, root_or_skip};
 
 mod metadata;
 mod router_isolation;
-
-/// Whether to run: yes as root; a failure otherwise, unless skipping is asked for.
-fn root_or_skip() -> bool {
-    if is_root() {
-        return true;
-    }
-    if std::env::var("ONESTACK_SKIP_ROOT_TESTS").as_deref() == Ok("1") {
-        eprintln!("skipped: not root (ONESTACK_SKIP_ROOT_TESTS=1)");
-        return false;
-    }
-    panic!("this data-plane test needs root; set ONESTACK_SKIP_ROOT_TESTS=1 to skip it");
-}
 
 fn run(program: &str, args: &[&str]) -> Output {
     Command::new(program)
@@ -208,8 +196,7 @@ fn dhcp_lease(guest: &Guest) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ports_security_groups_dhcp_and_cleanup_on_the_host() {
-    if !is_root() {
-        eprintln!("skipped: the data-plane test needs root");
+    if !root_or_skip() {
         return;
     }
     let _turn = AGENT.lock().await;
@@ -487,8 +474,7 @@ async fn provider_cloud(up: &Uplink, host: &str) -> Cloud {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flat_provider_network_reaches_the_physical_network() {
-    if !is_root() {
-        eprintln!("skipped: the data-plane test needs root");
+    if !root_or_skip() {
         return;
     }
     let _turn = AGENT.lock().await;
@@ -513,8 +499,7 @@ async fn flat_provider_network_reaches_the_physical_network() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vlan_provider_network_reaches_its_vlan() {
-    if !is_root() {
-        eprintln!("skipped: the data-plane test needs root");
+    if !root_or_skip() {
         return;
     }
     let _turn = AGENT.lock().await;
@@ -525,10 +510,12 @@ async fn vlan_provider_network_reaches_its_vlan() {
             "link", "add", "link", &up.uplink, "name", "pvprobe", "type", "vlan", "id", "4000",
         ],
     );
-    if !probe.status.success() {
-        println!(
-            "skipped: VLAN provider networks: this kernel cannot create VLAN sub-interfaces (no 8021q)"
-        );
+    let can_vlan = onestack_testkit::require(
+        onestack_testkit::Need::Vlan,
+        probe.status.success(),
+        "this kernel cannot make VLAN sub-interfaces (no 8021q module)",
+    );
+    if !can_vlan {
         return;
     }
     let _ = run("ip", &["link", "del", "pvprobe"]);
@@ -574,8 +561,7 @@ fn ifindex(name: &str) -> Option<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_readopts_and_a_pass_repairs_drift() {
-    if !is_root() {
-        eprintln!("skipped: the data-plane test needs root");
+    if !root_or_skip() {
         return;
     }
     let _turn = AGENT.lock().await;
@@ -680,8 +666,7 @@ impl Drop for RouterGuard {
 /// network; SNAT out, a floating IP in (and not the fixed address), and nothing left after.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn router_snat_floating_ip_and_two_subnets() {
-    if !is_root() {
-        eprintln!("skipped: the data-plane test needs root");
+    if !root_or_skip() {
         return;
     }
     let _turn = AGENT.lock().await;
@@ -915,8 +900,7 @@ fn nft_table_exists(family: &str, table: &str) -> bool {
 /// DHCP server, both rule tables — and both clouds' guests keep their traffic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_clouds_on_one_host_keep_apart() {
-    if !is_root() {
-        eprintln!("skipped: the data-plane test needs root");
+    if !root_or_skip() {
         return;
     }
     let _turn = AGENT.lock().await;

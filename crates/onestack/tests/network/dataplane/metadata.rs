@@ -4,7 +4,7 @@
 //! without a router. Each guest reads its own server's data and never another's, even on a
 //! network two projects share, and even when it claims the other guest's address.
 //!
-//! Root is required: without it this test fails, unless `ONESTACK_SKIP_ROOT_TESTS=1` says
+//! Root is required: without it this test fails, unless `ONESTACK_TEST_SKIP=root` says
 //! skipping it is meant.
 
 use std::time::{Duration, Instant};

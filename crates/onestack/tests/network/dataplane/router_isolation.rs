@@ -3,7 +3,7 @@
 //! namespace. Now the API refuses, and a port that merely claims a router (as an admin can
 //! still write) never gets into that router's namespace: it stays as its owner built it.
 //!
-//! Root is required: without it this test fails, unless `ONESTACK_SKIP_ROOT_TESTS=1` says
+//! Root is required: without it this test fails, unless `ONESTACK_TEST_SKIP=root` says
 //! skipping it is meant.
 
 use std::collections::BTreeSet;

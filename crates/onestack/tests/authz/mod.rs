@@ -1,0 +1,133 @@
+//! Authorization over every route the server mounts, read from the routers themselves
+//! (`Running::mounted_paths`), so a route added later is covered without an entry here.
+//! For each path and each method it answers (a method it does not mount answers 405):
+//! no token → 401, unless the route is one of the few OpenStack leaves public; a reader's
+//! writes never succeed and never fail with a 500.
+
+use std::collections::BTreeSet;
+
+use reqwest::{Method, StatusCode};
+
+use crate::common::Cloud;
+
+/// Routes OpenStack serves without a token: version discovery, and Keystone's token issue
+/// (which authenticates by its body).
+const PUBLIC: &[(&str, &str)] = &[
+    ("GET", "/identity"),
+    ("GET", "/identity/v3"),
+    ("POST", "/identity/v3/auth/tokens"),
+    ("GET", "/image"),
+    ("GET", "/image/v2"),
+    ("GET", "/networking"),
+    ("GET", "/compute"),
+    ("GET", "/compute/v2.1"),
+];
+
+const METHODS: &[Method] = &[
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+];
+
+/// A made-up value for each `{param}`: a UUID-shaped id works for ids, names and tags.
+fn concrete(pattern: &str) -> String {
+    pattern
+        .split('/')
+        .map(|segment| {
+            if segment.starts_with('{') {
+                "5a1c7e2e-0000-4000-8000-00000000a11e"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn is_public(method: &Method, pattern: &str) -> bool {
+    // HEAD is GET without a body.
+    let method = if method == Method::HEAD {
+        "GET"
+    } else {
+        method.as_str()
+    };
+    PUBLIC.contains(&(method, pattern))
+}
+
+async fn send(cloud: &Cloud, method: &Method, path: &str, token: Option<&str>) -> StatusCode {
+    let mut request = cloud
+        .http
+        .request(method.clone(), format!("{}{path}", cloud.url))
+        .header("Content-Type", "application/json");
+    if let Some(token) = token {
+        request = request.header("X-Auth-Token", token);
+    }
+    if ![Method::GET, Method::HEAD, Method::DELETE].contains(method) {
+        request = request.body("{}");
+    }
+    request.send().await.expect("request is sent").status()
+}
+
+#[tokio::test]
+async fn every_route_needs_a_token_and_no_reader_writes() {
+    let cloud = Cloud::start().await;
+    let paths = cloud
+        .running
+        .as_ref()
+        .expect("the cloud is running")
+        .mounted_paths();
+    // A floor, so that a change in how routes are read cannot empty the test.
+    assert!(
+        paths.len() >= 130,
+        "only {} paths found: {paths:?}",
+        paths.len()
+    );
+    let admin = cloud.admin_token().await;
+    cloud.tenant(&admin, "rita", "pw-rita", "reader").await;
+    let reader = cloud.token("rita", "pw-rita", "rita").await;
+
+    let mut routes = 0;
+    let mut open = BTreeSet::new();
+    let mut reader_wrote = BTreeSet::new();
+    let mut server_errors = BTreeSet::new();
+    for pattern in &paths {
+        let path = concrete(pattern);
+        for method in METHODS {
+            let anonymous = send(&cloud, method, &path, None).await;
+            if anonymous == StatusCode::METHOD_NOT_ALLOWED {
+                continue;
+            }
+            routes += 1;
+            let route = format!("{method} {pattern}");
+            if anonymous.is_server_error() {
+                server_errors.insert(format!("{route} (no token): {anonymous}"));
+            }
+            if anonymous != StatusCode::UNAUTHORIZED && !is_public(method, pattern) {
+                open.insert(format!("{route}: {anonymous}"));
+            }
+            if [Method::GET, Method::HEAD].contains(method) || is_public(method, pattern) {
+                continue;
+            }
+            let status = send(&cloud, method, &path, Some(&reader)).await;
+            if status.is_success() {
+                reader_wrote.insert(format!("{route}: {status}"));
+            }
+            if status.is_server_error() {
+                server_errors.insert(format!("{route} (reader): {status}"));
+            }
+        }
+    }
+    println!(
+        "routes covered: {routes} (method and path) on {} paths",
+        paths.len()
+    );
+    assert!(open.is_empty(), "answered without a token: {open:#?}");
+    assert!(reader_wrote.is_empty(), "a reader wrote: {reader_wrote:#?}");
+    assert!(
+        server_errors.is_empty(),
+        "server errors: {server_errors:#?}"
+    );
+}
