@@ -166,6 +166,7 @@ impl ComputeAgent {
                 return;
             };
             let started = now_micros();
+            let action = worker.computes.latest_action(&id).await;
             tracing::info!(server = %id, %work, "compute task");
             let outcome = worker.run(server, work).await;
             let ok = outcome.is_ok();
@@ -173,10 +174,12 @@ impl ComputeAgent {
                 tracing::warn!(server = %id, %work, %error, "compute task failed");
                 worker.fail(&id, work, &error.to_string()).await;
             }
-            if work != task::DELETING {
+            if work != task::DELETING
+                && let Some(action) = &action
+            {
                 worker
                     .computes
-                    .record_event(&id, event_name(work), started, ok)
+                    .record_event(&id, action, event_name(work), started, ok)
                     .await;
             }
             if let Ok(mut b) = busy.lock() {

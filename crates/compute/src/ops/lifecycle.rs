@@ -32,11 +32,31 @@ impl Computes {
         store::update_server(&self.pool, &server, revision).await
     }
 
-    /// Appends an event with its result to the server's latest action.
-    pub async fn record_event(&self, server_id: &str, event: &str, started: i64, ok: bool) {
+    /// The request id of the server's latest action: the one a task starting now carries
+    /// out (no action is accepted while a task runs).
+    pub async fn latest_action(&self, server_id: &str) -> Option<String> {
+        match store::actions(&self.pool, server_id).await {
+            Ok(actions) => actions.first().map(|a| a.request_id.clone()),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the server's instance actions");
+                None
+            }
+        }
+    }
+
+    /// Appends an event with its result to the action `request_id` of the server (taken
+    /// when its task started: by the time the task ends the user may have asked for more).
+    pub async fn record_event(
+        &self,
+        server_id: &str,
+        request_id: &str,
+        event: &str,
+        started: i64,
+        ok: bool,
+    ) {
         let result = async {
             let mut actions = store::actions(&self.pool, server_id).await?;
-            if let Some(action) = actions.first_mut() {
+            if let Some(action) = actions.iter_mut().find(|a| a.request_id == request_id) {
                 let now = now_micros();
                 action.events.push(ActionEvent {
                     event: event.to_owned(),

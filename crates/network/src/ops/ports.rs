@@ -364,6 +364,15 @@ impl Networks {
         })?;
         let network = self.get_network(caller, &network_id).await?;
         let project_id = caller.target_project(requested_project, "create_port:tenant_id")?;
+        // Another project's network takes ports only when shared. An external one is visible
+        // to all, but a port on it would put a guest straight on the outside: Neutron answers
+        // as if it did not exist.
+        if !caller.admin && !network.shared && network.project_id != project_id {
+            return Err(Error::Absent {
+                kind: "HTTPNotFound",
+                message: "The resource could not be found.".into(),
+            });
+        }
         let name = input::text(&mut fields, "name")?.unwrap_or_default();
         let description = input::text(&mut fields, "description")?.unwrap_or_default();
         let admin_state_up = fields.opt_bool("admin_state_up")?.unwrap_or(true);

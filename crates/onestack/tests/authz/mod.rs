@@ -4,6 +4,8 @@
 //! no token → 401, unless the route is one of the few OpenStack leaves public; a reader's
 //! writes never succeed and never fail with a 500.
 
+mod cross_project;
+
 use std::collections::BTreeSet;
 
 use reqwest::{Method, StatusCode};
@@ -23,7 +25,7 @@ const PUBLIC: &[(&str, &str)] = &[
     ("GET", "/compute/v2.1"),
 ];
 
-const METHODS: &[Method] = &[
+pub const METHODS: &[Method] = &[
     Method::GET,
     Method::HEAD,
     Method::POST,
@@ -47,7 +49,7 @@ fn concrete(pattern: &str) -> String {
         .join("/")
 }
 
-fn is_public(method: &Method, pattern: &str) -> bool {
+pub fn is_public(method: &Method, pattern: &str) -> bool {
     // HEAD is GET without a body.
     let method = if method == Method::HEAD {
         "GET"
@@ -57,7 +59,7 @@ fn is_public(method: &Method, pattern: &str) -> bool {
     PUBLIC.contains(&(method, pattern))
 }
 
-async fn send(cloud: &Cloud, method: &Method, path: &str, token: Option<&str>) -> StatusCode {
+pub async fn send(cloud: &Cloud, method: &Method, path: &str, token: Option<&str>) -> StatusCode {
     let mut request = cloud
         .http
         .request(method.clone(), format!("{}{path}", cloud.url))

@@ -774,3 +774,65 @@ async fn a_servers_floating_address_shows_in_its_addresses() {
         "{shown}"
     );
 }
+
+/// An external network is visible to every project, but only its owner (the admin) puts
+/// ports on it: a member's port there would put a guest straight on the outside. Neutron
+/// answers as if the network did not exist; Nova's interface attach gets no port either.
+#[tokio::test]
+async fn a_member_gets_no_port_on_an_external_network() {
+    let cloud = Cloud::start_with(|c| {
+        c.network
+            .physical_interfaces
+            .insert("physnet1".into(), "lo".into());
+    })
+    .await;
+    let env = crate::compute::env(&cloud).await;
+    let admin_token = cloud.admin_token().await;
+    let admin = Neutron::new(&cloud, &admin_token);
+    let alice = Neutron::new(&cloud, &cloud.token("alice", "pw-alice", "alice").await);
+    let (public, _) = external(&admin).await;
+    assert_eq!(
+        alice
+            .get(&format!("/v2.0/networks/{}", id(&public)))
+            .await
+            .status,
+        StatusCode::OK,
+        "the external network is visible"
+    );
+    let refused = alice
+        .post("/v2.0/ports", json!({"port": {"network_id": public["id"]}}))
+        .await;
+    assert_neutron_error(&refused, StatusCode::NOT_FOUND, "HTTPNotFound");
+
+    let net = alice.network("own").await;
+    alice
+        .subnet(&net, "10.0.6.0/24", json!({"enable_dhcp": false}))
+        .await;
+    let image = env.alice.image("ext-image", json!({})).await;
+    let server = env
+        .alice
+        .boot_active("vm", &image, json!({"networks": [{"uuid": id(&net)}]}))
+        .await;
+    let attach = env
+        .alice
+        .post(
+            &format!("/servers/{server}/os-interface"),
+            json!({"interfaceAttachment": {"net_id": id(&public)}}),
+        )
+        .await;
+    assert!(
+        attach.status.is_client_error(),
+        "attached to the external network: {} {}",
+        attach.status,
+        attach.body
+    );
+    let ports = admin
+        .get(&format!("/v2.0/ports?network_id={}", id(&public)))
+        .await;
+    assert_eq!(ports.body["ports"], json!([]), "{}", ports.body);
+    // The owner still can.
+    let own = admin
+        .post("/v2.0/ports", json!({"port": {"network_id": public["id"]}}))
+        .await;
+    assert_eq!(own.status, StatusCode::CREATED, "{}", own.body);
+}
