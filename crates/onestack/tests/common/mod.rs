@@ -24,6 +24,24 @@ pub fn root_or_skip() -> bool {
     onestack_testkit::require_root()
 }
 
+/// Runs a host command (which must exist) and returns what it did.
+pub fn run(program: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"))
+}
+
+/// Runs a host command that must succeed.
+pub fn run_ok(program: &str, args: &[&str]) {
+    let out = run(program, args);
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The id of the cloud whose data directory is `data_dir`, once it has started.
 pub fn cloud_id(data_dir: &std::path::Path) -> Option<String> {
     let id = std::fs::read_to_string(data_dir.join("cloud-id")).ok()?;

@@ -7,28 +7,14 @@
 //! Root is required: without it this test fails, unless `ONESTACK_TEST_SKIP=root` says
 //! skipping it is meant.
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Instant;
 
 use super::{
-    HOST_AGENT, Server, console, free_port, ok, ok_json, root_or_skip, test_guest, within,
+    HOST_AGENT, Server, console, free_port, guest_image_and_tiny_flavor, ok, ok_json, root_or_skip,
+    test_guest, within,
 };
-
-fn run(program: &str, args: &[&str]) -> Output {
-    Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program}: {e}"))
-}
-
-fn run_ok(program: &str, args: &[&str]) {
-    let out = run(program, args);
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use crate::common::{run, run_ok};
 
 /// The outside host: a namespace holding one end of a veth pair; the other end is the
 /// cloud's `physnet1` interface. Both go on drop.
@@ -122,27 +108,7 @@ fn l3_walkthrough_with_real_guests() {
     let server = Server::start_with(dir.path(), free_port(), &env);
     let admin = server.admin_env();
 
-    let disk = guest.join("disk.img");
-    ok(
-        &admin,
-        &[
-            "image",
-            "create",
-            "--disk-format",
-            "raw",
-            "--container-format",
-            "bare",
-            "--file",
-            disk.to_str().unwrap(),
-            "guest",
-        ],
-    );
-    ok(
-        &admin,
-        &[
-            "flavor", "create", "--ram", "256", "--disk", "1", "--vcpus", "1", "e2e.tiny",
-        ],
-    );
+    guest_image_and_tiny_flavor(&admin, &guest);
     // The walkthrough: an external flat network, a tenant network, a router between them.
     ok(
         &admin,

@@ -23,6 +23,32 @@ fn test_guest() -> PathBuf {
     out
 }
 
+/// What every walkthrough makes first: the test guest's disk as image `guest`, and the
+/// flavor `e2e.tiny` it boots on (returned as the CLI showed it).
+fn guest_image_and_tiny_flavor(admin: &HashMap<String, String>, guest: &Path) -> serde_json::Value {
+    let disk = guest.join("disk.img");
+    ok(
+        admin,
+        &[
+            "image",
+            "create",
+            "--disk-format",
+            "raw",
+            "--container-format",
+            "bare",
+            "--file",
+            disk.to_str().unwrap(),
+            "guest",
+        ],
+    );
+    ok_json(
+        admin,
+        &[
+            "flavor", "create", "--ram", "256", "--disk", "1", "--vcpus", "1", "e2e.tiny",
+        ],
+    )
+}
+
 /// Waits up to `secs` for `check` to hold, saying what it waited for on failure.
 fn within(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -120,27 +146,7 @@ fn compute_walkthrough_with_real_guests() {
     let admin = server.admin_env();
 
     // What a newcomer does first: an image, a flavor, a keypair, a network without DHCP.
-    let disk = guest.join("disk.img");
-    ok(
-        &admin,
-        &[
-            "image",
-            "create",
-            "--disk-format",
-            "raw",
-            "--container-format",
-            "bare",
-            "--file",
-            disk.to_str().unwrap(),
-            "guest",
-        ],
-    );
-    let flavor = ok_json(
-        &admin,
-        &[
-            "flavor", "create", "--ram", "256", "--disk", "1", "--vcpus", "1", "e2e.tiny",
-        ],
-    );
+    let flavor = guest_image_and_tiny_flavor(&admin, &guest);
     assert_eq!(flavor["ram"], 256);
     ok(
         &admin,

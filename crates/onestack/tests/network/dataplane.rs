@@ -9,26 +9,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::Neutron;
-use crate::common::{Cloud, root_or_skip};
+use crate::common::{Cloud, root_or_skip, run, run_ok};
 
 mod metadata;
 mod router_isolation;
-
-fn run(program: &str, args: &[&str]) -> Output {
-    Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program}: {e}"))
-}
-
-fn sh_ok(program: &str, args: &[&str]) {
-    let out = run(program, args);
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// A namespace holding a port's veth peer: a stand-in guest. Deleted on drop.
 struct Guest {
@@ -43,9 +27,9 @@ impl Guest {
         let id = port["id"].as_str().unwrap();
         let dev = format!("osvp-{}", &id[..10]);
         let ns = format!("ostest-{}-{tag}", std::process::id());
-        sh_ok("ip", &["netns", "add", &ns]);
+        run_ok("ip", &["netns", "add", &ns]);
         let guest = Guest { ns, dev };
-        sh_ok("ip", &["link", "set", &guest.dev, "netns", &guest.ns]);
+        run_ok("ip", &["link", "set", &guest.dev, "netns", &guest.ns]);
         guest.exec_ok(&[
             "ip",
             "link",
@@ -391,17 +375,17 @@ impl Uplink {
         // Not `os…`: the agent must not take it for one of its own devices.
         let uplink = format!("pup{}", pid % 1_000_000);
         let peer = format!("pux{}", pid % 1_000_000);
-        sh_ok(
+        run_ok(
             "ip",
             &[
                 "link", "add", &uplink, "type", "veth", "peer", "name", &peer,
             ],
         );
-        sh_ok("ip", &["link", "set", &uplink, "up"]);
+        run_ok("ip", &["link", "set", &uplink, "up"]);
         let ns = format!("ostest-{pid}-phys");
-        sh_ok("ip", &["netns", "add", &ns]);
+        run_ok("ip", &["netns", "add", &ns]);
         let outside = Guest { ns, dev: peer };
-        sh_ok("ip", &["link", "set", &outside.dev, "netns", &outside.ns]);
+        run_ok("ip", &["link", "set", &outside.dev, "netns", &outside.ns]);
         outside.exec_ok(&["ip", "link", "set", &outside.dev, "up"]);
         Uplink { uplink, outside }
     }
@@ -637,7 +621,7 @@ async fn restart_readopts_and_a_pass_repairs_drift() {
     );
 
     // Drift (a device removed behind our back) is repaired by the next pass.
-    sh_ok("ip", &["link", "del", &tap]);
+    run_ok("ip", &["link", "del", &tap]);
     eventually("the tap to be rebuilt", || ifindex(&tap).is_some());
 
     for p in [&port, &second] {

@@ -7,6 +7,16 @@ use serde_json::{Value, json};
 use super::{Neutron, assert_neutron_error, id, tenants};
 use crate::common::Cloud;
 
+/// A cloud whose `physnet1` is `lo` (API tests: the agent is off, nothing is built).
+async fn l3_cloud() -> Cloud {
+    Cloud::start_with(|c| {
+        c.network
+            .physical_interfaces
+            .insert("physnet1".into(), "lo".into());
+    })
+    .await
+}
+
 /// An external flat network on `physnet1` with a subnet without DHCP, made by the admin.
 async fn external(admin: &Neutron<'_>) -> (Value, Value) {
     let net = admin
@@ -30,12 +40,7 @@ async fn external(admin: &Neutron<'_>) -> (Value, Value) {
 
 #[tokio::test]
 async fn routers_interfaces_gateways_and_floating_ips() {
-    let cloud = Cloud::start_with(|c| {
-        c.network
-            .physical_interfaces
-            .insert("physnet1".into(), "lo".into());
-    })
-    .await;
+    let cloud = l3_cloud().await;
     let t = tenants(&cloud).await;
     let (admin, alice, bob, reader) = (
         Neutron::new(&cloud, &t.admin),
@@ -686,16 +691,16 @@ async fn a_port_never_joins_another_projects_router() {
 /// fixed address that carries it) and in `/ips`, from association to disassociation.
 #[tokio::test]
 async fn a_servers_floating_address_shows_in_its_addresses() {
-    let cloud = Cloud::start_with(|c| {
-        c.network
-            .physical_interfaces
-            .insert("physnet1".into(), "lo".into());
-    })
-    .await;
+    let cloud = l3_cloud().await;
     let env = crate::compute::env(&cloud).await;
-    let admin_token = cloud.admin_token().await;
-    let admin = Neutron::new(&cloud, &admin_token);
-    let alice = Neutron::new(&cloud, &cloud.token("alice", "pw-alice", "alice").await);
+    let (admin_token, alice_token) = (
+        cloud.admin_token().await,
+        cloud.token("alice", "pw-alice", "alice").await,
+    );
+    let (admin, alice) = (
+        Neutron::new(&cloud, &admin_token),
+        Neutron::new(&cloud, &alice_token),
+    );
     let (public, _) = external(&admin).await;
     let net = alice.network("web").await;
     let subnet = alice
@@ -780,16 +785,16 @@ async fn a_servers_floating_address_shows_in_its_addresses() {
 /// answers as if the network did not exist; Nova's interface attach gets no port either.
 #[tokio::test]
 async fn a_member_gets_no_port_on_an_external_network() {
-    let cloud = Cloud::start_with(|c| {
-        c.network
-            .physical_interfaces
-            .insert("physnet1".into(), "lo".into());
-    })
-    .await;
+    let cloud = l3_cloud().await;
     let env = crate::compute::env(&cloud).await;
-    let admin_token = cloud.admin_token().await;
-    let admin = Neutron::new(&cloud, &admin_token);
-    let alice = Neutron::new(&cloud, &cloud.token("alice", "pw-alice", "alice").await);
+    let (admin_token, alice_token) = (
+        cloud.admin_token().await,
+        cloud.token("alice", "pw-alice", "alice").await,
+    );
+    let (admin, alice) = (
+        Neutron::new(&cloud, &admin_token),
+        Neutron::new(&cloud, &alice_token),
+    );
     let (public, _) = external(&admin).await;
     assert_eq!(
         alice

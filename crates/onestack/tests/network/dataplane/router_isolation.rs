@@ -17,13 +17,17 @@ use super::{
 };
 use crate::common::Cloud;
 
-/// Every (interface, address) inside a namespace, link-local addresses left out.
+/// Every (interface, address) inside a namespace, link-local addresses and `lo` (where the
+/// router keeps the metadata address, added in the same pass as its interfaces) left out.
 fn addresses(ns: &str) -> BTreeSet<(String, String)> {
     let out = run("ip", &["-n", ns, "-j", "addr", "show"]);
     let links: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     let mut set = BTreeSet::new();
     for link in links.as_array().into_iter().flatten() {
         let name = link["ifname"].as_str().unwrap_or_default().to_owned();
+        if name == "lo" {
+            continue;
+        }
         for a in link["addr_info"].as_array().into_iter().flatten() {
             if a["scope"] == "link" || a["scope"] == "host" {
                 continue;
