@@ -234,7 +234,9 @@ pub async fn transition(
 }
 
 /// Deletes an image and keeps its id as taken (a tombstone), in one transaction.
-pub async fn delete(pool: &Pool, id: &str, now: i64) -> sqlx::Result<()> {
+/// Deletes image `id`, leaving its tombstone; `false` if it was already gone (another
+/// delete got there first).
+pub async fn delete(pool: &Pool, id: &str, now: i64) -> sqlx::Result<bool> {
     let mut tx = begin_write(pool).await?;
     sqlx::query(
         "INSERT INTO image_tombstones (id, owner, deleted_at) SELECT id, owner, $2 FROM images WHERE id = $1",
@@ -243,11 +245,14 @@ pub async fn delete(pool: &Pool, id: &str, now: i64) -> sqlx::Result<()> {
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("DELETE FROM images WHERE id = $1")
+    let deleted = sqlx::query("DELETE FROM images WHERE id = $1")
         .bind(id)
         .execute(&mut *tx)
-        .await?;
-    tx.commit().await
+        .await?
+        .rows_affected()
+        > 0;
+    tx.commit().await?;
+    Ok(deleted)
 }
 
 /// Marks images whose upload a crash interrupted.

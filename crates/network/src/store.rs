@@ -101,6 +101,26 @@ pub async fn count(tx: &mut Tx, table: Table, project_id: &str) -> Result<i64> {
     Ok(row.try_get("n")?)
 }
 
+/// Deletes the row `id` of a resource a caller asked to delete; `gone` is the error when
+/// another request deleted it first (the caller's lookup ran before this transaction), so
+/// of two deletes racing, one succeeds and the other is told it is gone.
+pub async fn delete_requested(
+    tx: &mut Tx,
+    table: Table,
+    id: &str,
+    gone: impl FnOnce(&str) -> Error,
+) -> Result<()> {
+    let sql = format!("DELETE FROM {} WHERE id = $1", table.name());
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.to_owned())
+        .execute(&mut **tx)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(gone(id));
+    }
+    Ok(())
+}
+
 pub async fn delete(tx: &mut Tx, table: Table, id: &str) -> Result<()> {
     let sql = format!("DELETE FROM {} WHERE id = $1", table.name());
     sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -7,6 +7,7 @@ mod common;
 mod compute;
 mod image;
 mod network;
+mod races;
 
 use common::{Cloud, Reply, assert_collection, field_of};
 use reqwest::{Method, StatusCode};

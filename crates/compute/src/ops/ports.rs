@@ -61,16 +61,11 @@ impl Computes {
                         .await
                         .map(|p| (p, true))
                 }
-                NetworkRequest::Port(id) => {
-                    let fields = Fields::from_object(
-                        json!({"device_id": server_id, "device_owner": format!("compute:{zone}")}),
-                        "port",
-                    )?;
-                    self.networks
-                        .update_port(&net_caller, id, fields)
-                        .await
-                        .map(|p| (p, false))
-                }
+                NetworkRequest::Port(id) => self
+                    .networks
+                    .claim_port(&net_caller, id, server_id, &format!("compute:{zone}"))
+                    .await
+                    .map(|p| (p, false)),
             };
             match outcome {
                 Ok((port, owned)) => {

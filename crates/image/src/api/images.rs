@@ -126,7 +126,9 @@ pub async fn delete(
             "Image {id} is protected and cannot be deleted."
         )));
     }
-    store::delete(&images.pool, &id, now_micros()).await?;
+    if !store::delete(&images.pool, &id, now_micros()).await? {
+        return Err(Error::NotFound(id));
+    }
     images.files.remove(&images.files.path(&id)).await;
     images.files.remove(&images.files.staging_path(&id)).await;
     Ok(StatusCode::NO_CONTENT)

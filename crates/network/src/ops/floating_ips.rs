@@ -227,7 +227,7 @@ impl Networks {
         caller.require_writer("delete_floatingip")?;
         let fip = self.find_floating_ip(caller, id).await?;
         let mut tx = store::begin_write(&self.pool).await?;
-        store::delete(&mut tx, Table::FloatingIps, id).await?;
+        store::delete_requested(&mut tx, Table::FloatingIps, id, floating_ip_not_found).await?;
         store::delete(&mut tx, Table::Ports, &fip.floating_port_id).await?;
         tx.commit().await?;
         self.changed();

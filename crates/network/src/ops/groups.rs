@@ -320,7 +320,7 @@ impl Networks {
                 store::update_group(&mut tx, &other, previous).await?;
             }
         }
-        store::delete(&mut tx, Table::SecurityGroups, id).await?;
+        store::delete_requested(&mut tx, Table::SecurityGroups, id, Error::group_not_found).await?;
         tx.commit().await?;
         self.changed();
         Ok(())
@@ -503,7 +503,7 @@ impl Networks {
         caller.require_writer("delete_security_group_rule")?;
         let rule = self.get_rule(caller, id).await?;
         let mut tx = store::begin_write(&self.pool).await?;
-        store::delete(&mut tx, Table::Rules, id).await?;
+        store::delete_requested(&mut tx, Table::Rules, id, Error::rule_not_found).await?;
         if let Some(mut group) = find_group(&mut tx, &rule.security_group_id).await? {
             let previous = touch(&mut group.std);
             store::update_group(&mut tx, &group, previous).await?;

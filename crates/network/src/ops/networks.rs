@@ -385,7 +385,7 @@ impl Networks {
         for subnet in subnets {
             store::delete(&mut tx, Table::Subnets, &subnet.id).await?;
         }
-        store::delete(&mut tx, Table::Networks, id).await?;
+        store::delete_requested(&mut tx, Table::Networks, id, Error::network_not_found).await?;
         tx.commit().await?;
         self.changed();
         Ok(())

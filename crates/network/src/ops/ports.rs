@@ -654,6 +654,39 @@ impl Networks {
         Ok(port)
     }
 
+    /// Gives port `id` to the device `device_id` (a server) when no device holds it. The
+    /// check and the write are one transaction, so of two servers racing for one port
+    /// exactly one gets it; the other is told it is in use (409 `PortInUse`).
+    pub async fn claim_port(
+        &self,
+        caller: &Caller,
+        id: &str,
+        device_id: &str,
+        device_owner: &str,
+    ) -> Result<Port> {
+        caller.require_writer("update_port")?;
+        // Visibility first: another project's port is a 404, not "in use".
+        self.get_port(caller, id).await?;
+        let mut tx = store::begin_write(&self.pool).await?;
+        let mut port: Port = store::get(&mut *tx, Table::Ports, id)
+            .await?
+            .ok_or_else(|| Error::port_not_found(id))?;
+        let held = !port.device_id.is_empty() && port.device_id != device_id;
+        if held || port.is_l3_owned() || port.device_owner == DHCP_OWNER {
+            return Err(Error::conflict(
+                "PortInUse",
+                format!("Port {id} is still in use."),
+            ));
+        }
+        port.device_id = device_id.to_owned();
+        port.device_owner = device_owner.to_owned();
+        let previous = touch(&mut port.std);
+        store::update_port(&mut tx, &port, previous).await?;
+        tx.commit().await?;
+        self.changed();
+        Ok(port)
+    }
+
     pub async fn delete_port(&self, caller: &Caller, id: &str) -> Result<()> {
         caller.require_writer("delete_port")?;
         let port = self.get_port(caller, id).await?;
@@ -671,7 +704,7 @@ impl Networks {
         }
         let mut tx = store::begin_write(&self.pool).await?;
         self.release_floating_ips(&mut tx, id).await?;
-        store::delete(&mut tx, Table::Ports, id).await?;
+        store::delete_requested(&mut tx, Table::Ports, id, Error::port_not_found).await?;
         tx.commit().await?;
         self.changed();
         Ok(())

@@ -444,7 +444,7 @@ impl Networks {
             ));
         }
         self.clear_gateway(&mut tx, &mut router).await?;
-        store::delete(&mut tx, Table::Routers, id).await?;
+        store::delete_requested(&mut tx, Table::Routers, id, router_not_found).await?;
         tx.commit().await?;
         self.changed();
         Ok(())

@@ -408,7 +408,7 @@ impl Networks {
         remaining.enable_dhcp = false;
         self.sync_dhcp_port_with(&mut tx, &network, Some(&remaining))
             .await?;
-        store::delete(&mut tx, Table::Subnets, id).await?;
+        store::delete_requested(&mut tx, Table::Subnets, id, Error::subnet_not_found).await?;
         tx.commit().await?;
         self.changed();
         Ok(())

@@ -1,0 +1,256 @@
+//! Races, with a multi-threaded runtime and many clients at once (not interleaved on one
+//! thread): concurrent creates against a nearly full quota never overshoot it, two servers
+//! never get one port, and concurrent deletes of one resource end with one success and
+//! 404s for the rest.
+
+use futures_util::future::join_all;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::{Cloud, Reply};
+use crate::compute::{self, Client};
+
+/// How many clients race for each resource.
+const CLIENTS: usize = 16;
+
+/// Sends the same request from `CLIENTS` clients at once; returns their answers.
+async fn all_at_once(
+    client: &Client<'_>,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Vec<Reply> {
+    join_all((0..CLIENTS).map(|_| client.send(method.clone(), path, body.clone()))).await
+}
+
+fn count(replies: &[Reply], status: StatusCode) -> usize {
+    replies.iter().filter(|r| r.status == status).count()
+}
+
+/// Every answer is one of `allowed`, and none is a 500.
+fn only(replies: &[Reply], allowed: &[StatusCode]) {
+    for r in replies {
+        assert!(allowed.contains(&r.status), "{} {}", r.status, r.body);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_never_overshoot_a_quota() {
+    let cloud = Cloud::start().await;
+    let env = compute::env(&cloud).await;
+    let (admin, alice) = (&env.admin, &env.alice);
+    let project = &env.alice_project;
+
+    // Ports: 4 allowed (the network's DHCP port counts, as in Neutron), 16 asked at once.
+    let net = alice.network("race", "10.61.0.0/24").await;
+    let existing = alice
+        .send(Method::GET, "/networking/v2.0/ports", None)
+        .await
+        .body["ports"]
+        .as_array()
+        .map_or(0, Vec::len);
+    let set = admin
+        .send(
+            Method::PUT,
+            &format!("/networking/v2.0/quotas/{project}"),
+            Some(json!({"quota": {"port": 4}})),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let replies = all_at_once(
+        alice,
+        Method::POST,
+        "/networking/v2.0/ports",
+        Some(json!({"port": {"network_id": net}})),
+    )
+    .await;
+    only(&replies, &[StatusCode::CREATED, StatusCode::CONFLICT]);
+    assert_eq!(
+        count(&replies, StatusCode::CREATED),
+        4 - existing,
+        "ports created"
+    );
+    let ports = alice
+        .send(Method::GET, "/networking/v2.0/ports", None)
+        .await;
+    assert_eq!(ports.body["ports"].as_array().map(Vec::len), Some(4));
+
+    // Servers: 3 instances allowed, 16 asked at once (no network, so ports play no part).
+    let set = admin
+        .put(
+            &format!("/os-quota-sets/{project}"),
+            json!({"quota_set": {"instances": 3}}),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let image = alice.image("race-image", json!({})).await;
+    let body = json!({"server": {"name": "r", "imageRef": image, "flavorRef": "1",
+                                 "networks": "none"}});
+    let replies = all_at_once(
+        &alice.at("2.37"),
+        Method::POST,
+        "/compute/v2.1/servers",
+        Some(body),
+    )
+    .await;
+    only(&replies, &[StatusCode::ACCEPTED, StatusCode::FORBIDDEN]);
+    assert_eq!(count(&replies, StatusCode::ACCEPTED), 3, "servers accepted");
+    let listed = alice.get("/servers").await;
+    assert_eq!(listed.body["servers"].as_array().map(Vec::len), Some(3));
+
+    // Cores: with room for 2 more vCPUs, 16 one-vCPU servers asked at once.
+    let set = admin
+        .put(
+            &format!("/os-quota-sets/{project}"),
+            json!({"quota_set": {"instances": 100, "cores": 5}}),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let body = json!({"server": {"name": "c", "imageRef": image, "flavorRef": "1",
+                                 "networks": "none"}});
+    let replies = all_at_once(
+        &alice.at("2.37"),
+        Method::POST,
+        "/compute/v2.1/servers",
+        Some(body),
+    )
+    .await;
+    only(&replies, &[StatusCode::ACCEPTED, StatusCode::FORBIDDEN]);
+    let listed = alice.get("/servers").await;
+    assert_eq!(
+        listed.body["servers"].as_array().map(Vec::len),
+        Some(3 + count(&replies, StatusCode::ACCEPTED))
+    );
+    let flavor = alice.get("/flavors/1").await;
+    let vcpus = flavor.body["flavor"]["vcpus"].as_u64().expect("vcpus") as usize;
+    assert!(
+        (3 + count(&replies, StatusCode::ACCEPTED)) * vcpus <= 5,
+        "{} servers of {vcpus} vCPUs within 5 cores",
+        3 + count(&replies, StatusCode::ACCEPTED)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_servers_never_get_one_port() {
+    let cloud = Cloud::start().await;
+    let env = compute::env(&cloud).await;
+    let alice = &env.alice;
+    let net = alice.network("one-port", "10.62.0.0/24").await;
+    let port = alice
+        .send(
+            Method::POST,
+            "/networking/v2.0/ports",
+            Some(json!({"port": {"network_id": net}})),
+        )
+        .await;
+    assert_eq!(port.status, StatusCode::CREATED, "{}", port.body);
+    let port_id = port.body["port"]["id"].as_str().expect("id").to_owned();
+    let image = alice.image("port-image", json!({})).await;
+    let body = json!({"server": {"name": "p", "imageRef": image, "flavorRef": "1",
+                                 "networks": [{"port": port_id}]}});
+    let replies = all_at_once(alice, Method::POST, "/compute/v2.1/servers", Some(body)).await;
+    only(
+        &replies,
+        &[
+            StatusCode::ACCEPTED,
+            StatusCode::CONFLICT,
+            StatusCode::BAD_REQUEST,
+        ],
+    );
+    assert_eq!(
+        count(&replies, StatusCode::ACCEPTED),
+        1,
+        "servers with the port"
+    );
+    let winner = replies
+        .iter()
+        .find(|r| r.status == StatusCode::ACCEPTED)
+        .and_then(|r| r.body["server"]["id"].as_str())
+        .expect("the accepted server")
+        .to_owned();
+    alice.wait_status(&winner, "ACTIVE").await;
+    let shown = alice
+        .send(
+            Method::GET,
+            &format!("/networking/v2.0/ports/{port_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        shown.body["port"]["device_id"],
+        winner.as_str(),
+        "{}",
+        shown.body
+    );
+    let listed = alice.get("/servers").await;
+    assert_eq!(
+        listed.body["servers"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        listed.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_deletes_end_with_one_success() {
+    let cloud = Cloud::start().await;
+    let env = compute::env(&cloud).await;
+    let alice = &env.alice;
+    let net = alice.network("doomed", "10.63.0.0/24").await;
+    let port = alice
+        .send(
+            Method::POST,
+            "/networking/v2.0/ports",
+            Some(json!({"port": {"network_id": net}})),
+        )
+        .await;
+    let port_id = port.body["port"]["id"].as_str().expect("id").to_owned();
+    let group = alice
+        .send(
+            Method::POST,
+            "/networking/v2.0/security-groups",
+            Some(json!({"security_group": {"name": "doomed"}})),
+        )
+        .await;
+    let group_id = group.body["security_group"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let image = alice.image("doomed-image", json!({})).await;
+    let keypair = alice
+        .post("/os-keypairs", json!({"keypair": {"name": "doomed"}}))
+        .await;
+    assert_eq!(keypair.status, StatusCode::OK, "{}", keypair.body);
+    for (path, gone) in [
+        (
+            format!("/networking/v2.0/ports/{port_id}"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/networking/v2.0/security-groups/{group_id}"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/networking/v2.0/networks/{net}"),
+            StatusCode::NOT_FOUND,
+        ),
+        (format!("/image/v2/images/{image}"), StatusCode::NOT_FOUND),
+        (
+            "/compute/v2.1/os-keypairs/doomed".to_owned(),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let replies = all_at_once(alice, Method::DELETE, &path, None).await;
+        only(
+            &replies,
+            &[StatusCode::NO_CONTENT, StatusCode::ACCEPTED, gone],
+        );
+        let done = count(&replies, StatusCode::NO_CONTENT) + count(&replies, StatusCode::ACCEPTED);
+        assert_eq!(done, 1, "{path}: one delete succeeds");
+        assert_eq!(
+            count(&replies, gone),
+            CLIENTS - 1,
+            "{path}: the others find it gone"
+        );
+    }
+}
