@@ -96,6 +96,7 @@ pub async fn update(
 ) -> Result<Json<Value>> {
     enforce(&ctx, "identity:update_domain", Target::domain(&id))?;
     let mut d = domain(&identity, &id).await?;
+    let was_enabled = d.enabled;
     let mut fields = Fields::from_body(body, "domain")?;
     if fields.contains("name") {
         d.name = fields.string("name", 64)?;
@@ -111,7 +112,26 @@ pub async fn update(
     fields.ignore("options");
     d.extra.extend(fields.into_rest());
     store::projects::update_domain(&identity.pool, &d).await?;
+    if was_enabled && !d.enabled {
+        revoke_domain_tokens(&identity, &d.id).await?;
+    }
     Ok(Json(json!({ "domain": views::domain(&base, &d) })))
+}
+
+/// Revokes the tokens of the domain's users and of its projects, as Keystone does when a
+/// domain is disabled: re-enabling it later must not bring them back.
+async fn revoke_domain_tokens(identity: &Identity, domain_id: &str) -> Result<()> {
+    let filter = store::projects::ProjectFilter {
+        domain_id: Some(domain_id.to_owned()),
+        ..Default::default()
+    };
+    for project in store::projects::list_projects(&identity.pool, &filter).await? {
+        identity.revoke_project_tokens(&project.id, None).await?;
+    }
+    for user in store::users::list(&identity.pool, None, Some(domain_id), None, None).await? {
+        identity.revoke_user_tokens(&user.id).await?;
+    }
+    Ok(())
 }
 
 /// Keystone deletes only disabled domains, and everything in them goes too.

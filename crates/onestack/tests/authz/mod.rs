@@ -133,3 +133,116 @@ async fn every_route_needs_a_token_and_no_reader_writes() {
         "server errors: {server_errors:#?}"
     );
 }
+
+/// One request per service that any member may make.
+const EVERY_SERVICE: &[&str] = &[
+    "/identity/v3/auth/catalog",
+    "/image/v2/images",
+    "/networking/v2.0/networks",
+    "/compute/v2.1/servers",
+];
+
+/// The statuses `token` gets from each service.
+async fn answers(cloud: &Cloud, token: &str) -> Vec<(&'static str, StatusCode)> {
+    let mut out = Vec::new();
+    for path in EVERY_SERVICE {
+        out.push((*path, send(cloud, &Method::GET, path, Some(token)).await));
+    }
+    out
+}
+
+fn all(statuses: &[(&'static str, StatusCode)], want: StatusCode) -> bool {
+    statuses.iter().all(|(_, s)| *s == want)
+}
+
+/// Disabling a user, their project or their project's domain makes their tokens fail on
+/// every service at once (one validator for all), and re-enabling does not bring them back.
+#[tokio::test]
+async fn a_disabled_user_project_or_domain_is_refused_everywhere() {
+    let cloud = Cloud::start().await;
+    let admin = cloud.admin_token().await;
+    for (who, target) in [
+        ("user", "users"),
+        ("project", "projects"),
+        ("domain", "domains"),
+    ] {
+        let name = format!("off-{who}");
+        let domain_id = if who == "domain" {
+            let made = cloud
+                .post(
+                    "/domains",
+                    &admin,
+                    serde_json::json!({"domain": {"name": name}}),
+                )
+                .await;
+            assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+            made.id("domain")
+        } else {
+            "default".to_owned()
+        };
+        let project = cloud
+            .post(
+                "/projects",
+                &admin,
+                serde_json::json!({"project": {"name": name, "domain_id": domain_id}}),
+            )
+            .await
+            .id("project");
+        let user = cloud
+            .post(
+                "/users",
+                &admin,
+                serde_json::json!({"user": {"name": name, "domain_id": domain_id, "password": "pw-off"}}),
+            )
+            .await
+            .id("user");
+        let member = cloud.role_id(&admin, "member").await;
+        let granted = cloud
+            .put(
+                &format!("/projects/{project}/users/{user}/roles/{member}"),
+                &admin,
+            )
+            .await;
+        assert_eq!(granted.status, StatusCode::NO_CONTENT, "{}", granted.body);
+        let body = serde_json::json!({"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {"id": user, "password": "pw-off"}}},
+            "scope": {"project": {"id": project}}}});
+        let issued = cloud.auth_body(body).await;
+        assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.body);
+        let token = issued.subject_token();
+        let before = answers(&cloud, &token).await;
+        assert!(all(&before, StatusCode::OK), "{who}: before: {before:?}");
+
+        let id = match who {
+            "user" => &user,
+            "project" => &project,
+            _ => &domain_id,
+        };
+        let off = cloud
+            .patch(
+                &format!("/{target}/{id}"),
+                &admin,
+                serde_json::json!({ who: {"enabled": false} }),
+            )
+            .await;
+        assert_eq!(off.status, StatusCode::OK, "{}", off.body);
+        let after = answers(&cloud, &token).await;
+        assert!(
+            all(&after, StatusCode::UNAUTHORIZED),
+            "{who} disabled: {after:?}"
+        );
+        let on = cloud
+            .patch(
+                &format!("/{target}/{id}"),
+                &admin,
+                serde_json::json!({ who: {"enabled": true} }),
+            )
+            .await;
+        assert_eq!(on.status, StatusCode::OK, "{}", on.body);
+        let again = answers(&cloud, &token).await;
+        assert!(
+            all(&again, StatusCode::UNAUTHORIZED),
+            "{who} enabled again, the old token: {again:?}"
+        );
+    }
+}
