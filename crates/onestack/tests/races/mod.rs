@@ -254,3 +254,66 @@ async fn concurrent_deletes_end_with_one_success() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_floating_ips_never_overshoot_their_quota() {
+    let cloud = Cloud::start_with(|c| {
+        c.network
+            .physical_interfaces
+            .insert("physnet1".into(), "lo".into());
+    })
+    .await;
+    let env = compute::env(&cloud).await;
+    let (admin, alice) = (&env.admin, &env.alice);
+    let public = admin
+        .send(
+            Method::POST,
+            "/networking/v2.0/networks",
+            Some(
+                json!({"network": {"name": "public", "router:external": true,
+                "provider:network_type": "flat", "provider:physical_network": "physnet1"}}),
+            ),
+        )
+        .await;
+    assert_eq!(public.status, StatusCode::CREATED, "{}", public.body);
+    let public = public.body["network"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let subnet = admin
+        .send(
+            Method::POST,
+            "/networking/v2.0/subnets",
+            Some(
+                json!({"subnet": {"network_id": public, "cidr": "198.51.100.0/24",
+                "ip_version": 4, "enable_dhcp": false}}),
+            ),
+        )
+        .await;
+    assert_eq!(subnet.status, StatusCode::CREATED, "{}", subnet.body);
+    let set = admin
+        .send(
+            Method::PUT,
+            &format!("/networking/v2.0/quotas/{}", env.alice_project),
+            Some(json!({"quota": {"floatingip": 3}})),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let replies = all_at_once(
+        alice,
+        Method::POST,
+        "/networking/v2.0/floatingips",
+        Some(json!({"floatingip": {"floating_network_id": public}})),
+    )
+    .await;
+    only(&replies, &[StatusCode::CREATED, StatusCode::CONFLICT]);
+    assert_eq!(
+        count(&replies, StatusCode::CREATED),
+        3,
+        "floating IPs created"
+    );
+    let listed = alice
+        .send(Method::GET, "/networking/v2.0/floatingips", None)
+        .await;
+    assert_eq!(listed.body["floatingips"].as_array().map(Vec::len), Some(3));
+}
