@@ -26,8 +26,6 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 
 # ---- probes, run inside a namespace ---------------------------------------------------------
@@ -114,7 +112,8 @@ if len(sys.argv) > 1 and sys.argv[1] == "--probe":
 
 # ---- the benchmark ----------------------------------------------------------------------------
 
-URL = os.environ["OS_AUTH_URL"].rsplit("/identity", 1)[0]
+import osapi  # noqa: E402 (needs OS_AUTH_URL, which the probes run without)
+
 HOST = os.environ.get("BENCH_HOST", "bench-host")
 OUTSIDE = os.environ["OUTSIDE_NS"]
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
@@ -123,31 +122,11 @@ BLAST_SECONDS = int(os.environ.get("SECONDS_PER_BLAST", "5"))
 SELF = os.path.abspath(__file__)
 
 
-def token():
-    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": os.environ["OS_USERNAME"], "domain": {"name": "Default"},
-        "password": os.environ["OS_PASSWORD"]}}},
-        "scope": {"project": {"name": os.environ["OS_PROJECT_NAME"], "domain": {"name": "Default"}}}}}
-    req = urllib.request.Request(URL + "/identity/v3/auth/tokens", json.dumps(body).encode(),
-                                 {"Content-Type": "application/json"})
-    with urllib.request.urlopen(req) as r:
-        return r.headers["X-Subject-Token"]
-
-
-TOKEN = token()
+TOKEN = osapi.token()
 
 
 def call(method, path, body=None, data=None, content_type="application/json"):
-    if body is not None:
-        data = json.dumps(body).encode()
-    req = urllib.request.Request(URL + path, data, method=method,
-                                 headers={"X-Auth-Token": TOKEN, "Content-Type": content_type})
-    try:
-        with urllib.request.urlopen(req) as r:
-            text = r.read()
-            return r.status, json.loads(text) if text else None
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"null")
+    return osapi.request(TOKEN, method, path, body, data, content_type)
 
 
 def net(method, path, body=None):

@@ -23,4 +23,5 @@ trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$DATA"' EXIT
 for _ in $(seq 100); do [ -f "$DATA/admin-openrc" ] && break; sleep 0.1; done
 # shellcheck disable=SC1091
 source "$DATA/admin-openrc"
-BENCH_HOST="$HOST" python3 "$ROOT/bench/network.py" | tee "$RESULTS_DIR/result.json"
+# The agent's nft tables are named after the cloud (the first 16 characters of its id).
+BENCH_TABLE="onestack_$(head -c 16 "$DATA/cloud-id")" BENCH_HOST="$HOST" python3 "$ROOT/bench/network.py" | tee "$RESULTS_DIR/result.json"

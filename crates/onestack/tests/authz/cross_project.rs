@@ -26,19 +26,6 @@ const READABLE_BY_ANYONE: &[&str] = &[
 /// A value for no resource at all, where alice has nothing to point at.
 const NOTHING: &str = "5a1c7e2e-0000-4000-8000-00000000a11e";
 
-fn created(reply: &crate::common::Reply, what: &str) -> String {
-    assert!(
-        reply.status.is_success(),
-        "{what}: {} {}",
-        reply.status,
-        reply.body
-    );
-    reply.body[what]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{what} has an id: {}", reply.body))
-        .to_owned()
-}
-
 /// Alice's resources, keyed by `<segment before the parameter>/{param}` as the paths name
 /// them.
 async fn alice_world(cloud: &Cloud, env: &compute::Env<'_>) -> HashMap<String, String> {
@@ -83,7 +70,7 @@ async fn alice_world(cloud: &Cloud, env: &compute::Env<'_>) -> HashMap<String, S
             json!({"server_group": {"name": "ga", "policies": ["affinity"]}}),
         )
         .await;
-    let group = created(&group, "server_group");
+    let group = group.id("server_group");
     let flavor = admin
         .post(
             "/flavors",
@@ -91,7 +78,7 @@ async fn alice_world(cloud: &Cloud, env: &compute::Env<'_>) -> HashMap<String, S
                               "os-flavor-access:is_public": false}}),
         )
         .await;
-    let flavor = created(&flavor, "flavor");
+    let flavor = flavor.id("flavor");
     let access = admin
         .post(
             &format!("/flavors/{flavor}/action"),
@@ -125,7 +112,7 @@ async fn alice_world(cloud: &Cloud, env: &compute::Env<'_>) -> HashMap<String, S
             Some(json!({"router": {"name": "ra"}})),
         )
         .await;
-    let router = created(&router, "router");
+    let router = router.id("router");
     let sg = alice
         .send(
             Method::POST,
@@ -133,7 +120,7 @@ async fn alice_world(cloud: &Cloud, env: &compute::Env<'_>) -> HashMap<String, S
             Some(json!({"security_group": {"name": "sga"}})),
         )
         .await;
-    let sg = created(&sg, "security_group");
+    let sg = sg.id("security_group");
     let rule = alice
         .send(
             Method::POST,
@@ -145,7 +132,7 @@ async fn alice_world(cloud: &Cloud, env: &compute::Env<'_>) -> HashMap<String, S
             ),
         )
         .await;
-    let rule = created(&rule, "security_group_rule");
+    let rule = rule.id("security_group_rule");
 
     let domain = admin
         .send(
@@ -154,7 +141,7 @@ async fn alice_world(cloud: &Cloud, env: &compute::Env<'_>) -> HashMap<String, S
             Some(json!({"domain": {"name": "domain-a"}})),
         )
         .await;
-    let domain = created(&domain, "domain");
+    let domain = domain.id("domain");
     let idgroup = admin
         .send(
             Method::POST,
@@ -162,7 +149,7 @@ async fn alice_world(cloud: &Cloud, env: &compute::Env<'_>) -> HashMap<String, S
             Some(json!({"group": {"name": "group-a", "domain_id": "default"}})),
         )
         .await;
-    let idgroup = created(&idgroup, "group");
+    let idgroup = idgroup.id("group");
     let member = cloud.role_id(&cloud.admin_token().await, "member").await;
     let reader = cloud.role_id(&cloud.admin_token().await, "reader").await;
     let app_cred = alice
@@ -175,7 +162,7 @@ async fn alice_world(cloud: &Cloud, env: &compute::Env<'_>) -> HashMap<String, S
             Some(json!({"application_credential": {"name": "ac"}})),
         )
         .await;
-    let app_cred = created(&app_cred, "application_credential");
+    let app_cred = app_cred.id("application_credential");
 
     for (key, value) in [
         ("servers/{id}", server.as_str()),

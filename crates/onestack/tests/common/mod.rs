@@ -42,6 +42,78 @@ pub fn run_ok(program: &str, args: &[&str]) {
     );
 }
 
+/// A network namespace with one device in it, standing in for a guest or an outside host.
+/// Deleted on drop, with whatever still runs in it.
+pub struct Namespace {
+    pub ns: String,
+    pub dev: String,
+}
+
+impl Namespace {
+    /// Runs `args` inside the namespace.
+    pub fn exec(&self, args: &[&str]) -> std::process::Output {
+        run("ip", &[&["netns", "exec", &self.ns], args].concat())
+    }
+
+    /// Runs `args` inside the namespace; it must succeed.
+    pub fn exec_ok(&self, args: &[&str]) {
+        let out = self.exec(args);
+        assert!(
+            out.status.success(),
+            "{args:?} in {}: {}",
+            self.ns,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let pids = run("ip", &["netns", "pids", &self.ns]).stdout;
+        for pid in String::from_utf8_lossy(&pids).split_whitespace() {
+            let _ = run("kill", &["-9", pid]);
+        }
+        let _ = run("ip", &["netns", "del", &self.ns]);
+    }
+}
+
+/// A host interface for `[network.physical_interfaces]` (one end of a veth pair) whose
+/// other end is in a namespace standing in for a host on that physical network. Both go on
+/// drop.
+pub struct Uplink {
+    pub uplink: String,
+    pub outside: Namespace,
+}
+
+impl Uplink {
+    pub fn new() -> Uplink {
+        let pid = std::process::id();
+        // Not `os…`: the agent must not take it for one of its own devices.
+        let uplink = format!("pup{}", pid % 1_000_000);
+        let peer = format!("pux{}", pid % 1_000_000);
+        run_ok(
+            "ip",
+            &[
+                "link", "add", &uplink, "type", "veth", "peer", "name", &peer,
+            ],
+        );
+        run_ok("ip", &["link", "set", &uplink, "up"]);
+        let ns = format!("ostest-{pid}-phys");
+        run_ok("ip", &["netns", "add", &ns]);
+        let outside = Namespace { ns, dev: peer };
+        run_ok("ip", &["link", "set", &outside.dev, "netns", &outside.ns]);
+        outside.exec_ok(&["ip", "link", "set", "lo", "up"]);
+        outside.exec_ok(&["ip", "link", "set", &outside.dev, "up"]);
+        Uplink { uplink, outside }
+    }
+}
+
+impl Drop for Uplink {
+    fn drop(&mut self) {
+        let _ = run("ip", &["link", "del", &self.uplink]);
+    }
+}
+
 /// The id of the cloud whose data directory is `data_dir`, once it has started.
 pub fn cloud_id(data_dir: &std::path::Path) -> Option<String> {
     let id = std::fs::read_to_string(data_dir.join("cloud-id")).ok()?;

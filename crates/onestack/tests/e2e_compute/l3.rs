@@ -7,82 +7,21 @@
 //! Root is required: without it this test fails, unless `ONESTACK_TEST_SKIP=root` says
 //! skipping it is meant.
 
-use std::process::Output;
 use std::time::Instant;
 
 use super::{
     HOST_AGENT, Server, console, free_port, guest_image_and_tiny_flavor, ok, ok_json, root_or_skip,
     test_guest, within,
 };
-use crate::common::{run, run_ok};
+use crate::common::{Namespace, Uplink};
 
-/// The outside host: a namespace holding one end of a veth pair; the other end is the
-/// cloud's `physnet1` interface. Both go on drop.
-struct Outside {
-    ns: String,
-    uplink: String,
-}
-
-impl Outside {
-    fn new() -> Self {
-        let id = std::process::id() % 100_000;
-        let outside = Outside {
-            ns: format!("e2e-out-{id}"),
-            uplink: format!("e2eup{id}"),
-        };
-        let inner = format!("e2ein{id}");
-        run_ok("ip", &["netns", "add", &outside.ns]);
-        run_ok(
-            "ip",
-            &[
-                "link",
-                "add",
-                &outside.uplink,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &inner,
-                "netns",
-                &outside.ns,
-            ],
-        );
-        run_ok("ip", &["link", "set", &outside.uplink, "up"]);
-        outside.exec_ok(&["ip", "link", "set", "lo", "up"]);
-        outside.exec_ok(&["ip", "link", "set", &inner, "up"]);
-        outside.exec_ok(&["ip", "addr", "add", "10.78.0.1/24", "dev", &inner]);
-        outside
-    }
-
-    fn exec(&self, args: &[&str]) -> Output {
-        run("ip", &[&["netns", "exec", &self.ns], args].concat())
-    }
-
-    fn exec_ok(&self, args: &[&str]) {
-        let out = self.exec(args);
-        assert!(
-            out.status.success(),
-            "{args:?} in {}: {}",
-            self.ns,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// What `http://address/` answers from outside, if anything.
-    fn http_get(&self, address: &str) -> Option<String> {
-        let url = format!("http://{address}/");
-        let out = self.exec(&["timeout", "2", "busybox", "wget", "-q", "-O", "-", &url]);
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-    }
-}
-
-impl Drop for Outside {
-    fn drop(&mut self) {
-        let _ = run("ip", &["link", "del", &self.uplink]);
-        let _ = run("ip", &["netns", "del", &self.ns]);
-    }
+/// What `http://address/` answers to the outside host, if anything.
+fn http_get(outside: &Namespace, address: &str) -> Option<String> {
+    let url = format!("http://{address}/");
+    let out = outside.exec(&["timeout", "2", "busybox", "wget", "-q", "-O", "-", &url]);
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 #[test]
@@ -92,10 +31,12 @@ fn l3_walkthrough_with_real_guests() {
     }
     let _agent = HOST_AGENT.lock().unwrap_or_else(|e| e.into_inner());
     let guest = test_guest();
-    let outside = Outside::new();
+    let up = Uplink::new();
+    let outside = &up.outside;
+    outside.exec_ok(&["ip", "addr", "add", "10.78.0.1/24", "dev", &outside.dev]);
     let dir = tempfile::tempdir().unwrap();
     let host = format!("e2e-l3-{}", std::process::id());
-    let interfaces = format!("{{physnet1 = \"{}\"}}", outside.uplink);
+    let interfaces = format!("{{physnet1 = \"{}\"}}", up.uplink);
     let env: Vec<(&str, &str)> = vec![
         ("ONESTACK_NETWORK__AGENT", "true"),
         ("ONESTACK_NETWORK__HOST", &host),
@@ -221,14 +162,14 @@ fn l3_walkthrough_with_real_guests() {
     // A floating IP brings the outside host to vm-web's port 80, and only by that address.
     let fip = ok_json(&admin, &["floating", "ip", "create", "public01"]);
     let address = fip["floating_ip_address"].as_str().unwrap().to_owned();
-    assert_eq!(outside.http_get(&address), None, "not before association");
+    assert_eq!(http_get(outside, &address), None, "not before association");
     let associated = Instant::now();
     ok(
         &admin,
         &["server", "add", "floating", "ip", "vm-web", &address],
     );
     within(30, "vm-web to answer on its floating IP", || {
-        outside.http_get(&address).as_deref() == Some("vm-web")
+        http_get(outside, &address).as_deref() == Some("vm-web")
     });
     println!(
         "server add floating ip -> port 80 answering from outside: {:.2}s",
@@ -254,7 +195,7 @@ fn l3_walkthrough_with_real_guests() {
             .to_owned();
     outside.exec_ok(&["ip", "route", "add", "10.79.0.0/24", "via", &gateway]);
     assert_eq!(
-        outside.http_get(&fixed),
+        http_get(outside, &fixed),
         None,
         "the fixed address stays unreachable from outside"
     );
@@ -263,7 +204,7 @@ fn l3_walkthrough_with_real_guests() {
         &["server", "remove", "floating", "ip", "vm-web", &address],
     );
     within(30, "the floating IP to stop answering", || {
-        outside.http_get(&address).is_none()
+        http_get(outside, &address).is_none()
     });
 
     for vm in ["vm-web", "vm-iso"] {

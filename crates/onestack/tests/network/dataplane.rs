@@ -3,22 +3,19 @@
 //! root): fails without it, unless the run opts out (`ONESTACK_TEST_SKIP=root`). Only ever
 //! sends traffic to addresses it created (10.251.x.x).
 
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use super::Neutron;
-use crate::common::{Cloud, root_or_skip, run, run_ok};
+use crate::common::{Cloud, Namespace, Uplink, root_or_skip, run, run_ok};
 
 mod metadata;
 mod router_isolation;
 
 /// A namespace holding a port's veth peer: a stand-in guest. Deleted on drop.
-struct Guest {
-    ns: String,
-    dev: String,
-}
+type Guest = Namespace;
 
 impl Guest {
     /// Moves the port's peer device into a new namespace, with the port's MAC and, when
@@ -46,20 +43,6 @@ impl Guest {
         guest
     }
 
-    fn exec(&self, args: &[&str]) -> Output {
-        run("ip", &[&["netns", "exec", &self.ns], args].concat())
-    }
-
-    fn exec_ok(&self, args: &[&str]) {
-        let out = self.exec(args);
-        assert!(
-            out.status.success(),
-            "{args:?} in {}: {}",
-            self.ns,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
     fn pings(&self, address: &str) -> bool {
         self.exec(&["busybox", "ping", "-c", "1", "-W", "1", address])
             .status
@@ -70,16 +53,6 @@ impl Guest {
     fn connects(&self, address: &str, port: u16) -> bool {
         let out = self.exec(&["busybox", "nc", "-w", "1", address, &port.to_string()]);
         String::from_utf8_lossy(&out.stdout).contains("hello")
-    }
-}
-
-impl Drop for Guest {
-    fn drop(&mut self) {
-        let pids = run("ip", &["netns", "pids", &self.ns]).stdout;
-        for pid in String::from_utf8_lossy(&pids).split_whitespace() {
-            let _ = run("kill", &["-9", pid]);
-        }
-        let _ = run("ip", &["netns", "del", &self.ns]);
     }
 }
 
@@ -364,39 +337,6 @@ impl Drop for KillOnDrop {
 
 /// A veth pair standing in for a host's provider uplink: `uplink` stays in the host (the
 /// agent enslaves it), its peer sits in a namespace playing the physical network.
-struct Uplink {
-    uplink: String,
-    outside: Guest,
-}
-
-impl Uplink {
-    fn new() -> Uplink {
-        let pid = std::process::id();
-        // Not `os…`: the agent must not take it for one of its own devices.
-        let uplink = format!("pup{}", pid % 1_000_000);
-        let peer = format!("pux{}", pid % 1_000_000);
-        run_ok(
-            "ip",
-            &[
-                "link", "add", &uplink, "type", "veth", "peer", "name", &peer,
-            ],
-        );
-        run_ok("ip", &["link", "set", &uplink, "up"]);
-        let ns = format!("ostest-{pid}-phys");
-        run_ok("ip", &["netns", "add", &ns]);
-        let outside = Guest { ns, dev: peer };
-        run_ok("ip", &["link", "set", &outside.dev, "netns", &outside.ns]);
-        outside.exec_ok(&["ip", "link", "set", &outside.dev, "up"]);
-        Uplink { uplink, outside }
-    }
-}
-
-impl Drop for Uplink {
-    fn drop(&mut self) {
-        let _ = run("ip", &["link", "del", &self.uplink]);
-    }
-}
-
 /// Creates a provider network on physnet1 with one /24 subnet and one bound veth port, waits for
 /// the agent, and plugs the port into a guest namespace with its address.
 async fn provider_port(

@@ -23,6 +23,40 @@ async fn all_at_once(
     join_all((0..CLIENTS).map(|_| client.send(method.clone(), path, body.clone()))).await
 }
 
+/// Sets `quota` (Neutron's names) for `project`, as the admin.
+async fn network_quota(admin: &Client<'_>, project: &str, quota: Value) {
+    let set = admin
+        .send(
+            Method::PUT,
+            &format!("/networking/v2.0/quotas/{project}"),
+            Some(json!({ "quota": quota })),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+}
+
+/// A new port of the caller on `network`; its id.
+async fn new_port(client: &Client<'_>, network: &str) -> String {
+    client
+        .send(
+            Method::POST,
+            "/networking/v2.0/ports",
+            Some(json!({"port": {"network_id": network}})),
+        )
+        .await
+        .id("port")
+}
+
+/// How many ports the caller's project has.
+async fn port_count(client: &Client<'_>) -> usize {
+    client
+        .send(Method::GET, "/networking/v2.0/ports", None)
+        .await
+        .body["ports"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
 fn count(replies: &[Reply], status: StatusCode) -> usize {
     replies.iter().filter(|r| r.status == status).count()
 }
@@ -43,20 +77,8 @@ async fn concurrent_creates_never_overshoot_a_quota() {
 
     // Ports: 4 allowed (the network's DHCP port counts, as in Neutron), 16 asked at once.
     let net = alice.network("race", "10.61.0.0/24").await;
-    let existing = alice
-        .send(Method::GET, "/networking/v2.0/ports", None)
-        .await
-        .body["ports"]
-        .as_array()
-        .map_or(0, Vec::len);
-    let set = admin
-        .send(
-            Method::PUT,
-            &format!("/networking/v2.0/quotas/{project}"),
-            Some(json!({"quota": {"port": 4}})),
-        )
-        .await;
-    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let existing = port_count(alice).await;
+    network_quota(admin, project, json!({"port": 4})).await;
     let replies = all_at_once(
         alice,
         Method::POST,
@@ -70,10 +92,7 @@ async fn concurrent_creates_never_overshoot_a_quota() {
         4 - existing,
         "ports created"
     );
-    let ports = alice
-        .send(Method::GET, "/networking/v2.0/ports", None)
-        .await;
-    assert_eq!(ports.body["ports"].as_array().map(Vec::len), Some(4));
+    assert_eq!(port_count(alice).await, 4);
 
     // Servers: 3 instances allowed, 16 asked at once (no network, so ports play no part).
     let set = admin
@@ -136,15 +155,7 @@ async fn two_servers_never_get_one_port() {
     let env = compute::env(&cloud).await;
     let alice = &env.alice;
     let net = alice.network("one-port", "10.62.0.0/24").await;
-    let port = alice
-        .send(
-            Method::POST,
-            "/networking/v2.0/ports",
-            Some(json!({"port": {"network_id": net}})),
-        )
-        .await;
-    assert_eq!(port.status, StatusCode::CREATED, "{}", port.body);
-    let port_id = port.body["port"]["id"].as_str().expect("id").to_owned();
+    let port_id = new_port(alice, &net).await;
     let image = alice.image("port-image", json!({})).await;
     let body = json!({"server": {"name": "p", "imageRef": image, "flavorRef": "1",
                                  "networks": [{"port": port_id}]}});
@@ -197,14 +208,7 @@ async fn concurrent_deletes_end_with_one_success() {
     let env = compute::env(&cloud).await;
     let alice = &env.alice;
     let net = alice.network("doomed", "10.63.0.0/24").await;
-    let port = alice
-        .send(
-            Method::POST,
-            "/networking/v2.0/ports",
-            Some(json!({"port": {"network_id": net}})),
-        )
-        .await;
-    let port_id = port.body["port"]["id"].as_str().expect("id").to_owned();
+    let port_id = new_port(alice, &net).await;
     let group = alice
         .send(
             Method::POST,
@@ -291,14 +295,7 @@ async fn concurrent_floating_ips_never_overshoot_their_quota() {
         )
         .await;
     assert_eq!(subnet.status, StatusCode::CREATED, "{}", subnet.body);
-    let set = admin
-        .send(
-            Method::PUT,
-            &format!("/networking/v2.0/quotas/{}", env.alice_project),
-            Some(json!({"quota": {"floatingip": 3}})),
-        )
-        .await;
-    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    network_quota(admin, &env.alice_project, json!({"floatingip": 3})).await;
     let replies = all_at_once(
         alice,
         Method::POST,
