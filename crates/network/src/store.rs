@@ -110,24 +110,21 @@ pub async fn delete_requested(
     id: &str,
     gone: impl FnOnce(&str) -> Error,
 ) -> Result<()> {
+    if delete(tx, table, id).await? {
+        Ok(())
+    } else {
+        Err(gone(id))
+    }
+}
+
+/// Deletes the row `id`; whether there was one.
+pub async fn delete(tx: &mut Tx, table: Table, id: &str) -> Result<bool> {
     let sql = format!("DELETE FROM {} WHERE id = $1", table.name());
     let done = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id.to_owned())
         .execute(&mut **tx)
         .await?;
-    if done.rows_affected() == 0 {
-        return Err(gone(id));
-    }
-    Ok(())
-}
-
-pub async fn delete(tx: &mut Tx, table: Table, id: &str) -> Result<()> {
-    let sql = format!("DELETE FROM {} WHERE id = $1", table.name());
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id.to_owned())
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    Ok(done.rows_affected() > 0)
 }
 
 pub async fn insert_network(tx: &mut Tx, n: &Network) -> Result<()> {

@@ -407,7 +407,9 @@ impl Networks {
             return Ok(());
         };
         self.check_no_floating_ips(tx, router).await?;
-        store::delete(tx, Table::Ports, &gateway.port_id).await
+        store::delete(tx, Table::Ports, &gateway.port_id)
+            .await
+            .map(drop)
     }
 
     async fn check_no_floating_ips(&self, tx: &mut Tx, router: &Router) -> Result<()> {

@@ -447,7 +447,7 @@ impl Networks {
             .find(|p| p.device_owner == DHCP_OWNER && p.device_id == device_id);
         match (existing, wanted.is_empty()) {
             (None, true) => Ok(()),
-            (Some(port), true) => store::delete(tx, Table::Ports, &port.id).await,
+            (Some(port), true) => store::delete(tx, Table::Ports, &port.id).await.map(drop),
             (existing, false) => {
                 let is_new = existing.is_none();
                 let mut port = existing.unwrap_or_else(|| Port {
