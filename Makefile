@@ -51,11 +51,12 @@ unit:
 		cargo test --release --locked --workspace -- --show-output; status=$$?; \
 	scripts/report-skips.sh $(SKIP_LOG); exit $$status
 
-## Benchmarks: identity and image next to the real Keystone and Glance; network and compute (root) on their own (docs/benchmarks.md).
+## Benchmarks: identity and image next to the real Keystone and Glance; network, routers and compute (root) on their own (docs/benchmarks.md).
 bench: deps venv build
 	bench/identity.sh
 	bench/image.sh
 	bench/network.sh
+	bench/l3.sh
 	bench/compute.sh
 
 clean:
