@@ -1,0 +1,822 @@
+//! The policy table: who may call each route, as Keystone's, Nova's, Neutron's and Glance's
+//! default policies say (docs/policy.md is this table in prose). Every route the server
+//! mounts must have a row, and every row a mounted route, so a route added later fails
+//! [`each_role_gets_what_the_policy_table_says`] until someone decides who may call it.
+//!
+//! Each route is called with a request that would succeed for the right caller (alice's
+//! real ids in the path, a valid body): a reader's write and a member's admin-only call are
+//! then refused by policy (403), not by a missing resource or a bad body.
+
+use std::collections::{BTreeSet, HashMap};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::world::{alice_world, fill};
+use crate::common::Cloud;
+use crate::compute;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// No token needed: version discovery and token issue.
+    Public,
+    /// Any valid token; what the caller sees or makes is their own (keypairs, credentials
+    /// lists, the token's own catalog).
+    Token,
+    /// Any role on the project that owns the target (reads).
+    Reader,
+    /// The member role on the project that owns the target (writes).
+    Member,
+    /// The user the path names, and admins (a user's credentials and password).
+    Owner,
+    /// The admin role (on the admin project or the system).
+    Admin,
+}
+
+use Rule::*;
+
+pub const POLICY: &[(&str, &str, Rule)] = &[
+    // Compute: Nova's defaults (nova/policies/*.py).
+    ("GET", "/compute", Public),
+    ("GET", "/compute/v2.1", Public),
+    ("GET", "/compute/v2.1/flavors", Token),
+    ("POST", "/compute/v2.1/flavors", Admin),
+    ("GET", "/compute/v2.1/flavors/detail", Token),
+    ("GET", "/compute/v2.1/flavors/{id}", Token),
+    ("PUT", "/compute/v2.1/flavors/{id}", Admin),
+    ("DELETE", "/compute/v2.1/flavors/{id}", Admin),
+    ("POST", "/compute/v2.1/flavors/{id}/action", Admin),
+    ("GET", "/compute/v2.1/flavors/{id}/os-extra_specs", Reader),
+    ("POST", "/compute/v2.1/flavors/{id}/os-extra_specs", Admin),
+    (
+        "GET",
+        "/compute/v2.1/flavors/{id}/os-extra_specs/{key}",
+        Reader,
+    ),
+    (
+        "PUT",
+        "/compute/v2.1/flavors/{id}/os-extra_specs/{key}",
+        Admin,
+    ),
+    (
+        "DELETE",
+        "/compute/v2.1/flavors/{id}/os-extra_specs/{key}",
+        Admin,
+    ),
+    ("GET", "/compute/v2.1/flavors/{id}/os-flavor-access", Admin),
+    ("GET", "/compute/v2.1/limits", Reader),
+    ("GET", "/compute/v2.1/os-availability-zone", Token),
+    ("GET", "/compute/v2.1/os-availability-zone/detail", Admin),
+    ("GET", "/compute/v2.1/os-hypervisors", Admin),
+    ("GET", "/compute/v2.1/os-hypervisors/detail", Admin),
+    ("GET", "/compute/v2.1/os-hypervisors/{id}", Admin),
+    ("GET", "/compute/v2.1/os-keypairs", Token),
+    ("POST", "/compute/v2.1/os-keypairs", Token),
+    ("GET", "/compute/v2.1/os-keypairs/{name}", Owner),
+    ("DELETE", "/compute/v2.1/os-keypairs/{name}", Owner),
+    ("GET", "/compute/v2.1/os-quota-sets/{project}", Reader),
+    ("PUT", "/compute/v2.1/os-quota-sets/{project}", Admin),
+    ("DELETE", "/compute/v2.1/os-quota-sets/{project}", Admin),
+    (
+        "GET",
+        "/compute/v2.1/os-quota-sets/{project}/defaults",
+        Token,
+    ),
+    (
+        "GET",
+        "/compute/v2.1/os-quota-sets/{project}/detail",
+        Reader,
+    ),
+    ("GET", "/compute/v2.1/os-server-groups", Reader),
+    ("POST", "/compute/v2.1/os-server-groups", Member),
+    ("GET", "/compute/v2.1/os-server-groups/{id}", Reader),
+    ("DELETE", "/compute/v2.1/os-server-groups/{id}", Member),
+    ("GET", "/compute/v2.1/os-services", Admin),
+    ("PUT", "/compute/v2.1/os-services/{id}", Admin),
+    ("GET", "/compute/v2.1/os-simple-tenant-usage", Admin),
+    (
+        "GET",
+        "/compute/v2.1/os-simple-tenant-usage/{project}",
+        Reader,
+    ),
+    ("GET", "/compute/v2.1/servers", Reader),
+    ("POST", "/compute/v2.1/servers", Member),
+    ("GET", "/compute/v2.1/servers/detail", Reader),
+    ("GET", "/compute/v2.1/servers/{id}", Reader),
+    ("PUT", "/compute/v2.1/servers/{id}", Member),
+    ("DELETE", "/compute/v2.1/servers/{id}", Member),
+    ("POST", "/compute/v2.1/servers/{id}/action", Member),
+    ("GET", "/compute/v2.1/servers/{id}/ips", Reader),
+    ("GET", "/compute/v2.1/servers/{id}/ips/{network}", Reader),
+    ("GET", "/compute/v2.1/servers/{id}/metadata", Reader),
+    ("POST", "/compute/v2.1/servers/{id}/metadata", Member),
+    ("PUT", "/compute/v2.1/servers/{id}/metadata", Member),
+    ("GET", "/compute/v2.1/servers/{id}/metadata/{key}", Reader),
+    ("PUT", "/compute/v2.1/servers/{id}/metadata/{key}", Member),
+    (
+        "DELETE",
+        "/compute/v2.1/servers/{id}/metadata/{key}",
+        Member,
+    ),
+    (
+        "GET",
+        "/compute/v2.1/servers/{id}/os-instance-actions",
+        Reader,
+    ),
+    (
+        "GET",
+        "/compute/v2.1/servers/{id}/os-instance-actions/{request}",
+        Reader,
+    ),
+    ("GET", "/compute/v2.1/servers/{id}/os-interface", Reader),
+    ("POST", "/compute/v2.1/servers/{id}/os-interface", Member),
+    (
+        "GET",
+        "/compute/v2.1/servers/{id}/os-interface/{port}",
+        Reader,
+    ),
+    (
+        "DELETE",
+        "/compute/v2.1/servers/{id}/os-interface/{port}",
+        Member,
+    ),
+    ("GET", "/compute/v2.1/servers/{id}/tags", Reader),
+    ("PUT", "/compute/v2.1/servers/{id}/tags", Member),
+    ("DELETE", "/compute/v2.1/servers/{id}/tags", Member),
+    ("GET", "/compute/v2.1/servers/{id}/tags/{tag}", Reader),
+    ("PUT", "/compute/v2.1/servers/{id}/tags/{tag}", Member),
+    ("DELETE", "/compute/v2.1/servers/{id}/tags/{tag}", Member),
+    // Identity: Keystone's defaults (keystone/common/policies/*.py).
+    ("GET", "/identity", Public),
+    ("GET", "/identity/v3", Public),
+    ("GET", "/identity/v3/auth/catalog", Token),
+    ("GET", "/identity/v3/auth/domains", Token),
+    ("GET", "/identity/v3/auth/projects", Token),
+    ("GET", "/identity/v3/auth/system", Token),
+    ("POST", "/identity/v3/auth/tokens", Public),
+    ("GET", "/identity/v3/auth/tokens", Token),
+    ("DELETE", "/identity/v3/auth/tokens", Token),
+    ("GET", "/identity/v3/credentials", Token),
+    ("POST", "/identity/v3/credentials", Owner),
+    ("GET", "/identity/v3/credentials/{id}", Owner),
+    ("PATCH", "/identity/v3/credentials/{id}", Owner),
+    ("DELETE", "/identity/v3/credentials/{id}", Owner),
+    ("GET", "/identity/v3/domains", Admin),
+    ("POST", "/identity/v3/domains", Admin),
+    ("GET", "/identity/v3/domains/{id}", Admin),
+    ("PATCH", "/identity/v3/domains/{id}", Admin),
+    ("DELETE", "/identity/v3/domains/{id}", Admin),
+    (
+        "GET",
+        "/identity/v3/domains/{target_id}/groups/{actor_id}/roles",
+        Admin,
+    ),
+    (
+        "GET",
+        "/identity/v3/domains/{target_id}/groups/{actor_id}/roles/{role_id}",
+        Admin,
+    ),
+    (
+        "PUT",
+        "/identity/v3/domains/{target_id}/groups/{actor_id}/roles/{role_id}",
+        Admin,
+    ),
+    (
+        "DELETE",
+        "/identity/v3/domains/{target_id}/groups/{actor_id}/roles/{role_id}",
+        Admin,
+    ),
+    (
+        "GET",
+        "/identity/v3/domains/{target_id}/users/{actor_id}/roles",
+        Admin,
+    ),
+    (
+        "GET",
+        "/identity/v3/domains/{target_id}/users/{actor_id}/roles/{role_id}",
+        Admin,
+    ),
+    (
+        "PUT",
+        "/identity/v3/domains/{target_id}/users/{actor_id}/roles/{role_id}",
+        Admin,
+    ),
+    (
+        "DELETE",
+        "/identity/v3/domains/{target_id}/users/{actor_id}/roles/{role_id}",
+        Admin,
+    ),
+    ("GET", "/identity/v3/endpoints", Admin),
+    ("POST", "/identity/v3/endpoints", Admin),
+    ("GET", "/identity/v3/endpoints/{id}", Admin),
+    ("PATCH", "/identity/v3/endpoints/{id}", Admin),
+    ("DELETE", "/identity/v3/endpoints/{id}", Admin),
+    ("GET", "/identity/v3/groups", Admin),
+    ("POST", "/identity/v3/groups", Admin),
+    ("GET", "/identity/v3/groups/{id}", Admin),
+    ("PATCH", "/identity/v3/groups/{id}", Admin),
+    ("DELETE", "/identity/v3/groups/{id}", Admin),
+    ("GET", "/identity/v3/groups/{id}/users", Admin),
+    ("GET", "/identity/v3/groups/{id}/users/{user_id}", Admin),
+    ("PUT", "/identity/v3/groups/{id}/users/{user_id}", Admin),
+    ("DELETE", "/identity/v3/groups/{id}/users/{user_id}", Admin),
+    ("GET", "/identity/v3/projects", Admin),
+    ("POST", "/identity/v3/projects", Admin),
+    ("GET", "/identity/v3/projects/{id}", Reader),
+    ("PATCH", "/identity/v3/projects/{id}", Admin),
+    ("DELETE", "/identity/v3/projects/{id}", Admin),
+    ("GET", "/identity/v3/projects/{id}/tags", Reader),
+    ("PUT", "/identity/v3/projects/{id}/tags", Admin),
+    ("DELETE", "/identity/v3/projects/{id}/tags", Admin),
+    ("GET", "/identity/v3/projects/{id}/tags/{tag}", Reader),
+    ("PUT", "/identity/v3/projects/{id}/tags/{tag}", Admin),
+    ("DELETE", "/identity/v3/projects/{id}/tags/{tag}", Admin),
+    (
+        "GET",
+        "/identity/v3/projects/{target_id}/groups/{actor_id}/roles",
+        Admin,
+    ),
+    (
+        "GET",
+        "/identity/v3/projects/{target_id}/groups/{actor_id}/roles/{role_id}",
+        Admin,
+    ),
+    (
+        "PUT",
+        "/identity/v3/projects/{target_id}/groups/{actor_id}/roles/{role_id}",
+        Admin,
+    ),
+    (
+        "DELETE",
+        "/identity/v3/projects/{target_id}/groups/{actor_id}/roles/{role_id}",
+        Admin,
+    ),
+    (
+        "GET",
+        "/identity/v3/projects/{target_id}/users/{actor_id}/roles",
+        Admin,
+    ),
+    (
+        "GET",
+        "/identity/v3/projects/{target_id}/users/{actor_id}/roles/{role_id}",
+        Admin,
+    ),
+    (
+        "PUT",
+        "/identity/v3/projects/{target_id}/users/{actor_id}/roles/{role_id}",
+        Admin,
+    ),
+    (
+        "DELETE",
+        "/identity/v3/projects/{target_id}/users/{actor_id}/roles/{role_id}",
+        Admin,
+    ),
+    ("GET", "/identity/v3/regions", Token),
+    ("POST", "/identity/v3/regions", Admin),
+    ("GET", "/identity/v3/regions/{id}", Token),
+    ("PUT", "/identity/v3/regions/{id}", Admin),
+    ("PATCH", "/identity/v3/regions/{id}", Admin),
+    ("DELETE", "/identity/v3/regions/{id}", Admin),
+    ("GET", "/identity/v3/role_assignments", Admin),
+    ("GET", "/identity/v3/role_inferences", Admin),
+    ("GET", "/identity/v3/roles", Admin),
+    ("POST", "/identity/v3/roles", Admin),
+    ("GET", "/identity/v3/roles/{id}", Admin),
+    ("PATCH", "/identity/v3/roles/{id}", Admin),
+    ("DELETE", "/identity/v3/roles/{id}", Admin),
+    ("GET", "/identity/v3/roles/{id}/implies", Admin),
+    ("GET", "/identity/v3/roles/{id}/implies/{implied_id}", Admin),
+    ("PUT", "/identity/v3/roles/{id}/implies/{implied_id}", Admin),
+    (
+        "DELETE",
+        "/identity/v3/roles/{id}/implies/{implied_id}",
+        Admin,
+    ),
+    ("GET", "/identity/v3/services", Admin),
+    ("POST", "/identity/v3/services", Admin),
+    ("GET", "/identity/v3/services/{id}", Admin),
+    ("PATCH", "/identity/v3/services/{id}", Admin),
+    ("DELETE", "/identity/v3/services/{id}", Admin),
+    ("GET", "/identity/v3/system/{actor}/{actor_id}/roles", Admin),
+    (
+        "GET",
+        "/identity/v3/system/{actor}/{actor_id}/roles/{role_id}",
+        Admin,
+    ),
+    (
+        "PUT",
+        "/identity/v3/system/{actor}/{actor_id}/roles/{role_id}",
+        Admin,
+    ),
+    (
+        "DELETE",
+        "/identity/v3/system/{actor}/{actor_id}/roles/{role_id}",
+        Admin,
+    ),
+    ("GET", "/identity/v3/users", Admin),
+    ("POST", "/identity/v3/users", Admin),
+    ("GET", "/identity/v3/users/{id}", Owner),
+    ("PATCH", "/identity/v3/users/{id}", Admin),
+    ("DELETE", "/identity/v3/users/{id}", Admin),
+    (
+        "GET",
+        "/identity/v3/users/{id}/application_credentials",
+        Owner,
+    ),
+    (
+        "POST",
+        "/identity/v3/users/{id}/application_credentials",
+        Owner,
+    ),
+    (
+        "GET",
+        "/identity/v3/users/{id}/application_credentials/{credential_id}",
+        Owner,
+    ),
+    (
+        "DELETE",
+        "/identity/v3/users/{id}/application_credentials/{credential_id}",
+        Owner,
+    ),
+    ("GET", "/identity/v3/users/{id}/credentials/OS-EC2", Owner),
+    ("POST", "/identity/v3/users/{id}/credentials/OS-EC2", Owner),
+    (
+        "GET",
+        "/identity/v3/users/{id}/credentials/OS-EC2/{access}",
+        Owner,
+    ),
+    (
+        "DELETE",
+        "/identity/v3/users/{id}/credentials/OS-EC2/{access}",
+        Owner,
+    ),
+    ("GET", "/identity/v3/users/{id}/groups", Owner),
+    ("POST", "/identity/v3/users/{id}/password", Owner),
+    ("GET", "/identity/v3/users/{id}/projects", Owner),
+    // Image: Glance's defaults (glance/policies/*.py).
+    ("GET", "/image", Public),
+    ("GET", "/image/v2", Public),
+    ("GET", "/image/v2/images", Reader),
+    ("POST", "/image/v2/images", Member),
+    ("GET", "/image/v2/images/{id}", Reader),
+    ("PATCH", "/image/v2/images/{id}", Member),
+    ("DELETE", "/image/v2/images/{id}", Member),
+    ("POST", "/image/v2/images/{id}/actions/deactivate", Member),
+    ("POST", "/image/v2/images/{id}/actions/reactivate", Member),
+    ("GET", "/image/v2/images/{id}/file", Member),
+    ("PUT", "/image/v2/images/{id}/file", Member),
+    ("POST", "/image/v2/images/{id}/import", Member),
+    ("GET", "/image/v2/images/{id}/members", Reader),
+    ("POST", "/image/v2/images/{id}/members", Member),
+    ("GET", "/image/v2/images/{id}/members/{member_id}", Reader),
+    ("PUT", "/image/v2/images/{id}/members/{member_id}", Member),
+    (
+        "DELETE",
+        "/image/v2/images/{id}/members/{member_id}",
+        Member,
+    ),
+    ("PUT", "/image/v2/images/{id}/stage", Member),
+    ("PUT", "/image/v2/images/{id}/tags/{tag}", Member),
+    ("DELETE", "/image/v2/images/{id}/tags/{tag}", Member),
+    ("GET", "/image/v2/info/import", Token),
+    ("GET", "/image/v2/info/stores", Token),
+    ("GET", "/image/v2/schemas/image", Token),
+    ("GET", "/image/v2/schemas/images", Token),
+    ("GET", "/image/v2/schemas/member", Token),
+    ("GET", "/image/v2/schemas/members", Token),
+    // Network: Neutron's defaults (neutron/conf/policies/*.py).
+    ("GET", "/networking", Public),
+    ("GET", "/networking/v2.0", Token),
+    ("GET", "/networking/v2.0/extensions", Token),
+    ("GET", "/networking/v2.0/extensions/{alias}", Token),
+    ("GET", "/networking/v2.0/floatingips", Reader),
+    ("POST", "/networking/v2.0/floatingips", Member),
+    ("GET", "/networking/v2.0/floatingips/{id}", Reader),
+    ("PUT", "/networking/v2.0/floatingips/{id}", Member),
+    ("DELETE", "/networking/v2.0/floatingips/{id}", Member),
+    ("GET", "/networking/v2.0/network-ip-availabilities", Admin),
+    (
+        "GET",
+        "/networking/v2.0/network-ip-availabilities/{id}",
+        Admin,
+    ),
+    ("GET", "/networking/v2.0/networks", Reader),
+    ("POST", "/networking/v2.0/networks", Member),
+    ("GET", "/networking/v2.0/networks/{id}", Reader),
+    ("PUT", "/networking/v2.0/networks/{id}", Member),
+    ("DELETE", "/networking/v2.0/networks/{id}", Member),
+    ("GET", "/networking/v2.0/ports", Reader),
+    ("POST", "/networking/v2.0/ports", Member),
+    ("GET", "/networking/v2.0/ports/{id}", Reader),
+    ("PUT", "/networking/v2.0/ports/{id}", Member),
+    ("DELETE", "/networking/v2.0/ports/{id}", Member),
+    ("GET", "/networking/v2.0/quotas", Admin),
+    ("GET", "/networking/v2.0/quotas/{project_id}", Reader),
+    ("PUT", "/networking/v2.0/quotas/{project_id}", Admin),
+    ("DELETE", "/networking/v2.0/quotas/{project_id}", Admin),
+    (
+        "GET",
+        "/networking/v2.0/quotas/{project_id}/default",
+        Reader,
+    ),
+    (
+        "GET",
+        "/networking/v2.0/quotas/{project_id}/details",
+        Reader,
+    ),
+    ("GET", "/networking/v2.0/routers", Reader),
+    ("POST", "/networking/v2.0/routers", Member),
+    ("GET", "/networking/v2.0/routers/{id}", Reader),
+    ("PUT", "/networking/v2.0/routers/{id}", Member),
+    ("DELETE", "/networking/v2.0/routers/{id}", Member),
+    (
+        "PUT",
+        "/networking/v2.0/routers/{id}/add_router_interface",
+        Member,
+    ),
+    (
+        "PUT",
+        "/networking/v2.0/routers/{id}/remove_router_interface",
+        Member,
+    ),
+    ("GET", "/networking/v2.0/security-group-rules", Reader),
+    ("POST", "/networking/v2.0/security-group-rules", Member),
+    ("GET", "/networking/v2.0/security-group-rules/{id}", Reader),
+    ("PUT", "/networking/v2.0/security-group-rules/{id}", Member),
+    (
+        "DELETE",
+        "/networking/v2.0/security-group-rules/{id}",
+        Member,
+    ),
+    ("GET", "/networking/v2.0/security-groups", Reader),
+    ("POST", "/networking/v2.0/security-groups", Member),
+    ("GET", "/networking/v2.0/security-groups/{id}", Reader),
+    ("PUT", "/networking/v2.0/security-groups/{id}", Member),
+    ("DELETE", "/networking/v2.0/security-groups/{id}", Member),
+    ("GET", "/networking/v2.0/subnets", Reader),
+    ("POST", "/networking/v2.0/subnets", Member),
+    ("GET", "/networking/v2.0/subnets/{id}", Reader),
+    ("PUT", "/networking/v2.0/subnets/{id}", Member),
+    ("DELETE", "/networking/v2.0/subnets/{id}", Member),
+    ("GET", "/networking/v2.0/{collection}/{id}/tags", Reader),
+    ("PUT", "/networking/v2.0/{collection}/{id}/tags", Member),
+    ("DELETE", "/networking/v2.0/{collection}/{id}/tags", Member),
+    (
+        "GET",
+        "/networking/v2.0/{collection}/{id}/tags/{tag}",
+        Reader,
+    ),
+    (
+        "PUT",
+        "/networking/v2.0/{collection}/{id}/tags/{tag}",
+        Member,
+    ),
+    (
+        "DELETE",
+        "/networking/v2.0/{collection}/{id}/tags/{tag}",
+        Member,
+    ),
+];
+
+/// The rule for a route; HEAD is GET without a body.
+pub fn rule(method: &Method, pattern: &str) -> Option<Rule> {
+    let method = if method == Method::HEAD {
+        "GET"
+    } else {
+        method.as_str()
+    };
+    POLICY
+        .iter()
+        .find(|(m, p, _)| *m == method && *p == pattern)
+        .map(|(_, _, rule)| *rule)
+}
+
+/// A request body.
+pub enum Body {
+    None,
+    Json(Value),
+    /// A JSON Patch document (Glance's image update).
+    JsonPatch(Value),
+    Bytes(&'static [u8]),
+}
+
+/// A body that the route accepts from a caller allowed to call it, aimed at alice's world
+/// (`w`). `None` for a write route nobody has written one for: the test names it.
+pub fn valid_body(method: &Method, pattern: &str, w: &HashMap<String, String>) -> Option<Body> {
+    if [Method::GET, Method::HEAD, Method::DELETE].contains(method) {
+        return Some(Body::None);
+    }
+    let net = &w["networks/{id}"];
+    let subnet = &w["subnets/{id}"];
+    let project = &w["projects/{id}"];
+    let user = &w["users/{id}"];
+    let json = match (method.as_str(), pattern.trim_start_matches('/')) {
+        ("POST", "compute/v2.1/flavors") => {
+            json!({"flavor": {"name": "f-new", "ram": 64, "vcpus": 1, "disk": 1}})
+        }
+        ("PUT", "compute/v2.1/flavors/{id}") => json!({"flavor": {"description": "d"}}),
+        ("POST", "compute/v2.1/flavors/{id}/action") => {
+            json!({"addTenantAccess": {"tenant": project}})
+        }
+        ("POST", "compute/v2.1/flavors/{id}/os-extra_specs") => {
+            json!({"extra_specs": {"k2": "v2"}})
+        }
+        ("PUT", "compute/v2.1/flavors/{id}/os-extra_specs/{key}") => json!({"k1": "v9"}),
+        ("POST", "compute/v2.1/os-keypairs") => json!({"keypair": {"name": "k-new"}}),
+        ("PUT", "compute/v2.1/os-quota-sets/{project}") => json!({"quota_set": {"cores": 4}}),
+        ("POST", "compute/v2.1/os-server-groups") => {
+            json!({"server_group": {"name": "g-new", "policy": "affinity"}})
+        }
+        ("PUT", "compute/v2.1/os-services/{id}") => json!({"status": "disabled"}),
+        ("POST", "compute/v2.1/servers") => json!({"server": {
+            "name": "s-new", "imageRef": w["images/{id}"], "flavorRef": w["flavors/{id}"],
+            "networks": [{"uuid": net}]}}),
+        ("PUT", "compute/v2.1/servers/{id}") => json!({"server": {"name": "renamed"}}),
+        ("POST", "compute/v2.1/servers/{id}/action") => json!({"reboot": {"type": "SOFT"}}),
+        ("POST" | "PUT", "compute/v2.1/servers/{id}/metadata") => {
+            json!({"metadata": {"k": "v"}})
+        }
+        ("PUT", "compute/v2.1/servers/{id}/metadata/{key}") => json!({"meta": {"role": "db"}}),
+        ("POST", "compute/v2.1/servers/{id}/os-interface") => {
+            json!({"interfaceAttachment": {"net_id": net}})
+        }
+        ("PUT", "compute/v2.1/servers/{id}/tags") => json!({"tags": ["t2"]}),
+        ("POST", "identity/v3/auth/tokens") => json!({"auth": {"identity": {
+            "methods": ["password"],
+            "password": {"user": {"id": user, "password": "pw-alice"}}}}}),
+        ("POST", "identity/v3/credentials") => json!({"credential": {
+            "type": "cert", "user_id": user, "blob": "another-cert"}}),
+        ("PATCH", "identity/v3/credentials/{id}") => json!({"credential": {"blob": "changed"}}),
+        ("POST", "identity/v3/domains") => json!({"domain": {"name": "d-new"}}),
+        ("PATCH", "identity/v3/domains/{id}") => json!({"domain": {"description": "d"}}),
+        ("POST", "identity/v3/endpoints") => json!({"endpoint": {
+            "service_id": "5a1c7e2e00004000800000000000a11e", "interface": "public",
+            "url": "http://endpoint.example"}}),
+        ("PATCH", "identity/v3/endpoints/{id}") => {
+            json!({"endpoint": {"url": "http://changed.example"}})
+        }
+        ("POST", "identity/v3/groups") => json!({"group": {"name": "g-new"}}),
+        ("PATCH", "identity/v3/groups/{id}") => json!({"group": {"description": "d"}}),
+        ("POST", "identity/v3/projects") => json!({"project": {"name": "p-new"}}),
+        ("PATCH", "identity/v3/projects/{id}") => json!({"project": {"description": "d"}}),
+        ("PUT", "identity/v3/projects/{id}/tags") => json!({"tags": ["t2"]}),
+        ("POST", "identity/v3/regions") => json!({"region": {"id": "r-new"}}),
+        ("PUT", "identity/v3/regions/{id}") => json!({"region": {"description": "d"}}),
+        ("PATCH", "identity/v3/regions/{id}") => json!({"region": {"description": "d"}}),
+        ("POST", "identity/v3/roles") => json!({"role": {"name": "r-new"}}),
+        ("PATCH", "identity/v3/roles/{id}") => json!({"role": {"description": "d"}}),
+        ("POST", "identity/v3/services") => json!({"service": {"type": "t-new", "name": "n"}}),
+        ("PATCH", "identity/v3/services/{id}") => json!({"service": {"description": "d"}}),
+        ("POST", "identity/v3/users") => {
+            json!({"user": {"name": "u-new", "password": "pw-u-new-long"}})
+        }
+        ("PATCH", "identity/v3/users/{id}") => json!({"user": {"description": "d"}}),
+        ("POST", "identity/v3/users/{id}/application_credentials") => {
+            json!({"application_credential": {"name": "ac-new"}})
+        }
+        ("POST", "identity/v3/users/{id}/credentials/OS-EC2") => json!({"tenant_id": project}),
+        ("POST", "identity/v3/users/{id}/password") => json!({"user": {
+            "original_password": "pw-alice", "password": "pw-alice-changed"}}),
+        ("POST", "image/v2/images") => {
+            json!({"name": "i-new", "disk_format": "raw", "container_format": "bare"})
+        }
+        ("PATCH", "image/v2/images/{id}") => {
+            return Some(Body::JsonPatch(
+                json!([{"op": "replace", "path": "/name", "value": "renamed"}]),
+            ));
+        }
+        ("PUT", "image/v2/images/{id}/file" | "image/v2/images/{id}/stage") => {
+            return Some(Body::Bytes(b"image bytes"));
+        }
+        ("POST", "image/v2/images/{id}/import") => json!({"method": {"name": "glance-direct"}}),
+        ("POST", "image/v2/images/{id}/members") => {
+            json!({"member": "5a1c7e2e00004000800000000000a11e"})
+        }
+        ("PUT", "image/v2/images/{id}/members/{member_id}") => json!({"status": "accepted"}),
+        ("POST", "networking/v2.0/floatingips") => {
+            json!({"floatingip": {"floating_network_id": w["external/network"]}})
+        }
+        ("PUT", "networking/v2.0/floatingips/{id}") => json!({"floatingip": {"port_id": null}}),
+        ("POST", "networking/v2.0/networks") => json!({"network": {"name": "n-new"}}),
+        ("PUT", "networking/v2.0/networks/{id}") => json!({"network": {"name": "renamed"}}),
+        ("POST", "networking/v2.0/ports") => json!({"port": {"network_id": net}}),
+        ("PUT", "networking/v2.0/ports/{id}") => json!({"port": {"name": "renamed"}}),
+        ("PUT", "networking/v2.0/quotas/{project_id}") => json!({"quota": {"port": 10}}),
+        ("POST", "networking/v2.0/routers") => json!({"router": {"name": "r-new"}}),
+        ("PUT", "networking/v2.0/routers/{id}") => json!({"router": {"name": "renamed"}}),
+        (
+            "PUT",
+            "networking/v2.0/routers/{id}/add_router_interface"
+            | "networking/v2.0/routers/{id}/remove_router_interface",
+        ) => json!({"subnet_id": subnet}),
+        ("POST", "networking/v2.0/security-group-rules") => json!({"security_group_rule": {
+            "security_group_id": w["security-groups/{id}"], "direction": "ingress",
+            "protocol": "udp"}}),
+        ("PUT", "networking/v2.0/security-group-rules/{id}") => {
+            json!({"security_group_rule": {"description": "d"}})
+        }
+        ("POST", "networking/v2.0/security-groups") => {
+            json!({"security_group": {"name": "sg-new"}})
+        }
+        ("PUT", "networking/v2.0/security-groups/{id}") => {
+            json!({"security_group": {"name": "renamed"}})
+        }
+        ("POST", "networking/v2.0/subnets") => json!({"subnet": {
+            "network_id": net, "cidr": "10.61.0.0/24", "ip_version": 4}}),
+        ("PUT", "networking/v2.0/subnets/{id}") => json!({"subnet": {"name": "renamed"}}),
+        ("PUT", "networking/v2.0/{collection}/{id}/tags") => json!({"tags": ["t2"]}),
+        // Routes that take no body: grants, memberships, tags, image actions.
+        (
+            "PUT",
+            "compute/v2.1/servers/{id}/tags/{tag}"
+            | "identity/v3/projects/{id}/tags/{tag}"
+            | "identity/v3/roles/{id}/implies/{implied_id}"
+            | "identity/v3/groups/{id}/users/{user_id}"
+            | "identity/v3/domains/{target_id}/groups/{actor_id}/roles/{role_id}"
+            | "identity/v3/domains/{target_id}/users/{actor_id}/roles/{role_id}"
+            | "identity/v3/projects/{target_id}/groups/{actor_id}/roles/{role_id}"
+            | "identity/v3/projects/{target_id}/users/{actor_id}/roles/{role_id}"
+            | "identity/v3/system/{actor}/{actor_id}/roles/{role_id}"
+            | "image/v2/images/{id}/tags/{tag}"
+            | "networking/v2.0/{collection}/{id}/tags/{tag}",
+        )
+        | (
+            "POST",
+            "image/v2/images/{id}/actions/deactivate" | "image/v2/images/{id}/actions/reactivate",
+        ) => return Some(Body::None),
+        _ => return None,
+    };
+    Some(Body::Json(json))
+}
+
+/// `method` on `path` as `token`, with `body`; at the newest compute microversion.
+pub async fn call(
+    cloud: &Cloud,
+    method: &Method,
+    path: &str,
+    token: &str,
+    body: &Body,
+) -> StatusCode {
+    let mut request = cloud
+        .http
+        .request(method.clone(), format!("{}{path}", cloud.url))
+        .header("X-Auth-Token", token)
+        .header("OpenStack-API-Version", "compute latest");
+    request = match body {
+        Body::None => request,
+        Body::Json(value) => request.json(value),
+        Body::JsonPatch(value) => request
+            .header(
+                "Content-Type",
+                "application/openstack-images-v2.1-json-patch",
+            )
+            .body(value.to_string()),
+        Body::Bytes(bytes) => request
+            .header("Content-Type", "application/octet-stream")
+            .body(*bytes),
+    };
+    request.send().await.expect("request is sent").status()
+}
+
+/// The path the test calls for a route: alice's resources, except that accepting a share
+/// is done by the project an image is shared with (bob's image, shared with alice's).
+fn target(method: &Method, pattern: &str, world: &HashMap<String, String>) -> String {
+    if method == Method::PUT && pattern == "/image/v2/images/{id}/members/{member_id}" {
+        return format!(
+            "/image/v2/images/{}/members/{}",
+            world["shared/image"], world["projects/{id}"]
+        );
+    }
+    fill(pattern, world)
+}
+
+/// Every mounted route against its row in [`POLICY`]:
+/// - `Admin`: alice, a member, gets 403 (on her own resources, with a valid body); the
+///   admin's reads are not refused, with a project-scoped or a system-scoped token;
+/// - `Member`: rita, a reader on alice's project, gets 403 on alice's resources;
+/// - `Owner`: rita gets 403 or 404 on what alice owns; alice reads her own;
+/// - `Reader` and `Token`: rita's reads are not refused (not 401 or 403).
+#[tokio::test]
+async fn each_role_gets_what_the_policy_table_says() {
+    let cloud = Cloud::start().await;
+    let env = compute::env(&cloud).await;
+    let world = alice_world(&cloud, &env).await;
+    let admin_token = cloud.admin_token().await;
+    let reader_role = cloud.role_id(&admin_token, "reader").await;
+    let rita = cloud
+        .post(
+            "/users",
+            &admin_token,
+            json!({"user": {"name": "rita", "password": "pw-rita"}}),
+        )
+        .await
+        .id("user");
+    let granted = cloud
+        .put(
+            &format!(
+                "/projects/{}/users/{rita}/roles/{reader_role}",
+                env.alice_project
+            ),
+            &admin_token,
+        )
+        .await;
+    assert_eq!(granted.status, StatusCode::NO_CONTENT, "{}", granted.body);
+    let rita = cloud.token("rita", "pw-rita", "alice").await;
+    let alice = cloud.token("alice", "pw-alice", "alice").await;
+    let system_admin = cloud
+        .auth_body(json!({"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": "admin", "domain": {"name": "Default"}, "password": cloud.admin_password}}},
+            "scope": {"system": {"all": true}}}}))
+        .await
+        .subject_token();
+
+    let mounted: BTreeSet<(String, String)> = cloud
+        .running
+        .as_ref()
+        .expect("the cloud is running")
+        .mounted_paths()
+        .into_iter()
+        .flat_map(|pattern| {
+            super::METHODS
+                .iter()
+                .map(move |method| (method.to_string(), pattern.clone()))
+        })
+        .collect();
+    let mut checked = 0;
+    let mut unlisted = BTreeSet::new();
+    let mut wrong = BTreeSet::new();
+    for (method, pattern) in &mounted {
+        let method: Method = method.parse().expect("a method");
+        if method == Method::HEAD {
+            continue;
+        }
+        let path = target(&method, pattern, &world);
+        let Some(rule) = rule(&method, pattern) else {
+            // Not mounted for this method (405 to anyone) is no route at all.
+            let status = super::send(&cloud, &method, &path, None).await;
+            if status != StatusCode::METHOD_NOT_ALLOWED {
+                unlisted.insert(format!("{method} {pattern}"));
+            }
+            continue;
+        };
+        let Some(body) = valid_body(&method, pattern, &world) else {
+            wrong.insert(format!("{method} {pattern}: no valid body written"));
+            continue;
+        };
+        let read = method == Method::GET;
+        let refused = |s: StatusCode| s == StatusCode::UNAUTHORIZED || s == StatusCode::FORBIDDEN;
+        let mut expect = |who: &str, status: StatusCode, ok: bool| {
+            if !ok || status.is_server_error() {
+                wrong.insert(format!("{method} {pattern} ({rule:?}) as {who}: {status}"));
+            }
+        };
+        checked += 1;
+        match rule {
+            Public => {}
+            Token | Reader => {
+                if read {
+                    let status = call(&cloud, &method, &path, &rita, &body).await;
+                    expect("a reader", status, !refused(status));
+                }
+            }
+            Member => {
+                let status = call(&cloud, &method, &path, &rita, &body).await;
+                expect("a reader", status, status == StatusCode::FORBIDDEN);
+            }
+            Owner => {
+                let status = call(&cloud, &method, &path, &rita, &body).await;
+                expect(
+                    "another user",
+                    status,
+                    [StatusCode::FORBIDDEN, StatusCode::NOT_FOUND].contains(&status),
+                );
+                if read {
+                    let status = call(&cloud, &method, &path, &alice, &body).await;
+                    expect("the owner", status, !refused(status));
+                }
+            }
+            Admin => {
+                let status = call(&cloud, &method, &path, &alice, &body).await;
+                expect("a member", status, status == StatusCode::FORBIDDEN);
+                if read {
+                    let status = call(&cloud, &method, &path, &admin_token, &body).await;
+                    expect("the admin", status, !refused(status));
+                    let status = call(&cloud, &method, &path, &system_admin, &body).await;
+                    expect("a system admin", status, !refused(status));
+                }
+            }
+        }
+    }
+    let stale: Vec<_> = POLICY
+        .iter()
+        .filter(|(m, p, _)| !mounted.contains(&((*m).to_owned(), (*p).to_owned())))
+        .collect();
+    println!("routes checked against the policy table: {checked}");
+    assert!(
+        unlisted.is_empty(),
+        "routes with no policy row: {unlisted:#?}"
+    );
+    assert!(stale.is_empty(), "policy rows for no route: {stale:#?}");
+    assert!(wrong.is_empty(), "answered against the policy: {wrong:#?}");
+}
