@@ -5,6 +5,7 @@
 mod authz;
 mod common;
 mod compute;
+mod fuzz;
 mod image;
 mod network;
 mod races;

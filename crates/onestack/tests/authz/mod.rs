@@ -6,8 +6,8 @@
 //! against the table, `cross_project` another project's caller against alice's resources.
 
 mod cross_project;
-mod policy;
-mod world;
+pub mod policy;
+pub mod world;
 
 use std::collections::BTreeSet;
 
