@@ -19,12 +19,13 @@ def token():
         return r.headers["X-Subject-Token"]
 
 
-def request(token, method, path, body=None, data=None, content_type="application/json"):
-    """(status, decoded JSON body or None) of `method` on URL + `path`."""
+def request(token, method, path, body=None, data=None, content_type="application/json", headers=None):
+    """(status, decoded JSON body or None) of `method` on URL + `path`; `headers` are added
+    (e.g. OpenStack-API-Version)."""
     if body is not None:
         data = json.dumps(body).encode()
     req = urllib.request.Request(URL + path, data, method=method,
-                                 headers={"X-Auth-Token": token, "Content-Type": content_type})
+                                 headers={"X-Auth-Token": token, "Content-Type": content_type, **(headers or {})})
     try:
         with urllib.request.urlopen(req) as r:
             text = r.read()

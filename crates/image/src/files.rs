@@ -145,6 +145,20 @@ impl FileStore {
         Ok((Self { root }, interrupted))
     }
 
+    /// The files in the store (committed and staged data), by file name.
+    pub fn entries(&self) -> std::io::Result<Vec<(String, PathBuf)>> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&self.root)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file()
+                && let Ok(name) = entry.file_name().into_string()
+            {
+                out.push((name, entry.path()));
+            }
+        }
+        Ok(out)
+    }
+
     /// Where an image's committed data lives. Ids are checked by the caller to be UUIDs,
     /// so they never contain path separators.
     pub fn path(&self, id: &str) -> PathBuf {

@@ -124,6 +124,34 @@ pub struct Received {
     reservation: Reservation,
 }
 
+/// Removes data files that no image holds: a stop between committing a file and recording
+/// the image `active` (the image is then `killed`), or between deleting an image and its
+/// file, leaves one behind. Committed data belongs to an active or deactivated image,
+/// staged data to an `uploading` one. Returns how many were removed.
+async fn remove_orphan_files(pool: &Pool, files: &FileStore) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for (name, path) in files.entries()? {
+        let (id, staged) = match name.strip_suffix(".staged") {
+            Some(id) => (id, true),
+            None => (name.as_str(), false),
+        };
+        let status = store::get(pool, id)
+            .await
+            .map_err(std::io::Error::other)?
+            .map(|image| image.status);
+        let held = match status {
+            Some(Status::Active | Status::Deactivated) => !staged,
+            Some(Status::Uploading) => staged,
+            _ => false,
+        };
+        if !held {
+            std::fs::remove_file(&path)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 impl Images {
     /// Opens the image service; uploads a crash interrupted are cleaned up and their images
     /// marked `killed`.
@@ -132,10 +160,12 @@ impl Images {
         let killed = store::kill_interrupted(&pool, now_micros())
             .await
             .map_err(std::io::Error::other)?;
-        if killed > 0 || !interrupted.is_empty() {
+        let orphans = remove_orphan_files(&pool, &files).await?;
+        if killed > 0 || !interrupted.is_empty() || orphans > 0 {
             tracing::warn!(
                 killed,
                 leftovers = interrupted.len(),
+                orphans,
                 "cleaned up image uploads interrupted by a stop"
             );
         }

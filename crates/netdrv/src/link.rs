@@ -77,7 +77,9 @@ fn info_data<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
 }
 
 fn is_missing(e: &Error) -> bool {
-    e.stderr_contains("does not exist") || e.stderr_contains("Cannot find device")
+    e.stderr_contains("does not exist")
+        || e.stderr_contains("Cannot find device")
+        || e.stderr_contains("No such device")
 }
 
 fn is_exists(e: &Error) -> bool {

@@ -241,6 +241,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .seed_flavors()
         .await
         .map_err(|e| StartError::Compute(e.to_string()))?;
+    computes
+        .release_orphan_ports()
+        .await
+        .map_err(|e| StartError::Compute(e.to_string()))?;
     let compute_agent = start_compute_agent(&config, &computes, &data_dir)?;
     let validator: Arc<dyn TokenValidator> = Arc::new(Validator(identity.clone()));
     let configured_url =
@@ -263,8 +267,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let app = tower::util::MapRequestLayer::new(trim_trailing_slash).layer(app);
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
+        // Replies are written whole: without TCP_NODELAY a small reply's last segment waits
+        // for the client's delayed ACK (40 ms per small image download on keep-alive).
         axum::serve(
-            listener,
+            axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            }),
             axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
         )
         .with_graceful_shutdown(async move {

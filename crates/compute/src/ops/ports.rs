@@ -10,6 +10,7 @@ use crate::model::{Nic, Server};
 use crate::policy::Caller;
 use crate::service::Computes;
 use crate::states::{self, vm};
+use crate::store;
 use crate::views::FloatingAddresses;
 
 impl Computes {
@@ -120,8 +121,47 @@ impl Computes {
         }
     }
 
+    /// Frees ports bound to a server that does not exist. A stop between making a server's
+    /// ports and recording the server (or between releasing a deleted server's ports and
+    /// removing its record) leaves them. They are unbound, not deleted, because whether the
+    /// user brought the port is recorded only with the server. Run at start, before the API
+    /// serves, when no server is half-made. Returns how many were freed.
+    pub async fn release_orphan_ports(&self) -> Result<usize> {
+        let admin = onestack_network::policy::Caller {
+            project_id: String::new(),
+            admin: true,
+            writer: true,
+        };
+        let ports = self.networks.list_ports(&admin).await.map_err(port_error)?;
+        let mut orphans = Vec::new();
+        for port in ports {
+            if port.device_owner.starts_with("compute:")
+                && store::server(&self.pool, &port.device_id).await?.is_none()
+            {
+                orphans.push(Nic {
+                    port_id: port.id,
+                    network_id: port.network_id,
+                    network_name: String::new(),
+                    mac: port.mac_address,
+                    ips: Vec::new(),
+                    owned: false,
+                });
+            }
+        }
+        for nic in &orphans {
+            tracing::warn!(port = %nic.port_id, "freeing a port bound to a server that does not exist");
+        }
+        self.unbind_ports(&orphans).await;
+        Ok(orphans.len())
+    }
+
     /// Deletes the ports made for a server and frees the ones it was given.
     pub(crate) async fn release_ports(&self, _caller: &Caller, nics: &[Nic]) {
+        self.unbind_ports(nics).await;
+    }
+
+    /// Deletes the `owned` ports of `nics` and clears the binding of the others.
+    async fn unbind_ports(&self, nics: &[Nic]) {
         let admin = onestack_network::policy::Caller {
             project_id: String::new(),
             admin: true,
