@@ -282,10 +282,77 @@ impl Computes {
             }
             server.fault = None;
         }
+        if action == "resize" {
+            self.save_resize(caller, server, revision).await?;
+            return Ok(outcome);
+        }
         // Recorded first: the save wakes the agent, whose event belongs to this action.
         self.record_action(caller, id, &record).await;
         self.save(server, revision).await?;
         Ok(outcome)
+    }
+
+    /// Records a resize whose new flavor is in `server.flavor` (the old one in
+    /// `old_flavor`): the project's quota and the host's room for the larger flavor are
+    /// checked, and the action and the server written, in one write transaction, so that
+    /// concurrent resizes and boots never share the last of a quota or a host.
+    async fn save_resize(&self, caller: &Caller, mut server: Server, revision: i64) -> Result<()> {
+        let (Some(old), new) = (server.old_flavor.clone(), server.flavor.clone()) else {
+            return Err(Error::Internal("a resize without the old flavor".into()));
+        };
+        let mut tx = store::begin_write(&self.pool).await?;
+        let extra_cores = i64::from(new.vcpus) - i64::from(old.vcpus);
+        let extra_ram = new.ram as i64 - old.ram as i64;
+        if extra_cores > 0 || extra_ram > 0 {
+            self.check_server_quota(&mut tx, &server.project_id, 0, 0, 0)
+                .await?;
+            let limits = self.quota_limits(&mut *tx, &server.project_id).await?;
+            let (_, cores, ram) = store::project_usage(&mut tx, &server.project_id).await?;
+            for (resource, used, extra) in [("cores", cores, extra_cores), ("ram", ram, extra_ram)]
+            {
+                let limit = limits.get(resource).copied().unwrap_or(-1);
+                if extra > 0 && limit >= 0 && used + extra > limit {
+                    return Err(Error::OverQuota {
+                        resource,
+                        requested: extra,
+                        used,
+                        limit,
+                    });
+                }
+            }
+        }
+        // The new flavor must fit on the server's host next to everything else there.
+        let hosts = store::hosts(&mut *tx).await?;
+        let usage = store::host_usage(&mut *tx).await?;
+        let fits = server
+            .host
+            .as_ref()
+            .and_then(|h| hosts.iter().find(|x| &x.host == h))
+            .is_some_and(|h| {
+                let (cpu, ram, disk) = scheduler::free(h, &usage);
+                cpu + f64::from(old.vcpus) >= f64::from(new.vcpus)
+                    && ram + old.ram as f64 >= new.ram as f64
+                    && disk + (old.disk + old.ephemeral) as f64 >= (new.disk + new.ephemeral) as f64
+            });
+        if !fits {
+            return Err(Error::BadRequest(format!(
+                "{} The host has no room for flavor {}.",
+                scheduler::NO_VALID_HOST,
+                new.name
+            )));
+        }
+        // Recorded with the server: the commit wakes the agent, whose event belongs to it.
+        store::save_action(&mut *tx, &self.action_record(caller, &server.id, "resize")).await?;
+        server.updated_at = now_micros().max(server.updated_at);
+        if !store::update_server(&mut *tx, &server, revision).await? {
+            return Err(Error::Conflict(format!(
+                "Instance {} was changed by another request meanwhile; retry.",
+                server.id
+            )));
+        }
+        tx.commit().await?;
+        self.changed();
+        Ok(())
     }
 
     async fn resize(&self, caller: &Caller, server: &mut Server, args: &Value) -> Result<()> {
@@ -318,49 +385,6 @@ impl Computes {
             ));
         }
         let new = FlavorCopy::from(&flavor);
-        let mut tx = store::begin_write(&self.pool).await?;
-        let extra_cores = i64::from(new.vcpus) - i64::from(server.flavor.vcpus);
-        let extra_ram = new.ram as i64 - server.flavor.ram as i64;
-        if extra_cores > 0 || extra_ram > 0 {
-            self.check_server_quota(&mut tx, &server.project_id, 0, 0, 0)
-                .await?;
-            let limits = self.quota_limits(&mut *tx, &server.project_id).await?;
-            let (_, cores, ram) = store::project_usage(&mut tx, &server.project_id).await?;
-            for (resource, used, extra) in [("cores", cores, extra_cores), ("ram", ram, extra_ram)]
-            {
-                let limit = limits.get(resource).copied().unwrap_or(-1);
-                if extra > 0 && limit >= 0 && used + extra > limit {
-                    return Err(Error::OverQuota {
-                        resource,
-                        requested: extra,
-                        used,
-                        limit,
-                    });
-                }
-            }
-        }
-        // The new flavor must fit on the server's host next to everything else there.
-        let hosts = store::hosts(&mut *tx).await?;
-        let usage = store::host_usage(&mut *tx).await?;
-        let fits = server
-            .host
-            .as_ref()
-            .and_then(|h| hosts.iter().find(|x| &x.host == h))
-            .is_some_and(|h| {
-                let (cpu, ram, disk) = scheduler::free(h, &usage);
-                cpu + f64::from(server.flavor.vcpus) >= f64::from(new.vcpus)
-                    && ram + server.flavor.ram as f64 >= new.ram as f64
-                    && disk + (server.flavor.disk + server.flavor.ephemeral) as f64
-                        >= (new.disk + new.ephemeral) as f64
-            });
-        tx.rollback().await?;
-        if !fits {
-            return Err(Error::BadRequest(format!(
-                "{} The host has no room for flavor {}.",
-                scheduler::NO_VALID_HOST,
-                flavor.name
-            )));
-        }
         server.previous_vm_state = Some(server.vm_state.clone());
         server.old_flavor = Some(std::mem::replace(&mut server.flavor, new));
         server.task_state = Some(task::RESIZE_PREP.into());

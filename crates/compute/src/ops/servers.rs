@@ -16,8 +16,21 @@ use crate::store::{self, ServerFilter, Versioned};
 
 impl Computes {
     pub(crate) async fn record_action(&self, caller: &Caller, server_id: &str, action: &str) {
+        let record = self.action_record(caller, server_id, action);
+        if let Err(error) = store::save_action(&self.pool, &record).await {
+            tracing::warn!(%error, "cannot record instance action");
+        }
+    }
+
+    /// A new instance action of `caller` on a server, started now.
+    pub(crate) fn action_record(
+        &self,
+        caller: &Caller,
+        server_id: &str,
+        action: &str,
+    ) -> InstanceAction {
         let now = now_micros();
-        let record = InstanceAction {
+        InstanceAction {
             request_id: caller.request_id.clone(),
             server_id: server_id.to_owned(),
             action: action.to_owned(),
@@ -27,9 +40,6 @@ impl Computes {
             updated_at: now,
             message: None,
             events: Vec::new(),
-        };
-        if let Err(error) = store::save_action(&self.pool, &record).await {
-            tracing::warn!(%error, "cannot record instance action");
         }
     }
 

@@ -314,3 +314,58 @@ async fn concurrent_floating_ips_never_overshoot_their_quota() {
         .await;
     assert_eq!(listed.body["floatingips"].as_array().map(Vec::len), Some(3));
 }
+
+/// Resizes take their quota in the transaction that records them: four servers resized at
+/// once to a flavor one vCPU larger, with room for one more vCPU, give exactly one resize.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_resizes_never_overshoot_the_cores_quota() {
+    let cloud = Cloud::start().await;
+    let env = compute::env(&cloud).await;
+    let (admin, alice) = (&env.admin, &env.alice);
+    let project = &env.alice_project;
+    let image = alice.image("resize-image", json!({})).await;
+    let mut servers = Vec::new();
+    for i in 0..4 {
+        let name = format!("rs{i}");
+        servers.push(
+            alice
+                .boot_active(&name, &image, json!({"networks": "none"}))
+                .await,
+        );
+    }
+    let bigger = admin
+        .post(
+            "/flavors",
+            json!({"flavor": {"name": "tiny-2cpu", "ram": 512, "vcpus": 2, "disk": 1}}),
+        )
+        .await
+        .id("flavor");
+    // m1.tiny has one vCPU: four servers use 4 cores; room for one more.
+    let set = admin
+        .put(
+            &format!("/os-quota-sets/{project}"),
+            json!({"quota_set": {"cores": 5}}),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let at = alice.at("2.37");
+    let paths: Vec<String> = servers
+        .iter()
+        .map(|id| format!("/compute/v2.1/servers/{id}/action"))
+        .collect();
+    let resizes = paths.iter().map(|path| {
+        at.send(
+            Method::POST,
+            path,
+            Some(json!({"resize": {"flavorRef": bigger}})),
+        )
+    });
+    let replies = join_all(resizes).await;
+    only(&replies, &[StatusCode::ACCEPTED, StatusCode::FORBIDDEN]);
+    assert_eq!(count(&replies, StatusCode::ACCEPTED), 1, "resizes accepted");
+    let limits = alice.get("/limits").await;
+    let used = limits.body["limits"]["absolute"]["totalCoresUsed"]
+        .as_i64()
+        .expect("cores used");
+    assert_eq!(used, 5, "{}", limits.body);
+}
