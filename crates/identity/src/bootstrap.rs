@@ -139,6 +139,7 @@ pub async fn run(
         Some(user) => user,
         None => {
             let user = User {
+                password_set_at: None,
                 id: new_id(),
                 name: "admin".into(),
                 domain_id: DEFAULT_DOMAIN.into(),

@@ -10,6 +10,7 @@ pub mod error;
 pub mod fernet;
 pub mod model;
 mod password;
+pub mod password_rules;
 pub mod policy;
 pub mod service;
 pub mod store;

@@ -36,6 +36,9 @@ pub struct User {
     pub extra: Extra,
     pub failed_auth_count: i64,
     pub last_failed_auth_at: Option<i64>,
+    /// When the password was last set (microseconds); `None` before the first, or for users
+    /// made before this was kept.
+    pub password_set_at: Option<i64>,
 }
 
 #[derive(Debug, Clone)]

@@ -123,6 +123,7 @@ pub struct Identity {
     token_cache: Mutex<HashMap<String, (u64, Arc<ValidatedToken>)>>,
     role_graph: Cached<RoleGraph>,
     catalog: Cached<Vec<CatalogEntry>>,
+    pub password_rules: crate::password_rules::PasswordRules,
 }
 
 impl Identity {
@@ -137,13 +138,14 @@ impl Identity {
         credential_repo.setup()?;
         Ok(Self {
             pool,
-            config,
             sealer,
             credential_keys: credential_repo.load()?,
             generation: AtomicU64::new(1),
             token_cache: Mutex::new(HashMap::new()),
             role_graph: RwLock::new(None),
             catalog: RwLock::new(None),
+            password_rules: crate::password_rules::PasswordRules::new(&config),
+            config,
         })
     }
 

@@ -85,10 +85,12 @@ pub fn project(base: &BaseUrl, p: &Project) -> Value {
     )
 }
 
-pub fn user(base: &BaseUrl, u: &User) -> Value {
+/// A user; `expires_at` is when their password expires (microseconds), if it does.
+pub fn user(base: &BaseUrl, u: &User, expires_at: Option<i64>) -> Value {
     let mut v = json!({
         "id": u.id, "name": u.name, "domain_id": u.domain_id, "enabled": u.enabled,
-        "password_expires_at": null, "options": {}, "links": links(base, &format!("users/{}", u.id)),
+        "password_expires_at": expires_at.map(timestamp), "options": {},
+        "links": links(base, &format!("users/{}", u.id)),
     });
     if let Some(p) = &u.default_project_id {
         v["default_project_id"] = json!(p);

@@ -70,6 +70,8 @@ pub enum StartError {
     Db(#[from] onestack_db::DbError),
     #[error("cannot set up the key repositories: {0}")]
     Keys(#[from] onestack_identity::fernet::KeyError),
+    #[error("{0}")]
+    Config(String),
     #[error("cannot open the image store: {0}")]
     Images(std::io::Error),
     #[error("cannot start the network agent: {0}")]
@@ -199,6 +201,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let data_dir = config.data_dir();
     check_writable(&data_dir)?;
     let pool = onestack_db::open_sqlite(&data_dir.join("onestack.db")).await?;
+    onestack_identity::password_rules::check_config(&config.identity)
+        .map_err(StartError::Config)?;
     let identity = Arc::new(Identity::new(pool, config.identity.clone(), &data_dir)?);
     let public_url = config.public_url();
     let password = files::admin_password(&data_dir).map_err(|source| StartError::DataDir {

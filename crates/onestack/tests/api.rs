@@ -3541,3 +3541,94 @@ async fn ec2_credentials_only_for_projects_one_has_a_role_on() {
         .await;
     assert_eq!(by_admin.status, StatusCode::CREATED, "{}", by_admin.body);
 }
+
+/// Keystone's security-compliance options: a password must match the configured regular
+/// expression, may not repeat the last ones, cannot be changed by its user before its
+/// minimum age, and expires.
+#[tokio::test]
+async fn password_rules_strength_history_age_and_expiry() {
+    let cloud = Cloud::start_with(|c| {
+        c.identity.password_regex = "[0-9]".into();
+        c.identity.password_regex_description = "at least one digit".into();
+        c.identity.unique_last_password_count = 3;
+        c.identity.minimum_password_age = 1;
+        c.identity.password_expires_days = 1;
+    })
+    .await;
+    let admin = cloud.admin_token().await;
+    let weak = cloud
+        .post(
+            "/users",
+            &admin,
+            json!({"user": {"name": "pat", "password": "no-digits"}}),
+        )
+        .await;
+    weak.assert_error(StatusCode::BAD_REQUEST);
+    assert!(
+        weak.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("at least one digit")),
+        "{}",
+        weak.body
+    );
+    let made = cloud
+        .post(
+            "/users",
+            &admin,
+            json!({"user": {"name": "pat", "password": "pw-1"}}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    assert!(
+        made.body["user"]["password_expires_at"].is_string(),
+        "{}",
+        made.body
+    );
+    let pat = made.id("user");
+
+    // History: the last 3, the new one included, are distinct (admin updates; no age rule).
+    let path = format!("/users/{pat}");
+    let set = |password: &'static str| {
+        cloud.patch(&path, &admin, json!({"user": {"password": password}}))
+    };
+    set("pw-1").await.assert_error(StatusCode::BAD_REQUEST);
+    assert_eq!(set("pw-2").await.status, StatusCode::OK);
+    set("pw-1").await.assert_error(StatusCode::BAD_REQUEST);
+    assert_eq!(set("pw-3").await.status, StatusCode::OK);
+    assert_eq!(set("pw-1").await.status, StatusCode::OK);
+
+    // Minimum age: pat cannot change a password set a moment ago.
+    let reply = cloud.auth("pat", "pw-1", None).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let token = reply.subject_token();
+    let changed = cloud
+        .post(
+            &format!("/users/{pat}/password"),
+            &token,
+            json!({"user": {"original_password": "pw-1", "password": "pw-4"}}),
+        )
+        .await;
+    changed.assert_error(StatusCode::BAD_REQUEST);
+
+    // Expiry: a password set two days ago no longer logs in.
+    let pool = onestack_db::open_sqlite(&cloud.data_dir.join("onestack.db"))
+        .await
+        .expect("the database opens");
+    let two_days_ago = onestack_db::now_micros() - 2 * 86_400 * 1_000_000;
+    sqlx::query("UPDATE users SET password_set_at = $1 WHERE id = $2")
+        .bind(two_days_ago)
+        .bind(pat.clone())
+        .execute(&pool)
+        .await
+        .expect("the password ages");
+    pool.close().await;
+    let expired = cloud.auth("pat", "pw-1", None).await;
+    expired.assert_error(StatusCode::UNAUTHORIZED);
+    assert!(
+        expired.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("expired")),
+        "{}",
+        expired.body
+    );
+}

@@ -260,6 +260,12 @@ async fn password_method(identity: &Identity, mut data: Fields) -> Result<Authen
     if !user.enabled {
         return Err(Error::Unauthorized);
     }
+    if identity.password_rules.is_expired(&user) {
+        return Err(Error::UnauthorizedBecause(format!(
+            "The password is expired and needs to be changed for user: {}.",
+            user.id
+        )));
+    }
     Ok(Authenticated {
         user,
         methods: Payload::method_bit("password"),

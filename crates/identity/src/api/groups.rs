@@ -162,7 +162,16 @@ pub async fn members(
         &base,
         "users",
         &path,
-        users.iter().map(|u| views::user(&base, u)).collect(),
+        users
+            .iter()
+            .map(|u| {
+                views::user(
+                    &base,
+                    u,
+                    identity.password_rules.expires_at(u.password_set_at),
+                )
+            })
+            .collect(),
     )))
 }
 

@@ -46,7 +46,16 @@ pub async fn list(
         &base,
         "users",
         "users",
-        users.iter().map(|u| views::user(&base, u)).collect(),
+        users
+            .iter()
+            .map(|u| {
+                views::user(
+                    &base,
+                    u,
+                    identity.password_rules.expires_at(u.password_set_at),
+                )
+            })
+            .collect(),
     )))
 }
 
@@ -80,7 +89,9 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
     let u = visible_user(&identity, &ctx, &id, "identity:get_user").await?;
-    Ok(Json(json!({ "user": views::user(&base, &u) })))
+    Ok(Json(
+        json!({ "user": views::user(&base, &u, identity.password_rules.expires_at(u.password_set_at)) }),
+    ))
 }
 
 async fn check_default_project(identity: &Identity, project_id: &Option<String>) -> Result<()> {
@@ -130,6 +141,12 @@ pub async fn create(
             format!("a user named {name} already exists in domain {domain_id}"),
         ));
     }
+    if let Some(p) = &password {
+        identity
+            .password_rules
+            .check_new(&identity.pool, None, p, false)
+            .await?;
+    }
     let password_hash = match password {
         Some(p) => Some(password::hash(p, identity.config.password_hash_rounds).await?),
         None => None,
@@ -144,11 +161,22 @@ pub async fn create(
         extra,
         failed_auth_count: 0,
         last_failed_auth_at: None,
+        password_set_at: None,
     };
     store::users::insert(&identity.pool, &u).await?;
+    let mut u = u;
+    if let Some(hash) = &u.password_hash {
+        identity
+            .password_rules
+            .record(&identity.pool, &u.id, hash)
+            .await?;
+        u.password_set_at = Some(onestack_db::now_micros());
+    }
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "user": views::user(&base, &u) })),
+        Json(
+            json!({ "user": views::user(&base, &u, identity.password_rules.expires_at(u.password_set_at)) }),
+        ),
     ))
 }
 
@@ -188,10 +216,20 @@ pub async fn update(
         ));
     }
     if let Some(p) = new_password {
-        u.password_hash = Some(password::hash(p, identity.config.password_hash_rounds).await?);
+        identity
+            .password_rules
+            .check_new(&identity.pool, Some(&u), &p, false)
+            .await?;
+        let hash = password::hash(p, identity.config.password_hash_rounds).await?;
+        u.password_hash = Some(hash.clone());
         u.failed_auth_count = 0;
         store::users::reset_failed_auth(&identity.pool, &u.id).await?;
         store::users::update(&identity.pool, &u).await?;
+        identity
+            .password_rules
+            .record(&identity.pool, &u.id, &hash)
+            .await?;
+        u.password_set_at = Some(onestack_db::now_micros());
         identity.revoke_user_tokens(&u.id).await?;
     } else {
         store::users::update(&identity.pool, &u).await?;
@@ -200,7 +238,9 @@ pub async fn update(
             identity.revoke_user_tokens(&u.id).await?;
         }
     }
-    Ok(Json(json!({ "user": views::user(&base, &u) })))
+    Ok(Json(
+        json!({ "user": views::user(&base, &u, identity.password_rules.expires_at(u.password_set_at)) }),
+    ))
 }
 
 pub async fn delete(
@@ -238,8 +278,17 @@ pub async fn change_password(
     if !password::verify(original, u.password_hash.clone(), cost).await? {
         return Err(Error::Unauthorized);
     }
-    u.password_hash = Some(password::hash(new, cost).await?);
+    identity
+        .password_rules
+        .check_new(&identity.pool, Some(&u), &new, true)
+        .await?;
+    let hash = password::hash(new, cost).await?;
+    u.password_hash = Some(hash.clone());
     store::users::update(&identity.pool, &u).await?;
+    identity
+        .password_rules
+        .record(&identity.pool, &u.id, &hash)
+        .await?;
     identity.revoke_user_tokens(&u.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -16,6 +16,7 @@ fn user(row: &Row) -> sqlx::Result<User> {
         extra: extra(row)?,
         failed_auth_count: row.try_get("failed_auth_count")?,
         last_failed_auth_at: row.try_get("last_failed_auth_at")?,
+        password_set_at: row.try_get("password_set_at")?,
     })
 }
 
@@ -95,6 +96,46 @@ pub async fn update(pool: &Pool, u: &User) -> sqlx::Result<()> {
     Ok(())
 }
 
+/// The hashes of `user_id`'s `limit` newest passwords, newest first.
+pub async fn password_history(pool: &Pool, user_id: &str, limit: i64) -> sqlx::Result<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT password_hash FROM password_history WHERE user_id = $1 \
+         ORDER BY created_at DESC LIMIT $2",
+    )
+    .bind(user_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(|row| text(row, "password_hash")).collect()
+}
+
+/// Notes that `user_id`'s password was set to `hash` at `now`, in the history when `keep`.
+pub async fn record_password(
+    pool: &Pool,
+    user_id: &str,
+    hash: &str,
+    now: i64,
+    keep: bool,
+) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("UPDATE users SET password_set_at = $2 WHERE id = $1")
+        .bind(user_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    if keep {
+        sqlx::query(
+            "INSERT INTO password_history (user_id, password_hash, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(user_id)
+        .bind(hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
 pub async fn record_failed_auth(pool: &Pool, id: &str) -> sqlx::Result<()> {
     sqlx::query("UPDATE users SET failed_auth_count = failed_auth_count + 1, last_failed_auth_at = $2 WHERE id = $1")
         .bind(id)
@@ -115,6 +156,10 @@ pub async fn reset_failed_auth(pool: &Pool, id: &str) -> sqlx::Result<()> {
 pub async fn delete(pool: &Pool, id: &str) -> sqlx::Result<()> {
     let mut tx = pool.begin().await?;
     sqlx::query("DELETE FROM assignments WHERE actor_type = 'user' AND actor_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM password_history WHERE user_id = $1")
         .bind(id)
         .execute(&mut *tx)
         .await?;
