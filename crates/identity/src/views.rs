@@ -98,6 +98,20 @@ pub fn user(base: &BaseUrl, u: &User, expires_at: Option<i64>) -> Value {
     merge(v, &u.extra)
 }
 
+/// A list of users at `path`, each showing when its password expires under `rules`.
+pub fn users(
+    base: &BaseUrl,
+    path: &str,
+    users: &[User],
+    rules: &crate::password_rules::PasswordRules,
+) -> Value {
+    let items = users
+        .iter()
+        .map(|u| user(base, u, rules.expires_at(u.password_set_at)))
+        .collect();
+    collection(base, "users", path, items)
+}
+
 pub fn group(base: &BaseUrl, g: &Group) -> Value {
     merge(
         json!({

@@ -307,6 +307,20 @@ async fn a_forged_neighbor_advertisement_never_reaches_the_neighbor() {
     // The attacker advertises the third guest's addresses as its own: from its own global
     // address, from its own link-local one, and from a link-local one it does not have.
     let attacker_ll = "fe80::15:aff:fe00:a";
+    // Its own link-local address must have finished DAD to be a source (EADDRNOTAVAIL).
+    wait_for("the attacker's link-local address to finish DAD", || {
+        !attacker
+            .exec(&[
+                "ip",
+                "-6",
+                "addr",
+                "show",
+                "dev",
+                &attacker.dev,
+                "tentative",
+            ])
+            .contains("fe80")
+    });
     for (source, target) in [
         ("fd15::a", "fd15::c"),
         (attacker_ll, "fd15::c"),

@@ -158,20 +158,11 @@ pub async fn members(
     let g = readable(&identity, &ctx, &id, "identity:list_users_in_group").await?;
     let users = store::users::list(&identity.pool, None, None, None, Some(&g.id)).await?;
     let path = format!("groups/{id}/users");
-    Ok(Json(views::collection(
+    Ok(Json(views::users(
         &base,
-        "users",
         &path,
-        users
-            .iter()
-            .map(|u| {
-                views::user(
-                    &base,
-                    u,
-                    identity.password_rules.expires_at(u.password_set_at),
-                )
-            })
-            .collect(),
+        &users,
+        &identity.password_rules,
     )))
 }
 

@@ -42,20 +42,11 @@ pub async fn list(
         None,
     )
     .await?;
-    Ok(Json(views::collection(
+    Ok(Json(views::users(
         &base,
         "users",
-        "users",
-        users
-            .iter()
-            .map(|u| {
-                views::user(
-                    &base,
-                    u,
-                    identity.password_rules.expires_at(u.password_set_at),
-                )
-            })
-            .collect(),
+        &users,
+        &identity.password_rules,
     )))
 }
 
