@@ -244,7 +244,7 @@ def audit(admin, project, ledger):
             findings.append(f"image file {name} has no image with data")
     # Ports point at servers that exist; addresses allocated are exactly the ports' IPs.
     _, ports, _ = call(admin, "GET", "/networking/v2.0/ports")
-    _, servers, _ = call(admin, "GET", "/compute/v2.1/servers?all_tenants=1", headers=COMPUTE)
+    _, servers, _ = call(admin, "GET", "/compute/v2.1/servers/detail?all_tenants=1", headers=COMPUTE)
     server_ids = {x["id"] for x in servers["servers"]}
     for p in ports["ports"]:
         if p["device_owner"].startswith("compute:") and p["device_id"] not in server_ids:
@@ -261,7 +261,7 @@ def audit(admin, project, ledger):
                                 f"{used.get(sub['subnet_id'], 0)} on ports")
     # Quota usage is what the project has.
     _, limits, _ = call(admin, "GET", f"/compute/v2.1/limits?tenant_id={project}", headers=COMPUTE)
-    mine = [x for x in servers["servers"]]
+    mine = [x for x in servers["servers"] if x["tenant_id"] == project]
     if limits["limits"]["absolute"]["totalInstancesUsed"] != len(mine):
         findings.append(f"compute quota: {limits['limits']['absolute']['totalInstancesUsed']} instances used, "
                         f"{len(mine)} servers")

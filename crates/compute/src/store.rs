@@ -265,6 +265,16 @@ pub async fn servers<'c, E: Executor<'c, Database = Any>>(
         .collect()
 }
 
+/// The ids of every server there is.
+pub async fn server_ids(pool: &Pool) -> Result<std::collections::HashSet<String>> {
+    let rows = sqlx::query("SELECT id FROM cmp_servers")
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|r| Ok(r.try_get::<String, _>("id")?))
+        .collect()
+}
+
 pub async fn next_server_number(tx: &mut Tx) -> Result<i64> {
     let row = sqlx::query("SELECT COALESCE(MAX(number), 0) + 1 AS n FROM cmp_servers")
         .fetch_one(&mut **tx)

@@ -133,21 +133,19 @@ impl Computes {
             writer: true,
         };
         let ports = self.networks.list_ports(&admin).await.map_err(port_error)?;
-        let mut orphans = Vec::new();
-        for port in ports {
-            if port.device_owner.starts_with("compute:")
-                && store::server(&self.pool, &port.device_id).await?.is_none()
-            {
-                orphans.push(Nic {
-                    port_id: port.id,
-                    network_id: port.network_id,
-                    network_name: String::new(),
-                    mac: port.mac_address,
-                    ips: Vec::new(),
-                    owned: false,
-                });
-            }
-        }
+        let servers = store::server_ids(&self.pool).await?;
+        let orphans: Vec<Nic> = ports
+            .into_iter()
+            .filter(|p| p.device_owner.starts_with("compute:") && !servers.contains(&p.device_id))
+            .map(|port| Nic {
+                port_id: port.id,
+                network_id: port.network_id,
+                network_name: String::new(),
+                mac: port.mac_address,
+                ips: Vec::new(),
+                owned: false,
+            })
+            .collect();
         for nic in &orphans {
             tracing::warn!(port = %nic.port_id, "freeing a port bound to a server that does not exist");
         }
