@@ -339,18 +339,12 @@ pub async fn update_server<'c, E: Executor<'c, Database = Any>>(
     Ok(done.rows_affected() == 1)
 }
 
+/// Removes a server; its instance actions stay, readable since microversion 2.21.
 pub async fn delete_server(pool: &Pool, id: &str) -> Result<()> {
-    let mut tx = pool.begin().await?;
-    for sql in [
-        "DELETE FROM cmp_actions WHERE server_id = $1",
-        "DELETE FROM cmp_servers WHERE id = $1",
-    ] {
-        sqlx::query(sql)
-            .bind(id.to_owned())
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
+    sqlx::query("DELETE FROM cmp_servers WHERE id = $1")
+        .bind(id.to_owned())
+        .execute(pool)
+        .await?;
     Ok(())
 }
 

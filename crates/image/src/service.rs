@@ -418,15 +418,27 @@ impl Images {
         }
     }
 
+    /// Records a new image within the owner's image count quota (`quota_image_count_total`,
+    /// 0 for none), which a compute snapshot counts against as an upload does.
+    pub async fn insert(&self, image: &Image) -> Result<()> {
+        let limit = self.config.quota_image_count_total;
+        match store::insert(&self.pool, image, (limit > 0).then_some(limit)).await? {
+            store::Inserted::Done => Ok(()),
+            store::Inserted::IdTaken => Err(id_taken(&image.id)),
+            store::Inserted::OverQuota => Err(Error::TooLarge(format!(
+                "The project {} has reached its quota of {limit} images.",
+                image.owner
+            ))),
+        }
+    }
+
     /// Records a queued image (a compute snapshot announces its image before the data).
     pub async fn create_queued(&self, image: Image) -> Result<Image> {
         let image = Image {
             status: Status::Queued,
             ..image
         };
-        if !store::insert(&self.pool, &image).await? {
-            return Err(id_taken(&image.id));
-        }
+        self.insert(&image).await?;
         Ok(image)
     }
 

@@ -126,9 +126,19 @@ async fn begin_write(pool: &Pool) -> sqlx::Result<onestack_db::Tx> {
     Ok(tx)
 }
 
-/// Records a new image; `false` (and nothing written) when its id is taken, by a live
-/// image or by a deleted one.
-pub async fn insert(pool: &Pool, i: &Image) -> sqlx::Result<bool> {
+/// What [`insert`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    Done,
+    /// The id belongs to a live image or to a deleted one.
+    IdTaken,
+    /// The owner already has as many images as the count limit allows.
+    OverQuota,
+}
+
+/// Records a new image under the write lock, so that creates running side by side can never
+/// pass `count_limit` together; nothing is written unless it returns `Done`.
+pub async fn insert(pool: &Pool, i: &Image, count_limit: Option<u64>) -> sqlx::Result<Inserted> {
     let mut tx = begin_write(pool).await?;
     let taken = sqlx::query(
         "SELECT 1 AS taken FROM images WHERE id = $1 UNION ALL SELECT 1 FROM image_tombstones WHERE id = $1",
@@ -137,7 +147,17 @@ pub async fn insert(pool: &Pool, i: &Image) -> sqlx::Result<bool> {
     .fetch_optional(&mut *tx)
     .await?;
     if taken.is_some() {
-        return Ok(false);
+        return Ok(Inserted::IdTaken);
+    }
+    if let Some(limit) = count_limit {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM images WHERE owner = $1")
+            .bind(&i.owner)
+            .fetch_one(&mut *tx)
+            .await?;
+        let owned = u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0);
+        if owned >= limit {
+            return Ok(Inserted::OverQuota);
+        }
     }
     let insert = sqlx::query(
         "INSERT INTO images (id, name, status, visibility, protected, os_hidden, checksum, os_hash_algo, \
@@ -147,7 +167,7 @@ pub async fn insert(pool: &Pool, i: &Image) -> sqlx::Result<bool> {
     bind_image(insert, i).execute(&mut *tx).await?;
     write_tags(&mut tx, i).await?;
     tx.commit().await?;
-    Ok(true)
+    Ok(Inserted::Done)
 }
 
 /// Writes every attribute and the tags of an image (created_at stays as it was created).

@@ -558,10 +558,9 @@ pub async fn detach_interface(
 // ---- instance actions ----
 
 pub async fn list_actions(State(s): State<Shared>, ctx: Ctx, Path(id): Path<String>) -> Reply {
-    s.get_server(&ctx.caller, &id).await?;
-    let actions = crate::store::actions(&s.pool, &id)
-        .await
-        .map_err(ApiError::from)?;
+    let actions = s
+        .server_actions(&ctx.caller, &id, ctx.version.at_least(21))
+        .await?;
     Ok(Json(
         json!({"instanceActions": actions.iter().map(|a| views::action(a, ctx.version, false, ctx.caller.admin)).collect::<Vec<_>>()}),
     ))
@@ -572,10 +571,9 @@ pub async fn show_action(
     ctx: Ctx,
     Path((id, request)): Path<(String, String)>,
 ) -> Reply {
-    s.get_server(&ctx.caller, &id).await?;
-    let actions = crate::store::actions(&s.pool, &id)
-        .await
-        .map_err(ApiError::from)?;
+    let actions = s
+        .server_actions(&ctx.caller, &id, ctx.version.at_least(21))
+        .await?;
     let action = actions
         .iter()
         .find(|a| a.request_id == request)

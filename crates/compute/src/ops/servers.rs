@@ -51,6 +51,29 @@ impl Computes {
         }
     }
 
+    /// The instance actions of a server the caller owns; with `deleted_too` (microversion
+    /// 2.21 and later) also of one that was deleted, owned by the project that acted on it.
+    pub async fn server_actions(
+        &self,
+        caller: &Caller,
+        id: &str,
+        deleted_too: bool,
+    ) -> Result<Vec<InstanceAction>> {
+        let live = store::server(&self.pool, id).await?;
+        match live {
+            Some(s) if caller.owns(&s.doc.project_id) => Ok(store::actions(&self.pool, id).await?),
+            Some(_) => Err(Error::server_not_found(id)),
+            None if deleted_too => {
+                let actions = store::actions(&self.pool, id).await?;
+                match actions.first() {
+                    Some(a) if caller.owns(&a.project_id) => Ok(actions),
+                    _ => Err(Error::server_not_found(id)),
+                }
+            }
+            None => Err(Error::server_not_found(id)),
+        }
+    }
+
     pub async fn list_servers(
         &self,
         caller: &Caller,
@@ -216,8 +239,8 @@ impl Computes {
         if server.task_state.as_deref() == Some(task::DELETING) && !force {
             return Ok(());
         }
-        self.record_action(caller, id, "delete").await;
         if server.host.is_none() {
+            self.record_action(caller, id, "delete").await;
             // Never placed: nothing runs anywhere.
             self.release_ports(caller, &server.nics).await;
             self.remove_from_group(&server).await?;
@@ -226,16 +249,22 @@ impl Computes {
         }
         // The agent may be recording a finished task at this moment: a delete wins over
         // it, so re-read and retry rather than answer 409.
+        // Deletes racing each other: the one that marks the server records the action, the
+        // others find it being deleted and answer as Nova does for a repeated delete.
         let mut record = (server, current.revision);
         for _ in 0..10 {
             let (mut server, revision) = record;
             server.task_state = Some(task::DELETING.into());
             server.updated_at = now_micros().max(server.updated_at);
             if store::update_server(&self.pool, &server, revision).await? {
+                self.record_action(caller, id, "delete").await;
                 self.changed();
                 return Ok(());
             }
             let fresh = self.get_server(caller, id).await?;
+            if fresh.doc.task_state.as_deref() == Some(task::DELETING) && !force {
+                return Ok(());
+            }
             record = (fresh.doc, fresh.revision);
         }
         Err(Error::Conflict(format!(

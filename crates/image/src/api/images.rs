@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use super::patch::{check_tag, set_attribute};
 use crate::model::{Image, Status};
 use crate::policy::{self, Action};
-use crate::service::{Error, Images, Result, id_taken};
+use crate::service::{Error, Images, Result};
 use crate::{store, views};
 
 /// The project a caller acts for; Glance needs a project-scoped token.
@@ -72,18 +72,7 @@ pub async fn create(
     for (key, value) in fields {
         set_attribute(&ctx, &mut image, &key, value)?;
     }
-    if images.config.quota_image_count_total > 0 {
-        let (_, count) = store::usage(&images.pool, &image.owner).await?;
-        if count as u64 >= images.config.quota_image_count_total {
-            return Err(Error::TooLarge(format!(
-                "The project {} has reached its quota of {} images.",
-                image.owner, images.config.quota_image_count_total
-            )));
-        }
-    }
-    if !store::insert(&images.pool, &image).await? {
-        return Err(id_taken(&image.id));
-    }
+    images.insert(&image).await?;
     let mut response = (StatusCode::CREATED, Json(views::image(&image))).into_response();
     // Clients learn from these whether the interoperable import is available.
     let h = response.headers_mut();

@@ -142,10 +142,67 @@ async fn concurrent_creates_never_overshoot_a_quota() {
     );
     let flavor = alice.get("/flavors/1").await;
     let vcpus = flavor.body["flavor"]["vcpus"].as_u64().expect("vcpus") as usize;
+    let servers = 3 + count(&replies, StatusCode::ACCEPTED);
     assert!(
-        (3 + count(&replies, StatusCode::ACCEPTED)) * vcpus <= 5,
-        "{} servers of {vcpus} vCPUs within 5 cores",
-        3 + count(&replies, StatusCode::ACCEPTED)
+        servers * vcpus <= 5,
+        "{servers} servers of {vcpus} vCPUs within 5 cores"
+    );
+
+    // RAM: with room for two more m1.tiny, 16 asked at once.
+    let ram = flavor.body["flavor"]["ram"].as_u64().expect("ram") as usize;
+    let set = admin
+        .put(
+            &format!("/os-quota-sets/{project}"),
+            json!({"quota_set": {"cores": 100, "ram": (servers + 2) * ram}}),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let body = json!({"server": {"name": "m", "imageRef": image, "flavorRef": "1",
+                                 "networks": "none"}});
+    let replies = all_at_once(
+        &alice.at("2.37"),
+        Method::POST,
+        "/compute/v2.1/servers",
+        Some(body),
+    )
+    .await;
+    only(&replies, &[StatusCode::ACCEPTED, StatusCode::FORBIDDEN]);
+    assert_eq!(
+        count(&replies, StatusCode::ACCEPTED),
+        2,
+        "servers within the RAM quota"
+    );
+    let limits = alice.get("/limits").await;
+    let used = limits.body["limits"]["absolute"]["totalRAMUsed"]
+        .as_u64()
+        .expect("RAM used") as usize;
+    assert_eq!(used, (servers + 2) * ram, "{}", limits.body);
+}
+
+/// Glance's image count quota holds when many images are created at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_images_never_overshoot_the_image_count_quota() {
+    let cloud = Cloud::start_with(|c| c.image.quota_image_count_total = 3).await;
+    let env = compute::env(&cloud).await;
+    let alice = &env.alice;
+    let replies = all_at_once(
+        alice,
+        Method::POST,
+        "/image/v2/images",
+        Some(json!({"name": "many", "disk_format": "raw", "container_format": "bare"})),
+    )
+    .await;
+    only(
+        &replies,
+        &[StatusCode::CREATED, StatusCode::PAYLOAD_TOO_LARGE],
+    );
+    assert_eq!(count(&replies, StatusCode::CREATED), 3, "images created");
+    let listed = alice.send(Method::GET, "/image/v2/images", None).await;
+    assert_eq!(
+        listed.body["images"].as_array().map(Vec::len),
+        Some(3),
+        "{}",
+        listed.body
     );
 }
 
@@ -225,6 +282,9 @@ async fn concurrent_deletes_end_with_one_success() {
         .post("/os-keypairs", json!({"keypair": {"name": "doomed"}}))
         .await;
     assert_eq!(keypair.status, StatusCode::OK, "{}", keypair.body);
+    let server = alice
+        .boot_active("doomed", &image, json!({"networks": "none"}))
+        .await;
     for (path, gone) in [
         (
             format!("/networking/v2.0/ports/{port_id}"),
@@ -257,8 +317,38 @@ async fn concurrent_deletes_end_with_one_success() {
             "{path}: the others find it gone"
         );
     }
-}
 
+    // A server stays while its teardown runs, so a repeated delete is accepted as Nova
+    // accepts it; but only one delete acts, and the server ends gone.
+    let replies = all_at_once(
+        alice,
+        Method::DELETE,
+        &format!("/compute/v2.1/servers/{server}"),
+        None,
+    )
+    .await;
+    only(&replies, &[StatusCode::NO_CONTENT, StatusCode::NOT_FOUND]);
+    alice.wait_gone(&server).await;
+    // Since 2.21 the actions of a deleted server stay readable.
+    let actions = alice
+        .at("2.21")
+        .get(&format!("/servers/{server}/os-instance-actions"))
+        .await;
+    let deletes = actions.body["instanceActions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["action"] == "delete")
+        .count();
+    assert_eq!(deletes, 1, "one delete acted: {}", actions.body);
+    let path = format!("/servers/{server}/os-instance-actions");
+    for (who, reply) in [
+        ("before 2.21", alice.at("2.20").get(&path).await),
+        ("another project", env.bob.at("2.21").get(&path).await),
+    ] {
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{who}: {}", reply.body);
+    }
+}
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_floating_ips_never_overshoot_their_quota() {
     let cloud = Cloud::start_with(|c| {
