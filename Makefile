@@ -52,12 +52,15 @@ unit:
 		cargo test --release --locked --workspace -- --show-output; status=$$?; \
 	scripts/report-skips.sh $(SKIP_LOG); exit $$status
 
-# Load (8 clients for 60 s: zero errors, RSS and fds flat, nothing left behind) and crash
-# safety (40 SIGKILLs in a mixed workload: nothing lost, half-made or leaked). The long runs,
-# DURATION=600 bench/load.sh and KILLS=200 bench/crash.sh, are in docs/benchmarks.md.
+# Load (8 clients for 60 s: zero errors, RSS and fds flat, nothing left behind), crash
+# safety (40 SIGKILLs in a mixed workload: nothing lost, half-made or leaked) and schemathesis
+# driven by the OpenAPI documents (10 examples per operation: no 5xx, no panic). The long
+# runs, DURATION=600 bench/load.sh, KILLS=200 bench/crash.sh and EXAMPLES=100
+# bench/openapi-fuzz.sh, are in docs/benchmarks.md.
 stress: build
 	bench/load.sh
 	bench/crash.sh
+	bench/openapi-fuzz.sh
 
 ## Benchmarks: identity and image next to the real Keystone and Glance; network, routers and compute (root) on their own (docs/benchmarks.md).
 bench: deps venv build

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod files;
+pub mod openapi;
 pub mod server;
 
 pub use config::Config;

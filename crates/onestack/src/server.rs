@@ -103,6 +103,11 @@ impl Running {
         onestack_api::routes::mounted_paths(&self.routes)
     }
 
+    /// Every (method, path pattern) the services mount (`GET`, `/identity/v3/users`).
+    pub fn mounted_routes(&self) -> Vec<(String, String)> {
+        onestack_api::routes::mounted_routes(&self.routes)
+    }
+
     /// Stops accepting, lets requests in flight finish, and waits.
     pub async fn stop(mut self) -> std::io::Result<()> {
         if let Some(tx) = self.shutdown.take() {
@@ -258,6 +263,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .nest("/image", onestack_image::router(images))
         .nest("/networking", onestack_network::router(networks.clone()))
         .nest("/compute", onestack_compute::router(computes));
+    let mounted = onestack_api::routes::mounted_routes(&routes);
+    let routes = routes.merge(crate::openapi::router(mounted));
     let app = routes
         .clone()
         .fallback(not_found)

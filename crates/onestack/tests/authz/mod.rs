@@ -6,6 +6,7 @@
 //! against the table, `cross_project` another project's caller against alice's resources.
 
 mod cross_project;
+mod openapi;
 pub mod policy;
 pub mod world;
 

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use onestack::openapi::examples;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -38,6 +39,7 @@ use Rule::*;
 pub const POLICY: &[(&str, &str, Rule)] = &[
     // Compute: Nova's defaults (nova/policies/*.py).
     ("GET", "/compute", Public),
+    ("GET", "/compute/openapi.json", Public),
     ("GET", "/compute/v2.1", Public),
     ("GET", "/compute/v2.1/flavors", Token),
     ("POST", "/compute/v2.1/flavors", Admin),
@@ -148,6 +150,7 @@ pub const POLICY: &[(&str, &str, Rule)] = &[
     ("DELETE", "/compute/v2.1/servers/{id}/tags/{tag}", Member),
     // Identity: Keystone's defaults (keystone/common/policies/*.py).
     ("GET", "/identity", Public),
+    ("GET", "/identity/openapi.json", Public),
     ("GET", "/identity/v3", Public),
     ("GET", "/identity/v3/auth/catalog", Token),
     ("GET", "/identity/v3/auth/domains", Token),
@@ -355,6 +358,7 @@ pub const POLICY: &[(&str, &str, Rule)] = &[
     ("GET", "/identity/v3/users/{id}/projects", Owner),
     // Image: Glance's defaults (glance/policies/*.py).
     ("GET", "/image", Public),
+    ("GET", "/image/openapi.json", Public),
     ("GET", "/image/v2", Public),
     ("GET", "/image/v2/images", Reader),
     ("POST", "/image/v2/images", Member),
@@ -386,6 +390,7 @@ pub const POLICY: &[(&str, &str, Rule)] = &[
     ("GET", "/image/v2/schemas/members", Token),
     // Network: Neutron's defaults (neutron/conf/policies/*.py).
     ("GET", "/networking", Public),
+    ("GET", "/networking/openapi.json", Public),
     ("GET", "/networking/v2.0", Token),
     ("GET", "/networking/v2.0/extensions", Token),
     ("GET", "/networking/v2.0/extensions/{alias}", Token),
@@ -491,164 +496,46 @@ pub fn rule(method: &Method, pattern: &str) -> Option<Rule> {
         .map(|(_, _, rule)| *rule)
 }
 
-/// A request body.
-pub enum Body {
-    None,
-    Json(Value),
-    /// A JSON Patch document (Glance's image update).
-    JsonPatch(Value),
-    Bytes(&'static [u8]),
+pub use onestack::openapi::examples::RequestBody as Body;
+
+/// The route's example request (`onestack::openapi::examples`, the one its OpenAPI document
+/// shows) aimed at alice's world (`w`): each placeholder replaced by her resource's id.
+/// `None` for a write route nobody has written an example for: the test names it.
+pub fn valid_body(method: &Method, pattern: &str, w: &HashMap<String, String>) -> Option<Body> {
+    Some(match examples::request_body(method.as_str(), pattern)? {
+        Body::Json(value) => Body::Json(with_ids(value, w)),
+        Body::JsonPatch(value) => Body::JsonPatch(with_ids(value, w)),
+        other => other,
+    })
 }
 
-/// A body that the route accepts from a caller allowed to call it, aimed at alice's world
-/// (`w`). `None` for a write route nobody has written one for: the test names it.
-pub fn valid_body(method: &Method, pattern: &str, w: &HashMap<String, String>) -> Option<Body> {
-    if [Method::GET, Method::HEAD, Method::DELETE].contains(method) {
-        return Some(Body::None);
+/// `value` with each placeholder string replaced by the value it stands for in `w`.
+fn with_ids(value: Value, w: &HashMap<String, String>) -> Value {
+    match value {
+        Value::String(text) => {
+            let world_key = match text.as_str() {
+                examples::NETWORK => "networks/{id}",
+                examples::EXTERNAL_NETWORK => "external/network",
+                examples::SUBNET => "subnets/{id}",
+                examples::SECURITY_GROUP => "security-groups/{id}",
+                examples::PROJECT => "projects/{id}",
+                examples::USER => "users/{id}",
+                examples::IMAGE => "images/{id}",
+                examples::FLAVOR => "flavors/{id}",
+                examples::PASSWORD => return Value::String("pw-alice".into()),
+                _ => return Value::String(text),
+            };
+            Value::String(w[world_key].clone())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| with_ids(v, w)).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(k, v)| (k, with_ids(v, w)))
+                .collect(),
+        ),
+        other => other,
     }
-    let net = &w["networks/{id}"];
-    let subnet = &w["subnets/{id}"];
-    let project = &w["projects/{id}"];
-    let user = &w["users/{id}"];
-    let json = match (method.as_str(), pattern.trim_start_matches('/')) {
-        ("POST", "compute/v2.1/flavors") => {
-            json!({"flavor": {"name": "f-new", "ram": 64, "vcpus": 1, "disk": 1}})
-        }
-        ("PUT", "compute/v2.1/flavors/{id}") => json!({"flavor": {"description": "d"}}),
-        ("POST", "compute/v2.1/flavors/{id}/action") => {
-            json!({"addTenantAccess": {"tenant": project}})
-        }
-        ("POST", "compute/v2.1/flavors/{id}/os-extra_specs") => {
-            json!({"extra_specs": {"k2": "v2"}})
-        }
-        ("PUT", "compute/v2.1/flavors/{id}/os-extra_specs/{key}") => json!({"k1": "v9"}),
-        ("POST", "compute/v2.1/os-keypairs") => json!({"keypair": {"name": "k-new"}}),
-        ("PUT", "compute/v2.1/os-quota-sets/{project}") => json!({"quota_set": {"cores": 4}}),
-        ("POST", "compute/v2.1/os-server-groups") => {
-            json!({"server_group": {"name": "g-new", "policy": "affinity"}})
-        }
-        ("PUT", "compute/v2.1/os-services/{id}") => json!({"status": "disabled"}),
-        ("POST", "compute/v2.1/servers") => json!({"server": {
-            "name": "s-new", "imageRef": w["images/{id}"], "flavorRef": w["flavors/{id}"],
-            "networks": [{"uuid": net}]}}),
-        ("PUT", "compute/v2.1/servers/{id}") => json!({"server": {"name": "renamed"}}),
-        ("POST", "compute/v2.1/servers/{id}/action") => json!({"reboot": {"type": "SOFT"}}),
-        ("POST" | "PUT", "compute/v2.1/servers/{id}/metadata") => {
-            json!({"metadata": {"k": "v"}})
-        }
-        ("PUT", "compute/v2.1/servers/{id}/metadata/{key}") => json!({"meta": {"role": "db"}}),
-        ("POST", "compute/v2.1/servers/{id}/os-interface") => {
-            json!({"interfaceAttachment": {"net_id": net}})
-        }
-        ("PUT", "compute/v2.1/servers/{id}/tags") => json!({"tags": ["t2"]}),
-        ("POST", "identity/v3/auth/tokens") => json!({"auth": {"identity": {
-            "methods": ["password"],
-            "password": {"user": {"id": user, "password": "pw-alice"}}}}}),
-        ("POST", "identity/v3/credentials") => json!({"credential": {
-            "type": "cert", "user_id": user, "blob": "another-cert"}}),
-        ("PATCH", "identity/v3/credentials/{id}") => json!({"credential": {"blob": "changed"}}),
-        ("POST", "identity/v3/domains") => json!({"domain": {"name": "d-new"}}),
-        ("PATCH", "identity/v3/domains/{id}") => json!({"domain": {"description": "d"}}),
-        ("POST", "identity/v3/endpoints") => json!({"endpoint": {
-            "service_id": "5a1c7e2e00004000800000000000a11e", "interface": "public",
-            "url": "http://endpoint.example"}}),
-        ("PATCH", "identity/v3/endpoints/{id}") => {
-            json!({"endpoint": {"url": "http://changed.example"}})
-        }
-        ("POST", "identity/v3/groups") => json!({"group": {"name": "g-new"}}),
-        ("PATCH", "identity/v3/groups/{id}") => json!({"group": {"description": "d"}}),
-        ("POST", "identity/v3/projects") => json!({"project": {"name": "p-new"}}),
-        ("PATCH", "identity/v3/projects/{id}") => json!({"project": {"description": "d"}}),
-        ("PUT", "identity/v3/projects/{id}/tags") => json!({"tags": ["t2"]}),
-        ("POST", "identity/v3/regions") => json!({"region": {"id": "r-new"}}),
-        ("PUT", "identity/v3/regions/{id}") => json!({"region": {"description": "d"}}),
-        ("PATCH", "identity/v3/regions/{id}") => json!({"region": {"description": "d"}}),
-        ("POST", "identity/v3/roles") => json!({"role": {"name": "r-new"}}),
-        ("PATCH", "identity/v3/roles/{id}") => json!({"role": {"description": "d"}}),
-        ("POST", "identity/v3/services") => json!({"service": {"type": "t-new", "name": "n"}}),
-        ("PATCH", "identity/v3/services/{id}") => json!({"service": {"description": "d"}}),
-        ("POST", "identity/v3/users") => {
-            json!({"user": {"name": "u-new", "password": "pw-u-new-long"}})
-        }
-        ("PATCH", "identity/v3/users/{id}") => json!({"user": {"description": "d"}}),
-        ("POST", "identity/v3/users/{id}/application_credentials") => {
-            json!({"application_credential": {"name": "ac-new"}})
-        }
-        ("POST", "identity/v3/users/{id}/credentials/OS-EC2") => json!({"tenant_id": project}),
-        // The same password again, so that a fuzzed variant that is still valid leaves alice
-        // able to log in.
-        ("POST", "identity/v3/users/{id}/password") => json!({"user": {
-            "original_password": "pw-alice", "password": "pw-alice"}}),
-        ("POST", "image/v2/images") => {
-            json!({"name": "i-new", "disk_format": "raw", "container_format": "bare"})
-        }
-        ("PATCH", "image/v2/images/{id}") => {
-            return Some(Body::JsonPatch(
-                json!([{"op": "replace", "path": "/name", "value": "renamed"}]),
-            ));
-        }
-        ("PUT", "image/v2/images/{id}/file" | "image/v2/images/{id}/stage") => {
-            return Some(Body::Bytes(b"image bytes"));
-        }
-        ("POST", "image/v2/images/{id}/import") => json!({"method": {"name": "glance-direct"}}),
-        ("POST", "image/v2/images/{id}/members") => {
-            json!({"member": "5a1c7e2e00004000800000000000a11e"})
-        }
-        ("PUT", "image/v2/images/{id}/members/{member_id}") => json!({"status": "accepted"}),
-        ("POST", "networking/v2.0/floatingips") => {
-            json!({"floatingip": {"floating_network_id": w["external/network"]}})
-        }
-        ("PUT", "networking/v2.0/floatingips/{id}") => json!({"floatingip": {"port_id": null}}),
-        ("POST", "networking/v2.0/networks") => json!({"network": {"name": "n-new"}}),
-        ("PUT", "networking/v2.0/networks/{id}") => json!({"network": {"name": "renamed"}}),
-        ("POST", "networking/v2.0/ports") => json!({"port": {"network_id": net}}),
-        ("PUT", "networking/v2.0/ports/{id}") => json!({"port": {"name": "renamed"}}),
-        ("PUT", "networking/v2.0/quotas/{project_id}") => json!({"quota": {"port": 10}}),
-        ("POST", "networking/v2.0/routers") => json!({"router": {"name": "r-new"}}),
-        ("PUT", "networking/v2.0/routers/{id}") => json!({"router": {"name": "renamed"}}),
-        (
-            "PUT",
-            "networking/v2.0/routers/{id}/add_router_interface"
-            | "networking/v2.0/routers/{id}/remove_router_interface",
-        ) => json!({"subnet_id": subnet}),
-        ("POST", "networking/v2.0/security-group-rules") => json!({"security_group_rule": {
-            "security_group_id": w["security-groups/{id}"], "direction": "ingress",
-            "protocol": "udp"}}),
-        ("PUT", "networking/v2.0/security-group-rules/{id}") => {
-            json!({"security_group_rule": {"description": "d"}})
-        }
-        ("POST", "networking/v2.0/security-groups") => {
-            json!({"security_group": {"name": "sg-new"}})
-        }
-        ("PUT", "networking/v2.0/security-groups/{id}") => {
-            json!({"security_group": {"name": "renamed"}})
-        }
-        ("POST", "networking/v2.0/subnets") => json!({"subnet": {
-            "network_id": net, "cidr": "10.61.0.0/24", "ip_version": 4}}),
-        ("PUT", "networking/v2.0/subnets/{id}") => json!({"subnet": {"name": "renamed"}}),
-        ("PUT", "networking/v2.0/{collection}/{id}/tags") => json!({"tags": ["t2"]}),
-        // Routes that take no body: grants, memberships, tags, image actions.
-        (
-            "PUT",
-            "compute/v2.1/servers/{id}/tags/{tag}"
-            | "identity/v3/projects/{id}/tags/{tag}"
-            | "identity/v3/roles/{id}/implies/{implied_id}"
-            | "identity/v3/groups/{id}/users/{user_id}"
-            | "identity/v3/domains/{target_id}/groups/{actor_id}/roles/{role_id}"
-            | "identity/v3/domains/{target_id}/users/{actor_id}/roles/{role_id}"
-            | "identity/v3/projects/{target_id}/groups/{actor_id}/roles/{role_id}"
-            | "identity/v3/projects/{target_id}/users/{actor_id}/roles/{role_id}"
-            | "identity/v3/system/{actor}/{actor_id}/roles/{role_id}"
-            | "image/v2/images/{id}/tags/{tag}"
-            | "networking/v2.0/{collection}/{id}/tags/{tag}",
-        )
-        | (
-            "POST",
-            "image/v2/images/{id}/actions/deactivate" | "image/v2/images/{id}/actions/reactivate",
-        ) => return Some(Body::None),
-        _ => return None,
-    };
-    Some(Body::Json(json))
 }
 
 /// `method` on `path` as `token`, with `body`; at the newest compute microversion.
@@ -821,4 +708,29 @@ async fn each_role_gets_what_the_policy_table_says() {
     );
     assert!(stale.is_empty(), "policy rows for no route: {stale:#?}");
     assert!(wrong.is_empty(), "answered against the policy: {wrong:#?}");
+}
+
+#[test]
+fn every_placeholder_of_the_examples_is_filled() {
+    let world: HashMap<String, String> = [
+        "networks/{id}",
+        "external/network",
+        "subnets/{id}",
+        "security-groups/{id}",
+        "projects/{id}",
+        "users/{id}",
+        "images/{id}",
+        "flavors/{id}",
+    ]
+    .iter()
+    .map(|k| ((*k).to_owned(), format!("id of {k}")))
+    .collect();
+    for placeholder in examples::PLACEHOLDERS {
+        let filled = with_ids(Value::String((*placeholder).to_owned()), &world);
+        assert_ne!(
+            filled,
+            Value::String((*placeholder).to_owned()),
+            "{placeholder}"
+        );
+    }
 }
