@@ -11,10 +11,10 @@ use std::time::Duration;
 use onestack_compute::Computes;
 use onestack_compute::metadata;
 use onestack_compute::model::{FlavorCopy, Host, Server};
-use onestack_compute::states::{power, task, vm};
+use onestack_compute::states::{PowerState, TaskState, VmState};
 use onestack_db::now_micros;
 use onestack_netdrv::names;
-use onestack_virt::{Driver, GuestSpec, Nic, PowerState, RootDisk};
+use onestack_virt::{Driver, GuestSpec, Nic, PowerState as GuestPower, RootDisk};
 use tokio::sync::Notify;
 
 #[derive(Debug, thiserror::Error)]
@@ -140,7 +140,7 @@ impl ComputeAgent {
         self.busy.lock().map(|b| b.contains(id)).unwrap_or(true)
     }
 
-    fn start_work(&self, server: Server, work: &'static str) {
+    fn start_work(&self, server: Server, work: TaskState) {
         if let Ok(mut busy) = self.busy.lock() {
             busy.insert(server.id.clone());
         }
@@ -174,7 +174,7 @@ impl ComputeAgent {
                 tracing::warn!(server = %id, %work, %error, "compute task failed");
                 worker.fail(&id, work, &error.to_string()).await;
             }
-            if work != task::DELETING
+            if work != TaskState::Deleting
                 && let Some(action) = &action
             {
                 worker
@@ -194,21 +194,21 @@ impl ComputeAgent {
         let Ok(state) = self.driver.power_state(&server.id).await else {
             return;
         };
-        let code = state.nova_code();
+        let code = nova_power(state);
         let mut changed = server.power_state != code;
         server.power_state = code;
-        match (server.vm_state.as_str(), state) {
+        match (server.vm_state, state) {
             // Resized and rescued servers keep their state until the user moves them on.
-            (vm::ACTIVE, PowerState::Shutdown | PowerState::NoState | PowerState::Crashed) => {
+            (VmState::Active, GuestPower::Shutdown | GuestPower::NoState | GuestPower::Crashed) => {
                 tracing::info!(server = %server.id, "guest shut itself down; it is SHUTOFF now");
-                server.vm_state = vm::STOPPED.into();
-                server.power_state = power::SHUTDOWN;
+                server.vm_state = VmState::Stopped;
+                server.power_state = PowerState::Shutdown;
                 changed = true;
             }
-            (vm::STOPPED, PowerState::Running | PowerState::Paused) => {
+            (VmState::Stopped, GuestPower::Running | GuestPower::Paused) => {
                 // The database says stopped: a guest running anyway is stopped.
                 let _ = self.driver.destroy(&server.id).await;
-                server.power_state = power::SHUTDOWN;
+                server.power_state = PowerState::Shutdown;
             }
             _ => {}
         }
@@ -219,50 +219,53 @@ impl ComputeAgent {
 }
 
 /// The task a server needs carried out here, if any.
-fn work_for(server: &Server) -> Option<&'static str> {
-    match (server.vm_state.as_str(), server.task_state.as_deref()) {
-        (_, Some(task::DELETING)) => Some(task::DELETING),
-        (vm::BUILDING, _) => Some(task::SPAWNING),
-        (_, Some(t)) => [
-            task::POWERING_OFF,
-            task::POWERING_ON,
-            task::REBOOTING,
-            task::REBOOTING_HARD,
-            task::PAUSING,
-            task::UNPAUSING,
-            task::SUSPENDING,
-            task::RESUMING,
-            task::RESCUING,
-            task::UNRESCUING,
-            task::RESIZE_PREP,
-            task::RESIZE_REVERTING,
-            task::REBUILDING,
-            task::IMAGE_SNAPSHOT,
-        ]
-        .into_iter()
-        .find(|w| *w == t),
-        _ => None,
+fn work_for(server: &Server) -> Option<TaskState> {
+    use TaskState as T;
+    match (server.vm_state, server.task_state) {
+        (_, Some(T::Deleting)) => Some(T::Deleting),
+        (VmState::Building, _) => Some(T::Spawning),
+        (_, None) => None,
+        (_, Some(task)) => match task {
+            // Spawning is the work of a building server; scheduling is the API's.
+            T::Scheduling | T::Spawning => None,
+            T::Deleting
+            | T::PoweringOff
+            | T::PoweringOn
+            | T::Rebooting
+            | T::RebootingHard
+            | T::Pausing
+            | T::Unpausing
+            | T::Suspending
+            | T::Resuming
+            | T::Rescuing
+            | T::Unrescuing
+            | T::ResizePrep
+            | T::ResizeReverting
+            | T::Rebuilding
+            | T::ImageSnapshot => Some(task),
+        },
     }
 }
 
 /// Nova's event names in instance actions.
-fn event_name(work: &str) -> &'static str {
+fn event_name(work: TaskState) -> &'static str {
+    use TaskState as T;
     match work {
-        task::SPAWNING => "compute__do_build_and_run_instance",
-        task::POWERING_OFF => "compute_stop_instance",
-        task::POWERING_ON => "compute_start_instance",
-        task::REBOOTING | task::REBOOTING_HARD => "compute_reboot_instance",
-        task::PAUSING => "compute_pause_instance",
-        task::UNPAUSING => "compute_unpause_instance",
-        task::SUSPENDING => "compute_suspend_instance",
-        task::RESUMING => "compute_resume_instance",
-        task::RESCUING => "compute_rescue_instance",
-        task::UNRESCUING => "compute_unrescue_instance",
-        task::IMAGE_SNAPSHOT => "compute_snapshot_instance",
-        task::RESIZE_PREP => "compute_resize_instance",
-        task::RESIZE_REVERTING => "compute_revert_resize",
-        task::REBUILDING => "compute_rebuild_instance",
-        _ => "compute_instance_task",
+        T::Spawning => "compute__do_build_and_run_instance",
+        T::PoweringOff => "compute_stop_instance",
+        T::PoweringOn => "compute_start_instance",
+        T::Rebooting | T::RebootingHard => "compute_reboot_instance",
+        T::Pausing => "compute_pause_instance",
+        T::Unpausing => "compute_unpause_instance",
+        T::Suspending => "compute_suspend_instance",
+        T::Resuming => "compute_resume_instance",
+        T::Rescuing => "compute_rescue_instance",
+        T::Unrescuing => "compute_unrescue_instance",
+        T::ImageSnapshot => "compute_snapshot_instance",
+        T::ResizePrep => "compute_resize_instance",
+        T::ResizeReverting => "compute_revert_resize",
+        T::Rebuilding => "compute_rebuild_instance",
+        T::Scheduling | T::Deleting => "compute_instance_task",
     }
 }
 
@@ -273,15 +276,15 @@ struct Worker {
 }
 
 impl Worker {
-    async fn run(&self, server: Server, work: &'static str) -> Result<()> {
+    async fn run(&self, server: Server, work: TaskState) -> Result<()> {
         let id = server.id.clone();
         let d = &self.driver;
-        let (vm_state, power_state): (&str, u8) = match work {
-            task::SPAWNING => {
+        let (vm_state, power_state): (VmState, PowerState) = match work {
+            TaskState::Spawning => {
                 self.spawn(&server).await?;
-                (vm::ACTIVE, power::RUNNING)
+                (VmState::Active, PowerState::Running)
             }
-            task::DELETING => {
+            TaskState::Deleting => {
                 d.delete(&id).await?;
                 if let Some(image) = &server.pending_image {
                     // A snapshot that never ran leaves no queued image behind.
@@ -290,45 +293,45 @@ impl Worker {
                 self.computes.purge(&server).await?;
                 return Ok(());
             }
-            task::POWERING_OFF => {
+            TaskState::PoweringOff => {
                 d.shutdown(&id, self.shutdown_timeout).await?;
-                (vm::STOPPED, power::SHUTDOWN)
+                (VmState::Stopped, PowerState::Shutdown)
             }
-            task::POWERING_ON => {
+            TaskState::PoweringOn => {
                 self.sync_nics(&server).await?;
                 self.refresh_config_drive(&server).await?;
                 d.start(&id).await?;
-                (vm::ACTIVE, power::RUNNING)
+                (VmState::Active, PowerState::Running)
             }
-            task::RESUMING => {
+            TaskState::Resuming => {
                 d.start(&id).await?;
-                (vm::ACTIVE, power::RUNNING)
+                (VmState::Active, PowerState::Running)
             }
-            task::REBOOTING => {
+            TaskState::Rebooting => {
                 d.shutdown(&id, self.shutdown_timeout).await?;
                 d.start(&id).await?;
-                (vm::ACTIVE, power::RUNNING)
+                (VmState::Active, PowerState::Running)
             }
-            task::REBOOTING_HARD => {
+            TaskState::RebootingHard => {
                 d.destroy(&id).await?;
                 self.sync_nics(&server).await?;
                 self.refresh_config_drive(&server).await?;
                 d.start(&id).await?;
-                (vm::ACTIVE, power::RUNNING)
+                (VmState::Active, PowerState::Running)
             }
-            task::PAUSING => {
+            TaskState::Pausing => {
                 d.pause(&id).await?;
-                (vm::PAUSED, power::PAUSED)
+                (VmState::Paused, PowerState::Paused)
             }
-            task::UNPAUSING => {
+            TaskState::Unpausing => {
                 d.unpause(&id).await?;
-                (vm::ACTIVE, power::RUNNING)
+                (VmState::Active, PowerState::Running)
             }
-            task::SUSPENDING => {
+            TaskState::Suspending => {
                 d.suspend(&id).await?;
-                (vm::SUSPENDED, power::SUSPENDED)
+                (VmState::Suspended, PowerState::Suspended)
             }
-            task::RESCUING => {
+            TaskState::Rescuing => {
                 let image = server
                     .pending_image
                     .clone()
@@ -340,52 +343,46 @@ impl Worker {
                 spec.rescue = Some(base);
                 d.update_spec(&spec).await?;
                 d.start(&id).await?;
-                (vm::RESCUED, power::RUNNING)
+                (VmState::Rescued, PowerState::Running)
             }
-            task::UNRESCUING => {
+            TaskState::Unrescuing => {
                 d.destroy(&id).await?;
                 let mut spec = self.saved_spec(&id).await?;
                 spec.rescue = None;
                 d.update_spec(&spec).await?;
                 d.start(&id).await?;
-                (vm::ACTIVE, power::RUNNING)
+                (VmState::Active, PowerState::Running)
             }
-            task::RESIZE_PREP => {
+            TaskState::ResizePrep => {
                 let running =
-                    server.previous_vm_state.as_deref().unwrap_or(vm::ACTIVE) == vm::ACTIVE;
+                    server.previous_vm_state.unwrap_or(VmState::Active) == VmState::Active;
                 let power_state = self.refit(&id, &server.flavor, running).await?;
                 return self
                     .complete(&id, work, |s| {
-                        s.vm_state = vm::RESIZED.into();
+                        s.vm_state = VmState::Resized;
                         s.power_state = power_state;
                     })
                     .await;
             }
-            task::RESIZE_REVERTING => {
-                let was = server
-                    .previous_vm_state
-                    .clone()
-                    .unwrap_or_else(|| vm::ACTIVE.into());
+            TaskState::ResizeReverting => {
+                let was = server.previous_vm_state.unwrap_or(VmState::Active);
                 let old = server
                     .old_flavor
                     .clone()
                     .unwrap_or_else(|| server.flavor.clone());
-                let power_state = self.refit(&id, &old, was == vm::ACTIVE).await?;
+                let power_state = self.refit(&id, &old, was == VmState::Active).await?;
                 return self
                     .complete(&id, work, move |s| {
                         s.flavor = old.clone();
                         s.old_flavor = None;
-                        s.vm_state = was.clone();
+                        s.vm_state = was;
                         s.previous_vm_state = None;
                         s.power_state = power_state;
                     })
                     .await;
             }
-            task::REBUILDING => {
-                let was = server
-                    .previous_vm_state
-                    .clone()
-                    .unwrap_or_else(|| vm::ACTIVE.into());
+            TaskState::Rebuilding => {
+                let was = server.previous_vm_state.unwrap_or(VmState::Active);
                 let image = server
                     .pending_image
                     .clone()
@@ -400,42 +397,44 @@ impl Worker {
                 };
                 d.rebuild_root(&id, root, server.flavor.disk).await?;
                 self.refresh_config_drive(&server).await?;
-                let running = was != vm::STOPPED;
+                let running = was != VmState::Stopped;
                 if running {
                     d.start(&id).await?;
                 }
                 return self
                     .complete(&id, work, move |s| {
                         s.vm_state = if running {
-                            vm::ACTIVE.into()
+                            VmState::Active
                         } else {
-                            vm::STOPPED.into()
+                            VmState::Stopped
                         };
                         s.previous_vm_state = None;
                         s.pending_image = None;
                         s.power_state = if running {
-                            power::RUNNING
+                            PowerState::Running
                         } else {
-                            power::SHUTDOWN
+                            PowerState::Shutdown
                         };
                     })
                     .await;
             }
-            task::IMAGE_SNAPSHOT => {
+            TaskState::ImageSnapshot => {
                 self.snapshot(&server).await?;
                 let state = d.power_state(&id).await?;
                 return self
                     .complete(&id, work, move |s| {
                         s.pending_image = None;
-                        s.power_state = state.nova_code();
+                        s.power_state = nova_power(state);
                     })
                     .await;
             }
-            other => return Err(Error::Other(format!("unknown task {other}"))),
+            TaskState::Scheduling => {
+                return Err(Error::Other("scheduling is not work for a host".into()));
+            }
         };
-        let launched = work == task::SPAWNING;
+        let launched = work == TaskState::Spawning;
         self.complete(&id, work, move |s| {
-            s.vm_state = vm_state.into();
+            s.vm_state = vm_state;
             s.power_state = power_state;
             s.fault = None;
             if launched {
@@ -448,18 +447,23 @@ impl Worker {
 
     /// Records a finished task: clears it and applies `change`, unless the server moved
     /// on meanwhile (deleted, or another task) — then the next pass sees the new intent.
-    async fn complete(&self, id: &str, work: &str, change: impl Fn(&mut Server)) -> Result<()> {
+    async fn complete(
+        &self,
+        id: &str,
+        work: TaskState,
+        change: impl Fn(&mut Server),
+    ) -> Result<()> {
         for _ in 0..5 {
             let Some(record) = self.computes.server_record(id).await? else {
                 return Ok(());
             };
             let mut server = record.doc;
             let still_ours = match work {
-                task::SPAWNING => {
-                    server.vm_state == vm::BUILDING
-                        && server.task_state.as_deref() != Some(task::DELETING)
+                TaskState::Spawning => {
+                    server.vm_state == VmState::Building
+                        && server.task_state != Some(TaskState::Deleting)
                 }
-                _ => server.task_state.as_deref() == Some(work),
+                _ => server.task_state == Some(work),
             };
             if !still_ours {
                 return Ok(());
@@ -477,15 +481,15 @@ impl Worker {
 
     /// Puts a failed server into ERROR with the reason as its fault (a failed non-build
     /// task leaves the server as it was, with the task cleared).
-    async fn fail(&self, id: &str, work: &str, message: &str) {
-        let building = work == task::SPAWNING;
+    async fn fail(&self, id: &str, work: TaskState, message: &str) {
+        let building = work == TaskState::Spawning;
         let details = message.to_owned();
         let outcome = self
             .complete(id, work, move |s| {
-                if building || work == task::REBUILDING {
-                    s.vm_state = vm::ERROR.into();
+                if building || work == TaskState::Rebuilding {
+                    s.vm_state = VmState::Error;
                 }
-                if work == task::RESIZE_PREP
+                if work == TaskState::ResizePrep
                     && let Some(old) = s.old_flavor.take()
                 {
                     // The guest kept its size: so does the record.
@@ -688,16 +692,16 @@ impl Worker {
 
     /// Stops the guest, gives it `flavor` (disks only grow: qcow2 cannot shrink safely) and
     /// starts it again if it should run; returns the power state it is left in.
-    async fn refit(&self, id: &str, flavor: &FlavorCopy, running: bool) -> Result<u8> {
+    async fn refit(&self, id: &str, flavor: &FlavorCopy, running: bool) -> Result<PowerState> {
         self.driver.shutdown(id, self.shutdown_timeout).await?;
         let mut spec = self.saved_spec(id).await?;
         apply_flavor(&mut spec, flavor);
         self.driver.update_spec(&spec).await?;
         if running {
             self.driver.start(id).await?;
-            Ok(power::RUNNING)
+            Ok(PowerState::Running)
         } else {
-            Ok(power::SHUTDOWN)
+            Ok(PowerState::Shutdown)
         }
     }
 
@@ -735,7 +739,7 @@ impl Worker {
             tokio::fs::create_dir_all(&dir)
                 .await
                 .map_err(|e| Error::Other(format!("cannot create {}: {e}", dir.display())))?;
-            let running = self.driver.power_state(&server.id).await? == PowerState::Running;
+            let running = self.driver.power_state(&server.id).await? == GuestPower::Running;
             if running {
                 self.driver.pause(&server.id).await?;
             }
@@ -830,6 +834,18 @@ fn existing_ancestor(dir: &std::path::Path) -> PathBuf {
         }
     }
     d
+}
+
+/// Nova's power state for what the hypervisor reports.
+fn nova_power(guest: GuestPower) -> PowerState {
+    match guest {
+        GuestPower::NoState => PowerState::NoState,
+        GuestPower::Running => PowerState::Running,
+        GuestPower::Paused => PowerState::Paused,
+        GuestPower::Shutdown => PowerState::Shutdown,
+        GuestPower::Crashed => PowerState::Crashed,
+        GuestPower::Suspended => PowerState::Suspended,
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::states::{PowerState, TaskState, VmState};
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Flavor {
     pub id: String,
@@ -115,9 +117,9 @@ pub struct Server {
     pub requested_zone: Option<String>,
     pub host: Option<String>,
     pub nics: Vec<Nic>,
-    pub vm_state: String,
-    pub task_state: Option<String>,
-    pub power_state: u8,
+    pub vm_state: VmState,
+    pub task_state: Option<TaskState>,
+    pub power_state: PowerState,
     pub config_drive: bool,
     pub locked: bool,
     pub locked_reason: Option<String>,
@@ -134,7 +136,7 @@ pub struct Server {
     pub pending_image: Option<String>,
     /// The vm_state to return to when a resize is confirmed or reverted.
     #[serde(default)]
-    pub previous_vm_state: Option<String>,
+    pub previous_vm_state: Option<VmState>,
     pub launched_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,

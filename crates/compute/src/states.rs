@@ -4,77 +4,162 @@
 use crate::error::{Error, Result};
 use crate::model::Server;
 
-pub mod vm {
-    pub const BUILDING: &str = "building";
-    pub const ACTIVE: &str = "active";
-    pub const STOPPED: &str = "stopped";
-    pub const PAUSED: &str = "paused";
-    pub const SUSPENDED: &str = "suspended";
-    pub const RESCUED: &str = "rescued";
-    pub const RESIZED: &str = "resized";
-    pub const ERROR: &str = "error";
+/// An enum whose variants each have one wire string: `as_str`, `FromStr`, `Display`, and
+/// serde as that string (how they are stored in the server's JSON document too).
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $wire:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($variant,)+
+        }
+
+        impl $name {
+            pub const ALL: &[$name] = &[$($name::$variant,)+];
+
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $wire,)+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+
+            fn from_str(text: &str) -> std::result::Result<Self, String> {
+                match text {
+                    $($wire => Ok($name::$variant),)+
+                    other => Err(format!("unknown {} {other:?}", stringify!($name))),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
 }
 
-pub mod task {
-    pub const SCHEDULING: &str = "scheduling";
-    pub const SPAWNING: &str = "spawning";
-    pub const POWERING_OFF: &str = "powering-off";
-    pub const POWERING_ON: &str = "powering-on";
-    pub const REBOOTING: &str = "rebooting";
-    pub const REBOOTING_HARD: &str = "rebooting_hard";
-    pub const PAUSING: &str = "pausing";
-    pub const UNPAUSING: &str = "unpausing";
-    pub const SUSPENDING: &str = "suspending";
-    pub const RESUMING: &str = "resuming";
-    pub const RESCUING: &str = "rescuing";
-    pub const UNRESCUING: &str = "unrescuing";
-    pub const RESIZE_PREP: &str = "resize_prep";
-    pub const RESIZE_REVERTING: &str = "resize_reverting";
-    pub const REBUILDING: &str = "rebuilding";
-    pub const IMAGE_SNAPSHOT: &str = "image_snapshot";
-    pub const DELETING: &str = "deleting";
+wire_enum! {
+    /// Nova's `vm_state`: what the server is.
+    VmState {
+        Building = "building",
+        Active = "active",
+        Stopped = "stopped",
+        Paused = "paused",
+        Suspended = "suspended",
+        Rescued = "rescued",
+        Resized = "resized",
+        Error = "error",
+    }
 }
 
-/// Nova's power states.
-pub mod power {
-    pub const NOSTATE: u8 = 0;
-    pub const RUNNING: u8 = 1;
-    pub const PAUSED: u8 = 3;
-    pub const SHUTDOWN: u8 = 4;
-    pub const SUSPENDED: u8 = 7;
+wire_enum! {
+    /// Nova's `task_state`: what is being done to the server.
+    TaskState {
+        Scheduling = "scheduling",
+        Spawning = "spawning",
+        PoweringOff = "powering-off",
+        PoweringOn = "powering-on",
+        Rebooting = "rebooting",
+        RebootingHard = "rebooting_hard",
+        Pausing = "pausing",
+        Unpausing = "unpausing",
+        Suspending = "suspending",
+        Resuming = "resuming",
+        Rescuing = "rescuing",
+        Unrescuing = "unrescuing",
+        ResizePrep = "resize_prep",
+        ResizeReverting = "resize_reverting",
+        Rebuilding = "rebuilding",
+        ImageSnapshot = "image_snapshot",
+        Deleting = "deleting",
+    }
+}
+
+/// Nova's power states, numbers on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(into = "u8", try_from = "u8")]
+pub enum PowerState {
+    NoState = 0,
+    Running = 1,
+    Paused = 3,
+    Shutdown = 4,
+    Crashed = 6,
+    Suspended = 7,
+}
+
+impl From<PowerState> for u8 {
+    fn from(state: PowerState) -> u8 {
+        state as u8
+    }
+}
+
+impl TryFrom<u8> for PowerState {
+    type Error = String;
+
+    fn try_from(n: u8) -> std::result::Result<Self, String> {
+        Ok(match n {
+            0 => PowerState::NoState,
+            1 => PowerState::Running,
+            3 => PowerState::Paused,
+            4 => PowerState::Shutdown,
+            6 => PowerState::Crashed,
+            7 => PowerState::Suspended,
+            other => return Err(format!("unknown power state {other}")),
+        })
+    }
 }
 
 /// The `status` of a server (Nova's `status_from_state`).
-pub fn status(vm_state: &str, task_state: Option<&str>) -> &'static str {
+pub fn status(vm_state: VmState, task_state: Option<TaskState>) -> &'static str {
+    use TaskState as T;
+    use VmState as V;
     match (vm_state, task_state) {
-        (vm::ACTIVE, Some(task::REBOOTING)) => "REBOOT",
-        (vm::ACTIVE, Some(task::REBOOTING_HARD)) => "HARD_REBOOT",
-        (vm::ACTIVE | vm::STOPPED | vm::ERROR, Some(task::REBUILDING)) => "REBUILD",
-        (vm::ACTIVE | vm::STOPPED, Some(task::RESIZE_PREP)) => "RESIZE",
-        (vm::RESIZED, Some(task::RESIZE_REVERTING)) => "REVERT_RESIZE",
-        (vm::BUILDING, _) => "BUILD",
-        (vm::ACTIVE, _) => "ACTIVE",
-        (vm::STOPPED, _) => "SHUTOFF",
-        (vm::PAUSED, _) => "PAUSED",
-        (vm::SUSPENDED, _) => "SUSPENDED",
-        (vm::RESCUED, _) => "RESCUE",
-        (vm::RESIZED, _) => "VERIFY_RESIZE",
-        (vm::ERROR, _) => "ERROR",
-        _ => "UNKNOWN",
+        (V::Active, Some(T::Rebooting)) => "REBOOT",
+        (V::Active, Some(T::RebootingHard)) => "HARD_REBOOT",
+        (V::Active | V::Stopped | V::Error, Some(T::Rebuilding)) => "REBUILD",
+        (V::Active | V::Stopped, Some(T::ResizePrep)) => "RESIZE",
+        (V::Resized, Some(T::ResizeReverting)) => "REVERT_RESIZE",
+        (V::Building, _) => "BUILD",
+        (V::Active, _) => "ACTIVE",
+        (V::Stopped, _) => "SHUTOFF",
+        (V::Paused, _) => "PAUSED",
+        (V::Suspended, _) => "SUSPENDED",
+        (V::Rescued, _) => "RESCUE",
+        (V::Resized, _) => "VERIFY_RESIZE",
+        (V::Error, _) => "ERROR",
     }
 }
 
 /// vm_states reported for a `status` filter value.
-pub fn vm_states_for_status(status: &str) -> Vec<&'static str> {
+pub fn vm_states_for_status(status: &str) -> Vec<VmState> {
+    use VmState as V;
     match status.to_ascii_uppercase().as_str() {
-        "BUILD" => vec![vm::BUILDING],
-        "ACTIVE" | "REBOOT" | "HARD_REBOOT" | "REBUILD" | "RESIZE" => vec![vm::ACTIVE],
-        "SHUTOFF" => vec![vm::STOPPED],
-        "PAUSED" => vec![vm::PAUSED],
-        "SUSPENDED" => vec![vm::SUSPENDED],
-        "RESCUE" => vec![vm::RESCUED],
-        "VERIFY_RESIZE" | "REVERT_RESIZE" => vec![vm::RESIZED],
-        "ERROR" => vec![vm::ERROR],
+        "BUILD" => vec![V::Building],
+        "ACTIVE" | "REBOOT" | "HARD_REBOOT" | "REBUILD" | "RESIZE" => vec![V::Active],
+        "SHUTOFF" => vec![V::Stopped],
+        "PAUSED" => vec![V::Paused],
+        "SUSPENDED" => vec![V::Suspended],
+        "RESCUE" => vec![V::Rescued],
+        "VERIFY_RESIZE" | "REVERT_RESIZE" => vec![V::Resized],
+        "ERROR" => vec![V::Error],
         _ => vec![],
     }
 }
@@ -84,20 +169,20 @@ pub fn vm_states_for_status(status: &str) -> Vec<&'static str> {
 pub fn check(
     server: &Server,
     action: &str,
-    vm_states: &[&str],
-    tasks: Option<&[&str]>,
+    vm_states: &[VmState],
+    tasks: Option<&[TaskState]>,
 ) -> Result<()> {
-    if !vm_states.contains(&server.vm_state.as_str()) {
+    if !vm_states.contains(&server.vm_state) {
         return Err(Error::wrong_state(
             action,
             &server.id,
             "vm_state",
-            &server.vm_state,
+            server.vm_state.as_str(),
         ));
     }
-    let task_ok = match (&server.task_state, tasks) {
+    let task_ok = match (server.task_state, tasks) {
         (None, _) => true,
-        (Some(t), Some(allowed)) => allowed.contains(&t.as_str()),
+        (Some(t), Some(allowed)) => allowed.contains(&t),
         (Some(_), None) => false,
     };
     if !task_ok {
@@ -105,8 +190,36 @@ pub fn check(
             action,
             &server.id,
             "task_state",
-            server.task_state.as_deref().unwrap_or("None"),
+            server.task_state.map_or("None", TaskState::as_str),
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_keep_novas_wire_strings() {
+        for state in VmState::ALL {
+            assert_eq!(state.as_str().parse::<VmState>(), Ok(*state));
+        }
+        for task in TaskState::ALL {
+            let json = serde_json::to_string(task).expect("serializes");
+            assert_eq!(json, format!("\"{task}\""));
+            assert_eq!(serde_json::from_str::<TaskState>(&json).ok(), Some(*task));
+        }
+        assert_eq!(TaskState::PoweringOff.as_str(), "powering-off");
+        assert_eq!(
+            serde_json::to_string(&PowerState::Shutdown).ok().as_deref(),
+            Some("4")
+        );
+        assert_eq!(
+            serde_json::from_str::<PowerState>("6").ok(),
+            Some(PowerState::Crashed)
+        );
+        assert!(serde_json::from_str::<PowerState>("2").is_err());
+        assert!("flying".parse::<VmState>().is_err());
+    }
 }

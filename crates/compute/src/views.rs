@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use crate::microversion::Version;
 use crate::model::{Fault, Flavor, InstanceAction, Keypair, Server, ServerGroup};
-use crate::states;
+use crate::states::{self, VmState};
 
 /// Nova's timestamp format: `2026-11-23T10:40:52Z`.
 pub fn time(micros: i64) -> String {
@@ -174,7 +174,7 @@ impl ServerView<'_> {
         let mut out = json!({
             "id": s.id,
             "name": s.name,
-            "status": states::status(&s.vm_state, s.task_state.as_deref()),
+            "status": states::status(s.vm_state, s.task_state),
             "tenant_id": s.project_id,
             "user_id": s.user_id,
             "metadata": s.metadata,
@@ -200,7 +200,7 @@ impl ServerView<'_> {
             "os-extended-volumes:volumes_attached": [],
             "security_groups": s.security_groups.iter().map(|g| json!({"name": g})).collect::<Vec<_>>(),
         });
-        if s.vm_state == states::vm::ERROR
+        if s.vm_state == VmState::Error
             && let Some(f) = &s.fault
         {
             out["fault"] = fault(f, self.admin);

@@ -82,21 +82,6 @@ pub enum PowerState {
     NoState,
 }
 
-impl PowerState {
-    /// Nova's `power_state` codes: NOSTATE 0, RUNNING 1, PAUSED 3, SHUTDOWN 4, CRASHED 6,
-    /// SUSPENDED 7.
-    pub fn nova_code(self) -> u8 {
-        match self {
-            Self::NoState => 0,
-            Self::Running => 1,
-            Self::Paused => 3,
-            Self::Shutdown => 4,
-            Self::Crashed => 6,
-            Self::Suspended => 7,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,12 +118,5 @@ mod tests {
         .expect("parses");
         assert_eq!(minimal.root, RootDisk::Blank);
         assert!(minimal.nics.is_empty());
-    }
-
-    #[test]
-    fn nova_codes() {
-        assert_eq!(PowerState::Running.nova_code(), 1);
-        assert_eq!(PowerState::Suspended.nova_code(), 7);
-        assert_eq!(PowerState::NoState.nova_code(), 0);
     }
 }

@@ -14,7 +14,7 @@ use crate::model::{FlavorCopy, Server};
 use crate::policy::Caller;
 use crate::scheduler;
 use crate::service::{Computes, new_id};
-use crate::states::{self, task, vm};
+use crate::states::{self, TaskState, VmState};
 use crate::store;
 
 /// What an action answers besides 202.
@@ -27,7 +27,7 @@ pub enum Outcome {
     Location(String, Value),
 }
 
-const RUNNING_OR_STOPPED: &[&str] = &[vm::ACTIVE, vm::STOPPED];
+const RUNNING_OR_STOPPED: &[VmState] = &[VmState::Active, VmState::Stopped];
 
 impl Computes {
     pub async fn server_action(
@@ -57,11 +57,12 @@ impl Computes {
         if !matches!(action.as_str(), "unlock" | "lock" | "os-getConsoleOutput") {
             self.check_lock(caller, &server)?;
         }
-        let simple = |server: &mut Server, name: &str, states: &[&str], next: &str| -> Result<()> {
-            states::check(server, name, states, None)?;
-            server.task_state = Some(next.to_owned());
-            Ok(())
-        };
+        let simple =
+            |server: &mut Server, name: &str, states: &[VmState], next: TaskState| -> Result<()> {
+                states::check(server, name, states, None)?;
+                server.task_state = Some(next);
+                Ok(())
+            };
         let mut outcome = Outcome::Accepted;
         let mut record = action.clone();
         match action.as_str() {
@@ -69,13 +70,18 @@ impl Computes {
                 simple(
                     &mut server,
                     "stop",
-                    &[vm::ACTIVE, vm::RESCUED, vm::ERROR],
-                    task::POWERING_OFF,
+                    &[VmState::Active, VmState::Rescued, VmState::Error],
+                    TaskState::PoweringOff,
                 )?;
                 record = "stop".into();
             }
             "os-start" => {
-                simple(&mut server, "start", &[vm::STOPPED], task::POWERING_ON)?;
+                simple(
+                    &mut server,
+                    "start",
+                    &[VmState::Stopped],
+                    TaskState::PoweringOn,
+                )?;
                 record = "start".into();
             }
             "reboot" => {
@@ -85,21 +91,26 @@ impl Computes {
                     .map(str::to_ascii_uppercase)
                     .ok_or_else(|| Error::BadRequest("Invalid input for field/attribute reboot. 'type' is a required property".into()))?;
                 match kind.as_str() {
-                    "SOFT" => simple(&mut server, "reboot", &[vm::ACTIVE], task::REBOOTING)?,
+                    "SOFT" => simple(
+                        &mut server,
+                        "reboot",
+                        &[VmState::Active],
+                        TaskState::Rebooting,
+                    )?,
                     "HARD" => {
                         states::check(
                             &server,
                             "reboot",
                             &[
-                                vm::ACTIVE,
-                                vm::STOPPED,
-                                vm::PAUSED,
-                                vm::SUSPENDED,
-                                vm::ERROR,
+                                VmState::Active,
+                                VmState::Stopped,
+                                VmState::Paused,
+                                VmState::Suspended,
+                                VmState::Error,
                             ],
-                            Some(&[task::REBOOTING, task::REBOOTING_HARD]),
+                            Some(&[TaskState::Rebooting, TaskState::RebootingHard]),
                         )?;
-                        server.task_state = Some(task::REBOOTING_HARD.into());
+                        server.task_state = Some(TaskState::RebootingHard);
                     }
                     _ => {
                         return Err(Error::BadRequest(format!(
@@ -108,10 +119,25 @@ impl Computes {
                     }
                 }
             }
-            "pause" => simple(&mut server, "pause", &[vm::ACTIVE], task::PAUSING)?,
-            "unpause" => simple(&mut server, "unpause", &[vm::PAUSED], task::UNPAUSING)?,
-            "suspend" => simple(&mut server, "suspend", &[vm::ACTIVE], task::SUSPENDING)?,
-            "resume" => simple(&mut server, "resume", &[vm::SUSPENDED], task::RESUMING)?,
+            "pause" => simple(&mut server, "pause", &[VmState::Active], TaskState::Pausing)?,
+            "unpause" => simple(
+                &mut server,
+                "unpause",
+                &[VmState::Paused],
+                TaskState::Unpausing,
+            )?,
+            "suspend" => simple(
+                &mut server,
+                "suspend",
+                &[VmState::Active],
+                TaskState::Suspending,
+            )?,
+            "resume" => simple(
+                &mut server,
+                "resume",
+                &[VmState::Suspended],
+                TaskState::Resuming,
+            )?,
             "lock" => {
                 if server.locked_by.as_deref() == Some("admin") && !caller.admin {
                     return Err(Error::Policy("os_compute_api:os-lock-server:lock".into()));
@@ -142,7 +168,7 @@ impl Computes {
                 states::check(
                     &server,
                     "rescue",
-                    &[vm::ACTIVE, vm::STOPPED, vm::ERROR],
+                    &[VmState::Active, VmState::Stopped, VmState::Error],
                     None,
                 )?;
                 let image = match args.get("rescue_image_ref").and_then(Value::as_str) {
@@ -163,27 +189,29 @@ impl Computes {
                     .map(str::to_owned)
                     .unwrap_or_else(super::create::admin_password);
                 server.pending_image = Some(image);
-                server.previous_vm_state = Some(server.vm_state.clone());
-                server.task_state = Some(task::RESCUING.into());
+                server.previous_vm_state = Some(server.vm_state);
+                server.task_state = Some(TaskState::Rescuing);
                 outcome = Outcome::Body(json!({"adminPass": password}));
             }
-            "unrescue" => simple(&mut server, "unrescue", &[vm::RESCUED], task::UNRESCUING)?,
+            "unrescue" => simple(
+                &mut server,
+                "unrescue",
+                &[VmState::Rescued],
+                TaskState::Unrescuing,
+            )?,
             "resize" => self.resize(caller, &mut server, &args).await?,
             "confirmResize" => {
-                states::check(&server, "confirmResize", &[vm::RESIZED], None)?;
+                states::check(&server, "confirmResize", &[VmState::Resized], None)?;
                 server.old_flavor = None;
-                server.vm_state = server
-                    .previous_vm_state
-                    .take()
-                    .unwrap_or_else(|| vm::ACTIVE.into());
+                server.vm_state = server.previous_vm_state.take().unwrap_or(VmState::Active);
                 outcome = Outcome::NoContent;
             }
             "revertResize" => {
                 simple(
                     &mut server,
                     "revertResize",
-                    &[vm::RESIZED],
-                    task::RESIZE_REVERTING,
+                    &[VmState::Resized],
+                    TaskState::ResizeReverting,
                 )?;
             }
             "rebuild" => {
@@ -196,12 +224,17 @@ impl Computes {
                 states::check(
                     &server,
                     "createImage",
-                    &[vm::ACTIVE, vm::STOPPED, vm::PAUSED, vm::SUSPENDED],
+                    &[
+                        VmState::Active,
+                        VmState::Stopped,
+                        VmState::Paused,
+                        VmState::Suspended,
+                    ],
                     None,
                 )?;
                 let image_id = self.announce_snapshot(&server, &args).await?;
                 server.pending_image = Some(image_id.clone());
-                server.task_state = Some(task::IMAGE_SNAPSHOT.into());
+                server.task_state = Some(TaskState::ImageSnapshot);
                 outcome = if version.at_least(45) {
                     Outcome::Body(json!({"image_id": image_id}))
                 } else {
@@ -222,7 +255,7 @@ impl Computes {
                             })?,
                     ),
                 };
-                if server.vm_state == vm::BUILDING {
+                if server.vm_state == VmState::Building {
                     return Err(Error::Conflict(format!(
                         "Instance {id} has not finished building yet."
                     )));
@@ -254,8 +287,8 @@ impl Computes {
                 caller.require_admin("admin_actions:reset_state")?;
                 let state = args.get("state").and_then(Value::as_str).unwrap_or("");
                 server.vm_state = match state {
-                    "active" => vm::ACTIVE.into(),
-                    "error" => vm::ERROR.into(),
+                    "active" => VmState::Active,
+                    "error" => VmState::Error,
                     _ => {
                         return Err(Error::BadRequest(format!(
                             "Invalid input for field/attribute state. Value: {state}."
@@ -277,7 +310,7 @@ impl Computes {
                     &record,
                     id,
                     "vm_state",
-                    &server.vm_state,
+                    server.vm_state.as_str(),
                 ));
             }
             server.fault = None;
@@ -385,9 +418,9 @@ impl Computes {
             ));
         }
         let new = FlavorCopy::from(&flavor);
-        server.previous_vm_state = Some(server.vm_state.clone());
+        server.previous_vm_state = Some(server.vm_state);
         server.old_flavor = Some(std::mem::replace(&mut server.flavor, new));
-        server.task_state = Some(task::RESIZE_PREP.into());
+        server.task_state = Some(TaskState::ResizePrep);
         Ok(())
     }
 
@@ -402,7 +435,7 @@ impl Computes {
         states::check(
             server,
             "rebuild",
-            &[vm::ACTIVE, vm::STOPPED, vm::ERROR],
+            &[VmState::Active, VmState::Stopped, VmState::Error],
             None,
         )?;
         let mut f = Fields::from_object(args, "rebuild")?;
@@ -472,8 +505,8 @@ impl Computes {
         f.deny_unknown()?;
         server.image_id = image.id.clone();
         server.pending_image = Some(image.id);
-        server.previous_vm_state = Some(server.vm_state.clone());
-        server.task_state = Some(task::REBUILDING.into());
+        server.previous_vm_state = Some(server.vm_state);
+        server.task_state = Some(TaskState::Rebuilding);
         Ok(json!({"adminPass": password}))
     }
 

@@ -17,7 +17,7 @@ use crate::model::{Fault, Flavor, FlavorCopy, Nic, Server};
 use crate::policy::Caller;
 use crate::scheduler;
 use crate::service::{Computes, new_id};
-use crate::states::{power, task, vm};
+use crate::states::{PowerState, TaskState, VmState};
 use crate::store;
 
 const MAX_USER_DATA: usize = 65535;
@@ -705,9 +705,9 @@ impl Computes {
                 None => sanitize_hostname(&name),
             };
             let (vm_state, task_state, fault) = match &host {
-                Some(_) => (vm::BUILDING, Some(task::SCHEDULING.to_owned()), None),
+                Some(_) => (VmState::Building, Some(TaskState::Scheduling), None),
                 None => (
-                    vm::ERROR,
+                    VmState::Error,
                     None,
                     Some(Fault {
                         code: 500,
@@ -764,9 +764,9 @@ impl Computes {
                 requested_zone: plan.zone.clone(),
                 host: host.clone(),
                 nics: nics.get(index).cloned().unwrap_or_default(),
-                vm_state: vm_state.into(),
+                vm_state,
                 task_state,
-                power_state: power::NOSTATE,
+                power_state: PowerState::NoState,
                 config_drive: plan.config_drive,
                 locked: false,
                 locked_reason: None,

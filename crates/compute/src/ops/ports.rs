@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::model::{Nic, Server};
 use crate::policy::Caller;
 use crate::service::Computes;
-use crate::states::{self, vm};
+use crate::states::{self, VmState};
 use crate::store;
 use crate::views::FloatingAddresses;
 
@@ -210,7 +210,7 @@ impl Computes {
         states::check(
             &server,
             "attach_interface",
-            &[vm::ACTIVE, vm::PAUSED, vm::STOPPED],
+            &[VmState::Active, VmState::Paused, VmState::Stopped],
             None,
         )?;
         let port_id = f.opt_string("port_id")?;
@@ -286,7 +286,7 @@ impl Computes {
         states::check(
             &server,
             "detach_interface",
-            &[vm::ACTIVE, vm::PAUSED, vm::STOPPED],
+            &[VmState::Active, VmState::Paused, VmState::Stopped],
             None,
         )?;
         let position = server

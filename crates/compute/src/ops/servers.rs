@@ -11,7 +11,7 @@ use crate::microversion::Version;
 use crate::model::{InstanceAction, Server};
 use crate::policy::Caller;
 use crate::service::Computes;
-use crate::states::{self, task};
+use crate::states::{self, TaskState, VmState};
 use crate::store::{self, ServerFilter, Versioned};
 
 impl Computes {
@@ -128,7 +128,7 @@ impl Computes {
         let name = regex("name")?;
         let ip = regex("ip")?;
         let ip6 = regex("ip6")?;
-        let statuses: Option<Vec<&str>> = get("status").map(states::vm_states_for_status);
+        let statuses: Option<Vec<VmState>> = get("status").map(states::vm_states_for_status);
         let image = get("image").map(reference);
         let flavor = get("flavor").map(reference);
         let zone = get("availability_zone");
@@ -150,11 +150,7 @@ impl Computes {
             .into_iter()
             .map(|v| v.doc)
             .filter(|s| name.as_ref().is_none_or(|r| r.is_match(&s.name)))
-            .filter(|s| {
-                statuses
-                    .as_ref()
-                    .is_none_or(|st| st.contains(&s.vm_state.as_str()))
-            })
+            .filter(|s| statuses.as_ref().is_none_or(|st| st.contains(&s.vm_state)))
             .filter(|s| image.is_none_or(|i| s.image_id == i))
             .filter(|s| flavor.is_none_or(|f| s.flavor.id == f))
             .filter(|s| zone.is_none_or(|z| s.availability_zone == z))
@@ -236,7 +232,7 @@ impl Computes {
         let current = self.get_server(caller, id).await?;
         let server = current.doc;
         self.check_lock(caller, &server)?;
-        if server.task_state.as_deref() == Some(task::DELETING) && !force {
+        if server.task_state == Some(TaskState::Deleting) && !force {
             return Ok(());
         }
         if server.host.is_none() {
@@ -254,7 +250,7 @@ impl Computes {
         let mut record = (server, current.revision);
         for _ in 0..10 {
             let (mut server, revision) = record;
-            server.task_state = Some(task::DELETING.into());
+            server.task_state = Some(TaskState::Deleting);
             server.updated_at = now_micros().max(server.updated_at);
             if store::update_server(&self.pool, &server, revision).await? {
                 self.record_action(caller, id, "delete").await;
@@ -262,7 +258,7 @@ impl Computes {
                 return Ok(());
             }
             let fresh = self.get_server(caller, id).await?;
-            if fresh.doc.task_state.as_deref() == Some(task::DELETING) && !force {
+            if fresh.doc.task_state == Some(TaskState::Deleting) && !force {
                 return Ok(());
             }
             record = (fresh.doc, fresh.revision);
