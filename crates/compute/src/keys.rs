@@ -55,6 +55,10 @@ pub async fn generate(comment: &str) -> Result<(String, String)> {
         .await
         .map_err(|e| Error::Internal(e.to_string()))?;
     let path = dir.join("key");
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "OpenSSH's own key generator: its private key format is what clients load"
+    )]
     let outcome = tokio::process::Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
         .arg(&path)

@@ -639,4 +639,8 @@ fn vhd<F: Read + Seek>(
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the tests compare with what qemu-img reads"
+)]
 mod tests;

@@ -13,6 +13,10 @@
 //!
 //! On this design's kernel requirements (bridge conntrack is not needed, br_netfilter is),
 //! see [`firewall`].
+#![allow(
+    clippy::disallowed_methods,
+    reason = "this crate runs ip, nft, dnsmasq and sysctl for the agent"
+)]
 
 mod cmd;
 pub mod dhcp;

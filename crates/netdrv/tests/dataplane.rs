@@ -1,6 +1,10 @@
 //! Root-only tests against the real kernel: network namespaces with veth pairs stand in
 //! for guests. Each test uses its own names (pid + counter) and a guard that removes what
 //! it made; nft tables are global, so the tests that load rules take one lock.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests drive host tools to check what onestack did"
+)]
 
 use std::net::IpAddr;
 use std::path::PathBuf;

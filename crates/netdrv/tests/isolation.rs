@@ -5,6 +5,10 @@
 //!
 //! Root is required: without it these tests fail, unless `ONESTACK_TEST_SKIP=root` says
 //! skipping them is meant.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests drive host tools to check what onestack did"
+)]
 
 use std::net::IpAddr;
 use std::process::{Command, Output};

@@ -20,6 +20,10 @@
 //! | `qemu` | the QEMU driver |
 //! | `fake` | the in-memory driver |
 //! | `spec`, `layout`, `validate` | the guest spec and power states, the instance dir's files, input checks |
+#![allow(
+    clippy::disallowed_methods,
+    reason = "this crate starts QEMU and qemu-img for the agent"
+)]
 
 mod accel;
 mod cmd;

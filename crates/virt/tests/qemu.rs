@@ -1,6 +1,10 @@
 //! The QEMU driver against a real `qemu-system-x86_64` (TCG is enough: a guest with a blank
 //! disk boots into the firmware and sits there). Without QEMU these tests fail, unless the
 //! run opts out (`ONESTACK_TEST_SKIP=tool`, counted by `make test`).
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests drive host tools to check what onestack did"
+)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

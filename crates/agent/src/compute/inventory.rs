@@ -81,21 +81,10 @@ fn measure(dir: &std::path::Path) -> (u64, u64, u64) {
         })
         .map(|kb| kb / 1024)
         .unwrap_or(1024);
-    let disk_gb = std::process::Command::new("df")
-        .args(["-Pk"])
-        .arg(existing_ancestor(dir))
-        .output()
-        .ok()
-        .and_then(|o| {
-            let text = String::from_utf8_lossy(&o.stdout).into_owned();
-            text.lines()
-                .nth(1)?
-                .split_whitespace()
-                .nth(1)?
-                .parse::<u64>()
-                .ok()
-        })
-        .map(|kb| kb / (1024 * 1024))
+    // The size of the filesystem the guests' disks are on, as `df` gives it.
+    let disk_gb = nix::sys::statvfs::statvfs(&existing_ancestor(dir))
+        .map(|fs| fs.blocks().saturating_mul(fs.fragment_size()))
+        .map(|bytes| bytes / (1 << 30))
         .unwrap_or(10);
     (vcpus, memory_mb, disk_gb)
 }
