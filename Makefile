@@ -32,9 +32,15 @@ $(VENV)/bin/openstack: tests/e2e/requirements.txt
 	$(VENV)/bin/pip install -q -r tests/e2e/requirements.txt
 	@touch $@
 
+# cargo-deny checks licenses, banned crates and duplicate versions (deny.toml); it is built
+# once from crates.io (about 5 minutes) into ~/.cargo/bin.
+CARGO_DENY_VERSION := 0.20.2
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --release --locked --all-targets -- -D warnings
+	@cargo deny --version 2>/dev/null | grep -qx "cargo-deny $(CARGO_DENY_VERSION)" || \
+		{ echo "==> installing cargo-deny $(CARGO_DENY_VERSION) (once)"; cargo install --locked cargo-deny@$(CARGO_DENY_VERSION); }
+	cargo deny --locked check licenses bans sources
 
 # A test whose prerequisite is missing fails, unless ONESTACK_TEST_SKIP names it (see
 # crates/testkit). The only opt-out made here is for what this machine provably cannot do: a
