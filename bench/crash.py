@@ -8,7 +8,15 @@ the same data directory and checked:
   stays `saving`/`importing`, no port points at a server that does not exist;
 - no leak: each subnet's used addresses are exactly its ports' fixed IPs, each project's
   quota usage is exactly what it has, and no image file lies on disk without its image;
-- the process restarts every time.
+- the process restarts every time;
+- as root, the host too (bench/crash_host.py): the network agent runs, and once it has
+  converged after each restart nothing of this cloud is on the host for a network, port or
+  router the database no longer has (links, namespaces, nft tables and the devices their
+  rules name, dnsmasq, /run/onestack/<cloud>/ entries), and nothing is missing (a bridge
+  and VXLAN device per network, a tap per port bound here, one dnsmasq per DHCP network);
+  at the end everything is deleted through the API, the host must then hold nothing of this
+  cloud, and what is left after the final stop is reported (as bench/load.sh does).
+  Not root: the agent stays off and the log says the host audit is off.
 
 Run by bench/crash.sh (which `make test` runs with KILLS=40): KILLS kill points, SEED repeats
 a run (printed at the start). Exit 1 on any finding. Standard library only."""
@@ -23,6 +31,8 @@ import time
 import urllib.error
 import urllib.request
 
+import crash_host
+
 BIN = os.environ["BIN"]
 DATA = os.environ["DATA"]
 PORT = int(os.environ.get("ONESTACK_PORT", "5510"))
@@ -31,7 +41,16 @@ KILLS = int(os.environ.get("KILLS", "40"))
 SEED = int(os.environ.get("SEED") or time.time_ns() % 1_000_000_007)
 LOG = os.environ.get("SERVER_LOG", os.path.join(DATA, "server.log"))
 SETTLE_S = 30
+STOP_DHCP_S = 3  # per DHCP server the final sweep removes (see final_host_check)
 COMPUTE = {"OpenStack-API-Version": "compute 2.79"}
+HOST_AUDIT = crash_host.enabled()
+AGENT_HOST = f"crash-{os.getpid()}"
+# With the agent on: at most this many networks live (each has a DHCP server the agent checks
+# with about ten `ip` commands in every pass, ~0.1 s a network on a busy 2-core host), and a
+# full pass every AGENT_RESYNC_S (a pass that finds a VNI still held by a network deleted in
+# the same pass builds that network only in the next one), so that each audit waits seconds.
+AGENT_NETWORKS = int(os.environ.get("AGENT_NETWORKS", "20"))
+AGENT_RESYNC_S = os.environ.get("ONESTACK_NETWORK__RESYNC_SECONDS", "2")
 
 
 def call(token, method, path, body=None, data=None, ctype="application/json", headers=None, timeout=10):
@@ -69,8 +88,10 @@ class Cloud:
 
     def start(self):
         env = dict(os.environ, ONESTACK_IDENTITY__PASSWORD_HASH_ROUNDS="4",
-                   ONESTACK_COMPUTE__DRIVER="fake", ONESTACK_NETWORK__AGENT="false",
-                   ONESTACK_NETWORK__HOST=f"crash-{os.getpid()}",
+                   ONESTACK_COMPUTE__DRIVER="fake",
+                   ONESTACK_NETWORK__AGENT="true" if HOST_AUDIT else "false",
+                   ONESTACK_NETWORK__RESYNC_SECONDS=AGENT_RESYNC_S,
+                   ONESTACK_NETWORK__HOST=AGENT_HOST,
                    ONESTACK_LOG__LEVEL=os.environ.get("ONESTACK_LOG__LEVEL", "warn"))
         log = open(LOG, "a")
         self.proc = subprocess.Popen([BIN, "up", "--data-dir", DATA, "--listen", f"127.0.0.1:{PORT}"],
@@ -89,6 +110,14 @@ class Cloud:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
 
+    def stop(self):
+        """SIGTERM, and SIGKILL if it has not stopped within 10 s."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
 
 class Ledger:
     """What the cloud accepted: live[id] = (kind, path); gone = accepted deletes; doubt =
@@ -97,6 +126,7 @@ class Ledger:
     def __init__(self):
         self.live, self.gone, self.doubt, self.children = {}, {}, set(), {}
         self.deleted = 0  # accepted deletes checked so far
+        self.host_seconds = []  # per host audit: how long the agent took to converge
         self.lock = threading.Lock()
 
 
@@ -126,6 +156,9 @@ def workload(token, project_net, ledger, rng, stop):
         with ledger.lock:
             if len(ledger.live) > 300:
                 op = "delete"  # a steady population keeps each audit the same size
+            elif op == "net" and HOST_AUDIT and \
+                    sum(kind == "network" for kind, _ in ledger.live.values()) >= AGENT_NETWORKS:
+                op = "delete"  # each network costs the agent's every pass (see AGENT_NETWORKS)
         if op == "net":
             s, b, _ = call(token, "POST", "/networking/v2.0/networks", {"network": {"name": f"n{i}"}})
             if s == 0:
@@ -190,8 +223,9 @@ def wait(what, check, deadline_s=SETTLE_S):
         time.sleep(0.1)
 
 
-def audit(admin, project, ledger):
-    """Findings after a restart (empty when consistent)."""
+def audit(admin, project, ledger, host=None):
+    """Findings after a restart (empty when consistent); with `host` (a HostAudit), the host
+    checked against the database too, once servers have settled."""
     findings = []
     with ledger.lock:
         live, gone, doubt = dict(ledger.live), dict(ledger.gone), set(ledger.doubt)
@@ -269,15 +303,100 @@ def audit(admin, project, ledger):
     mine_ports = [p for p in ports["ports"] if p["project_id"] == project]
     if quota["quota"]["port"]["used"] != len(mine_ports):
         findings.append(f"network quota: {quota['quota']['port']['used']} ports used, {len(mine_ports)} ports")
+    if host:
+        findings += host_audit(admin, ledger, host)
     return findings
+
+
+def host_audit(admin, ledger, host):
+    """Host findings once the agent has had SETTLE_S to converge (see bench/crash_host.py).
+    The ledger's ids, deleted ones included, let unmarked leftovers of ours be recognised."""
+    with ledger.lock:
+        known = {**ledger.gone, **ledger.live}
+    for kind in ("network", "port"):
+        host.learn(kind, [rid for rid, (k, _) in known.items() if k == kind])
+    new, _, seconds = host.check(lambda path: call(admin, "GET", path)[:2], SETTLE_S)
+    ledger.host_seconds.append(seconds)
+    return [f"host: {f}" for f in new]
+
+
+def sweep(admin):
+    """Deletes every server, port and network through the API (servers first, as ports of
+    servers and networks with ports cannot go before them); findings if it cannot."""
+    def servers():
+        s, b, _ = call(admin, "GET", "/compute/v2.1/servers?all_tenants=1", headers=COMPUTE)
+        return b["servers"] if s == 200 else None
+
+    findings = []
+    for server in servers() or []:
+        call(admin, "DELETE", f"/compute/v2.1/servers/{server['id']}", headers=COMPUTE)
+    f = wait("servers still there after delete", lambda: (servers() == [], "servers"))
+    if f:
+        findings.append(f)
+    _, b, _ = call(admin, "GET", "/networking/v2.0/ports")
+    for port in b["ports"]:
+        if port["device_owner"] != crash_host.DHCP_OWNER:
+            call(admin, "DELETE", f"/networking/v2.0/ports/{port['id']}")
+    _, b, _ = call(admin, "GET", "/networking/v2.0/networks")
+    for net in b["networks"]:
+        s, _, _ = call(admin, "DELETE", f"/networking/v2.0/networks/{net['id']}")
+        if s != 204:
+            findings.append(f"network {net['id']}: delete answered {s}")
+    return findings
+
+
+def final_host_check(admin, host):
+    """With everything deleted the agent must take this cloud off the host (findings); what is
+    left once onestack has stopped is reported, not counted (as bench/load.sh does). The
+    agent stops the DHCP servers one after the other, each until it has left /proc (until
+    it is reaped, see crash_host.reap_dnsmasq), so the deadline grows with their number."""
+    _, b, _ = call(admin, "GET", f"/networking/v2.0/ports?device_owner={crash_host.DHCP_OWNER}")
+    deadline = SETTLE_S + STOP_DHCP_S * len(b["ports"])
+    findings = [f"final sweep: {f}" for f in sweep(admin)]
+    new, found, seconds = host.check(lambda path: call(admin, "GET", path)[:2], deadline)
+    findings += [f"final sweep: host: {f}" for f in new]
+    print(f"crash: everything deleted; after {seconds:.1f} s the host "
+          f"{'differs: ' + str(len(found)) if found else 'matched'}"
+          f"{f' ({len(found) - len(new)} reported before)' if len(found) > len(new) else ''}", flush=True)
+    return findings
+
+
+def host_summary(ledger, cloud_id, left):
+    """The host audit's part of result.json, and the leftovers in the log."""
+    if left:
+        print(f"crash: left on the host by cloud {cloud_id} after onestack stopped (reported, not removed):")
+        for item in left:
+            print("    " + item)
+    else:
+        print(f"crash: nothing of cloud {cloud_id} left on the host")
+    waits = ledger.host_seconds or [0]
+    return {"checked": True, "cloud_id": cloud_id, "converge_seconds_max": round(max(waits), 1),
+            "converge_seconds_total": round(sum(waits), 1), "host_leftovers": left}
+
+
+def host_notes(host):
+    """What kept the agent from building a network and is not this cloud's doing (another
+    cloud's VXLAN device on its VNI): in the log and result.json, not a finding."""
+    for note in sorted(host.notes):
+        print(f"crash: note: {note}")
+    return sorted(host.notes)
 
 
 def main():
     global IMAGE, FLAVOR
     rng = random.Random(SEED)
     print(f"crash: SEED={SEED} KILLS={KILLS} data {DATA}", flush=True)
+    reaping = HOST_AUDIT and crash_host.reap_dnsmasq()
     cloud = Cloud()
     cloud.start()
+    cloud_id = open(os.path.join(DATA, "cloud-id")).read().strip()
+    host = crash_host.HostAudit(cloud_id, AGENT_HOST) if HOST_AUDIT else None
+    if host:
+        print(f"crash: host audit on (root): the network agent runs as {AGENT_HOST}, cloud {cloud_id}; "
+              f"{'crash.py reaps' if reaping else 'init reaps'} the dnsmasq daemons", flush=True)
+    else:
+        print("crash: host audit off (needs root, ip, nft and dnsmasq): the network agent stays off and "
+              "the host is not checked", flush=True)
     password = open(os.path.join(DATA, "admin-password")).read().strip()
     admin = login(password)
     _, proj, _ = call(admin, "GET", "/identity/v3/projects?name=admin")
@@ -315,17 +434,27 @@ def main():
         if not admin:
             findings.append(f"kill {k}: admin cannot log in after restart")
             break
-        found = audit(admin, project, ledger)
+        found = audit(admin, project, ledger, host)
         for f in found:
             findings.append(f"kill {k}: {f}")
         if k % 10 == 0 or found:
+            waited = f", host converged in <= {max(ledger.host_seconds):.1f} s" if ledger.host_seconds else ""
             print(f"crash: {k}/{KILLS} kills, {len(ledger.live)} live resources, {ledger.deleted} deleted, "
-                  f"{len(findings)} findings, {time.time() - started:.0f} s", flush=True)
+                  f"{len(findings)} findings, {time.time() - started:.0f} s{waited}", flush=True)
         if len(findings) > 20:
             break
-    cloud.kill()
     result = {"seed": SEED, "kills": k, "live": len(ledger.live), "deleted": ledger.deleted,
-              "in_doubt": len(ledger.doubt), "findings": findings, "seconds": round(time.time() - started, 1)}
+              "in_doubt": len(ledger.doubt)}
+    if host and admin:
+        findings += final_host_check(admin, host)
+    if host:
+        cloud.stop()
+        result["host_audit"] = host_summary(ledger, cloud_id, crash_host.leftovers(cloud_id))
+        result["host_audit"]["notes"] = host_notes(host)
+    else:
+        cloud.kill()
+        result["host_audit"] = {"checked": False, "why": "needs root, ip, nft and dnsmasq"}
+    result.update(findings=findings, seconds=round(time.time() - started, 1))
     out = os.environ.get("RESULTS_DIR")
     if out:
         with open(os.path.join(out, "result.json"), "w") as f:

@@ -277,6 +277,19 @@ impl Reconciler {
                 report.removed.push(ns);
             }
         }
+        // DHCP files whose namespace is gone (a kill between the two, or an older version).
+        for network_id in
+            dhcp::networks_with_state(&self.state_dir).map_err(host("listing DHCP state"))?
+        {
+            if !dhcp_wanted.contains(&names::dhcp_namespace(&network_id)) {
+                match dhcp::remove(&self.state_dir, &network_id).await {
+                    Ok(()) => report.removed.push(format!("DHCP files of {network_id}")),
+                    Err(e) => report
+                        .problems
+                        .push(format!("removing DHCP files of {network_id}: {e}")),
+                }
+            }
+        }
         let mut stale: Vec<&String> = existing.keys().filter(|n| !wanted.contains(*n)).collect();
         // Bridges last, so their ports are gone before them.
         stale.sort_by_key(|n| n.starts_with(names::BRIDGE));

@@ -92,6 +92,8 @@ pub struct Running {
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
     agent: Option<AgentHandle>,
+    /// This cloud's directory under [`RUNTIME_DIR`] while the network agent runs.
+    runtime_dir: Option<PathBuf>,
     compute_agent: Option<AgentHandle>,
     /// The services' routes as mounted, for [`Running::mounted_paths`].
     routes: Router,
@@ -118,6 +120,12 @@ impl Running {
         }
         if let Some(agent) = self.agent.take() {
             agent.stop().await;
+        }
+        // DHCP servers keep running for the guests across a restart, with their files; a
+        // cloud that has none leaves nothing under /run (remove_dir refuses a full one).
+        if let Some(dir) = self.runtime_dir.take() {
+            let _ = std::fs::remove_dir(dir.join("network"));
+            let _ = std::fs::remove_dir(&dir);
         }
         self.task
             .await
@@ -299,6 +307,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         admin_created: outcome.admin_created,
         shutdown: Some(tx),
         task,
+        runtime_dir: agent
+            .is_some()
+            .then(|| Path::new(RUNTIME_DIR).join(&cloud_id)),
         agent,
         compute_agent,
         routes,

@@ -137,12 +137,30 @@ pub async fn remove(state_dir: &Path, network_id: &str) -> Result<()> {
     if let Some(pid) = running(state_dir, network_id) {
         stop(pid).await?;
     }
-    netns::delete(&names::dhcp_namespace(network_id)).await?;
-    link::delete(&names::dhcp_bridge_side(network_id)).await?;
+    // The files before the namespace: the agent finds leftovers by their namespace, so a
+    // kill between the two steps leaves something it sees and removes on its next pass.
     match tokio::fs::remove_dir_all(&dir).await {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&dir, e)),
-        _ => Ok(()),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(&dir, e)),
+        _ => {}
     }
+    netns::delete(&names::dhcp_namespace(network_id)).await?;
+    link::delete(&names::dhcp_bridge_side(network_id)).await
+}
+
+/// The networks that have DHCP state files under `state_dir` (one directory each, named
+/// by the network's id), whether or not their server still runs.
+pub fn networks_with_state(state_dir: &Path) -> Result<Vec<String>> {
+    let entries = match std::fs::read_dir(state_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(state_dir, e)),
+    };
+    Ok(entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|name| names::is_safe_id(name))
+        .collect())
 }
 
 /// Stops every dnsmasq whose files are under `state_dir` and removes the directory: for a
@@ -273,9 +291,22 @@ async fn signal(pid: u32, sig: &str) -> Result<()> {
         .map(drop)
 }
 
+/// Whether `pid` is a live process: it exists and has not exited (a zombie waits for its
+/// parent to reap it, which can take a while, or forever where nothing reaps).
+fn is_live(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // `pid (comm) STATE ...`: the state follows the last parenthesis (comm may hold any).
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    !matches!(state, None | Some('Z' | 'X'))
+}
+
 /// SIGTERM, then SIGKILL if it lingers.
 async fn stop(pid: u32) -> Result<()> {
-    let alive = || Path::new(&format!("/proc/{pid}")).exists();
+    let alive = || is_live(pid);
     if let Err(e) = signal(pid, "TERM").await {
         tracing::debug!(pid, error = %e, "SIGTERM dnsmasq");
     }
@@ -287,4 +318,46 @@ async fn stop(pid: u32) -> Result<()> {
         signal(pid, "KILL").await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exited_process_is_not_live_before_it_is_reaped() {
+        assert!(is_live(std::process::id()));
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("true runs");
+        let pid = child.id();
+        // Unreaped: a zombie until `wait`.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while is_live(pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!is_live(pid), "an exited, unreaped child counts as gone");
+        assert!(
+            Path::new(&format!("/proc/{pid}")).exists(),
+            "still a zombie"
+        );
+        child.wait().expect("reaped");
+        assert!(!is_live(pid));
+    }
+
+    #[test]
+    fn lists_the_networks_with_state_and_nothing_else() {
+        let dir = std::env::temp_dir().join(format!("onestack-dhcp-state-{}", std::process::id()));
+        let id = "1d756cae-9eb2-43bc-9d5e-6bfaf8ce631b";
+        std::fs::create_dir_all(dir.join(id)).expect("state dir");
+        std::fs::create_dir_all(dir.join("not an id!")).expect("odd dir");
+        std::fs::write(dir.join("a-file"), "x").expect("file");
+        assert_eq!(networks_with_state(&dir).expect("listed"), [id]);
+        std::fs::remove_dir_all(&dir).expect("cleaned");
+        assert!(
+            networks_with_state(&dir)
+                .expect("missing is empty")
+                .is_empty()
+        );
+    }
 }
