@@ -47,6 +47,35 @@ async fn new_port(client: &Client<'_>, network: &str) -> String {
         .id("port")
 }
 
+/// Sets Nova's `quota` for `project` as the admin, then asks for `CLIENTS` servers at once
+/// (no network, so ports play no part); each answer is 202 or 403 (over quota).
+async fn servers_against_quota(
+    admin: &Client<'_>,
+    alice: &Client<'_>,
+    project: &str,
+    quota: Value,
+    image: &str,
+) -> Vec<Reply> {
+    let set = admin
+        .put(
+            &format!("/os-quota-sets/{project}"),
+            json!({ "quota_set": quota }),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let body = json!({"server": {"name": "r", "imageRef": image, "flavorRef": "1",
+                                 "networks": "none"}});
+    let replies = all_at_once(
+        &alice.at("2.37"),
+        Method::POST,
+        "/compute/v2.1/servers",
+        Some(body),
+    )
+    .await;
+    only(&replies, &[StatusCode::ACCEPTED, StatusCode::FORBIDDEN]);
+    replies
+}
+
 /// How many ports the caller's project has.
 async fn port_count(client: &Client<'_>) -> usize {
     client
@@ -94,55 +123,25 @@ async fn concurrent_creates_never_overshoot_a_quota() {
     );
     assert_eq!(port_count(alice).await, 4);
 
-    // Servers: 3 instances allowed, 16 asked at once (no network, so ports play no part).
-    let set = admin
-        .put(
-            &format!("/os-quota-sets/{project}"),
-            json!({"quota_set": {"instances": 3}}),
-        )
-        .await;
-    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    // Servers: 3 instances allowed, 16 asked at once.
     let image = alice.image("race-image", json!({})).await;
-    let body = json!({"server": {"name": "r", "imageRef": image, "flavorRef": "1",
-                                 "networks": "none"}});
-    let replies = all_at_once(
-        &alice.at("2.37"),
-        Method::POST,
-        "/compute/v2.1/servers",
-        Some(body),
-    )
-    .await;
-    only(&replies, &[StatusCode::ACCEPTED, StatusCode::FORBIDDEN]);
+    let replies =
+        servers_against_quota(admin, alice, project, json!({"instances": 3}), &image).await;
     assert_eq!(count(&replies, StatusCode::ACCEPTED), 3, "servers accepted");
     let listed = alice.get("/servers").await;
     assert_eq!(listed.body["servers"].as_array().map(Vec::len), Some(3));
 
     // Cores: with room for 2 more vCPUs, 16 one-vCPU servers asked at once.
-    let set = admin
-        .put(
-            &format!("/os-quota-sets/{project}"),
-            json!({"quota_set": {"instances": 100, "cores": 5}}),
-        )
-        .await;
-    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
-    let body = json!({"server": {"name": "c", "imageRef": image, "flavorRef": "1",
-                                 "networks": "none"}});
-    let replies = all_at_once(
-        &alice.at("2.37"),
-        Method::POST,
-        "/compute/v2.1/servers",
-        Some(body),
-    )
-    .await;
-    only(&replies, &[StatusCode::ACCEPTED, StatusCode::FORBIDDEN]);
+    let quota = json!({"instances": 100, "cores": 5});
+    let replies = servers_against_quota(admin, alice, project, quota, &image).await;
+    let servers = 3 + count(&replies, StatusCode::ACCEPTED);
     let listed = alice.get("/servers").await;
     assert_eq!(
         listed.body["servers"].as_array().map(Vec::len),
-        Some(3 + count(&replies, StatusCode::ACCEPTED))
+        Some(servers)
     );
     let flavor = alice.get("/flavors/1").await;
     let vcpus = flavor.body["flavor"]["vcpus"].as_u64().expect("vcpus") as usize;
-    let servers = 3 + count(&replies, StatusCode::ACCEPTED);
     assert!(
         servers * vcpus <= 5,
         "{servers} servers of {vcpus} vCPUs within 5 cores"
@@ -150,23 +149,8 @@ async fn concurrent_creates_never_overshoot_a_quota() {
 
     // RAM: with room for two more m1.tiny, 16 asked at once.
     let ram = flavor.body["flavor"]["ram"].as_u64().expect("ram") as usize;
-    let set = admin
-        .put(
-            &format!("/os-quota-sets/{project}"),
-            json!({"quota_set": {"cores": 100, "ram": (servers + 2) * ram}}),
-        )
-        .await;
-    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
-    let body = json!({"server": {"name": "m", "imageRef": image, "flavorRef": "1",
-                                 "networks": "none"}});
-    let replies = all_at_once(
-        &alice.at("2.37"),
-        Method::POST,
-        "/compute/v2.1/servers",
-        Some(body),
-    )
-    .await;
-    only(&replies, &[StatusCode::ACCEPTED, StatusCode::FORBIDDEN]);
+    let quota = json!({"cores": 100, "ram": (servers + 2) * ram});
+    let replies = servers_against_quota(admin, alice, project, quota, &image).await;
     assert_eq!(
         count(&replies, StatusCode::ACCEPTED),
         2,
