@@ -5,15 +5,15 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::Executor;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::{Flavor, Host, InstanceAction, Keypair, Server, ServerGroup};
 
 fn decode<T: DeserializeOwned>(doc: &str) -> Result<T> {
-    serde_json::from_str(doc).map_err(|e| Error::Internal(format!("stored document: {e}")))
+    Ok(onestack_db::decode(doc)?)
 }
 
 fn encode<T: Serialize>(doc: &T) -> Result<String> {
-    serde_json::to_string(doc).map_err(|e| Error::Internal(e.to_string()))
+    Ok(onestack_db::encode(doc)?)
 }
 
 fn docs<T: DeserializeOwned>(rows: &[onestack_db::Row]) -> Result<Vec<T>> {
@@ -25,11 +25,7 @@ fn docs<T: DeserializeOwned>(rows: &[onestack_db::Row]) -> Result<Vec<T>> {
 /// A transaction that holds the write lock from its first statement, so what it reads
 /// (capacity, quota usage) is not overtaken by another writer before it writes.
 pub async fn begin_write(pool: &Pool) -> Result<Tx> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("UPDATE cmp_quotas SET hard_limit = hard_limit WHERE 1 = 0")
-        .execute(&mut *tx)
-        .await?;
-    Ok(tx)
+    Ok(onestack_db::begin_write(pool).await?)
 }
 
 // ---- flavors ----

@@ -8,41 +8,12 @@ use crate::microversion::Version;
 use crate::model::{Fault, Flavor, InstanceAction, Keypair, Server, ServerGroup};
 use crate::states::{self, VmState};
 
-/// Nova's timestamp format: `2026-11-23T10:40:52Z`.
-pub fn time(micros: i64) -> String {
-    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    at.format(&time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-    ))
-    .unwrap_or_default()
-}
-
 /// The naive microsecond format some Nova fields use: `2026-11-23T10:40:52.000000`.
-pub fn time_micro(micros: i64) -> String {
-    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    at.format(&time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]"
-    ))
-    .unwrap_or_default()
-}
-
+pub use onestack_db::timestamps::micros_naive as time_micro;
 /// Parses the timestamps clients send (`changes-since`, usage periods).
-pub fn parse_time(text: &str) -> Option<i64> {
-    use time::format_description::well_known::Rfc3339;
-    let zoned = text.ends_with('Z')
-        || text.contains('+')
-        || text.get(10..).is_some_and(|t| t.contains('-'));
-    let with_zone = if zoned {
-        text.to_owned()
-    } else {
-        format!("{text}Z")
-    };
-    time::OffsetDateTime::parse(&with_zone, &Rfc3339)
-        .ok()
-        .map(|t| (t.unix_timestamp_nanos() / 1000) as i64)
-}
+pub use onestack_db::timestamps::parse as parse_time;
+/// Nova's timestamp format: `2026-11-23T10:40:52Z`.
+pub use onestack_db::timestamps::seconds_utc as time;
 
 pub fn links(base: &str, collection: &str, id: &str) -> Value {
     json!([

@@ -3,7 +3,9 @@
 //! speak (`$N` placeholders, TEXT ids, INTEGER booleans, BIGINT microsecond timestamps) so the
 //! multi-host controller can move to PostgreSQL without a second copy of every query.
 
+pub mod docs;
 pub mod query;
+pub mod timestamps;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -15,6 +17,7 @@ use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 pub use sqlx::any::AnyRow as Row;
 pub use sqlx::{Any, Row as RowExt, Transaction};
 
+pub use docs::{DocError, decode, encode};
 pub use query::{Bind, Sql};
 
 pub type Pool = AnyPool;
@@ -109,6 +112,18 @@ fn classify(path: &str, source: sqlx::Error) -> DbError {
             source,
         }
     }
+}
+
+/// Begins a transaction that holds the write lock from its first statement, so that what it
+/// reads (quota usage, capacity, whether a name is taken) is not overtaken by another writer
+/// before it writes. Without it SQLite starts the transaction as a reader and fails the
+/// upgrade with SQLITE_BUSY instead of waiting.
+pub async fn begin_write(pool: &Pool) -> sqlx::Result<Tx> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("UPDATE write_lock SET id = id WHERE id = 1")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
 }
 
 /// Current time in microseconds since the Unix epoch, the stored timestamp format.

@@ -26,20 +26,7 @@ pub fn collection(base: &BaseUrl, key: &str, path: &str, items: Vec<Value>) -> V
 }
 
 /// Keystone's timestamp format: `2015-11-05T21:00:33.819948Z`.
-pub fn timestamp(micros: i64) -> String {
-    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.microsecond()
-    )
-}
+pub use onestack_db::timestamps::micros_utc as timestamp;
 
 /// Parses an RFC 3339 time (Keystone also takes it without a zone, as UTC).
 pub fn parse_timestamp(text: &str) -> Option<i64> {

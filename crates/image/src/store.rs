@@ -116,16 +116,6 @@ async fn write_tags(
     Ok(())
 }
 
-/// A transaction that holds the write lock from its start, so what it reads stays true
-/// until it commits (SQLite would otherwise start it as a reader).
-async fn begin_write(pool: &Pool) -> sqlx::Result<onestack_db::Tx> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("UPDATE image_tombstones SET id = id WHERE 1 = 0")
-        .execute(&mut *tx)
-        .await?;
-    Ok(tx)
-}
-
 /// What [`insert`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inserted {
@@ -139,7 +129,7 @@ pub enum Inserted {
 /// Records a new image under the write lock, so that creates running side by side can never
 /// pass `count_limit` together; nothing is written unless it returns `Done`.
 pub async fn insert(pool: &Pool, i: &Image, count_limit: Option<u64>) -> sqlx::Result<Inserted> {
-    let mut tx = begin_write(pool).await?;
+    let mut tx = onestack_db::begin_write(pool).await?;
     let taken = sqlx::query(
         "SELECT 1 AS taken FROM images WHERE id = $1 UNION ALL SELECT 1 FROM image_tombstones WHERE id = $1",
     )
@@ -204,7 +194,7 @@ pub enum Saved {
 /// Writes an image that now has data (its `size` set), under the write lock and only if the
 /// owner's images, this one at its new size, stay within `limit` bytes.
 pub async fn save_data(pool: &Pool, i: &Image, limit: Option<u64>) -> sqlx::Result<Saved> {
-    let mut tx = begin_write(pool).await?;
+    let mut tx = onestack_db::begin_write(pool).await?;
     let exists = sqlx::query("SELECT 1 AS present FROM images WHERE id = $1")
         .bind(&i.id)
         .fetch_optional(&mut *tx)
@@ -257,7 +247,7 @@ pub async fn transition(
 /// Deletes image `id`, leaving its tombstone; `false` if it was already gone (another
 /// delete got there first).
 pub async fn delete(pool: &Pool, id: &str, now: i64) -> sqlx::Result<bool> {
-    let mut tx = begin_write(pool).await?;
+    let mut tx = onestack_db::begin_write(pool).await?;
     sqlx::query(
         "INSERT INTO image_tombstones (id, owner, deleted_at) SELECT id, owner, $2 FROM images WHERE id = $1",
     )

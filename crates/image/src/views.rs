@@ -1,24 +1,11 @@
 //! How images and members look on the wire, as Glance renders them.
 
 use serde_json::{Map, Value, json};
-use time::OffsetDateTime;
 
 use crate::model::{Image, Member, Status};
 
 /// Glance's timestamps: `2026-11-22T10:23:06Z`.
-pub fn timestamp(micros: i64) -> String {
-    let t = OffsetDateTime::from_unix_timestamp(micros / 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
+pub use onestack_db::timestamps::seconds_utc as timestamp;
 
 pub fn image(i: &Image) -> Value {
     let mut body = Map::new();

@@ -27,6 +27,8 @@ pub enum Error {
     Api(#[from] ApiError),
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("{0}")]
+    Doc(#[from] onestack_db::DocError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -95,6 +97,7 @@ impl From<Error> for ApiError {
             ),
             Error::Db(db) => ApiError::internal(db),
             Error::Internal(m) => ApiError::internal(m),
+            Error::Doc(e) => ApiError::internal(e.to_string()),
         }
     }
 }

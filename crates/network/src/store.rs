@@ -39,22 +39,18 @@ impl Table {
 }
 
 fn decode<T: DeserializeOwned>(doc: &str) -> Result<T> {
-    serde_json::from_str(doc).map_err(|e| Error::Internal(format!("stored document: {e}")))
+    Ok(onestack_db::decode(doc)?)
 }
 
 fn encode<T: Serialize>(doc: &T) -> Result<String> {
-    serde_json::to_string(doc).map_err(|e| Error::Internal(e.to_string()))
+    Ok(onestack_db::encode(doc)?)
 }
 
 /// Begins a transaction that holds the write lock from its first statement, so that what it
 /// reads is not overtaken by another writer before it writes (SQLite would otherwise fail the
 /// upgrade with SQLITE_BUSY instead of waiting).
 pub async fn begin_write(pool: &Pool) -> Result<Tx> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("UPDATE net_quotas SET hard_limit = hard_limit WHERE 1 = 0")
-        .execute(&mut *tx)
-        .await?;
-    Ok(tx)
+    Ok(onestack_db::begin_write(pool).await?)
 }
 
 pub async fn get<'c, T, E>(e: E, table: Table, id: &str) -> Result<Option<T>>

@@ -2,8 +2,6 @@
 //! left out for other callers.
 
 use serde_json::{Value, json};
-use time::OffsetDateTime;
-use time::macros::format_description;
 
 use crate::model::{Network, Port, Rule, SecurityGroup, Standard, Subnet};
 use crate::ops::floating_ips::FloatingIpView;
@@ -11,13 +9,7 @@ use crate::ops::routers::{InterfaceInfo, RouterView};
 use crate::policy::Caller;
 
 /// Neutron's timestamp format: `2026-11-23T10:40:52Z`.
-pub fn timestamp(micros: i64) -> String {
-    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
-        .ok()
-        .and_then(|t| t.format(format).ok())
-        .unwrap_or_default()
-}
+pub use onestack_db::timestamps::seconds_utc as timestamp;
 
 fn standard(view: &mut Value, project_id: &str, std: &Standard) {
     view["tenant_id"] = json!(project_id);
