@@ -69,7 +69,7 @@ MICROVERSION = "2.90"
 # How RSS may grow after warm-up. A 10-minute soak must stay within 5%. A 1-minute CI run
 # (warm-up 20 s) ends while bounded structures are still filling: glibc's per-thread malloc
 # arenas and tokio's blocking-pool threads, SQLite's page cache per pooled connection, the
-# validated-token cache (one entry per token, up to 20,000) — so 5% there would flake on
+# validated-token cache (one entry per token, up to 1,000) — so 5% there would flake on
 # noise, while 25% (~9 MiB over the ~1,200 iterations after warm-up) still catches a leak of
 # ~7 KiB per iteration. Open fds have no such excuse: they must be back to the warm-up level
 # at the end in any run (FD_SLACK for requests in flight at either instant).
