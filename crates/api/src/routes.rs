@@ -10,26 +10,10 @@ use axum::Router;
 /// Every path pattern `router` mounts (nested routers' with their prefix), sorted, without
 /// axum's internal catch-alls.
 pub fn mounted_paths<S>(router: &Router<S>) -> Vec<String> {
-    let text = format!("{router:?}");
-    // The routes proper come first; the fallback router's own paths after it do not count.
-    let routes = text.split("fallback_router:").next().unwrap_or_default();
-    let mut paths = Vec::new();
-    for piece in routes.split("RouteId(").skip(1) {
-        let Some((id, rest)) = piece.split_once(')') else {
-            continue;
-        };
-        let Some(quoted) = rest.strip_prefix(": \"") else {
-            continue;
-        };
-        if !id.chars().all(|c| c.is_ascii_digit()) {
-            continue;
-        }
-        if let Some((path, _)) = quoted.split_once('"')
-            && !path.contains("__private__axum")
-        {
-            paths.push(path.to_owned());
-        }
-    }
+    let mut paths: Vec<String> = mounted_routes(router)
+        .into_iter()
+        .map(|(_, path)| path)
+        .collect();
     paths.sort();
     paths.dedup();
     paths

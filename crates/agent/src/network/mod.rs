@@ -309,14 +309,9 @@ impl Reconciler {
             .flat_map(|p| p.local_ports.iter().chain(p.dhcp_port.iter()))
             .collect();
         for port in mine {
-            let status = if active.contains(&port.id) && port.admin_state_up {
-                "ACTIVE"
-            } else {
-                "DOWN"
-            };
-            if port.status != status {
-                store::set_status(&self.pool, Table::Ports, &port.id, status).await?;
-            }
+            let up = active.contains(&port.id) && port.admin_state_up;
+            self.report_status(Table::Ports, &port.id, &port.status, up)
+                .await?;
         }
         for plan in &state.routers {
             let ports = plan
@@ -325,27 +320,32 @@ impl Reconciler {
                 .chain(plan.gateway.iter())
                 .map(|(p, _)| p);
             for port in ports {
-                let status = if routed_ports.contains(&port.id) {
-                    "ACTIVE"
-                } else {
-                    "DOWN"
-                };
-                if port.status != status {
-                    store::set_status(&self.pool, Table::Ports, &port.id, status).await?;
-                }
+                let up = routed_ports.contains(&port.id);
+                self.report_status(Table::Ports, &port.id, &port.status, up)
+                    .await?;
             }
             for fip in &plan.floating_ips {
-                let status = if carried.iter().any(|c| c.id == fip.id) {
-                    "ACTIVE"
-                } else {
-                    "DOWN"
-                };
-                if fip.status != status {
-                    store::set_status(&self.pool, Table::FloatingIps, &fip.id, status).await?;
-                }
+                let up = carried.iter().any(|c| c.id == fip.id);
+                self.report_status(Table::FloatingIps, &fip.id, &fip.status, up)
+                    .await?;
             }
         }
         Ok(report)
+    }
+
+    /// Records `ACTIVE` or `DOWN` for a port or floating IP whose status says otherwise.
+    async fn report_status(
+        &self,
+        table: Table,
+        id: &str,
+        current: &str,
+        up: bool,
+    ) -> Result<(), Error> {
+        let status = if up { "ACTIVE" } else { "DOWN" };
+        if current != status {
+            store::set_status(&self.pool, table, id, status).await?;
+        }
+        Ok(())
     }
 
     /// Builds one router namespace, unless it is already as wanted.

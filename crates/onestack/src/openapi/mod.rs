@@ -6,10 +6,10 @@
 pub mod examples;
 mod schema;
 
-use std::sync::Arc;
-
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
@@ -177,18 +177,15 @@ pub fn router(mut routes: Vec<(String, String)>) -> Router {
     routes.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
     let mut router = Router::new();
     for ((prefix, ..), (_, doc)) in SERVICES.iter().zip(documents(&routes)) {
-        let body: Arc<str> = Arc::from(doc.to_string());
+        let body = Bytes::from(doc.to_string());
         router = router.route(&document_path(prefix), get(serve).with_state(body));
     }
     router
 }
 
-async fn serve(State(body): State<Arc<str>>) -> Response {
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+/// A document, rendered once at start (cloning `Bytes` shares it).
+async fn serve(State(body): State<Bytes>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 #[cfg(test)]

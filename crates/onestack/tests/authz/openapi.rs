@@ -8,15 +8,10 @@ use std::path::PathBuf;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+use onestack::openapi::{SERVICES, document_path};
+
 use super::policy::{POLICY, Rule, rule};
 use crate::common::Cloud;
-
-const SERVICES: &[(&str, &str)] = &[
-    ("identity", "/identity"),
-    ("image", "/image"),
-    ("network", "/networking"),
-    ("compute", "/compute"),
-];
 
 fn docs_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi")
@@ -44,10 +39,10 @@ async fn openapi_documents_describe_every_route() {
 
     let write = std::env::var_os("ONESTACK_WRITE_OPENAPI").is_some();
     let mut described = BTreeSet::new();
-    for (name, prefix) in SERVICES {
+    for (prefix, name, _) in SERVICES {
         let reply = cloud
             .http
-            .get(format!("{}{prefix}/openapi.json", cloud.url))
+            .get(format!("{}{}", cloud.url, document_path(prefix)))
             .send()
             .await
             .expect("request is sent");
