@@ -82,11 +82,12 @@ pub async fn ensure(
 
     netns::ensure(&ns, owner).await?;
     if !in_namespace(&ns, &inner).await {
-        // The namespace side is missing or still on the host: (re)make the pair.
+        // The namespace side is missing or still on the host: (re)make the pair, or finish
+        // one a kill interrupted (ensure_veth marks the host side of an existing pair too).
         if link::get(&inner).await?.is_none() {
             link::delete(&outer).await?;
-            link::ensure_veth(&outer, &inner, net.mtu, owner).await?;
         }
+        link::ensure_veth(&outer, &inner, net.mtu, owner).await?;
         netns::move_link(&inner, &ns).await?;
     }
     if let Some(info) = link::get(&outer).await?
