@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod fernet;
 pub mod model;
+pub mod ops;
 mod password;
 pub mod password_rules;
 pub mod policy;

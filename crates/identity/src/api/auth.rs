@@ -10,16 +10,15 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use onestack_api::{AuthContext, BaseUrl, Fields, JsonBody};
-use onestack_db::now_micros;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use super::lookup_domain_ref;
 use crate::error::{Error, Result};
-use crate::model::{TargetType, User};
-use crate::policy::{Target, enforce};
-use crate::service::{Identity, ValidatedToken};
-use crate::token::{Payload, TokenScope, new_audit_id};
-use crate::{password, store, views};
+use crate::ops::Parsed;
+use crate::ops::auth::{
+    AppCredentialRef, AuthMethod, DomainRef, ProjectRef, ScopeRequest, TokenRequest, UserRef,
+};
+use crate::service::Identity;
+use crate::views;
 
 const SUBJECT_TOKEN: &str = "x-subject-token";
 
@@ -30,111 +29,88 @@ fn subject_token(headers: &HeaderMap) -> Result<&str> {
         .ok_or_else(|| Error::validation("X-Subject-Token is required."))
 }
 
-/// Who authenticated and how, before a scope is applied.
-struct Authenticated {
-    user: User,
-    methods: u8,
-    /// From a `token` method: the parent token, whose expiry and audit chain carry over.
-    parent: Option<Arc<ValidatedToken>>,
-    application_credential: Option<crate::model::AppCredential>,
+/// `{"id": ...}` or `{"name": ...}`.
+fn domain_ref(value: Value) -> Result<DomainRef> {
+    let mut fields = Fields::from_object(value, "domain")?;
+    if let Some(id) = fields.opt_string("id")? {
+        return Ok(DomainRef::Id(id));
+    }
+    match fields.opt_string("name")? {
+        Some(name) => Ok(DomainRef::Name(name)),
+        None => Err(Error::validation("A domain needs an 'id' or a 'name'.")),
+    }
 }
 
-/// `POST /v3/auth/tokens`.
-pub async fn issue(
-    State(identity): State<Arc<Identity>>,
-    Query(params): Query<HashMap<String, String>>,
-    JsonBody(body): JsonBody<Value>,
-) -> Result<Response> {
-    let mut auth = Fields::from_body(body, "auth")?;
-    let id_section = auth
-        .opt_object("identity")?
-        .ok_or_else(|| Error::validation("'identity' is a required property."))?;
-    let scope = take_scope(&mut auth)?;
-    let authenticated = authenticate(
-        &identity,
-        Fields::from_object(Value::Object(id_section), "identity")?,
-    )
-    .await?;
+/// An object field of `fields`, required with `message`.
+fn section(fields: &mut Fields, key: &str, message: &str) -> Result<Map<String, Value>> {
+    fields
+        .opt_object(key)?
+        .ok_or_else(|| Error::validation(message))
+}
 
-    let scope = match (scope, &authenticated) {
-        (
-            Some(_),
-            Authenticated {
-                application_credential: Some(_),
-                ..
-            },
-        ) => {
-            return Err(Error::UnauthorizedBecause(
-                "An application credential token is scoped by the credential; do not request a scope.".into(),
-            ));
-        }
-        (
-            _,
-            Authenticated {
-                application_credential: Some(a),
-                ..
-            },
-        ) => TokenScope::Project(a.project_id.clone()),
-        (Some(s), _) => resolve_scope(&identity, s).await?,
-        (
-            None,
-            Authenticated {
-                parent: Some(p), ..
-            },
-        ) => p.payload.scope.clone(),
-        (None, Authenticated { user, .. }) => default_scope(&identity, user).await?,
-    };
-    let now = now_micros();
-    let lifetime = identity.config.token_expiration as i64 * 1_000_000;
-    let (expires_at, audit_ids) = match &authenticated.parent {
-        Some(parent) => (
-            parent.payload.expires_at,
-            vec![new_audit_id(), parent.payload.audit_ids[0].clone()],
-        ),
-        None => {
-            let credential_expiry = authenticated
-                .application_credential
-                .as_ref()
-                .and_then(|a| a.expires_at);
-            (
-                (now + lifetime).min(credential_expiry.unwrap_or(i64::MAX)),
-                vec![new_audit_id()],
-            )
-        }
-    };
-    let payload = Payload {
-        version: 1,
-        user_id: authenticated.user.id.clone(),
-        methods: authenticated.methods,
-        scope,
-        issued_at: now,
-        expires_at,
-        audit_ids,
-        application_credential_id: authenticated
-            .application_credential
-            .as_ref()
-            .map(|a| a.id.clone())
-            .or_else(|| {
-                authenticated
-                    .parent
-                    .as_ref()
-                    .and_then(|p| p.payload.application_credential_id.clone())
-            }),
-    };
-    let validated = identity.resolve(payload).await?;
-    let token = identity.sealer.seal(&validated.payload);
-    let catalog = if params.contains_key("nocatalog") {
-        None
+/// `{"id"}` or `{"name", "domain": {"id"|"name"}}`.
+fn user_ref(user: &mut Fields) -> Result<UserRef> {
+    if let Some(id) = user.opt_string("id")? {
+        return Ok(UserRef::Id(id));
+    }
+    let name = user
+        .opt_string("name")?
+        .ok_or_else(|| Error::validation("A user needs an 'id', or a 'name' and a 'domain'."))?;
+    let domain = section(user, "domain", "A user given by name needs its 'domain'.")?;
+    Ok(UserRef::Name {
+        name,
+        domain: domain_ref(Value::Object(domain))?,
+    })
+}
+
+fn password_method(mut data: Fields) -> Result<AuthMethod> {
+    let user = section(&mut data, "user", "'user' is a required property.")?;
+    let mut user = Fields::from_object(Value::Object(user), "user")?;
+    let password = user
+        .opt_string("password")?
+        .ok_or_else(|| Error::validation("'password' is required."))?;
+    Ok(AuthMethod::Password {
+        user: user_ref(&mut user)?,
+        password,
+    })
+}
+
+fn app_credential_method(mut data: Fields) -> Result<AuthMethod> {
+    let secret = data
+        .opt_string("secret")?
+        .ok_or_else(|| Error::validation("'secret' is required."))?;
+    let credential = if let Some(id) = data.opt_string("id")? {
+        AppCredentialRef::Id(id)
     } else {
-        Some(identity.catalog().await?)
+        let name = data.opt_string("name")?.ok_or_else(|| {
+            Error::validation("An application credential needs an 'id' or a 'name' and a 'user'.")
+        })?;
+        let user = section(&mut data, "user", "'user' is required with 'name'.")?;
+        let mut user = Fields::from_object(Value::Object(user), "user")?;
+        AppCredentialRef::Name {
+            name,
+            user: user_ref(&mut user)?,
+        }
     };
-    let body = views::token(&validated, catalog.as_deref().map(|c| c.as_slice()));
-    let mut response = (StatusCode::CREATED, Json(body)).into_response();
-    response.headers_mut().insert(
-        SUBJECT_TOKEN,
-        HeaderValue::from_str(&token).map_err(|e| Error::Internal(e.to_string()))?,
-    );
-    Ok(response)
+    Ok(AuthMethod::AppCredential { credential, secret })
+}
+
+/// The method's section of `auth.identity`.
+fn auth_method(identity: &mut Fields, method: &str) -> Parsed<AuthMethod> {
+    let data = identity.opt_object(method)?.ok_or_else(|| {
+        Error::validation(format!(
+            "The '{method}' method needs its '{method}' section."
+        ))
+    })?;
+    let mut data = Fields::from_object(Value::Object(data), "method")?;
+    match method {
+        "password" => password_method(data),
+        "token" => Ok(AuthMethod::Token(data.opt_string("id")?.ok_or_else(
+            || Error::validation("'id' is required for the token method."),
+        )?)),
+        "application_credential" => app_credential_method(data),
+        other => Ok(AuthMethod::Unsupported(other.to_owned())),
+    }
 }
 
 /// `scope` may be an object or the string "unscoped".
@@ -147,240 +123,35 @@ fn take_scope(auth: &mut Fields) -> Result<Option<Value>> {
     }
 }
 
-async fn authenticate(identity: &Identity, mut section: Fields) -> Result<Authenticated> {
-    let methods = section.opt_string_list("methods", 64)?.unwrap_or_default();
-    if methods.is_empty() {
-        return Err(Error::validation(
-            "'methods' must list at least one authentication method.",
-        ));
-    }
-    let mut result: Option<Authenticated> = None;
-    for method in &methods {
-        let data = section.opt_object(method)?.ok_or_else(|| {
-            Error::validation(format!(
-                "The '{method}' method needs its '{method}' section."
-            ))
-        })?;
-        let data = Fields::from_object(Value::Object(data), "method")?;
-        let next = match method.as_str() {
-            "password" => password_method(identity, data).await?,
-            "token" => token_method(identity, data).await?,
-            "application_credential" => app_credential_method(identity, data).await?,
-            other => {
-                return Err(Error::UnauthorizedBecause(format!(
-                    "The authentication method '{other}' is not supported."
-                )));
-            }
-        };
-        result = Some(match result {
-            Some(previous) if previous.user.id != next.user.id => {
-                return Err(Error::UnauthorizedBecause(
-                    "The methods identify different users.".into(),
-                ));
-            }
-            Some(mut previous) => {
-                previous.methods |= next.methods;
-                previous.parent = previous.parent.or(next.parent);
-                previous.application_credential = previous
-                    .application_credential
-                    .or(next.application_credential);
-                previous
-            }
-            None => next,
-        });
-    }
-    result.ok_or(Error::Unauthorized)
-}
-
-/// Finds the user named by `{"id"}` or `{"name", "domain": {"id"|"name"}}`.
-async fn find_user(identity: &Identity, user: &mut Fields) -> Result<Option<User>> {
-    if let Some(id) = user.opt_string("id")? {
-        return Ok(store::users::get(&identity.pool, &id).await?);
-    }
-    let name = user
-        .opt_string("name")?
-        .ok_or_else(|| Error::validation("A user needs an 'id', or a 'name' and a 'domain'."))?;
-    let domain = user
-        .opt_object("domain")?
-        .ok_or_else(|| Error::validation("A user given by name needs its 'domain'."))?;
-    let Some(domain) = lookup_domain_ref(identity, Value::Object(domain)).await? else {
-        return Ok(None);
-    };
-    Ok(store::users::find_by_name(&identity.pool, &domain.id, &name).await?)
-}
-
-fn is_locked(identity: &Identity, user: &User) -> bool {
-    let attempts = identity.config.lockout_failure_attempts;
-    attempts > 0
-        && user.failed_auth_count >= i64::from(attempts)
-        && user.last_failed_auth_at.is_some_and(|at| {
-            now_micros() - at < identity.config.lockout_duration as i64 * 1_000_000
-        })
-}
-
-async fn password_method(identity: &Identity, mut data: Fields) -> Result<Authenticated> {
-    let mut user_section = Fields::from_object(
-        Value::Object(
-            data.opt_object("user")?
-                .ok_or_else(|| Error::validation("'user' is a required property."))?,
-        ),
-        "user",
-    )?;
-    let password = user_section
-        .opt_string("password")?
-        .ok_or_else(|| Error::validation("'password' is required."))?;
-    let user = find_user(identity, &mut user_section).await?;
-    let cost = identity.config.password_hash_rounds;
-    let locked = user.as_ref().is_some_and(|u| is_locked(identity, u));
-    let hash = user
-        .as_ref()
-        .filter(|_| !locked)
-        .and_then(|u| u.password_hash.clone());
-    let matches = password::verify(password, hash, cost).await?;
-    let Some(user) = user else {
-        return Err(Error::Unauthorized);
-    };
-    if locked {
-        tracing::warn!(user_id = %user.id, "refused a login: the account is locked after failed attempts");
-        return Err(Error::Unauthorized);
-    }
-    if !matches {
-        if identity.config.lockout_failure_attempts > 0 {
-            if user.failed_auth_count >= i64::from(identity.config.lockout_failure_attempts) {
-                // The lockout has expired (else we would not be here): count afresh, as Keystone.
-                store::users::reset_failed_auth(&identity.pool, &user.id).await?;
-            }
-            store::users::record_failed_auth(&identity.pool, &user.id).await?;
-        }
-        return Err(Error::Unauthorized);
-    }
-    if user.failed_auth_count > 0 {
-        store::users::reset_failed_auth(&identity.pool, &user.id).await?;
-    }
-    if !user.enabled {
-        return Err(Error::Unauthorized);
-    }
-    if identity.password_rules.is_expired(&user) {
-        return Err(Error::UnauthorizedBecause(format!(
-            "The password is expired and needs to be changed for user: {}.",
-            user.id
-        )));
-    }
-    Ok(Authenticated {
-        user,
-        methods: Payload::method_bit("password"),
-        parent: None,
-        application_credential: None,
-    })
-}
-
-async fn token_method(identity: &Identity, mut data: Fields) -> Result<Authenticated> {
-    let id = data
-        .opt_string("id")?
-        .ok_or_else(|| Error::validation("'id' is required for the token method."))?;
-    let parent = identity
-        .validate(&id)
-        .await
-        .map_err(|_| Error::Unauthorized)?;
-    Ok(Authenticated {
-        user: parent.user.clone(),
-        methods: parent.payload.methods | Payload::method_bit("token"),
-        parent: Some(parent),
-        application_credential: None,
-    })
-}
-
-async fn app_credential_method(identity: &Identity, mut data: Fields) -> Result<Authenticated> {
-    let secret = data
-        .opt_string("secret")?
-        .ok_or_else(|| Error::validation("'secret' is required."))?;
-    let credential = if let Some(id) = data.opt_string("id")? {
-        store::credentials::get_app_credential(&identity.pool, &id).await?
-    } else {
-        let name = data.opt_string("name")?.ok_or_else(|| {
-            Error::validation("An application credential needs an 'id' or a 'name' and a 'user'.")
-        })?;
-        let mut user = Fields::from_object(
-            Value::Object(
-                data.opt_object("user")?
-                    .ok_or_else(|| Error::validation("'user' is required with 'name'."))?,
-            ),
-            "user",
-        )?;
-        match find_user(identity, &mut user).await? {
-            Some(user) => {
-                store::credentials::list_app_credentials(&identity.pool, &user.id, Some(&name))
-                    .await?
-                    .pop()
-            }
-            None => None,
-        }
-    };
-    let matches = password::verify(
-        secret,
-        credential.as_ref().map(|c| c.secret_hash.clone()),
-        identity.config.password_hash_rounds,
-    )
-    .await?;
-    let credential = credential.filter(|_| matches).ok_or(Error::Unauthorized)?;
-    if credential.expires_at.is_some_and(|e| e <= now_micros()) {
-        return Err(Error::Unauthorized);
-    }
-    let user = store::users::get(&identity.pool, &credential.user_id)
-        .await?
-        .filter(|u| u.enabled)
-        .ok_or(Error::Unauthorized)?;
-    Ok(Authenticated {
-        user,
-        methods: Payload::method_bit("application_credential"),
-        parent: None,
-        application_credential: Some(credential),
-    })
-}
-
-async fn resolve_scope(identity: &Identity, scope: Value) -> Result<TokenScope> {
+fn scope_request(scope: Value) -> Parsed<ScopeRequest> {
     if scope == json!("unscoped") {
-        return Ok(TokenScope::Unscoped);
+        return Ok(ScopeRequest::Unscoped);
     }
     let mut scope = Fields::from_object(scope, "scope")?;
     if let Some(project) = scope.opt_object("project")? {
         let mut project = Fields::from_object(Value::Object(project), "project")?;
-        let found = if let Some(id) = project.opt_string("id")? {
-            store::projects::get_project(&identity.pool, &id).await?
-        } else {
-            let name = project.opt_string("name")?.ok_or_else(|| {
-                Error::validation("A project scope needs an 'id' or a 'name' and a 'domain'.")
-            })?;
-            let domain = project
-                .opt_object("domain")?
-                .ok_or_else(|| Error::validation("A project scope by name needs its 'domain'."))?;
-            match lookup_domain_ref(identity, Value::Object(domain)).await? {
-                Some(d) => {
-                    store::projects::find_project_by_name(&identity.pool, &d.id, &name).await?
-                }
-                None => None,
-            }
-        };
-        let project = found.ok_or_else(|| {
-            Error::UnauthorizedBecause(
-                "The requested project is not available to this user.".into(),
-            )
+        if let Some(id) = project.opt_string("id")? {
+            return Ok(ScopeRequest::Project(ProjectRef::Id(id)));
+        }
+        let name = project.opt_string("name")?.ok_or_else(|| {
+            Error::validation("A project scope needs an 'id' or a 'name' and a 'domain'.")
         })?;
-        return Ok(TokenScope::Project(project.id));
+        let domain = section(
+            &mut project,
+            "domain",
+            "A project scope by name needs its 'domain'.",
+        )?;
+        return Ok(ScopeRequest::Project(ProjectRef::Name {
+            name,
+            domain: domain_ref(Value::Object(domain))?,
+        }));
     }
     if let Some(domain) = scope.opt_object("domain")? {
-        let domain = lookup_domain_ref(identity, Value::Object(domain))
-            .await?
-            .ok_or_else(|| {
-                Error::UnauthorizedBecause(
-                    "The requested domain is not available to this user.".into(),
-                )
-            })?;
-        return Ok(TokenScope::Domain(domain.id));
+        return Ok(ScopeRequest::Domain(domain_ref(Value::Object(domain))?));
     }
     if let Some(system) = scope.opt_object("system")? {
         if system.get("all") == Some(&Value::Bool(true)) {
-            return Ok(TokenScope::System);
+            return Ok(ScopeRequest::System);
         }
         return Err(Error::validation("A system scope must be {\"all\": true}."));
     }
@@ -392,21 +163,45 @@ async fn resolve_scope(identity: &Identity, scope: Value) -> Result<TokenScope> 
     ))
 }
 
-/// Without a requested scope: the user's default project when it is usable, else unscoped.
-async fn default_scope(identity: &Identity, user: &User) -> Result<TokenScope> {
-    if let Some(project_id) = &user.default_project_id {
-        let usable = store::projects::get_project(&identity.pool, project_id)
-            .await?
-            .is_some_and(|p| p.enabled)
-            && !identity
-                .effective_roles(&user.id, TargetType::Project, project_id)
-                .await?
-                .is_empty();
-        if usable {
-            return Ok(TokenScope::Project(project_id.clone()));
-        }
+fn token_request(body: Value) -> Result<TokenRequest> {
+    let mut auth = Fields::from_body(body, "auth")?;
+    let identity = section(&mut auth, "identity", "'identity' is a required property.")?;
+    let scope = take_scope(&mut auth)?;
+    let mut identity = Fields::from_object(Value::Object(identity), "identity")?;
+    let methods = identity.opt_string_list("methods", 64)?.unwrap_or_default();
+    if methods.is_empty() {
+        return Err(Error::validation(
+            "'methods' must list at least one authentication method.",
+        ));
     }
-    Ok(TokenScope::Unscoped)
+    Ok(TokenRequest {
+        methods: methods
+            .iter()
+            .map(|m| auth_method(&mut identity, m))
+            .collect(),
+        scope: scope.map(scope_request),
+    })
+}
+
+/// `POST /v3/auth/tokens`.
+pub async fn issue(
+    State(identity): State<Arc<Identity>>,
+    Query(params): Query<HashMap<String, String>>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response> {
+    let issued = identity
+        .issue_token(token_request(body)?, !params.contains_key("nocatalog"))
+        .await?;
+    let body = views::token(
+        &issued.validated,
+        issued.catalog.as_deref().map(Vec::as_slice),
+    );
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    response.headers_mut().insert(
+        SUBJECT_TOKEN,
+        HeaderValue::from_str(&issued.token).map_err(|e| Error::Internal(e.to_string()))?,
+    );
+    Ok(response)
 }
 
 /// `GET /v3/auth/tokens`.
@@ -416,23 +211,15 @@ pub async fn validate(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response> {
-    let validated = identity.validate(subject_token(&headers)?).await?;
-    enforce(
-        &ctx,
-        "identity:validate_token",
-        Target::user(&validated.user.id),
-    )?;
     let nocatalog = params.contains_key("nocatalog");
-    let slot = &validated.rendered[usize::from(nocatalog)];
+    let view = identity
+        .validate_token(&ctx, subject_token(&headers)?, !nocatalog)
+        .await?;
+    let slot = &view.validated.rendered[usize::from(nocatalog)];
     let body = match slot.get() {
         Some(body) => body.clone(),
         None => {
-            let catalog = if nocatalog {
-                None
-            } else {
-                Some(identity.catalog().await?)
-            };
-            let value = views::token(&validated, catalog.as_deref().map(|c| c.as_slice()));
+            let value = views::token(&view.validated, view.catalog.as_deref().map(Vec::as_slice));
             let body = Bytes::from(
                 serde_json::to_vec(&value).map_err(|e| Error::Internal(e.to_string()))?,
             );
@@ -452,12 +239,7 @@ pub async fn check(
     ctx: AuthContext,
     headers: HeaderMap,
 ) -> Result<StatusCode> {
-    let validated = identity.validate(subject_token(&headers)?).await?;
-    enforce(
-        &ctx,
-        "identity:check_token",
-        Target::user(&validated.user.id),
-    )?;
+    identity.check_token(&ctx, subject_token(&headers)?).await?;
     Ok(StatusCode::OK)
 }
 
@@ -467,17 +249,8 @@ pub async fn revoke(
     ctx: AuthContext,
     headers: HeaderMap,
 ) -> Result<StatusCode> {
-    let validated = identity.validate(subject_token(&headers)?).await?;
-    enforce(
-        &ctx,
-        "identity:revoke_token",
-        Target::user(&validated.user.id),
-    )?;
     identity
-        .revoke_audit_id(
-            &validated.payload.audit_ids[0],
-            validated.payload.expires_at,
-        )
+        .revoke_token(&ctx, subject_token(&headers)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -488,16 +261,7 @@ pub async fn catalog(
     base: BaseUrl,
     ctx: AuthContext,
 ) -> Result<Json<Value>> {
-    enforce(&ctx, "identity:get_auth_catalog", Target::default())?;
-    if ctx.project_id().is_none()
-        && ctx.domain_id().is_none()
-        && ctx.scope != onestack_api::Scope::System
-    {
-        return Err(Error::ForbiddenBecause(
-            "A scoped token is required to read the catalog.".into(),
-        ));
-    }
-    let entries = identity.catalog().await?;
+    let entries = identity.auth_catalog(&ctx).await?;
     Ok(Json(json!({
         "catalog": views::catalog(&entries, ctx.project_id()),
         "links": { "self": views::url(&base, "auth/catalog"), "previous": null, "next": null },
@@ -510,16 +274,7 @@ pub async fn projects(
     base: BaseUrl,
     ctx: AuthContext,
 ) -> Result<Json<Value>> {
-    enforce(&ctx, "identity:get_auth_projects", Target::default())?;
-    let ids =
-        store::assignments::target_ids_for_user(&identity.pool, &ctx.user_id, TargetType::Project)
-            .await?;
-    let filter = store::projects::ProjectFilter {
-        ids: Some(ids),
-        enabled: Some(true),
-        ..Default::default()
-    };
-    let projects = store::projects::list_projects(&identity.pool, &filter).await?;
+    let projects = identity.auth_projects(&ctx).await?;
     Ok(Json(views::collection(
         &base,
         "projects",
@@ -534,24 +289,12 @@ pub async fn domains(
     base: BaseUrl,
     ctx: AuthContext,
 ) -> Result<Json<Value>> {
-    enforce(&ctx, "identity:get_auth_domains", Target::default())?;
-    let ids =
-        store::assignments::target_ids_for_user(&identity.pool, &ctx.user_id, TargetType::Domain)
-            .await?;
-    let mut domains = Vec::new();
-    for id in ids {
-        if let Some(d) = store::projects::get_domain(&identity.pool, &id)
-            .await?
-            .filter(|d| d.enabled)
-        {
-            domains.push(views::domain(&base, &d));
-        }
-    }
+    let domains = identity.auth_domains(&ctx).await?;
     Ok(Json(views::collection(
         &base,
         "domains",
         "auth/domains",
-        domains,
+        domains.iter().map(|d| views::domain(&base, d)).collect(),
     )))
 }
 
@@ -561,14 +304,10 @@ pub async fn system(
     base: BaseUrl,
     ctx: AuthContext,
 ) -> Result<Json<Value>> {
-    enforce(&ctx, "identity:get_auth_system", Target::default())?;
-    let roles = identity
-        .effective_roles(&ctx.user_id, TargetType::System, crate::model::SYSTEM_ALL)
-        .await?;
-    let system = if roles.is_empty() {
-        vec![]
-    } else {
+    let system = if identity.auth_system(&ctx).await? {
         vec![json!({"all": true})]
+    } else {
+        vec![]
     };
     Ok(Json(
         json!({ "system": system, "links": { "self": views::url(&base, "auth/system"), "previous": null, "next": null } }),

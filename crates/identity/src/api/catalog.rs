@@ -8,32 +8,16 @@ use axum::http::StatusCode;
 use onestack_api::{AuthContext, BaseUrl, Fields, JsonBody};
 use serde_json::{Value, json};
 
-use super::Params;
+use super::{Params, present_nullable, present_string};
 use crate::error::{Error, Result};
-use crate::model::{Endpoint, Region, Service, new_id};
-use crate::policy::{Target, enforce};
+use crate::model::Region;
+use crate::ops::Parsed;
+use crate::ops::catalog::{
+    EndpointQuery, EndpointUpdate, NewEndpoint, NewRegion, NewService, RegionAttributes,
+    RegionUpdate, ServiceQuery, ServiceUpdate,
+};
 use crate::service::Identity;
-use crate::{store, views};
-
-const INTERFACES: [&str; 3] = ["public", "internal", "admin"];
-
-async fn region(identity: &Identity, id: &str) -> Result<Region> {
-    store::catalog::get_region(&identity.pool, id)
-        .await?
-        .ok_or_else(|| Error::not_found("region", id))
-}
-
-async fn service(identity: &Identity, id: &str) -> Result<Service> {
-    store::catalog::get_service(&identity.pool, id)
-        .await?
-        .ok_or_else(|| Error::not_found("service", id))
-}
-
-async fn endpoint(identity: &Identity, id: &str) -> Result<Endpoint> {
-    store::catalog::get_endpoint(&identity.pool, id)
-        .await?
-        .ok_or_else(|| Error::not_found("endpoint", id))
-}
+use crate::views;
 
 pub async fn list_regions(
     State(identity): State<Arc<Identity>>,
@@ -41,12 +25,9 @@ pub async fn list_regions(
     ctx: AuthContext,
     Query(params): Query<Params>,
 ) -> Result<Json<Value>> {
-    enforce(&ctx, "identity:list_regions", Target::default())?;
-    let regions = store::catalog::list_regions(
-        &identity.pool,
-        params.get("parent_region_id").map(String::as_str),
-    )
-    .await?;
+    let regions = identity
+        .list_regions(&ctx, params.get("parent_region_id").map(String::as_str))
+        .await?;
     Ok(Json(views::collection(
         &base,
         "regions",
@@ -61,60 +42,44 @@ pub async fn show_region(
     ctx: AuthContext,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    enforce(&ctx, "identity:get_region", Target::default())?;
-    Ok(Json(
-        json!({ "region": views::region(&base, &region(&identity, &id).await?) }),
-    ))
+    let r = identity.get_region(&ctx, &id).await?;
+    Ok(Json(json!({ "region": views::region(&base, &r) })))
 }
 
-async fn insert_region(
-    identity: &Identity,
-    base: &BaseUrl,
-    id: Option<String>,
-    body: Value,
-) -> Result<(StatusCode, Json<Value>)> {
+/// A new region; `path_id` is the id `PUT /v3/regions/{id}` chose.
+fn new_region(path_id: Option<String>, body: Value) -> Parsed<NewRegion> {
     let mut fields = Fields::from_body(body, "region")?;
-    let id = match (id, fields.opt_string_max("id", 255)?) {
+    let id = match (path_id, fields.opt_string_max("id", 255)?) {
         (Some(path_id), Some(body_id)) if path_id != body_id => {
             return Err(Error::validation(
                 "The region id in the body does not match the URL.",
             ));
         }
-        (Some(id), _) | (None, Some(id)) => id,
-        (None, None) => new_id(),
+        (Some(id), _) | (None, Some(id)) => Some(id),
+        (None, None) => None,
     };
     let parent_region_id = fields.opt_string("parent_region_id")?;
-    if let Some(parent) = &parent_region_id
-        && store::catalog::get_region(&identity.pool, parent)
-            .await?
-            .is_none()
-    {
-        return Err(Error::validation(format!(
-            "Could not find parent region: {parent}."
-        )));
-    }
-    let r = Region {
+    Ok(NewRegion {
         id,
+        parent_region_id,
+        attributes: region_attributes(fields),
+    })
+}
+
+fn region_attributes(mut fields: Fields) -> Parsed<RegionAttributes> {
+    Ok(RegionAttributes {
         description: fields
             .opt_string_max("description", 255)?
             .unwrap_or_default(),
-        parent_region_id,
         extra: fields.into_rest(),
-    };
-    if store::catalog::get_region(&identity.pool, &r.id)
-        .await?
-        .is_some()
-    {
-        return Err(Error::conflict(
-            "region",
-            format!("a region with id {} already exists", r.id),
-        ));
-    }
-    store::catalog::insert_region(&identity.pool, &r).await?;
-    Ok((
+    })
+}
+
+fn created_region(base: &BaseUrl, r: &Region) -> (StatusCode, Json<Value>) {
+    (
         StatusCode::CREATED,
-        Json(json!({ "region": views::region(base, &r) })),
-    ))
+        Json(json!({ "region": views::region(base, r) })),
+    )
 }
 
 pub async fn create_region(
@@ -123,8 +88,8 @@ pub async fn create_region(
     ctx: AuthContext,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<(StatusCode, Json<Value>)> {
-    enforce(&ctx, "identity:create_region", Target::default())?;
-    insert_region(&identity, &base, None, body).await
+    let r = identity.create_region(&ctx, new_region(None, body)).await?;
+    Ok(created_region(&base, &r))
 }
 
 /// `PUT /v3/regions/{id}` creates a region with a chosen id.
@@ -135,8 +100,22 @@ pub async fn create_region_with_id(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<(StatusCode, Json<Value>)> {
-    enforce(&ctx, "identity:create_region", Target::default())?;
-    insert_region(&identity, &base, Some(id), body).await
+    let r = identity
+        .create_region(&ctx, new_region(Some(id), body))
+        .await?;
+    Ok(created_region(&base, &r))
+}
+
+fn region_update(body: Value) -> Parsed<RegionUpdate> {
+    let mut fields = Fields::from_body(body, "region")?;
+    let description = fields.opt_string_max("description", 255)?;
+    let parent_region_id = present_nullable(&mut fields, "parent_region_id")?;
+    fields.ignore("id");
+    Ok(RegionUpdate {
+        description,
+        parent_region_id,
+        extra: fields.into_rest(),
+    })
 }
 
 pub async fn update_region(
@@ -146,41 +125,9 @@ pub async fn update_region(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>> {
-    enforce(&ctx, "identity:update_region", Target::default())?;
-    let mut r = region(&identity, &id).await?;
-    let mut fields = Fields::from_body(body, "region")?;
-    if let Some(description) = fields.opt_string_max("description", 255)? {
-        r.description = description;
-    }
-    if fields.contains("parent_region_id") {
-        let parent = fields.opt_string("parent_region_id")?;
-        if let Some(p) = &parent
-            && (p == &r.id
-                || store::catalog::get_region(&identity.pool, p)
-                    .await?
-                    .is_none())
-        {
-            return Err(Error::validation(format!("Invalid parent region: {p}.")));
-        }
-        // Keystone's CircularRegionHierarchyError: the new parent may not descend from r.
-        let mut ancestor = parent.clone();
-        let mut seen = std::collections::HashSet::new();
-        while let Some(a) = ancestor {
-            if a == r.id || !seen.insert(a.clone()) {
-                return Err(Error::validation(format!(
-                    "The specified parent region {} would create a circular region hierarchy.",
-                    parent.as_deref().unwrap_or_default()
-                )));
-            }
-            ancestor = store::catalog::get_region(&identity.pool, &a)
-                .await?
-                .and_then(|x| x.parent_region_id);
-        }
-        r.parent_region_id = parent;
-    }
-    fields.ignore("id");
-    r.extra.extend(fields.into_rest());
-    store::catalog::update_region(&identity.pool, &r).await?;
+    let r = identity
+        .update_region(&ctx, &id, region_update(body))
+        .await?;
     Ok(Json(json!({ "region": views::region(&base, &r) })))
 }
 
@@ -189,14 +136,7 @@ pub async fn delete_region(
     ctx: AuthContext,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    enforce(&ctx, "identity:delete_region", Target::default())?;
-    region(&identity, &id).await?;
-    if store::catalog::region_in_use(&identity.pool, &id).await? {
-        return Err(Error::ForbiddenBecause(format!(
-            "Unable to delete region {id} because it has child regions or endpoints."
-        )));
-    }
-    store::catalog::delete_region(&identity.pool, &id).await?;
+    identity.delete_region(&ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -206,13 +146,11 @@ pub async fn list_services(
     ctx: AuthContext,
     Query(params): Query<Params>,
 ) -> Result<Json<Value>> {
-    enforce(&ctx, "identity:list_services", Target::default())?;
-    let services = store::catalog::list_services(
-        &identity.pool,
-        params.get("name").map(String::as_str),
-        params.get("type").map(String::as_str),
-    )
-    .await?;
+    let query = ServiceQuery {
+        name: params.get("name").cloned(),
+        service_type: params.get("type").cloned(),
+    };
+    let services = identity.list_services(&ctx, query).await?;
     Ok(Json(views::collection(
         &base,
         "services",
@@ -227,10 +165,21 @@ pub async fn show_service(
     ctx: AuthContext,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    enforce(&ctx, "identity:get_service", Target::default())?;
-    Ok(Json(
-        json!({ "service": views::service(&base, &service(&identity, &id).await?) }),
-    ))
+    let s = identity.get_service(&ctx, &id).await?;
+    Ok(Json(json!({ "service": views::service(&base, &s) })))
+}
+
+fn new_service(body: Value) -> Parsed<NewService> {
+    let mut fields = Fields::from_body(body, "service")?;
+    Ok(NewService {
+        service_type: fields.string("type", 255)?,
+        name: fields.opt_string_max("name", 255)?.unwrap_or_default(),
+        description: fields
+            .opt_string_max("description", 65_535)?
+            .unwrap_or_default(),
+        enabled: fields.opt_bool("enabled")?.unwrap_or(true),
+        extra: fields.into_rest(),
+    })
 }
 
 pub async fn create_service(
@@ -239,23 +188,27 @@ pub async fn create_service(
     ctx: AuthContext,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<(StatusCode, Json<Value>)> {
-    enforce(&ctx, "identity:create_service", Target::default())?;
-    let mut fields = Fields::from_body(body, "service")?;
-    let s = Service {
-        id: new_id(),
-        service_type: fields.string("type", 255)?,
-        name: fields.opt_string_max("name", 255)?.unwrap_or_default(),
-        description: fields
-            .opt_string_max("description", 65_535)?
-            .unwrap_or_default(),
-        enabled: fields.opt_bool("enabled")?.unwrap_or(true),
-        extra: fields.into_rest(),
-    };
-    store::catalog::insert_service(&identity.pool, &s).await?;
+    let s = identity.create_service(&ctx, new_service(body)).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "service": views::service(&base, &s) })),
     ))
+}
+
+fn service_update(body: Value) -> Parsed<ServiceUpdate> {
+    let mut fields = Fields::from_body(body, "service")?;
+    let service_type = present_string(&mut fields, "type", 255)?;
+    let name = fields.opt_string_max("name", 255)?;
+    let description = fields.opt_string_max("description", 65_535)?;
+    let enabled = fields.opt_bool("enabled")?;
+    fields.ignore("id");
+    Ok(ServiceUpdate {
+        service_type,
+        name,
+        description,
+        enabled,
+        extra: fields.into_rest(),
+    })
 }
 
 pub async fn update_service(
@@ -265,24 +218,9 @@ pub async fn update_service(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>> {
-    enforce(&ctx, "identity:update_service", Target::default())?;
-    let mut s = service(&identity, &id).await?;
-    let mut fields = Fields::from_body(body, "service")?;
-    if fields.contains("type") {
-        s.service_type = fields.string("type", 255)?;
-    }
-    if let Some(name) = fields.opt_string_max("name", 255)? {
-        s.name = name;
-    }
-    if let Some(description) = fields.opt_string_max("description", 65_535)? {
-        s.description = description;
-    }
-    if let Some(enabled) = fields.opt_bool("enabled")? {
-        s.enabled = enabled;
-    }
-    fields.ignore("id");
-    s.extra.extend(fields.into_rest());
-    store::catalog::update_service(&identity.pool, &s).await?;
+    let s = identity
+        .update_service(&ctx, &id, service_update(body))
+        .await?;
     Ok(Json(json!({ "service": views::service(&base, &s) })))
 }
 
@@ -291,9 +229,7 @@ pub async fn delete_service(
     ctx: AuthContext,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    enforce(&ctx, "identity:delete_service", Target::default())?;
-    service(&identity, &id).await?;
-    store::catalog::delete_service(&identity.pool, &id).await?;
+    identity.delete_service(&ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -303,14 +239,12 @@ pub async fn list_endpoints(
     ctx: AuthContext,
     Query(params): Query<Params>,
 ) -> Result<Json<Value>> {
-    enforce(&ctx, "identity:list_endpoints", Target::default())?;
-    let endpoints = store::catalog::list_endpoints(
-        &identity.pool,
-        params.get("interface").map(String::as_str),
-        params.get("service_id").map(String::as_str),
-        params.get("region_id").map(String::as_str),
-    )
-    .await?;
+    let query = EndpointQuery {
+        interface: params.get("interface").cloned(),
+        service_id: params.get("service_id").cloned(),
+        region_id: params.get("region_id").cloned(),
+    };
+    let endpoints = identity.list_endpoints(&ctx, query).await?;
     Ok(Json(views::collection(
         &base,
         "endpoints",
@@ -328,52 +262,23 @@ pub async fn show_endpoint(
     ctx: AuthContext,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    enforce(&ctx, "identity:get_endpoint", Target::default())?;
-    Ok(Json(
-        json!({ "endpoint": views::endpoint(&base, &endpoint(&identity, &id).await?) }),
-    ))
+    let e = identity.get_endpoint(&ctx, &id).await?;
+    Ok(Json(json!({ "endpoint": views::endpoint(&base, &e) })))
 }
 
-fn check_interface(interface: &str) -> Result<()> {
-    if INTERFACES.contains(&interface) {
-        Ok(())
-    } else {
-        Err(Error::validation(format!(
-            "Invalid interface '{interface}': use public, internal or admin."
-        )))
-    }
-}
-
-fn check_url(url: &str) -> Result<()> {
-    if url.starts_with("http://") || url.starts_with("https://") {
-        Ok(())
-    } else {
-        Err(Error::validation(format!(
-            "Invalid endpoint URL '{url}': it must start with http:// or https://."
-        )))
-    }
-}
-
-async fn check_refs(identity: &Identity, e: &Endpoint) -> Result<()> {
-    if store::catalog::get_service(&identity.pool, &e.service_id)
-        .await?
-        .is_none()
-    {
-        return Err(Error::validation(format!(
-            "Could not find service: {}.",
-            e.service_id
-        )));
-    }
-    if let Some(region) = &e.region_id
-        && store::catalog::get_region(&identity.pool, region)
-            .await?
-            .is_none()
-    {
-        return Err(Error::validation(format!(
-            "Could not find region: {region}."
-        )));
-    }
-    Ok(())
+fn new_endpoint(body: Value) -> Parsed<NewEndpoint> {
+    let mut fields = Fields::from_body(body, "endpoint")?;
+    let region_id = fields.opt_string("region_id")?;
+    // `region` is the v2 name of `region_id`.
+    let legacy_region = fields.opt_string("region")?;
+    Ok(NewEndpoint {
+        service_id: fields.string("service_id", 64)?,
+        interface: fields.string("interface", 10)?,
+        url: fields.string("url", 225)?,
+        region_id: region_id.or(legacy_region),
+        enabled: fields.opt_bool("enabled")?.unwrap_or(true),
+        extra: fields.into_rest(),
+    })
 }
 
 pub async fn create_endpoint(
@@ -382,27 +287,30 @@ pub async fn create_endpoint(
     ctx: AuthContext,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<(StatusCode, Json<Value>)> {
-    enforce(&ctx, "identity:create_endpoint", Target::default())?;
-    let mut fields = Fields::from_body(body, "endpoint")?;
-    let region_id = fields.opt_string("region_id")?;
-    let legacy_region = fields.opt_string("region")?;
-    let e = Endpoint {
-        id: new_id(),
-        service_id: fields.string("service_id", 64)?,
-        interface: fields.string("interface", 10)?,
-        url: fields.string("url", 225)?,
-        region_id: region_id.or(legacy_region),
-        enabled: fields.opt_bool("enabled")?.unwrap_or(true),
-        extra: fields.into_rest(),
-    };
-    check_interface(&e.interface)?;
-    check_url(&e.url)?;
-    check_refs(&identity, &e).await?;
-    store::catalog::insert_endpoint(&identity.pool, &e).await?;
+    let e = identity.create_endpoint(&ctx, new_endpoint(body)).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "endpoint": views::endpoint(&base, &e) })),
     ))
+}
+
+fn endpoint_update(body: Value) -> Parsed<EndpointUpdate> {
+    let mut fields = Fields::from_body(body, "endpoint")?;
+    let service_id = present_string(&mut fields, "service_id", 64)?;
+    let interface = present_string(&mut fields, "interface", 10)?;
+    let url = present_string(&mut fields, "url", 225)?;
+    let region_id = present_nullable(&mut fields, "region_id")?;
+    let enabled = fields.opt_bool("enabled")?;
+    fields.ignore("id");
+    fields.ignore("region");
+    Ok(EndpointUpdate {
+        service_id,
+        interface,
+        url,
+        region_id,
+        enabled,
+        extra: fields.into_rest(),
+    })
 }
 
 pub async fn update_endpoint(
@@ -412,31 +320,9 @@ pub async fn update_endpoint(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>> {
-    enforce(&ctx, "identity:update_endpoint", Target::default())?;
-    let mut e = endpoint(&identity, &id).await?;
-    let mut fields = Fields::from_body(body, "endpoint")?;
-    if fields.contains("service_id") {
-        e.service_id = fields.string("service_id", 64)?;
-    }
-    if fields.contains("interface") {
-        e.interface = fields.string("interface", 10)?;
-    }
-    if fields.contains("url") {
-        e.url = fields.string("url", 225)?;
-    }
-    if fields.contains("region_id") {
-        e.region_id = fields.opt_string("region_id")?;
-    }
-    if let Some(enabled) = fields.opt_bool("enabled")? {
-        e.enabled = enabled;
-    }
-    fields.ignore("id");
-    fields.ignore("region");
-    e.extra.extend(fields.into_rest());
-    check_interface(&e.interface)?;
-    check_url(&e.url)?;
-    check_refs(&identity, &e).await?;
-    store::catalog::update_endpoint(&identity.pool, &e).await?;
+    let e = identity
+        .update_endpoint(&ctx, &id, endpoint_update(body))
+        .await?;
     Ok(Json(json!({ "endpoint": views::endpoint(&base, &e) })))
 }
 
@@ -445,8 +331,6 @@ pub async fn delete_endpoint(
     ctx: AuthContext,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    enforce(&ctx, "identity:delete_endpoint", Target::default())?;
-    endpoint(&identity, &id).await?;
-    store::catalog::delete_endpoint(&identity.pool, &id).await?;
+    identity.delete_endpoint(&ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

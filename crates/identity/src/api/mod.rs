@@ -1,4 +1,4 @@
-//! The Identity v3 HTTP API: routes, and the lookups and parameters every handler shares.
+//! The Identity v3 HTTP API: routes, and the parsing helpers every handler shares.
 
 mod app_credentials;
 mod assignments;
@@ -23,12 +23,9 @@ use axum::routing::{get, post, put};
 use http::Method;
 use onestack_api::Fields;
 use onestack_api::error::{ErrorStyle, not_found, render_errors};
-use serde_json::Value;
 
-use crate::error::{Error, Result};
-use crate::model::{Domain, Group, Project, Role, User};
+use crate::error::Result;
 use crate::service::Identity;
-use crate::store;
 
 pub type Params = HashMap<String, String>;
 
@@ -42,53 +39,22 @@ pub fn bool_param(params: &Params, key: &str) -> Option<bool> {
     params.contains_key(key).then(|| is_true(params.get(key)))
 }
 
-/// Resolves `{"id": ...}` or `{"name": ...}` to a domain.
-pub async fn lookup_domain_ref(identity: &Identity, value: Value) -> Result<Option<Domain>> {
-    let mut fields = Fields::from_object(value, "domain")?;
-    if let Some(id) = fields.opt_string("id")? {
-        return Ok(store::projects::get_domain(&identity.pool, &id).await?);
-    }
-    match fields.opt_string("name")? {
-        Some(name) => Ok(store::projects::find_domain_by_name(&identity.pool, &name).await?),
-        None => Err(Error::validation("A domain needs an 'id' or a 'name'.")),
+/// A field that may be absent but, when present, must be a string (null is refused).
+pub fn present_string(fields: &mut Fields, key: &str, max: usize) -> Result<Option<String>> {
+    if fields.contains(key) {
+        Ok(Some(fields.string(key, max)?))
+    } else {
+        Ok(None)
     }
 }
 
-pub async fn domain(identity: &Identity, id: &str) -> Result<Domain> {
-    store::projects::get_domain(&identity.pool, id)
-        .await?
-        .ok_or_else(|| Error::not_found("domain", id))
-}
-
-pub async fn project(identity: &Identity, id: &str) -> Result<Project> {
-    store::projects::get_project(&identity.pool, id)
-        .await?
-        .ok_or_else(|| Error::not_found("project", id))
-}
-
-pub async fn user(identity: &Identity, id: &str) -> Result<User> {
-    store::users::get(&identity.pool, id)
-        .await?
-        .ok_or_else(|| Error::not_found("user", id))
-}
-
-pub async fn group(identity: &Identity, id: &str) -> Result<Group> {
-    store::groups::get(&identity.pool, id)
-        .await?
-        .ok_or_else(|| Error::not_found("group", id))
-}
-
-pub async fn role(identity: &Identity, id: &str) -> Result<Role> {
-    store::roles::get(&identity.pool, id)
-        .await?
-        .ok_or_else(|| Error::not_found("role", id))
-}
-
-/// A domain id given in a body must name an existing domain (400 otherwise, as Keystone).
-pub async fn existing_domain_id(identity: &Identity, id: &str) -> Result<Domain> {
-    store::projects::get_domain(&identity.pool, id)
-        .await?
-        .ok_or_else(|| Error::validation(format!("Could not find domain: {id}.")))
+/// A nullable field: `None` when absent, `Some(None)` when null, else a string.
+pub fn present_nullable(fields: &mut Fields, key: &str) -> Result<Option<Option<String>>> {
+    if fields.contains(key) {
+        Ok(Some(fields.opt_string(key)?))
+    } else {
+        Ok(None)
+    }
 }
 
 /// After any successful write, cached tokens, roles and catalog are stale.

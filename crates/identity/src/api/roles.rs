@@ -8,15 +8,13 @@ use axum::http::StatusCode;
 use onestack_api::{AuthContext, BaseUrl, Fields, JsonBody};
 use serde_json::{Value, json};
 
-use super::{Params, existing_domain_id, role};
+use super::{Params, present_string};
 use crate::error::{Error, Result};
-use crate::model::{Role, new_id};
-use crate::policy::{Target, enforce};
+use crate::model::Role;
+use crate::ops::Parsed;
+use crate::ops::roles::{Inference, NewRole, RoleQuery, RoleUpdate};
 use crate::service::Identity;
-use crate::{store, views};
-
-/// Roles that may never be implied (Keystone's `prohibited_implied_role`).
-const PROHIBITED_IMPLIED: [&str; 1] = ["admin"];
+use crate::views;
 
 pub async fn list(
     State(identity): State<Arc<Identity>>,
@@ -24,17 +22,11 @@ pub async fn list(
     ctx: AuthContext,
     Query(params): Query<Params>,
 ) -> Result<Json<Value>> {
-    enforce(&ctx, "identity:list_roles", Target::default())?;
-    let domain = params
-        .get("domain_id")
-        .map(|d| Some(d.as_str()))
-        .unwrap_or(None);
-    let roles = store::roles::list(
-        &identity.pool,
-        params.get("name").map(String::as_str),
-        Some(domain),
-    )
-    .await?;
+    let query = RoleQuery {
+        name: params.get("name").cloned(),
+        domain_id: params.get("domain_id").cloned(),
+    };
+    let roles = identity.list_roles(&ctx, query).await?;
     Ok(Json(views::collection(
         &base,
         "roles",
@@ -49,27 +41,15 @@ pub async fn show(
     ctx: AuthContext,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    enforce(&ctx, "identity:get_role", Target::default())?;
-    Ok(Json(
-        json!({ "role": views::role(&base, &role(&identity, &id).await?) }),
-    ))
+    let r = identity.get_role(&ctx, &id).await?;
+    Ok(Json(json!({ "role": views::role(&base, &r) })))
 }
 
-pub async fn create(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    JsonBody(body): JsonBody<Value>,
-) -> Result<(StatusCode, Json<Value>)> {
-    enforce(&ctx, "identity:create_role", Target::default())?;
+fn new_role(body: Value) -> Parsed<NewRole> {
     let mut fields = Fields::from_body(body, "role")?;
     let name = fields.string("name", 255)?;
     let domain_id = fields.opt_string("domain_id")?;
-    if let Some(d) = &domain_id {
-        existing_domain_id(&identity, d).await?;
-    }
-    let r = Role {
-        id: new_id(),
+    Ok(NewRole {
         name,
         domain_id,
         description: fields
@@ -79,21 +59,36 @@ pub async fn create(
             fields.ignore("options");
             fields.into_rest()
         },
-    };
-    if !store::roles::list(&identity.pool, Some(&r.name), Some(r.domain_id.as_deref()))
-        .await?
-        .is_empty()
-    {
-        return Err(Error::conflict(
-            "role",
-            format!("a role named {} already exists", r.name),
-        ));
-    }
-    store::roles::insert(&identity.pool, &r).await?;
+    })
+}
+
+pub async fn create(
+    State(identity): State<Arc<Identity>>,
+    base: BaseUrl,
+    ctx: AuthContext,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<(StatusCode, Json<Value>)> {
+    let r = identity.create_role(&ctx, new_role(body)).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "role": views::role(&base, &r) })),
     ))
+}
+
+fn role_update(body: Value) -> Parsed<RoleUpdate> {
+    let mut fields = Fields::from_body(body, "role")?;
+    let name = present_string(&mut fields, "name", 255)?;
+    let description = fields.opt_string_max("description", 255)?;
+    if fields.contains("domain_id") {
+        return Err(Error::validation("'domain_id' cannot be updated."));
+    }
+    fields.ignore("id");
+    fields.ignore("options");
+    Ok(RoleUpdate {
+        name,
+        description,
+        extra: fields.into_rest(),
+    })
 }
 
 pub async fn update(
@@ -103,32 +98,7 @@ pub async fn update(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>> {
-    enforce(&ctx, "identity:update_role", Target::default())?;
-    let mut r = role(&identity, &id).await?;
-    let mut fields = Fields::from_body(body, "role")?;
-    if fields.contains("name") {
-        r.name = fields.string("name", 255)?;
-    }
-    if let Some(description) = fields.opt_string_max("description", 255)? {
-        r.description = description;
-    }
-    if fields.contains("domain_id") {
-        return Err(Error::validation("'domain_id' cannot be updated."));
-    }
-    fields.ignore("id");
-    fields.ignore("options");
-    r.extra.extend(fields.into_rest());
-    if store::roles::list(&identity.pool, Some(&r.name), Some(r.domain_id.as_deref()))
-        .await?
-        .iter()
-        .any(|o| o.id != r.id)
-    {
-        return Err(Error::conflict(
-            "role",
-            format!("a role named {} already exists", r.name),
-        ));
-    }
-    store::roles::update(&identity.pool, &r).await?;
+    let r = identity.update_role(&ctx, &id, role_update(body)).await?;
     Ok(Json(json!({ "role": views::role(&base, &r) })))
 }
 
@@ -137,14 +107,17 @@ pub async fn delete(
     ctx: AuthContext,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    enforce(&ctx, "identity:delete_role", Target::default())?;
-    role(&identity, &id).await?;
-    store::roles::delete(&identity.pool, &id).await?;
+    identity.delete_role(&ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 fn inference(base: &BaseUrl, prior: &Role, implied: Value) -> Value {
     json!({ "prior_role": views::role_ref(base, prior), "implies": implied })
+}
+
+fn inference_list(base: &BaseUrl, (prior, implied): &Inference) -> Value {
+    let implied: Vec<Value> = implied.iter().map(|r| views::role_ref(base, r)).collect();
+    inference(base, prior, implied.into())
 }
 
 pub async fn list_implied(
@@ -153,37 +126,11 @@ pub async fn list_implied(
     ctx: AuthContext,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    enforce(&ctx, "identity:list_implied_roles", Target::default())?;
-    let prior = role(&identity, &id).await?;
-    let graph = identity.role_graph().await?;
-    let implied: Vec<Value> = graph
-        .implies
-        .get(&id)
-        .into_iter()
-        .flatten()
-        .filter_map(|i| graph.roles.get(i))
-        .map(|r| views::role_ref(&base, r))
-        .collect();
+    let found = identity.implied_roles(&ctx, &id).await?;
     Ok(Json(json!({
-        "role_inference": inference(&base, &prior, implied.into()),
+        "role_inference": inference_list(&base, &found),
         "links": { "self": views::url(&base, &format!("roles/{id}/implies")) },
     })))
-}
-
-async fn implication(
-    identity: &Identity,
-    prior_id: &str,
-    implied_id: &str,
-) -> Result<(Role, Role, bool)> {
-    let prior = role(identity, prior_id).await?;
-    let implied = role(identity, implied_id).await?;
-    let exists = identity
-        .role_graph()
-        .await?
-        .implies
-        .get(prior_id)
-        .is_some_and(|i| i.iter().any(|x| x == implied_id));
-    Ok((prior, implied, exists))
 }
 
 fn implication_body(base: &BaseUrl, prior: &Role, implied: &Role) -> Value {
@@ -199,33 +146,9 @@ pub async fn add_implied(
     ctx: AuthContext,
     Path((prior_id, implied_id)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<Value>)> {
-    enforce(&ctx, "identity:create_implied_role", Target::default())?;
-    let (prior, implied, exists) = implication(&identity, &prior_id, &implied_id).await?;
-    if PROHIBITED_IMPLIED.contains(&implied.name.as_str()) {
-        return Err(Error::ForbiddenBecause(format!(
-            "{} may not be an implied role.",
-            implied.name
-        )));
-    }
-    if implied.domain_id.is_some() && prior.domain_id.is_none() {
-        return Err(Error::ForbiddenBecause(
-            "A global role may not imply a domain-specific role.".into(),
-        ));
-    }
-    let graph = identity.role_graph().await?;
-    if prior_id == implied_id
-        || graph
-            .expand([implied_id.clone()])
-            .iter()
-            .any(|r| r.id == prior_id)
-    {
-        return Err(Error::validation(
-            "This implication would make a cycle of implied roles.",
-        ));
-    }
-    if !exists {
-        store::roles::add_implication(&identity.pool, &prior_id, &implied_id).await?;
-    }
+    let (prior, implied) = identity
+        .add_implied_role(&ctx, &prior_id, &implied_id)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(implication_body(&base, &prior, &implied)),
@@ -238,14 +161,10 @@ pub async fn show_implied(
     ctx: AuthContext,
     Path((prior_id, implied_id)): Path<(String, String)>,
 ) -> Result<Json<Value>> {
-    enforce(&ctx, "identity:get_implied_role", Target::default())?;
-    match implication(&identity, &prior_id, &implied_id).await? {
-        (prior, implied, true) => Ok(Json(implication_body(&base, &prior, &implied))),
-        _ => Err(Error::not_found(
-            "implied role",
-            format!("{prior_id} implies {implied_id}"),
-        )),
-    }
+    let (prior, implied) = identity
+        .get_implied_role(&ctx, &prior_id, &implied_id)
+        .await?;
+    Ok(Json(implication_body(&base, &prior, &implied)))
 }
 
 pub async fn check_implied(
@@ -253,14 +172,10 @@ pub async fn check_implied(
     ctx: AuthContext,
     Path((prior_id, implied_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    enforce(&ctx, "identity:check_implied_role", Target::default())?;
-    match implication(&identity, &prior_id, &implied_id).await? {
-        (_, _, true) => Ok(StatusCode::NO_CONTENT),
-        _ => Err(Error::not_found(
-            "implied role",
-            format!("{prior_id} implies {implied_id}"),
-        )),
-    }
+    identity
+        .check_implied_role(&ctx, &prior_id, &implied_id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn remove_implied(
@@ -268,17 +183,10 @@ pub async fn remove_implied(
     ctx: AuthContext,
     Path((prior_id, implied_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    enforce(&ctx, "identity:delete_implied_role", Target::default())?;
-    role(&identity, &prior_id).await?;
-    role(&identity, &implied_id).await?;
-    if store::roles::remove_implication(&identity.pool, &prior_id, &implied_id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(Error::not_found(
-            "implied role",
-            format!("{prior_id} implies {implied_id}"),
-        ))
-    }
+    identity
+        .remove_implied_role(&ctx, &prior_id, &implied_id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn inferences(
@@ -286,26 +194,12 @@ pub async fn inferences(
     base: BaseUrl,
     ctx: AuthContext,
 ) -> Result<Json<Value>> {
-    enforce(
-        &ctx,
-        "identity:list_role_inference_rules",
-        Target::default(),
-    )?;
-    let graph = identity.role_graph().await?;
-    let mut rules: Vec<Value> = Vec::new();
-    let mut priors: Vec<&String> = graph.implies.keys().collect();
-    priors.sort();
-    for prior_id in priors {
-        let Some(prior) = graph.roles.get(prior_id) else {
-            continue;
-        };
-        let implied: Vec<Value> = graph.implies[prior_id]
-            .iter()
-            .filter_map(|i| graph.roles.get(i))
-            .map(|r| views::role_ref(&base, r))
-            .collect();
-        rules.push(inference(&base, prior, implied.into()));
-    }
+    let rules: Vec<Value> = identity
+        .role_inferences(&ctx)
+        .await?
+        .iter()
+        .map(|found| inference_list(&base, found))
+        .collect();
     Ok(Json(
         json!({ "role_inferences": rules, "links": { "self": views::url(&base, "role_inferences") } }),
     ))
