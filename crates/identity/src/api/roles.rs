@@ -12,7 +12,7 @@ use super::{Params, present_string};
 use crate::error::{Error, Result};
 use crate::model::Role;
 use crate::ops::Parsed;
-use crate::ops::roles::{Inference, NewRole, RoleQuery, RoleUpdate};
+use crate::ops::roles::{Inference, NewRole, RoleAttributes, RoleQuery, RoleUpdate};
 use crate::service::Identity;
 use crate::views;
 
@@ -52,6 +52,12 @@ fn new_role(body: Value) -> Parsed<NewRole> {
     Ok(NewRole {
         name,
         domain_id,
+        attributes: role_attributes(fields),
+    })
+}
+
+fn role_attributes(mut fields: Fields) -> Parsed<RoleAttributes> {
+    Ok(RoleAttributes {
         description: fields
             .opt_string_max("description", 255)?
             .unwrap_or_default(),

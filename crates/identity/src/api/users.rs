@@ -12,7 +12,9 @@ use super::{Params, bool_param, present_nullable, present_string};
 use crate::error::{Error, Result};
 use crate::model::User;
 use crate::ops::Parsed;
-use crate::ops::users::{NewUser, PasswordChange, UserAttributes, UserQuery, UserUpdate};
+use crate::ops::users::{
+    NewUser, PasswordChange, UserAttributes, UserQuery, UserSettings, UserUpdate, UserUpdateRest,
+};
 use crate::service::Identity;
 use crate::{password, views};
 
@@ -72,11 +74,17 @@ fn user_attributes(mut fields: Fields) -> Parsed<UserAttributes> {
         password::check_length(p)?;
     }
     let default_project_id = fields.opt_string("default_project_id")?;
-    let enabled = fields.opt_bool("enabled")?.unwrap_or(true);
-    fields.ignore("options");
     Ok(UserAttributes {
         password,
         default_project_id,
+        rest: user_settings(fields),
+    })
+}
+
+fn user_settings(mut fields: Fields) -> Parsed<UserSettings> {
+    let enabled = fields.opt_bool("enabled")?.unwrap_or(true);
+    fields.ignore("options");
+    Ok(UserSettings {
         enabled,
         extra: fields.into_rest(),
     })
@@ -97,16 +105,22 @@ fn user_update(body: Value) -> Parsed<UserUpdate> {
     let name = present_string(&mut fields, "name", 255)?;
     let enabled = fields.opt_bool("enabled")?;
     let default_project_id = present_nullable(&mut fields, "default_project_id")?;
+    Ok(UserUpdate {
+        name,
+        enabled,
+        default_project_id,
+        rest: user_update_rest(fields),
+    })
+}
+
+fn user_update_rest(mut fields: Fields) -> Parsed<UserUpdateRest> {
     if fields.contains("domain_id") {
         return Err(Error::validation("'domain_id' cannot be updated."));
     }
     let password = fields.opt_string("password")?;
     fields.ignore("id");
     fields.ignore("options");
-    Ok(UserUpdate {
-        name,
-        enabled,
-        default_project_id,
+    Ok(UserUpdateRest {
         password,
         extra: fields.into_rest(),
     })

@@ -25,6 +25,12 @@ pub struct NewRole {
     pub name: String,
     /// `None` for a global role.
     pub domain_id: Option<String>,
+    /// Reported once the domain is found.
+    pub attributes: Parsed<RoleAttributes>,
+}
+
+#[derive(Debug)]
+pub struct RoleAttributes {
     pub description: String,
     pub extra: Extra,
 }
@@ -76,12 +82,13 @@ impl Identity {
         if let Some(d) = &input.domain_id {
             self.existing_domain_id(d).await?;
         }
+        let attributes = input.attributes?;
         let r = Role {
             id: new_id(),
             name: input.name,
             domain_id: input.domain_id,
-            description: input.description,
-            extra: input.extra,
+            description: attributes.description,
+            extra: attributes.extra,
         };
         if self.role_name_taken(&r).await? {
             return Err(Error::conflict(

@@ -34,6 +34,12 @@ pub struct UserAttributes {
     /// Of an acceptable length.
     pub password: Option<String>,
     pub default_project_id: Option<String>,
+    /// Reported once the default project is found.
+    pub rest: Parsed<UserSettings>,
+}
+
+#[derive(Debug)]
+pub struct UserSettings {
     pub enabled: bool,
     pub extra: Extra,
 }
@@ -45,6 +51,12 @@ pub struct UserUpdate {
     pub enabled: Option<bool>,
     /// `Some(None)` clears the default project.
     pub default_project_id: Option<Option<String>>,
+    /// Reported once the default project is found.
+    pub rest: Parsed<UserUpdateRest>,
+}
+
+#[derive(Debug)]
+pub struct UserUpdateRest {
     pub password: Option<String>,
     pub extra: Extra,
 }
@@ -154,6 +166,7 @@ impl Identity {
         let attributes = input.attributes?;
         self.check_default_project(attributes.default_project_id.as_deref())
             .await?;
+        let settings = attributes.rest?;
         let name = input.name;
         if store::users::find_by_name(&self.pool, &domain_id, &name)
             .await?
@@ -172,10 +185,10 @@ impl Identity {
             id: new_id(),
             name,
             domain_id,
-            enabled: attributes.enabled,
+            enabled: settings.enabled,
             password_hash,
             default_project_id: attributes.default_project_id,
-            extra: attributes.extra,
+            extra: settings.extra,
             failed_auth_count: 0,
             last_failed_auth_at: None,
             password_set_at: None,
@@ -207,7 +220,8 @@ impl Identity {
                 .await?;
             u.default_project_id = default_project_id;
         }
-        u.extra.extend(input.extra);
+        let rest = input.rest?;
+        u.extra.extend(rest.extra);
         if let Some(other) = store::users::find_by_name(&self.pool, &u.domain_id, &u.name).await?
             && other.id != u.id
         {
@@ -216,7 +230,7 @@ impl Identity {
                 format!("a user named {} already exists", u.name),
             ));
         }
-        if let Some(p) = input.password {
+        if let Some(p) = rest.password {
             let hash = self.hash_new_password(Some(&u), p, false).await?;
             u.password_hash = Some(hash.clone());
             u.failed_auth_count = 0;
