@@ -4,14 +4,17 @@
 
 pub mod auth;
 pub mod body;
+pub mod caller;
 pub mod error;
 pub mod fields;
+pub mod paging;
 pub mod request_id;
 pub mod routes;
 pub mod url;
 
 pub use auth::{AuthContext, Scope, TokenValidator};
 pub use body::JsonBody;
+pub use caller::{Caller, Denied};
 pub use error::{ApiError, ErrorStyle};
 pub use fields::Fields;
 pub use url::BaseUrl;

@@ -57,6 +57,12 @@ impl Error {
     }
 }
 
+impl From<onestack_api::Denied> for Error {
+    fn from(denied: onestack_api::Denied) -> Self {
+        Error::Policy(format!("os_compute_api:{}", denied.0))
+    }
+}
+
 impl From<Error> for ApiError {
     fn from(error: Error) -> ApiError {
         let message = error.to_string();

@@ -15,7 +15,7 @@ pub mod policy;
 pub mod scheduler;
 pub mod service;
 pub mod states;
-pub mod store;
+pub(crate) mod store;
 pub mod views;
 
 pub use api::router;

@@ -13,52 +13,44 @@ use std::net::IpAddr;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use onestack_db::Pool;
-use onestack_network::model::{Network, Port, Subnet};
-use onestack_network::store::{self as net_store, Table};
+use onestack_network::ops::guests;
+pub use onestack_network::ops::guests::GuestNetworking;
 use serde_json::{Value, json};
 
 use crate::error::Result;
 use crate::model::Server;
+use crate::store;
 
-/// The networking a server's guest needs to know: its ports with their subnets and networks.
-#[derive(Debug, Default)]
-pub struct GuestNetworking {
-    pub ports: Vec<(Port, Network, Vec<Subnet>)>,
-    /// Floating addresses carried by these ports' fixed addresses.
-    pub floating: Vec<IpAddr>,
+/// The networking of `server`'s ports, in its NIC order.
+pub async fn networking(pool: &Pool, server: &Server) -> Result<GuestNetworking> {
+    let port_ids: Vec<String> = server.nics.iter().map(|n| n.port_id.clone()).collect();
+    Ok(guests::guest_networking(pool, &port_ids).await?)
 }
 
-/// Reads the ports of `server` (in its NIC order) with their networks and subnets.
-pub async fn networking(pool: &Pool, server: &Server) -> Result<GuestNetworking> {
-    let mut out = GuestNetworking::default();
-    for nic in &server.nics {
-        let Some(port) = net_store::get::<Port, _>(pool, Table::Ports, &nic.port_id).await? else {
-            continue;
-        };
-        let Some(network) =
-            net_store::get::<Network, _>(pool, Table::Networks, &port.network_id).await?
-        else {
-            continue;
-        };
-        let mut subnets = Vec::new();
-        for fixed in &port.fixed_ips {
-            if subnets.iter().any(|s: &Subnet| s.id == fixed.subnet_id) {
-                continue;
-            }
-            if let Some(s) =
-                net_store::get::<Subnet, _>(pool, Table::Subnets, &fixed.subnet_id).await?
-            {
-                subnets.push(s);
-            }
-        }
-        for fixed in &port.fixed_ips {
-            if let Some(f) = net_store::floating_ip_of(pool, &port.id, fixed.ip_address).await? {
-                out.floating.push(f.floating_ip_address);
-            }
-        }
-        out.ports.push((port, network, subnets));
+/// Who is asking: the server whose port holds `source` on one of `subnets` (what the guest
+/// cannot forge), with its networking; `None` unless the port is plugged into a server that
+/// lists it and both are in one project.
+pub async fn identify(
+    pool: &Pool,
+    subnets: &[String],
+    source: IpAddr,
+) -> Result<Option<(Server, GuestNetworking)>> {
+    let Some(port) = guests::port_holding(pool, subnets, source).await? else {
+        return Ok(None);
+    };
+    if !port.device_owner.starts_with("compute:") || port.device_id.is_empty() {
+        return Ok(None);
     }
-    Ok(out)
+    let Some(server) = store::server(pool, &port.device_id).await? else {
+        return Ok(None);
+    };
+    let server = server.doc;
+    let plugged = server.nics.iter().any(|n| n.port_id == port.id);
+    if !plugged || server.project_id != port.project_id {
+        return Ok(None);
+    }
+    let net = networking(pool, &server).await?;
+    Ok(Some((server, net)))
 }
 
 /// The interface name Nova gives a port's link (`tap` + the first 11 characters of its id).

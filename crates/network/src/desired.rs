@@ -222,3 +222,25 @@ async fn routers_for_host(
         })
         .collect())
 }
+
+/// What an agent reports the status of.
+#[derive(Debug, Clone, Copy)]
+pub enum Reported {
+    Port,
+    FloatingIp,
+}
+
+/// An agent reports that it runs on `host`, reachable for VXLAN at `tunnel_ip`.
+pub async fn heartbeat(pool: &Pool, host: &str, tunnel_ip: Option<&str>, now: i64) -> Result<()> {
+    store::heartbeat(pool, host, tunnel_ip, now).await
+}
+
+/// An agent reports a port or floating IP `ACTIVE` (carried on its host) or `DOWN`.
+pub async fn report_status(pool: &Pool, what: Reported, id: &str, active: bool) -> Result<()> {
+    let table = match what {
+        Reported::Port => Table::Ports,
+        Reported::FloatingIp => Table::FloatingIps,
+    };
+    let status = if active { "ACTIVE" } else { "DOWN" };
+    store::set_status(pool, table, id, status).await
+}

@@ -79,6 +79,12 @@ impl Error {
     }
 }
 
+impl From<onestack_api::caller::Denied> for Error {
+    fn from(denied: onestack_api::caller::Denied) -> Self {
+        Error::Policy(format!("rule:{}", denied.0))
+    }
+}
+
 impl From<Error> for ApiError {
     fn from(error: Error) -> ApiError {
         let message = error.to_string();

@@ -12,7 +12,7 @@ pub mod model;
 pub mod ops;
 pub mod policy;
 pub mod service;
-pub mod store;
+pub(crate) mod store;
 mod views;
 
 pub use api::router;

@@ -1,3 +1,6 @@
+//! Over 600 lines on purpose: every SQL statement of the network service in one place, so the
+//! constraint tables and the documents they guard are read together.
+//!
 //! SQL for the network service. Resources are JSON documents next to the columns queries
 //! select on; the constraint tables (addresses, MACs, segments, rule keys) make collisions
 //! impossible whatever the interleaving of requests.

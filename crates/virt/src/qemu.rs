@@ -1,3 +1,6 @@
+//! Over 600 lines on purpose: the whole QEMU driver behind `Driver`; its pure parts (argv,
+//! QMP, disks, config drive) are already modules of their own.
+//!
 //! The QEMU driver: one daemonized QEMU per guest, found again through its pidfile and
 //! driven over its QMP socket, so guests outlive the process that started them.
 //!

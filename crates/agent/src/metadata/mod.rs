@@ -8,7 +8,6 @@
 //! port must be plugged into a server that lists it, and both must be in one project;
 //! anything else is a 404, so one tenant never reads another's data.
 
-mod guest;
 mod listener;
 
 use std::collections::{HashMap, HashSet};
@@ -186,7 +185,7 @@ async fn answer(
         .read()
         .map(|s| s.clone())
         .unwrap_or_default();
-    match guest::identify(&context.pool, &subnets, source).await {
+    match metadata::identify(&context.pool, &subnets, source).await {
         Ok(Some((server, net))) => match metadata::lookup(&server, &net, uri.path()) {
             Some(found) => (
                 StatusCode::OK,

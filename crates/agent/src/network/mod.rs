@@ -16,9 +16,8 @@ use onestack_netdrv::owner::Owner;
 use onestack_netdrv::router::{self as l3, RouterSpec};
 use onestack_netdrv::{dhcp, fdb, link, names, netns};
 use onestack_network::NetworkConfig;
-use onestack_network::desired::{self, HostState, NetworkPlan};
+use onestack_network::desired::{self, HostState, NetworkPlan, Reported};
 use onestack_network::model::Port;
-use onestack_network::store::{self, Table};
 
 use crate::metadata::MetadataService;
 
@@ -142,7 +141,7 @@ impl Reconciler {
             onestack_network::Networks::assign_conntrack_zones(&self.pool).await?;
             self.prepared = true;
         }
-        store::heartbeat(
+        desired::heartbeat(
             &self.pool,
             &self.host,
             (!self.config.local_ip.is_empty()).then_some(self.config.local_ip.as_str()),
@@ -310,7 +309,7 @@ impl Reconciler {
             .collect();
         for port in mine {
             let up = active.contains(&port.id) && port.admin_state_up;
-            self.report_status(Table::Ports, &port.id, &port.status, up)
+            self.report_status(Reported::Port, &port.id, &port.status, up)
                 .await?;
         }
         for plan in &state.routers {
@@ -321,12 +320,12 @@ impl Reconciler {
                 .map(|(p, _)| p);
             for port in ports {
                 let up = routed_ports.contains(&port.id);
-                self.report_status(Table::Ports, &port.id, &port.status, up)
+                self.report_status(Reported::Port, &port.id, &port.status, up)
                     .await?;
             }
             for fip in &plan.floating_ips {
                 let up = carried.iter().any(|c| c.id == fip.id);
-                self.report_status(Table::FloatingIps, &fip.id, &fip.status, up)
+                self.report_status(Reported::FloatingIp, &fip.id, &fip.status, up)
                     .await?;
             }
         }
@@ -336,14 +335,13 @@ impl Reconciler {
     /// Records `ACTIVE` or `DOWN` for a port or floating IP whose status says otherwise.
     async fn report_status(
         &self,
-        table: Table,
+        what: Reported,
         id: &str,
         current: &str,
         up: bool,
     ) -> Result<(), Error> {
-        let status = if up { "ACTIVE" } else { "DOWN" };
-        if current != status {
-            store::set_status(&self.pool, table, id, status).await?;
+        if current != if up { "ACTIVE" } else { "DOWN" } {
+            desired::report_status(&self.pool, what, id, up).await?;
         }
         Ok(())
     }

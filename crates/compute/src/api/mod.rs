@@ -12,6 +12,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use http::request::Parts;
 use onestack_api::error::{ErrorStyle, not_found, render_errors};
+use onestack_api::paging;
 use onestack_api::request_id::RequestId;
 use onestack_api::{ApiError, AuthContext, BaseUrl};
 use serde_json::{Value, json};
@@ -46,7 +47,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
             .get::<RequestId>()
             .map(|r| r.0.clone())
             .unwrap_or_default();
-        let caller = Caller::from_context(&auth, request_id)?;
+        let caller = Caller::from_context(&auth, request_id, "compute")?;
         Ok(Ctx {
             auth,
             caller,
@@ -76,30 +77,19 @@ async fn version(BaseUrl(base): BaseUrl) -> Json<Value> {
     Json(json!({"version": version_entry(&base)}))
 }
 
-/// Query parameters in order, repeated keys kept.
-pub type Params = Vec<(String, String)>;
+pub use onestack_api::paging::Params;
 
 fn param<'a>(params: &'a Params, key: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
+    paging::first(params, key)
 }
 
 /// Nova's `limit`/`marker` paging over a listing in its order, with the `next` link.
 /// Generic over the item so callers can page ids first and render only the page.
 pub fn paginate<T>(
-    mut items: Vec<(String, T)>,
+    items: Vec<(String, T)>,
     params: &Params,
     href: &str,
 ) -> Result<(Vec<T>, Option<Value>), ApiError> {
-    if let Some(marker) = param(params, "marker") {
-        let position = items
-            .iter()
-            .position(|(id, _)| id == marker)
-            .ok_or_else(|| ApiError::bad_request(format!("marker [{marker}] not found")))?;
-        items.drain(..=position);
-    }
     let limit = match param(params, "limit") {
         Some(l) => Some(l.parse::<usize>().map_err(|_| {
             ApiError::bad_request(format!(
@@ -108,22 +98,16 @@ pub fn paginate<T>(
         })?),
         None => None,
     };
-    let mut links = None;
-    if let Some(limit) = limit
-        && items.len() > limit
-    {
-        items.truncate(limit);
-        if let Some((last, _)) = items.last() {
-            let mut query: Vec<String> = params
-                .iter()
-                .filter(|(k, _)| k != "marker")
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            query.push(format!("marker={last}"));
-            links = Some(json!([{"rel": "next", "href": format!("{href}?{}", query.join("&"))}]));
+    let (page, more) = paging::window(items, param(params, "marker"), limit)
+        .map_err(|m| ApiError::bad_request(format!("marker [{}] not found", m.0)))?;
+    let links = match page.last() {
+        Some((last, _)) if more => {
+            let next = paging::link(href, params, &["marker"], &[("marker", last)]);
+            Some(json!([{"rel": "next", "href": next}]))
         }
-    }
-    Ok((items.into_iter().map(|(_, v)| v).collect(), links))
+        _ => None,
+    };
+    Ok((page.into_iter().map(|(_, v)| v).collect(), links))
 }
 
 /// The routes under the compute prefix (`/compute`).

@@ -11,8 +11,9 @@ use serde_json::{Value, json};
 
 use super::{Ctx, Params, Reply, Shared, paginate};
 use crate::error::Error;
-use crate::model::{Nic, Server};
+use crate::model::Server;
 use crate::ops::actions::Outcome;
+use crate::ops::ports::Interface;
 use crate::views::{self, ServerView};
 
 fn view(ctx: &Ctx) -> ServerView<'_> {
@@ -183,27 +184,6 @@ pub async fn server_action(
 
 // ---- metadata ----
 
-async fn change_metadata(
-    s: &Shared,
-    ctx: &Ctx,
-    id: &str,
-    change: impl FnOnce(&mut Server) -> Result<(), Error>,
-) -> Result<Server, ApiError> {
-    ctx.caller.require_writer("server-metadata:update")?;
-    let current = s.get_server(&ctx.caller, id).await?;
-    let mut server = current.doc;
-    s.check_lock(&ctx.caller, &server)?;
-    change(&mut server)?;
-    let limit = s
-        .quota_limits(&s.pool, &server.project_id)
-        .await?
-        .get("metadata_items")
-        .copied()
-        .unwrap_or(-1);
-    s.metadata_limit_check(&server.metadata, limit)?;
-    Ok(s.save(server, current.revision).await?)
-}
-
 fn metadata_body(body: Value, key: &str) -> Result<Value, ApiError> {
     match body {
         Value::Object(mut m) if m.contains_key(key) => Ok(m.remove(key).unwrap_or(Value::Null)),
@@ -225,11 +205,12 @@ pub async fn merge_metadata(
     JsonBody(body): JsonBody<Value>,
 ) -> Reply {
     let new = crate::ops::string_map(metadata_body(body, "metadata")?, "metadata")?;
-    let server = change_metadata(&s, &ctx, &id, |srv| {
-        srv.metadata.extend(new);
-        Ok(())
-    })
-    .await?;
+    let server = s
+        .change_server(&ctx.caller, &id, |srv| {
+            srv.metadata.extend(new);
+            Ok(())
+        })
+        .await?;
     Ok(Json(json!({"metadata": server.metadata})))
 }
 
@@ -240,11 +221,12 @@ pub async fn replace_metadata(
     JsonBody(body): JsonBody<Value>,
 ) -> Reply {
     let new = crate::ops::string_map(metadata_body(body, "metadata")?, "metadata")?;
-    let server = change_metadata(&s, &ctx, &id, |srv| {
-        srv.metadata = new;
-        Ok(())
-    })
-    .await?;
+    let server = s
+        .change_server(&ctx.caller, &id, |srv| {
+            srv.metadata = new;
+            Ok(())
+        })
+        .await?;
     Ok(Json(json!({"metadata": server.metadata})))
 }
 
@@ -271,7 +253,7 @@ pub async fn set_metadata_item(
     if item.len() != 1 || !item.contains_key(&key) {
         return Err(ApiError::bad_request("Request body and URI mismatch"));
     }
-    change_metadata(&s, &ctx, &id, |srv| {
+    s.change_server(&ctx.caller, &id, |srv| {
         srv.metadata.extend(item.clone());
         Ok(())
     })
@@ -284,7 +266,7 @@ pub async fn delete_metadata_item(
     ctx: Ctx,
     Path((id, key)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    change_metadata(&s, &ctx, &id, |srv| {
+    s.change_server(&ctx.caller, &id, |srv| {
         srv.metadata
             .remove(&key)
             .map(|_| ())
@@ -350,12 +332,13 @@ pub async fn replace_tags(
             "The number of tags exceeded the per-server limit 50",
         ));
     }
-    let server = change_metadata(&s, &ctx, &id, |srv| {
-        srv.tags = tags;
-        srv.tags.dedup();
-        Ok(())
-    })
-    .await?;
+    let server = s
+        .change_server(&ctx.caller, &id, |srv| {
+            srv.tags = tags;
+            srv.tags.dedup();
+            Ok(())
+        })
+        .await?;
     Ok(Json(json!({"tags": server.tags})))
 }
 
@@ -365,7 +348,7 @@ pub async fn clear_tags(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     require_tags(&ctx)?;
-    change_metadata(&s, &ctx, &id, |srv| {
+    s.change_server(&ctx.caller, &id, |srv| {
         srv.tags.clear();
         Ok(())
     })
@@ -397,7 +380,7 @@ pub async fn add_tag(
     require_tags(&ctx)?;
     check_tag_text(&tag)?;
     let mut existed = false;
-    change_metadata(&s, &ctx, &id, |srv| {
+    s.change_server(&ctx.caller, &id, |srv| {
         existed = srv.tags.contains(&tag);
         if !existed {
             if srv.tags.len() >= 50 {
@@ -428,7 +411,7 @@ pub async fn remove_tag(
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     require_tags(&ctx)?;
-    change_metadata(&s, &ctx, &id, |srv| {
+    s.change_server(&ctx.caller, &id, |srv| {
         let before = srv.tags.len();
         srv.tags.retain(|t| t != &tag);
         if srv.tags.len() == before {
@@ -483,7 +466,8 @@ pub async fn show_ips(
     Ok(Json(json!({ network: list })))
 }
 
-fn interface_view(nic: &Nic, port: Option<&onestack_network::model::Port>) -> Value {
+fn interface_view(interface: &Interface) -> Value {
+    let (nic, port) = (&interface.nic, interface.port.as_ref());
     json!({
         "port_id": nic.port_id,
         "net_id": nic.network_id,
@@ -494,16 +478,8 @@ fn interface_view(nic: &Nic, port: Option<&onestack_network::model::Port>) -> Va
 }
 
 pub async fn list_interfaces(State(s): State<Shared>, ctx: Ctx, Path(id): Path<String>) -> Reply {
-    let server = s.get_server(&ctx.caller, &id).await?.doc;
-    let mut out = Vec::new();
-    for nic in &server.nics {
-        let port = s
-            .networks
-            .get_port(&ctx.caller.network(), &nic.port_id)
-            .await
-            .ok();
-        out.push(interface_view(nic, port.as_ref()));
-    }
+    let interfaces = s.interfaces(&ctx.caller, &id).await?;
+    let out: Vec<Value> = interfaces.iter().map(interface_view).collect();
     Ok(Json(json!({"interfaceAttachments": out})))
 }
 
@@ -512,19 +488,14 @@ pub async fn show_interface(
     ctx: Ctx,
     Path((id, port_id)): Path<(String, String)>,
 ) -> Reply {
-    let server = s.get_server(&ctx.caller, &id).await?.doc;
-    let nic = server
-        .nics
-        .iter()
-        .find(|n| n.port_id == port_id)
+    let interface = s
+        .interfaces(&ctx.caller, &id)
+        .await?
+        .into_iter()
+        .find(|i| i.nic.port_id == port_id)
         .ok_or_else(|| ApiError::not_found(format!("Port {port_id} is not attached")))?;
-    let port = s
-        .networks
-        .get_port(&ctx.caller.network(), &port_id)
-        .await
-        .ok();
     Ok(Json(
-        json!({"interfaceAttachment": interface_view(nic, port.as_ref())}),
+        json!({"interfaceAttachment": interface_view(&interface)}),
     ))
 }
 
@@ -535,14 +506,9 @@ pub async fn attach_interface(
     JsonBody(body): JsonBody<Value>,
 ) -> Reply {
     let fields = Fields::from_body(body, "interfaceAttachment")?;
-    let nic = s.attach_interface(&ctx.caller, &id, fields).await?;
-    let port = s
-        .networks
-        .get_port(&ctx.caller.network(), &nic.port_id)
-        .await
-        .ok();
+    let interface = s.attach_interface(&ctx.caller, &id, fields).await?;
     Ok(Json(
-        json!({"interfaceAttachment": interface_view(&nic, port.as_ref())}),
+        json!({"interfaceAttachment": interface_view(&interface)}),
     ))
 }
 

@@ -1,3 +1,6 @@
+//! Over 600 lines on purpose: the table of Nova's server actions, each a few lines of state
+//! check and task, read best as one list.
+//!
 //! Server actions (`POST /servers/{id}/action`): each checks the state Nova requires, then
 //! records the task for the host agent, or — for those that touch only records — does it.
 
@@ -5,6 +8,7 @@ use std::collections::BTreeMap;
 
 use onestack_api::{AuthContext, Fields};
 use onestack_db::now_micros;
+use onestack_network::ops::port_input::PortUpdate;
 use serde_json::{Value, json};
 
 use super::check_name;
@@ -569,8 +573,7 @@ impl Computes {
         name: &str,
         add: bool,
     ) -> Result<()> {
-        let net_caller = caller.network();
-        let groups = self.networks.list_groups(&net_caller).await?;
+        let groups = self.networks.list_groups(caller).await?;
         let group = groups
             .iter()
             .map(|(g, _)| g)
@@ -595,7 +598,7 @@ impl Computes {
             )));
         }
         for nic in &server.nics {
-            let port = self.networks.get_port(&net_caller, &nic.port_id).await?;
+            let port = self.networks.get_port(caller, &nic.port_id).await?;
             let mut ids = port.security_groups.clone();
             if add {
                 if !ids.contains(&group.id) {
@@ -604,9 +607,12 @@ impl Computes {
             } else {
                 ids.retain(|g| g != &group.id);
             }
-            let fields = Fields::from_object(json!({"security_groups": ids}), "port")?;
+            let change = PortUpdate {
+                security_groups: Some(ids),
+                ..PortUpdate::default()
+            };
             self.networks
-                .update_port(&net_caller, &nic.port_id, fields)
+                .update_port(caller, &nic.port_id, change)
                 .await?;
         }
         if add {

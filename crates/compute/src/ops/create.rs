@@ -1,7 +1,11 @@
+//! Over 600 lines on purpose: a create validates every attribute of Nova's request, in
+//! Nova's order, before it makes anything.
+//!
 //! Server creation: the request validated completely, ports made, quota checked, the
 //! servers placed and recorded in one transaction. The host agent does the rest.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -29,9 +33,15 @@ const MAX_COUNT: u64 = 1000;
 pub(crate) enum NetworkRequest {
     Network {
         id: String,
-        fixed_ip: Option<String>,
+        fixed_ip: Option<IpAddr>,
     },
     Port(String),
+}
+
+/// A requested fixed address, as Nova words its refusal.
+pub(crate) fn parse_fixed_ip(ip: &str) -> Result<IpAddr> {
+    ip.parse()
+        .map_err(|_| Error::BadRequest(format!("Invalid fixed IP address ({ip})")))
 }
 
 /// What a validated create request asks for.
@@ -368,9 +378,8 @@ impl Computes {
         version: Version,
         f: &mut Fields,
     ) -> Result<Vec<NetworkRequest>> {
-        let net_caller = caller.network();
         let visible = || async {
-            let all = self.networks.list_networks(&net_caller).await?;
+            let all = self.networks.list_networks(caller).await?;
             Ok::<_, Error>(
                 all.into_iter()
                     .filter(|n| !n.external || n.shared)
@@ -422,20 +431,13 @@ impl Computes {
                     let fixed_ip = entry
                         .get("fixed_ip")
                         .and_then(Value::as_str)
-                        .map(str::to_owned);
-                    if let Some(ip) = &fixed_ip
-                        && ip.parse::<std::net::IpAddr>().is_err()
-                    {
-                        return Err(Error::BadRequest(format!(
-                            "Invalid fixed IP address ({ip})"
-                        )));
-                    }
+                        .map(parse_fixed_ip)
+                        .transpose()?;
                     match (port, uuid) {
                         (Some(p), _) => {
-                            let port =
-                                self.networks.get_port(&net_caller, p).await.map_err(|_| {
-                                    Error::BadRequest(format!("Port id {p} could not be found."))
-                                })?;
+                            let port = self.networks.get_port(caller, p).await.map_err(|_| {
+                                Error::BadRequest(format!("Port id {p} could not be found."))
+                            })?;
                             if !port.device_id.is_empty() {
                                 return Err(Error::Conflict(format!("Port {p} is still in use.")));
                             }
@@ -443,14 +445,9 @@ impl Computes {
                         }
                         (None, Some(n)) => {
                             let network =
-                                self.networks
-                                    .get_network(&net_caller, n)
-                                    .await
-                                    .map_err(|_| {
-                                        Error::BadRequest(format!(
-                                            "Network {n} could not be found."
-                                        ))
-                                    })?;
+                                self.networks.get_network(caller, n).await.map_err(|_| {
+                                    Error::BadRequest(format!("Network {n} could not be found."))
+                                })?;
                             if !(network.project_id == caller.project_id
                                 || network.shared
                                 || caller.admin)
@@ -498,7 +495,7 @@ impl Computes {
                 })
                 .collect::<Result<_>>()?,
         };
-        let groups = self.networks.list_groups(&caller.network()).await?;
+        let groups = self.networks.list_groups(caller).await?;
         let mut out = Vec::new();
         for wanted in requested {
             let found = groups
@@ -563,7 +560,7 @@ impl Computes {
                     nics_per_server.push(nics);
                 }
                 Err(e) => {
-                    self.release_ports(caller, &nics_per_server.concat()).await;
+                    self.release_ports(&nics_per_server.concat()).await;
                     return Err(e);
                 }
             }
@@ -575,7 +572,7 @@ impl Computes {
         let servers = match outcome {
             Ok(servers) => servers,
             Err(e) => {
-                self.release_ports(caller, &nics_per_server.concat()).await;
+                self.release_ports(&nics_per_server.concat()).await;
                 return Err(e);
             }
         };

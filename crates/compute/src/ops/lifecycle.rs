@@ -5,7 +5,6 @@ use onestack_db::now_micros;
 
 use crate::error::Result;
 use crate::model::{ActionEvent, Server};
-use crate::policy::Caller;
 use crate::service::Computes;
 use crate::store::{self, ServerFilter, Versioned};
 
@@ -80,14 +79,7 @@ impl Computes {
 
     /// Removes a deleted server's records once its host has torn the guest down.
     pub async fn purge(&self, server: &Server) -> Result<()> {
-        let caller = Caller {
-            user_id: server.user_id.clone(),
-            project_id: server.project_id.clone(),
-            admin: true,
-            writer: true,
-            request_id: String::new(),
-        };
-        self.release_ports(&caller, &server.nics).await;
+        self.release_ports(&server.nics).await;
         self.remove_from_group(server).await?;
         store::delete_server(&self.pool, &server.id).await?;
         Ok(())

@@ -1,10 +1,13 @@
 //! A server's ports: made on its networks (or taken over when given), bound to its host,
 //! released with it; interfaces attached and detached later.
 
-use onestack_api::Fields;
+use onestack_api::{ApiError, Fields};
+use onestack_network::error::Error as NetworkError;
+use onestack_network::model::Port;
+use onestack_network::ops::port_input::{IpRequest, NewPort};
 use serde_json::{Value, json};
 
-use super::create::NetworkRequest;
+use super::create::{NetworkRequest, parse_fixed_ip};
 use crate::error::{Error, Result};
 use crate::model::{Nic, Server};
 use crate::policy::Caller;
@@ -42,29 +45,29 @@ impl Computes {
         groups: &[(String, String)],
         zone: &str,
     ) -> Result<Vec<Nic>> {
-        let net_caller = caller.network();
+        let device_owner = format!("compute:{zone}");
         let mut nics: Vec<Nic> = Vec::new();
         for request in requests {
             let outcome = match request {
                 NetworkRequest::Network { id, fixed_ip } => {
-                    let mut body = json!({
-                        "network_id": id,
-                        "device_id": server_id,
-                        "device_owner": format!("compute:{zone}"),
-                        "security_groups": groups.iter().map(|(_, id)| id.clone()).collect::<Vec<_>>(),
+                    let mut port = NewPort::on(id);
+                    port.device_id = server_id.to_owned();
+                    port.device_owner = device_owner.clone();
+                    port.security_groups = Some(groups.iter().map(|(_, id)| id.clone()).collect());
+                    port.fixed_ips = fixed_ip.map(|ip| {
+                        vec![IpRequest::Address {
+                            subnet_id: None,
+                            ip,
+                        }]
                     });
-                    if let Some(ip) = fixed_ip {
-                        body["fixed_ips"] = json!([{"ip_address": ip}]);
-                    }
-                    let fields = Fields::from_object(body, "port")?;
                     self.networks
-                        .create_port(&net_caller, fields)
+                        .create_port(caller, port)
                         .await
                         .map(|p| (p, true))
                 }
                 NetworkRequest::Port(id) => self
                     .networks
-                    .claim_port(&net_caller, id, server_id, &format!("compute:{zone}"))
+                    .claim_port(caller, id, server_id, &device_owner)
                     .await
                     .map(|p| (p, false)),
             };
@@ -72,7 +75,7 @@ impl Computes {
                 Ok((port, owned)) => {
                     let network_name = self
                         .networks
-                        .get_network(&net_caller, &port.network_id)
+                        .get_network(caller, &port.network_id)
                         .await
                         .map(|n| n.name)
                         .unwrap_or_default();
@@ -90,7 +93,7 @@ impl Computes {
                     });
                 }
                 Err(e) => {
-                    self.release_ports(caller, &nics).await;
+                    self.release_ports(&nics).await;
                     return Err(port_error(e));
                 }
             }
@@ -100,22 +103,8 @@ impl Computes {
 
     /// Binds ports to the host their server runs on, so its agent plugs them in.
     pub(crate) async fn bind_ports(&self, nics: &[Nic], host: &str) {
-        let admin = onestack_network::policy::Caller {
-            project_id: String::new(),
-            admin: true,
-            writer: true,
-        };
         for nic in nics {
-            let fields = Fields::from_object(json!({"binding:host_id": host}), "port");
-            let result = match fields {
-                Ok(f) => self
-                    .networks
-                    .update_port(&admin, &nic.port_id, f)
-                    .await
-                    .map(|_| ()),
-                Err(e) => Err(e.into()),
-            };
-            if let Err(error) = result {
+            if let Err(error) = self.networks.bind_port(&nic.port_id, host).await {
                 tracing::warn!(port = %nic.port_id, %error, "cannot bind port to host");
             }
         }
@@ -127,82 +116,81 @@ impl Computes {
     /// user brought the port is recorded only with the server. Run at start, before the API
     /// serves, when no server is half-made. Returns how many were freed.
     pub async fn release_orphan_ports(&self) -> Result<usize> {
-        let admin = onestack_network::policy::Caller {
-            project_id: String::new(),
-            admin: true,
-            writer: true,
-        };
-        let ports = self.networks.list_ports(&admin).await.map_err(port_error)?;
+        let ports = self
+            .networks
+            .list_ports(&Caller::service())
+            .await
+            .map_err(port_error)?;
         let servers = store::server_ids(&self.pool).await?;
-        let orphans: Vec<Nic> = ports
-            .into_iter()
-            .filter(|p| p.device_owner.starts_with("compute:") && !servers.contains(&p.device_id))
-            .map(|port| Nic {
-                port_id: port.id,
-                network_id: port.network_id,
-                network_name: String::new(),
-                mac: port.mac_address,
-                ips: Vec::new(),
-                owned: false,
-            })
-            .collect();
-        for nic in &orphans {
-            tracing::warn!(port = %nic.port_id, "freeing a port bound to a server that does not exist");
+        let mut freed = 0;
+        for port in ports {
+            if !port.device_owner.starts_with("compute:") || servers.contains(&port.device_id) {
+                continue;
+            }
+            tracing::warn!(port = %port.id, "freeing a port bound to a server that does not exist");
+            self.release_port(&port.id, false).await;
+            freed += 1;
         }
-        self.unbind_ports(&orphans).await;
-        Ok(orphans.len())
+        Ok(freed)
     }
 
     /// Deletes the ports made for a server and frees the ones it was given.
-    pub(crate) async fn release_ports(&self, _caller: &Caller, nics: &[Nic]) {
-        self.unbind_ports(nics).await;
+    pub(crate) async fn release_ports(&self, nics: &[Nic]) {
+        for nic in nics {
+            self.release_port(&nic.port_id, nic.owned).await;
+        }
     }
 
-    /// Deletes the `owned` ports of `nics` and clears the binding of the others.
-    async fn unbind_ports(&self, nics: &[Nic]) {
-        let admin = onestack_network::policy::Caller {
-            project_id: String::new(),
-            admin: true,
-            writer: true,
-        };
-        for nic in nics {
-            let result = if nic.owned {
-                self.networks.delete_port(&admin, &nic.port_id).await
-            } else {
-                match Fields::from_object(
-                    json!({"device_id": "", "device_owner": "", "binding:host_id": ""}),
-                    "port",
-                ) {
-                    Ok(f) => self
-                        .networks
-                        .update_port(&admin, &nic.port_id, f)
-                        .await
-                        .map(|_| ()),
-                    Err(e) => Err(e.into()),
-                }
-            };
-            if let Err(error) = result {
-                tracing::debug!(port = %nic.port_id, %error, "port release");
-            }
+    async fn release_port(&self, port_id: &str, made: bool) {
+        if let Err(error) = self.networks.release_port(port_id, made).await {
+            tracing::debug!(port = %port_id, %error, "port release");
         }
     }
 }
 
-fn port_error(error: onestack_network::error::Error) -> Error {
-    let api = onestack_api::ApiError::from(error);
-    match api.status.as_u16() {
-        409 => Error::Conflict(api.message),
-        403 if api.message.contains("Quota") => {
-            Error::Forbidden(format!("Maximum number of ports exceeded: {}", api.message))
+/// Nova's answers to what Neutron refused while making or claiming a server's port.
+fn port_error(error: NetworkError) -> Error {
+    match error {
+        NetworkError::OverQuota(_) => Error::Forbidden("Maximum number of ports exceeded".into()),
+        NetworkError::Conflict { .. } => Error::Conflict(error.to_string()),
+        NetworkError::Db(_) | NetworkError::Doc(_) | NetworkError::Internal(_) => {
+            Error::Network(error)
         }
-        _ => Error::BadRequest(api.message),
+        other => Error::BadRequest(ApiError::from(other).message),
     }
+}
+
+/// One of a server's interfaces: its NIC, with its port as the network service has it now
+/// (`None` when the port is gone).
+#[derive(Debug)]
+pub struct Interface {
+    pub nic: Nic,
+    pub port: Option<Port>,
 }
 
 impl Computes {
+    pub async fn interfaces(&self, caller: &Caller, id: &str) -> Result<Vec<Interface>> {
+        let server = self.get_server(caller, id).await?.doc;
+        let mut out = Vec::new();
+        for nic in server.nics {
+            out.push(self.interface(caller, nic).await);
+        }
+        Ok(out)
+    }
+
+    async fn interface(&self, caller: &Caller, nic: Nic) -> Interface {
+        let port = self.networks.get_port(caller, &nic.port_id).await.ok();
+        Interface { nic, port }
+    }
+
     /// Attaches a port (given, or made on a network) to a server; a running guest gets it
     /// when its agent next reconciles.
-    pub async fn attach_interface(&self, caller: &Caller, id: &str, mut f: Fields) -> Result<Nic> {
+    pub async fn attach_interface(
+        &self,
+        caller: &Caller,
+        id: &str,
+        mut f: Fields,
+    ) -> Result<Interface> {
         caller.require_writer("os-attach-interfaces:create")?;
         let current = self.get_server(caller, id).await?;
         let mut server = current.doc;
@@ -220,7 +208,8 @@ impl Computes {
                 .first()
                 .and_then(|e| e.get("ip_address"))
                 .and_then(Value::as_str)
-                .map(str::to_owned),
+                .map(parse_fixed_ip)
+                .transpose()?,
             None => None,
         };
         f.ignore("tag");
@@ -229,7 +218,7 @@ impl Computes {
             (Some(p), None) => {
                 let port = self
                     .networks
-                    .get_port(&caller.network(), &p)
+                    .get_port(caller, &p)
                     .await
                     .map_err(|_| Error::NotFound(format!("Port {p} could not be found.")))?;
                 if !port.device_id.is_empty() {
@@ -269,13 +258,15 @@ impl Computes {
         }
         server.nics.extend(nics.iter().cloned());
         if let Err(e) = self.save(server, current.revision).await {
-            self.release_ports(caller, &nics).await;
+            self.release_ports(&nics).await;
             return Err(e);
         }
         self.record_action(caller, id, "attach_interface").await;
-        nics.into_iter()
+        let nic = nics
+            .into_iter()
             .next()
-            .ok_or_else(|| Error::Internal("no port attached".into()))
+            .ok_or_else(|| Error::Internal("no port attached".into()))?;
+        Ok(self.interface(caller, nic).await)
     }
 
     pub async fn detach_interface(&self, caller: &Caller, id: &str, port_id: &str) -> Result<()> {
@@ -296,7 +287,7 @@ impl Computes {
             .ok_or_else(|| Error::NotFound(format!("Port {port_id} is not attached")))?;
         let nic = server.nics.remove(position);
         self.save(server, current.revision).await?;
-        self.release_ports(caller, &[nic]).await;
+        self.release_ports(&[nic]).await;
         self.record_action(caller, id, "detach_interface").await;
         Ok(())
     }

@@ -238,7 +238,7 @@ impl Computes {
         if server.host.is_none() {
             self.record_action(caller, id, "delete").await;
             // Never placed: nothing runs anywhere.
-            self.release_ports(caller, &server.nics).await;
+            self.release_ports(&server.nics).await;
             self.remove_from_group(&server).await?;
             store::delete_server(&self.pool, id).await?;
             return Ok(());
@@ -284,5 +284,28 @@ impl Computes {
             return Err(Error::Conflict(format!("Instance {} is locked", server.id)));
         }
         Ok(())
+    }
+
+    /// Changes a server's own record (metadata, tags, name) with `change`, keeping its
+    /// metadata within the project's quota.
+    pub async fn change_server(
+        &self,
+        caller: &Caller,
+        id: &str,
+        change: impl FnOnce(&mut Server) -> Result<()>,
+    ) -> Result<Server> {
+        caller.require_writer("server-metadata:update")?;
+        let current = self.get_server(caller, id).await?;
+        let mut server = current.doc;
+        self.check_lock(caller, &server)?;
+        change(&mut server)?;
+        let limit = self
+            .quota_limits(&self.pool, &server.project_id)
+            .await?
+            .get("metadata_items")
+            .copied()
+            .unwrap_or(-1);
+        self.metadata_limit_check(&server.metadata, limit)?;
+        self.save(server, current.revision).await
     }
 }

@@ -1,83 +1,95 @@
-//! Handlers for routers (with their interface actions) and floating IPs.
+//! Routers and floating IPs as [`Resource`]s (their five handlers are `crud`'s), and the
+//! router interface actions.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
-use http::StatusCode;
+use axum::extract::{Path, State};
 use onestack_api::body::JsonBody;
-use onestack_api::{ApiError, AuthContext, BaseUrl, Fields};
+use onestack_api::{ApiError, AuthContext, Fields};
 use serde_json::{Value, json};
 
-use super::query::{self, Params};
-use super::{Created, Reply, Shared, caller, href, one, resource_fields};
+use super::crud::Resource;
+use super::{Reply, Shared, caller};
+use crate::error::Result;
+use crate::ops::floating_ips::FloatingIpView;
+use crate::ops::routers::RouterView;
+use crate::policy::Caller;
+use crate::service::Networks;
 use crate::views;
 
-pub async fn list_routers(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    BaseUrl(base): BaseUrl,
-    Query(params): Query<Params>,
-) -> Reply {
-    let caller = caller(&ctx)?;
-    let views = n
-        .list_routers(&caller)
-        .await?
-        .iter()
-        .map(|r| views::router(r, &caller))
-        .collect();
-    Ok(Json(query::respond(
-        views,
-        &params,
-        "routers",
-        &href(&base, "routers"),
-    )?))
+pub(super) struct RouterKind;
+pub(super) struct FloatingIpKind;
+
+impl Resource for RouterKind {
+    const ONE: &'static str = "router";
+    const MANY: &'static str = "routers";
+    const PATH: &'static str = "routers";
+    type Item = RouterView;
+    type New = Fields;
+    type Change = Fields;
+
+    fn new(fields: Fields) -> Result<Fields> {
+        Ok(fields)
+    }
+    fn change(fields: Fields) -> Result<Fields> {
+        Ok(fields)
+    }
+    async fn list(n: &Networks, caller: &Caller) -> Result<Vec<RouterView>> {
+        n.list_routers(caller).await
+    }
+    async fn get(n: &Networks, caller: &Caller, id: &str) -> Result<RouterView> {
+        n.get_router(caller, id).await
+    }
+    async fn create(n: &Networks, caller: &Caller, new: Fields) -> Result<RouterView> {
+        n.create_router(caller, new).await
+    }
+    async fn update(n: &Networks, caller: &Caller, id: &str, change: Fields) -> Result<RouterView> {
+        n.update_router(caller, id, change).await
+    }
+    async fn delete(n: &Networks, caller: &Caller, id: &str) -> Result<()> {
+        n.delete_router(caller, id).await
+    }
+    async fn views(_: &Networks, caller: &Caller, items: &[RouterView]) -> Result<Vec<Value>> {
+        Ok(items.iter().map(|r| views::router(r, caller)).collect())
+    }
 }
 
-pub async fn show_router(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-    Query(params): Query<Params>,
-) -> Reply {
-    let caller = caller(&ctx)?;
-    let router = n.get_router(&caller, &id).await?;
-    Ok(one("router", views::router(&router, &caller), &params))
-}
+impl Resource for FloatingIpKind {
+    const ONE: &'static str = "floatingip";
+    const MANY: &'static str = "floatingips";
+    const PATH: &'static str = "floatingips";
+    type Item = FloatingIpView;
+    type New = Fields;
+    type Change = Fields;
 
-pub async fn create_router(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    JsonBody(body): JsonBody<Value>,
-) -> Created {
-    let caller = caller(&ctx)?;
-    let router = n
-        .create_router(&caller, resource_fields(body, "router")?)
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        one("router", views::router(&router, &caller), &Vec::new()),
-    ))
-}
-
-pub async fn update_router(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<Value>,
-) -> Reply {
-    let caller = caller(&ctx)?;
-    let router = n
-        .update_router(&caller, &id, resource_fields(body, "router")?)
-        .await?;
-    Ok(one("router", views::router(&router, &caller), &Vec::new()))
-}
-
-pub async fn delete_router(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    n.delete_router(&caller(&ctx)?, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    fn new(fields: Fields) -> Result<Fields> {
+        Ok(fields)
+    }
+    fn change(fields: Fields) -> Result<Fields> {
+        Ok(fields)
+    }
+    async fn list(n: &Networks, caller: &Caller) -> Result<Vec<FloatingIpView>> {
+        n.list_floating_ips(caller).await
+    }
+    async fn get(n: &Networks, caller: &Caller, id: &str) -> Result<FloatingIpView> {
+        n.get_floating_ip(caller, id).await
+    }
+    async fn create(n: &Networks, caller: &Caller, new: Fields) -> Result<FloatingIpView> {
+        n.create_floating_ip(caller, new).await
+    }
+    async fn update(
+        n: &Networks,
+        caller: &Caller,
+        id: &str,
+        change: Fields,
+    ) -> Result<FloatingIpView> {
+        n.update_floating_ip(caller, id, change).await
+    }
+    async fn delete(n: &Networks, caller: &Caller, id: &str) -> Result<()> {
+        n.delete_floating_ip(caller, id).await
+    }
+    async fn views(_: &Networks, _: &Caller, items: &[FloatingIpView]) -> Result<Vec<Value>> {
+        Ok(items.iter().map(views::floating_ip).collect())
+    }
 }
 
 /// The body of an interface action is the bare object: `{"subnet_id": ...}`.
@@ -107,69 +119,4 @@ pub async fn remove_router_interface(
         .remove_router_interface(&caller(&ctx)?, &id, interface_fields(body)?)
         .await?;
     Ok(Json(views::router_interface(&info)))
-}
-
-pub async fn list_floating_ips(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    BaseUrl(base): BaseUrl,
-    Query(params): Query<Params>,
-) -> Reply {
-    let views = n
-        .list_floating_ips(&caller(&ctx)?)
-        .await?
-        .iter()
-        .map(views::floating_ip)
-        .collect();
-    Ok(Json(query::respond(
-        views,
-        &params,
-        "floatingips",
-        &href(&base, "floatingips"),
-    )?))
-}
-
-pub async fn show_floating_ip(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-    Query(params): Query<Params>,
-) -> Reply {
-    let fip = n.get_floating_ip(&caller(&ctx)?, &id).await?;
-    Ok(one("floatingip", views::floating_ip(&fip), &params))
-}
-
-pub async fn create_floating_ip(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    JsonBody(body): JsonBody<Value>,
-) -> Created {
-    let fip = n
-        .create_floating_ip(&caller(&ctx)?, resource_fields(body, "floatingip")?)
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        one("floatingip", views::floating_ip(&fip), &Vec::new()),
-    ))
-}
-
-pub async fn update_floating_ip(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<Value>,
-) -> Reply {
-    let fip = n
-        .update_floating_ip(&caller(&ctx)?, &id, resource_fields(body, "floatingip")?)
-        .await?;
-    Ok(one("floatingip", views::floating_ip(&fip), &Vec::new()))
-}
-
-pub async fn delete_floating_ip(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    n.delete_floating_ip(&caller(&ctx)?, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,7 +1,9 @@
 //! The Network v2.0 HTTP API: routes and the small helpers every handler shares.
 
+mod crud;
 mod l3;
 mod meta;
+mod ports;
 mod query;
 mod quotas;
 mod resources;
@@ -37,8 +39,9 @@ fn href(base: &str, collection: &str) -> String {
     format!("{base}/networking/v2.0/{collection}")
 }
 
+/// Neutron records no request history, so the caller carries no request id.
 fn caller(context: &AuthContext) -> Result<Caller, ApiError> {
-    Caller::from_context(context).map_err(ApiError::from)
+    Caller::from_context(context, String::new(), "network")
 }
 
 /// The single resource object of a create or update body, e.g. `{"network": {...}}`.
@@ -57,49 +60,19 @@ fn resource_fields(body: Value, what: &'static str) -> Result<Fields, ApiError> 
 /// The routes under the network prefix (`/networking`).
 pub fn router(networks: Shared) -> Router {
     use resources::*;
-    Router::new()
+    let router = Router::new()
         .route("/", get(meta::versions))
         .route("/v2.0", get(meta::resources))
         .route("/v2.0/extensions", get(meta::extensions))
-        .route("/v2.0/extensions/{alias}", get(meta::extension))
-        .route("/v2.0/networks", get(list_networks).post(create_network))
-        .route(
-            "/v2.0/networks/{id}",
-            get(show_network).put(update_network).delete(delete_network),
-        )
-        .route("/v2.0/subnets", get(list_subnets).post(create_subnet))
-        .route(
-            "/v2.0/subnets/{id}",
-            get(show_subnet).put(update_subnet).delete(delete_subnet),
-        )
-        .route("/v2.0/ports", get(list_ports).post(create_port))
-        .route(
-            "/v2.0/ports/{id}",
-            get(show_port).put(update_port).delete(delete_port),
-        )
-        .route("/v2.0/security-groups", get(list_groups).post(create_group))
-        .route(
-            "/v2.0/security-groups/{id}",
-            get(show_group).put(update_group).delete(delete_group),
-        )
-        .route(
-            "/v2.0/security-group-rules",
-            get(list_rules).post(create_rule),
-        )
-        .route(
-            "/v2.0/security-group-rules/{id}",
-            get(show_rule).put(update_rule).delete(delete_rule),
-        )
-        .route(
-            "/v2.0/routers",
-            get(l3::list_routers).post(l3::create_router),
-        )
-        .route(
-            "/v2.0/routers/{id}",
-            get(l3::show_router)
-                .put(l3::update_router)
-                .delete(l3::delete_router),
-        )
+        .route("/v2.0/extensions/{alias}", get(meta::extension));
+    let router = crud::routes::<NetworkKind>(router);
+    let router = crud::routes::<SubnetKind>(router);
+    let router = crud::routes::<PortKind>(router);
+    let router = crud::routes::<GroupKind>(router);
+    let router = crud::routes::<RuleKind>(router);
+    let router = crud::routes::<l3::RouterKind>(router);
+    let router = crud::routes::<l3::FloatingIpKind>(router);
+    router
         .route(
             "/v2.0/routers/{id}/add_router_interface",
             put(l3::add_router_interface),
@@ -107,16 +80,6 @@ pub fn router(networks: Shared) -> Router {
         .route(
             "/v2.0/routers/{id}/remove_router_interface",
             put(l3::remove_router_interface),
-        )
-        .route(
-            "/v2.0/floatingips",
-            get(l3::list_floating_ips).post(l3::create_floating_ip),
-        )
-        .route(
-            "/v2.0/floatingips/{id}",
-            get(l3::show_floating_ip)
-                .put(l3::update_floating_ip)
-                .delete(l3::delete_floating_ip),
         )
         .route("/v2.0/network-ip-availabilities", get(list_availabilities))
         .route(

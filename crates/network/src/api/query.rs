@@ -7,8 +7,8 @@ use std::cmp::Ordering;
 use onestack_api::ApiError;
 use serde_json::{Map, Value, json};
 
-/// Query parameters of a request, in order, repeated keys kept.
-pub type Params = Vec<(String, String)>;
+pub use onestack_api::paging::Params;
+use onestack_api::paging::{self, values};
 
 const CONTROL: &[&str] = &[
     "fields",
@@ -22,13 +22,6 @@ const CONTROL: &[&str] = &[
     "not-tags",
     "not-tags-any",
 ];
-
-fn values<'a>(params: &'a Params, key: &str) -> impl Iterator<Item = &'a str> {
-    params
-        .iter()
-        .filter(move |(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
 
 /// Keeps only the requested fields of a resource (`?fields=id&fields=name`).
 pub fn select_fields(params: &Params, view: Value) -> Value {
@@ -209,19 +202,13 @@ pub fn respond(
 
     let mut links = Vec::new();
     if let Some(limit) = limit {
-        let kept: Vec<String> = params
-            .iter()
-            .filter(|(k, _)| k != "marker" && k != "page_reverse" && k != "limit")
-            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-            .collect();
+        let limit = limit.to_string();
         let base = |marker: &str, reverse: bool| {
-            let mut q = kept.clone();
-            q.push(format!("limit={limit}"));
-            q.push(format!("marker={}", encode(marker)));
+            let mut added = vec![("limit", limit.as_str()), ("marker", marker)];
             if reverse {
-                q.push("page_reverse=True".into());
+                added.push(("page_reverse", "True"));
             }
-            format!("{href}?{}", q.join("&"))
+            paging::link(href, params, &["marker", "page_reverse", "limit"], &added)
         };
         let (first, last) = (window.first(), window.last());
         if let Some(last) = last.and_then(|v| v["id"].as_str())
@@ -245,19 +232,6 @@ pub fn respond(
         body[format!("{collection}_links")] = Value::Array(links);
     }
     Ok(body)
-}
-
-/// Percent-encodes a query component.
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~:".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -9,18 +9,6 @@ use serde_json::{Map, Value, json};
 
 use super::{Shared, caller};
 use crate::config::QUOTA_RESOURCES;
-use crate::policy::Caller;
-
-fn may_read(caller: &Caller, project_id: &str) -> Result<(), ApiError> {
-    if caller.owns(project_id) {
-        Ok(())
-    } else {
-        Err(
-            ApiError::forbidden("(rule:get_quota) is disallowed by policy")
-                .with_kind("PolicyNotAuthorized"),
-        )
-    }
-}
 
 fn as_object(limits: impl IntoIterator<Item = (String, i64)>, project_id: Option<&str>) -> Value {
     let mut map: Map<String, Value> = limits.into_iter().map(|(k, v)| (k, json!(v))).collect();
@@ -32,15 +20,12 @@ fn as_object(limits: impl IntoIterator<Item = (String, i64)>, project_id: Option
 }
 
 pub async fn list(State(n): State<Shared>, ctx: AuthContext) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&ctx)?;
-    caller.require_admin("get_quota").map_err(ApiError::from)?;
-    let mut quotas = Vec::new();
-    for project in n.projects_with_quotas().await? {
-        quotas.push(as_object(
-            n.limits_in(&n.pool, &project).await?,
-            Some(&project),
-        ));
-    }
+    let quotas: Vec<Value> = n
+        .quotas(&caller(&ctx)?)
+        .await?
+        .into_iter()
+        .map(|(project, limits)| as_object(limits, Some(&project)))
+        .collect();
     Ok(Json(json!({"quotas": quotas})))
 }
 
@@ -49,10 +34,8 @@ pub async fn show(
     ctx: AuthContext,
     Path(project_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    may_read(&caller(&ctx)?, &project_id)?;
-    Ok(Json(
-        json!({"quota": as_object(n.limits_in(&n.pool, &project_id).await?, None)}),
-    ))
+    let limits = n.quota(&caller(&ctx)?, &project_id).await?;
+    Ok(Json(json!({"quota": as_object(limits, None)})))
 }
 
 pub async fn defaults(
@@ -60,8 +43,8 @@ pub async fn defaults(
     ctx: AuthContext,
     Path(project_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    may_read(&caller(&ctx)?, &project_id)?;
-    Ok(Json(json!({"quota": as_object(n.default_limits(), None)})))
+    let limits = n.default_quota(&caller(&ctx)?, &project_id).await?;
+    Ok(Json(json!({"quota": as_object(limits, None)})))
 }
 
 pub async fn details(
@@ -69,9 +52,7 @@ pub async fn details(
     ctx: AuthContext,
     Path(project_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    may_read(&caller(&ctx)?, &project_id)?;
-    let limits = n.limits_in(&n.pool, &project_id).await?;
-    let used = n.usage(&project_id).await?;
+    let (limits, used) = n.quota_usage(&caller(&ctx)?, &project_id).await?;
     let detail: Map<String, Value> = limits
         .into_iter()
         .map(|(k, limit)| {
@@ -89,9 +70,6 @@ pub async fn update(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let caller = caller(&ctx)?;
-    caller
-        .require_admin("update_quota")
-        .map_err(ApiError::from)?;
     let fields = Fields::from_body(body, "quota")?;
     let mut limits = Vec::new();
     for (key, value) in fields.into_rest() {
@@ -109,10 +87,8 @@ pub async fn update(
         .ok_or_else(|| ApiError::bad_request(format!("Invalid input for {key}. Reason: '{value}' is not a valid integer or is less than -1.")))?;
         limits.push((key, limit));
     }
-    n.set_limits(&project_id, &limits).await?;
-    Ok(Json(
-        json!({"quota": as_object(n.limits_in(&n.pool, &project_id).await?, None)}),
-    ))
+    let limits = n.set_quota(&caller, &project_id, &limits).await?;
+    Ok(Json(json!({"quota": as_object(limits, None)})))
 }
 
 pub async fn reset(
@@ -120,9 +96,6 @@ pub async fn reset(
     ctx: AuthContext,
     Path(project_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller(&ctx)?
-        .require_admin("delete_quota")
-        .map_err(ApiError::from)?;
-    n.reset_limits(&project_id).await?;
+    n.reset_quota(&caller(&ctx)?, &project_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

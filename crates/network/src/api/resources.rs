@@ -1,380 +1,214 @@
-//! Handlers for networks, subnets, ports, security groups and their rules: each parses the
-//! request, calls the operation, and renders Neutron's view.
+//! Networks, subnets, ports, security groups and their rules as [`Resource`]s (their five
+//! handlers are `crud`'s), and the IP availability reports.
 
 use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use http::StatusCode;
-use onestack_api::body::JsonBody;
-use onestack_api::{ApiError, AuthContext, BaseUrl};
+use onestack_api::{AuthContext, BaseUrl, Fields};
 use serde_json::{Value, json};
 
+use super::crud::Resource;
+use super::ports;
 use super::query::{self, Params};
-use super::{Created, Reply, Shared, caller, href, one, resource_fields};
+use super::{Reply, Shared, caller, href};
+use crate::error::Result;
+use crate::model::{Network, Port, Rule, SecurityGroup, Subnet};
+use crate::ops::port_input::{NewPort, PortUpdate};
+use crate::policy::Caller;
+use crate::service::Networks;
 use crate::views;
 
-pub async fn list_networks(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    BaseUrl(base): BaseUrl,
-    Query(params): Query<Params>,
-) -> Reply {
-    let caller = caller(&ctx)?;
-    let networks = n.list_networks(&caller).await?;
-    let mut subnets: HashMap<String, Vec<String>> = HashMap::new();
-    for (network, subnet) in n.subnet_ids(None).await? {
-        subnets.entry(network).or_default().push(subnet);
+pub(super) struct NetworkKind;
+pub(super) struct SubnetKind;
+pub(super) struct PortKind;
+pub(super) struct GroupKind;
+pub(super) struct RuleKind;
+
+impl Resource for NetworkKind {
+    const ONE: &'static str = "network";
+    const MANY: &'static str = "networks";
+    const PATH: &'static str = "networks";
+    type Item = Network;
+    type New = Fields;
+    type Change = Fields;
+
+    fn new(fields: Fields) -> Result<Fields> {
+        Ok(fields)
     }
-    let views = networks
-        .iter()
-        .map(|net| {
-            views::network(
-                net,
-                subnets.get(&net.id).map(Vec::as_slice).unwrap_or(&[]),
-                &caller,
-            )
-        })
-        .collect();
-    Ok(Json(query::respond(
-        views,
-        &params,
-        "networks",
-        &href(&base, "networks"),
-    )?))
+    fn change(fields: Fields) -> Result<Fields> {
+        Ok(fields)
+    }
+    async fn list(n: &Networks, caller: &Caller) -> Result<Vec<Network>> {
+        n.list_networks(caller).await
+    }
+    async fn get(n: &Networks, caller: &Caller, id: &str) -> Result<Network> {
+        n.get_network(caller, id).await
+    }
+    async fn create(n: &Networks, caller: &Caller, new: Fields) -> Result<Network> {
+        n.create_network(caller, new).await
+    }
+    async fn update(n: &Networks, caller: &Caller, id: &str, change: Fields) -> Result<Network> {
+        n.update_network(caller, id, change).await
+    }
+    async fn delete(n: &Networks, caller: &Caller, id: &str) -> Result<()> {
+        n.delete_network(caller, id).await
+    }
+    async fn views(n: &Networks, caller: &Caller, items: &[Network]) -> Result<Vec<Value>> {
+        // One network's subnets by its id; a listing's all at once.
+        let only = match items {
+            [one] => Some(one.id.as_str()),
+            _ => None,
+        };
+        let mut subnets: HashMap<String, Vec<String>> = HashMap::new();
+        for (network, subnet) in n.subnet_ids(only).await? {
+            subnets.entry(network).or_default().push(subnet);
+        }
+        Ok(items
+            .iter()
+            .map(|net| {
+                let ids = subnets.get(&net.id).map(Vec::as_slice).unwrap_or(&[]);
+                views::network(net, ids, caller)
+            })
+            .collect())
+    }
 }
 
-async fn network_view(
-    n: &Shared,
-    caller: &crate::policy::Caller,
-    network: &crate::model::Network,
-) -> Result<Value, ApiError> {
-    let subnets: Vec<String> = n
-        .subnet_ids(Some(&network.id))
-        .await?
-        .into_iter()
-        .map(|(_, s)| s)
-        .collect();
-    Ok(views::network(network, &subnets, caller))
+impl Resource for SubnetKind {
+    const ONE: &'static str = "subnet";
+    const MANY: &'static str = "subnets";
+    const PATH: &'static str = "subnets";
+    type Item = Subnet;
+    type New = Fields;
+    type Change = Fields;
+
+    fn new(fields: Fields) -> Result<Fields> {
+        Ok(fields)
+    }
+    fn change(fields: Fields) -> Result<Fields> {
+        Ok(fields)
+    }
+    async fn list(n: &Networks, caller: &Caller) -> Result<Vec<Subnet>> {
+        n.list_subnets(caller).await
+    }
+    async fn get(n: &Networks, caller: &Caller, id: &str) -> Result<Subnet> {
+        n.get_subnet(caller, id).await
+    }
+    async fn create(n: &Networks, caller: &Caller, new: Fields) -> Result<Subnet> {
+        n.create_subnet(caller, new).await
+    }
+    async fn update(n: &Networks, caller: &Caller, id: &str, change: Fields) -> Result<Subnet> {
+        n.update_subnet(caller, id, change).await
+    }
+    async fn delete(n: &Networks, caller: &Caller, id: &str) -> Result<()> {
+        n.delete_subnet(caller, id).await
+    }
+    async fn views(_: &Networks, _: &Caller, items: &[Subnet]) -> Result<Vec<Value>> {
+        Ok(items.iter().map(views::subnet).collect())
+    }
 }
 
-pub async fn show_network(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-    Query(params): Query<Params>,
-) -> Reply {
-    let caller = caller(&ctx)?;
-    let network = n.get_network(&caller, &id).await?;
-    Ok(one(
-        "network",
-        network_view(&n, &caller, &network).await?,
-        &params,
-    ))
+impl Resource for PortKind {
+    const ONE: &'static str = "port";
+    const MANY: &'static str = "ports";
+    const PATH: &'static str = "ports";
+    type Item = Port;
+    type New = NewPort;
+    type Change = PortUpdate;
+
+    fn new(fields: Fields) -> Result<NewPort> {
+        ports::new_port(fields)
+    }
+    fn change(fields: Fields) -> Result<PortUpdate> {
+        ports::port_update(fields)
+    }
+    async fn list(n: &Networks, caller: &Caller) -> Result<Vec<Port>> {
+        n.list_ports(caller).await
+    }
+    async fn get(n: &Networks, caller: &Caller, id: &str) -> Result<Port> {
+        n.get_port(caller, id).await
+    }
+    async fn create(n: &Networks, caller: &Caller, new: NewPort) -> Result<Port> {
+        n.create_port(caller, new).await
+    }
+    async fn update(n: &Networks, caller: &Caller, id: &str, change: PortUpdate) -> Result<Port> {
+        n.update_port(caller, id, change).await
+    }
+    async fn delete(n: &Networks, caller: &Caller, id: &str) -> Result<()> {
+        n.delete_port(caller, id).await
+    }
+    async fn views(_: &Networks, caller: &Caller, items: &[Port]) -> Result<Vec<Value>> {
+        Ok(items.iter().map(|p| views::port(p, caller)).collect())
+    }
 }
 
-pub async fn create_network(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    JsonBody(body): JsonBody<Value>,
-) -> Created {
-    let caller = caller(&ctx)?;
-    let network = n
-        .create_network(&caller, resource_fields(body, "network")?)
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        one(
-            "network",
-            network_view(&n, &caller, &network).await?,
-            &Vec::new(),
-        ),
-    ))
+impl Resource for GroupKind {
+    const ONE: &'static str = "security_group";
+    const MANY: &'static str = "security_groups";
+    const PATH: &'static str = "security-groups";
+    type Item = (SecurityGroup, Vec<Rule>);
+    type New = Fields;
+    type Change = Fields;
+
+    fn new(fields: Fields) -> Result<Fields> {
+        Ok(fields)
+    }
+    fn change(fields: Fields) -> Result<Fields> {
+        Ok(fields)
+    }
+    async fn list(n: &Networks, caller: &Caller) -> Result<Vec<Self::Item>> {
+        n.list_groups(caller).await
+    }
+    async fn get(n: &Networks, caller: &Caller, id: &str) -> Result<Self::Item> {
+        n.get_group(caller, id).await
+    }
+    async fn create(n: &Networks, caller: &Caller, new: Fields) -> Result<Self::Item> {
+        n.create_group(caller, new).await
+    }
+    async fn update(n: &Networks, caller: &Caller, id: &str, change: Fields) -> Result<Self::Item> {
+        n.update_group(caller, id, change).await
+    }
+    async fn delete(n: &Networks, caller: &Caller, id: &str) -> Result<()> {
+        n.delete_group(caller, id).await
+    }
+    async fn views(_: &Networks, _: &Caller, items: &[Self::Item]) -> Result<Vec<Value>> {
+        Ok(items.iter().map(|(g, r)| views::group(g, r)).collect())
+    }
 }
 
-pub async fn update_network(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<Value>,
-) -> Reply {
-    let caller = caller(&ctx)?;
-    let network = n
-        .update_network(&caller, &id, resource_fields(body, "network")?)
-        .await?;
-    Ok(one(
-        "network",
-        network_view(&n, &caller, &network).await?,
-        &Vec::new(),
-    ))
-}
+impl Resource for RuleKind {
+    const ONE: &'static str = "security_group_rule";
+    const MANY: &'static str = "security_group_rules";
+    const PATH: &'static str = "security-group-rules";
+    type Item = Rule;
+    type New = Fields;
+    type Change = Fields;
 
-pub async fn delete_network(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    n.delete_network(&caller(&ctx)?, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-pub async fn list_subnets(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    BaseUrl(base): BaseUrl,
-    Query(params): Query<Params>,
-) -> Reply {
-    let subnets = n.list_subnets(&caller(&ctx)?).await?;
-    let views = subnets.iter().map(views::subnet).collect();
-    Ok(Json(query::respond(
-        views,
-        &params,
-        "subnets",
-        &href(&base, "subnets"),
-    )?))
-}
-
-pub async fn show_subnet(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-    Query(params): Query<Params>,
-) -> Reply {
-    let subnet = n.get_subnet(&caller(&ctx)?, &id).await?;
-    Ok(one("subnet", views::subnet(&subnet), &params))
-}
-
-pub async fn create_subnet(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    JsonBody(body): JsonBody<Value>,
-) -> Created {
-    let subnet = n
-        .create_subnet(&caller(&ctx)?, resource_fields(body, "subnet")?)
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        one("subnet", views::subnet(&subnet), &Vec::new()),
-    ))
-}
-
-pub async fn update_subnet(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<Value>,
-) -> Reply {
-    let subnet = n
-        .update_subnet(&caller(&ctx)?, &id, resource_fields(body, "subnet")?)
-        .await?;
-    Ok(one("subnet", views::subnet(&subnet), &Vec::new()))
-}
-
-pub async fn delete_subnet(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    n.delete_subnet(&caller(&ctx)?, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-pub async fn list_ports(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    BaseUrl(base): BaseUrl,
-    Query(params): Query<Params>,
-) -> Reply {
-    let caller = caller(&ctx)?;
-    let ports = n.list_ports(&caller).await?;
-    let views = ports.iter().map(|p| views::port(p, &caller)).collect();
-    Ok(Json(query::respond(
-        views,
-        &params,
-        "ports",
-        &href(&base, "ports"),
-    )?))
-}
-
-pub async fn show_port(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-    Query(params): Query<Params>,
-) -> Reply {
-    let caller = caller(&ctx)?;
-    let port = n.get_port(&caller, &id).await?;
-    Ok(one("port", views::port(&port, &caller), &params))
-}
-
-pub async fn create_port(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    JsonBody(body): JsonBody<Value>,
-) -> Created {
-    let caller = caller(&ctx)?;
-    let port = n
-        .create_port(&caller, resource_fields(body, "port")?)
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        one("port", views::port(&port, &caller), &Vec::new()),
-    ))
-}
-
-pub async fn update_port(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<Value>,
-) -> Reply {
-    let caller = caller(&ctx)?;
-    let port = n
-        .update_port(&caller, &id, resource_fields(body, "port")?)
-        .await?;
-    Ok(one("port", views::port(&port, &caller), &Vec::new()))
-}
-
-pub async fn delete_port(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    n.delete_port(&caller(&ctx)?, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-pub async fn list_groups(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    BaseUrl(base): BaseUrl,
-    Query(params): Query<Params>,
-) -> Reply {
-    let groups = n.list_groups(&caller(&ctx)?).await?;
-    let views = groups.iter().map(|(g, r)| views::group(g, r)).collect();
-    Ok(Json(query::respond(
-        views,
-        &params,
-        "security_groups",
-        &href(&base, "security-groups"),
-    )?))
-}
-
-pub async fn show_group(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-    Query(params): Query<Params>,
-) -> Reply {
-    let (g, r) = n.get_group(&caller(&ctx)?, &id).await?;
-    Ok(one("security_group", views::group(&g, &r), &params))
-}
-
-pub async fn create_group(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    JsonBody(body): JsonBody<Value>,
-) -> Created {
-    let (g, r) = n
-        .create_group(&caller(&ctx)?, resource_fields(body, "security_group")?)
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        one("security_group", views::group(&g, &r), &Vec::new()),
-    ))
-}
-
-pub async fn update_group(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<Value>,
-) -> Reply {
-    let (g, r) = n
-        .update_group(
-            &caller(&ctx)?,
-            &id,
-            resource_fields(body, "security_group")?,
-        )
-        .await?;
-    Ok(one("security_group", views::group(&g, &r), &Vec::new()))
-}
-
-pub async fn delete_group(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    n.delete_group(&caller(&ctx)?, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-pub async fn list_rules(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    BaseUrl(base): BaseUrl,
-    Query(params): Query<Params>,
-) -> Reply {
-    let rules = n.list_rules(&caller(&ctx)?).await?;
-    let views = rules.iter().map(views::rule).collect();
-    Ok(Json(query::respond(
-        views,
-        &params,
-        "security_group_rules",
-        &href(&base, "security-group-rules"),
-    )?))
-}
-
-pub async fn show_rule(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-    Query(params): Query<Params>,
-) -> Reply {
-    let rule = n.get_rule(&caller(&ctx)?, &id).await?;
-    Ok(one("security_group_rule", views::rule(&rule), &params))
-}
-
-pub async fn create_rule(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    JsonBody(body): JsonBody<Value>,
-) -> Created {
-    let rule = n
-        .create_rule(
-            &caller(&ctx)?,
-            resource_fields(body, "security_group_rule")?,
-        )
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        one("security_group_rule", views::rule(&rule), &Vec::new()),
-    ))
-}
-
-pub async fn update_rule(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<Value>,
-) -> Reply {
-    let rule = n
-        .update_rule_description(
-            &caller(&ctx)?,
-            &id,
-            resource_fields(body, "security_group_rule")?,
-        )
-        .await?;
-    Ok(one("security_group_rule", views::rule(&rule), &Vec::new()))
-}
-
-pub async fn delete_rule(
-    State(n): State<Shared>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    n.delete_rule(&caller(&ctx)?, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    fn new(fields: Fields) -> Result<Fields> {
+        Ok(fields)
+    }
+    fn change(fields: Fields) -> Result<Fields> {
+        Ok(fields)
+    }
+    async fn list(n: &Networks, caller: &Caller) -> Result<Vec<Rule>> {
+        n.list_rules(caller).await
+    }
+    async fn get(n: &Networks, caller: &Caller, id: &str) -> Result<Rule> {
+        n.get_rule(caller, id).await
+    }
+    async fn create(n: &Networks, caller: &Caller, new: Fields) -> Result<Rule> {
+        n.create_rule(caller, new).await
+    }
+    async fn update(n: &Networks, caller: &Caller, id: &str, change: Fields) -> Result<Rule> {
+        // Only a rule's description changes.
+        n.update_rule_description(caller, id, change).await
+    }
+    async fn delete(n: &Networks, caller: &Caller, id: &str) -> Result<()> {
+        n.delete_rule(caller, id).await
+    }
+    async fn views(_: &Networks, _: &Caller, items: &[Rule]) -> Result<Vec<Value>> {
+        Ok(items.iter().map(views::rule).collect())
+    }
 }
 
 pub async fn list_availabilities(

@@ -8,12 +8,13 @@ use onestack_api::Fields;
 use onestack_db::Tx;
 use serde_json::Value;
 
-use super::ports::{IpRequest, allocate};
+use super::port_input::IpRequest;
+use super::ports::allocate;
 use super::routers::{insert_service_port, service_port};
 use super::{input, quota};
 use crate::error::{Error, Result};
 use crate::model::{FLOATING_IP_OWNER, FloatingIp, Network, Port, Router};
-use crate::policy::Caller;
+use crate::policy::{Caller, NetworkPolicy};
 use crate::service::{Networks, new_id, new_standard, touch};
 use crate::store::{self, Table};
 

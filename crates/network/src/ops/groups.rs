@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::{input, quota};
 use crate::error::{Error, Result};
 use crate::model::{PROTOCOLS, Rule, SecurityGroup, protocol_number};
-use crate::policy::Caller;
+use crate::policy::{Caller, NetworkPolicy};
 use crate::service::{Networks, new_id, new_standard, touch};
 use crate::store::{self, Table};
 

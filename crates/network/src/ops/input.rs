@@ -7,6 +7,7 @@ use ipnet::IpNet;
 use onestack_api::Fields;
 use serde_json::Value;
 
+use super::port_input::{IpRequest, PairRequest};
 use crate::error::{Error, Result};
 
 pub const MAX_NAME: usize = 255;
@@ -127,6 +128,85 @@ pub fn check_tags(tags: &[String]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `fixed_ips`: subnets to take an address from, or addresses asked for.
+pub fn ip_requests(value: Value) -> Result<Vec<IpRequest>> {
+    let Value::Array(items) = value else {
+        return Err(Error::invalid_input("fixed_ips must be a list"));
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            let subnet_id = match &item["subnet_id"] {
+                Value::String(s) => Some(s.clone()),
+                Value::Null => None,
+                other => {
+                    return Err(Error::invalid_input(format!(
+                        "'{other}' is not a valid subnet_id"
+                    )));
+                }
+            };
+            match (&item["ip_address"], subnet_id) {
+                (Value::String(address), subnet_id) => Ok(IpRequest::Address {
+                    subnet_id,
+                    ip: ip(address, "fixed_ips")?,
+                }),
+                (Value::Null, Some(subnet_id)) => Ok(IpRequest::Subnet(subnet_id)),
+                (Value::Null, None) => Err(Error::invalid_input(
+                    "fixed_ips entries need a subnet_id or an ip_address",
+                )),
+                (other, _) => Err(Error::invalid_input(format!(
+                    "'{other}' is not a valid IP address for fixed_ips"
+                ))),
+            }
+        })
+        .collect()
+}
+
+/// `allowed_address_pairs`: each an address or CIDR, with a MAC or not.
+pub fn pair_requests(value: Value) -> Result<Vec<PairRequest>> {
+    let Value::Array(items) = value else {
+        return Err(Error::invalid_input("allowed_address_pairs must be a list"));
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            let address = item["ip_address"].as_str().ok_or_else(|| {
+                Error::invalid_input("allowed_address_pairs entries need an ip_address")
+            })?;
+            cidr(address, "allowed_address_pairs")?;
+            let mac_address = match &item["mac_address"] {
+                Value::Null => None,
+                Value::String(m) => Some(mac(m)?),
+                other => {
+                    return Err(Error::invalid_input(format!(
+                        "'{other}' is not a valid MAC address"
+                    )));
+                }
+            };
+            Ok(PairRequest {
+                ip_address: address.trim().to_owned(),
+                mac_address,
+            })
+        })
+        .collect()
+}
+
+/// `security_groups` of a port: a list of group ids.
+pub fn group_ids(value: Value) -> Result<Vec<String>> {
+    let Value::Array(items) = value else {
+        return Err(Error::invalid_input("security_groups must be a list"));
+    };
+    items
+        .into_iter()
+        .map(|item| match item {
+            Value::String(id) => Ok(id),
+            other => Err(Error::invalid_input(format!(
+                "'{other}' is not a security group id"
+            ))),
+        })
+        .collect()
 }
 
 #[cfg(test)]

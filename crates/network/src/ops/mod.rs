@@ -4,8 +4,10 @@
 pub mod availability;
 pub mod floating_ips;
 pub mod groups;
+pub mod guests;
 pub mod input;
 pub mod networks;
+pub mod port_input;
 pub mod ports;
 pub mod quota;
 pub mod routers;

@@ -9,7 +9,7 @@ use onestack_api::Fields;
 use super::{input, quota};
 use crate::error::{Error, Result};
 use crate::model::{DHCP_OWNER, Network, Port, Segment, Subnet};
-use crate::policy::Caller;
+use crate::policy::{Caller, NetworkPolicy};
 use crate::service::{Networks, new_id, new_standard, touch};
 use crate::store::{self, Table};
 

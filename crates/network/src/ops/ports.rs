@@ -4,85 +4,26 @@
 use std::collections::HashSet;
 use std::net::IpAddr;
 
-use onestack_api::Fields;
 use onestack_db::Tx;
-use serde_json::Value;
 
+use super::port_input::{IpRequest, NewPort, OwnerOnly, PairRequest, PortUpdate};
 use super::{groups, input, quota};
 use crate::error::{Error, Result};
 use crate::ipam;
 use crate::model::{
     AddressPair, DHCP_OWNER, FixedIp, Network, Port, Router, Subnet, is_reserved_owner,
 };
-use crate::policy::Caller;
+use crate::policy::{Caller, NetworkPolicy};
 use crate::service::{Networks, new_id, new_standard, touch};
 use crate::store::{self, Table};
 
-/// One entry of `fixed_ips` in a request.
-#[derive(Debug)]
-pub(crate) enum IpRequest {
-    Subnet(String),
-    Address {
-        subnet_id: Option<String>,
-        ip: IpAddr,
-    },
-}
-
-pub(crate) fn ip_requests(value: Value) -> Result<Vec<IpRequest>> {
-    let Value::Array(items) = value else {
-        return Err(Error::invalid_input("fixed_ips must be a list"));
-    };
-    items
-        .into_iter()
-        .map(|item| {
-            let subnet_id = match &item["subnet_id"] {
-                Value::String(s) => Some(s.clone()),
-                Value::Null => None,
-                other => {
-                    return Err(Error::invalid_input(format!(
-                        "'{other}' is not a valid subnet_id"
-                    )));
-                }
-            };
-            match (&item["ip_address"], subnet_id) {
-                (Value::String(ip), subnet_id) => Ok(IpRequest::Address {
-                    subnet_id,
-                    ip: input::ip(ip, "fixed_ips")?,
-                }),
-                (Value::Null, Some(subnet_id)) => Ok(IpRequest::Subnet(subnet_id)),
-                (Value::Null, None) => Err(Error::invalid_input(
-                    "fixed_ips entries need a subnet_id or an ip_address",
-                )),
-                (other, _) => Err(Error::invalid_input(format!(
-                    "'{other}' is not a valid IP address for fixed_ips"
-                ))),
-            }
-        })
-        .collect()
-}
-
-fn address_pairs(value: Value, port_mac: &str) -> Result<Vec<AddressPair>> {
-    let Value::Array(items) = value else {
-        return Err(Error::invalid_input("allowed_address_pairs must be a list"));
-    };
+/// Resolves address pair requests against the port's MAC; a pair asked twice is refused.
+fn address_pairs(requests: Vec<PairRequest>, port_mac: &str) -> Result<Vec<AddressPair>> {
     let mut out: Vec<AddressPair> = Vec::new();
-    for item in items {
-        let ip = item["ip_address"].as_str().ok_or_else(|| {
-            Error::invalid_input("allowed_address_pairs entries need an ip_address")
-        })?;
-        input::cidr(ip, "allowed_address_pairs")?;
-        let mac = match &item["mac_address"] {
-            Value::Null => port_mac.to_owned(),
-            Value::String(m) => input::mac(m)?,
-            other => {
-                return Err(Error::invalid_input(format!(
-                    "'{other}' is not a valid MAC address"
-                )));
-            }
-        };
+    for request in requests {
         let pair = AddressPair {
-            ip_address: ip.trim().to_owned(),
-            mac_address: mac,
+            ip_address: request.ip_address,
+            mac_address: request.mac_address.unwrap_or_else(|| port_mac.to_owned()),
         };
         if out.contains(&pair) {
             return Err(Error::invalid_input(
@@ -230,7 +171,7 @@ pub(crate) async fn allocate(
 fn check_owner_only(
     caller: &Caller,
     network: &Network,
-    fields: &Fields,
+    asked: OwnerOnly,
     device_owner: &str,
     action: &str,
 ) -> Result<()> {
@@ -243,23 +184,10 @@ fn check_owner_only(
     if device_owner.starts_with("network:") {
         return Err(Error::Policy(format!("rule:{action}:device_owner")));
     }
-    for key in [
-        "mac_address",
-        "port_security_enabled",
-        "allowed_address_pairs",
-    ] {
-        if fields.contains(key) {
-            return Err(Error::Policy(format!("rule:{action}:{key}")));
-        }
+    match asked.first() {
+        Some(key) => Err(Error::Policy(format!("rule:{action}:{key}"))),
+        None => Ok(()),
     }
-    let explicit_ip = fields
-        .get("fixed_ips")
-        .and_then(Value::as_array)
-        .is_some_and(|ips| ips.iter().any(|ip| !ip["ip_address"].is_null()));
-    if explicit_ip {
-        return Err(Error::Policy(format!("rule:{action}:fixed_ips:ip_address")));
-    }
-    Ok(())
 }
 
 /// Neutron's `DeviceIDNotOwnedByTenant`: a device id that names another project's router.
@@ -271,20 +199,6 @@ fn device_id_not_owned(device_id: &str) -> Error {
         ),
     )
 }
-
-/// What the port API may not change on a port a router or floating IP owns: they are
-/// changed through those APIs only (name, description and admin_state_up stay open).
-const SERVICE_PORT_FIXED: [&str; 9] = [
-    "device_id",
-    "device_owner",
-    "fixed_ips",
-    "mac_address",
-    "port_security_enabled",
-    "security_groups",
-    "allowed_address_pairs",
-    "binding:host_id",
-    "binding:profile",
-];
 
 impl Networks {
     /// Refuses, for non-admins, a `device_id` that names a router of another project than
@@ -331,39 +245,26 @@ impl Networks {
         tx: &mut Tx,
         caller: &Caller,
         project_id: &str,
-        value: Value,
+        ids: Vec<String>,
     ) -> Result<Vec<String>> {
-        let Value::Array(items) = value else {
-            return Err(Error::invalid_input("security_groups must be a list"));
-        };
         let mut out = Vec::new();
-        for item in items {
-            let id = item.as_str().ok_or_else(|| {
-                Error::invalid_input(format!("'{item}' is not a security group id"))
-            })?;
-            let group = groups::find_group(tx, id).await?;
-            match group {
+        for id in ids {
+            match groups::find_group(tx, &id).await? {
                 Some(g) if g.project_id == project_id || caller.admin => {
                     if !out.contains(&g.id) {
                         out.push(g.id);
                     }
                 }
-                _ => return Err(Error::group_not_found(id)),
+                _ => return Err(Error::group_not_found(&id)),
             }
         }
         Ok(out)
     }
 
-    pub async fn create_port(&self, caller: &Caller, mut fields: Fields) -> Result<Port> {
+    pub async fn create_port(&self, caller: &Caller, new: NewPort) -> Result<Port> {
         caller.require_writer("create_port")?;
-        let requested_project = input::project(&mut fields)?;
-        let network_id = fields.opt_string("network_id")?.ok_or_else(|| {
-            Error::BadRequest(
-                "Failed to parse request. Required attribute 'network_id' not specified".into(),
-            )
-        })?;
-        let network = self.get_network(caller, &network_id).await?;
-        let project_id = caller.target_project(requested_project, "create_port:tenant_id")?;
+        let network = self.get_network(caller, &new.network_id).await?;
+        let project_id = caller.target_project(new.project_id.clone(), "create_port:tenant_id")?;
         // Another project's network takes ports only when shared. An external one is visible
         // to all, but a port on it would put a guest straight on the outside: Neutron answers
         // as if it did not exist.
@@ -373,47 +274,36 @@ impl Networks {
                 message: "The resource could not be found.".into(),
             });
         }
-        let name = input::text(&mut fields, "name")?.unwrap_or_default();
-        let description = input::text(&mut fields, "description")?.unwrap_or_default();
-        let admin_state_up = fields.opt_bool("admin_state_up")?.unwrap_or(true);
-        let device_id = input::text(&mut fields, "device_id")?.unwrap_or_default();
-        let device_owner = input::text(&mut fields, "device_owner")?.unwrap_or_default();
-        check_owner_only(caller, &network, &fields, &device_owner, "create_port")?;
-        self.check_device_id(caller, &project_id, &device_id)
+        check_owner_only(
+            caller,
+            &network,
+            new.owner_only(),
+            &new.device_owner,
+            "create_port",
+        )?;
+        self.check_device_id(caller, &project_id, &new.device_id)
             .await?;
-        let mac_given = fields
-            .opt_string("mac_address")?
-            .map(|m| input::mac(&m))
-            .transpose()?;
-        let requests = fields
-            .take("fixed_ips")
-            .filter(|v| !v.is_null())
-            .map(ip_requests)
-            .transpose()?;
-        let port_security_enabled = fields
-            .opt_bool("port_security_enabled")?
-            .unwrap_or(network.port_security_enabled);
-        let groups_value = fields.take("security_groups").filter(|v| !v.is_null());
-        let pairs_value = fields
-            .take("allowed_address_pairs")
-            .filter(|v| !v.is_null());
-        let host_id = fields.opt_string("binding:host_id")?;
-        let profile = fields.opt_object("binding:profile")?;
-        if host_id.is_some() || profile.is_some() {
+        if new.host_id.is_some() || new.profile.is_some() {
             caller.require_admin("create_port:binding:host_id")?;
         }
-        let vnic_type = fields
-            .opt_string("binding:vnic_type")?
-            .unwrap_or_else(|| "normal".into());
-        if vnic_type != "normal" {
-            return Err(Error::invalid_input(format!(
-                "binding:vnic_type '{vnic_type}' is not supported; only 'normal' is"
-            )));
-        }
-        let tags = input::tags(&mut fields)?;
-        fields.ignore("dns_name");
-        fields.ignore("extra_dhcp_opts");
-        input::done(fields)?;
+        let NewPort {
+            network_id,
+            name,
+            description,
+            admin_state_up,
+            device_id,
+            device_owner,
+            mac_address: mac_given,
+            fixed_ips: requests,
+            port_security_enabled,
+            security_groups: groups_asked,
+            allowed_address_pairs: pairs_asked,
+            host_id,
+            profile,
+            tags,
+            ..
+        } = new;
+        let port_security_enabled = port_security_enabled.unwrap_or(network.port_security_enabled);
 
         let mut tx = store::begin_write(&self.pool).await?;
         quota::check(self, &mut tx, &project_id, "port", Table::Ports).await?;
@@ -436,8 +326,8 @@ impl Networks {
                 }
             },
         };
-        let security_groups = match groups_value {
-            Some(v) => self.port_groups(&mut tx, caller, &project_id, v).await?,
+        let security_groups = match groups_asked {
+            Some(ids) => self.port_groups(&mut tx, caller, &project_id, ids).await?,
             None if port_security_enabled && !device_owner.starts_with("network:") => {
                 vec![groups::ensure_default_group(&mut tx, &project_id).await?]
             }
@@ -449,8 +339,8 @@ impl Networks {
                 "Port security must be enabled and port must have an IP address in order to use security groups.",
             ));
         }
-        let allowed_address_pairs = pairs_value
-            .map(|v| address_pairs(v, &mac_address))
+        let allowed_address_pairs = pairs_asked
+            .map(|pairs| address_pairs(pairs, &mac_address))
             .transpose()?
             .unwrap_or_default();
         if !port_security_enabled && !allowed_address_pairs.is_empty() {
@@ -478,7 +368,7 @@ impl Networks {
             port_security_enabled,
             host_id: host_id.unwrap_or_default(),
             profile: profile.unwrap_or_default(),
-            vnic_type,
+            vnic_type: "normal".into(),
             status: "DOWN".into(),
             std,
         };
@@ -488,34 +378,33 @@ impl Networks {
         Ok(port)
     }
 
-    pub async fn update_port(&self, caller: &Caller, id: &str, mut fields: Fields) -> Result<Port> {
+    pub async fn update_port(&self, caller: &Caller, id: &str, change: PortUpdate) -> Result<Port> {
         caller.require_writer("update_port")?;
         let mut port = self.get_port(caller, id).await?;
         let network = store::get::<Network, _>(&self.pool, Table::Networks, &port.network_id)
             .await?
             .ok_or_else(|| Error::network_not_found(&port.network_id))?;
-        input::refuse_read_only(&fields, &["network_id", "project_id", "tenant_id"])?;
         if port.device_owner == DHCP_OWNER && !caller.admin {
             return Err(Error::Policy("rule:update_port:device_owner".into()));
         }
-        let new_device_id = input::text(&mut fields, "device_id")?;
-        let new_owner = fields
-            .contains("device_owner")
-            .then(|| input::text(&mut fields, "device_owner"))
-            .transpose()?
-            .flatten();
+        let moves_device = change
+            .device_id
+            .as_ref()
+            .is_some_and(|d| *d != port.device_id)
+            || change
+                .device_owner
+                .as_ref()
+                .is_some_and(|o| *o != port.device_owner);
         if port.is_l3_owned() {
             // A router's or floating IP's port stays what that API made it: moving it to
             // another device (another project's router) or changing what it holds is
             // refused, for admins too.
-            let moved = new_device_id.as_ref().is_some_and(|d| *d != port.device_id)
-                || new_owner.as_ref().is_some_and(|o| *o != port.device_owner);
-            let changed = SERVICE_PORT_FIXED[2..].iter().find(|k| fields.contains(k));
-            if moved || changed.is_some() {
-                let what = if moved {
+            let changed = change.service_fixed_attribute();
+            if moves_device || changed.is_some() {
+                let what = if moves_device {
                     "device"
                 } else {
-                    changed.copied().unwrap_or_default()
+                    changed.unwrap_or_default()
                 };
                 return Err(Error::conflict(
                     "ServicePortInUse",
@@ -526,78 +415,61 @@ impl Networks {
                 ));
             }
         }
-        let changes_device = new_device_id.as_ref().is_some_and(|d| *d != port.device_id)
-            || new_owner.as_ref().is_some_and(|o| *o != port.device_owner);
-        if let Some(v) = new_device_id {
+        let owner_only = change.owner_only();
+        let PortUpdate {
+            name,
+            description,
+            admin_state_up,
+            device_id,
+            device_owner,
+            mac_address: new_mac,
+            fixed_ips: requests,
+            port_security_enabled,
+            security_groups: groups_asked,
+            allowed_address_pairs: pairs_asked,
+            host_id,
+            profile,
+        } = change;
+        if let Some(v) = device_id {
             port.device_id = v;
         }
-        if changes_device {
+        if moves_device {
             self.check_device_id(caller, &port.project_id, &port.device_id)
                 .await?;
         }
-        if let Some(n) = input::text(&mut fields, "name")? {
+        if let Some(n) = name {
             port.name = n;
         }
-        if let Some(d) = input::text(&mut fields, "description")? {
+        if let Some(d) = description {
             port.description = d;
         }
-        if let Some(v) = fields.opt_bool("admin_state_up")? {
+        if let Some(v) = admin_state_up {
             port.admin_state_up = v;
         }
         check_owner_only(
             caller,
             &network,
-            &fields,
-            new_owner.as_deref().unwrap_or(""),
+            owner_only,
+            device_owner.as_deref().unwrap_or(""),
             "update_port",
         )?;
-        if let Some(v) = new_owner {
+        if let Some(v) = device_owner {
             port.device_owner = v;
         }
-        let new_mac = fields
-            .opt_string("mac_address")?
-            .map(|m| input::mac(&m))
-            .transpose()?;
         if new_mac.is_some() {
             caller.require_admin("update_port:mac_address")?;
         }
-        let requests = fields
-            .take("fixed_ips")
-            .map(|v| {
-                if v.is_null() {
-                    Ok(Vec::new())
-                } else {
-                    ip_requests(v)
-                }
-            })
-            .transpose()?;
-        if let Some(v) = fields.opt_bool("port_security_enabled")? {
+        if let Some(v) = port_security_enabled {
             port.port_security_enabled = v;
         }
-        let groups_value = fields
-            .take("security_groups")
-            .map(|v| if v.is_null() { Value::Array(vec![]) } else { v });
-        let pairs_value = fields
-            .take("allowed_address_pairs")
-            .map(|v| if v.is_null() { Value::Array(vec![]) } else { v });
-        if let Some(h) = fields.opt_string("binding:host_id")? {
+        if let Some(h) = host_id {
             caller.require_admin("update_port:binding:host_id")?;
             port.host_id = h;
         }
-        if let Some(p) = fields.opt_object("binding:profile")? {
+        if let Some(p) = profile {
             caller.require_admin("update_port:binding:profile")?;
             port.profile = p;
         }
-        if let Some(v) = fields.opt_string("binding:vnic_type")?
-            && v != "normal"
-        {
-            return Err(Error::invalid_input(format!(
-                "binding:vnic_type '{v}' is not supported; only 'normal' is"
-            )));
-        }
-        fields.ignore("dns_name");
-        fields.ignore("extra_dhcp_opts");
-        input::done(fields)?;
 
         let mut tx = store::begin_write(&self.pool).await?;
         if let Some(mac) = new_mac
@@ -623,13 +495,13 @@ impl Networks {
             }
             port.mac_address = mac;
         }
-        if let Some(v) = groups_value {
+        if let Some(ids) = groups_asked {
             port.security_groups = self
-                .port_groups(&mut tx, caller, &port.project_id.clone(), v)
+                .port_groups(&mut tx, caller, &port.project_id.clone(), ids)
                 .await?;
         }
-        if let Some(v) = pairs_value {
-            port.allowed_address_pairs = address_pairs(v, &port.mac_address)?;
+        if let Some(pairs) = pairs_asked {
+            port.allowed_address_pairs = address_pairs(pairs, &port.mac_address)?;
         }
         if !port.port_security_enabled && !port.security_groups.is_empty() {
             return Err(Error::conflict(

@@ -6,6 +6,7 @@ use onestack_db::Tx;
 
 use crate::config::QUOTA_RESOURCES;
 use crate::error::{Error, Result};
+use crate::policy::Caller;
 use crate::service::Networks;
 use crate::store::{self, Table};
 
@@ -25,41 +26,68 @@ pub async fn check(
     Ok(())
 }
 
+/// A project's limits (or its default ones), and what it uses of each resource.
+pub type Limits = BTreeMap<String, i64>;
+
+/// A project reads its own quota; admins read anyone's.
+fn may_read(caller: &Caller, project_id: &str) -> Result<()> {
+    if caller.owns(project_id) {
+        Ok(())
+    } else {
+        Err(Error::Policy("rule:get_quota".into()))
+    }
+}
+
 impl Networks {
     /// The effective limits of a project.
-    pub async fn limits_in<'c, E>(&self, e: E, project_id: &str) -> Result<BTreeMap<String, i64>>
+    pub(crate) async fn limits_in<'c, E>(&self, e: E, project_id: &str) -> Result<Limits>
     where
         E: sqlx::Executor<'c, Database = onestack_db::Any>,
     {
-        let mut limits: BTreeMap<String, i64> = QUOTA_RESOURCES
-            .iter()
-            .filter_map(|r| Some((r.to_string(), self.config.default_quota(r)?)))
-            .collect();
+        let mut limits = self.default_limits();
         for (_, resource, limit) in store::quota_overrides(e, Some(project_id)).await? {
             limits.insert(resource, limit);
         }
         Ok(limits)
     }
 
-    pub fn default_limits(&self) -> BTreeMap<String, i64> {
+    fn default_limits(&self) -> Limits {
         QUOTA_RESOURCES
             .iter()
             .filter_map(|r| Some((r.to_string(), self.config.default_quota(r)?)))
             .collect()
     }
 
-    /// Projects with limits of their own.
-    pub async fn projects_with_quotas(&self) -> Result<Vec<String>> {
+    /// The limits of every project with limits of its own (admins only).
+    pub async fn quotas(&self, caller: &Caller) -> Result<Vec<(String, Limits)>> {
+        caller.require_admin("get_quota")?;
         let projects: std::collections::BTreeSet<String> = store::quota_overrides(&self.pool, None)
             .await?
             .into_iter()
             .map(|(p, _, _)| p)
             .collect();
-        Ok(projects.into_iter().collect())
+        let mut out = Vec::new();
+        for project in projects {
+            let limits = self.limits_in(&self.pool, &project).await?;
+            out.push((project, limits));
+        }
+        Ok(out)
     }
 
-    /// What a project uses of each resource.
-    pub async fn usage(&self, project_id: &str) -> Result<BTreeMap<String, i64>> {
+    pub async fn quota(&self, caller: &Caller, project_id: &str) -> Result<Limits> {
+        may_read(caller, project_id)?;
+        self.limits_in(&self.pool, project_id).await
+    }
+
+    pub async fn default_quota(&self, caller: &Caller, project_id: &str) -> Result<Limits> {
+        may_read(caller, project_id)?;
+        Ok(self.default_limits())
+    }
+
+    /// A project's limits and what it uses of each resource.
+    pub async fn quota_usage(&self, caller: &Caller, project_id: &str) -> Result<(Limits, Limits)> {
+        may_read(caller, project_id)?;
+        let limits = self.limits_in(&self.pool, project_id).await?;
         let mut tx = self.pool.begin().await?;
         let mut used = BTreeMap::new();
         for (resource, table) in [
@@ -77,19 +105,28 @@ impl Networks {
             );
         }
         tx.commit().await?;
-        Ok(used)
+        Ok((limits, used))
     }
 
-    pub async fn set_limits(&self, project_id: &str, limits: &[(String, i64)]) -> Result<()> {
+    /// Sets some of a project's limits (admins only); returns all of them.
+    pub async fn set_quota(
+        &self,
+        caller: &Caller,
+        project_id: &str,
+        limits: &[(String, i64)],
+    ) -> Result<Limits> {
+        caller.require_admin("update_quota")?;
         let mut tx = store::begin_write(&self.pool).await?;
         for (resource, limit) in limits {
             store::set_quota(&mut tx, project_id, resource, *limit).await?;
         }
+        let all = self.limits_in(&mut *tx, project_id).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(all)
     }
 
-    pub async fn reset_limits(&self, project_id: &str) -> Result<()> {
+    pub async fn reset_quota(&self, caller: &Caller, project_id: &str) -> Result<()> {
+        caller.require_admin("delete_quota")?;
         store::reset_quotas(&self.pool, project_id).await
     }
 }

@@ -1,3 +1,6 @@
+//! Over 600 lines on purpose: the gateway, interfaces and routes share one transaction
+//! pattern over the router's ports and addresses.
+//!
 //! Routers: a gateway on an external network (with or without SNAT), interfaces on tenant
 //! subnets (each holds its subnet's gateway address) and static routes. Interfaces and the
 //! gateway are ports owned by the router; the agent builds a namespace from them.
@@ -8,14 +11,15 @@ use onestack_api::Fields;
 use onestack_db::Tx;
 use serde_json::Value;
 
-use super::ports::{allocate, ip_requests};
+use super::input::ip_requests;
+use super::ports::allocate;
 use super::{input, quota};
 use crate::error::{Error, Result};
 use crate::model::{
     FixedIp, FloatingIp, HostRoute, Network, Port, ROUTER_GATEWAY_OWNER, ROUTER_INTERFACE_OWNER,
     Router, RouterGateway, Subnet,
 };
-use crate::policy::Caller;
+use crate::policy::{Caller, NetworkPolicy};
 use crate::service::{Networks, new_id, new_standard, touch};
 use crate::store::{self, Table};
 

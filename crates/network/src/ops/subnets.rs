@@ -13,7 +13,7 @@ use super::{input, quota};
 use crate::error::{Error, Result};
 use crate::ipam::{self, PoolError};
 use crate::model::{AllocationPool, DHCP_OWNER, HostRoute, Network, Port, Subnet};
-use crate::policy::Caller;
+use crate::policy::{Caller, NetworkPolicy};
 use crate::service::{Networks, new_id, new_standard, touch};
 use crate::store::{self, Table};
 
