@@ -14,9 +14,11 @@ use serde_json::Value;
 use tokio::io::AsyncSeekExt;
 
 use super::web_download;
+use crate::error::{Error, Result};
 use crate::model::{Image, Status};
+use crate::ops::data::{Received, require_formats};
 use crate::policy::Action;
-use crate::service::{Error, Images, Received, Result, require_formats};
+use crate::service::Images;
 use crate::store;
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {

@@ -8,8 +8,9 @@ use onestack_api::AuthContext;
 use onestack_db::Sql;
 use serde_json::{Value, json};
 
+use crate::error::{Error, Result};
 use crate::model::{MEMBER_STATUSES, VISIBILITIES};
-use crate::service::{Error, Images, Result};
+use crate::service::Images;
 use crate::{store, views};
 
 const DEFAULT_LIMIT: i64 = 25;

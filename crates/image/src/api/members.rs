@@ -10,9 +10,10 @@ use onestack_api::{AuthContext, JsonBody};
 use onestack_db::now_micros;
 use serde_json::{Value, json};
 
+use crate::error::{Error, Result};
 use crate::model::{Image, MEMBER_STATUSES, Member};
 use crate::policy::{self, Action};
-use crate::service::{Error, Images, Result};
+use crate::service::Images;
 use crate::{store, views};
 
 fn require_shared(image: &Image) -> Result<()> {
