@@ -81,6 +81,12 @@ impl Images {
         ))
     }
 
+    /// The received data's size as the database records it; one past `i64::MAX` is over any
+    /// quota.
+    fn recorded_size(&self, image: &Image, written: &Written) -> Result<i64> {
+        i64::try_from(written.size).map_err(|_| self.quota_exceeded(&image.owner))
+    }
+
     /// Streams data into the temporary area within the image size cap, each chunk taken from
     /// a reservation on the owner's storage quota (so uploads side by side share it).
     pub async fn receive<S, E>(
@@ -187,8 +193,7 @@ impl Images {
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
         image.status = Status::Active;
-        image.size =
-            Some(i64::try_from(written.size).map_err(|_| self.quota_exceeded(&image.owner))?);
+        image.size = Some(self.recorded_size(&image, &written)?);
         image.virtual_size = Some(virtual_size);
         image.checksum = Some(written.md5);
         image.os_hash_algo = Some("sha512".into());
@@ -211,8 +216,7 @@ impl Images {
             .commit(&written.temp, &staged)
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
-        image.size =
-            Some(i64::try_from(written.size).map_err(|_| self.quota_exceeded(&image.owner))?);
+        image.size = Some(self.recorded_size(&image, &written)?);
         image.updated_at = now_micros();
         self.save_data(&image, reservation, &staged, Status::Uploading)
             .await

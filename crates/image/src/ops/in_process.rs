@@ -12,6 +12,13 @@ use crate::service::Images;
 use crate::store;
 
 impl Images {
+    /// The image, whoever asks: in process there is no caller to check.
+    async fn get(&self, id: &str) -> Result<Image> {
+        store::get(&self.pool, id)
+            .await?
+            .ok_or_else(|| Error::NotFound(id.to_owned()))
+    }
+
     /// Records a queued image (a compute snapshot announces its image before the data).
     pub async fn create_queued(&self, image: Image) -> Result<Image> {
         let image = Image {
@@ -24,9 +31,7 @@ impl Images {
 
     /// Fills a queued image from a local file, copying it in, and activates it.
     pub async fn upload_from_file(&self, id: &str, source: &Path) -> Result<Image> {
-        let image = store::get(&self.pool, id)
-            .await?
-            .ok_or_else(|| Error::NotFound(id.to_owned()))?;
+        let image = self.get(id).await?;
         require_formats(&image)?;
         let image = self.begin(image, &[Status::Queued], Status::Saving).await?;
         let file = tokio::fs::File::open(source)
@@ -70,9 +75,7 @@ impl Images {
 
     /// The path of an active image's data, for reading in process.
     pub async fn open_data(&self, id: &str) -> Result<(Image, PathBuf)> {
-        let image = store::get(&self.pool, id)
-            .await?
-            .ok_or_else(|| Error::NotFound(id.to_owned()))?;
+        let image = self.get(id).await?;
         if image.status != Status::Active {
             return Err(Error::Conflict(format!(
                 "Image {id} is {}, not active.",

@@ -247,9 +247,8 @@ pub async fn transition(
     Ok(sql.query().execute(pool).await?.rows_affected() == 1)
 }
 
-/// Deletes an image and keeps its id as taken (a tombstone), in one transaction.
-/// Deletes image `id`, leaving its tombstone; `false` if it was already gone (another
-/// delete got there first).
+/// Deletes image `id` and keeps its id as taken (a tombstone), in one transaction; `false`
+/// if it was already gone (another delete got there first).
 pub async fn delete(pool: &Pool, id: &str, now: i64) -> sqlx::Result<bool> {
     let mut tx = onestack_db::begin_write(pool).await?;
     sqlx::query(
