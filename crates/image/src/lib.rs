@@ -5,9 +5,11 @@
 
 mod api;
 pub mod config;
+pub mod error;
 pub mod files;
 pub mod format;
 pub mod model;
+mod ops;
 pub mod policy;
 pub mod quota;
 pub mod service;

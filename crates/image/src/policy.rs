@@ -17,7 +17,7 @@
 
 use onestack_api::AuthContext;
 
-use crate::service::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Glance's policy rule names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

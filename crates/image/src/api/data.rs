@@ -9,15 +9,13 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use onestack_api::{AuthContext, JsonBody};
-use onestack_db::now_micros;
 use serde_json::Value;
 use tokio::io::AsyncSeekExt;
 
-use super::web_download;
-use crate::model::{Image, Status};
-use crate::policy::Action;
-use crate::service::{Error, Images, Received, Result, require_formats};
-use crate::store;
+use crate::error::{Error, Result};
+use crate::ops::import::ImportMethod;
+use crate::ops::transfer::Incoming;
+use crate::service::Images;
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers
@@ -39,78 +37,22 @@ fn declared_md5(headers: &HeaderMap) -> Option<String> {
     (bytes.len() == 16).then(|| hex::encode(bytes))
 }
 
-fn require_octet_stream(headers: &HeaderMap) -> Result<()> {
+/// The body of `PUT /file` or `PUT /stage`: raw data, sent as `application/octet-stream`.
+fn incoming(headers: &HeaderMap, body: Body) -> Result<Incoming<axum::body::BodyDataStream>> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if content_type.starts_with("application/octet-stream") {
-        Ok(())
-    } else {
-        Err(Error::UnsupportedMediaType(format!(
+    if !content_type.starts_with("application/octet-stream") {
+        return Err(Error::UnsupportedMediaType(format!(
             "Image data must be sent as application/octet-stream (got '{content_type}')."
-        )))
+        )));
     }
-}
-
-/// How upload and stage differ: the policy rule, the status while data arrives, and the
-/// status a failed transfer leaves.
-struct Receiving {
-    action: Action,
-    busy: Status,
-    on_failure: Status,
-}
-
-/// `PUT /file`: queued → saving → active, or killed.
-const UPLOAD: Receiving = Receiving {
-    action: Action::UploadImage,
-    busy: Status::Saving,
-    on_failure: Status::Killed,
-};
-/// `PUT /stage` (Glance checks `modify_image`): queued → uploading, or back to queued.
-const STAGE: Receiving = Receiving {
-    action: Action::ModifyImage,
-    busy: Status::Uploading,
-    on_failure: Status::Queued,
-};
-
-/// The part upload and stage share: a queued image the caller may write moves to `busy`
-/// and the body is streamed in; if that fails the image moves to `on_failure` and the
-/// error is returned.
-async fn receive_body(
-    images: &Images,
-    ctx: &AuthContext,
-    id: &str,
-    headers: &HeaderMap,
-    body: Body,
-    how: Receiving,
-) -> Result<(Image, Received)> {
-    let Receiving {
-        action,
-        busy,
-        on_failure,
-    } = how;
-    require_octet_stream(headers)?;
-    let image = images.find_for(ctx, id, action).await?;
-    require_formats(&image)?;
-    let image = images.begin(image, &[Status::Queued], busy).await?;
-    match images
-        .receive(&image, body.into_data_stream(), declared_length(headers))
-        .await
-    {
-        Ok(received) => Ok((image, received)),
-        Err(e) => {
-            // Glance restores the image to queued when the data is too large for the cap or
-            // the quota.
-            let to = if matches!(e, Error::TooLarge(_)) {
-                Status::Queued
-            } else {
-                on_failure
-            };
-            store::transition(&images.pool, id, &[busy], to, now_micros()).await?;
-            Err(e)
-        }
-    }
+    Ok(Incoming {
+        body: body.into_data_stream(),
+        length: declared_length(headers),
+        md5: declared_md5(headers),
+    })
 }
 
 /// `PUT /v2/images/{id}/file`: queued → saving → active (or killed).
@@ -121,10 +63,20 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode> {
-    let (image, received) = receive_body(&images, &ctx, &id, &headers, body, UPLOAD).await?;
-    images
-        .activate(image, received, declared_md5(&headers))
-        .await?;
+    images.upload(&ctx, &id, incoming(&headers, body)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /v2/images/{id}/stage`: queued → uploading, data kept for a later glance-direct
+/// import; a failed upload leaves the image queued, as Glance does.
+pub async fn stage(
+    State(images): State<Arc<Images>>,
+    ctx: AuthContext,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<StatusCode> {
+    images.stage(&ctx, &id, incoming(&headers, body)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -177,31 +129,15 @@ pub async fn download(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let image = images.find_for(&ctx, &id, Action::DownloadImage).await?;
-    match image.status {
-        Status::Active => {}
-        Status::Deactivated if !ctx.is_admin() => {
-            return Err(Error::Forbidden(
-                "The requested image has been deactivated. Image data download is forbidden."
-                    .into(),
-            ));
-        }
-        Status::Deactivated => {}
-        _ => return Ok(StatusCode::NO_CONTENT.into_response()),
-    }
-    let path = images.files.path(&id);
-    let mut file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|e| Error::Internal(format!("{}: {e}", path.display())))?;
-    let size = file
-        .metadata()
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .len();
+    let Some(data) = images.download(&ctx, &id).await? else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    let size = data.size;
     let (status, start, length) = match range(&headers, size)? {
         Some((first, last)) => (StatusCode::PARTIAL_CONTENT, first, last - first + 1),
         None => (StatusCode::OK, 0, size),
     };
+    let mut file = data.file;
     file.seek(std::io::SeekFrom::Start(start))
         .await
         .map_err(|e| Error::Internal(e.to_string()))?;
@@ -221,7 +157,7 @@ pub async fn download(
         {
             h.insert(header::CONTENT_RANGE, v);
         }
-    } else if let Some(md5) = image
+    } else if let Some(md5) = data
         .checksum
         .as_deref()
         .and_then(|c| HeaderValue::from_str(c).ok())
@@ -269,86 +205,23 @@ fn read_ahead(
     })
 }
 
-/// `PUT /v2/images/{id}/stage`: queued → uploading, data kept for a later glance-direct
-/// import; a failed upload leaves the image queued, as Glance does.
-pub async fn stage(
-    State(images): State<Arc<Images>>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<StatusCode> {
-    let (image, received) = receive_body(&images, &ctx, &id, &headers, body, STAGE).await?;
-    images.keep_staged(image, received).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// `POST /v2/images/{id}/import`: 202, the import runs in the background.
-pub async fn import(
-    State(images): State<Arc<Images>>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<Value>,
-) -> Result<StatusCode> {
-    let image = images.find_for(&ctx, &id, Action::ModifyImage).await?;
+/// `{"method": {"name": ..., "uri": ...}}`.
+fn import_method(body: &Value) -> Result<ImportMethod> {
     let method = body.get("method").cloned().unwrap_or(Value::Null);
-    // Glance's import refuses an image without formats with a 409 and these words.
-    for (name, value) in [
-        ("container_format", &image.container_format),
-        ("disk_format", &image.disk_format),
-    ] {
-        if value.as_deref().is_none_or(str::is_empty) {
-            return Err(Error::Conflict(format!(
-                "'{name}' needs to be set before import"
-            )));
-        }
-    }
     let name = method
         .get("name")
         .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    match name.as_str() {
-        "glance-direct" => {
-            // glance-direct imports what PUT /v2/images/{id}/stage uploaded.
-            let image = images
-                .begin(image, &[Status::Uploading], Status::Importing)
-                .await?;
-            tokio::spawn(async move {
-                let staged = images.files.staging_path(&image.id);
-                let result = async {
-                    let file = tokio::fs::File::open(&staged)
-                        .await
-                        .map_err(|e| Error::Internal(e.to_string()))?;
-                    let written = images
-                        .receive(
-                            &image,
-                            tokio_util::io::ReaderStream::with_capacity(file, 1 << 20),
-                            None,
-                        )
-                        .await?;
-                    images.activate(image.clone(), written, None).await
-                }
-                .await;
-                images.files.remove(&staged).await;
-                finish_import(&images, &image.id, result).await;
-            });
-            Ok(StatusCode::ACCEPTED)
-        }
+        .unwrap_or_default();
+    match name {
+        "glance-direct" => Ok(ImportMethod::GlanceDirect),
         "web-download" => {
             let uri = method
                 .get("uri")
                 .and_then(Value::as_str)
                 .ok_or_else(|| Error::BadRequest("web-download needs a 'uri'.".into()))?;
-            let target = web_download::check(&images, uri).await?;
-            let image = images
-                .begin(image, &[Status::Queued], Status::Importing)
-                .await?;
-            tokio::spawn(async move {
-                let result = web_download::fetch(&images, &image, target).await;
-                finish_import(&images, &image.id, result).await;
-            });
-            Ok(StatusCode::ACCEPTED)
+            Ok(ImportMethod::WebDownload {
+                uri: uri.to_owned(),
+            })
         }
         "" => Err(Error::BadRequest(
             "The body needs {\"method\": {\"name\": ...}}.".into(),
@@ -359,18 +232,15 @@ pub async fn import(
     }
 }
 
-async fn finish_import(images: &Images, id: &str, result: Result<Image>) {
-    if let Err(error) = result {
-        tracing::warn!(image_id = %id, %error, "image import failed");
-        let _ = store::transition(
-            &images.pool,
-            id,
-            &[Status::Importing],
-            Status::Killed,
-            now_micros(),
-        )
-        .await;
-    }
+/// `POST /v2/images/{id}/import`: 202, the import runs in the background.
+pub async fn import(
+    State(images): State<Arc<Images>>,
+    ctx: AuthContext,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<StatusCode> {
+    images.import(&ctx, &id, import_method(&body)).await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 #[cfg(test)]

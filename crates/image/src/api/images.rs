@@ -7,20 +7,30 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use onestack_api::{AuthContext, JsonBody};
-use onestack_db::now_micros;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::patch::{check_tag, set_attribute};
-use crate::model::{Image, Status};
-use crate::policy::{self, Action};
-use crate::service::{Error, Images, Result};
-use crate::{store, views};
+use crate::error::{Error, Result};
+use crate::ops::images::NewImage;
+use crate::service::Images;
+use crate::views;
 
-/// The project a caller acts for; Glance needs a project-scoped token.
-pub(super) fn project(ctx: &AuthContext) -> Result<String> {
-    ctx.project_id().map(str::to_owned).ok_or_else(|| {
-        Error::Forbidden("A project-scoped token is required for the image service.".into())
-    })
+/// A create body: a JSON object of attributes, with an optional UUID `id`.
+fn new_image(body: Value) -> Result<NewImage> {
+    let Value::Object(mut attributes) = body else {
+        return Err(Error::BadRequest(
+            "The body must be a JSON object of image attributes.".into(),
+        ));
+    };
+    let id = match attributes.remove("id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) if uuid::Uuid::parse_str(&id).is_ok() => Some(id),
+        Some(other) => {
+            return Err(Error::BadRequest(format!(
+                "Invalid id {other}: it must be a UUID."
+            )));
+        }
+    };
+    Ok(NewImage { id, attributes })
 }
 
 pub async fn create(
@@ -29,50 +39,7 @@ pub async fn create(
     headers: HeaderMap,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response> {
-    let owner = project(&ctx)?;
-    policy::enforce(&ctx, Action::AddImage, &owner)?;
-    let Value::Object(fields) = body else {
-        return Err(Error::BadRequest(
-            "The body must be a JSON object of image attributes.".into(),
-        ));
-    };
-    let now = now_micros();
-    let mut fields: Map<String, Value> = fields;
-    let id = match fields.remove("id") {
-        None | Some(Value::Null) => uuid::Uuid::new_v4().to_string(),
-        Some(Value::String(id)) if uuid::Uuid::parse_str(&id).is_ok() => id,
-        Some(other) => {
-            return Err(Error::BadRequest(format!(
-                "Invalid id {other}: it must be a UUID."
-            )));
-        }
-    };
-    let mut image = Image {
-        id,
-        name: None,
-        status: Status::Queued,
-        visibility: "shared".into(),
-        protected: false,
-        os_hidden: false,
-        checksum: None,
-        os_hash_algo: None,
-        os_hash_value: None,
-        owner,
-        size: None,
-        virtual_size: None,
-        min_disk: 0,
-        min_ram: 0,
-        container_format: None,
-        disk_format: None,
-        properties: Map::new(),
-        tags: Vec::new(),
-        created_at: now,
-        updated_at: now,
-    };
-    for (key, value) in fields {
-        set_attribute(&ctx, &mut image, &key, value)?;
-    }
-    images.insert(&image).await?;
+    let image = images.create(&ctx, new_image(body)).await?;
     let mut response = (StatusCode::CREATED, Json(views::image(&image))).into_response();
     // Clients learn from these whether the interoperable import is available.
     let h = response.headers_mut();
@@ -109,41 +76,7 @@ pub async fn delete(
     ctx: AuthContext,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    let image = images.find_for(&ctx, &id, Action::DeleteImage).await?;
-    if image.protected {
-        return Err(Error::Forbidden(format!(
-            "Image {id} is protected and cannot be deleted."
-        )));
-    }
-    if !store::delete(&images.pool, &id, now_micros()).await? {
-        return Err(Error::NotFound(id));
-    }
-    images.files.remove(&images.files.path(&id)).await;
-    images.files.remove(&images.files.staging_path(&id)).await;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// Moves an owned image between `active` and `deactivated`; repeating it is harmless.
-async fn switch(
-    images: &Images,
-    ctx: &AuthContext,
-    id: &str,
-    from: Status,
-    to: Status,
-    verb: &str,
-    action: Action,
-) -> Result<StatusCode> {
-    let image = images.find_for(ctx, id, action).await?;
-    if image.status == to {
-        return Ok(StatusCode::NO_CONTENT);
-    }
-    if image.status != from {
-        return Err(Error::Forbidden(format!(
-            "Not allowed to {verb} image in status '{}'.",
-            image.status.as_str()
-        )));
-    }
-    images.begin(image, &[from], to).await?;
+    images.delete(&ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -152,16 +85,8 @@ pub async fn deactivate(
     ctx: AuthContext,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    switch(
-        &images,
-        &ctx,
-        &id,
-        Status::Active,
-        Status::Deactivated,
-        "deactivate",
-        Action::Deactivate,
-    )
-    .await
+    images.deactivate(&ctx, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn reactivate(
@@ -169,16 +94,8 @@ pub async fn reactivate(
     ctx: AuthContext,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    switch(
-        &images,
-        &ctx,
-        &id,
-        Status::Deactivated,
-        Status::Active,
-        "reactivate",
-        Action::Reactivate,
-    )
-    .await
+    images.reactivate(&ctx, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn add_tag(
@@ -186,13 +103,7 @@ pub async fn add_tag(
     ctx: AuthContext,
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    let mut image = images.find_for(&ctx, &id, Action::ModifyImage).await?;
-    check_tag(&tag)?;
-    if !image.tags.contains(&tag) {
-        image.tags.push(tag);
-        image.updated_at = now_micros();
-        store::update(&images.pool, &image).await?;
-    }
+    images.add_tag(&ctx, &id, tag).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -201,13 +112,6 @@ pub async fn remove_tag(
     ctx: AuthContext,
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    let mut image = images.find_for(&ctx, &id, Action::ModifyImage).await?;
-    let before = image.tags.len();
-    image.tags.retain(|t| *t != tag);
-    if image.tags.len() == before {
-        return Err(Error::NotFound(format!("{id} (tag {tag})")));
-    }
-    image.updated_at = now_micros();
-    store::update(&images.pool, &image).await?;
+    images.remove_tag(&ctx, &id, &tag).await?;
     Ok(StatusCode::NO_CONTENT)
 }

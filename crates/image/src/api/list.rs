@@ -1,40 +1,27 @@
-//! `GET /v2/images`: Glance's filters, sorting and marker pagination, in SQL.
+//! `GET /v2/images`: the query string parsed into an [`ImageQuery`] (Glance's filters,
+//! sorting and marker pagination), and the page rendered with its `next` link.
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use onestack_api::AuthContext;
-use onestack_db::Sql;
 use serde_json::{Value, json};
 
+use crate::error::{Error, Result};
 use crate::model::{MEMBER_STATUSES, VISIBILITIES};
-use crate::service::{Error, Images, Result};
-use crate::{store, views};
+use crate::ops::list::{DEFAULT_LIMIT, Filter, ImageQuery, MAX_LIMIT, SortKey};
+use crate::service::Images;
+use crate::views;
 
-const DEFAULT_LIMIT: i64 = 25;
-const MAX_LIMIT: i64 = 1000;
-/// Sortable attributes and their column expressions (NULLs compare as the empty value).
-const SORT_KEYS: [(&str, &str); 12] = [
-    ("name", "COALESCE(name, '')"),
-    ("status", "status"),
-    ("container_format", "COALESCE(container_format, '')"),
-    ("disk_format", "COALESCE(disk_format, '')"),
-    ("size", "COALESCE(size, -1)"),
-    ("virtual_size", "COALESCE(virtual_size, -1)"),
-    ("id", "id"),
-    ("created_at", "created_at"),
-    ("updated_at", "updated_at"),
-    ("visibility", "visibility"),
-    ("owner", "owner"),
-    ("min_disk", "min_disk"),
-];
-const NUMERIC_SORT: [&str; 5] = [
-    "size",
-    "virtual_size",
-    "created_at",
-    "updated_at",
-    "min_disk",
+/// Core attributes filtered by equality; each is also its column.
+const EQUALITY_FILTERS: [&str; 6] = [
+    "name",
+    "status",
+    "owner",
+    "disk_format",
+    "container_format",
+    "id",
 ];
 
 fn decode(text: &str) -> String {
@@ -73,14 +60,6 @@ fn parse_query(raw: Option<&str>) -> Vec<(String, String)> {
             None => (decode(p), String::new()),
         })
         .collect()
-}
-
-fn sort_column(key: &str) -> Result<&'static str> {
-    SORT_KEYS
-        .iter()
-        .find(|(k, _)| *k == key)
-        .map(|(_, c)| *c)
-        .ok_or_else(|| Error::BadRequest(format!("Invalid sort key: {key}.")))
 }
 
 fn direction(dir: &str) -> Result<bool> {
@@ -124,15 +103,43 @@ fn int_param(key: &str, value: &str) -> Result<i64> {
         .ok_or_else(|| Error::BadRequest(format!("Invalid {key}: {value}.")))
 }
 
-pub async fn list(
-    State(images): State<Arc<Images>>,
-    ctx: AuthContext,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<Value>> {
-    crate::policy::enforce(&ctx, crate::policy::Action::GetImages, "")?;
-    let params = parse_query(raw.as_deref());
-    let project = ctx.project_id().map(str::to_owned);
-    let mut sql = Sql::new("SELECT * FROM images");
+/// The order asked for: `sort=` wins; else `sort_key`/`sort_dir`; by default `created_at`
+/// descending; `id` always breaks ties.
+fn sort_order(
+    sort: Vec<(String, bool)>,
+    mut sort_keys: Vec<String>,
+    sort_dirs: Vec<bool>,
+) -> Result<Vec<(SortKey, bool)>> {
+    let mut sort = sort;
+    if sort.is_empty() {
+        if sort_keys.is_empty() {
+            sort_keys.push("created_at".into());
+        }
+        if sort_dirs.len() > 1 && sort_dirs.len() != sort_keys.len() {
+            return Err(Error::BadRequest(
+                "The number of sort_dir values must match the number of sort_key values.".into(),
+            ));
+        }
+        let default_dir = sort_dirs.first().copied().unwrap_or(false);
+        sort = sort_keys
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| (k, sort_dirs.get(i).copied().unwrap_or(default_dir)))
+            .collect();
+    }
+    if !sort.iter().any(|(k, _)| k == "id") {
+        let last = sort.last().map(|(_, d)| *d).unwrap_or(false);
+        sort.push(("id".into(), last));
+    }
+    sort.iter()
+        .map(|(k, d)| SortKey::parse(k).map(|key| (key, *d)))
+        .collect()
+}
+
+/// The list's query parameters as a typed query; any other parameter filters on a
+/// free-form property.
+fn image_query(params: &[(String, String)]) -> Result<ImageQuery> {
+    let mut filters = Vec::new();
     let mut limit = DEFAULT_LIMIT;
     let mut marker = None;
     let mut sort: Vec<(String, bool)> = Vec::new();
@@ -141,7 +148,7 @@ pub async fn list(
     let mut visibility: Option<String> = None;
     let mut member_status = "accepted".to_owned();
     let mut os_hidden = false;
-    for (key, value) in &params {
+    for (key, value) in params {
         match key.as_str() {
             "limit" => limit = int_param("limit", value)?.min(MAX_LIMIT),
             "marker" => marker = Some(value.clone()),
@@ -174,174 +181,60 @@ pub async fn list(
                 member_status = value.clone();
             }
             "os_hidden" => os_hidden = value.eq_ignore_ascii_case("true"),
-            "name" | "status" | "owner" | "disk_format" | "container_format" | "id" => {
-                // `in:a,b` lists alternatives, as Glance allows.
-                let values: Vec<&str> = value
-                    .strip_prefix("in:")
-                    .map_or(vec![value.as_str()], |v| v.split(',').collect());
-                let mut alternatives = Vec::new();
-                for v in values {
-                    alternatives.push(format!("{key} = {}", sql.bind(v)));
-                }
-                sql.and_raw(&format!("({})", alternatives.join(" OR ")));
-            }
-            "tag" => {
-                sql.and(
-                    "id IN (SELECT image_id FROM image_tags WHERE tag = {})",
-                    value.as_str(),
-                );
-            }
-            "size_min" => {
-                sql.and("size >= {}", int_param(key, value)?);
-            }
-            "size_max" => {
-                sql.and("size <= {}", int_param(key, value)?);
-            }
+            "tag" => filters.push(Filter::Tag(value.clone())),
+            "size_min" => filters.push(Filter::SizeMin(int_param(key, value)?)),
+            "size_max" => filters.push(Filter::SizeMax(int_param(key, value)?)),
             "created_at" | "updated_at" => {
                 let (op, at) = time_filter(value)?;
-                sql.and(&format!("{key} {op} {{}}"), at);
-            }
-            "protected" => {
-                sql.and(
-                    "protected = {}",
-                    i64::from(value.eq_ignore_ascii_case("true")),
-                );
-            }
-            _ => {
-                // Any other parameter filters on a free-form property.
-                let property = serde_json::to_string(key).unwrap_or_default();
-                let pattern = format!(
-                    "%{}:{}%",
-                    property,
-                    serde_json::to_string(value).unwrap_or_default()
-                );
-                sql.and("properties LIKE {}", pattern);
-            }
-        }
-    }
-    if !os_hidden {
-        sql.and_raw("os_hidden = 0");
-    }
-    // What the caller may see, then the visibility filter asked for.
-    let member_clause = |sql: &mut Sql, project: &str| -> String {
-        let p = sql.bind(project);
-        if member_status == "all" {
-            format!("id IN (SELECT image_id FROM image_members WHERE member_id = {p})")
-        } else {
-            let s = sql.bind(member_status.as_str());
-            format!(
-                "id IN (SELECT image_id FROM image_members WHERE member_id = {p} AND status = {s})"
-            )
-        }
-    };
-    match (visibility.as_deref(), project.as_deref(), ctx.is_admin()) {
-        (Some("all"), _, true) => {}
-        (Some(v), _, true) => {
-            sql.and("visibility = {}", v);
-        }
-        (None, _, true) => {
-            sql.and_raw("visibility <> 'community'");
-        }
-        (Some("public"), _, _) | (Some("community"), _, _) => {
-            sql.and("visibility = {}", visibility.as_deref().unwrap_or_default());
-        }
-        (_, None, false) => {
-            let v = visibility.as_deref().unwrap_or("public");
-            if v != "public" && v != "all" {
-                sql.and_raw("1 = 0");
-            } else {
-                sql.and_raw("visibility = 'public'");
-            }
-        }
-        (v, Some(p), false) => {
-            let owner = sql.bind(p);
-            let shared = member_clause(&mut sql, p);
-            let clause = match v {
-                Some("private") => format!("(visibility = 'private' AND owner = {owner})"),
-                Some("shared") => {
-                    format!("(visibility = 'shared' AND (owner = {owner} OR {shared}))")
-                }
-                Some("all") => format!(
-                    "(visibility IN ('public', 'community') OR owner = {owner} OR (visibility = 'shared' AND {shared}))"
-                ),
-                _ => format!(
-                    "(visibility = 'public' OR owner = {owner} OR (visibility = 'shared' AND {shared}))"
-                ),
-            };
-            sql.and_raw(&clause);
-        }
-    }
-    // Sorting: `sort=` wins; else sort_key/sort_dir; default created_at desc; id breaks ties.
-    if sort.is_empty() {
-        if sort_keys.is_empty() {
-            sort_keys.push("created_at".into());
-        }
-        if sort_dirs.len() > 1 && sort_dirs.len() != sort_keys.len() {
-            return Err(Error::BadRequest(
-                "The number of sort_dir values must match the number of sort_key values.".into(),
-            ));
-        }
-        let default_dir = sort_dirs.first().copied().unwrap_or(false);
-        sort = sort_keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (k.clone(), sort_dirs.get(i).copied().unwrap_or(default_dir)))
-            .collect();
-    }
-    if !sort.iter().any(|(k, _)| k == "id") {
-        let last = sort.last().map(|(_, d)| *d).unwrap_or(false);
-        sort.push(("id".into(), last));
-    }
-    let columns: Vec<(&'static str, bool, &str)> = sort
-        .iter()
-        .map(|(k, d)| sort_column(k).map(|c| (c, *d, k.as_str())))
-        .collect::<Result<_>>()?;
-    if let Some(marker) = &marker {
-        let marker_image = match store::get(&images.pool, marker).await? {
-            Some(m) if images.visible(&ctx, &m).await? => m,
-            _ => {
-                return Err(Error::BadRequest(format!(
-                    "marker {marker} could not be found."
-                )));
-            }
-        };
-        let image_json = views::image(&marker_image);
-        // Keyset pagination: rows strictly after the marker in the sort order.
-        let mut alternatives = Vec::new();
-        for i in 0..columns.len() {
-            let mut parts = Vec::new();
-            for (j, (column, asc, key)) in columns.iter().enumerate().take(i + 1) {
-                let value = marker_value(&marker_image, &image_json, key);
-                let placeholder = sql.bind(value);
-                let op = if j < i {
-                    "="
-                } else if *asc {
-                    ">"
+                let attribute = if key == "created_at" {
+                    "created_at"
                 } else {
-                    "<"
+                    "updated_at"
                 };
-                parts.push(format!("{column} {op} {placeholder}"));
+                filters.push(Filter::Time { attribute, op, at });
             }
-            alternatives.push(format!("({})", parts.join(" AND ")));
+            "protected" => filters.push(Filter::Protected(value.eq_ignore_ascii_case("true"))),
+            other => match EQUALITY_FILTERS.iter().find(|a| **a == other) {
+                // `in:a,b` lists alternatives, as Glance allows.
+                Some(attribute) => filters.push(Filter::OneOf {
+                    attribute,
+                    values: value.strip_prefix("in:").map_or(vec![value.clone()], |v| {
+                        v.split(',').map(str::to_owned).collect()
+                    }),
+                }),
+                None => filters.push(Filter::Property {
+                    name: key.clone(),
+                    value: value.clone(),
+                }),
+            },
         }
-        sql.and_raw(&format!("({})", alternatives.join(" OR ")));
     }
-    let order: Vec<String> = columns
-        .iter()
-        .map(|(c, asc, _)| format!("{c} {}", if *asc { "ASC" } else { "DESC" }))
-        .collect();
-    sql.push(&format!(" ORDER BY {}", order.join(", ")));
-    let fetch = sql.bind(limit + 1);
-    sql.push(&format!(" LIMIT {fetch}"));
-    let mut page = store::list(&images.pool, &sql).await?;
-    let more = page.len() as i64 > limit;
-    page.truncate(limit as usize);
+    Ok(ImageQuery {
+        filters,
+        visibility,
+        member_status,
+        os_hidden,
+        sort: sort_order(sort, sort_keys, sort_dirs)?,
+        marker,
+        limit,
+    })
+}
+
+pub async fn list(
+    State(images): State<Arc<Images>>,
+    ctx: AuthContext,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>> {
+    let params = parse_query(raw.as_deref());
+    let page = images.list(&ctx, image_query(&params)).await?;
     let mut body = json!({
-        "images": page.iter().map(views::image).collect::<Vec<_>>(),
+        "images": page.images.iter().map(views::image).collect::<Vec<_>>(),
         "first": "/v2/images",
         "schema": "/v2/schemas/images",
     });
-    if more && let Some(last) = page.last() {
+    if page.more
+        && let Some(last) = page.images.last()
+    {
         let kept: Vec<String> = params
             .iter()
             .filter(|(k, _)| k != "marker")
@@ -351,18 +244,6 @@ pub async fn list(
         body["next"] = json!(format!("/v2/images?{}", kept.join("&")));
     }
     Ok(Json(body))
-}
-
-fn marker_value(image: &crate::model::Image, json: &Value, key: &str) -> onestack_db::Bind {
-    match key {
-        "created_at" => image.created_at.into(),
-        "updated_at" => image.updated_at.into(),
-        "size" => image.size.unwrap_or(-1).into(),
-        "virtual_size" => image.virtual_size.unwrap_or(-1).into(),
-        "min_disk" => image.min_disk.into(),
-        k if NUMERIC_SORT.contains(&k) => 0i64.into(),
-        k => json.get(k).and_then(Value::as_str).unwrap_or("").into(),
-    }
 }
 
 fn encode(text: &str) -> String {

@@ -6,7 +6,6 @@ mod list;
 mod members;
 mod meta;
 mod patch;
-mod web_download;
 
 use std::sync::Arc;
 

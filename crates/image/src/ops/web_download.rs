@@ -9,8 +9,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use futures_util::StreamExt;
 
+use crate::error::{Error, Result};
 use crate::model::Image;
-use crate::service::{Error, Images, Result};
+use crate::service::Images;
 
 /// Addresses web-download refuses unless the configuration allows them.
 pub(super) fn is_internal(ip: IpAddr) -> bool {

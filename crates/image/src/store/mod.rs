@@ -1,4 +1,8 @@
-//! SQL for images, tags and members.
+//! SQL for images, tags and members; the list's query is `list.rs`'s.
+
+mod list;
+
+pub use list::list;
 
 use onestack_db::{Pool, Row, RowExt, Sql};
 use serde_json::Value;
@@ -243,9 +247,8 @@ pub async fn transition(
     Ok(sql.query().execute(pool).await?.rows_affected() == 1)
 }
 
-/// Deletes an image and keeps its id as taken (a tombstone), in one transaction.
-/// Deletes image `id`, leaving its tombstone; `false` if it was already gone (another
-/// delete got there first).
+/// Deletes image `id` and keeps its id as taken (a tombstone), in one transaction; `false`
+/// if it was already gone (another delete got there first).
 pub async fn delete(pool: &Pool, id: &str, now: i64) -> sqlx::Result<bool> {
     let mut tx = onestack_db::begin_write(pool).await?;
     sqlx::query(
@@ -283,13 +286,6 @@ pub async fn usage(pool: &Pool, owner: &str) -> sqlx::Result<(i64, i64)> {
     .fetch_one(pool)
     .await?;
     Ok((row.try_get("bytes")?, row.try_get("n")?))
-}
-
-/// A page of images selected by a prepared query.
-pub async fn list(pool: &Pool, sql: &Sql) -> sqlx::Result<Vec<Image>> {
-    let rows = sql.query().fetch_all(pool).await?;
-    let images = rows.iter().map(image).collect::<sqlx::Result<Vec<_>>>()?;
-    with_tags(pool, images).await
 }
 
 fn member(row: &Row) -> sqlx::Result<Member> {

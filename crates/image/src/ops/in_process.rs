@@ -1,0 +1,87 @@
+//! What other services (compute, the host agent) do to images in process: a snapshot's
+//! queued image filled from a local file, an image's data opened for a host.
+
+use std::path::{Path, PathBuf};
+
+use onestack_db::now_micros;
+
+use super::data::{inspect, require_formats};
+use crate::error::{Error, Result};
+use crate::model::{Image, Status};
+use crate::service::Images;
+use crate::store;
+
+impl Images {
+    /// The image, whoever asks: in process there is no caller to check.
+    async fn get(&self, id: &str) -> Result<Image> {
+        store::get(&self.pool, id)
+            .await?
+            .ok_or_else(|| Error::NotFound(id.to_owned()))
+    }
+
+    /// Records a queued image (a compute snapshot announces its image before the data).
+    pub async fn create_queued(&self, image: Image) -> Result<Image> {
+        let image = Image {
+            status: Status::Queued,
+            ..image
+        };
+        self.insert(&image).await?;
+        Ok(image)
+    }
+
+    /// Fills a queued image from a local file, copying it in, and activates it.
+    pub async fn upload_from_file(&self, id: &str, source: &Path) -> Result<Image> {
+        let image = self.get(id).await?;
+        require_formats(&image)?;
+        let image = self.begin(image, &[Status::Queued], Status::Saving).await?;
+        let file = tokio::fs::File::open(source)
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
+        let written = self.receive(&image, stream, None).await?;
+        self.activate(image, written, None).await
+    }
+
+    /// Removes an image that never received its data (a compute snapshot that failed).
+    pub async fn discard(&self, id: &str) -> Result<()> {
+        let unfinished = store::get(&self.pool, id)
+            .await?
+            .is_some_and(|i| matches!(i.status, Status::Queued | Status::Saving | Status::Killed));
+        if !unfinished {
+            return Ok(());
+        }
+        store::delete(&self.pool, id, now_micros()).await?;
+        self.files.remove(&self.files.path(id)).await;
+        Ok(())
+    }
+
+    /// Creates an active image from a local file, copying it in.
+    pub async fn create_from_file(&self, image: Image, source: &Path) -> Result<Image> {
+        let image = self.create_queued(image).await?;
+        self.upload_from_file(&image.id, source).await
+    }
+
+    /// An active image's data checked again as at upload (its header against its disk
+    /// format, in case it was stored before a rule existed), for a host about to hand it to
+    /// `qemu-img`, which must never be shown a file that names other files. Returns the
+    /// image, the path of its data and its virtual size.
+    pub async fn open_checked(&self, id: &str) -> Result<(Image, PathBuf, i64)> {
+        let (image, path) = self.open_data(id).await?;
+        require_formats(&image)?;
+        let disk_format = image.disk_format.clone().unwrap_or_default();
+        let virtual_size = inspect(path.clone(), None, disk_format).await?;
+        Ok((image, path, virtual_size))
+    }
+
+    /// The path of an active image's data, for reading in process.
+    pub async fn open_data(&self, id: &str) -> Result<(Image, PathBuf)> {
+        let image = self.get(id).await?;
+        if image.status != Status::Active {
+            return Err(Error::Conflict(format!(
+                "Image {id} is {}, not active.",
+                image.status.as_str()
+            )));
+        }
+        Ok((image, self.files.path(id)))
+    }
+}
