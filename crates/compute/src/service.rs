@@ -152,6 +152,4 @@ impl Computes {
     }
 }
 
-pub(crate) fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
+pub(crate) use onestack_db::ids::uuid as new_id;

@@ -4,6 +4,7 @@
 //! multi-host controller can move to PostgreSQL without a second copy of every query.
 
 pub mod docs;
+pub mod ids;
 pub mod query;
 pub mod timestamps;
 

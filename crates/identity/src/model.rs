@@ -158,6 +158,4 @@ pub struct Credential {
     pub extra: Extra,
 }
 
-pub fn new_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
-}
+pub use onestack_db::ids::hex as new_id;

@@ -72,6 +72,4 @@ pub(crate) fn touch(std: &mut Standard) -> i64 {
     previous
 }
 
-pub(crate) fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
+pub(crate) use onestack_db::ids::uuid as new_id;

@@ -17,50 +17,40 @@ pub fn uuid(value: &str) -> Result<&str> {
     }
 }
 
-/// An image id used as a file name in the base cache: 1 to 128 of `[A-Za-z0-9_.-]`, not
-/// starting with a dot (temp files do).
-pub fn image_id(value: &str) -> Result<&str> {
+/// `value` if it is 1 to `max` bytes of `[A-Za-z0-9_.-]`, else the refusal naming `what`.
+fn plain_name<'a>(value: &'a str, max: usize, what: &'static str) -> Result<&'a str> {
     let ok = !value.is_empty()
-        && value.len() <= 128
-        && !value.starts_with('.')
+        && value.len() <= max
         && value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
     if ok {
         Ok(value)
     } else {
-        Err(Error::invalid("image id", value))
+        Err(Error::invalid(what, value))
     }
+}
+
+/// An image id used as a file name in the base cache: 1 to 128 of `[A-Za-z0-9_.-]`, not
+/// starting with a dot (temp files do).
+pub fn image_id(value: &str) -> Result<&str> {
+    if value.starts_with('.') {
+        return Err(Error::invalid("image id", value));
+    }
+    plain_name(value, 128, "image id")
 }
 
 /// A guest name for `-name`: 1 to 64 of `[A-Za-z0-9_.-]` (Nova's are `instance-%08x`).
 pub fn guest_name(value: &str) -> Result<&str> {
-    let ok = !value.is_empty()
-        && value.len() <= 64
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if ok {
-        Ok(value)
-    } else {
-        Err(Error::invalid("guest name", value))
-    }
+    plain_name(value, 64, "guest name")
 }
 
 /// A Linux interface name: 1 to 15 bytes of `[A-Za-z0-9_.-]`, not `.` or `..`.
 pub fn ifname(value: &str) -> Result<&str> {
-    let ok = !value.is_empty()
-        && value.len() <= 15
-        && value != "."
-        && value != ".."
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if ok {
-        Ok(value)
-    } else {
-        Err(Error::invalid("interface name", value))
+    if value == "." || value == ".." {
+        return Err(Error::invalid("interface name", value));
     }
+    plain_name(value, 15, "interface name")
 }
 
 /// A unicast MAC address `xx:xx:xx:xx:xx:xx`; returned in lower case.

@@ -198,20 +198,29 @@ pub async fn list_metadata(State(s): State<Shared>, ctx: Ctx, Path(id): Path<Str
     Ok(Json(json!({"metadata": server.metadata})))
 }
 
+/// `POST` merges the given metadata into the server's; `PUT` replaces it.
+async fn write_metadata(s: &Shared, ctx: &Ctx, id: &str, body: Value, replace: bool) -> Reply {
+    let new = crate::ops::string_map(metadata_body(body, "metadata")?, "metadata")?;
+    let server = s
+        .change_server(&ctx.caller, id, |srv| {
+            if replace {
+                srv.metadata = new;
+            } else {
+                srv.metadata.extend(new);
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(Json(json!({"metadata": server.metadata})))
+}
+
 pub async fn merge_metadata(
     State(s): State<Shared>,
     ctx: Ctx,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Reply {
-    let new = crate::ops::string_map(metadata_body(body, "metadata")?, "metadata")?;
-    let server = s
-        .change_server(&ctx.caller, &id, |srv| {
-            srv.metadata.extend(new);
-            Ok(())
-        })
-        .await?;
-    Ok(Json(json!({"metadata": server.metadata})))
+    write_metadata(&s, &ctx, &id, body, false).await
 }
 
 pub async fn replace_metadata(
@@ -220,14 +229,7 @@ pub async fn replace_metadata(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Reply {
-    let new = crate::ops::string_map(metadata_body(body, "metadata")?, "metadata")?;
-    let server = s
-        .change_server(&ctx.caller, &id, |srv| {
-            srv.metadata = new;
-            Ok(())
-        })
-        .await?;
-    Ok(Json(json!({"metadata": server.metadata})))
+    write_metadata(&s, &ctx, &id, body, true).await
 }
 
 pub async fn show_metadata_item(

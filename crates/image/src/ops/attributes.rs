@@ -42,7 +42,7 @@ const CORE: [&str; 10] = [
 ];
 
 /// One operation of a JSON patch (`PATCH /v2/images/{id}`).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Change {
     /// `add`, or `replace` (which needs the attribute to exist already).
     Set {

@@ -28,7 +28,7 @@ impl Images {
         let NewImage { id, attributes } = request?;
         let now = now_micros();
         let mut image = Image {
-            id: id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            id: id.unwrap_or_else(onestack_db::ids::uuid),
             name: None,
             status: Status::Queued,
             visibility: "shared".into(),
@@ -77,16 +77,49 @@ impl Images {
 
     /// Applies a JSON patch to an image, all of it or nothing.
     pub async fn update(&self, ctx: &AuthContext, id: &str, patch: Patch) -> Result<Image> {
-        let mut image = self.find_for(ctx, id, Action::ModifyImage).await?;
-        for change in patch.changes {
-            attributes::apply(ctx, &mut image, change)?;
+        let Patch {
+            changes,
+            mut malformed,
+        } = patch;
+        self.modify(ctx, id, |image| {
+            for change in changes.iter().cloned() {
+                attributes::apply(ctx, image, change)?;
+            }
+            // Reported once the changes before it applied; an error is never retried.
+            match malformed.take() {
+                Some(error) => Err(error),
+                None => Ok(true),
+            }
+        })
+        .await
+    }
+
+    /// Reads image `id`, changes it with `change` (which says whether it changed anything)
+    /// and writes it back only if no other write (an upload activating it, say) came in
+    /// between; on such a race it starts again from the new record, so no write is lost.
+    async fn modify(
+        &self,
+        ctx: &AuthContext,
+        id: &str,
+        mut change: impl FnMut(&mut Image) -> Result<bool>,
+    ) -> Result<Image> {
+        // Each lost race means another write went in, so this bounds the wait by how many
+        // writers race for one image, not by time.
+        const ATTEMPTS: usize = 64;
+        for _ in 0..ATTEMPTS {
+            let read = self.find_for(ctx, id, Action::ModifyImage).await?;
+            let mut image = read.clone();
+            if !change(&mut image)? {
+                return Ok(image);
+            }
+            image.updated_at = now_micros().max(read.updated_at + 1);
+            if store::update(&self.pool, &image, &read).await? {
+                return Ok(image);
+            }
         }
-        if let Some(error) = patch.malformed {
-            return Err(error);
-        }
-        image.updated_at = now_micros();
-        store::update(&self.pool, &image).await?;
-        Ok(image)
+        Err(Error::Conflict(format!(
+            "Image {id} kept changing while this request ran; retry."
+        )))
     }
 
     /// Deletes an unprotected image and its data (and staged data).
@@ -155,25 +188,28 @@ impl Images {
 
     /// Tags an image; a tag it has already is no change.
     pub async fn add_tag(&self, ctx: &AuthContext, id: &str, tag: String) -> Result<()> {
-        let mut image = self.find_for(ctx, id, Action::ModifyImage).await?;
         check_tag(&tag)?;
-        if !image.tags.contains(&tag) {
-            image.tags.push(tag);
-            image.updated_at = now_micros();
-            store::update(&self.pool, &image).await?;
-        }
-        Ok(())
+        self.modify(ctx, id, |image| {
+            let new = !image.tags.contains(&tag);
+            if new {
+                image.tags.push(tag.clone());
+            }
+            Ok(new)
+        })
+        .await
+        .map(drop)
     }
 
     pub async fn remove_tag(&self, ctx: &AuthContext, id: &str, tag: &str) -> Result<()> {
-        let mut image = self.find_for(ctx, id, Action::ModifyImage).await?;
-        let before = image.tags.len();
-        image.tags.retain(|t| t != tag);
-        if image.tags.len() == before {
-            return Err(Error::NotFound(format!("{id} (tag {tag})")));
-        }
-        image.updated_at = now_micros();
-        store::update(&self.pool, &image).await?;
-        Ok(())
+        self.modify(ctx, id, |image| {
+            let before = image.tags.len();
+            image.tags.retain(|t| t != tag);
+            if image.tags.len() == before {
+                return Err(Error::NotFound(format!("{id} (tag {tag})")));
+            }
+            Ok(true)
+        })
+        .await
+        .map(drop)
     }
 }

@@ -79,8 +79,14 @@ impl Images {
             created_at: now,
             updated_at: now,
         };
-        store::insert_member(&self.pool, &member).await?;
-        Ok(member)
+        // Two adds of one member race past the check above; the key lets one in.
+        match store::insert_member(&self.pool, &member).await {
+            Err(e) if onestack_db::is_unique_violation(&e) => Err(Error::Conflict(format!(
+                "Member {} is already associated with image {id}.",
+                member.member_id
+            ))),
+            other => other.map(|()| member).map_err(Error::from),
+        }
     }
 
     /// The member (only) sets its own status: pending, accepted or rejected.

@@ -165,10 +165,29 @@ pub async fn insert(pool: &Pool, i: &Image, count_limit: Option<u64>) -> sqlx::R
 }
 
 /// Writes every attribute and the tags of an image (created_at stays as it was created).
-pub async fn update(pool: &Pool, i: &Image) -> sqlx::Result<()> {
-    let mut tx = pool.begin().await?;
+/// Writes `i` over the row read as `read`, only if nothing else wrote that row meanwhile
+/// (its status and `updated_at` unchanged: every write sets `updated_at`). `false` when
+/// another write came first, so a caller never puts back what an upload just changed.
+pub async fn update(pool: &Pool, i: &Image, read: &Image) -> sqlx::Result<bool> {
+    let mut tx = onestack_db::begin_write(pool).await?;
+    let current = sqlx::query("SELECT status, updated_at FROM images WHERE id = $1")
+        .bind(&i.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let unchanged = match current {
+        Some(row) => {
+            let status: String = row.try_get("status")?;
+            let updated_at: i64 = row.try_get("updated_at")?;
+            status == read.status.as_str() && updated_at == read.updated_at
+        }
+        None => false,
+    };
+    if !unchanged {
+        return Ok(false);
+    }
     update_in(&mut tx, i).await?;
-    tx.commit().await
+    tx.commit().await?;
+    Ok(true)
 }
 
 async fn update_in(

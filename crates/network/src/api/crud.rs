@@ -141,3 +141,41 @@ async fn delete<R: Resource>(
     R::delete(&n, &caller(&ctx)?, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// The five operations of a [`Resource`], delegated to the `Networks` methods named, for a
+/// resource whose item, create input and update input are the types given.
+macro_rules! operations {
+    ($item:ty, $new:ty, $change:ty; $list:ident, $get:ident, $create:ident, $update:ident, $delete:ident) => {
+        async fn list(n: &Networks, caller: &Caller) -> Result<Vec<$item>> {
+            n.$list(caller).await
+        }
+        async fn get(n: &Networks, caller: &Caller, id: &str) -> Result<$item> {
+            n.$get(caller, id).await
+        }
+        async fn create(n: &Networks, caller: &Caller, new: $new) -> Result<$item> {
+            n.$create(caller, new).await
+        }
+        async fn update(n: &Networks, caller: &Caller, id: &str, change: $change) -> Result<$item> {
+            n.$update(caller, id, change).await
+        }
+        async fn delete(n: &Networks, caller: &Caller, id: &str) -> Result<()> {
+            n.$delete(caller, id).await
+        }
+    };
+}
+
+/// `new` and `change` for a resource whose operations read the body's fields themselves.
+macro_rules! fields_input {
+    () => {
+        type New = Fields;
+        type Change = Fields;
+        fn new(fields: Fields) -> Result<Fields> {
+            Ok(fields)
+        }
+        fn change(fields: Fields) -> Result<Fields> {
+            Ok(fields)
+        }
+    };
+}
+
+pub(super) use {fields_input, operations};

@@ -7,7 +7,7 @@ use onestack_api::body::JsonBody;
 use onestack_api::{ApiError, AuthContext, Fields};
 use serde_json::{Value, json};
 
-use super::crud::Resource;
+use super::crud::{Resource, fields_input, operations};
 use super::{Reply, Shared, caller};
 use crate::error::Result;
 use crate::ops::floating_ips::FloatingIpView;
@@ -24,30 +24,9 @@ impl Resource for RouterKind {
     const MANY: &'static str = "routers";
     const PATH: &'static str = "routers";
     type Item = RouterView;
-    type New = Fields;
-    type Change = Fields;
-
-    fn new(fields: Fields) -> Result<Fields> {
-        Ok(fields)
-    }
-    fn change(fields: Fields) -> Result<Fields> {
-        Ok(fields)
-    }
-    async fn list(n: &Networks, caller: &Caller) -> Result<Vec<RouterView>> {
-        n.list_routers(caller).await
-    }
-    async fn get(n: &Networks, caller: &Caller, id: &str) -> Result<RouterView> {
-        n.get_router(caller, id).await
-    }
-    async fn create(n: &Networks, caller: &Caller, new: Fields) -> Result<RouterView> {
-        n.create_router(caller, new).await
-    }
-    async fn update(n: &Networks, caller: &Caller, id: &str, change: Fields) -> Result<RouterView> {
-        n.update_router(caller, id, change).await
-    }
-    async fn delete(n: &Networks, caller: &Caller, id: &str) -> Result<()> {
-        n.delete_router(caller, id).await
-    }
+    fields_input!();
+    operations!(RouterView, Fields, Fields;
+        list_routers, get_router, create_router, update_router, delete_router);
     async fn views(_: &Networks, caller: &Caller, items: &[RouterView]) -> Result<Vec<Value>> {
         Ok(items.iter().map(|r| views::router(r, caller)).collect())
     }
@@ -58,35 +37,9 @@ impl Resource for FloatingIpKind {
     const MANY: &'static str = "floatingips";
     const PATH: &'static str = "floatingips";
     type Item = FloatingIpView;
-    type New = Fields;
-    type Change = Fields;
-
-    fn new(fields: Fields) -> Result<Fields> {
-        Ok(fields)
-    }
-    fn change(fields: Fields) -> Result<Fields> {
-        Ok(fields)
-    }
-    async fn list(n: &Networks, caller: &Caller) -> Result<Vec<FloatingIpView>> {
-        n.list_floating_ips(caller).await
-    }
-    async fn get(n: &Networks, caller: &Caller, id: &str) -> Result<FloatingIpView> {
-        n.get_floating_ip(caller, id).await
-    }
-    async fn create(n: &Networks, caller: &Caller, new: Fields) -> Result<FloatingIpView> {
-        n.create_floating_ip(caller, new).await
-    }
-    async fn update(
-        n: &Networks,
-        caller: &Caller,
-        id: &str,
-        change: Fields,
-    ) -> Result<FloatingIpView> {
-        n.update_floating_ip(caller, id, change).await
-    }
-    async fn delete(n: &Networks, caller: &Caller, id: &str) -> Result<()> {
-        n.delete_floating_ip(caller, id).await
-    }
+    fields_input!();
+    operations!(FloatingIpView, Fields, Fields;
+        list_floating_ips, get_floating_ip, create_floating_ip, update_floating_ip, delete_floating_ip);
     async fn views(_: &Networks, _: &Caller, items: &[FloatingIpView]) -> Result<Vec<Value>> {
         Ok(items.iter().map(views::floating_ip).collect())
     }

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use onestack_api::{AuthContext, BaseUrl, Fields};
 use serde_json::{Value, json};
 
-use super::crud::Resource;
+use super::crud::{Resource, fields_input, operations};
 use super::ports;
 use super::query::{self, Params};
 use super::{Reply, Shared, caller, href};
@@ -30,30 +30,9 @@ impl Resource for NetworkKind {
     const MANY: &'static str = "networks";
     const PATH: &'static str = "networks";
     type Item = Network;
-    type New = Fields;
-    type Change = Fields;
-
-    fn new(fields: Fields) -> Result<Fields> {
-        Ok(fields)
-    }
-    fn change(fields: Fields) -> Result<Fields> {
-        Ok(fields)
-    }
-    async fn list(n: &Networks, caller: &Caller) -> Result<Vec<Network>> {
-        n.list_networks(caller).await
-    }
-    async fn get(n: &Networks, caller: &Caller, id: &str) -> Result<Network> {
-        n.get_network(caller, id).await
-    }
-    async fn create(n: &Networks, caller: &Caller, new: Fields) -> Result<Network> {
-        n.create_network(caller, new).await
-    }
-    async fn update(n: &Networks, caller: &Caller, id: &str, change: Fields) -> Result<Network> {
-        n.update_network(caller, id, change).await
-    }
-    async fn delete(n: &Networks, caller: &Caller, id: &str) -> Result<()> {
-        n.delete_network(caller, id).await
-    }
+    fields_input!();
+    operations!(Network, Fields, Fields;
+        list_networks, get_network, create_network, update_network, delete_network);
     async fn views(n: &Networks, caller: &Caller, items: &[Network]) -> Result<Vec<Value>> {
         // One network's subnets by its id; a listing's all at once.
         let only = match items {
@@ -79,30 +58,9 @@ impl Resource for SubnetKind {
     const MANY: &'static str = "subnets";
     const PATH: &'static str = "subnets";
     type Item = Subnet;
-    type New = Fields;
-    type Change = Fields;
-
-    fn new(fields: Fields) -> Result<Fields> {
-        Ok(fields)
-    }
-    fn change(fields: Fields) -> Result<Fields> {
-        Ok(fields)
-    }
-    async fn list(n: &Networks, caller: &Caller) -> Result<Vec<Subnet>> {
-        n.list_subnets(caller).await
-    }
-    async fn get(n: &Networks, caller: &Caller, id: &str) -> Result<Subnet> {
-        n.get_subnet(caller, id).await
-    }
-    async fn create(n: &Networks, caller: &Caller, new: Fields) -> Result<Subnet> {
-        n.create_subnet(caller, new).await
-    }
-    async fn update(n: &Networks, caller: &Caller, id: &str, change: Fields) -> Result<Subnet> {
-        n.update_subnet(caller, id, change).await
-    }
-    async fn delete(n: &Networks, caller: &Caller, id: &str) -> Result<()> {
-        n.delete_subnet(caller, id).await
-    }
+    fields_input!();
+    operations!(Subnet, Fields, Fields;
+        list_subnets, get_subnet, create_subnet, update_subnet, delete_subnet);
     async fn views(_: &Networks, _: &Caller, items: &[Subnet]) -> Result<Vec<Value>> {
         Ok(items.iter().map(views::subnet).collect())
     }
@@ -122,21 +80,8 @@ impl Resource for PortKind {
     fn change(fields: Fields) -> Result<PortUpdate> {
         ports::port_update(fields)
     }
-    async fn list(n: &Networks, caller: &Caller) -> Result<Vec<Port>> {
-        n.list_ports(caller).await
-    }
-    async fn get(n: &Networks, caller: &Caller, id: &str) -> Result<Port> {
-        n.get_port(caller, id).await
-    }
-    async fn create(n: &Networks, caller: &Caller, new: NewPort) -> Result<Port> {
-        n.create_port(caller, new).await
-    }
-    async fn update(n: &Networks, caller: &Caller, id: &str, change: PortUpdate) -> Result<Port> {
-        n.update_port(caller, id, change).await
-    }
-    async fn delete(n: &Networks, caller: &Caller, id: &str) -> Result<()> {
-        n.delete_port(caller, id).await
-    }
+    operations!(Port, NewPort, PortUpdate;
+        list_ports, get_port, create_port, update_port, delete_port);
     async fn views(_: &Networks, caller: &Caller, items: &[Port]) -> Result<Vec<Value>> {
         Ok(items.iter().map(|p| views::port(p, caller)).collect())
     }
@@ -147,30 +92,9 @@ impl Resource for GroupKind {
     const MANY: &'static str = "security_groups";
     const PATH: &'static str = "security-groups";
     type Item = (SecurityGroup, Vec<Rule>);
-    type New = Fields;
-    type Change = Fields;
-
-    fn new(fields: Fields) -> Result<Fields> {
-        Ok(fields)
-    }
-    fn change(fields: Fields) -> Result<Fields> {
-        Ok(fields)
-    }
-    async fn list(n: &Networks, caller: &Caller) -> Result<Vec<Self::Item>> {
-        n.list_groups(caller).await
-    }
-    async fn get(n: &Networks, caller: &Caller, id: &str) -> Result<Self::Item> {
-        n.get_group(caller, id).await
-    }
-    async fn create(n: &Networks, caller: &Caller, new: Fields) -> Result<Self::Item> {
-        n.create_group(caller, new).await
-    }
-    async fn update(n: &Networks, caller: &Caller, id: &str, change: Fields) -> Result<Self::Item> {
-        n.update_group(caller, id, change).await
-    }
-    async fn delete(n: &Networks, caller: &Caller, id: &str) -> Result<()> {
-        n.delete_group(caller, id).await
-    }
+    fields_input!();
+    operations!(Self::Item, Fields, Fields;
+        list_groups, get_group, create_group, update_group, delete_group);
     async fn views(_: &Networks, _: &Caller, items: &[Self::Item]) -> Result<Vec<Value>> {
         Ok(items.iter().map(|(g, r)| views::group(g, r)).collect())
     }
@@ -181,31 +105,9 @@ impl Resource for RuleKind {
     const MANY: &'static str = "security_group_rules";
     const PATH: &'static str = "security-group-rules";
     type Item = Rule;
-    type New = Fields;
-    type Change = Fields;
-
-    fn new(fields: Fields) -> Result<Fields> {
-        Ok(fields)
-    }
-    fn change(fields: Fields) -> Result<Fields> {
-        Ok(fields)
-    }
-    async fn list(n: &Networks, caller: &Caller) -> Result<Vec<Rule>> {
-        n.list_rules(caller).await
-    }
-    async fn get(n: &Networks, caller: &Caller, id: &str) -> Result<Rule> {
-        n.get_rule(caller, id).await
-    }
-    async fn create(n: &Networks, caller: &Caller, new: Fields) -> Result<Rule> {
-        n.create_rule(caller, new).await
-    }
-    async fn update(n: &Networks, caller: &Caller, id: &str, change: Fields) -> Result<Rule> {
-        // Only a rule's description changes.
-        n.update_rule_description(caller, id, change).await
-    }
-    async fn delete(n: &Networks, caller: &Caller, id: &str) -> Result<()> {
-        n.delete_rule(caller, id).await
-    }
+    fields_input!();
+    operations!(Rule, Fields, Fields;
+        list_rules, get_rule, create_rule, update_rule_description, delete_rule);
     async fn views(_: &Networks, _: &Caller, items: &[Rule]) -> Result<Vec<Value>> {
         Ok(items.iter().map(views::rule).collect())
     }
