@@ -1,7 +1,7 @@
 //! Glance-compatible Image v2: images with their properties, tags and members; image data
 //! streamed to a file store with md5 and sha512 computed on the way and the content checked
 //! against its claimed disk format; the interoperable import workflow. Other services use
-//! [`Images::create_from_file`] and [`Images::open_data`] in process.
+//! `Images::{create_snapshot, upload_from_file, discard, open_data}` in process.
 
 mod api;
 pub mod config;
@@ -13,9 +13,10 @@ mod ops;
 pub mod policy;
 pub mod quota;
 pub mod service;
-pub mod store;
+pub(crate) mod store;
 mod views;
 
 pub use api::router;
 pub use config::ImageConfig;
+pub use ops::in_process::Snapshot;
 pub use service::Images;

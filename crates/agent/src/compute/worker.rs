@@ -77,92 +77,16 @@ impl Worker {
                 (VmState::Suspended, PowerState::Suspended)
             }
             TaskState::Rescuing => {
-                let image = server
-                    .pending_image
-                    .clone()
-                    .unwrap_or_else(|| server.image_id.clone());
-                let (base, _format, _) =
-                    self.cached_image(&image, Some(server.flavor.disk)).await?;
-                d.destroy(&id).await?;
-                let mut spec = self.saved_spec(&id).await?;
-                spec.rescue = Some(base);
-                d.update_spec(&spec).await?;
-                d.start(&id).await?;
+                self.rescue(&server, true).await?;
                 (VmState::Rescued, PowerState::Running)
             }
             TaskState::Unrescuing => {
-                d.destroy(&id).await?;
-                let mut spec = self.saved_spec(&id).await?;
-                spec.rescue = None;
-                d.update_spec(&spec).await?;
-                d.start(&id).await?;
+                self.rescue(&server, false).await?;
                 (VmState::Active, PowerState::Running)
             }
-            TaskState::ResizePrep => {
-                let running =
-                    server.previous_vm_state.unwrap_or(VmState::Active) == VmState::Active;
-                let power_state = self.refit(&id, &server.flavor, running).await?;
-                return self
-                    .complete(&id, work, |s| {
-                        s.vm_state = VmState::Resized;
-                        s.power_state = power_state;
-                    })
-                    .await;
-            }
-            TaskState::ResizeReverting => {
-                let was = server.previous_vm_state.unwrap_or(VmState::Active);
-                let old = server
-                    .old_flavor
-                    .clone()
-                    .unwrap_or_else(|| server.flavor.clone());
-                let power_state = self.refit(&id, &old, was == VmState::Active).await?;
-                return self
-                    .complete(&id, work, move |s| {
-                        s.flavor = old.clone();
-                        s.old_flavor = None;
-                        s.vm_state = was;
-                        s.previous_vm_state = None;
-                        s.power_state = power_state;
-                    })
-                    .await;
-            }
-            TaskState::Rebuilding => {
-                let was = server.previous_vm_state.unwrap_or(VmState::Active);
-                let image = server
-                    .pending_image
-                    .clone()
-                    .unwrap_or_else(|| server.image_id.clone());
-                let (base, format, iso) =
-                    self.cached_image(&image, Some(server.flavor.disk)).await?;
-                d.destroy(&id).await?;
-                let root = if iso {
-                    RootDisk::Blank
-                } else {
-                    RootDisk::Image { base, format }
-                };
-                d.rebuild_root(&id, root, server.flavor.disk).await?;
-                self.refresh_config_drive(&server).await?;
-                let running = was != VmState::Stopped;
-                if running {
-                    d.start(&id).await?;
-                }
-                return self
-                    .complete(&id, work, move |s| {
-                        s.vm_state = if running {
-                            VmState::Active
-                        } else {
-                            VmState::Stopped
-                        };
-                        s.previous_vm_state = None;
-                        s.pending_image = None;
-                        s.power_state = if running {
-                            PowerState::Running
-                        } else {
-                            PowerState::Shutdown
-                        };
-                    })
-                    .await;
-            }
+            TaskState::ResizePrep => return self.resize(&server, false).await,
+            TaskState::ResizeReverting => return self.resize(&server, true).await,
+            TaskState::Rebuilding => return self.rebuild(&server).await,
             TaskState::ImageSnapshot => {
                 self.snapshot(&server).await?;
                 let state = d.power_state(&id).await?;
@@ -186,6 +110,98 @@ impl Worker {
                 s.launched_at = Some(now_micros());
                 s.progress = 100;
             }
+        })
+        .await
+    }
+
+    /// Restarts the guest from the rescue image (`on`), or from its own disk again.
+    async fn rescue(&self, server: &Server, on: bool) -> Result<()> {
+        let id = &server.id;
+        let d = &self.driver;
+        let rescue = if on {
+            let image = server
+                .pending_image
+                .clone()
+                .unwrap_or_else(|| server.image_id.clone());
+            let (base, _format, _) = self.cached_image(&image, Some(server.flavor.disk)).await?;
+            Some(base)
+        } else {
+            None
+        };
+        d.destroy(id).await?;
+        let mut spec = self.saved_spec(id).await?;
+        spec.rescue = rescue;
+        d.update_spec(&spec).await?;
+        d.start(id).await?;
+        Ok(())
+    }
+
+    /// Refits the guest to its new flavor (`ResizePrep`), or back to its old one (`revert`),
+    /// and records the outcome.
+    async fn resize(&self, server: &Server, revert: bool) -> Result<()> {
+        let id = &server.id;
+        let was = server.previous_vm_state.unwrap_or(VmState::Active);
+        if !revert {
+            let power_state = self
+                .refit(id, &server.flavor, was == VmState::Active)
+                .await?;
+            return self
+                .complete(id, TaskState::ResizePrep, |s| {
+                    s.vm_state = VmState::Resized;
+                    s.power_state = power_state;
+                })
+                .await;
+        }
+        let old = server
+            .old_flavor
+            .clone()
+            .unwrap_or_else(|| server.flavor.clone());
+        let power_state = self.refit(id, &old, was == VmState::Active).await?;
+        self.complete(id, TaskState::ResizeReverting, move |s| {
+            s.flavor = old.clone();
+            s.old_flavor = None;
+            s.vm_state = was;
+            s.previous_vm_state = None;
+            s.power_state = power_state;
+        })
+        .await
+    }
+
+    /// Replaces the root disk with a fresh one from the (new) image, and records the outcome.
+    async fn rebuild(&self, server: &Server) -> Result<()> {
+        let id = &server.id;
+        let d = &self.driver;
+        let was = server.previous_vm_state.unwrap_or(VmState::Active);
+        let image = server
+            .pending_image
+            .clone()
+            .unwrap_or_else(|| server.image_id.clone());
+        let (base, format, iso) = self.cached_image(&image, Some(server.flavor.disk)).await?;
+        d.destroy(id).await?;
+        let root = if iso {
+            RootDisk::Blank
+        } else {
+            RootDisk::Image { base, format }
+        };
+        d.rebuild_root(id, root, server.flavor.disk).await?;
+        self.refresh_config_drive(server).await?;
+        let running = was != VmState::Stopped;
+        if running {
+            d.start(id).await?;
+        }
+        self.complete(id, TaskState::Rebuilding, move |s| {
+            s.vm_state = if running {
+                VmState::Active
+            } else {
+                VmState::Stopped
+            };
+            s.previous_vm_state = None;
+            s.pending_image = None;
+            s.power_state = if running {
+                PowerState::Running
+            } else {
+                PowerState::Shutdown
+            };
         })
         .await
     }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use onestack_api::{AuthContext, Fields};
 use onestack_db::now_micros;
+use onestack_image::Snapshot;
 use onestack_network::ops::port_input::PortUpdate;
 use serde_json::{Value, json};
 
@@ -17,7 +18,7 @@ use crate::microversion::Version;
 use crate::model::{FlavorCopy, Server};
 use crate::policy::Caller;
 use crate::scheduler;
-use crate::service::{Computes, new_id};
+use crate::service::Computes;
 use crate::states::{self, TaskState, VmState};
 use crate::store;
 
@@ -540,30 +541,13 @@ impl Computes {
         properties.insert("instance_uuid".into(), json!(server.id));
         properties.insert("base_image_ref".into(), json!(server.image_id));
         properties.insert("user_id".into(), json!(server.user_id));
-        let now = now_micros();
-        let image = onestack_image::model::Image {
-            id: new_id(),
-            name: Some(name.to_owned()),
-            status: onestack_image::model::Status::Queued,
-            visibility: "private".into(),
-            protected: false,
-            os_hidden: false,
-            checksum: None,
-            os_hash_algo: None,
-            os_hash_value: None,
+        let snapshot = Snapshot {
+            name: name.to_owned(),
             owner: server.project_id.clone(),
-            size: None,
-            virtual_size: None,
             min_disk: server.flavor.disk as i64,
-            min_ram: 0,
-            container_format: Some("bare".into()),
-            disk_format: Some("qcow2".into()),
             properties,
-            tags: Vec::new(),
-            created_at: now,
-            updated_at: now,
         };
-        Ok(self.images.create_queued(image).await?.id)
+        Ok(self.images.create_snapshot(snapshot).await?)
     }
 
     async fn change_security_group(

@@ -19,6 +19,35 @@ impl Images {
             .ok_or_else(|| Error::NotFound(id.to_owned()))
     }
 
+    /// Announces the image of a compute snapshot, before its data: private to `owner`, qcow2,
+    /// queued. Returns its id.
+    pub async fn create_snapshot(&self, snapshot: Snapshot) -> Result<String> {
+        let now = now_micros();
+        let image = Image {
+            id: onestack_db::ids::uuid(),
+            name: Some(snapshot.name),
+            status: Status::Queued,
+            visibility: "private".into(),
+            protected: false,
+            os_hidden: false,
+            checksum: None,
+            os_hash_algo: None,
+            os_hash_value: None,
+            owner: snapshot.owner,
+            size: None,
+            virtual_size: None,
+            min_disk: snapshot.min_disk,
+            min_ram: 0,
+            container_format: Some("bare".into()),
+            disk_format: Some("qcow2".into()),
+            properties: snapshot.properties,
+            tags: Vec::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        Ok(self.create_queued(image).await?.id)
+    }
+
     /// Records a queued image (a compute snapshot announces its image before the data).
     pub async fn create_queued(&self, image: Image) -> Result<Image> {
         let image = Image {
@@ -84,4 +113,16 @@ impl Images {
         }
         Ok((image, self.files.path(id)))
     }
+}
+
+/// What compute says of a snapshot it is about to take.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub name: String,
+    /// The project of the server.
+    pub owner: String,
+    /// The server's flavor's disk, in GiB.
+    pub min_disk: i64,
+    /// Nova's snapshot properties (`image_type`, `instance_uuid`, …) and the user's metadata.
+    pub properties: serde_json::Map<String, serde_json::Value>,
 }

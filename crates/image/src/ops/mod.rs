@@ -8,7 +8,7 @@ pub mod attributes;
 pub mod data;
 pub mod images;
 pub mod import;
-mod in_process;
+pub mod in_process;
 pub mod list;
 mod members;
 pub mod transfer;
