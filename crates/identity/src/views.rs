@@ -25,6 +25,18 @@ pub fn collection(base: &BaseUrl, key: &str, path: &str, items: Vec<Value>) -> V
     json!({ key: items, "links": { "self": url(base, path), "previous": null, "next": null } })
 }
 
+/// [`collection`] of `items`, each shown by `view`.
+pub fn listing<T>(
+    base: &BaseUrl,
+    key: &str,
+    path: &str,
+    items: &[T],
+    view: impl Fn(&BaseUrl, &T) -> Value,
+) -> Value {
+    let items = items.iter().map(|item| view(base, item)).collect();
+    collection(base, key, path, items)
+}
+
 /// Keystone's timestamp format: `2015-11-05T21:00:33.819948Z`.
 pub use onestack_db::timestamps::micros_utc as timestamp;
 
@@ -83,20 +95,6 @@ pub fn user(base: &BaseUrl, u: &User, expires_at: Option<i64>) -> Value {
         v["default_project_id"] = json!(p);
     }
     merge(v, &u.extra)
-}
-
-/// A list of users at `path`, each showing when its password expires under `rules`.
-pub fn users(
-    base: &BaseUrl,
-    path: &str,
-    users: &[User],
-    rules: &crate::password_rules::PasswordRules,
-) -> Value {
-    let items = users
-        .iter()
-        .map(|u| user(base, u, rules.expires_at(u.password_set_at)))
-        .collect();
-    collection(base, "users", path, items)
 }
 
 pub fn group(base: &BaseUrl, g: &Group) -> Value {
