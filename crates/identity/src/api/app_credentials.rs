@@ -84,9 +84,10 @@ pub async fn create(
     Path(user_id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Reply {
+    let new = new_app_credential(body);
     let c = call
         .identity
-        .create_app_credential(&call.ctx, &user_id, new_app_credential(body))
+        .create_app_credential(&call.ctx, &user_id, new)
         .await?;
     call.one(StatusCode::CREATED, "application_credential", render, &c)
 }

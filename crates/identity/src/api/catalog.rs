@@ -60,10 +60,8 @@ fn region_attributes(mut fields: Fields) -> Parsed<RegionAttributes> {
 }
 
 pub async fn create_region(call: Call, JsonBody(body): JsonBody<Value>) -> Reply {
-    let r = call
-        .identity
-        .create_region(&call.ctx, new_region(None, body))
-        .await?;
+    let new = new_region(None, body);
+    let r = call.identity.create_region(&call.ctx, new).await?;
     call.one(StatusCode::CREATED, "region", views::region, &r)
 }
 
@@ -73,10 +71,8 @@ pub async fn create_region_with_id(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Reply {
-    let r = call
-        .identity
-        .create_region(&call.ctx, new_region(Some(id), body))
-        .await?;
+    let new = new_region(Some(id), body);
+    let r = call.identity.create_region(&call.ctx, new).await?;
     call.one(StatusCode::CREATED, "region", views::region, &r)
 }
 
@@ -97,10 +93,8 @@ pub async fn update_region(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Reply {
-    let r = call
-        .identity
-        .update_region(&call.ctx, &id, region_update(body))
-        .await?;
+    let update = region_update(body);
+    let r = call.identity.update_region(&call.ctx, &id, update).await?;
     call.one(StatusCode::OK, "region", views::region, &r)
 }
 
@@ -137,10 +131,8 @@ fn new_service(body: Value) -> Parsed<NewService> {
 }
 
 pub async fn create_service(call: Call, JsonBody(body): JsonBody<Value>) -> Reply {
-    let s = call
-        .identity
-        .create_service(&call.ctx, new_service(body))
-        .await?;
+    let new = new_service(body);
+    let s = call.identity.create_service(&call.ctx, new).await?;
     call.one(StatusCode::CREATED, "service", views::service, &s)
 }
 
@@ -165,10 +157,8 @@ pub async fn update_service(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Reply {
-    let s = call
-        .identity
-        .update_service(&call.ctx, &id, service_update(body))
-        .await?;
+    let update = service_update(body);
+    let s = call.identity.update_service(&call.ctx, &id, update).await?;
     call.one(StatusCode::OK, "service", views::service, &s)
 }
 
@@ -208,10 +198,8 @@ fn new_endpoint(body: Value) -> Parsed<NewEndpoint> {
 }
 
 pub async fn create_endpoint(call: Call, JsonBody(body): JsonBody<Value>) -> Reply {
-    let e = call
-        .identity
-        .create_endpoint(&call.ctx, new_endpoint(body))
-        .await?;
+    let new = new_endpoint(body);
+    let e = call.identity.create_endpoint(&call.ctx, new).await?;
     call.one(StatusCode::CREATED, "endpoint", views::endpoint, &e)
 }
 
@@ -239,9 +227,10 @@ pub async fn update_endpoint(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Reply {
+    let update = endpoint_update(body);
     let e = call
         .identity
-        .update_endpoint(&call.ctx, &id, endpoint_update(body))
+        .update_endpoint(&call.ctx, &id, update)
         .await?;
     call.one(StatusCode::OK, "endpoint", views::endpoint, &e)
 }

@@ -52,10 +52,8 @@ fn credential_attributes(mut fields: Fields) -> Parsed<CredentialAttributes> {
 }
 
 pub async fn create(call: Call, JsonBody(body): JsonBody<Value>) -> Reply {
-    let c = call
-        .identity
-        .create_credential(&call.ctx, new_credential(body)?)
-        .await?;
+    let new = new_credential(body)?;
+    let c = call.identity.create_credential(&call.ctx, new).await?;
     call.one(StatusCode::CREATED, "credential", views::credential, &c)
 }
 
@@ -82,9 +80,10 @@ fn credential_changes(mut fields: Fields) -> Parsed<CredentialChanges> {
 }
 
 pub async fn update(call: Call, Path(id): Path<String>, JsonBody(body): JsonBody<Value>) -> Reply {
+    let update = credential_update(body);
     let c = call
         .identity
-        .update_credential(&call.ctx, &id, credential_update(body))
+        .update_credential(&call.ctx, &id, update)
         .await?;
     call.one(StatusCode::OK, "credential", views::credential, &c)
 }
@@ -118,9 +117,10 @@ pub async fn ec2_create(
     Path(user_id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Reply {
+    let project = ec2_project(body);
     let c = call
         .identity
-        .create_ec2_credential(&call.ctx, &user_id, ec2_project(body))
+        .create_ec2_credential(&call.ctx, &user_id, project)
         .await?;
     call.one(StatusCode::CREATED, "credential", views::ec2_credential, &c)
 }

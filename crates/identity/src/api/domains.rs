@@ -44,10 +44,8 @@ fn new_domain(body: Value) -> Result<NewDomain> {
 }
 
 pub async fn create(call: Call, JsonBody(body): JsonBody<Value>) -> Reply {
-    let d = call
-        .identity
-        .create_domain(&call.ctx, new_domain(body))
-        .await?;
+    let new = new_domain(body);
+    let d = call.identity.create_domain(&call.ctx, new).await?;
     call.one(StatusCode::CREATED, "domain", views::domain, &d)
 }
 
@@ -68,10 +66,8 @@ fn domain_update(body: Value) -> Result<DomainUpdate> {
 }
 
 pub async fn update(call: Call, Path(id): Path<String>, JsonBody(body): JsonBody<Value>) -> Reply {
-    let d = call
-        .identity
-        .update_domain(&call.ctx, &id, domain_update(body))
-        .await?;
+    let update = domain_update(body);
+    let d = call.identity.update_domain(&call.ctx, &id, update).await?;
     call.one(StatusCode::OK, "domain", views::domain, &d)
 }
 

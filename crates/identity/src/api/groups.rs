@@ -48,10 +48,8 @@ fn group_attributes(mut fields: Fields) -> Parsed<GroupAttributes> {
 }
 
 pub async fn create(call: Call, JsonBody(body): JsonBody<Value>) -> Reply {
-    let g = call
-        .identity
-        .create_group(&call.ctx, new_group(body)?)
-        .await?;
+    let new = new_group(body)?;
+    let g = call.identity.create_group(&call.ctx, new).await?;
     call.one(StatusCode::CREATED, "group", views::group, &g)
 }
 
@@ -71,10 +69,8 @@ fn group_update(body: Value) -> Parsed<GroupUpdate> {
 }
 
 pub async fn update(call: Call, Path(id): Path<String>, JsonBody(body): JsonBody<Value>) -> Reply {
-    let g = call
-        .identity
-        .update_group(&call.ctx, &id, group_update(body))
-        .await?;
+    let update = group_update(body);
+    let g = call.identity.update_group(&call.ctx, &id, update).await?;
     call.one(StatusCode::OK, "group", views::group, &g)
 }
 

@@ -84,10 +84,8 @@ fn project_attributes(mut fields: Fields) -> Parsed<ProjectAttributes> {
 }
 
 pub async fn create(call: Call, JsonBody(body): JsonBody<Value>) -> Reply {
-    let p = call
-        .identity
-        .create_project(&call.ctx, new_project(body)?)
-        .await?;
+    let new = new_project(body)?;
+    let p = call.identity.create_project(&call.ctx, new).await?;
     call.one(StatusCode::CREATED, "project", views::project, &p)
 }
 
@@ -119,10 +117,8 @@ fn project_update(body: Value) -> Parsed<ProjectUpdate> {
 }
 
 pub async fn update(call: Call, Path(id): Path<String>, JsonBody(body): JsonBody<Value>) -> Reply {
-    let p = call
-        .identity
-        .update_project(&call.ctx, &id, project_update(body))
-        .await?;
+    let update = project_update(body);
+    let p = call.identity.update_project(&call.ctx, &id, update).await?;
     call.one(StatusCode::OK, "project", views::project, &p)
 }
 
@@ -159,9 +155,10 @@ pub async fn replace_tags(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>> {
+    let tags = tag_list(body);
     let tags = call
         .identity
-        .replace_project_tags(&call.ctx, &id, tag_list(body))
+        .replace_project_tags(&call.ctx, &id, tags)
         .await?;
     Ok(Json(json!({ "tags": tags })))
 }

@@ -51,7 +51,8 @@ fn role_attributes(mut fields: Fields) -> Parsed<RoleAttributes> {
 }
 
 pub async fn create(call: Call, JsonBody(body): JsonBody<Value>) -> Reply {
-    let r = call.identity.create_role(&call.ctx, new_role(body)).await?;
+    let new = new_role(body);
+    let r = call.identity.create_role(&call.ctx, new).await?;
     call.one(StatusCode::CREATED, "role", views::role, &r)
 }
 
@@ -72,10 +73,8 @@ fn role_update(body: Value) -> Parsed<RoleUpdate> {
 }
 
 pub async fn update(call: Call, Path(id): Path<String>, JsonBody(body): JsonBody<Value>) -> Reply {
-    let r = call
-        .identity
-        .update_role(&call.ctx, &id, role_update(body))
-        .await?;
+    let update = role_update(body);
+    let r = call.identity.update_role(&call.ctx, &id, update).await?;
     call.one(StatusCode::OK, "role", views::role, &r)
 }
 

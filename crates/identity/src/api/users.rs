@@ -79,10 +79,8 @@ fn user_settings(mut fields: Fields) -> Parsed<UserSettings> {
 }
 
 pub async fn create(call: Call, JsonBody(body): JsonBody<Value>) -> Reply {
-    let u = call
-        .identity
-        .create_user(&call.ctx, new_user(body)?)
-        .await?;
+    let new = new_user(body)?;
+    let u = call.identity.create_user(&call.ctx, new).await?;
     call.one(StatusCode::CREATED, "user", user_view(&call.identity), &u)
 }
 
@@ -113,10 +111,8 @@ fn user_update_rest(mut fields: Fields) -> Parsed<UserUpdateRest> {
 }
 
 pub async fn update(call: Call, Path(id): Path<String>, JsonBody(body): JsonBody<Value>) -> Reply {
-    let u = call
-        .identity
-        .update_user(&call.ctx, &id, user_update(body))
-        .await?;
+    let update = user_update(body);
+    let u = call.identity.update_user(&call.ctx, &id, update).await?;
     call.one(StatusCode::OK, "user", user_view(&call.identity), &u)
 }
 
