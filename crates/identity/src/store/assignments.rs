@@ -2,7 +2,7 @@
 
 use onestack_db::{Pool, Row, Sql};
 
-use super::{Statement, flag, text};
+use super::{Statement, fetch_all, flag, text};
 use crate::model::{ActorType, Assignment, TargetType};
 
 fn assignment(row: &Row) -> sqlx::Result<Assignment> {
@@ -80,12 +80,7 @@ pub async fn list(pool: &Pool, filter: &AssignmentFilter) -> sqlx::Result<Vec<As
     }
     sql.and_eq_opt("role_id", filter.role_id.as_deref());
     sql.push(" ORDER BY actor_type, actor_id, target_type, target_id, role_id");
-    sql.query()
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(assignment)
-        .collect()
+    fetch_all(pool, &sql, assignment).await
 }
 
 /// Ids of the roles a user holds directly or through groups on one target.

@@ -3,7 +3,7 @@
 use onestack_db::{Pool, Row, Sql};
 
 use super::{
-    Statement, execute_by_id, extra, extra_json, fetch_all, fetch_by_id, flag, opt_text, text,
+    Statement, execute_by_id, extra, extra_json, fetch_all, fetch_one, flag, opt_text, text,
 };
 use crate::model::{Endpoint, Region, Service};
 
@@ -17,7 +17,7 @@ fn region(row: &Row) -> sqlx::Result<Region> {
 }
 
 pub async fn get_region(pool: &Pool, id: &str) -> sqlx::Result<Option<Region>> {
-    fetch_by_id(pool, "SELECT * FROM regions WHERE id = $1", id, region).await
+    fetch_one(pool, "SELECT * FROM regions WHERE id = $1", id, region).await
 }
 
 pub async fn list_regions(
@@ -80,7 +80,7 @@ fn service(row: &Row) -> sqlx::Result<Service> {
 }
 
 pub async fn get_service(pool: &Pool, id: &str) -> sqlx::Result<Option<Service>> {
-    fetch_by_id(pool, "SELECT * FROM services WHERE id = $1", id, service).await
+    fetch_one(pool, "SELECT * FROM services WHERE id = $1", id, service).await
 }
 
 pub async fn list_services(
@@ -145,7 +145,7 @@ fn endpoint(row: &Row) -> sqlx::Result<Endpoint> {
 }
 
 pub async fn get_endpoint(pool: &Pool, id: &str) -> sqlx::Result<Option<Endpoint>> {
-    fetch_by_id(pool, "SELECT * FROM endpoints WHERE id = $1", id, endpoint).await
+    fetch_one(pool, "SELECT * FROM endpoints WHERE id = $1", id, endpoint).await
 }
 
 pub async fn list_endpoints(

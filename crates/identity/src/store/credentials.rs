@@ -3,7 +3,7 @@
 use onestack_db::{Pool, Row, RowExt, Sql, now_micros};
 
 use super::{
-    Statement, execute_by_id, extra, extra_json, fetch_all, fetch_by_id, flag, opt_text, text,
+    Statement, execute_by_id, extra, extra_json, fetch_all, fetch_one, flag, opt_text, text,
 };
 use crate::model::{AppCredential, Credential};
 
@@ -117,7 +117,7 @@ fn stored(row: &Row) -> sqlx::Result<StoredCredential> {
 }
 
 pub async fn get_credential(pool: &Pool, id: &str) -> sqlx::Result<Option<StoredCredential>> {
-    fetch_by_id(pool, "SELECT * FROM credentials WHERE id = $1", id, stored).await
+    fetch_one(pool, "SELECT * FROM credentials WHERE id = $1", id, stored).await
 }
 
 pub async fn list_credentials(

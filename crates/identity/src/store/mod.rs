@@ -19,14 +19,14 @@ use crate::model::Extra;
 /// A statement with its values bound, ready to run.
 pub(crate) type Statement<'q> = Query<'q, Any, AnyArguments>;
 
-/// The row `sql` selects with `id` as `$1`, read by `read`.
-pub(crate) async fn fetch_by_id<T>(
+/// The row (if any) `sql` selects with `key` (an id, a name) as `$1`, read by `read`.
+pub(crate) async fn fetch_one<T>(
     pool: &Pool,
     sql: &'static str,
-    id: &str,
+    key: &str,
     read: fn(&Row) -> sqlx::Result<T>,
 ) -> sqlx::Result<Option<T>> {
-    let row = sqlx::query(sql).bind(id).fetch_optional(pool).await?;
+    let row = sqlx::query(sql).bind(key).fetch_optional(pool).await?;
     row.as_ref().map(read).transpose()
 }
 
