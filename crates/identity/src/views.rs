@@ -25,6 +25,18 @@ pub fn collection(base: &BaseUrl, key: &str, path: &str, items: Vec<Value>) -> V
     json!({ key: items, "links": { "self": url(base, path), "previous": null, "next": null } })
 }
 
+/// [`collection`] of `items`, each shown by `view`.
+pub fn listing<T>(
+    base: &BaseUrl,
+    key: &str,
+    path: &str,
+    items: &[T],
+    view: impl Fn(&BaseUrl, &T) -> Value,
+) -> Value {
+    let items = items.iter().map(|item| view(base, item)).collect();
+    collection(base, key, path, items)
+}
+
 /// Keystone's timestamp format: `2015-11-05T21:00:33.819948Z`.
 pub use onestack_db::timestamps::micros_utc as timestamp;
 
@@ -41,6 +53,13 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
         .map(|t| (t.unix_timestamp_nanos() / 1000) as i64)
 }
 
+/// A resource as Keystone shows it: its `fields`, `links` to its `path`, and the extra
+/// attributes it was given (which never replace a field).
+fn resource(base: &BaseUrl, path: &str, mut fields: Value, extra: &Extra) -> Value {
+    fields["links"] = links(base, path);
+    merge(fields, extra)
+}
+
 fn merge(mut object: Value, extra: &Extra) -> Value {
     if let Value::Object(map) = &mut object {
         for (key, value) in extra {
@@ -51,25 +70,20 @@ fn merge(mut object: Value, extra: &Extra) -> Value {
 }
 
 pub fn domain(base: &BaseUrl, d: &Domain) -> Value {
-    merge(
-        json!({
-            "id": d.id, "name": d.name, "description": d.description, "enabled": d.enabled,
-            "tags": [], "options": {}, "links": links(base, &format!("domains/{}", d.id)),
-        }),
-        &d.extra,
-    )
+    let fields = json!({
+        "id": d.id, "name": d.name, "description": d.description, "enabled": d.enabled,
+        "tags": [], "options": {}
+    });
+    resource(base, &format!("domains/{}", d.id), fields, &d.extra)
 }
 
 pub fn project(base: &BaseUrl, p: &Project) -> Value {
-    merge(
-        json!({
-            "id": p.id, "name": p.name, "domain_id": p.domain_id, "description": p.description,
-            "enabled": p.enabled, "parent_id": p.parent_id.clone().unwrap_or_else(|| p.domain_id.clone()),
-            "is_domain": false, "tags": p.tags, "options": {},
-            "links": links(base, &format!("projects/{}", p.id)),
-        }),
-        &p.extra,
-    )
+    let fields = json!({
+        "id": p.id, "name": p.name, "domain_id": p.domain_id, "description": p.description,
+        "enabled": p.enabled, "parent_id": p.parent_id.clone().unwrap_or_else(|| p.domain_id.clone()),
+        "is_domain": false, "tags": p.tags, "options": {}
+    });
+    resource(base, &format!("projects/{}", p.id), fields, &p.extra)
 }
 
 /// A user; `expires_at` is when their password expires (microseconds), if it does.
@@ -77,46 +91,26 @@ pub fn user(base: &BaseUrl, u: &User, expires_at: Option<i64>) -> Value {
     let mut v = json!({
         "id": u.id, "name": u.name, "domain_id": u.domain_id, "enabled": u.enabled,
         "password_expires_at": expires_at.map(timestamp), "options": {},
-        "links": links(base, &format!("users/{}", u.id)),
     });
     if let Some(p) = &u.default_project_id {
         v["default_project_id"] = json!(p);
     }
-    merge(v, &u.extra)
-}
-
-/// A list of users at `path`, each showing when its password expires under `rules`.
-pub fn users(
-    base: &BaseUrl,
-    path: &str,
-    users: &[User],
-    rules: &crate::password_rules::PasswordRules,
-) -> Value {
-    let items = users
-        .iter()
-        .map(|u| user(base, u, rules.expires_at(u.password_set_at)))
-        .collect();
-    collection(base, "users", path, items)
+    resource(base, &format!("users/{}", u.id), v, &u.extra)
 }
 
 pub fn group(base: &BaseUrl, g: &Group) -> Value {
-    merge(
-        json!({
-            "id": g.id, "name": g.name, "domain_id": g.domain_id, "description": g.description,
-            "links": links(base, &format!("groups/{}", g.id)),
-        }),
-        &g.extra,
-    )
+    let fields = json!({
+        "id": g.id, "name": g.name, "domain_id": g.domain_id, "description": g.description
+    });
+    resource(base, &format!("groups/{}", g.id), fields, &g.extra)
 }
 
 pub fn role(base: &BaseUrl, r: &Role) -> Value {
-    merge(
-        json!({
-            "id": r.id, "name": r.name, "domain_id": r.domain_id, "description": r.description,
-            "options": {}, "links": links(base, &format!("roles/{}", r.id)),
-        }),
-        &r.extra,
-    )
+    let fields = json!({
+        "id": r.id, "name": r.name, "domain_id": r.domain_id, "description": r.description,
+        "options": {}
+    });
+    resource(base, &format!("roles/{}", r.id), fields, &r.extra)
 }
 
 pub fn role_ref(base: &BaseUrl, r: &Role) -> Value {
@@ -124,34 +118,26 @@ pub fn role_ref(base: &BaseUrl, r: &Role) -> Value {
 }
 
 pub fn region(base: &BaseUrl, r: &Region) -> Value {
-    merge(
-        json!({
-            "id": r.id, "description": r.description, "parent_region_id": r.parent_region_id,
-            "links": links(base, &format!("regions/{}", r.id)),
-        }),
-        &r.extra,
-    )
+    let fields = json!({
+        "id": r.id, "description": r.description, "parent_region_id": r.parent_region_id
+    });
+    resource(base, &format!("regions/{}", r.id), fields, &r.extra)
 }
 
 pub fn service(base: &BaseUrl, s: &Service) -> Value {
-    merge(
-        json!({
-            "id": s.id, "type": s.service_type, "name": s.name, "description": s.description,
-            "enabled": s.enabled, "links": links(base, &format!("services/{}", s.id)),
-        }),
-        &s.extra,
-    )
+    let fields = json!({
+        "id": s.id, "type": s.service_type, "name": s.name, "description": s.description,
+        "enabled": s.enabled
+    });
+    resource(base, &format!("services/{}", s.id), fields, &s.extra)
 }
 
 pub fn endpoint(base: &BaseUrl, e: &Endpoint) -> Value {
-    merge(
-        json!({
-            "id": e.id, "interface": e.interface, "region_id": e.region_id, "region": e.region_id,
-            "url": e.url, "service_id": e.service_id, "enabled": e.enabled,
-            "links": links(base, &format!("endpoints/{}", e.id)),
-        }),
-        &e.extra,
-    )
+    let fields = json!({
+        "id": e.id, "interface": e.interface, "region_id": e.region_id, "region": e.region_id,
+        "url": e.url, "service_id": e.service_id, "enabled": e.enabled
+    });
+    resource(base, &format!("endpoints/{}", e.id), fields, &e.extra)
 }
 
 pub fn app_credential(
@@ -174,13 +160,11 @@ pub fn app_credential(
 }
 
 pub fn credential(base: &BaseUrl, c: &Credential) -> Value {
-    merge(
-        json!({
-            "id": c.id, "user_id": c.user_id, "project_id": c.project_id, "type": c.credential_type,
-            "blob": c.blob, "links": links(base, &format!("credentials/{}", c.id)),
-        }),
-        &c.extra,
-    )
+    let fields = json!({
+        "id": c.id, "user_id": c.user_id, "project_id": c.project_id, "type": c.credential_type,
+        "blob": c.blob
+    });
+    resource(base, &format!("credentials/{}", c.id), fields, &c.extra)
 }
 
 /// An EC2 credential as `/v3/users/{id}/credentials/OS-EC2` shows it.
@@ -246,8 +230,8 @@ pub fn token(t: &ValidatedToken, catalog_entries: Option<&[CatalogEntry]>) -> Va
     let mut body = json!({
         "methods": t.payload.method_names(),
         "user": {
-            "id": t.user.id, "name": t.user.name, "domain": named_domain(&t.user_domain),
-            "password_expires_at": null,
+        "id": t.user.id, "name": t.user.name, "domain": named_domain(&t.user_domain),
+        "password_expires_at": null,
         },
         "audit_ids": t.payload.audit_ids,
         "issued_at": timestamp(t.payload.issued_at),

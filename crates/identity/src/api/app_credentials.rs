@@ -1,52 +1,36 @@
 //! `/v3/users/{id}/application_credentials`: the secret is shown once, at creation.
 
-use std::sync::Arc;
-
-use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
-use onestack_api::{AuthContext, BaseUrl, Fields, JsonBody};
+use onestack_api::{BaseUrl, Fields, JsonBody};
 use onestack_db::now_micros;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::Params;
+use super::{Call, Params, Reply};
 use crate::error::{Error, Result};
 use crate::ops::Parsed;
 use crate::ops::app_credentials::{AppCredentialView, NewAppCredential, RoleRef};
-use crate::service::Identity;
 use crate::views;
 
 fn render(base: &BaseUrl, view: &AppCredentialView) -> Value {
     views::app_credential(base, &view.credential, &view.roles, view.secret.as_deref())
 }
 
-pub async fn list(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Path(user_id): Path<String>,
-    Query(params): Query<Params>,
-) -> Result<Json<Value>> {
-    let credentials = identity
-        .list_app_credentials(&ctx, &user_id, params.get("name").map(String::as_str))
+pub async fn list(call: Call, Path(user_id): Path<String>, Query(params): Query<Params>) -> Reply {
+    let credentials = call
+        .identity
+        .list_app_credentials(&call.ctx, &user_id, params.get("name").map(String::as_str))
         .await?;
     let path = format!("users/{user_id}/application_credentials");
-    Ok(Json(views::collection(
-        &base,
-        "application_credentials",
-        &path,
-        credentials.iter().map(|c| render(&base, c)).collect(),
-    )))
+    call.many("application_credentials", &path, render, &credentials)
 }
 
-pub async fn show(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Path((user_id, id)): Path<(String, String)>,
-) -> Result<Json<Value>> {
-    let c = identity.get_app_credential(&ctx, &user_id, &id).await?;
-    Ok(Json(json!({ "application_credential": render(&base, &c) })))
+pub async fn show(call: Call, Path((user_id, id)): Path<(String, String)>) -> Reply {
+    let c = call
+        .identity
+        .get_app_credential(&call.ctx, &user_id, &id)
+        .await?;
+    call.one(StatusCode::OK, "application_credential", render, &c)
 }
 
 fn expires_at(text: Option<String>) -> Result<Option<i64>> {
@@ -96,26 +80,21 @@ fn new_app_credential(body: Value) -> Parsed<NewAppCredential> {
 }
 
 pub async fn create(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
+    call: Call,
     Path(user_id): Path<String>,
     JsonBody(body): JsonBody<Value>,
-) -> Result<(StatusCode, Json<Value>)> {
-    let c = identity
-        .create_app_credential(&ctx, &user_id, new_app_credential(body))
+) -> Reply {
+    let new = new_app_credential(body);
+    let c = call
+        .identity
+        .create_app_credential(&call.ctx, &user_id, new)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "application_credential": render(&base, &c) })),
-    ))
+    call.one(StatusCode::CREATED, "application_credential", render, &c)
 }
 
-pub async fn delete(
-    State(identity): State<Arc<Identity>>,
-    ctx: AuthContext,
-    Path((user_id, id)): Path<(String, String)>,
-) -> Result<StatusCode> {
-    identity.delete_app_credential(&ctx, &user_id, &id).await?;
+pub async fn delete(call: Call, Path((user_id, id)): Path<(String, String)>) -> Result<StatusCode> {
+    call.identity
+        .delete_app_credential(&call.ctx, &user_id, &id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

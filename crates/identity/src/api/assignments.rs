@@ -2,15 +2,14 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::routing::{get, put};
-use onestack_api::{AuthContext, BaseUrl};
+use onestack_api::BaseUrl;
 use serde_json::{Value, json};
 
-use super::{Params, bool_param};
+use super::{Call, Params, Reply, bool_param};
 use crate::error::{Error, Result};
 use crate::model::{ActorType, Assignment, SYSTEM_ALL, TargetType};
 use crate::ops::role_assignments::{AssignmentQuery, Named, RoleAssignment};
@@ -18,6 +17,9 @@ use crate::service::Identity;
 use crate::views;
 
 type Key = (TargetType, ActorType);
+
+/// A grant's path ids: target (or actor type), actor and role.
+type Ids = (String, String, String);
 
 fn assignment(key: Key, target_id: String, actor_id: String, role_id: String) -> Assignment {
     Assignment {
@@ -30,39 +32,27 @@ fn assignment(key: Key, target_id: String, actor_id: String, role_id: String) ->
     }
 }
 
-async fn grant(identity: &Identity, ctx: &AuthContext, a: Assignment) -> Result<StatusCode> {
-    identity.grant_role(ctx, a).await?;
+async fn grant(call: Call, a: Assignment) -> Result<StatusCode> {
+    call.identity.grant_role(&call.ctx, a).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn check(identity: &Identity, ctx: &AuthContext, a: Assignment) -> Result<StatusCode> {
-    identity.check_grant(ctx, a).await?;
+async fn check(call: Call, a: Assignment) -> Result<StatusCode> {
+    call.identity.check_grant(&call.ctx, a).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn revoke(identity: &Identity, ctx: &AuthContext, a: Assignment) -> Result<StatusCode> {
-    identity.revoke_grant(ctx, a).await?;
+async fn revoke(call: Call, a: Assignment) -> Result<StatusCode> {
+    call.identity.revoke_grant(&call.ctx, a).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn list_grants(
-    identity: &Identity,
-    base: &BaseUrl,
-    ctx: &AuthContext,
-    key: Key,
-    target_id: String,
-    actor_id: String,
-) -> Result<Json<Value>> {
-    let roles = identity
-        .list_grants(ctx, (key.0, &target_id), (key.1, &actor_id))
-        .await?;
+async fn list_grants(call: Call, key: Key, target_id: String, actor_id: String) -> Reply {
+    let target = (key.0, target_id.as_str());
+    let actor = (key.1, actor_id.as_str());
+    let roles = call.identity.list_grants(&call.ctx, target, actor).await?;
     let path = grant_path(key, &target_id, &actor_id);
-    Ok(Json(views::collection(
-        base,
-        "roles",
-        &format!("{path}/roles"),
-        roles.iter().map(|r| views::role(base, r)).collect(),
-    )))
+    call.many("roles", &format!("{path}/roles"), views::role, &roles)
 }
 
 fn grant_path(key: Key, target_id: &str, actor_id: &str) -> String {
@@ -91,24 +81,28 @@ pub fn grant_routes() -> Router<Arc<Identity>> {
             router = router
                 .route(
                     &one,
-                    put(move |State(i): State<Arc<Identity>>, c: AuthContext, Path((t, a, r)): Path<(String, String, String)>| async move {
-                        grant(&i, &c, assignment(key, t, a, r)).await
+                    put(move |c: Call, Path((t, a, r)): Path<Ids>| async move {
+                        grant(c, assignment(key, t, a, r)).await
                     })
-                    .head(move |State(i): State<Arc<Identity>>, c: AuthContext, Path((t, a, r)): Path<(String, String, String)>| async move {
-                        check(&i, &c, assignment(key, t, a, r)).await
+                    .head(move |c: Call, Path((t, a, r)): Path<Ids>| async move {
+                        check(c, assignment(key, t, a, r)).await
                     })
-                    .get(move |State(i): State<Arc<Identity>>, c: AuthContext, Path((t, a, r)): Path<(String, String, String)>| async move {
-                        check(&i, &c, assignment(key, t, a, r)).await
+                    .get(move |c: Call, Path((t, a, r)): Path<Ids>| async move {
+                        check(c, assignment(key, t, a, r)).await
                     })
-                    .delete(move |State(i): State<Arc<Identity>>, c: AuthContext, Path((t, a, r)): Path<(String, String, String)>| async move {
-                        revoke(&i, &c, assignment(key, t, a, r)).await
-                    }),
+                    .delete(
+                        move |c: Call, Path((t, a, r)): Path<Ids>| async move {
+                            revoke(c, assignment(key, t, a, r)).await
+                        },
+                    ),
                 )
                 .route(
                     &all,
-                    get(move |State(i): State<Arc<Identity>>, b: BaseUrl, c: AuthContext, Path((t, a)): Path<(String, String)>| async move {
-                        list_grants(&i, &b, &c, key, t, a).await
-                    }),
+                    get(
+                        move |c: Call, Path((t, a)): Path<(String, String)>| async move {
+                            list_grants(c, key, t, a).await
+                        },
+                    ),
                 );
         }
     }
@@ -123,60 +117,30 @@ fn system_key(actor: &str) -> Result<Key> {
     }
 }
 
-pub async fn grant_system(
-    State(identity): State<Arc<Identity>>,
-    ctx: AuthContext,
-    Path((actor, actor_id, role_id)): Path<(String, String, String)>,
-) -> Result<StatusCode> {
-    grant(
-        &identity,
-        &ctx,
-        assignment(system_key(&actor)?, SYSTEM_ALL.into(), actor_id, role_id),
-    )
-    .await
+/// The grant `/v3/system/{actor}/{actor_id}/roles/{role_id}` names.
+fn system_grant((actor, actor_id, role_id): Ids) -> Result<Assignment> {
+    let key = system_key(&actor)?;
+    Ok(assignment(key, SYSTEM_ALL.into(), actor_id, role_id))
 }
 
-pub async fn check_system(
-    State(identity): State<Arc<Identity>>,
-    ctx: AuthContext,
-    Path((actor, actor_id, role_id)): Path<(String, String, String)>,
-) -> Result<StatusCode> {
-    check(
-        &identity,
-        &ctx,
-        assignment(system_key(&actor)?, SYSTEM_ALL.into(), actor_id, role_id),
-    )
-    .await
+pub async fn grant_system(call: Call, Path(ids): Path<Ids>) -> Result<StatusCode> {
+    grant(call, system_grant(ids)?).await
 }
 
-pub async fn revoke_system(
-    State(identity): State<Arc<Identity>>,
-    ctx: AuthContext,
-    Path((actor, actor_id, role_id)): Path<(String, String, String)>,
-) -> Result<StatusCode> {
-    revoke(
-        &identity,
-        &ctx,
-        assignment(system_key(&actor)?, SYSTEM_ALL.into(), actor_id, role_id),
-    )
-    .await
+pub async fn check_system(call: Call, Path(ids): Path<Ids>) -> Result<StatusCode> {
+    check(call, system_grant(ids)?).await
+}
+
+pub async fn revoke_system(call: Call, Path(ids): Path<Ids>) -> Result<StatusCode> {
+    revoke(call, system_grant(ids)?).await
 }
 
 pub async fn list_system_grants(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
+    call: Call,
     Path((actor, actor_id)): Path<(String, String)>,
-) -> Result<Json<Value>> {
-    list_grants(
-        &identity,
-        &base,
-        &ctx,
-        system_key(&actor)?,
-        SYSTEM_ALL.into(),
-        actor_id,
-    )
-    .await
+) -> Reply {
+    let key = system_key(&actor)?;
+    list_grants(call, key, SYSTEM_ALL.into(), actor_id).await
 }
 
 fn assignment_query(params: &Params) -> AssignmentQuery {
@@ -194,21 +158,12 @@ fn assignment_query(params: &Params) -> AssignmentQuery {
 }
 
 /// `GET /v3/role_assignments` with Keystone's filters, `effective` and `include_names`.
-pub async fn list(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Query(params): Query<Params>,
-) -> Result<Json<Value>> {
-    let rows = identity
-        .list_role_assignments(&ctx, assignment_query(&params))
+pub async fn list(call: Call, Query(params): Query<Params>) -> Reply {
+    let rows = call
+        .identity
+        .list_role_assignments(&call.ctx, assignment_query(&params))
         .await?;
-    Ok(Json(views::collection(
-        &base,
-        "role_assignments",
-        "role_assignments",
-        rows.iter().map(|row| render(&base, row)).collect(),
-    )))
+    call.many("role_assignments", "role_assignments", render, &rows)
 }
 
 /// `{"id"}`, with `"name"` and `"domain"` when they were found.

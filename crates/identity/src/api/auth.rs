@@ -9,9 +9,10 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use onestack_api::{AuthContext, BaseUrl, Fields, JsonBody};
+use onestack_api::{Fields, JsonBody};
 use serde_json::{Map, Value, json};
 
+use super::{Call, Reply};
 use crate::error::{Error, Result};
 use crate::ops::Parsed;
 use crate::ops::auth::{
@@ -206,14 +207,15 @@ pub async fn issue(
 
 /// `GET /v3/auth/tokens`.
 pub async fn validate(
-    State(identity): State<Arc<Identity>>,
-    ctx: AuthContext,
+    call: Call,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response> {
     let nocatalog = params.contains_key("nocatalog");
-    let view = identity
-        .validate_token(&ctx, subject_token(&headers)?, !nocatalog)
+    let token = subject_token(&headers)?;
+    let view = call
+        .identity
+        .validate_token(&call.ctx, token, !nocatalog)
         .await?;
     let slot = &view.validated.rendered[usize::from(nocatalog)];
     let body = match slot.get() {
@@ -234,82 +236,54 @@ pub async fn validate(
 }
 
 /// `HEAD /v3/auth/tokens`.
-pub async fn check(
-    State(identity): State<Arc<Identity>>,
-    ctx: AuthContext,
-    headers: HeaderMap,
-) -> Result<StatusCode> {
-    identity.check_token(&ctx, subject_token(&headers)?).await?;
+pub async fn check(call: Call, headers: HeaderMap) -> Result<StatusCode> {
+    let token = subject_token(&headers)?;
+    call.identity.check_token(&call.ctx, token).await?;
     Ok(StatusCode::OK)
 }
 
 /// `DELETE /v3/auth/tokens`: revokes the token and every token re-scoped from it.
-pub async fn revoke(
-    State(identity): State<Arc<Identity>>,
-    ctx: AuthContext,
-    headers: HeaderMap,
-) -> Result<StatusCode> {
-    identity
-        .revoke_token(&ctx, subject_token(&headers)?)
-        .await?;
+pub async fn revoke(call: Call, headers: HeaderMap) -> Result<StatusCode> {
+    let token = subject_token(&headers)?;
+    call.identity.revoke_token(&call.ctx, token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /v3/auth/catalog`.
-pub async fn catalog(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-) -> Result<Json<Value>> {
-    let entries = identity.auth_catalog(&ctx).await?;
-    Ok(Json(json!({
-        "catalog": views::catalog(&entries, ctx.project_id()),
-        "links": { "self": views::url(&base, "auth/catalog"), "previous": null, "next": null },
-    })))
+pub async fn catalog(call: Call) -> Result<Json<Value>> {
+    let entries = call.identity.auth_catalog(&call.ctx).await?;
+    let catalog = views::catalog(&entries, call.ctx.project_id());
+    Ok(Json(views::collection(
+        &call.base,
+        "catalog",
+        "auth/catalog",
+        catalog,
+    )))
 }
 
 /// `GET /v3/auth/projects`: the enabled projects the caller has a role on.
-pub async fn projects(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-) -> Result<Json<Value>> {
-    let projects = identity.auth_projects(&ctx).await?;
-    Ok(Json(views::collection(
-        &base,
-        "projects",
-        "auth/projects",
-        projects.iter().map(|p| views::project(&base, p)).collect(),
-    )))
+pub async fn projects(call: Call) -> Reply {
+    let projects = call.identity.auth_projects(&call.ctx).await?;
+    call.many("projects", "auth/projects", views::project, &projects)
 }
 
 /// `GET /v3/auth/domains`: the enabled domains the caller has a role on.
-pub async fn domains(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-) -> Result<Json<Value>> {
-    let domains = identity.auth_domains(&ctx).await?;
-    Ok(Json(views::collection(
-        &base,
-        "domains",
-        "auth/domains",
-        domains.iter().map(|d| views::domain(&base, d)).collect(),
-    )))
+pub async fn domains(call: Call) -> Reply {
+    let domains = call.identity.auth_domains(&call.ctx).await?;
+    call.many("domains", "auth/domains", views::domain, &domains)
 }
 
 /// `GET /v3/auth/system`: whether the caller has a role on the system.
-pub async fn system(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-) -> Result<Json<Value>> {
-    let system = if identity.auth_system(&ctx).await? {
+pub async fn system(call: Call) -> Result<Json<Value>> {
+    let system = if call.identity.auth_system(&call.ctx).await? {
         vec![json!({"all": true})]
     } else {
         vec![]
     };
-    Ok(Json(
-        json!({ "system": system, "links": { "self": views::url(&base, "auth/system"), "previous": null, "next": null } }),
-    ))
+    Ok(Json(views::collection(
+        &call.base,
+        "system",
+        "auth/system",
+        system,
+    )))
 }

@@ -1,49 +1,33 @@
 //! `/v3/regions`, `/v3/services` and `/v3/endpoints`.
 
-use std::sync::Arc;
-
-use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
-use onestack_api::{AuthContext, BaseUrl, Fields, JsonBody};
-use serde_json::{Value, json};
+use onestack_api::{Fields, JsonBody};
+use serde_json::Value;
 
-use super::{Params, present_nullable, present_string};
+use super::{Call, Params, Reply, present_nullable, present_string};
 use crate::error::{Error, Result};
-use crate::model::Region;
 use crate::ops::Parsed;
 use crate::ops::catalog::{
     EndpointQuery, EndpointUpdate, NewEndpoint, NewRegion, NewService, RegionAttributes,
     RegionUpdate, ServiceQuery, ServiceUpdate,
 };
-use crate::service::Identity;
 use crate::views;
 
-pub async fn list_regions(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Query(params): Query<Params>,
-) -> Result<Json<Value>> {
-    let regions = identity
-        .list_regions(&ctx, params.get("parent_region_id").map(String::as_str))
+pub async fn list_regions(call: Call, Query(params): Query<Params>) -> Reply {
+    let regions = call
+        .identity
+        .list_regions(
+            &call.ctx,
+            params.get("parent_region_id").map(String::as_str),
+        )
         .await?;
-    Ok(Json(views::collection(
-        &base,
-        "regions",
-        "regions",
-        regions.iter().map(|r| views::region(&base, r)).collect(),
-    )))
+    call.many("regions", "regions", views::region, &regions)
 }
 
-pub async fn show_region(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<Json<Value>> {
-    let r = identity.get_region(&ctx, &id).await?;
-    Ok(Json(json!({ "region": views::region(&base, &r) })))
+pub async fn show_region(call: Call, Path(id): Path<String>) -> Reply {
+    let r = call.identity.get_region(&call.ctx, &id).await?;
+    call.one(StatusCode::OK, "region", views::region, &r)
 }
 
 /// A new region; `path_id` is the id `PUT /v3/regions/{id}` chose.
@@ -75,35 +59,21 @@ fn region_attributes(mut fields: Fields) -> Parsed<RegionAttributes> {
     })
 }
 
-fn created_region(base: &BaseUrl, r: &Region) -> (StatusCode, Json<Value>) {
-    (
-        StatusCode::CREATED,
-        Json(json!({ "region": views::region(base, r) })),
-    )
-}
-
-pub async fn create_region(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    JsonBody(body): JsonBody<Value>,
-) -> Result<(StatusCode, Json<Value>)> {
-    let r = identity.create_region(&ctx, new_region(None, body)).await?;
-    Ok(created_region(&base, &r))
+pub async fn create_region(call: Call, JsonBody(body): JsonBody<Value>) -> Reply {
+    let new = new_region(None, body);
+    let r = call.identity.create_region(&call.ctx, new).await?;
+    call.one(StatusCode::CREATED, "region", views::region, &r)
 }
 
 /// `PUT /v3/regions/{id}` creates a region with a chosen id.
 pub async fn create_region_with_id(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
+    call: Call,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
-) -> Result<(StatusCode, Json<Value>)> {
-    let r = identity
-        .create_region(&ctx, new_region(Some(id), body))
-        .await?;
-    Ok(created_region(&base, &r))
+) -> Reply {
+    let new = new_region(Some(id), body);
+    let r = call.identity.create_region(&call.ctx, new).await?;
+    call.one(StatusCode::CREATED, "region", views::region, &r)
 }
 
 fn region_update(body: Value) -> Parsed<RegionUpdate> {
@@ -119,54 +89,32 @@ fn region_update(body: Value) -> Parsed<RegionUpdate> {
 }
 
 pub async fn update_region(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
+    call: Call,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
-) -> Result<Json<Value>> {
-    let r = identity
-        .update_region(&ctx, &id, region_update(body))
-        .await?;
-    Ok(Json(json!({ "region": views::region(&base, &r) })))
+) -> Reply {
+    let update = region_update(body);
+    let r = call.identity.update_region(&call.ctx, &id, update).await?;
+    call.one(StatusCode::OK, "region", views::region, &r)
 }
 
-pub async fn delete_region(
-    State(identity): State<Arc<Identity>>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<StatusCode> {
-    identity.delete_region(&ctx, &id).await?;
+pub async fn delete_region(call: Call, Path(id): Path<String>) -> Result<StatusCode> {
+    call.identity.delete_region(&call.ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn list_services(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Query(params): Query<Params>,
-) -> Result<Json<Value>> {
+pub async fn list_services(call: Call, Query(params): Query<Params>) -> Reply {
     let query = ServiceQuery {
         name: params.get("name").cloned(),
         service_type: params.get("type").cloned(),
     };
-    let services = identity.list_services(&ctx, query).await?;
-    Ok(Json(views::collection(
-        &base,
-        "services",
-        "services",
-        services.iter().map(|s| views::service(&base, s)).collect(),
-    )))
+    let services = call.identity.list_services(&call.ctx, query).await?;
+    call.many("services", "services", views::service, &services)
 }
 
-pub async fn show_service(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<Json<Value>> {
-    let s = identity.get_service(&ctx, &id).await?;
-    Ok(Json(json!({ "service": views::service(&base, &s) })))
+pub async fn show_service(call: Call, Path(id): Path<String>) -> Reply {
+    let s = call.identity.get_service(&call.ctx, &id).await?;
+    call.one(StatusCode::OK, "service", views::service, &s)
 }
 
 fn new_service(body: Value) -> Parsed<NewService> {
@@ -182,17 +130,10 @@ fn new_service(body: Value) -> Parsed<NewService> {
     })
 }
 
-pub async fn create_service(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    JsonBody(body): JsonBody<Value>,
-) -> Result<(StatusCode, Json<Value>)> {
-    let s = identity.create_service(&ctx, new_service(body)).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "service": views::service(&base, &s) })),
-    ))
+pub async fn create_service(call: Call, JsonBody(body): JsonBody<Value>) -> Reply {
+    let new = new_service(body);
+    let s = call.identity.create_service(&call.ctx, new).await?;
+    call.one(StatusCode::CREATED, "service", views::service, &s)
 }
 
 fn service_update(body: Value) -> Parsed<ServiceUpdate> {
@@ -212,58 +153,33 @@ fn service_update(body: Value) -> Parsed<ServiceUpdate> {
 }
 
 pub async fn update_service(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
+    call: Call,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
-) -> Result<Json<Value>> {
-    let s = identity
-        .update_service(&ctx, &id, service_update(body))
-        .await?;
-    Ok(Json(json!({ "service": views::service(&base, &s) })))
+) -> Reply {
+    let update = service_update(body);
+    let s = call.identity.update_service(&call.ctx, &id, update).await?;
+    call.one(StatusCode::OK, "service", views::service, &s)
 }
 
-pub async fn delete_service(
-    State(identity): State<Arc<Identity>>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<StatusCode> {
-    identity.delete_service(&ctx, &id).await?;
+pub async fn delete_service(call: Call, Path(id): Path<String>) -> Result<StatusCode> {
+    call.identity.delete_service(&call.ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn list_endpoints(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Query(params): Query<Params>,
-) -> Result<Json<Value>> {
+pub async fn list_endpoints(call: Call, Query(params): Query<Params>) -> Reply {
     let query = EndpointQuery {
         interface: params.get("interface").cloned(),
         service_id: params.get("service_id").cloned(),
         region_id: params.get("region_id").cloned(),
     };
-    let endpoints = identity.list_endpoints(&ctx, query).await?;
-    Ok(Json(views::collection(
-        &base,
-        "endpoints",
-        "endpoints",
-        endpoints
-            .iter()
-            .map(|e| views::endpoint(&base, e))
-            .collect(),
-    )))
+    let endpoints = call.identity.list_endpoints(&call.ctx, query).await?;
+    call.many("endpoints", "endpoints", views::endpoint, &endpoints)
 }
 
-pub async fn show_endpoint(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<Json<Value>> {
-    let e = identity.get_endpoint(&ctx, &id).await?;
-    Ok(Json(json!({ "endpoint": views::endpoint(&base, &e) })))
+pub async fn show_endpoint(call: Call, Path(id): Path<String>) -> Reply {
+    let e = call.identity.get_endpoint(&call.ctx, &id).await?;
+    call.one(StatusCode::OK, "endpoint", views::endpoint, &e)
 }
 
 fn new_endpoint(body: Value) -> Parsed<NewEndpoint> {
@@ -281,17 +197,10 @@ fn new_endpoint(body: Value) -> Parsed<NewEndpoint> {
     })
 }
 
-pub async fn create_endpoint(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    JsonBody(body): JsonBody<Value>,
-) -> Result<(StatusCode, Json<Value>)> {
-    let e = identity.create_endpoint(&ctx, new_endpoint(body)).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "endpoint": views::endpoint(&base, &e) })),
-    ))
+pub async fn create_endpoint(call: Call, JsonBody(body): JsonBody<Value>) -> Reply {
+    let new = new_endpoint(body);
+    let e = call.identity.create_endpoint(&call.ctx, new).await?;
+    call.one(StatusCode::CREATED, "endpoint", views::endpoint, &e)
 }
 
 fn endpoint_update(body: Value) -> Parsed<EndpointUpdate> {
@@ -314,23 +223,19 @@ fn endpoint_update(body: Value) -> Parsed<EndpointUpdate> {
 }
 
 pub async fn update_endpoint(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
+    call: Call,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
-) -> Result<Json<Value>> {
-    let e = identity
-        .update_endpoint(&ctx, &id, endpoint_update(body))
+) -> Reply {
+    let update = endpoint_update(body);
+    let e = call
+        .identity
+        .update_endpoint(&call.ctx, &id, update)
         .await?;
-    Ok(Json(json!({ "endpoint": views::endpoint(&base, &e) })))
+    call.one(StatusCode::OK, "endpoint", views::endpoint, &e)
 }
 
-pub async fn delete_endpoint(
-    State(identity): State<Arc<Identity>>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<StatusCode> {
-    identity.delete_endpoint(&ctx, &id).await?;
+pub async fn delete_endpoint(call: Call, Path(id): Path<String>) -> Result<StatusCode> {
+    call.identity.delete_endpoint(&call.ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

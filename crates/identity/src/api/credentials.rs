@@ -1,52 +1,35 @@
 //! `/v3/credentials` and the EC2 view of them at `/v3/users/{id}/credentials/OS-EC2`.
 
-use std::sync::Arc;
-
-use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
-use onestack_api::{AuthContext, BaseUrl, Fields, JsonBody};
-use serde_json::{Value, json};
+use onestack_api::{Fields, JsonBody};
+use serde_json::Value;
 
-use super::{Params, present_nullable, present_string};
+use super::{Call, Params, Reply, present_nullable, present_string};
 use crate::error::Result;
 use crate::ops::Parsed;
 use crate::ops::credentials::{
     CredentialAttributes, CredentialChanges, CredentialQuery, CredentialUpdate, NewCredential,
 };
-use crate::service::Identity;
 use crate::views;
 
-pub async fn list(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Query(params): Query<Params>,
-) -> Result<Json<Value>> {
+pub async fn list(call: Call, Query(params): Query<Params>) -> Reply {
     let query = CredentialQuery {
         user_id: params.get("user_id").cloned(),
         credential_type: params.get("type").cloned(),
     };
-    let credentials = identity.list_credentials(&ctx, query).await?;
-    Ok(Json(views::collection(
-        &base,
+    let credentials = call.identity.list_credentials(&call.ctx, query).await?;
+    call.many(
         "credentials",
         "credentials",
-        credentials
-            .iter()
-            .map(|c| views::credential(&base, c))
-            .collect(),
-    )))
+        views::credential,
+        &credentials,
+    )
 }
 
-pub async fn show(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<Json<Value>> {
-    let c = identity.get_credential(&ctx, &id).await?;
-    Ok(Json(json!({ "credential": views::credential(&base, &c) })))
+pub async fn show(call: Call, Path(id): Path<String>) -> Reply {
+    let c = call.identity.get_credential(&call.ctx, &id).await?;
+    call.one(StatusCode::OK, "credential", views::credential, &c)
 }
 
 /// The owner comes first; the rest is reported once the caller is allowed.
@@ -68,19 +51,10 @@ fn credential_attributes(mut fields: Fields) -> Parsed<CredentialAttributes> {
     })
 }
 
-pub async fn create(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    JsonBody(body): JsonBody<Value>,
-) -> Result<(StatusCode, Json<Value>)> {
-    let c = identity
-        .create_credential(&ctx, new_credential(body)?)
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "credential": views::credential(&base, &c) })),
-    ))
+pub async fn create(call: Call, JsonBody(body): JsonBody<Value>) -> Reply {
+    let new = new_credential(body)?;
+    let c = call.identity.create_credential(&call.ctx, new).await?;
+    call.one(StatusCode::CREATED, "credential", views::credential, &c)
 }
 
 fn credential_update(body: Value) -> Parsed<CredentialUpdate> {
@@ -105,44 +79,31 @@ fn credential_changes(mut fields: Fields) -> Parsed<CredentialChanges> {
     })
 }
 
-pub async fn update(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<Value>,
-) -> Result<Json<Value>> {
-    let c = identity
-        .update_credential(&ctx, &id, credential_update(body))
+pub async fn update(call: Call, Path(id): Path<String>, JsonBody(body): JsonBody<Value>) -> Reply {
+    let update = credential_update(body);
+    let c = call
+        .identity
+        .update_credential(&call.ctx, &id, update)
         .await?;
-    Ok(Json(json!({ "credential": views::credential(&base, &c) })))
+    call.one(StatusCode::OK, "credential", views::credential, &c)
 }
 
-pub async fn delete(
-    State(identity): State<Arc<Identity>>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<StatusCode> {
-    identity.delete_credential(&ctx, &id).await?;
+pub async fn delete(call: Call, Path(id): Path<String>) -> Result<StatusCode> {
+    call.identity.delete_credential(&call.ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn ec2_list(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Path(user_id): Path<String>,
-) -> Result<Json<Value>> {
-    let credentials = identity.list_ec2_credentials(&ctx, &user_id).await?;
-    Ok(Json(views::collection(
-        &base,
+pub async fn ec2_list(call: Call, Path(user_id): Path<String>) -> Reply {
+    let credentials = call
+        .identity
+        .list_ec2_credentials(&call.ctx, &user_id)
+        .await?;
+    call.many(
         "credentials",
         &format!("users/{user_id}/credentials/OS-EC2"),
-        credentials
-            .iter()
-            .map(|c| views::ec2_credential(&base, c))
-            .collect(),
-    )))
+        views::ec2_credential,
+        &credentials,
+    )
 }
 
 /// `{"tenant_id": ...}`: the project the new credential signs in to.
@@ -152,40 +113,32 @@ fn ec2_project(body: Value) -> Parsed<String> {
 }
 
 pub async fn ec2_create(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
+    call: Call,
     Path(user_id): Path<String>,
     JsonBody(body): JsonBody<Value>,
-) -> Result<(StatusCode, Json<Value>)> {
-    let c = identity
-        .create_ec2_credential(&ctx, &user_id, ec2_project(body))
+) -> Reply {
+    let project = ec2_project(body);
+    let c = call
+        .identity
+        .create_ec2_credential(&call.ctx, &user_id, project)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "credential": views::ec2_credential(&base, &c) })),
-    ))
+    call.one(StatusCode::CREATED, "credential", views::ec2_credential, &c)
 }
 
-pub async fn ec2_show(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Path((user_id, access)): Path<(String, String)>,
-) -> Result<Json<Value>> {
-    let c = identity.get_ec2_credential(&ctx, &user_id, &access).await?;
-    Ok(Json(
-        json!({ "credential": views::ec2_credential(&base, &c) }),
-    ))
+pub async fn ec2_show(call: Call, Path((user_id, access)): Path<(String, String)>) -> Reply {
+    let c = call
+        .identity
+        .get_ec2_credential(&call.ctx, &user_id, &access)
+        .await?;
+    call.one(StatusCode::OK, "credential", views::ec2_credential, &c)
 }
 
 pub async fn ec2_delete(
-    State(identity): State<Arc<Identity>>,
-    ctx: AuthContext,
+    call: Call,
     Path((user_id, access)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    identity
-        .delete_ec2_credential(&ctx, &user_id, &access)
+    call.identity
+        .delete_ec2_credential(&call.ctx, &user_id, &access)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

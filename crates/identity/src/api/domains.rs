@@ -1,46 +1,27 @@
 //! `/v3/domains`.
 
-use std::sync::Arc;
-
-use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
-use onestack_api::{AuthContext, BaseUrl, Fields, JsonBody};
-use serde_json::{Value, json};
+use onestack_api::{Fields, JsonBody};
+use serde_json::Value;
 
-use super::{Params, bool_param, present_string};
+use super::{Call, Params, Reply, bool_param, present_string};
 use crate::error::Result;
 use crate::ops::domains::{DomainFilter, DomainUpdate, NewDomain};
-use crate::service::Identity;
 use crate::views;
 
-pub async fn list(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Query(params): Query<Params>,
-) -> Result<Json<Value>> {
+pub async fn list(call: Call, Query(params): Query<Params>) -> Reply {
     let filter = DomainFilter {
         name: params.get("name").cloned(),
         enabled: bool_param(&params, "enabled"),
     };
-    let domains = identity.list_domains(&ctx, filter).await?;
-    Ok(Json(views::collection(
-        &base,
-        "domains",
-        "domains",
-        domains.iter().map(|d| views::domain(&base, d)).collect(),
-    )))
+    let domains = call.identity.list_domains(&call.ctx, filter).await?;
+    call.many("domains", "domains", views::domain, &domains)
 }
 
-pub async fn show(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<Json<Value>> {
-    let d = identity.get_domain(&ctx, &id).await?;
-    Ok(Json(json!({ "domain": views::domain(&base, &d) })))
+pub async fn show(call: Call, Path(id): Path<String>) -> Reply {
+    let d = call.identity.get_domain(&call.ctx, &id).await?;
+    call.one(StatusCode::OK, "domain", views::domain, &d)
 }
 
 fn new_domain(body: Value) -> Result<NewDomain> {
@@ -62,17 +43,10 @@ fn new_domain(body: Value) -> Result<NewDomain> {
     })
 }
 
-pub async fn create(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    JsonBody(body): JsonBody<Value>,
-) -> Result<(StatusCode, Json<Value>)> {
-    let d = identity.create_domain(&ctx, new_domain(body)).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "domain": views::domain(&base, &d) })),
-    ))
+pub async fn create(call: Call, JsonBody(body): JsonBody<Value>) -> Reply {
+    let new = new_domain(body);
+    let d = call.identity.create_domain(&call.ctx, new).await?;
+    call.one(StatusCode::CREATED, "domain", views::domain, &d)
 }
 
 fn domain_update(body: Value) -> Result<DomainUpdate> {
@@ -91,24 +65,13 @@ fn domain_update(body: Value) -> Result<DomainUpdate> {
     })
 }
 
-pub async fn update(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<Value>,
-) -> Result<Json<Value>> {
-    let d = identity
-        .update_domain(&ctx, &id, domain_update(body))
-        .await?;
-    Ok(Json(json!({ "domain": views::domain(&base, &d) })))
+pub async fn update(call: Call, Path(id): Path<String>, JsonBody(body): JsonBody<Value>) -> Reply {
+    let update = domain_update(body);
+    let d = call.identity.update_domain(&call.ctx, &id, update).await?;
+    call.one(StatusCode::OK, "domain", views::domain, &d)
 }
 
-pub async fn delete(
-    State(identity): State<Arc<Identity>>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<StatusCode> {
-    identity.delete_domain(&ctx, &id).await?;
+pub async fn delete(call: Call, Path(id): Path<String>) -> Result<StatusCode> {
+    call.identity.delete_domain(&call.ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,47 +1,29 @@
 //! `/v3/groups` and group membership.
 
-use std::sync::Arc;
-
-use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
-use onestack_api::{AuthContext, BaseUrl, Fields, JsonBody};
-use serde_json::{Value, json};
+use onestack_api::{Fields, JsonBody};
+use serde_json::Value;
 
-use super::{Params, present_string};
+use super::users::user_view;
+use super::{Call, Params, Reply, present_string};
 use crate::error::{Error, Result};
 use crate::ops::Parsed;
 use crate::ops::groups::{GroupAttributes, GroupQuery, GroupUpdate, NewGroup};
-use crate::service::Identity;
 use crate::views;
 
-pub async fn list(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Query(params): Query<Params>,
-) -> Result<Json<Value>> {
+pub async fn list(call: Call, Query(params): Query<Params>) -> Reply {
     let query = GroupQuery {
         name: params.get("name").cloned(),
         domain_id: params.get("domain_id").cloned(),
     };
-    let groups = identity.list_groups(&ctx, query).await?;
-    Ok(Json(views::collection(
-        &base,
-        "groups",
-        "groups",
-        groups.iter().map(|g| views::group(&base, g)).collect(),
-    )))
+    let groups = call.identity.list_groups(&call.ctx, query).await?;
+    call.many("groups", "groups", views::group, &groups)
 }
 
-pub async fn show(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<Json<Value>> {
-    let g = identity.get_group(&ctx, &id).await?;
-    Ok(Json(json!({ "group": views::group(&base, &g) })))
+pub async fn show(call: Call, Path(id): Path<String>) -> Reply {
+    let g = call.identity.get_group(&call.ctx, &id).await?;
+    call.one(StatusCode::OK, "group", views::group, &g)
 }
 
 /// The name and domain come first; the rest is reported once the caller is allowed.
@@ -65,17 +47,10 @@ fn group_attributes(mut fields: Fields) -> Parsed<GroupAttributes> {
     })
 }
 
-pub async fn create(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    JsonBody(body): JsonBody<Value>,
-) -> Result<(StatusCode, Json<Value>)> {
-    let g = identity.create_group(&ctx, new_group(body)?).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "group": views::group(&base, &g) })),
-    ))
+pub async fn create(call: Call, JsonBody(body): JsonBody<Value>) -> Reply {
+    let new = new_group(body)?;
+    let g = call.identity.create_group(&call.ctx, new).await?;
+    call.one(StatusCode::CREATED, "group", views::group, &g)
 }
 
 fn group_update(body: Value) -> Parsed<GroupUpdate> {
@@ -93,65 +68,49 @@ fn group_update(body: Value) -> Parsed<GroupUpdate> {
     })
 }
 
-pub async fn update(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<Value>,
-) -> Result<Json<Value>> {
-    let g = identity.update_group(&ctx, &id, group_update(body)).await?;
-    Ok(Json(json!({ "group": views::group(&base, &g) })))
+pub async fn update(call: Call, Path(id): Path<String>, JsonBody(body): JsonBody<Value>) -> Reply {
+    let update = group_update(body);
+    let g = call.identity.update_group(&call.ctx, &id, update).await?;
+    call.one(StatusCode::OK, "group", views::group, &g)
 }
 
-pub async fn delete(
-    State(identity): State<Arc<Identity>>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<StatusCode> {
-    identity.delete_group(&ctx, &id).await?;
+pub async fn delete(call: Call, Path(id): Path<String>) -> Result<StatusCode> {
+    call.identity.delete_group(&call.ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn members(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<Json<Value>> {
-    let users = identity.group_members(&ctx, &id).await?;
+pub async fn members(call: Call, Path(id): Path<String>) -> Reply {
+    let users = call.identity.group_members(&call.ctx, &id).await?;
     let path = format!("groups/{id}/users");
-    Ok(Json(views::users(
-        &base,
-        &path,
-        &users,
-        &identity.password_rules,
-    )))
+    call.many("users", &path, user_view(&call.identity), &users)
 }
 
 pub async fn add_member(
-    State(identity): State<Arc<Identity>>,
-    ctx: AuthContext,
+    call: Call,
     Path((id, user_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    identity.add_group_member(&ctx, &id, &user_id).await?;
+    call.identity
+        .add_group_member(&call.ctx, &id, &user_id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn check_member(
-    State(identity): State<Arc<Identity>>,
-    ctx: AuthContext,
+    call: Call,
     Path((id, user_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    identity.check_group_member(&ctx, &id, &user_id).await?;
+    call.identity
+        .check_group_member(&call.ctx, &id, &user_id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn remove_member(
-    State(identity): State<Arc<Identity>>,
-    ctx: AuthContext,
+    call: Call,
     Path((id, user_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    identity.remove_group_member(&ctx, &id, &user_id).await?;
+    call.identity
+        .remove_group_member(&call.ctx, &id, &user_id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

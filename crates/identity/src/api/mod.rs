@@ -1,4 +1,5 @@
-//! The Identity v3 HTTP API: routes, and the parsing helpers every handler shares.
+//! The Identity v3 HTTP API: routes, what every handler starts from ([`Call`]), how it
+//! replies ([`Reply`]), and the parsing helpers the handlers share.
 
 mod app_credentials;
 mod assignments;
@@ -15,19 +16,75 @@ mod versions;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post, put};
-use http::Method;
-use onestack_api::Fields;
+use axum::{Json, Router};
+use http::request::Parts;
+use http::{Method, StatusCode};
 use onestack_api::error::{ErrorStyle, not_found, render_errors};
+use onestack_api::{ApiError, AuthContext, BaseUrl, Fields};
+use serde_json::{Value, json};
 
 use crate::error::Result;
 use crate::service::Identity;
+use crate::views;
 
 pub type Params = HashMap<String, String>;
+
+/// What a handler starts from: the service, the base URL its links are built on and the
+/// authenticated caller (extracted in that order; an unauthenticated request stops here).
+pub struct Call {
+    pub identity: Arc<Identity>,
+    pub base: BaseUrl,
+    pub ctx: AuthContext,
+}
+
+impl FromRequestParts<Arc<Identity>> for Call {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        identity: &Arc<Identity>,
+    ) -> Result<Self, ApiError> {
+        let base = BaseUrl::from_request_parts(parts, identity).await?;
+        let ctx = AuthContext::from_request_parts(parts, identity).await?;
+        Ok(Call {
+            identity: identity.clone(),
+            base,
+            ctx,
+        })
+    }
+}
+
+/// A JSON body with its status code.
+pub type Reply = Result<(StatusCode, Json<Value>)>;
+
+impl Call {
+    /// `{"<key>": view}` with `status`: one resource as shown, created or updated.
+    pub fn one<T>(
+        &self,
+        status: StatusCode,
+        key: &str,
+        view: impl Fn(&BaseUrl, &T) -> Value,
+        item: &T,
+    ) -> Reply {
+        Ok((status, Json(json!({ key: view(&self.base, item) }))))
+    }
+
+    /// `{"<key>": [views], "links": ...}`: the resources listed at `path`.
+    pub fn many<T>(
+        &self,
+        key: &str,
+        path: &str,
+        view: impl Fn(&BaseUrl, &T) -> Value,
+        items: &[T],
+    ) -> Reply {
+        let body = views::listing(&self.base, key, path, items, view);
+        Ok((StatusCode::OK, Json(body)))
+    }
+}
 
 /// Keystone's reading of boolean query parameters: anything but `0` or `false` is true.
 pub fn is_true(value: Option<&String>) -> bool {

@@ -1,19 +1,16 @@
 //! `/v3/projects` and project tags.
 
-use std::sync::Arc;
-
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
-use onestack_api::{AuthContext, BaseUrl, Fields, JsonBody};
+use onestack_api::{Fields, JsonBody};
 use serde_json::{Value, json};
 
-use super::{Params, bool_param, present_string};
+use super::{Call, Params, Reply, bool_param, present_string};
 use crate::error::{Error, Result};
 use crate::ops::Parsed;
 use crate::ops::project_tags::check_tags;
 use crate::ops::projects::{NewProject, ProjectAttributes, ProjectQuery, ProjectUpdate};
-use crate::service::Identity;
 use crate::views;
 
 fn split(params: &Params, key: &str) -> Vec<String> {
@@ -28,12 +25,7 @@ fn split(params: &Params, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-pub async fn list(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Query(params): Query<Params>,
-) -> Result<Json<Value>> {
+pub async fn list(call: Call, Query(params): Query<Params>) -> Reply {
     let query = ProjectQuery {
         name: params.get("name").cloned(),
         domain_id: params.get("domain_id").cloned(),
@@ -45,23 +37,13 @@ pub async fn list(
         not_tags: split(&params, "not-tags"),
         not_tags_any: split(&params, "not-tags-any"),
     };
-    let projects = identity.list_projects(&ctx, query).await?;
-    Ok(Json(views::collection(
-        &base,
-        "projects",
-        "projects",
-        projects.iter().map(|p| views::project(&base, p)).collect(),
-    )))
+    let projects = call.identity.list_projects(&call.ctx, query).await?;
+    call.many("projects", "projects", views::project, &projects)
 }
 
-pub async fn show(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<Json<Value>> {
-    let p = identity.get_project(&ctx, &id).await?;
-    Ok(Json(json!({ "project": views::project(&base, &p) })))
+pub async fn show(call: Call, Path(id): Path<String>) -> Reply {
+    let p = call.identity.get_project(&call.ctx, &id).await?;
+    call.one(StatusCode::OK, "project", views::project, &p)
 }
 
 /// The body's fields in the order Keystone reads them; all but the name and parent are
@@ -101,17 +83,10 @@ fn project_attributes(mut fields: Fields) -> Parsed<ProjectAttributes> {
     })
 }
 
-pub async fn create(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    JsonBody(body): JsonBody<Value>,
-) -> Result<(StatusCode, Json<Value>)> {
-    let p = identity.create_project(&ctx, new_project(body)?).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "project": views::project(&base, &p) })),
-    ))
+pub async fn create(call: Call, JsonBody(body): JsonBody<Value>) -> Reply {
+    let new = new_project(body)?;
+    let p = call.identity.create_project(&call.ctx, new).await?;
+    call.one(StatusCode::CREATED, "project", views::project, &p)
 }
 
 fn project_update(body: Value) -> Parsed<ProjectUpdate> {
@@ -141,43 +116,24 @@ fn project_update(body: Value) -> Parsed<ProjectUpdate> {
     })
 }
 
-pub async fn update(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<Value>,
-) -> Result<Json<Value>> {
-    let p = identity
-        .update_project(&ctx, &id, project_update(body))
-        .await?;
-    Ok(Json(json!({ "project": views::project(&base, &p) })))
+pub async fn update(call: Call, Path(id): Path<String>, JsonBody(body): JsonBody<Value>) -> Reply {
+    let update = project_update(body);
+    let p = call.identity.update_project(&call.ctx, &id, update).await?;
+    call.one(StatusCode::OK, "project", views::project, &p)
 }
 
-pub async fn delete(
-    State(identity): State<Arc<Identity>>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<StatusCode> {
-    identity.delete_project(&ctx, &id).await?;
+pub async fn delete(call: Call, Path(id): Path<String>) -> Result<StatusCode> {
+    call.identity.delete_project(&call.ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn list_tags(
-    State(identity): State<Arc<Identity>>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<Json<Value>> {
-    let tags = identity.project_tags(&ctx, &id).await?;
+pub async fn list_tags(call: Call, Path(id): Path<String>) -> Result<Json<Value>> {
+    let tags = call.identity.project_tags(&call.ctx, &id).await?;
     Ok(Json(json!({ "tags": tags })))
 }
 
-pub async fn check_tag(
-    State(identity): State<Arc<Identity>>,
-    ctx: AuthContext,
-    Path((id, tag)): Path<(String, String)>,
-) -> Result<StatusCode> {
-    identity.check_project_tag(&ctx, &id, tag).await?;
+pub async fn check_tag(call: Call, Path((id, tag)): Path<(String, String)>) -> Result<StatusCode> {
+    call.identity.check_project_tag(&call.ctx, &id, tag).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -195,40 +151,31 @@ fn tag_list(body: Value) -> Parsed<Vec<String>> {
 }
 
 pub async fn replace_tags(
-    State(identity): State<Arc<Identity>>,
-    ctx: AuthContext,
+    call: Call,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>> {
-    let tags = identity
-        .replace_project_tags(&ctx, &id, tag_list(body))
+    let tags = tag_list(body);
+    let tags = call
+        .identity
+        .replace_project_tags(&call.ctx, &id, tags)
         .await?;
     Ok(Json(json!({ "tags": tags })))
 }
 
-pub async fn clear_tags(
-    State(identity): State<Arc<Identity>>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<StatusCode> {
-    identity.clear_project_tags(&ctx, &id).await?;
+pub async fn clear_tags(call: Call, Path(id): Path<String>) -> Result<StatusCode> {
+    call.identity.clear_project_tags(&call.ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn add_tag(
-    State(identity): State<Arc<Identity>>,
-    ctx: AuthContext,
-    Path((id, tag)): Path<(String, String)>,
-) -> Result<StatusCode> {
-    identity.add_project_tag(&ctx, &id, tag).await?;
+pub async fn add_tag(call: Call, Path((id, tag)): Path<(String, String)>) -> Result<StatusCode> {
+    call.identity.add_project_tag(&call.ctx, &id, tag).await?;
     Ok(StatusCode::CREATED)
 }
 
-pub async fn remove_tag(
-    State(identity): State<Arc<Identity>>,
-    ctx: AuthContext,
-    Path((id, tag)): Path<(String, String)>,
-) -> Result<StatusCode> {
-    identity.remove_project_tag(&ctx, &id, tag).await?;
+pub async fn remove_tag(call: Call, Path((id, tag)): Path<(String, String)>) -> Result<StatusCode> {
+    call.identity
+        .remove_project_tag(&call.ctx, &id, tag)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

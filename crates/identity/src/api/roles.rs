@@ -1,48 +1,30 @@
 //! `/v3/roles`, implied roles and `/v3/role_inferences`.
 
-use std::sync::Arc;
-
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
-use onestack_api::{AuthContext, BaseUrl, Fields, JsonBody};
+use onestack_api::{BaseUrl, Fields, JsonBody};
 use serde_json::{Value, json};
 
-use super::{Params, present_string};
+use super::{Call, Params, Reply, present_string};
 use crate::error::{Error, Result};
 use crate::model::Role;
 use crate::ops::Parsed;
 use crate::ops::roles::{Inference, NewRole, RoleAttributes, RoleQuery, RoleUpdate};
-use crate::service::Identity;
 use crate::views;
 
-pub async fn list(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Query(params): Query<Params>,
-) -> Result<Json<Value>> {
+pub async fn list(call: Call, Query(params): Query<Params>) -> Reply {
     let query = RoleQuery {
         name: params.get("name").cloned(),
         domain_id: params.get("domain_id").cloned(),
     };
-    let roles = identity.list_roles(&ctx, query).await?;
-    Ok(Json(views::collection(
-        &base,
-        "roles",
-        "roles",
-        roles.iter().map(|r| views::role(&base, r)).collect(),
-    )))
+    let roles = call.identity.list_roles(&call.ctx, query).await?;
+    call.many("roles", "roles", views::role, &roles)
 }
 
-pub async fn show(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<Json<Value>> {
-    let r = identity.get_role(&ctx, &id).await?;
-    Ok(Json(json!({ "role": views::role(&base, &r) })))
+pub async fn show(call: Call, Path(id): Path<String>) -> Reply {
+    let r = call.identity.get_role(&call.ctx, &id).await?;
+    call.one(StatusCode::OK, "role", views::role, &r)
 }
 
 fn new_role(body: Value) -> Parsed<NewRole> {
@@ -68,17 +50,10 @@ fn role_attributes(mut fields: Fields) -> Parsed<RoleAttributes> {
     })
 }
 
-pub async fn create(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    JsonBody(body): JsonBody<Value>,
-) -> Result<(StatusCode, Json<Value>)> {
-    let r = identity.create_role(&ctx, new_role(body)).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "role": views::role(&base, &r) })),
-    ))
+pub async fn create(call: Call, JsonBody(body): JsonBody<Value>) -> Reply {
+    let new = new_role(body);
+    let r = call.identity.create_role(&call.ctx, new).await?;
+    call.one(StatusCode::CREATED, "role", views::role, &r)
 }
 
 fn role_update(body: Value) -> Parsed<RoleUpdate> {
@@ -97,23 +72,14 @@ fn role_update(body: Value) -> Parsed<RoleUpdate> {
     })
 }
 
-pub async fn update(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<Value>,
-) -> Result<Json<Value>> {
-    let r = identity.update_role(&ctx, &id, role_update(body)).await?;
-    Ok(Json(json!({ "role": views::role(&base, &r) })))
+pub async fn update(call: Call, Path(id): Path<String>, JsonBody(body): JsonBody<Value>) -> Reply {
+    let update = role_update(body);
+    let r = call.identity.update_role(&call.ctx, &id, update).await?;
+    call.one(StatusCode::OK, "role", views::role, &r)
 }
 
-pub async fn delete(
-    State(identity): State<Arc<Identity>>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<StatusCode> {
-    identity.delete_role(&ctx, &id).await?;
+pub async fn delete(call: Call, Path(id): Path<String>) -> Result<StatusCode> {
+    call.identity.delete_role(&call.ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -126,16 +92,11 @@ fn inference_list(base: &BaseUrl, (prior, implied): &Inference) -> Value {
     inference(base, prior, implied.into())
 }
 
-pub async fn list_implied(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<Json<Value>> {
-    let found = identity.implied_roles(&ctx, &id).await?;
+pub async fn list_implied(call: Call, Path(id): Path<String>) -> Result<Json<Value>> {
+    let found = call.identity.implied_roles(&call.ctx, &id).await?;
     Ok(Json(json!({
-        "role_inference": inference_list(&base, &found),
-        "links": { "self": views::url(&base, &format!("roles/{id}/implies")) },
+        "role_inference": inference_list(&call.base, &found),
+        "links": { "self": views::url(&call.base, &format!("roles/{id}/implies")) },
     })))
 }
 
@@ -147,66 +108,59 @@ fn implication_body(base: &BaseUrl, prior: &Role, implied: &Role) -> Value {
 }
 
 pub async fn add_implied(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
+    call: Call,
     Path((prior_id, implied_id)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<Value>)> {
-    let (prior, implied) = identity
-        .add_implied_role(&ctx, &prior_id, &implied_id)
+    let (prior, implied) = call
+        .identity
+        .add_implied_role(&call.ctx, &prior_id, &implied_id)
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(implication_body(&base, &prior, &implied)),
+        Json(implication_body(&call.base, &prior, &implied)),
     ))
 }
 
 pub async fn show_implied(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
+    call: Call,
     Path((prior_id, implied_id)): Path<(String, String)>,
 ) -> Result<Json<Value>> {
-    let (prior, implied) = identity
-        .get_implied_role(&ctx, &prior_id, &implied_id)
+    let (prior, implied) = call
+        .identity
+        .get_implied_role(&call.ctx, &prior_id, &implied_id)
         .await?;
-    Ok(Json(implication_body(&base, &prior, &implied)))
+    Ok(Json(implication_body(&call.base, &prior, &implied)))
 }
 
 pub async fn check_implied(
-    State(identity): State<Arc<Identity>>,
-    ctx: AuthContext,
+    call: Call,
     Path((prior_id, implied_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    identity
-        .check_implied_role(&ctx, &prior_id, &implied_id)
+    call.identity
+        .check_implied_role(&call.ctx, &prior_id, &implied_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn remove_implied(
-    State(identity): State<Arc<Identity>>,
-    ctx: AuthContext,
+    call: Call,
     Path((prior_id, implied_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    identity
-        .remove_implied_role(&ctx, &prior_id, &implied_id)
+    call.identity
+        .remove_implied_role(&call.ctx, &prior_id, &implied_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn inferences(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-) -> Result<Json<Value>> {
-    let rules: Vec<Value> = identity
-        .role_inferences(&ctx)
+pub async fn inferences(call: Call) -> Result<Json<Value>> {
+    let rules: Vec<Value> = call
+        .identity
+        .role_inferences(&call.ctx)
         .await?
         .iter()
-        .map(|found| inference_list(&base, found))
+        .map(|found| inference_list(&call.base, found))
         .collect();
     Ok(Json(
-        json!({ "role_inferences": rules, "links": { "self": views::url(&base, "role_inferences") } }),
+        json!({ "role_inferences": rules, "links": { "self": views::url(&call.base, "role_inferences") } }),
     ))
 }

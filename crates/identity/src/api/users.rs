@@ -1,14 +1,11 @@
 //! `/v3/users`, password changes, and a user's projects and groups.
 
-use std::sync::Arc;
-
-use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
-use onestack_api::{AuthContext, BaseUrl, Fields, JsonBody};
-use serde_json::{Value, json};
+use onestack_api::{BaseUrl, Fields, JsonBody};
+use serde_json::Value;
 
-use super::{Params, bool_param, present_nullable, present_string};
+use super::{Call, Params, Reply, bool_param, present_nullable, present_string};
 use crate::error::{Error, Result};
 use crate::model::User;
 use crate::ops::Parsed;
@@ -26,34 +23,25 @@ fn user_query(params: &Params) -> UserQuery {
     }
 }
 
-fn user_body(identity: &Identity, base: &BaseUrl, u: &User) -> Json<Value> {
-    let expires_at = identity.password_rules.expires_at(u.password_set_at);
-    Json(json!({ "user": views::user(base, u, expires_at) }))
+/// How a user is shown: with when their password expires under the service's rules.
+pub(super) fn user_view(identity: &Identity) -> impl Fn(&BaseUrl, &User) -> Value + '_ {
+    |base: &BaseUrl, u: &User| {
+        let expires_at = identity.password_rules.expires_at(u.password_set_at);
+        views::user(base, u, expires_at)
+    }
 }
 
-pub async fn list(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Query(params): Query<Params>,
-) -> Result<Json<Value>> {
-    let users = identity.list_users(&ctx, user_query(&params)).await?;
-    Ok(Json(views::users(
-        &base,
-        "users",
-        &users,
-        &identity.password_rules,
-    )))
+pub async fn list(call: Call, Query(params): Query<Params>) -> Reply {
+    let users = call
+        .identity
+        .list_users(&call.ctx, user_query(&params))
+        .await?;
+    call.many("users", "users", user_view(&call.identity), &users)
 }
 
-pub async fn show(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<Json<Value>> {
-    let u = identity.get_user(&ctx, &id).await?;
-    Ok(user_body(&identity, &base, &u))
+pub async fn show(call: Call, Path(id): Path<String>) -> Reply {
+    let u = call.identity.get_user(&call.ctx, &id).await?;
+    call.one(StatusCode::OK, "user", user_view(&call.identity), &u)
 }
 
 /// The name and domain come first; the rest is reported once the caller is allowed.
@@ -90,14 +78,10 @@ fn user_settings(mut fields: Fields) -> Parsed<UserSettings> {
     })
 }
 
-pub async fn create(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    JsonBody(body): JsonBody<Value>,
-) -> Result<(StatusCode, Json<Value>)> {
-    let u = identity.create_user(&ctx, new_user(body)?).await?;
-    Ok((StatusCode::CREATED, user_body(&identity, &base, &u)))
+pub async fn create(call: Call, JsonBody(body): JsonBody<Value>) -> Reply {
+    let new = new_user(body)?;
+    let u = call.identity.create_user(&call.ctx, new).await?;
+    call.one(StatusCode::CREATED, "user", user_view(&call.identity), &u)
 }
 
 fn user_update(body: Value) -> Parsed<UserUpdate> {
@@ -126,23 +110,14 @@ fn user_update_rest(mut fields: Fields) -> Parsed<UserUpdateRest> {
     })
 }
 
-pub async fn update(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<Value>,
-) -> Result<Json<Value>> {
-    let u = identity.update_user(&ctx, &id, user_update(body)).await?;
-    Ok(user_body(&identity, &base, &u))
+pub async fn update(call: Call, Path(id): Path<String>, JsonBody(body): JsonBody<Value>) -> Reply {
+    let update = user_update(body);
+    let u = call.identity.update_user(&call.ctx, &id, update).await?;
+    call.one(StatusCode::OK, "user", user_view(&call.identity), &u)
 }
 
-pub async fn delete(
-    State(identity): State<Arc<Identity>>,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<StatusCode> {
-    identity.delete_user(&ctx, &id).await?;
+pub async fn delete(call: Call, Path(id): Path<String>) -> Result<StatusCode> {
+    call.identity.delete_user(&call.ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -161,48 +136,27 @@ fn password_change(body: Value) -> Parsed<PasswordChange> {
 
 /// `POST /v3/users/{id}/password`: the user changes their own password, proving the old one.
 pub async fn change_password(
-    State(identity): State<Arc<Identity>>,
-    ctx: AuthContext,
+    call: Call,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<StatusCode> {
-    identity
-        .change_password(&ctx, &id, password_change(body))
+    call.identity
+        .change_password(&call.ctx, &id, password_change(body))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn projects(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-    Query(params): Query<Params>,
-) -> Result<Json<Value>> {
-    let projects = identity
-        .user_projects(&ctx, &id, user_query(&params))
+pub async fn projects(call: Call, Path(id): Path<String>, Query(params): Query<Params>) -> Reply {
+    let projects = call
+        .identity
+        .user_projects(&call.ctx, &id, user_query(&params))
         .await?;
     let path = format!("users/{id}/projects");
-    Ok(Json(views::collection(
-        &base,
-        "projects",
-        &path,
-        projects.iter().map(|p| views::project(&base, p)).collect(),
-    )))
+    call.many("projects", &path, views::project, &projects)
 }
 
-pub async fn groups(
-    State(identity): State<Arc<Identity>>,
-    base: BaseUrl,
-    ctx: AuthContext,
-    Path(id): Path<String>,
-) -> Result<Json<Value>> {
-    let groups = identity.user_groups(&ctx, &id).await?;
+pub async fn groups(call: Call, Path(id): Path<String>) -> Reply {
+    let groups = call.identity.user_groups(&call.ctx, &id).await?;
     let path = format!("users/{id}/groups");
-    Ok(Json(views::collection(
-        &base,
-        "groups",
-        &path,
-        groups.iter().map(|g| views::group(&base, g)).collect(),
-    )))
+    call.many("groups", &path, views::group, &groups)
 }

@@ -2,7 +2,7 @@
 
 use onestack_db::{Pool, Row, Sql};
 
-use super::{flag, text};
+use super::{Statement, fetch_all, flag, text};
 use crate::model::{ActorType, Assignment, TargetType};
 
 fn assignment(row: &Row) -> sqlx::Result<Assignment> {
@@ -25,54 +25,39 @@ fn assignment(row: &Row) -> sqlx::Result<Assignment> {
     })
 }
 
+/// `sql` with the assignment bound as `$1` to `$6`: actor type and id, target type and id,
+/// role, inherited.
+fn assignment_columns<'q>(sql: &'static str, a: &'q Assignment) -> Statement<'q> {
+    sqlx::query(sql)
+        .bind(a.actor_type.as_str())
+        .bind(&a.actor_id)
+        .bind(a.target_type.as_str())
+        .bind(&a.target_id)
+        .bind(&a.role_id)
+        .bind(i64::from(a.inherited))
+}
+
 pub async fn grant(pool: &Pool, a: &Assignment) -> sqlx::Result<()> {
     if exists(pool, a).await? {
         return Ok(());
     }
-    sqlx::query(
-        "INSERT INTO assignments (actor_type, actor_id, target_type, target_id, role_id, inherited) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(a.actor_type.as_str())
-    .bind(&a.actor_id)
-    .bind(a.target_type.as_str())
-    .bind(&a.target_id)
-    .bind(&a.role_id)
-    .bind(i64::from(a.inherited))
-    .execute(pool)
-    .await?;
+    let sql = "INSERT INTO assignments (actor_type, actor_id, target_type, target_id, role_id, inherited) \
+         VALUES ($1, $2, $3, $4, $5, $6)";
+    assignment_columns(sql, a).execute(pool).await?;
     Ok(())
 }
 
 pub async fn exists(pool: &Pool, a: &Assignment) -> sqlx::Result<bool> {
-    Ok(sqlx::query(
-        "SELECT 1 FROM assignments WHERE actor_type = $1 AND actor_id = $2 AND target_type = $3 \
-         AND target_id = $4 AND role_id = $5 AND inherited = $6",
-    )
-    .bind(a.actor_type.as_str())
-    .bind(&a.actor_id)
-    .bind(a.target_type.as_str())
-    .bind(&a.target_id)
-    .bind(&a.role_id)
-    .bind(i64::from(a.inherited))
-    .fetch_optional(pool)
-    .await?
-    .is_some())
+    let sql = "SELECT 1 FROM assignments WHERE actor_type = $1 AND actor_id = $2 AND target_type = $3 \
+         AND target_id = $4 AND role_id = $5 AND inherited = $6";
+    let found = assignment_columns(sql, a).fetch_optional(pool).await?;
+    Ok(found.is_some())
 }
 
 pub async fn revoke(pool: &Pool, a: &Assignment) -> sqlx::Result<bool> {
-    let done = sqlx::query(
-        "DELETE FROM assignments WHERE actor_type = $1 AND actor_id = $2 AND target_type = $3 \
-         AND target_id = $4 AND role_id = $5 AND inherited = $6",
-    )
-    .bind(a.actor_type.as_str())
-    .bind(&a.actor_id)
-    .bind(a.target_type.as_str())
-    .bind(&a.target_id)
-    .bind(&a.role_id)
-    .bind(i64::from(a.inherited))
-    .execute(pool)
-    .await?;
+    let sql = "DELETE FROM assignments WHERE actor_type = $1 AND actor_id = $2 AND target_type = $3 \
+         AND target_id = $4 AND role_id = $5 AND inherited = $6";
+    let done = assignment_columns(sql, a).execute(pool).await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -95,12 +80,7 @@ pub async fn list(pool: &Pool, filter: &AssignmentFilter) -> sqlx::Result<Vec<As
     }
     sql.and_eq_opt("role_id", filter.role_id.as_deref());
     sql.push(" ORDER BY actor_type, actor_id, target_type, target_id, role_id");
-    sql.query()
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(assignment)
-        .collect()
+    fetch_all(pool, &sql, assignment).await
 }
 
 /// Ids of the roles a user holds directly or through groups on one target.

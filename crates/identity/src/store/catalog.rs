@@ -2,7 +2,9 @@
 
 use onestack_db::{Pool, Row, Sql};
 
-use super::{extra, extra_json, flag, opt_text, text};
+use super::{
+    Statement, execute_by_id, extra, extra_json, fetch_all, fetch_one, flag, opt_text, text,
+};
 use crate::model::{Endpoint, Region, Service};
 
 fn region(row: &Row) -> sqlx::Result<Region> {
@@ -15,11 +17,7 @@ fn region(row: &Row) -> sqlx::Result<Region> {
 }
 
 pub async fn get_region(pool: &Pool, id: &str) -> sqlx::Result<Option<Region>> {
-    let row = sqlx::query("SELECT * FROM regions WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-    row.as_ref().map(region).transpose()
+    fetch_one(pool, "SELECT * FROM regions WHERE id = $1", id, region).await
 }
 
 pub async fn list_regions(
@@ -29,37 +27,29 @@ pub async fn list_regions(
     let mut sql = Sql::new("SELECT * FROM regions");
     sql.and_eq_opt("parent_region_id", parent_region_id);
     sql.push(" ORDER BY id");
-    sql.query()
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(region)
-        .collect()
+    fetch_all(pool, &sql, region).await
+}
+
+/// `sql` (an insert or an update) with the region's columns bound as `$1` (id) to `$4`.
+fn region_columns<'q>(sql: &'static str, r: &'q Region) -> Statement<'q> {
+    sqlx::query(sql)
+        .bind(&r.id)
+        .bind(&r.description)
+        .bind(r.parent_region_id.clone())
+        .bind(extra_json(&r.extra))
 }
 
 pub async fn insert_region(pool: &Pool, r: &Region) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO regions (id, description, parent_region_id, extra) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(&r.id)
-    .bind(&r.description)
-    .bind(r.parent_region_id.clone())
-    .bind(extra_json(&r.extra))
-    .execute(pool)
-    .await?;
+    let sql =
+        "INSERT INTO regions (id, description, parent_region_id, extra) VALUES ($1, $2, $3, $4)";
+    region_columns(sql, r).execute(pool).await?;
     Ok(())
 }
 
 pub async fn update_region(pool: &Pool, r: &Region) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE regions SET description = $2, parent_region_id = $3, extra = $4 WHERE id = $1",
-    )
-    .bind(&r.id)
-    .bind(&r.description)
-    .bind(r.parent_region_id.clone())
-    .bind(extra_json(&r.extra))
-    .execute(pool)
-    .await?;
+    let sql =
+        "UPDATE regions SET description = $2, parent_region_id = $3, extra = $4 WHERE id = $1";
+    region_columns(sql, r).execute(pool).await?;
     Ok(())
 }
 
@@ -75,11 +65,7 @@ pub async fn region_in_use(pool: &Pool, id: &str) -> sqlx::Result<bool> {
 }
 
 pub async fn delete_region(pool: &Pool, id: &str) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM regions WHERE id = $1")
-        .bind(id)
-        .execute(pool)
-        .await?;
-    Ok(())
+    execute_by_id(pool, "DELETE FROM regions WHERE id = $1", id).await
 }
 
 fn service(row: &Row) -> sqlx::Result<Service> {
@@ -94,11 +80,7 @@ fn service(row: &Row) -> sqlx::Result<Service> {
 }
 
 pub async fn get_service(pool: &Pool, id: &str) -> sqlx::Result<Option<Service>> {
-    let row = sqlx::query("SELECT * FROM services WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-    row.as_ref().map(service).transpose()
+    fetch_one(pool, "SELECT * FROM services WHERE id = $1", id, service).await
 }
 
 pub async fn list_services(
@@ -110,37 +92,29 @@ pub async fn list_services(
     sql.and_eq_opt("name", name)
         .and_eq_opt("type", service_type);
     sql.push(" ORDER BY type, id");
-    sql.query()
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(service)
-        .collect()
+    fetch_all(pool, &sql, service).await
 }
 
-pub async fn insert_service(pool: &Pool, s: &Service) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO services (id, type, name, description, enabled, extra) VALUES ($1, $2, $3, $4, $5, $6)")
+/// `sql` (an insert or an update) with the service's columns bound as `$1` (id) to `$6`.
+fn service_columns<'q>(sql: &'static str, s: &'q Service) -> Statement<'q> {
+    sqlx::query(sql)
         .bind(&s.id)
         .bind(&s.service_type)
         .bind(&s.name)
         .bind(&s.description)
         .bind(i64::from(s.enabled))
         .bind(extra_json(&s.extra))
-        .execute(pool)
-        .await?;
+}
+
+pub async fn insert_service(pool: &Pool, s: &Service) -> sqlx::Result<()> {
+    let sql = "INSERT INTO services (id, type, name, description, enabled, extra) VALUES ($1, $2, $3, $4, $5, $6)";
+    service_columns(sql, s).execute(pool).await?;
     Ok(())
 }
 
 pub async fn update_service(pool: &Pool, s: &Service) -> sqlx::Result<()> {
-    sqlx::query("UPDATE services SET type = $2, name = $3, description = $4, enabled = $5, extra = $6 WHERE id = $1")
-        .bind(&s.id)
-        .bind(&s.service_type)
-        .bind(&s.name)
-        .bind(&s.description)
-        .bind(i64::from(s.enabled))
-        .bind(extra_json(&s.extra))
-        .execute(pool)
-        .await?;
+    let sql = "UPDATE services SET type = $2, name = $3, description = $4, enabled = $5, extra = $6 WHERE id = $1";
+    service_columns(sql, s).execute(pool).await?;
     Ok(())
 }
 
@@ -171,11 +145,7 @@ fn endpoint(row: &Row) -> sqlx::Result<Endpoint> {
 }
 
 pub async fn get_endpoint(pool: &Pool, id: &str) -> sqlx::Result<Option<Endpoint>> {
-    let row = sqlx::query("SELECT * FROM endpoints WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-    row.as_ref().map(endpoint).transpose()
+    fetch_one(pool, "SELECT * FROM endpoints WHERE id = $1", id, endpoint).await
 }
 
 pub async fn list_endpoints(
@@ -189,50 +159,33 @@ pub async fn list_endpoints(
         .and_eq_opt("service_id", service_id)
         .and_eq_opt("region_id", region_id);
     sql.push(" ORDER BY service_id, interface, id");
-    sql.query()
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(endpoint)
-        .collect()
+    fetch_all(pool, &sql, endpoint).await
+}
+
+/// `sql` (an insert or an update) with the endpoint's columns bound as `$1` (id) to `$7`.
+fn endpoint_columns<'q>(sql: &'static str, e: &'q Endpoint) -> Statement<'q> {
+    sqlx::query(sql)
+        .bind(&e.id)
+        .bind(&e.service_id)
+        .bind(&e.interface)
+        .bind(&e.url)
+        .bind(e.region_id.clone())
+        .bind(i64::from(e.enabled))
+        .bind(extra_json(&e.extra))
 }
 
 pub async fn insert_endpoint(pool: &Pool, e: &Endpoint) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO endpoints (id, service_id, interface, url, region_id, enabled, extra) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(&e.id)
-    .bind(&e.service_id)
-    .bind(&e.interface)
-    .bind(&e.url)
-    .bind(e.region_id.clone())
-    .bind(i64::from(e.enabled))
-    .bind(extra_json(&e.extra))
-    .execute(pool)
-    .await?;
+    let sql = "INSERT INTO endpoints (id, service_id, interface, url, region_id, enabled, extra) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    endpoint_columns(sql, e).execute(pool).await?;
     Ok(())
 }
 
 pub async fn update_endpoint(pool: &Pool, e: &Endpoint) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE endpoints SET service_id = $2, interface = $3, url = $4, region_id = $5, enabled = $6, extra = $7 WHERE id = $1",
-    )
-    .bind(&e.id)
-    .bind(&e.service_id)
-    .bind(&e.interface)
-    .bind(&e.url)
-    .bind(e.region_id.clone())
-    .bind(i64::from(e.enabled))
-    .bind(extra_json(&e.extra))
-    .execute(pool)
-    .await?;
+    let sql = "UPDATE endpoints SET service_id = $2, interface = $3, url = $4, region_id = $5, enabled = $6, extra = $7 WHERE id = $1";
+    endpoint_columns(sql, e).execute(pool).await?;
     Ok(())
 }
 
 pub async fn delete_endpoint(pool: &Pool, id: &str) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM endpoints WHERE id = $1")
-        .bind(id)
-        .execute(pool)
-        .await?;
-    Ok(())
+    execute_by_id(pool, "DELETE FROM endpoints WHERE id = $1", id).await
 }

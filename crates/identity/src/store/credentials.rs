@@ -2,7 +2,9 @@
 
 use onestack_db::{Pool, Row, RowExt, Sql, now_micros};
 
-use super::{extra, extra_json, flag, opt_text, text};
+use super::{
+    Statement, execute_by_id, extra, extra_json, fetch_all, fetch_one, flag, opt_text, text,
+};
 use crate::model::{AppCredential, Credential};
 
 async fn app_credential(pool: &Pool, row: &Row) -> sqlx::Result<AppCredential> {
@@ -85,11 +87,12 @@ pub async fn insert_app_credential(pool: &Pool, a: &AppCredential) -> sqlx::Resu
 }
 
 pub async fn delete_app_credential(pool: &Pool, id: &str) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM application_credentials WHERE id = $1")
-        .bind(id)
-        .execute(pool)
-        .await?;
-    Ok(())
+    execute_by_id(
+        pool,
+        "DELETE FROM application_credentials WHERE id = $1",
+        id,
+    )
+    .await
 }
 
 /// A stored credential with its blob still encrypted.
@@ -114,11 +117,7 @@ fn stored(row: &Row) -> sqlx::Result<StoredCredential> {
 }
 
 pub async fn get_credential(pool: &Pool, id: &str) -> sqlx::Result<Option<StoredCredential>> {
-    let row = sqlx::query("SELECT * FROM credentials WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-    row.as_ref().map(stored).transpose()
+    fetch_one(pool, "SELECT * FROM credentials WHERE id = $1", id, stored).await
 }
 
 pub async fn list_credentials(
@@ -130,12 +129,22 @@ pub async fn list_credentials(
     sql.and_eq_opt("user_id", user_id)
         .and_eq_opt("type", credential_type);
     sql.push(" ORDER BY created_at");
-    sql.query()
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(stored)
-        .collect()
+    fetch_all(pool, &sql, stored).await
+}
+
+/// `sql` (an insert or an update) with the credential's columns bound as `$1` (id) to `$6`.
+fn credential_columns<'q>(
+    sql: &'static str,
+    c: &'q Credential,
+    encrypted_blob: &'q str,
+) -> Statement<'q> {
+    sqlx::query(sql)
+        .bind(&c.id)
+        .bind(&c.user_id)
+        .bind(c.project_id.clone())
+        .bind(&c.credential_type)
+        .bind(encrypted_blob)
+        .bind(extra_json(&c.extra))
 }
 
 pub async fn insert_credential(
@@ -143,19 +152,12 @@ pub async fn insert_credential(
     c: &Credential,
     encrypted_blob: &str,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO credentials (id, user_id, project_id, type, encrypted_blob, extra, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(&c.id)
-    .bind(&c.user_id)
-    .bind(c.project_id.clone())
-    .bind(&c.credential_type)
-    .bind(encrypted_blob)
-    .bind(extra_json(&c.extra))
-    .bind(now_micros())
-    .execute(pool)
-    .await?;
+    let sql = "INSERT INTO credentials (id, user_id, project_id, type, encrypted_blob, extra, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    credential_columns(sql, c, encrypted_blob)
+        .bind(now_micros())
+        .execute(pool)
+        .await?;
     Ok(())
 }
 
@@ -164,24 +166,15 @@ pub async fn update_credential(
     c: &Credential,
     encrypted_blob: &str,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE credentials SET user_id = $2, project_id = $3, type = $4, encrypted_blob = $5, extra = $6 WHERE id = $1")
-        .bind(&c.id)
-        .bind(&c.user_id)
-        .bind(c.project_id.clone())
-        .bind(&c.credential_type)
-        .bind(encrypted_blob)
-        .bind(extra_json(&c.extra))
+    let sql = "UPDATE credentials SET user_id = $2, project_id = $3, type = $4, encrypted_blob = $5, extra = $6 WHERE id = $1";
+    credential_columns(sql, c, encrypted_blob)
         .execute(pool)
         .await?;
     Ok(())
 }
 
 pub async fn delete_credential(pool: &Pool, id: &str) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM credentials WHERE id = $1")
-        .bind(id)
-        .execute(pool)
-        .await?;
-    Ok(())
+    execute_by_id(pool, "DELETE FROM credentials WHERE id = $1", id).await
 }
 
 /// What a revocation event matches: tokens with this audit id; or tokens issued until now

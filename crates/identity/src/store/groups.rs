@@ -2,7 +2,7 @@
 
 use onestack_db::{Pool, Row, Sql};
 
-use super::{extra, extra_json, text};
+use super::{extra, extra_json, fetch_all, fetch_one, text};
 use crate::model::Group;
 
 fn group(row: &Row) -> sqlx::Result<Group> {
@@ -16,11 +16,7 @@ fn group(row: &Row) -> sqlx::Result<Group> {
 }
 
 pub async fn get(pool: &Pool, id: &str) -> sqlx::Result<Option<Group>> {
-    let row = sqlx::query("SELECT * FROM groups WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-    row.as_ref().map(group).transpose()
+    fetch_one(pool, "SELECT * FROM groups WHERE id = $1", id, group).await
 }
 
 pub async fn list(
@@ -39,12 +35,7 @@ pub async fn list(
         );
     }
     sql.push(" ORDER BY name");
-    sql.query()
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(group)
-        .collect()
+    fetch_all(pool, &sql, group).await
 }
 
 pub async fn insert(pool: &Pool, g: &Group) -> sqlx::Result<()> {

@@ -9,10 +9,46 @@ pub mod projects;
 pub mod roles;
 pub mod users;
 
-use onestack_db::{Row, RowExt};
+use onestack_db::{Pool, Row, RowExt, Sql};
 use serde_json::Value;
+use sqlx::any::{Any, AnyArguments};
+use sqlx::query::Query;
 
 use crate::model::Extra;
+
+/// A statement with its values bound, ready to run.
+pub(crate) type Statement<'q> = Query<'q, Any, AnyArguments>;
+
+/// The row (if any) `sql` selects with `key` (an id, a name) as `$1`, read by `read`.
+pub(crate) async fn fetch_one<T>(
+    pool: &Pool,
+    sql: &'static str,
+    key: &str,
+    read: fn(&Row) -> sqlx::Result<T>,
+) -> sqlx::Result<Option<T>> {
+    let row = sqlx::query(sql).bind(key).fetch_optional(pool).await?;
+    row.as_ref().map(read).transpose()
+}
+
+/// Every row `sql` selects, each read by `read`.
+pub(crate) async fn fetch_all<T>(
+    pool: &Pool,
+    sql: &Sql,
+    read: fn(&Row) -> sqlx::Result<T>,
+) -> sqlx::Result<Vec<T>> {
+    sql.query()
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(read)
+        .collect()
+}
+
+/// Runs `sql` (a delete by id, say) with `id` as `$1`.
+pub(crate) async fn execute_by_id(pool: &Pool, sql: &'static str, id: &str) -> sqlx::Result<()> {
+    sqlx::query(sql).bind(id).execute(pool).await?;
+    Ok(())
+}
 
 pub(crate) fn text(row: &Row, column: &str) -> sqlx::Result<String> {
     row.try_get::<String, _>(column)

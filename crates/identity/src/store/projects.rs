@@ -2,7 +2,7 @@
 
 use onestack_db::{Pool, Row, Sql, now_micros};
 
-use super::{extra, extra_json, flag, opt_text, text};
+use super::{extra, extra_json, fetch_all, fetch_one, flag, opt_text, text};
 use crate::model::{Domain, Project};
 
 fn domain(row: &Row) -> sqlx::Result<Domain> {
@@ -16,19 +16,11 @@ fn domain(row: &Row) -> sqlx::Result<Domain> {
 }
 
 pub async fn get_domain(pool: &Pool, id: &str) -> sqlx::Result<Option<Domain>> {
-    let row = sqlx::query("SELECT * FROM domains WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-    row.as_ref().map(domain).transpose()
+    fetch_one(pool, "SELECT * FROM domains WHERE id = $1", id, domain).await
 }
 
 pub async fn find_domain_by_name(pool: &Pool, name: &str) -> sqlx::Result<Option<Domain>> {
-    let row = sqlx::query("SELECT * FROM domains WHERE name = $1")
-        .bind(name)
-        .fetch_optional(pool)
-        .await?;
-    row.as_ref().map(domain).transpose()
+    fetch_one(pool, "SELECT * FROM domains WHERE name = $1", name, domain).await
 }
 
 pub async fn list_domains(
@@ -39,12 +31,7 @@ pub async fn list_domains(
     let mut sql = Sql::new("SELECT * FROM domains");
     sql.and_eq_opt("name", name).and_eq_opt("enabled", enabled);
     sql.push(" ORDER BY name");
-    sql.query()
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(domain)
-        .collect()
+    fetch_all(pool, &sql, domain).await
 }
 
 pub async fn insert_domain(pool: &Pool, d: &Domain) -> sqlx::Result<()> {

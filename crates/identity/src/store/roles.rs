@@ -2,7 +2,7 @@
 
 use onestack_db::{Pool, Row, Sql};
 
-use super::{extra, extra_json, text};
+use super::{extra, extra_json, fetch_all, fetch_one, text};
 use crate::model::Role;
 
 fn role(row: &Row) -> sqlx::Result<Role> {
@@ -17,11 +17,7 @@ fn role(row: &Row) -> sqlx::Result<Role> {
 }
 
 pub async fn get(pool: &Pool, id: &str) -> sqlx::Result<Option<Role>> {
-    let row = sqlx::query("SELECT * FROM roles WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-    row.as_ref().map(role).transpose()
+    fetch_one(pool, "SELECT * FROM roles WHERE id = $1", id, role).await
 }
 
 /// Roles filtered by name and by domain (`Some(None)` = global roles only).
@@ -36,12 +32,7 @@ pub async fn list(
         sql.and("domain_id = {}", domain_id.unwrap_or(""));
     }
     sql.push(" ORDER BY name");
-    sql.query()
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(role)
-        .collect()
+    fetch_all(pool, &sql, role).await
 }
 
 pub async fn insert(pool: &Pool, r: &Role) -> sqlx::Result<()> {

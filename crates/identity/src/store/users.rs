@@ -2,7 +2,7 @@
 
 use onestack_db::{Pool, Row, RowExt, Sql, now_micros};
 
-use super::{extra, extra_json, flag, opt_text, text};
+use super::{extra, extra_json, fetch_all, fetch_one, flag, opt_text, text};
 use crate::model::User;
 
 fn user(row: &Row) -> sqlx::Result<User> {
@@ -21,11 +21,7 @@ fn user(row: &Row) -> sqlx::Result<User> {
 }
 
 pub async fn get(pool: &Pool, id: &str) -> sqlx::Result<Option<User>> {
-    let row = sqlx::query("SELECT * FROM users WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-    row.as_ref().map(user).transpose()
+    fetch_one(pool, "SELECT * FROM users WHERE id = $1", id, user).await
 }
 
 pub async fn find_by_name(pool: &Pool, domain_id: &str, name: &str) -> sqlx::Result<Option<User>> {
@@ -55,12 +51,7 @@ pub async fn list(
         );
     }
     sql.push(" ORDER BY name");
-    sql.query()
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(user)
-        .collect()
+    fetch_all(pool, &sql, user).await
 }
 
 pub async fn insert(pool: &Pool, u: &User) -> sqlx::Result<()> {
