@@ -1,8 +1,10 @@
 //! The Network v2.0 HTTP API: routes and the small helpers every handler shares.
 
 mod crud;
+mod groups;
 mod l3;
 mod meta;
+mod networks;
 mod ports;
 mod query;
 mod quotas;

@@ -9,11 +9,13 @@ use onestack_api::{AuthContext, BaseUrl, Fields};
 use serde_json::{Value, json};
 
 use super::crud::{Resource, fields_input, operations};
-use super::ports;
 use super::query::{self, Params};
 use super::{Reply, Shared, caller, href};
+use super::{groups, networks, ports};
 use crate::error::Result;
 use crate::model::{Network, Port, Rule, SecurityGroup, Subnet};
+use crate::ops::group_input::{GroupUpdate, NewGroup, NewRule};
+use crate::ops::network_input::{NetworkUpdate, NewNetwork};
 use crate::ops::port_input::{NewPort, PortUpdate};
 use crate::policy::Caller;
 use crate::service::Networks;
@@ -30,8 +32,16 @@ impl Resource for NetworkKind {
     const MANY: &'static str = "networks";
     const PATH: &'static str = "networks";
     type Item = Network;
-    fields_input!();
-    operations!(Network, Fields, Fields;
+    type New = NewNetwork;
+    type Change = NetworkUpdate;
+
+    fn new(fields: Fields) -> Result<NewNetwork> {
+        networks::new_network(fields)
+    }
+    fn change(fields: Fields) -> Result<NetworkUpdate> {
+        networks::network_update(fields)
+    }
+    operations!(Network, NewNetwork, NetworkUpdate;
         list_networks, get_network, create_network, update_network, delete_network);
     async fn views(n: &Networks, caller: &Caller, items: &[Network]) -> Result<Vec<Value>> {
         // One network's subnets by its id; a listing's all at once.
@@ -92,8 +102,16 @@ impl Resource for GroupKind {
     const MANY: &'static str = "security_groups";
     const PATH: &'static str = "security-groups";
     type Item = (SecurityGroup, Vec<Rule>);
-    fields_input!();
-    operations!(Self::Item, Fields, Fields;
+    type New = NewGroup;
+    type Change = GroupUpdate;
+
+    fn new(fields: Fields) -> Result<NewGroup> {
+        groups::new_group(fields)
+    }
+    fn change(fields: Fields) -> Result<GroupUpdate> {
+        groups::group_update(fields)
+    }
+    operations!(Self::Item, NewGroup, GroupUpdate;
         list_groups, get_group, create_group, update_group, delete_group);
     async fn views(_: &Networks, _: &Caller, items: &[Self::Item]) -> Result<Vec<Value>> {
         Ok(items.iter().map(|(g, r)| views::group(g, r)).collect())
@@ -105,8 +123,16 @@ impl Resource for RuleKind {
     const MANY: &'static str = "security_group_rules";
     const PATH: &'static str = "security-group-rules";
     type Item = Rule;
-    fields_input!();
-    operations!(Rule, Fields, Fields;
+    type New = NewRule;
+    type Change = Option<String>;
+
+    fn new(fields: Fields) -> Result<NewRule> {
+        groups::new_rule(fields)
+    }
+    fn change(fields: Fields) -> Result<Option<String>> {
+        groups::rule_description(fields)
+    }
+    operations!(Rule, NewRule, Option<String>;
         list_rules, get_rule, create_rule, update_rule_description, delete_rule);
     async fn views(_: &Networks, _: &Caller, items: &[Rule]) -> Result<Vec<Value>> {
         Ok(items.iter().map(views::rule).collect())

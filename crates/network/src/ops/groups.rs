@@ -1,10 +1,9 @@
 //! Security groups and their rules. Each project gets a `default` group the first time it
 //! needs one: egress open, ingress only from members of the same group.
 
-use onestack_api::Fields;
 use onestack_db::Tx;
-use serde_json::Value;
 
+use super::group_input::{GroupUpdate, NewGroup, NewRule};
 use super::{input, quota};
 use crate::error::{Error, Result};
 use crate::model::{PROTOCOLS, Rule, SecurityGroup, protocol_number};
@@ -196,29 +195,24 @@ impl Networks {
     pub async fn create_group(
         &self,
         caller: &Caller,
-        mut fields: Fields,
+        new: NewGroup,
     ) -> Result<(SecurityGroup, Vec<Rule>)> {
         caller.require_writer("create_security_group")?;
-        let project_id = caller.target_project(
-            input::project(&mut fields)?,
-            "create_security_group:tenant_id",
-        )?;
-        let name = input::text(&mut fields, "name")?.unwrap_or_default();
+        let project_id =
+            caller.target_project(new.project_id, "create_security_group:tenant_id")?;
+        let NewGroup {
+            name,
+            description,
+            tags,
+            ..
+        } = new;
         if name == "default" {
             return Err(Error::conflict(
                 "SecurityGroupDefaultAlreadyExists",
                 "Default security group already exists.",
             ));
         }
-        let description = input::text(&mut fields, "description")?.unwrap_or_default();
-        let stateful = fields.opt_bool("stateful")?.unwrap_or(true);
-        if !stateful {
-            return Err(Error::invalid_input(
-                "stateless security groups are not supported",
-            ));
-        }
-        let tags = input::tags(&mut fields)?;
-        input::done(fields)?;
+        let stateful = true;
         let mut tx = store::begin_write(&self.pool).await?;
         ensure_default_group(&mut tx, &project_id).await?;
         quota::check(
@@ -256,11 +250,11 @@ impl Networks {
         &self,
         caller: &Caller,
         id: &str,
-        mut fields: Fields,
+        change: GroupUpdate,
     ) -> Result<(SecurityGroup, Vec<Rule>)> {
         caller.require_writer("update_security_group")?;
         let (mut group, rules) = self.get_group(caller, id).await?;
-        if let Some(n) = input::text(&mut fields, "name")? {
+        if let Some(n) = change.name {
             if group.name == "default" && n != "default" {
                 return Err(Error::conflict(
                     "SecurityGroupCannotUpdateDefault",
@@ -269,15 +263,9 @@ impl Networks {
             }
             group.name = n;
         }
-        if let Some(d) = input::text(&mut fields, "description")? {
+        if let Some(d) = change.description {
             group.description = d;
         }
-        if fields.opt_bool("stateful")? == Some(false) {
-            return Err(Error::invalid_input(
-                "stateless security groups are not supported",
-            ));
-        }
-        input::done(fields)?;
         let previous = touch(&mut group.std);
         let mut tx = store::begin_write(&self.pool).await?;
         store::update_group(&mut tx, &group, previous).await?;
@@ -338,24 +326,17 @@ impl Networks {
         store::list(&self.pool, Table::Rules, filter).await
     }
 
-    pub async fn create_rule(&self, caller: &Caller, mut fields: Fields) -> Result<Rule> {
+    pub async fn create_rule(&self, caller: &Caller, new: NewRule) -> Result<Rule> {
         caller.require_writer("create_security_group_rule")?;
-        let requested_project = input::project(&mut fields)?;
-        let group_id = fields.opt_string("security_group_id")?.ok_or_else(|| {
-            Error::BadRequest(
-                "Failed to parse request. Required attribute 'security_group_id' not specified"
-                    .into(),
-            )
-        })?;
-        let (group, _) = self.get_group(caller, &group_id).await?;
-        if let Some(p) = requested_project
-            && p != group.project_id
+        let (group, _) = self.get_group(caller, &new.security_group_id).await?;
+        if let Some(p) = &new.project_id
+            && *p != group.project_id
         {
             return Err(Error::Policy(
                 "rule:create_security_group_rule:tenant_id".into(),
             ));
         }
-        let direction = fields.opt_string("direction")?.ok_or_else(|| {
+        let direction = new.direction.ok_or_else(|| {
             Error::BadRequest(
                 "Failed to parse request. Required attribute 'direction' not specified".into(),
             )
@@ -365,9 +346,7 @@ impl Networks {
                 "{direction} is not in ['ingress', 'egress']"
             )));
         }
-        let ethertype = fields
-            .opt_string("ethertype")?
-            .unwrap_or_else(|| "IPv4".into());
+        let ethertype = new.ethertype.unwrap_or_else(|| "IPv4".into());
         let ethertype = match ethertype.to_ascii_lowercase().as_str() {
             "ipv4" => "IPv4".to_owned(),
             "ipv6" => "IPv6".to_owned(),
@@ -380,17 +359,7 @@ impl Networks {
                 });
             }
         };
-        let protocol = match fields.take("protocol") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if s.is_empty() || s == "any" => None,
-            Some(Value::String(s)) => Some(s.to_ascii_lowercase()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            Some(other) => {
-                return Err(Error::invalid_input(format!(
-                    "'{other}' is not a valid protocol"
-                )));
-            }
-        };
+        let protocol = new.protocol;
         if let Some(p) = &protocol {
             let known = PROTOCOLS.iter().any(|(name, _)| name == p) || p.parse::<u8>().is_ok();
             if !known {
@@ -410,20 +379,18 @@ impl Networks {
                 protocol.as_deref().unwrap_or_default()
             )));
         }
-        let port_range_min = input::opt_u32(&mut fields, "port_range_min")?;
-        let port_range_max = input::opt_u32(&mut fields, "port_range_max")?;
+        let (port_range_min, port_range_max) = (new.port_range_min, new.port_range_max);
         check_ports(number, port_range_min, port_range_max)?;
         // A single port given as min only means that port.
         let port_range_max = match (number, port_range_min, port_range_max) {
             (Some(6 | 17 | 132 | 33 | 136), Some(min), None) => Some(min),
             _ => port_range_max,
         };
-        let remote_ip_prefix = fields
-            .opt_string("remote_ip_prefix")?
+        let remote_ip_prefix = new
+            .remote_ip_prefix
             .map(|p| input::cidr(&p, "remote_ip_prefix"))
             .transpose()?;
-        let remote_group_id = fields.opt_string("remote_group_id")?;
-        fields.ignore("remote_address_group_id");
+        let remote_group_id = new.remote_group_id;
         if remote_ip_prefix.is_some() && remote_group_id.is_some() {
             return Err(Error::Invalid {
                 kind: "SecurityGroupRemoteGroupAndRemoteIpPrefix",
@@ -438,8 +405,7 @@ impl Networks {
                 message: format!("Conflicting value ethertype {ethertype} for CIDR {prefix}"),
             });
         }
-        let description = input::text(&mut fields, "description")?.unwrap_or_default();
-        input::done(fields)?;
+        let description = new.description;
 
         let mut tx = store::begin_write(&self.pool).await?;
         if let Some(remote) = &remote_group_id {
@@ -484,14 +450,13 @@ impl Networks {
         &self,
         caller: &Caller,
         id: &str,
-        mut fields: Fields,
+        description: Option<String>,
     ) -> Result<Rule> {
         caller.require_writer("update_security_group_rule")?;
         let mut rule = self.get_rule(caller, id).await?;
-        if let Some(d) = input::text(&mut fields, "description")? {
+        if let Some(d) = description {
             rule.description = d;
         }
-        input::done(fields)?;
         touch(&mut rule.std);
         let mut tx = store::begin_write(&self.pool).await?;
         store::update_rule(&mut tx, &rule).await?;

@@ -3,9 +3,11 @@
 
 pub mod availability;
 pub mod floating_ips;
+pub mod group_input;
 pub mod groups;
 pub mod guests;
 pub mod input;
+pub mod network_input;
 pub mod networks;
 pub mod port_input;
 pub mod ports;

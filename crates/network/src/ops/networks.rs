@@ -4,9 +4,8 @@
 
 use std::collections::HashSet;
 
-use onestack_api::Fields;
-
-use super::{input, quota};
+use super::network_input::{NetworkUpdate, NewNetwork, ProviderRequest};
+use super::quota;
 use crate::error::{Error, Result};
 use crate::model::{DHCP_OWNER, Network, Port, Segment, Subnet};
 use crate::policy::{Caller, NetworkPolicy};
@@ -61,10 +60,12 @@ impl Networks {
         }
     }
 
-    fn requested_segment(&self, fields: &mut Fields) -> Result<Option<Segment>> {
-        let network_type = fields.opt_string("provider:network_type")?;
-        let physical_network = fields.opt_string("provider:physical_network")?;
-        let segmentation_id = input::opt_u32(fields, "provider:segmentation_id")?;
+    fn requested_segment(&self, provider: ProviderRequest) -> Result<Option<Segment>> {
+        let ProviderRequest {
+            network_type,
+            physical_network,
+            segmentation_id,
+        } = provider;
         let Some(network_type) = network_type else {
             if physical_network.is_some() || segmentation_id.is_some() {
                 return Err(Error::invalid_input("provider:network_type required"));
@@ -207,33 +208,31 @@ impl Networks {
         Ok(given)
     }
 
-    pub async fn create_network(&self, caller: &Caller, mut fields: Fields) -> Result<Network> {
+    pub async fn create_network(&self, caller: &Caller, new: NewNetwork) -> Result<Network> {
         caller.require_writer("create_network")?;
-        let project_id =
-            caller.target_project(input::project(&mut fields)?, "create_network:tenant_id")?;
-        let name = input::text(&mut fields, "name")?.unwrap_or_default();
-        let description = input::text(&mut fields, "description")?.unwrap_or_default();
-        let admin_state_up = fields.opt_bool("admin_state_up")?.unwrap_or(true);
-        let shared = fields.opt_bool("shared")?.unwrap_or(false);
-        let external = fields.opt_bool("router:external")?.unwrap_or(false);
-        let port_security_enabled = fields.opt_bool("port_security_enabled")?.unwrap_or(true);
-        let mtu = input::opt_u32(&mut fields, "mtu")?;
-        let tags = input::tags(&mut fields)?;
-        let provider = fields.contains("provider:network_type")
-            || fields.contains("provider:physical_network")
-            || fields.contains("provider:segmentation_id");
-        if provider {
+        let project_id = caller.target_project(new.project_id, "create_network:tenant_id")?;
+        let NewNetwork {
+            name,
+            description,
+            admin_state_up,
+            shared,
+            external,
+            port_security_enabled,
+            mtu,
+            tags,
+            provider,
+            ..
+        } = new;
+        if provider.is_given() {
             caller.require_admin("create_network:provider:network_type")?;
         }
-        let segment = self.requested_segment(&mut fields)?;
+        let segment = self.requested_segment(provider)?;
         if shared {
             caller.require_admin("create_network:shared")?;
         }
         if external {
             caller.require_admin("create_network:router:external")?;
         }
-        fields.ignore("availability_zone_hints");
-        input::done(fields)?;
 
         let mut tx = store::begin_write(&self.pool).await?;
         quota::check(self, &mut tx, &project_id, "network", Table::Networks).await?;
@@ -298,30 +297,30 @@ impl Networks {
         &self,
         caller: &Caller,
         id: &str,
-        mut fields: Fields,
+        change: NetworkUpdate,
     ) -> Result<Network> {
         let mut network = self.owned_network(caller, id, "update_network").await?;
-        if let Some(name) = input::text(&mut fields, "name")? {
+        if let Some(name) = change.name {
             network.name = name;
         }
-        if let Some(d) = input::text(&mut fields, "description")? {
+        if let Some(d) = change.description {
             network.description = d;
         }
-        if let Some(v) = fields.opt_bool("admin_state_up")? {
+        if let Some(v) = change.admin_state_up {
             network.admin_state_up = v;
         }
-        if let Some(v) = fields.opt_bool("port_security_enabled")? {
+        if let Some(v) = change.port_security_enabled {
             network.port_security_enabled = v;
         }
-        if let Some(v) = fields.opt_bool("shared")? {
+        if let Some(v) = change.shared {
             caller.require_admin("update_network:shared")?;
             network.shared = v;
         }
-        if let Some(v) = fields.opt_bool("router:external")? {
+        if let Some(v) = change.external {
             caller.require_admin("update_network:router:external")?;
             network.external = v;
         }
-        if let Some(m) = input::opt_u32(&mut fields, "mtu")? {
+        if let Some(m) = change.mtu {
             let max = self.max_mtu(&network.segment);
             if m > max || m < 68 {
                 return Err(Error::invalid_input(format!(
@@ -330,20 +329,12 @@ impl Networks {
             }
             network.mtu = m;
         }
-        for key in [
-            "provider:network_type",
-            "provider:physical_network",
-            "provider:segmentation_id",
-        ] {
-            if fields.take(key).is_some() {
-                caller.require_admin(&format!("update_network:{key}"))?;
-                return Err(Error::invalid_input(
-                    "Updating the provider attributes of a network is not supported",
-                ));
-            }
+        if let Some(key) = change.provider_attribute {
+            caller.require_admin(&format!("update_network:{key}"))?;
+            return Err(Error::invalid_input(
+                "Updating the provider attributes of a network is not supported",
+            ));
         }
-        fields.ignore("availability_zone_hints");
-        input::done(fields)?;
         let previous = touch(&mut network.std);
         let mut tx = store::begin_write(&self.pool).await?;
         if !network.shared && !network.external {
