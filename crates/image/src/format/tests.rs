@@ -1,3 +1,5 @@
+//! Over 600 lines on purpose: well-formed and hostile headers per format, read as one list.
+//!
 //! The inspector against well-formed images and a family of hostile headers: each of the
 //! latter is something a tenant could upload to make QEMU read a host file or to pass the
 //! flavor's disk limit with a size that wraps.
