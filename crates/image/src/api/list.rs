@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use onestack_api::AuthContext;
+use onestack_api::{AuthContext, paging};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
@@ -51,7 +51,7 @@ fn decode(text: &str) -> String {
 }
 
 /// Query parameters in order, repeated keys kept (`tag=a&tag=b`).
-fn parse_query(raw: Option<&str>) -> Vec<(String, String)> {
+fn parse_query(raw: Option<&str>) -> paging::Params {
     raw.unwrap_or("")
         .split('&')
         .filter(|p| !p.is_empty())
@@ -235,26 +235,10 @@ pub async fn list(
     if page.more
         && let Some(last) = page.images.last()
     {
-        let kept: Vec<String> = params
-            .iter()
-            .filter(|(k, _)| k != "marker")
-            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-            .chain(std::iter::once(format!("marker={}", last.id)))
-            .collect();
-        body["next"] = json!(format!("/v2/images?{}", kept.join("&")));
+        let next = paging::link("/v2/images", &params, &["marker"], &[("marker", &last.id)]);
+        body["next"] = json!(next);
     }
     Ok(Json(body))
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' | b',' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]
