@@ -164,18 +164,4 @@ macro_rules! operations {
     };
 }
 
-/// `new` and `change` for a resource whose operations read the body's fields themselves.
-macro_rules! fields_input {
-    () => {
-        type New = Fields;
-        type Change = Fields;
-        fn new(fields: Fields) -> Result<Fields> {
-            Ok(fields)
-        }
-        fn change(fields: Fields) -> Result<Fields> {
-            Ok(fields)
-        }
-    };
-}
-
-pub(super) use {fields_input, operations};
+pub(super) use operations;

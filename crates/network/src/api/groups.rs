@@ -3,9 +3,9 @@
 use onestack_api::Fields;
 use serde_json::Value;
 
+use super::input;
 use crate::error::{Error, Result};
 use crate::ops::group_input::{GroupUpdate, NewGroup, NewRule};
-use crate::ops::input;
 
 fn refuse_stateless(fields: &mut Fields) -> Result<()> {
     if fields.opt_bool("stateful")? == Some(false) {

@@ -4,13 +4,15 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use onestack_api::body::JsonBody;
-use onestack_api::{ApiError, AuthContext, Fields};
-use serde_json::{Value, json};
+use onestack_api::{AuthContext, Fields};
+use serde_json::Value;
 
-use super::crud::{Resource, fields_input, operations};
+use super::crud::{Resource, operations};
 use super::{Reply, Shared, caller};
+use super::{floating_ips, routers};
 use crate::error::Result;
 use crate::ops::floating_ips::FloatingIpView;
+use crate::ops::l3_input::{FloatingIpUpdate, NewFloatingIp, NewRouter, RouterUpdate};
 use crate::ops::routers::RouterView;
 use crate::policy::Caller;
 use crate::service::Networks;
@@ -24,8 +26,16 @@ impl Resource for RouterKind {
     const MANY: &'static str = "routers";
     const PATH: &'static str = "routers";
     type Item = RouterView;
-    fields_input!();
-    operations!(RouterView, Fields, Fields;
+    type New = NewRouter;
+    type Change = RouterUpdate;
+
+    fn new(fields: Fields) -> Result<NewRouter> {
+        routers::new_router(fields)
+    }
+    fn change(fields: Fields) -> Result<RouterUpdate> {
+        routers::router_update(fields)
+    }
+    operations!(RouterView, NewRouter, RouterUpdate;
         list_routers, get_router, create_router, update_router, delete_router);
     async fn views(_: &Networks, caller: &Caller, items: &[RouterView]) -> Result<Vec<Value>> {
         Ok(items.iter().map(|r| views::router(r, caller)).collect())
@@ -37,17 +47,20 @@ impl Resource for FloatingIpKind {
     const MANY: &'static str = "floatingips";
     const PATH: &'static str = "floatingips";
     type Item = FloatingIpView;
-    fields_input!();
-    operations!(FloatingIpView, Fields, Fields;
+    type New = NewFloatingIp;
+    type Change = FloatingIpUpdate;
+
+    fn new(fields: Fields) -> Result<NewFloatingIp> {
+        floating_ips::new_floating_ip(fields)
+    }
+    fn change(fields: Fields) -> Result<FloatingIpUpdate> {
+        floating_ips::floating_ip_update(fields)
+    }
+    operations!(FloatingIpView, NewFloatingIp, FloatingIpUpdate;
         list_floating_ips, get_floating_ip, create_floating_ip, update_floating_ip, delete_floating_ip);
     async fn views(_: &Networks, _: &Caller, items: &[FloatingIpView]) -> Result<Vec<Value>> {
         Ok(items.iter().map(views::floating_ip).collect())
     }
-}
-
-/// The body of an interface action is the bare object: `{"subnet_id": ...}`.
-fn interface_fields(body: Value) -> Result<Fields, ApiError> {
-    Fields::from_body(json!({ "interface": body }), "interface")
 }
 
 pub async fn add_router_interface(
@@ -57,7 +70,7 @@ pub async fn add_router_interface(
     JsonBody(body): JsonBody<Value>,
 ) -> Reply {
     let info = n
-        .add_router_interface(&caller(&ctx)?, &id, interface_fields(body)?)
+        .add_router_interface(&caller(&ctx)?, &id, routers::interface(body)?)
         .await?;
     Ok(Json(views::router_interface(&info)))
 }
@@ -69,7 +82,7 @@ pub async fn remove_router_interface(
     JsonBody(body): JsonBody<Value>,
 ) -> Reply {
     let info = n
-        .remove_router_interface(&caller(&ctx)?, &id, interface_fields(body)?)
+        .remove_router_interface(&caller(&ctx)?, &id, routers::interface(body)?)
         .await?;
     Ok(Json(views::router_interface(&info)))
 }

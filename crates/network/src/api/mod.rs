@@ -1,7 +1,9 @@
 //! The Network v2.0 HTTP API: routes and the small helpers every handler shares.
 
 mod crud;
+mod floating_ips;
 mod groups;
+mod input;
 mod l3;
 mod meta;
 mod networks;
@@ -9,6 +11,8 @@ mod ports;
 mod query;
 mod quotas;
 mod resources;
+mod routers;
+mod subnets;
 mod tags;
 
 use std::sync::Arc;

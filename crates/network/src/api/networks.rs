@@ -2,8 +2,8 @@
 
 use onestack_api::Fields;
 
+use super::input;
 use crate::error::Result;
-use crate::ops::input;
 use crate::ops::network_input::{NetworkUpdate, NewNetwork, ProviderRequest};
 
 const PROVIDER: [&str; 3] = [

@@ -3,8 +3,8 @@
 use onestack_api::Fields;
 use serde_json::Value;
 
+use super::input;
 use crate::error::{Error, Result};
-use crate::ops::input;
 use crate::ops::port_input::{NewPort, PortUpdate};
 
 /// Attributes Neutron accepts and onestack has no use for.

@@ -8,15 +8,16 @@ use axum::extract::{Path, Query, State};
 use onestack_api::{AuthContext, BaseUrl, Fields};
 use serde_json::{Value, json};
 
-use super::crud::{Resource, fields_input, operations};
+use super::crud::{Resource, operations};
 use super::query::{self, Params};
 use super::{Reply, Shared, caller, href};
-use super::{groups, networks, ports};
+use super::{groups, networks, ports, subnets};
 use crate::error::Result;
 use crate::model::{Network, Port, Rule, SecurityGroup, Subnet};
 use crate::ops::group_input::{GroupUpdate, NewGroup, NewRule};
 use crate::ops::network_input::{NetworkUpdate, NewNetwork};
 use crate::ops::port_input::{NewPort, PortUpdate};
+use crate::ops::subnet_input::{NewSubnet, SubnetUpdate};
 use crate::policy::Caller;
 use crate::service::Networks;
 use crate::views;
@@ -68,8 +69,16 @@ impl Resource for SubnetKind {
     const MANY: &'static str = "subnets";
     const PATH: &'static str = "subnets";
     type Item = Subnet;
-    fields_input!();
-    operations!(Subnet, Fields, Fields;
+    type New = NewSubnet;
+    type Change = SubnetUpdate;
+
+    fn new(fields: Fields) -> Result<NewSubnet> {
+        subnets::new_subnet(fields)
+    }
+    fn change(fields: Fields) -> Result<SubnetUpdate> {
+        subnets::subnet_update(fields)
+    }
+    operations!(Subnet, NewSubnet, SubnetUpdate;
         list_subnets, get_subnet, create_subnet, update_subnet, delete_subnet);
     async fn views(_: &Networks, _: &Caller, items: &[Subnet]) -> Result<Vec<Value>> {
         Ok(items.iter().map(views::subnet).collect())

@@ -4,14 +4,13 @@
 
 use std::net::IpAddr;
 
-use onestack_api::Fields;
 use onestack_db::Tx;
-use serde_json::Value;
 
+use super::l3_input::{FloatingIpUpdate, NewFloatingIp};
 use super::port_input::IpRequest;
 use super::ports::allocate;
+use super::quota;
 use super::routers::{insert_service_port, service_port};
-use super::{input, quota};
 use crate::error::{Error, Result};
 use crate::model::{FLOATING_IP_OWNER, FloatingIp, Network, Port, Router};
 use crate::policy::{Caller, NetworkPolicy};
@@ -85,37 +84,15 @@ impl Networks {
     pub async fn create_floating_ip(
         &self,
         caller: &Caller,
-        mut fields: Fields,
+        new: NewFloatingIp,
     ) -> Result<FloatingIpView> {
         caller.require_writer("create_floatingip")?;
-        let project_id =
-            caller.target_project(input::project(&mut fields)?, "create_floatingip:tenant_id")?;
-        let network_id = fields.opt_string("floating_network_id")?.ok_or_else(|| {
-            Error::BadRequest(
-                "Failed to parse request. Required attribute 'floating_network_id' not specified"
-                    .into(),
-            )
-        })?;
-        let address = fields
-            .opt_string("floating_ip_address")?
-            .map(|a| input::ip(&a, "floating_ip_address"))
-            .transpose()?;
-        if address.is_some() {
+        let project_id = caller.target_project(new.project_id, "create_floatingip:tenant_id")?;
+        if new.floating_ip_address.is_some() {
             caller.require_admin("create_floatingip:floating_ip_address")?;
         }
-        let subnet_id = fields.opt_string("subnet_id")?;
-        let port_id = fields.opt_string("port_id")?;
-        let fixed = fields
-            .opt_string("fixed_ip_address")?
-            .map(|a| input::ip(&a, "fixed_ip_address"))
-            .transpose()?;
-        let description = input::text(&mut fields, "description")?.unwrap_or_default();
-        let tags = input::tags(&mut fields)?;
-        fields.ignore("dns_name");
-        fields.ignore("dns_domain");
-        fields.ignore("qos_policy_id");
-        input::done(fields)?;
-
+        let network_id = new.floating_network_id;
+        let fixed = new.fixed_ip_address;
         let network =
             match store::get::<Network, _>(&self.pool, Table::Networks, &network_id).await? {
                 Some(n) if caller.can_see_network(&n) => n,
@@ -126,7 +103,7 @@ impl Networks {
                 "Network {network_id} is not a valid external network"
             )));
         }
-        let requests = match (address, subnet_id) {
+        let requests = match (new.floating_ip_address, new.subnet_id) {
             (Some(ip), subnet_id) => Some(vec![IpRequest::Address { subnet_id, ip }]),
             (None, Some(subnet)) => Some(vec![IpRequest::Subnet(subnet)]),
             (None, None) => None,
@@ -148,21 +125,21 @@ impl Networks {
         };
         insert_service_port(&mut tx, &mut port).await?;
         let mut std = new_standard();
-        std.tags = tags.unwrap_or_default();
+        std.tags = new.tags.unwrap_or_default();
         let mut fip = FloatingIp {
             id,
             project_id,
             floating_network_id: network_id,
             floating_ip_address: floating,
             floating_port_id: port.id,
-            description,
+            description: new.description,
             port_id: None,
             fixed_ip_address: None,
             router_id: None,
             status: "DOWN".into(),
             std,
         };
-        if let Some(port_id) = port_id {
+        if let Some(port_id) = new.port_id {
             self.associate(&mut tx, caller, &mut fip, &port_id, fixed)
                 .await?;
         } else if fixed.is_some() {
@@ -178,45 +155,26 @@ impl Networks {
         &self,
         caller: &Caller,
         id: &str,
-        mut fields: Fields,
+        change: FloatingIpUpdate,
     ) -> Result<FloatingIpView> {
         caller.require_writer("update_floatingip")?;
         let mut fip = self.find_floating_ip(caller, id).await?;
-        input::refuse_read_only(
-            &fields,
-            &[
-                "floating_network_id",
-                "floating_ip_address",
-                "project_id",
-                "tenant_id",
-                "router_id",
-                "status",
-            ],
-        )?;
-        if let Some(d) = input::text(&mut fields, "description")? {
+        if let Some(d) = change.description {
             fip.description = d;
         }
-        let port = fields.take("port_id");
-        let fixed = fields
-            .opt_string("fixed_ip_address")?
-            .map(|a| input::ip(&a, "fixed_ip_address"))
-            .transpose()?;
-        fields.ignore("qos_policy_id");
-        input::done(fields)?;
-
+        let fixed = change.fixed_ip_address;
         let mut tx = store::begin_write(&self.pool).await?;
         let previous = touch(&mut fip.std);
-        match port {
+        match change.port_id {
             None if fixed.is_some() => {
                 return Err(bad_request("fixed_ip_address needs a port_id"));
             }
             None => {}
-            Some(Value::Null) => disassociate(&mut fip),
-            Some(Value::String(port_id)) => {
+            Some(None) => disassociate(&mut fip),
+            Some(Some(port_id)) => {
                 self.associate(&mut tx, caller, &mut fip, &port_id, fixed)
                     .await?;
             }
-            Some(_) => return Err(Error::invalid_input("port_id must be a string or null")),
         }
         store::update_floating_ip(&mut tx, &fip, previous).await?;
         tx.commit().await?;

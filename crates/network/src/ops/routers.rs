@@ -7,11 +7,9 @@
 
 use std::net::IpAddr;
 
-use onestack_api::Fields;
 use onestack_db::Tx;
-use serde_json::Value;
 
-use super::input::ip_requests;
+use super::l3_input::{GatewayRequest, InterfaceRequest, NewRouter, RouterUpdate};
 use super::ports::allocate;
 use super::{input, quota};
 use crate::error::{Error, Result};
@@ -40,6 +38,10 @@ pub struct InterfaceInfo {
 
 pub fn router_not_found(id: &str) -> Error {
     Error::not_found("RouterNotFound", "Router", id)
+}
+
+fn unsupported_mode(mode: &str) -> Error {
+    Error::invalid_input(format!("'{mode}' routers are not supported"))
 }
 
 fn bad_router_request(message: impl std::fmt::Display) -> Error {
@@ -88,36 +90,6 @@ pub(crate) async fn insert_service_port(tx: &mut Tx, port: &mut Port) -> Result<
     store::insert_port(tx, port).await
 }
 
-fn routes(value: Value) -> Result<Vec<HostRoute>> {
-    let value = if value.is_null() {
-        Value::Array(vec![])
-    } else {
-        value
-    };
-    let Value::Array(items) = value else {
-        return Err(Error::invalid_input("routes must be a list"));
-    };
-    let mut out: Vec<HostRoute> = Vec::new();
-    for item in items {
-        let (Some(destination), Some(nexthop)) = (
-            item.get("destination").and_then(Value::as_str),
-            item.get("nexthop").and_then(Value::as_str),
-        ) else {
-            return Err(Error::invalid_input(
-                "each route needs a 'destination' and a 'nexthop'",
-            ));
-        };
-        let route = HostRoute {
-            destination: input::cidr(destination, "destination")?.trunc(),
-            nexthop: input::ip(nexthop, "nexthop")?,
-        };
-        if !out.contains(&route) {
-            out.push(route);
-        }
-    }
-    Ok(out)
-}
-
 impl Networks {
     async fn router_ports(&self, router_id: &str) -> Result<Vec<Port>> {
         let ports: Vec<Port> = store::list(&self.pool, Table::Ports, None).await?;
@@ -163,26 +135,23 @@ impl Networks {
             .collect())
     }
 
-    pub async fn create_router(&self, caller: &Caller, mut fields: Fields) -> Result<RouterView> {
+    pub async fn create_router(&self, caller: &Caller, new: NewRouter) -> Result<RouterView> {
         caller.require_writer("create_router")?;
-        let project_id =
-            caller.target_project(input::project(&mut fields)?, "create_router:tenant_id")?;
-        let name = input::text(&mut fields, "name")?.unwrap_or_default();
-        let description = input::text(&mut fields, "description")?.unwrap_or_default();
-        let admin_state_up = fields.opt_bool("admin_state_up")?.unwrap_or(true);
-        let gateway = fields.take("external_gateway_info");
-        let tags = input::tags(&mut fields)?;
-        self.refuse_unsupported(&mut fields, caller)?;
-        input::done(fields)?;
-
+        let project_id = caller.target_project(new.project_id, "create_router:tenant_id")?;
+        for (mode, on) in new.modes.given() {
+            caller.require_admin(&format!("create_router:{mode}"))?;
+            if on {
+                return Err(unsupported_mode(mode));
+            }
+        }
         let mut std = new_standard();
-        std.tags = tags.unwrap_or_default();
+        std.tags = new.tags.unwrap_or_default();
         let mut router = Router {
             id: new_id(),
             project_id: project_id.clone(),
-            name,
-            description,
-            admin_state_up,
+            name: new.name,
+            description: new.description,
+            admin_state_up: new.admin_state_up,
             status: "ACTIVE".into(),
             gateway: None,
             routes: Vec::new(),
@@ -192,9 +161,10 @@ impl Networks {
         let mut tx = store::begin_write(&self.pool).await?;
         quota::check(self, &mut tx, &project_id, "router", Table::Routers).await?;
         store::insert_router(&mut tx, &router).await?;
-        if let Some(info) = gateway.filter(|g| !g.is_null()) {
+        if let Some(gateway) = new.gateway {
             let previous = router.std.revision_number;
-            self.set_gateway(&mut tx, caller, &mut router, info).await?;
+            self.set_gateway(&mut tx, caller, &mut router, gateway)
+                .await?;
             store::update_router(&mut tx, &router, previous).await?;
         }
         tx.commit().await?;
@@ -202,58 +172,37 @@ impl Networks {
         self.get_router(caller, &router.id).await
     }
 
-    /// `distributed`/`ha` are accepted only as false: one router namespace per router.
-    fn refuse_unsupported(&self, fields: &mut Fields, caller: &Caller) -> Result<()> {
-        for key in ["distributed", "ha"] {
-            if let Some(v) = fields.opt_bool(key)? {
-                caller.require_admin(&format!("create_router:{key}"))?;
-                if v {
-                    return Err(Error::invalid_input(format!(
-                        "'{key}' routers are not supported"
-                    )));
-                }
-            }
-        }
-        fields.ignore("availability_zone_hints");
-        fields.ignore("flavor_id");
-        Ok(())
-    }
-
     pub async fn update_router(
         &self,
         caller: &Caller,
         id: &str,
-        mut fields: Fields,
+        change: RouterUpdate,
     ) -> Result<RouterView> {
         caller.require_writer("update_router")?;
         let mut router = self.find_router(caller, id).await?;
-        input::refuse_read_only(&fields, &["project_id", "tenant_id", "id", "status"])?;
-        if let Some(n) = input::text(&mut fields, "name")? {
+        if let Some((mode, _)) = change.modes.given().find(|(_, on)| *on) {
+            return Err(unsupported_mode(mode));
+        }
+        if let Some(n) = change.name {
             router.name = n;
         }
-        if let Some(d) = input::text(&mut fields, "description")? {
+        if let Some(d) = change.description {
             router.description = d;
         }
-        if let Some(v) = fields.opt_bool("admin_state_up")? {
+        if let Some(v) = change.admin_state_up {
             router.admin_state_up = v;
         }
-        let gateway = fields.take("external_gateway_info");
-        let new_routes = fields.take("routes").map(routes).transpose()?;
-        for key in ["distributed", "ha"] {
-            if fields.opt_bool(key)? == Some(true) {
-                return Err(Error::invalid_input(format!(
-                    "'{key}' routers are not supported"
-                )));
-            }
-        }
-        input::done(fields)?;
-
         let mut tx = store::begin_write(&self.pool).await?;
         let previous = touch(&mut router.std);
-        if let Some(info) = gateway {
-            self.set_gateway(&mut tx, caller, &mut router, info).await?;
+        match change.gateway {
+            Some(Some(gateway)) => {
+                self.set_gateway(&mut tx, caller, &mut router, gateway)
+                    .await?;
+            }
+            Some(None) => self.clear_gateway(&mut tx, &mut router).await?,
+            None => {}
         }
-        if let Some(new_routes) = new_routes {
+        if let Some(new_routes) = change.routes {
             self.check_routes(&mut tx, &router, &new_routes).await?;
             router.routes = new_routes;
         }
@@ -307,50 +256,19 @@ impl Networks {
         Ok(out)
     }
 
-    /// Sets, moves or clears the gateway from `external_gateway_info`.
+    /// Sets or moves the gateway to the network `gateway` names.
     async fn set_gateway(
         &self,
         tx: &mut Tx,
         caller: &Caller,
         router: &mut Router,
-        info: Value,
+        gateway: GatewayRequest,
     ) -> Result<()> {
-        let requested = match info {
-            Value::Null => None,
-            Value::Object(map) if map.is_empty() => None,
-            Value::Object(map) => Some(map),
-            _ => {
-                return Err(Error::invalid_input(
-                    "external_gateway_info must be an object",
-                ));
-            }
-        };
-        let Some(mut map) = requested else {
-            return self.clear_gateway(tx, router).await;
-        };
-        let network_id = match map.remove("network_id") {
-            Some(Value::String(id)) => id,
-            _ => {
-                return Err(Error::invalid_input(
-                    "external_gateway_info needs a 'network_id'",
-                ));
-            }
-        };
-        let enable_snat = match map.remove("enable_snat") {
-            None | Some(Value::Null) => None,
-            Some(Value::Bool(b)) => Some(b),
-            Some(_) => return Err(Error::invalid_input("enable_snat must be a boolean")),
-        };
-        let fixed_ips = map
-            .remove("external_fixed_ips")
-            .filter(|v| !v.is_null())
-            .map(ip_requests)
-            .transpose()?;
-        if let Some(key) = map.keys().next() {
-            return Err(Error::invalid_input(format!(
-                "unknown key '{key}' in external_gateway_info"
-            )));
-        }
+        let GatewayRequest {
+            network_id,
+            enable_snat,
+            fixed_ips,
+        } = gateway;
         if enable_snat.is_some() {
             caller.require_admin("update_router:external_gateway_info:enable_snat")?;
         }
@@ -460,13 +378,11 @@ impl Networks {
         &self,
         caller: &Caller,
         id: &str,
-        mut fields: Fields,
+        request: InterfaceRequest,
     ) -> Result<InterfaceInfo> {
         caller.require_writer("add_router_interface")?;
         let mut router = self.find_router(caller, id).await?;
-        let subnet_id = fields.opt_string("subnet_id")?;
-        let port_id = fields.opt_string("port_id")?;
-        input::done(fields)?;
+        let InterfaceRequest { subnet_id, port_id } = request;
         let mut tx = store::begin_write(&self.pool).await?;
         let port = match (subnet_id, port_id) {
             (Some(_), Some(_)) => {
@@ -615,13 +531,11 @@ impl Networks {
         &self,
         caller: &Caller,
         id: &str,
-        mut fields: Fields,
+        request: InterfaceRequest,
     ) -> Result<InterfaceInfo> {
         caller.require_writer("remove_router_interface")?;
         let mut router = self.find_router(caller, id).await?;
-        let subnet_id = fields.opt_string("subnet_id")?;
-        let port_id = fields.opt_string("port_id")?;
-        input::done(fields)?;
+        let InterfaceRequest { subnet_id, port_id } = request;
         if subnet_id.is_none() && port_id.is_none() {
             return Err(bad_router_request(
                 "Either subnet_id or port_id must be specified",

@@ -5,98 +5,63 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use onestack_api::Fields;
 use onestack_db::Tx;
-use serde_json::Value;
 
-use super::{input, quota};
+use super::input;
+use super::quota;
+use super::subnet_input::{NewSubnet, SubnetUpdate};
 use crate::error::{Error, Result};
 use crate::ipam::{self, PoolError};
-use crate::model::{AllocationPool, DHCP_OWNER, HostRoute, Network, Port, Subnet};
+use crate::model::{DHCP_OWNER, HostRoute, Network, Port, Subnet};
 use crate::policy::{Caller, NetworkPolicy};
 use crate::service::{Networks, new_id, new_standard, touch};
 use crate::store::{self, Table};
 
-const MAX_DNS: usize = 5;
-const MAX_ROUTES: usize = 20;
-
-fn pools(value: Value) -> Result<Vec<AllocationPool>> {
-    let Value::Array(items) = value else {
-        return Err(Error::invalid_input("allocation_pools must be a list"));
-    };
-    items
-        .into_iter()
-        .map(|item| {
-            let start = item["start"]
-                .as_str()
-                .ok_or_else(|| Error::invalid_input("allocation pool needs 'start'"))?;
-            let end = item["end"]
-                .as_str()
-                .ok_or_else(|| Error::invalid_input("allocation pool needs 'end'"))?;
-            Ok(AllocationPool {
-                start: input::ip(start, "allocation_pools")?,
-                end: input::ip(end, "allocation_pools")?,
-            })
-        })
-        .collect()
-}
-
-fn dns(fields: &mut Fields) -> Result<Option<Vec<IpAddr>>> {
-    let Some(list) = fields.opt_string_list("dns_nameservers", 64)? else {
-        return Ok(None);
-    };
-    if list.len() > MAX_DNS {
-        return Err(Error::invalid_input(format!(
-            "Exceeded maximum amount of DNS nameservers ({MAX_DNS})"
-        )));
-    }
-    let mut out: Vec<IpAddr> = Vec::new();
-    for s in list {
-        let ip = input::ip(&s, "dns_nameservers")?;
-        if out.contains(&ip) {
-            return Err(Error::invalid_input(format!("Duplicate nameserver '{ip}'")));
-        }
-        out.push(ip);
-    }
-    Ok(Some(out))
-}
-
-fn routes(fields: &mut Fields, version: u8) -> Result<Option<Vec<HostRoute>>> {
-    let Some(items) = fields.opt_array("host_routes")? else {
-        return Ok(None);
-    };
-    if items.len() > MAX_ROUTES {
-        return Err(Error::invalid_input(format!(
-            "Exceeded maximum amount of host routes ({MAX_ROUTES})"
-        )));
-    }
-    let mut out: Vec<HostRoute> = Vec::new();
-    for item in items {
-        let destination = item["destination"]
-            .as_str()
-            .ok_or_else(|| Error::invalid_input("host route needs 'destination'"))?;
-        let nexthop = item["nexthop"]
-            .as_str()
-            .ok_or_else(|| Error::invalid_input("host route needs 'nexthop'"))?;
-        let route = HostRoute {
-            destination: input::cidr(destination, "host_routes")?.trunc(),
-            nexthop: input::ip(nexthop, "host_routes")?,
-        };
-        if route.destination.network().is_ipv4() != (version == 4)
+/// Every host route in the subnet's IP version.
+fn check_route_versions(routes: &[HostRoute], version: u8) -> Result<()> {
+    let wrong = |route: &&HostRoute| {
+        route.destination.network().is_ipv4() != (version == 4)
             || route.nexthop.is_ipv4() != (version == 4)
-        {
-            return Err(Error::invalid_input(format!(
-                "host route {destination} via {nexthop} is not IPv{version}"
-            )));
-        }
-        if out.contains(&route) {
-            return Err(Error::invalid_input(format!(
-                "Duplicate hostroute '{destination}'"
-            )));
-        }
-        out.push(route);
+    };
+    match routes.iter().find(wrong) {
+        Some(route) => Err(Error::invalid_input(format!(
+            "host route {} via {} is not IPv{version}",
+            route.destination, route.nexthop
+        ))),
+        None => Ok(()),
     }
-    Ok(Some(out))
+}
+
+/// The CIDR in the subnet's IP version and large enough for hosts.
+fn check_cidr(cidr: &IpNet, version: u8) -> Result<()> {
+    if cidr.network().is_ipv4() != (version == 4) {
+        return Err(Error::invalid_input(format!(
+            "Cidr {cidr} does not match IP version {version}"
+        )));
+    }
+    if (version == 4 && cidr.prefix_len() > 30) || (version == 6 && cidr.prefix_len() > 126) {
+        return Err(Error::invalid_input(format!(
+            "Cidr {cidr} is too small for a subnet"
+        )));
+    }
+    Ok(())
+}
+
+/// IPv6 address modes only on IPv6 subnets, and only the modes Neutron knows.
+fn check_ipv6_modes(new: &NewSubnet) -> Result<()> {
+    for mode in new.ipv6_ra_mode.iter().chain(new.ipv6_address_mode.iter()) {
+        if new.ip_version == 4 {
+            return Err(Error::invalid_input(
+                "ipv6_ra_mode or ipv6_address_mode cannot be set when enable_dhcp is set to False or ip_version is 4",
+            ));
+        }
+        if !["slaac", "dhcpv6-stateful", "dhcpv6-stateless"].contains(&mode.as_str()) {
+            return Err(Error::invalid_input(format!(
+                "'{mode}' is not in ['dhcpv6-stateful', 'dhcpv6-stateless', 'slaac']"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn pool_error(e: PoolError, cidr: &IpNet) -> Error {
@@ -160,86 +125,30 @@ impl Networks {
             .collect())
     }
 
-    pub async fn create_subnet(&self, caller: &Caller, mut fields: Fields) -> Result<Subnet> {
+    pub async fn create_subnet(&self, caller: &Caller, new: NewSubnet) -> Result<Subnet> {
         caller.require_writer("create_subnet")?;
-        let requested_project = input::project(&mut fields)?;
-        let network_id = fields.opt_string("network_id")?.ok_or_else(|| {
-            Error::BadRequest(
-                "Failed to parse request. Required attribute 'network_id' not specified".into(),
-            )
-        })?;
-        let network = self.get_network(caller, &network_id).await?;
+        let network = self.get_network(caller, &new.network_id).await?;
         if !caller.owns(&network.project_id) {
             return Err(Error::Policy("rule:create_subnet".into()));
         }
         let project_id = caller.target_project(
-            requested_project
+            new.project_id
+                .clone()
                 .or(Some(network.project_id.clone()))
                 .filter(|_| caller.admin),
             "create_subnet",
         )?;
-        if fields.contains("subnetpool_id")
-            && !matches!(fields.take("subnetpool_id"), Some(Value::Null))
-        {
-            return Err(Error::invalid_input(
-                "subnet pools are not supported; give a cidr",
-            ));
-        }
-        let version = input::opt_u32(&mut fields, "ip_version")?.ok_or_else(|| {
-            Error::BadRequest(
-                "Failed to parse request. Required attribute 'ip_version' not specified".into(),
-            )
-        })?;
-        let version = match version {
-            4 => 4u8,
-            6 => 6u8,
-            v => return Err(Error::invalid_input(format!("'{v}' is not in [4, 6]"))),
-        };
-        let cidr_text = fields.opt_string("cidr")?.ok_or_else(|| {
-            Error::BadRequest(
-                "Failed to parse request. Required attribute 'cidr' not specified".into(),
-            )
-        })?;
-        let cidr: IpNet = cidr_text
-            .trim()
-            .parse()
-            .map_err(|_| Error::invalid_input(format!("'{cidr_text}' is not a valid IP subnet")))?;
-        if cidr.trunc() != cidr {
-            return Err(Error::invalid_input(format!(
-                "'{cidr_text}' isn't a recommended CIDR, it should be specified as '{}'",
-                cidr.trunc()
-            )));
-        }
-        if cidr.network().is_ipv4() != (version == 4) {
-            return Err(Error::invalid_input(format!(
-                "Cidr {cidr} does not match IP version {version}"
-            )));
-        }
-        if (version == 4 && cidr.prefix_len() > 30) || (version == 6 && cidr.prefix_len() > 126) {
-            return Err(Error::invalid_input(format!(
-                "Cidr {cidr} is too small for a subnet"
-            )));
-        }
-        let name = input::text(&mut fields, "name")?.unwrap_or_default();
-        let description = input::text(&mut fields, "description")?.unwrap_or_default();
-        let gateway_ip = match fields.take("gateway_ip") {
-            None => ipam::from_first(&cidr),
-            Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(input::ip(&s, "gateway_ip")?),
-            Some(other) => {
-                return Err(Error::invalid_input(format!(
-                    "'{other}' is not a valid IP address for gateway_ip"
-                )));
-            }
-        };
+        let (cidr, version) = (new.cidr, new.ip_version);
+        check_cidr(&cidr, version)?;
+        let gateway_ip = new.gateway_ip.unwrap_or_else(|| ipam::from_first(&cidr));
         check_gateway(&cidr, gateway_ip)?;
-        let allocation_pools = match fields.take("allocation_pools") {
-            None | Some(Value::Null) => ipam::default_pools(&cidr, gateway_ip),
-            Some(v) => pools(v)?,
-        };
+        let allocation_pools = new
+            .allocation_pools
+            .clone()
+            .unwrap_or_else(|| ipam::default_pools(&cidr, gateway_ip));
         ipam::validate_pools(&cidr, gateway_ip, &allocation_pools)
             .map_err(|e| pool_error(e, &cidr))?;
-        let dns_nameservers = dns(&mut fields)?.unwrap_or_default();
+        let dns_nameservers = new.dns_nameservers.clone().unwrap_or_default();
         if dns_nameservers
             .iter()
             .any(|d| d.is_ipv4() != (version == 4))
@@ -248,28 +157,10 @@ impl Networks {
                 "dns_nameservers must match the subnet's IP version",
             ));
         }
-        let host_routes = routes(&mut fields, version)?.unwrap_or_default();
-        let enable_dhcp = fields.opt_bool("enable_dhcp")?.unwrap_or(true);
-        let ra = fields.opt_string("ipv6_ra_mode")?;
-        let address_mode = fields.opt_string("ipv6_address_mode")?;
-        for mode in ra.iter().chain(address_mode.iter()) {
-            if version == 4 {
-                return Err(Error::invalid_input(
-                    "ipv6_ra_mode or ipv6_address_mode cannot be set when enable_dhcp is set to False or ip_version is 4",
-                ));
-            }
-            if !["slaac", "dhcpv6-stateful", "dhcpv6-stateless"].contains(&mode.as_str()) {
-                return Err(Error::invalid_input(format!(
-                    "'{mode}' is not in ['dhcpv6-stateful', 'dhcpv6-stateless', 'slaac']"
-                )));
-            }
-        }
-        let tags = input::tags(&mut fields)?;
-        fields.ignore("service_types");
-        fields.ignore("use_default_subnetpool");
-        fields.ignore("prefixlen");
-        fields.ignore("segment_id");
-        input::done(fields)?;
+        let host_routes = new.host_routes.clone().unwrap_or_default();
+        check_route_versions(&host_routes, version)?;
+        check_ipv6_modes(&new)?;
+        let network_id = new.network_id;
 
         let mut tx = store::begin_write(&self.pool).await?;
         quota::check(self, &mut tx, &project_id, "subnet", Table::Subnets).await?;
@@ -282,22 +173,22 @@ impl Networks {
             )));
         }
         let mut std = new_standard();
-        std.tags = tags.unwrap_or_default();
+        std.tags = new.tags.unwrap_or_default();
         let subnet = Subnet {
             id: new_id(),
             project_id,
             network_id,
-            name,
-            description,
+            name: new.name,
+            description: new.description,
             ip_version: version,
             cidr,
             gateway_ip,
             allocation_pools,
             dns_nameservers,
             host_routes,
-            enable_dhcp,
-            ipv6_ra_mode: ra,
-            ipv6_address_mode: address_mode,
+            enable_dhcp: new.enable_dhcp,
+            ipv6_ra_mode: new.ipv6_ra_mode,
+            ipv6_address_mode: new.ipv6_address_mode,
             std,
         };
         store::insert_subnet(&mut tx, &subnet).await?;
@@ -311,59 +202,38 @@ impl Networks {
         &self,
         caller: &Caller,
         id: &str,
-        mut fields: Fields,
+        change: SubnetUpdate,
     ) -> Result<Subnet> {
         let mut subnet = self.get_subnet(caller, id).await?;
         if !caller.owns(&subnet.project_id) {
             return Err(Error::Policy("rule:update_subnet".into()));
         }
         caller.require_writer("update_subnet")?;
-        input::refuse_read_only(
-            &fields,
-            &[
-                "cidr",
-                "ip_version",
-                "network_id",
-                "subnetpool_id",
-                "project_id",
-                "tenant_id",
-                "ipv6_ra_mode",
-                "ipv6_address_mode",
-            ],
-        )?;
-        if let Some(n) = input::text(&mut fields, "name")? {
+        if let Some(n) = change.name {
             subnet.name = n;
         }
-        if let Some(d) = input::text(&mut fields, "description")? {
+        if let Some(d) = change.description {
             subnet.description = d;
         }
-        match fields.take("gateway_ip") {
-            None => {}
-            Some(Value::Null) => subnet.gateway_ip = None,
-            Some(Value::String(s)) => subnet.gateway_ip = Some(input::ip(&s, "gateway_ip")?),
-            Some(other) => {
-                return Err(Error::invalid_input(format!(
-                    "'{other}' is not a valid IP address for gateway_ip"
-                )));
-            }
+        if let Some(gateway) = change.gateway_ip {
+            subnet.gateway_ip = gateway;
         }
         check_gateway(&subnet.cidr, subnet.gateway_ip)?;
-        if let Some(v) = fields.take("allocation_pools") {
-            subnet.allocation_pools = pools(v)?;
+        if let Some(pools) = change.allocation_pools {
+            subnet.allocation_pools = pools;
         }
         ipam::validate_pools(&subnet.cidr, subnet.gateway_ip, &subnet.allocation_pools)
             .map_err(|e| pool_error(e, &subnet.cidr))?;
-        if let Some(d) = dns(&mut fields)? {
+        if let Some(d) = change.dns_nameservers {
             subnet.dns_nameservers = d;
         }
-        if let Some(r) = routes(&mut fields, subnet.ip_version)? {
-            subnet.host_routes = r;
+        if let Some(routes) = change.host_routes {
+            check_route_versions(&routes, subnet.ip_version)?;
+            subnet.host_routes = routes;
         }
-        if let Some(v) = fields.opt_bool("enable_dhcp")? {
+        if let Some(v) = change.enable_dhcp {
             subnet.enable_dhcp = v;
         }
-        fields.ignore("service_types");
-        input::done(fields)?;
         let previous = touch(&mut subnet.std);
         let network = self.get_network(caller, &subnet.network_id).await?;
         let mut tx = store::begin_write(&self.pool).await?;
