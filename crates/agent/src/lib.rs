@@ -2,11 +2,13 @@
 //! it, level-triggered and idempotent: every pass reads the whole desired state and closes
 //! the differences, so a crash at any point is repaired by the next pass. Today it builds
 //! the network data plane ([`network`]) with the metadata service in its namespaces
-//! ([`metadata`]) and runs this host's guests ([`compute`]).
+//! ([`metadata`]), runs this host's guests ([`compute`]) and keeps its volume files
+//! ([`volume`]).
 
 pub mod compute;
 pub mod metadata;
 pub mod network;
+pub mod volume;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -7,10 +7,12 @@ pub mod body;
 pub mod caller;
 pub mod error;
 pub mod fields;
+pub mod microversion;
 pub mod paging;
 pub mod request_id;
 pub mod routes;
 pub mod url;
+pub mod wire_enum;
 
 pub use auth::{AuthContext, Scope, TokenValidator};
 pub use body::JsonBody;

@@ -8,6 +8,7 @@ use onestack_compute::ComputeConfig;
 use onestack_identity::IdentityConfig;
 use onestack_image::ImageConfig;
 use onestack_network::NetworkConfig;
+use onestack_volume::VolumeConfig;
 use serde::{Deserialize, Serialize};
 
 /// The documented example, printed by `onestack config`.
@@ -61,6 +62,7 @@ pub struct Config {
     pub image: ImageConfig,
     pub network: NetworkConfig,
     pub compute: ComputeConfig,
+    pub volume: VolumeConfig,
 }
 
 #[derive(Debug, thiserror::Error)]

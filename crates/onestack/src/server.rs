@@ -15,6 +15,7 @@ use onestack_identity::bootstrap::CatalogService;
 use onestack_identity::{Identity, Validator};
 use onestack_image::Images;
 use onestack_network::Networks;
+use onestack_volume::Volumes;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -49,6 +50,19 @@ pub const SERVICES: &[CatalogService] = &[
         description: "OpenStack Networking (onestack)",
         path: "/networking",
     },
+    // Cinder's service type and the alias Nova and older clients look up, one URL.
+    CatalogService {
+        service_type: "block-storage",
+        name: "cinder",
+        description: "OpenStack Block Storage (onestack)",
+        path: "/volume/v3/$(project_id)s",
+    },
+    CatalogService {
+        service_type: "volumev3",
+        name: "cinderv3",
+        description: "OpenStack Block Storage v3 (onestack)",
+        path: "/volume/v3/$(project_id)s",
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +92,8 @@ pub enum StartError {
     Network(String),
     #[error("cannot set up the compute service: {0}")]
     Compute(String),
+    #[error("cannot set up the block storage service: {0}")]
+    Volume(String),
     #[error("cannot bootstrap the identity service: {0}")]
     Bootstrap(#[from] onestack_identity::error::Error),
 }
@@ -95,6 +111,7 @@ pub struct Running {
     /// This cloud's directory under [`RUNTIME_DIR`] while the network agent runs.
     runtime_dir: Option<PathBuf>,
     compute_agent: Option<AgentHandle>,
+    volume_agent: Option<AgentHandle>,
     /// The services' routes as mounted, for [`Running::mounted_paths`].
     routes: Router,
 }
@@ -116,6 +133,9 @@ impl Running {
             let _ = tx.send(());
         }
         if let Some(agent) = self.compute_agent.take() {
+            agent.stop().await;
+        }
+        if let Some(agent) = self.volume_agent.take() {
             agent.stop().await;
         }
         if let Some(agent) = self.agent.take() {
@@ -263,6 +283,16 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .await
         .map_err(|e| StartError::Compute(e.to_string()))?;
     let compute_agent = start_compute_agent(&config, &computes, &data_dir)?;
+    let volumes = Arc::new(Volumes::new(
+        identity.pool.clone(),
+        config.volume.clone(),
+        networks.host.clone(),
+    ));
+    volumes
+        .seed_default_type()
+        .await
+        .map_err(|e| StartError::Volume(e.to_string()))?;
+    let volume_agent = start_volume_agent(&config, &volumes, &data_dir)?;
     let validator: Arc<dyn TokenValidator> = Arc::new(Validator(identity.clone()));
     let configured_url =
         PublicUrl((!config.server.public_url.is_empty()).then(|| public_url.clone()));
@@ -270,7 +300,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .nest("/identity", onestack_identity::router(identity))
         .nest("/image", onestack_image::router(images))
         .nest("/networking", onestack_network::router(networks.clone()))
-        .nest("/compute", onestack_compute::router(computes));
+        .nest("/compute", onestack_compute::router(computes))
+        .nest("/volume", onestack_volume::router(volumes));
     let mounted = onestack_api::routes::mounted_routes(&routes);
     let routes = routes.merge(crate::openapi::router(mounted));
     let app = routes
@@ -282,8 +313,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .layer(axum::Extension(configured_url))
         .layer(middleware::from_fn(onestack_api::request_id::layer));
 
-    // Trailing slashes are trimmed before routing: clients use both `/v3` and `/v3/`.
-    let app = tower::util::MapRequestLayer::new(trim_trailing_slash).layer(app);
+    // Trailing slashes are trimmed before routing: clients use both `/v3` and `/v3/`; a
+    // project segment in a block storage URL is taken out, so its routes are written once.
+    let app = tower::util::MapRequestLayer::new(|r| {
+        onestack_volume::take_url_project(trim_trailing_slash(r))
+    })
+    .layer(app);
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         // Replies are written whole: without TCP_NODELAY a small reply's last segment waits
@@ -312,6 +347,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             .then(|| Path::new(RUNTIME_DIR).join(&cloud_id)),
         agent,
         compute_agent,
+        volume_agent,
         routes,
     })
 }
@@ -350,6 +386,21 @@ fn start_agent(
     )
     .map(Some)
     .map_err(|e| StartError::Network(e.to_string()))
+}
+
+/// Starts this host's volume agent (it keeps the volume files under `<data dir>/volumes`).
+fn start_volume_agent(
+    config: &Config,
+    volumes: &Arc<Volumes>,
+    data_dir: &Path,
+) -> Result<Option<AgentHandle>, StartError> {
+    if !config.volume.agent {
+        return Ok(None);
+    }
+    let dir = data_dir.join("volumes");
+    let files = onestack_virt::VolumeFiles::new(dir.clone())
+        .map_err(|e| StartError::Volume(format!("cannot prepare {}: {e}", dir.display())))?;
+    Ok(Some(onestack_agent::volume::spawn(volumes.clone(), files)))
 }
 
 /// Where the agent keeps its DHCP servers' files and pid files: under `/run` (gone with

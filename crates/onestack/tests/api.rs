@@ -13,6 +13,7 @@ mod fuzz;
 mod image;
 mod network;
 mod races;
+mod volume;
 
 use common::{Cloud, Reply, assert_collection, field_of};
 use reqwest::{Method, StatusCode};

@@ -19,6 +19,7 @@
 //! | `configdrive` | the `config-2` ISO via `genisoimage` |
 //! | `qemu` | the QEMU driver |
 //! | `fake` | the in-memory driver |
+//! | `volumes` | the file volume backend: one qcow2 per volume |
 //! | `spec`, `layout`, `validate` | the guest spec and power states, the instance dir's files, input checks |
 #![allow(
     clippy::disallowed_methods,
@@ -37,6 +38,7 @@ mod qemu;
 pub mod qmp;
 mod spec;
 mod validate;
+mod volumes;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -47,6 +49,7 @@ pub use error::{Error, Result};
 pub use fake::Fake;
 pub use qemu::{Qemu, QemuConfig};
 pub use spec::{GuestSpec, Nic, PowerState, RootDisk};
+pub use volumes::VolumeFiles;
 
 /// The driver the agent holds: real QEMU guests, or the in-memory fake.
 pub enum Driver {

@@ -160,6 +160,30 @@ pub fn request_body(method: &str, pattern: &str) -> Option<RequestBody> {
             "network_id": NETWORK, "cidr": "10.61.0.0/24", "ip_version": 4}}),
         ("PUT", "networking/v2.0/subnets/{id}") => json!({"subnet": {"name": "renamed"}}),
         ("PUT", "networking/v2.0/{collection}/{id}/tags") => json!({"tags": ["t2"]}),
+        ("POST", "volume/v3/volumes") => {
+            json!({"volume": {"size": 1, "name": "v-new", "metadata": {"k": "v"}}})
+        }
+        ("PUT", "volume/v3/volumes/{id}") => json!({"volume": {"name": "renamed"}}),
+        ("POST", "volume/v3/volumes/{id}/action") => {
+            json!({"os-set_bootable": {"bootable": true}})
+        }
+        ("POST" | "PUT", "volume/v3/volumes/{id}/metadata") => {
+            json!({"metadata": {"k": "v"}})
+        }
+        ("PUT", "volume/v3/volumes/{id}/metadata/{key}") => json!({"meta": {"role": "db"}}),
+        ("POST", "volume/v3/types") => {
+            json!({"volume_type": {"name": "t-new", "extra_specs": {"k": "v"}}})
+        }
+        ("PUT", "volume/v3/types/{id}") => json!({"volume_type": {"description": "d"}}),
+        ("POST", "volume/v3/types/{id}/extra_specs") => {
+            json!({"extra_specs": {"replication_enabled": "<is> False"}})
+        }
+        ("PUT", "volume/v3/types/{id}/extra_specs/{key}") => {
+            json!({"multiattach": "<is> False"})
+        }
+        ("PUT", "volume/v3/os-quota-sets/{project}") => {
+            json!({"quota_set": {"volumes": 20}})
+        }
         // Routes that take no body: grants, memberships, tags, image actions.
         (
             "PUT",

@@ -30,6 +30,11 @@ pub const SERVICES: &[(&str, &str, &str)] = &[
         "onestack Networking API (Neutron v2.0)",
     ),
     ("/compute", "compute", "onestack Compute API (Nova v2.1)"),
+    (
+        "/volume",
+        "volume",
+        "onestack Block Storage API (Cinder v3)",
+    ),
 ];
 
 /// Routes served without a token: version discovery, token issue and these documents.
@@ -42,6 +47,7 @@ pub const PUBLIC: &[(&str, &str)] = &[
     ("GET", "/image"),
     ("GET", "/image/v2"),
     ("GET", "/networking"),
+    ("GET", "/volume"),
 ];
 
 /// Where a service's document is served.
@@ -108,11 +114,15 @@ fn operation(prefix: &str, method: &str, path: &str) -> Value {
                    "schema": {"type": "string"}})
         })
         .collect();
-    if prefix == "/compute" {
+    let microversion = match prefix {
+        "/compute" => Some("The compute microversion, e.g. `compute 2.96` or `compute latest`."),
+        "/volume" => Some("The volume microversion, e.g. `volume 3.71` or `volume latest`."),
+        _ => None,
+    };
+    if let Some(description) = microversion {
         parameters.push(json!({
             "name": "OpenStack-API-Version", "in": "header", "required": false,
-            "description": "The compute microversion, e.g. `compute 2.96` or `compute latest`.",
-            "schema": {"type": "string"}}));
+            "description": description, "schema": {"type": "string"}}));
     }
     let mut op = json!({
         "operationId": operation_id(method, path),

@@ -21,6 +21,10 @@ const READABLE_BY_ANYONE: &[&str] = &[
     "/networking/v2.0/extensions/{alias}",
     // Nova: os_compute_api:os-quota-sets:defaults is "@" (the defaults are no secret).
     "/compute/v2.1/os-quota-sets/{project}/defaults",
+    // Cinder: public volume types (and their user-visible extra specs) are everyone's.
+    "/volume/v3/types/{id}",
+    "/volume/v3/types/{id}/extra_specs",
+    "/volume/v3/types/{id}/extra_specs/{key}",
 ];
 
 #[tokio::test]

@@ -126,6 +126,7 @@ const EVERY_SERVICE: &[&str] = &[
     "/image/v2/images",
     "/networking/v2.0/networks",
     "/compute/v2.1/servers",
+    "/volume/v3/volumes",
 ];
 
 /// The statuses `token` gets from each service.

@@ -214,7 +214,29 @@ pub async fn alice_world(cloud: &Cloud, env: &compute::Env<'_>) -> HashMap<Strin
         .expect("the EC2 access key")
         .to_owned();
 
+    let volume = alice
+        .send(
+            Method::POST,
+            "/volume/v3/volumes",
+            Some(json!({"volume": {"size": 1, "name": "vol-a", "metadata": {"role": "web"}}})),
+        )
+        .await;
+    assert_eq!(volume.status, StatusCode::ACCEPTED, "{}", volume.body);
+    let volume = volume.id("volume");
+    let volume_type = admin
+        .send(
+            Method::POST,
+            "/volume/v3/types",
+            Some(json!({"volume_type": {"name": "type-a", "extra_specs": {"multiattach": "<is> False"}}})),
+        )
+        .await;
+    assert_eq!(volume_type.status, StatusCode::OK, "{}", volume_type.body);
+    let volume_type = volume_type.id("volume_type");
+
     for (key, value) in [
+        ("volumes/{id}", volume.as_str()),
+        ("types/{id}", &volume_type),
+        ("extra_specs/{key}", "multiattach"),
         ("servers/{id}", server.as_str()),
         ("ips/{network}", "net-a"),
         ("metadata/{key}", "role"),

@@ -36,6 +36,11 @@ impl<'a> Client<'a> {
         }
     }
 
+    /// The cloud and the caller's token, for requests this client does not shape.
+    pub fn parts(&self) -> (&'a Cloud, &str) {
+        (self.cloud, &self.token)
+    }
+
     /// The same caller asking for compute microversion `version` (`2.47`, `latest`).
     pub fn at(&self, version: &str) -> Self {
         Client {

@@ -137,8 +137,8 @@ fn variants(
 const SETTLE: Duration = Duration::from_secs(20);
 const QUIET: Duration = Duration::from_millis(200);
 
-/// Waits until the database stops changing (accepted compute and image writes go on in the
-/// background), so that what a later refused request is compared with is the settled state.
+/// Waits until the database stops changing (accepted compute, image and volume writes go on
+/// in the background), so that what a later refused request is compared with is the settled state.
 async fn settle(
     digest: &digest::Digest,
     pool: &onestack_db::Pool,
@@ -325,7 +325,9 @@ async fn hostile_input_gets_a_4xx_and_changes_nothing() {
                 }
             }
             let background = method != Method::GET
-                && (pattern.starts_with("/compute") || pattern.starts_with("/image"));
+                && ["/compute", "/image", "/volume"]
+                    .iter()
+                    .any(|service| pattern.starts_with(service));
             let now = if status.is_success() && background {
                 settle(&digest, &pool, &route).await
             } else {

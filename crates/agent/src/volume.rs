@@ -1,0 +1,88 @@
+//! The volume agent: makes this host's volume files match the volumes' statuses. A volume
+//! `creating` gets its file, one `extending` grows, one `deleting` loses its file and then
+//! its row; each outcome is written only if the volume is still in the status the work was
+//! for. Every step is idempotent, so a pass cut short is finished by the next.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use onestack_virt::VolumeFiles;
+use onestack_volume::Volumes;
+use onestack_volume::model::{Versioned, Volume, VolumeStatus};
+use onestack_volume::ops::agent::Outcome;
+use tokio::sync::watch;
+
+use crate::AgentHandle;
+
+/// Seconds between passes when nothing signals a change (work a crash left is found here).
+const RESYNC: Duration = Duration::from_secs(30);
+
+pub struct VolumeAgent {
+    volumes: Arc<Volumes>,
+    files: VolumeFiles,
+}
+
+impl VolumeAgent {
+    pub fn new(volumes: Arc<Volumes>, files: VolumeFiles) -> Self {
+        Self { volumes, files }
+    }
+
+    /// One pass over the work waiting on this host; returns how many volumes it finished.
+    pub async fn pass(&self) -> Result<usize, onestack_volume::error::Error> {
+        let mut finished = 0;
+        for work in self.volumes.pending_work().await? {
+            let outcome = self.carry_out(&work).await;
+            if let Outcome::Failed(reason) = &outcome {
+                tracing::warn!(volume = %work.doc.id, status = %work.doc.status, %reason, "volume work failed");
+            }
+            if self.volumes.finish(&work, outcome).await? {
+                finished += 1;
+            }
+        }
+        Ok(finished)
+    }
+
+    async fn carry_out(&self, work: &Versioned<Volume>) -> Outcome {
+        let volume = &work.doc;
+        let done = match volume.status {
+            VolumeStatus::Creating => self.files.create_blank(&volume.id, volume.size).await,
+            VolumeStatus::Extending => {
+                let size = volume.extend_to.unwrap_or(volume.size);
+                self.files.extend(&volume.id, size).await
+            }
+            VolumeStatus::Deleting => {
+                return match self.files.remove(&volume.id).await {
+                    Ok(()) => Outcome::Removed,
+                    Err(e) => Outcome::Failed(e.to_string()),
+                };
+            }
+            _ => return Outcome::Done,
+        };
+        match done {
+            Ok(()) => Outcome::Done,
+            Err(e) => Outcome::Failed(e.to_string()),
+        }
+    }
+}
+
+/// Starts the volume agent: a pass at once, then one after every change and every 30 s.
+pub fn spawn(volumes: Arc<Volumes>, files: VolumeFiles) -> AgentHandle {
+    let (stop, mut stopped) = watch::channel(false);
+    let changes = volumes.changes();
+    let agent = VolumeAgent::new(volumes, files);
+    let task = tokio::spawn(async move {
+        loop {
+            match agent.pass().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(volumes = n, "volume work done"),
+                Err(error) => tracing::warn!(%error, "volume pass failed; retrying"),
+            }
+            tokio::select! {
+                _ = changes.notified() => {}
+                _ = tokio::time::sleep(RESYNC) => {}
+                _ = stopped.changed() => break,
+            }
+        }
+    });
+    AgentHandle { stop, task }
+}

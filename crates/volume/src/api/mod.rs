@@ -1,0 +1,211 @@
+//! The Block Storage v3 HTTP API: routes, the request context every handler takes, the
+//! project segment clients may put in URLs, version discovery.
+
+mod input;
+mod quotas;
+mod types;
+mod volumes;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
+use axum::middleware;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use http::StatusCode;
+use http::request::Parts;
+use onestack_api::error::{ErrorStyle, not_found, render_errors};
+use onestack_api::microversion::{Scheme, Version};
+use onestack_api::request_id::RequestId;
+use onestack_api::{ApiError, AuthContext, BaseUrl};
+use serde_json::{Value, json};
+
+use crate::policy::Caller;
+use crate::service::Volumes;
+use crate::views::ViewCtx;
+
+const MAX_JSON_BODY: usize = 1024 * 1024;
+
+/// Cinder's microversions: 3.0 to 3.71 are negotiated; what a version adds is served only
+/// where onestack has it (an unknown action is a 400 at any version).
+pub static MICROVERSIONS: Scheme = Scheme {
+    service: "volume",
+    major: 3,
+    min: Version(0),
+    max: Version(71),
+    legacy: None,
+    vary: "OpenStack-API-Version",
+};
+
+type Shared = Arc<Volumes>;
+type Reply = Result<Json<Value>, ApiError>;
+
+/// The project segment of a request's URL (`/v3/{project_id}/volumes`), taken out before
+/// routing so that each route is written once; links keep it when it was there.
+#[derive(Debug, Clone)]
+pub struct UrlProject(pub String);
+
+/// Moves a project segment after `/volume/v3/` into a [`UrlProject`] extension. Cinder's
+/// collections are words with letters past `f`, so a segment of hex digits and dashes is a
+/// project id.
+pub fn take_url_project(mut request: Request) -> Request {
+    let path = request.uri().path();
+    let Some(rest) = path.strip_prefix("/volume/v3/") else {
+        return request;
+    };
+    let (segment, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let is_project =
+        !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+    if !is_project {
+        return request;
+    }
+    let project = segment.to_ascii_lowercase();
+    let mut new_path = String::from("/volume/v3");
+    if !tail.is_empty() {
+        new_path.push('/');
+        new_path.push_str(tail);
+    }
+    let uri = match request.uri().query() {
+        Some(q) => format!("{new_path}?{q}"),
+        None => new_path,
+    };
+    if let Ok(uri) = uri.parse() {
+        *request.uri_mut() = uri;
+        request.extensions_mut().insert(UrlProject(project));
+    }
+    request
+}
+
+/// Everything a handler needs to know about the request: who, which version, which URL.
+pub struct Ctx {
+    pub caller: Caller,
+    pub version: Version,
+    pub view: ViewCtx,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let auth = AuthContext::from_request_parts(parts, state).await?;
+        let version = Version::from_request_parts(parts, state).await?;
+        let BaseUrl(base) = BaseUrl::from_request_parts(parts, state).await?;
+        let request_id = parts
+            .extensions
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
+        let caller = Caller::from_context(&auth, request_id, "block storage")?;
+        let url_project = parts.extensions.get::<UrlProject>().map(|p| p.0.clone());
+        if let Some(project) = &url_project
+            && *project != caller.project_id.replace('-', "").to_ascii_lowercase()
+            && *project != caller.project_id
+        {
+            return Err(ApiError::bad_request("Malformed request url"));
+        }
+        Ok(Ctx {
+            view: ViewCtx {
+                version,
+                admin: caller.admin,
+                base: format!("{base}/volume"),
+                url_project,
+            },
+            caller,
+            version,
+        })
+    }
+}
+
+fn version_list(base: &str) -> Value {
+    json!({"versions": [{
+        "id": "v3.0",
+        "status": "CURRENT",
+        "version": MICROVERSIONS.text(MICROVERSIONS.max),
+        "min_version": MICROVERSIONS.text(MICROVERSIONS.min),
+        "updated": "2023-08-31T00:00:00Z",
+        "links": [
+            {"rel": "describedby", "type": "text/html", "href": "https://docs.openstack.org/"},
+            {"rel": "self", "href": format!("{base}/volume/v3/")},
+        ],
+        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.volume+json;version=3"}],
+    }]})
+}
+
+/// `GET /volume/`: 300 Multiple Choices, as Cinder answers (Nova reads it to find 3.x).
+async fn versions(BaseUrl(base): BaseUrl) -> impl IntoResponse {
+    (StatusCode::MULTIPLE_CHOICES, Json(version_list(&base)))
+}
+
+/// `GET /volume/v3`: the same document, 200, for an authenticated caller.
+async fn version(_: AuthContext, BaseUrl(base): BaseUrl) -> Json<Value> {
+    Json(version_list(&base))
+}
+
+async fn availability_zones(_: Ctx, State(v): State<Shared>) -> Json<Value> {
+    Json(json!({"availabilityZoneInfo": [
+        {"zoneName": v.config.availability_zone, "zoneState": {"available": true}}
+    ]}))
+}
+
+/// The routes under the block storage prefix (`/volume`).
+pub fn router(volumes: Shared) -> Router {
+    use quotas::*;
+    use types::*;
+    use volumes::*;
+    let v = |p: &str| format!("/v3{p}");
+    let versioned = Router::new()
+        .route("/v3", get(version))
+        .route(&v("/volumes"), get(list_volumes).post(create_volume))
+        .route(&v("/volumes/detail"), get(list_volumes_detail))
+        .route(
+            &v("/volumes/{id}"),
+            get(show_volume).put(update_volume).delete(delete_volume),
+        )
+        .route(&v("/volumes/{id}/action"), post(volume_action))
+        .route(
+            &v("/volumes/{id}/metadata"),
+            get(show_metadata)
+                .post(merge_metadata)
+                .put(replace_metadata),
+        )
+        .route(
+            &v("/volumes/{id}/metadata/{key}"),
+            get(show_metadata_item)
+                .put(set_metadata_item)
+                .delete(delete_metadata_item),
+        )
+        .route(&v("/types"), get(list_types).post(create_type))
+        .route(&v("/types/default"), get(show_default_type))
+        .route(
+            &v("/types/{id}"),
+            get(show_type).put(update_type).delete(delete_type),
+        )
+        .route(
+            &v("/types/{id}/extra_specs"),
+            get(list_extra_specs).post(create_extra_specs),
+        )
+        .route(
+            &v("/types/{id}/extra_specs/{key}"),
+            get(show_extra_spec)
+                .put(update_extra_spec)
+                .delete(delete_extra_spec),
+        )
+        .route(&v("/os-availability-zone"), get(availability_zones))
+        .route(&v("/limits"), get(limits))
+        .route(
+            &v("/os-quota-sets/{project}"),
+            get(show_quota).put(update_quota).delete(reset_quota),
+        )
+        .route(&v("/os-quota-sets/{project}/defaults"), get(default_quota))
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(middleware::from_fn(|r, n| MICROVERSIONS.negotiate(r, n)));
+    Router::new()
+        .route("/", get(versions))
+        .merge(versioned)
+        .fallback(not_found)
+        .layer(middleware::from_fn(|r, n| {
+            render_errors(ErrorStyle::Nova, r, n)
+        }))
+        .with_state(volumes)
+}

@@ -1,0 +1,587 @@
+//! Volume handlers: bodies read into `ops::volume_input`, one operation, Cinder's views;
+//! the listing's filters, sort and paging.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use http::StatusCode;
+use onestack_api::ApiError;
+use onestack_api::body::JsonBody;
+use onestack_api::paging::{self, Params};
+use serde_json::{Map, Value, json};
+
+use super::input::{self, flag, size, string_map, text};
+use super::{Ctx, Reply, Shared};
+use crate::error::{Error, Result};
+use crate::model::{Volume, VolumeStatus};
+use crate::ops::volume_input::{
+    DeleteRequest, NewVolume, SourceRequest, VolumeAction, VolumeUpdate,
+};
+use crate::service::Volumes;
+use crate::views::{self, VolumeView};
+
+/// Extra keys in a volume body are refused from 3.53 on, ignored before.
+const STRICT_BODY: u16 = 53;
+
+fn refuse_rest(rest: Map<String, Value>, ctx: &Ctx, what: &str) -> Result<()> {
+    match rest.keys().next() {
+        Some(key) if ctx.version.at_least(STRICT_BODY) => Err(Error::Invalid(format!(
+            "Invalid input for field/attribute {what}. Additional properties are not allowed ('{key}' was unexpected)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// `name` or its old spelling `display_name` (and so on).
+fn take_either(map: &mut Map<String, Value>, key: &str, old: &str) -> Option<Value> {
+    let new = map.remove(key);
+    let old = map.remove(old);
+    new.or(old)
+}
+
+/// Makes the source a body key names from the id it gives.
+type MakeSource = fn(String) -> SourceRequest;
+
+fn source(map: &mut Map<String, Value>) -> Result<Option<SourceRequest>> {
+    let kinds: [(&str, MakeSource); 5] = [
+        ("imageRef", SourceRequest::Image),
+        ("image_id", SourceRequest::Image),
+        ("snapshot_id", SourceRequest::Snapshot),
+        ("source_volid", SourceRequest::Volume),
+        ("backup_id", SourceRequest::Backup),
+    ];
+    let mut found = None;
+    for (key, make) in kinds {
+        match map.remove(key) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(id)) if found.is_none() => found = Some(make(id)),
+            Some(Value::String(_)) => {
+                return Err(Error::invalid_input(
+                    "only one of imageRef, snapshot_id, source_volid and backup_id may be given",
+                ));
+            }
+            Some(other) => {
+                return Err(Error::Invalid(format!(
+                    "Invalid input for field/attribute {key}. Value: {other}. is not of type 'string', 'null'"
+                )));
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn new_volume(body: Value, ctx: &Ctx) -> Result<NewVolume> {
+    let mut map = input::object(body, "volume")?;
+    let new = NewVolume {
+        size: match map.remove("size") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(size("size", &v)?),
+        },
+        name: take_either(&mut map, "name", "display_name")
+            .map(|v| text("name", v))
+            .transpose()?
+            .flatten(),
+        description: take_either(&mut map, "description", "display_description")
+            .map(|v| text("description", v))
+            .transpose()?
+            .flatten(),
+        volume_type: map
+            .remove("volume_type")
+            .map(|v| text("volume_type", v))
+            .transpose()?
+            .flatten(),
+        availability_zone: map
+            .remove("availability_zone")
+            .map(|v| text("availability_zone", v))
+            .transpose()?
+            .flatten(),
+        metadata: match map.remove("metadata") {
+            None | Some(Value::Null) => BTreeMap::new(),
+            Some(v) => string_map("metadata", v)?,
+        },
+        source: source(&mut map)?,
+    };
+    if let Some(v) = map.remove("multiattach")
+        && flag("multiattach", &v)?
+    {
+        return Err(Error::Invalid(
+            "multiattach parameter has been removed. The default behavior is to use multiattach enabled volume types. Contact your administrator to create a multiattach enabled volume type and use it to create multiattach volumes.".into(),
+        ));
+    }
+    for key in ["consistencygroup_id", "group_id"] {
+        match map.remove(key) {
+            None | Some(Value::Null) => {}
+            Some(_) => {
+                return Err(Error::invalid_input(format!(
+                    "{key}: volume groups are not supported"
+                )));
+            }
+        }
+    }
+    refuse_rest(map, ctx, "volume")?;
+    Ok(new)
+}
+
+fn volume_update(body: Value, ctx: &Ctx) -> Result<VolumeUpdate> {
+    let mut map = input::object(body, "volume")?;
+    let update = VolumeUpdate {
+        name: take_either(&mut map, "name", "display_name")
+            .map(|v| text("name", v))
+            .transpose()?,
+        description: take_either(&mut map, "description", "display_description")
+            .map(|v| text("description", v))
+            .transpose()?,
+        metadata: map
+            .remove("metadata")
+            .map(|v| string_map("metadata", v))
+            .transpose()?,
+    };
+    refuse_rest(map, ctx, "volume")?;
+    Ok(update)
+}
+
+fn action(body: Value) -> Result<VolumeAction> {
+    let Value::Object(map) = body else {
+        return Err(Error::Invalid(
+            "The request body must be a JSON object.".into(),
+        ));
+    };
+    let mut entries = map.into_iter();
+    let (Some((name, args)), None) = (entries.next(), entries.next()) else {
+        return Err(Error::Invalid(
+            "An action body names exactly one action.".into(),
+        ));
+    };
+    let arg = |key: &str| args.get(key).cloned().unwrap_or(Value::Null);
+    let required = |key: &str| -> Result<Value> {
+        match args.get(key) {
+            Some(v) if !v.is_null() => Ok(v.clone()),
+            _ => Err(Error::Invalid(format!("'{key}' is a required property"))),
+        }
+    };
+    Ok(match name.as_str() {
+        "os-extend" => VolumeAction::Extend {
+            new_size: size("new_size", &required("new_size")?)?,
+        },
+        "os-set_bootable" => VolumeAction::SetBootable(flag("bootable", &required("bootable")?)?),
+        "os-update_readonly_flag" => {
+            VolumeAction::SetReadOnly(flag("readonly", &required("readonly")?)?)
+        }
+        "os-reset_status" => VolumeAction::ResetStatus {
+            status: match arg("status") {
+                Value::Null => None,
+                Value::String(s) => Some(s.parse::<VolumeStatus>().map_err(|_| {
+                    Error::Invalid(format!("Must specify a valid status; '{s}' is not one"))
+                })?),
+                other => {
+                    return Err(Error::Invalid(format!(
+                        "Invalid input for field/attribute status. Value: {other}. is not of type 'string'"
+                    )));
+                }
+            },
+        },
+        "os-force_delete" => VolumeAction::ForceDelete,
+        other => {
+            return Err(Error::Invalid(format!(
+                "There is no such action: {other}. Verify the request body and Content-Type header and try again."
+            )));
+        }
+    })
+}
+
+fn delete_request(params: &Params, ctx: &Ctx) -> Result<DeleteRequest> {
+    let read = |key: &str| -> Result<bool> {
+        paging::first(params, key)
+            .map(|v| flag(key, &Value::String(v.to_owned())))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    };
+    Ok(DeleteRequest {
+        cascade: read("cascade")?,
+        force: ctx.version.at_least(23) && read("force")?,
+    })
+}
+
+// ---- the listing ----
+
+/// Query parameters that are not filters.
+const PAGING: [&str; 8] = [
+    "limit",
+    "marker",
+    "sort",
+    "sort_key",
+    "sort_dir",
+    "with_count",
+    "offset",
+    "all_tenants",
+];
+/// What a non-admin may filter on.
+const FILTERS: [&str; 6] = [
+    "name",
+    "status",
+    "metadata",
+    "bootable",
+    "availability_zone",
+    "size",
+];
+
+fn matches(volume: &Volume, key: &str, value: &str) -> Result<bool> {
+    Ok(match key {
+        "name" | "display_name" => volume.name.as_deref() == Some(value),
+        "status" => volume.status.as_str() == value,
+        "availability_zone" => volume.availability_zone == value,
+        "size" => volume.size.to_string() == value,
+        "bootable" => Some(volume.bootable) == flag("bootable", &json!(value)).ok(),
+        "metadata" => {
+            // A dict literal, `{"k": "v"}` (Python's quotes accepted).
+            let wanted: BTreeMap<String, String> = serde_json::from_str(&value.replace('\'', "\""))
+                .map_err(|_| Error::Invalid(format!("Invalid metadata filter: {value}")))?;
+            wanted
+                .iter()
+                .all(|(k, v)| volume.metadata.get(k) == Some(v))
+        }
+        _ => true,
+    })
+}
+
+fn sort_keys(params: &Params) -> Result<Vec<(String, bool)>> {
+    let legacy =
+        paging::first(params, "sort_key").is_some() || paging::first(params, "sort_dir").is_some();
+    let keys: Vec<(String, bool)> = match paging::first(params, "sort") {
+        Some(_) if legacy => {
+            return Err(Error::Invalid(
+                "The 'sort_key' and 'sort_dir' parameters are deprecated and cannot be used with the 'sort' parameter.".into(),
+            ));
+        }
+        Some(sort) => sort
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(|item| {
+                let (key, dir) = item.split_once(':').unwrap_or((item, "desc"));
+                Ok((key.trim().to_owned(), descending(dir.trim())?))
+            })
+            .collect::<Result<_>>()?,
+        None => match paging::first(params, "sort_key") {
+            Some(key) => vec![(
+                key.to_owned(),
+                descending(paging::first(params, "sort_dir").unwrap_or("desc"))?,
+            )],
+            None => Vec::new(),
+        },
+    };
+    for (key, _) in &keys {
+        if ![
+            "created_at",
+            "updated_at",
+            "name",
+            "size",
+            "status",
+            "id",
+            "availability_zone",
+        ]
+        .contains(&key.as_str())
+        {
+            return Err(Error::Invalid(format!("Invalid sort key {key}")));
+        }
+    }
+    Ok(keys)
+}
+
+fn descending(dir: &str) -> Result<bool> {
+    match dir {
+        "desc" => Ok(true),
+        "asc" => Ok(false),
+        other => Err(Error::Invalid(format!(
+            "Unknown sort direction, must be 'desc' or 'asc': {other}"
+        ))),
+    }
+}
+
+fn compare(a: &Volume, b: &Volume, key: &str) -> Ordering {
+    match key {
+        "created_at" => a.created_at.cmp(&b.created_at),
+        "updated_at" => a.updated_at.cmp(&b.updated_at),
+        "name" => a.name.cmp(&b.name),
+        "size" => a.size.cmp(&b.size),
+        "status" => a.status.as_str().cmp(b.status.as_str()),
+        "availability_zone" => a.availability_zone.cmp(&b.availability_zone),
+        _ => a.id.cmp(&b.id),
+    }
+}
+
+/// The caller's volumes, filtered and in order, one page of them, the next link and count.
+async fn listing(
+    volumes: &Volumes,
+    ctx: &Ctx,
+    params: &Params,
+    path: &str,
+) -> Result<(Vec<Volume>, Option<Value>, usize)> {
+    let all_projects = paging::first(params, "all_tenants")
+        .is_some_and(|v| flag("all_tenants", &json!(v)).unwrap_or(false));
+    let mut items = volumes.list_volumes(&ctx.caller, all_projects).await?;
+    for (key, value) in params {
+        if PAGING.contains(&key.as_str()) {
+            continue;
+        }
+        let known = FILTERS.contains(&key.as_str()) || key == "display_name";
+        if !known && !ctx.caller.admin && ctx.version.at_least(31) {
+            return Err(Error::Invalid(format!(
+                "Invalid filters {key} are found in query options."
+            )));
+        }
+        let mut kept = Vec::with_capacity(items.len());
+        for v in items {
+            if matches(&v, key, value)? {
+                kept.push(v);
+            }
+        }
+        items = kept;
+    }
+    let mut keys = sort_keys(params)?;
+    if keys.is_empty() {
+        keys.push(("created_at".into(), true));
+    }
+    items.sort_by(|a, b| {
+        keys.iter()
+            .map(|(key, desc)| {
+                let order = compare(a, b, key);
+                if *desc { order.reverse() } else { order }
+            })
+            .find(|o| o.is_ne())
+            .unwrap_or_else(|| b.id.cmp(&a.id))
+    });
+    let count = items.len();
+    let limit = match paging::first(params, "limit") {
+        Some(l) => Some(
+            l.parse::<i64>()
+                .map_err(|_| Error::Invalid("limit param must be an integer".into()))?,
+        ),
+        None => None,
+    };
+    let limit = match limit {
+        Some(l) if l < 0 => return Err(Error::Invalid("limit param must be positive".into())),
+        Some(l) => Some(usize::try_from(l).unwrap_or(usize::MAX).min(1000)),
+        None => None,
+    };
+    let keyed = items.into_iter().map(|v| (v.id.clone(), v)).collect();
+    let (page, more) = paging::window(keyed, paging::first(params, "marker"), limit)
+        .map_err(|m| Error::NotFound(format!("Marker {} could not be found.", m.0)))?;
+    let next = match page.last() {
+        Some((last, _)) if more => Some(json!([{
+            "rel": "next",
+            "href": paging::link(&ctx.view.collection(path), params, &["marker"], &[("marker", last)]),
+        }])),
+        _ => None,
+    };
+    Ok((page.into_iter().map(|(_, v)| v).collect(), next, count))
+}
+
+fn with_paging(
+    mut body: Value,
+    next: Option<Value>,
+    count: usize,
+    ctx: &Ctx,
+    params: &Params,
+) -> Value {
+    if let Some(next) = next {
+        body["volumes_links"] = next;
+    }
+    let with_count = paging::first(params, "with_count")
+        .is_some_and(|v| flag("with_count", &json!(v)).unwrap_or(false));
+    if with_count && ctx.version.at_least(45) {
+        body["count"] = json!(count);
+    }
+    body
+}
+
+pub async fn list_volumes(
+    State(v): State<Shared>,
+    ctx: Ctx,
+    Query(params): Query<Params>,
+) -> Reply {
+    let (page, next, count) = listing(&v, &ctx, &params, "volumes").await?;
+    let items: Vec<Value> = page
+        .iter()
+        .map(|vol| views::volume_summary(vol, &ctx.view))
+        .collect();
+    Ok(Json(with_paging(
+        json!({"volumes": items}),
+        next,
+        count,
+        &ctx,
+        &params,
+    )))
+}
+
+pub async fn list_volumes_detail(
+    State(v): State<Shared>,
+    ctx: Ctx,
+    Query(params): Query<Params>,
+) -> Reply {
+    let (page, next, count) = listing(&v, &ctx, &params, "volumes/detail").await?;
+    let names = v.type_names().await?;
+    let items: Vec<Value> = page
+        .iter()
+        .map(|vol| render(vol, &names, &ctx, VolumeView::Detail))
+        .collect();
+    Ok(Json(with_paging(
+        json!({"volumes": items}),
+        next,
+        count,
+        &ctx,
+        &params,
+    )))
+}
+
+fn render(volume: &Volume, names: &BTreeMap<String, String>, ctx: &Ctx, view: VolumeView) -> Value {
+    let name = names
+        .get(&volume.volume_type_id)
+        .map_or(volume.volume_type_id.as_str(), String::as_str);
+    views::volume(volume, name, &ctx.view, view)
+}
+
+async fn one(v: &Volumes, volume: &Volume, ctx: &Ctx, view: VolumeView) -> Result<Value> {
+    let names = v.type_names().await?;
+    Ok(json!({"volume": render(volume, &names, ctx, view)}))
+}
+
+pub async fn create_volume(
+    State(v): State<Shared>,
+    ctx: Ctx,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let new = new_volume(body, &ctx)?;
+    let volume = v.create_volume(&ctx.caller, new).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(one(&v, &volume, &ctx, VolumeView::Answer).await?),
+    ))
+}
+
+pub async fn show_volume(State(v): State<Shared>, ctx: Ctx, Path(id): Path<String>) -> Reply {
+    let volume = v.get_volume(&ctx.caller, &id).await?;
+    Ok(Json(one(&v, &volume, &ctx, VolumeView::Detail).await?))
+}
+
+pub async fn update_volume(
+    State(v): State<Shared>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Reply {
+    let update = volume_update(body, &ctx)?;
+    let volume = v.update_volume(&ctx.caller, &id, update).await?;
+    Ok(Json(one(&v, &volume, &ctx, VolumeView::Answer).await?))
+}
+
+pub async fn delete_volume(
+    State(v): State<Shared>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Query(params): Query<Params>,
+) -> Result<StatusCode, ApiError> {
+    let request = delete_request(&params, &ctx)?;
+    v.delete_volume(&ctx.caller, &id, request).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+pub async fn volume_action(
+    State(v): State<Shared>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<StatusCode, ApiError> {
+    let action = action(body)?;
+    // Cinder answers os-set_bootable with 200 and the others with 202.
+    let status = match action {
+        VolumeAction::SetBootable(_) => StatusCode::OK,
+        _ => StatusCode::ACCEPTED,
+    };
+    v.volume_action(&ctx.caller, &id, action).await?;
+    Ok(status)
+}
+
+// ---- metadata ----
+
+fn metadata_body(body: Value) -> Result<BTreeMap<String, String>> {
+    let Value::Object(mut map) = body else {
+        return Err(Error::Invalid(
+            "The request body must be a JSON object.".into(),
+        ));
+    };
+    match map.remove("metadata") {
+        Some(v) => string_map("metadata", v),
+        None => Err(Error::Invalid("'metadata' is a required property".into())),
+    }
+}
+
+pub async fn show_metadata(State(v): State<Shared>, ctx: Ctx, Path(id): Path<String>) -> Reply {
+    let metadata = v.volume_metadata(&ctx.caller, &id).await?;
+    Ok(Json(json!({"metadata": metadata})))
+}
+
+pub async fn merge_metadata(
+    State(v): State<Shared>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Reply {
+    let items = metadata_body(body)?;
+    let metadata = v
+        .set_volume_metadata(&ctx.caller, &id, items, false)
+        .await?;
+    Ok(Json(json!({"metadata": metadata})))
+}
+
+pub async fn replace_metadata(
+    State(v): State<Shared>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Reply {
+    let items = metadata_body(body)?;
+    let metadata = v.set_volume_metadata(&ctx.caller, &id, items, true).await?;
+    Ok(Json(json!({"metadata": metadata})))
+}
+
+pub async fn show_metadata_item(
+    State(v): State<Shared>,
+    ctx: Ctx,
+    Path((id, key)): Path<(String, String)>,
+) -> Reply {
+    let metadata = v.volume_metadata(&ctx.caller, &id).await?;
+    match metadata.get(&key) {
+        Some(value) => Ok(Json(json!({"meta": {key: value}}))),
+        None => Err(Error::NotFound(format!("Volume {id} has no metadata with key {key}.")).into()),
+    }
+}
+
+pub async fn set_metadata_item(
+    State(v): State<Shared>,
+    ctx: Ctx,
+    Path((id, key)): Path<(String, String)>,
+    JsonBody(body): JsonBody<Value>,
+) -> Reply {
+    let Value::Object(mut outer) = body else {
+        return Err(Error::Invalid("The request body must be a JSON object.".into()).into());
+    };
+    let items = string_map("meta", outer.remove("meta").unwrap_or(Value::Null))?;
+    if items.len() != 1 || !items.contains_key(&key) {
+        return Err(Error::Invalid("Request body and URI mismatch".into()).into());
+    }
+    v.set_volume_metadata(&ctx.caller, &id, items.clone(), false)
+        .await?;
+    Ok(Json(json!({"meta": items})))
+}
+
+pub async fn delete_metadata_item(
+    State(v): State<Shared>,
+    ctx: Ctx,
+    Path((id, key)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    v.delete_volume_metadata_item(&ctx.caller, &id, &key)
+        .await?;
+    Ok(StatusCode::OK)
+}

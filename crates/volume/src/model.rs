@@ -1,0 +1,88 @@
+//! The block storage domain types: what `store` keeps, `ops` works on and `views` renders.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+onestack_api::wire_enum! {
+    /// Cinder's volume status.
+    VolumeStatus {
+        Creating = "creating",
+        Available = "available",
+        Reserved = "reserved",
+        Attaching = "attaching",
+        InUse = "in-use",
+        Detaching = "detaching",
+        Extending = "extending",
+        Deleting = "deleting",
+        Downloading = "downloading",
+        Uploading = "uploading",
+        Maintenance = "maintenance",
+        Error = "error",
+        ErrorDeleting = "error_deleting",
+        ErrorExtending = "error_extending",
+    }
+}
+
+impl VolumeStatus {
+    /// States whose work the volume agent carries out.
+    pub const PENDING: [VolumeStatus; 3] = [
+        VolumeStatus::Creating,
+        VolumeStatus::Extending,
+        VolumeStatus::Deleting,
+    ];
+}
+
+/// What a volume was made from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum VolumeSource {
+    #[default]
+    Blank,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Volume {
+    pub id: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// GiB.
+    pub size: u64,
+    pub status: VolumeStatus,
+    pub availability_zone: String,
+    pub volume_type_id: String,
+    pub bootable: bool,
+    pub read_only: bool,
+    pub metadata: BTreeMap<String, String>,
+    /// `volume_image_metadata`: what the image a volume was made from said about itself.
+    #[serde(default)]
+    pub image_metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    pub source: VolumeSource,
+    /// `host@backend#pool`: the host whose agent keeps the volume's file.
+    pub host: String,
+    /// While `extending`: the size being grown to, and the status to return to.
+    #[serde(default)]
+    pub extend_to: Option<u64>,
+    pub created_at: i64,
+    pub updated_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VolumeType {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub is_public: bool,
+    pub extra_specs: BTreeMap<String, String>,
+    pub created_at: i64,
+}
+
+/// A row with the revision it was read at, for compare-and-set writes.
+#[derive(Debug, Clone)]
+pub struct Versioned<T> {
+    pub doc: T,
+    pub revision: i64,
+}

@@ -1,0 +1,75 @@
+//! What the volume agent reads and writes: the work waiting on its host, and the outcome
+//! of each piece, written only if the volume is still in the state the work was for.
+
+use onestack_db::now_micros;
+
+use crate::error::Result;
+use crate::model::{Versioned, Volume, VolumeStatus};
+use crate::service::Volumes;
+use crate::store;
+
+/// Tries before leaving an outcome to the next pass (the work is idempotent).
+const WRITE_TRIES: usize = 16;
+
+/// How a piece of the agent's work ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The file exists with the volume's size (made, or grown to `extend_to`).
+    Done,
+    /// The file is gone: the row goes too.
+    Removed,
+    Failed(String),
+}
+
+impl Volumes {
+    /// This host's volumes whose status asks for work (creating, extending, deleting).
+    pub async fn pending_work(&self) -> Result<Vec<Versioned<Volume>>> {
+        store::pending(&self.pool, &self.volume_host()).await
+    }
+
+    /// Records how the work on `volume` (as read) ended. Returns `false` when the volume
+    /// moved on meanwhile (deleted, reset by an admin): the outcome no longer applies.
+    pub async fn finish(&self, work: &Versioned<Volume>, outcome: Outcome) -> Result<bool> {
+        let started = work.doc.status;
+        let mut current = work.clone();
+        for _ in 0..WRITE_TRIES {
+            if current.doc.status != started {
+                return Ok(false);
+            }
+            if outcome == Outcome::Removed {
+                if store::delete_volume(&self.pool, &current.doc.id, current.revision).await? {
+                    return Ok(true);
+                }
+            } else {
+                let mut doc = current.doc.clone();
+                apply(&mut doc, &outcome);
+                if store::update_volume(&self.pool, &doc, current.revision).await? {
+                    return Ok(true);
+                }
+            }
+            match store::volume(&self.pool, &work.doc.id).await? {
+                Some(fresh) => current = fresh,
+                None => return Ok(false),
+            }
+        }
+        Ok(false)
+    }
+}
+
+fn apply(volume: &mut Volume, outcome: &Outcome) {
+    volume.updated_at = Some(now_micros());
+    let failed = matches!(outcome, Outcome::Failed(_));
+    volume.status = match (volume.status, failed) {
+        (VolumeStatus::Extending, false) => {
+            volume.size = volume.extend_to.take().unwrap_or(volume.size);
+            VolumeStatus::Available
+        }
+        (VolumeStatus::Extending, true) => {
+            volume.extend_to = None;
+            VolumeStatus::ErrorExtending
+        }
+        (VolumeStatus::Deleting, _) => VolumeStatus::ErrorDeleting,
+        (_, false) => VolumeStatus::Available,
+        (_, true) => VolumeStatus::Error,
+    };
+}

@@ -1,0 +1,9 @@
+//! The block storage operations, one module per resource; handlers in `api/` call these
+//! with typed inputs (`*_input`).
+
+pub mod agent;
+pub mod quotas;
+pub mod type_input;
+pub mod types;
+pub mod volume_input;
+pub mod volumes;

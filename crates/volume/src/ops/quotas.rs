@@ -1,0 +1,175 @@
+//! Per-project quotas (volumes, gigabytes, per-volume gigabytes are enforced; snapshots,
+//! backups and groups are kept for when those resources exist), checked inside the write
+//! transaction that takes the resources, so concurrent requests cannot overrun a limit.
+
+use std::collections::BTreeMap;
+
+use onestack_db::Tx;
+
+use crate::config::QUOTA_RESOURCES;
+use crate::error::{Error, Result};
+use crate::policy::Caller;
+use crate::service::Volumes;
+use crate::store::{self, Usage};
+
+/// One resource's limit and what the project holds of it.
+#[derive(Debug, Clone, Copy)]
+pub struct QuotaUsage {
+    pub limit: i64,
+    pub in_use: i64,
+}
+
+fn over(limit: i64, wanted: i64) -> bool {
+    limit >= 0 && wanted > limit
+}
+
+impl Volumes {
+    /// The limits in force for `project`: its own where set, the defaults elsewhere.
+    pub(crate) async fn limits_of(
+        &self,
+        e: impl sqlx::Executor<'_, Database = onestack_db::Any>,
+        project: &str,
+    ) -> Result<BTreeMap<&'static str, i64>> {
+        let set = store::quota_limits(e, project).await?;
+        Ok(QUOTA_RESOURCES
+            .into_iter()
+            .map(|r| {
+                let default = self.config.default_quota(r).unwrap_or(-1);
+                (r, set.get(r).copied().unwrap_or(default))
+            })
+            .collect())
+    }
+
+    /// Refuses `volumes` more volumes of `size` GiB each beyond the project's quotas.
+    pub(crate) async fn check_quota(
+        &self,
+        tx: &mut Tx,
+        project: &str,
+        volumes: i64,
+        size: u64,
+    ) -> Result<()> {
+        let limits = self.limits_of(&mut **tx, project).await?;
+        let size = i64::try_from(size).unwrap_or(i64::MAX);
+        let per_volume = limits["per_volume_gigabytes"];
+        if over(per_volume, size) {
+            return Err(Error::OverQuota {
+                class: "VolumeSizeExceedsLimit",
+                message: format!(
+                    "Requested volume size {size}G is larger than maximum allowed limit {per_volume}G."
+                ),
+            });
+        }
+        let used = store::usage(&mut **tx, project).await?;
+        let max_volumes = limits["volumes"];
+        if over(max_volumes, used.volumes + volumes) {
+            return Err(Error::OverQuota {
+                class: "VolumeLimitExceeded",
+                message: format!(
+                    "Maximum number of volumes allowed ({max_volumes}) exceeded for quota 'volumes'."
+                ),
+            });
+        }
+        self.check_gigabytes(limits["gigabytes"], used, size.saturating_mul(volumes))
+    }
+
+    /// Refuses growing a volume from `old` to `new` GiB beyond the project's quotas.
+    pub(crate) async fn check_extend_quota(
+        &self,
+        tx: &mut Tx,
+        project: &str,
+        old: u64,
+        new: u64,
+    ) -> Result<()> {
+        let limits = self.limits_of(&mut **tx, project).await?;
+        let new_gb = i64::try_from(new).unwrap_or(i64::MAX);
+        let per_volume = limits["per_volume_gigabytes"];
+        if over(per_volume, new_gb) {
+            return Err(Error::OverQuota {
+                class: "VolumeSizeExceedsLimit",
+                message: format!(
+                    "Requested volume size {new_gb}G is larger than maximum allowed limit {per_volume}G."
+                ),
+            });
+        }
+        let used = store::usage(&mut **tx, project).await?;
+        let grow = new_gb.saturating_sub(i64::try_from(old).unwrap_or(0));
+        self.check_gigabytes(limits["gigabytes"], used, grow)
+    }
+
+    fn check_gigabytes(&self, limit: i64, used: Usage, more: i64) -> Result<()> {
+        if over(limit, used.gigabytes.saturating_add(more)) {
+            return Err(Error::OverQuota {
+                class: "VolumeSizeExceedsAvailableQuota",
+                message: format!(
+                    "Requested volume or snapshot exceeds allowed gigabytes quota. Requested {more}G, quota is {limit}G and {}G has been consumed.",
+                    used.gigabytes
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// A project's quotas with their usage: the project's own members and admins may look.
+    pub async fn quota_usage(
+        &self,
+        caller: &Caller,
+        project: &str,
+    ) -> Result<BTreeMap<&'static str, QuotaUsage>> {
+        if !caller.owns(project) {
+            return Err(Error::Policy("volume_extension:quotas:show".into()));
+        }
+        let limits = self.limits_of(&self.pool, project).await?;
+        let used = store::usage(&self.pool, project).await?;
+        Ok(limits
+            .into_iter()
+            .map(|(resource, limit)| {
+                let in_use = match resource {
+                    "volumes" => used.volumes,
+                    "gigabytes" => used.gigabytes,
+                    _ => 0,
+                };
+                (resource, QuotaUsage { limit, in_use })
+            })
+            .collect())
+    }
+
+    pub fn default_quotas(&self) -> BTreeMap<&'static str, i64> {
+        QUOTA_RESOURCES
+            .into_iter()
+            .map(|r| (r, self.config.default_quota(r).unwrap_or(-1)))
+            .collect()
+    }
+
+    /// Sets limits (admins only); none may fall below what the project holds.
+    pub async fn update_quotas(
+        &self,
+        caller: &Caller,
+        project: &str,
+        limits: BTreeMap<String, i64>,
+    ) -> Result<BTreeMap<&'static str, i64>> {
+        caller.require_admin("volume_extension:quotas:update")?;
+        let mut tx = store::begin_write(&self.pool).await?;
+        let used = store::usage(&mut *tx, project).await?;
+        for (resource, limit) in &limits {
+            let in_use = match resource.as_str() {
+                "volumes" => used.volumes,
+                "gigabytes" => used.gigabytes,
+                _ => 0,
+            };
+            if *limit >= 0 && *limit < in_use {
+                return Err(Error::Invalid(format!(
+                    "Quota {resource} limit must be equal or greater than existing resources. Current usage is {in_use} and the requested limit is {limit}."
+                )));
+            }
+            store::set_quota(&mut tx, project, resource, *limit).await?;
+        }
+        let result = self.limits_of(&mut *tx, project).await?;
+        tx.commit().await?;
+        Ok(result)
+    }
+
+    pub async fn reset_quotas(&self, caller: &Caller, project: &str) -> Result<()> {
+        caller.require_admin("volume_extension:quotas:delete")?;
+        store::reset_quotas(&self.pool, project).await
+    }
+}

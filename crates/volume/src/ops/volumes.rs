@@ -1,0 +1,324 @@
+//! Volumes: create (blank, into `creating` for the agent), read, list, update, metadata,
+//! the actions, delete (into `deleting` for the agent). Every change to an existing volume
+//! is compare-and-set on the row read, so the API and the agent never overwrite each other.
+
+use std::collections::BTreeMap;
+
+use onestack_db::now_micros;
+
+use super::volume_input::{DeleteRequest, NewVolume, SourceRequest, VolumeAction, VolumeUpdate};
+use crate::error::{Error, Result};
+use crate::model::{Versioned, Volume, VolumeSource, VolumeStatus, VolumeType};
+use crate::policy::Caller;
+use crate::service::Volumes;
+use crate::store;
+
+/// Tries of a compare-and-set change before giving up on a volume written that often.
+const WRITE_TRIES: usize = 16;
+
+/// The statuses a volume may be deleted from without `force`.
+const DELETABLE: [VolumeStatus; 3] = [
+    VolumeStatus::Available,
+    VolumeStatus::Error,
+    VolumeStatus::ErrorExtending,
+];
+
+impl Volumes {
+    /// The volume if the caller may see it; others' volumes are not found.
+    pub(crate) async fn find_volume(&self, caller: &Caller, id: &str) -> Result<Versioned<Volume>> {
+        match store::volume(&self.pool, id).await? {
+            Some(v) if caller.owns(&v.doc.project_id) => Ok(v),
+            _ => Err(Error::volume_not_found(id)),
+        }
+    }
+
+    pub async fn get_volume(&self, caller: &Caller, id: &str) -> Result<Volume> {
+        Ok(self.find_volume(caller, id).await?.doc)
+    }
+
+    /// The caller's project's volumes, or (admins asking for all projects) every volume.
+    pub async fn list_volumes(&self, caller: &Caller, all_projects: bool) -> Result<Vec<Volume>> {
+        let project = (!(caller.admin && all_projects)).then_some(caller.project_id.as_str());
+        store::volumes(&self.pool, project).await
+    }
+
+    pub async fn create_volume(&self, caller: &Caller, new: NewVolume) -> Result<Volume> {
+        caller.require_writer("volume:create")?;
+        if let Some(source) = &new.source {
+            let what = match source {
+                SourceRequest::Image(_) => "an image",
+                SourceRequest::Snapshot(_) => "a snapshot",
+                SourceRequest::Volume(_) => "another volume",
+                SourceRequest::Backup(_) => "a backup",
+            };
+            return Err(Error::invalid_input(format!(
+                "creating a volume from {what} is not supported yet; create a blank volume"
+            )));
+        }
+        let size = match new.size {
+            Some(size) if size >= 1 => size,
+            Some(size) => {
+                return Err(Error::Invalid(format!(
+                    "Invalid input for field/attribute size. Value: {size}. {size} is less than the minimum of 1"
+                )));
+            }
+            None => return Err(Error::Invalid("'size' is a required property".into())),
+        };
+        let zone = &self.config.availability_zone;
+        if let Some(asked) = &new.availability_zone
+            && asked != zone
+        {
+            return Err(Error::Invalid(format!(
+                "Availability zone '{asked}' is invalid."
+            )));
+        }
+        let volume_type = self
+            .resolve_type(caller, new.volume_type.as_deref())
+            .await?;
+        let volume = Volume {
+            id: onestack_db::ids::uuid(),
+            project_id: caller.project_id.clone(),
+            user_id: caller.user_id.clone(),
+            name: new.name,
+            description: new.description,
+            size,
+            status: VolumeStatus::Creating,
+            availability_zone: zone.clone(),
+            volume_type_id: volume_type.id,
+            bootable: false,
+            read_only: false,
+            metadata: new.metadata,
+            image_metadata: BTreeMap::new(),
+            source: VolumeSource::Blank,
+            host: self.volume_host(),
+            extend_to: None,
+            created_at: now_micros(),
+            updated_at: None,
+        };
+        let mut tx = store::begin_write(&self.pool).await?;
+        self.check_quota(&mut tx, &volume.project_id, 1, size)
+            .await?;
+        store::insert_volume(&mut tx, &volume).await?;
+        tx.commit().await?;
+        self.changed();
+        Ok(volume)
+    }
+
+    /// The type a request names (by id or name), or the default type.
+    async fn resolve_type(&self, caller: &Caller, named: Option<&str>) -> Result<VolumeType> {
+        let name = named.unwrap_or(&self.config.default_type);
+        let found = match store::volume_type(&self.pool, name).await? {
+            Some(t) => Some(t),
+            None => store::type_by_name(&self.pool, name).await?,
+        };
+        match found {
+            Some(t) if t.is_public || caller.admin => Ok(t),
+            _ => Err(Error::NotFound(format!(
+                "Volume type with name {name} could not be found."
+            ))),
+        }
+    }
+
+    /// Reads the volume, lets `change` edit it, and writes it compare-and-set, again from a
+    /// fresh read when another writer came first.
+    async fn modify(
+        &self,
+        caller: &Caller,
+        id: &str,
+        mut change: impl FnMut(&mut Volume) -> Result<()>,
+    ) -> Result<Volume> {
+        for _ in 0..WRITE_TRIES {
+            let Versioned { mut doc, revision } = self.find_volume(caller, id).await?;
+            change(&mut doc)?;
+            doc.updated_at = Some(now_micros());
+            if store::update_volume(&self.pool, &doc, revision).await? {
+                self.changed();
+                return Ok(doc);
+            }
+        }
+        Err(Error::Conflict(format!(
+            "Volume {id} is being changed by others; try again."
+        )))
+    }
+
+    pub async fn update_volume(
+        &self,
+        caller: &Caller,
+        id: &str,
+        update: VolumeUpdate,
+    ) -> Result<Volume> {
+        caller.require_writer("volume:update")?;
+        self.modify(caller, id, |v| {
+            if v.status == VolumeStatus::Maintenance {
+                return Err(Error::invalid_volume(format!(
+                    "Volume {id} status must not be maintenance"
+                )));
+            }
+            if let Some(name) = &update.name {
+                v.name.clone_from(name);
+            }
+            if let Some(description) = &update.description {
+                v.description.clone_from(description);
+            }
+            if let Some(metadata) = &update.metadata {
+                v.metadata.clone_from(metadata);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn delete_volume(
+        &self,
+        caller: &Caller,
+        id: &str,
+        request: DeleteRequest,
+    ) -> Result<()> {
+        caller.require_writer("volume:delete")?;
+        if request.force {
+            caller.require_admin("volume:force_delete")?;
+        }
+        self.modify(caller, id, |v| {
+            if !request.force && !DELETABLE.contains(&v.status) {
+                return Err(Error::invalid_volume(
+                    "Volume status must be available or error or error_restoring or error_extending or error_managing and must not be migrating, attached, belong to a group, have snapshots, awaiting a transfer, or be disassociated from snapshots after volume transfer.",
+                ));
+            }
+            v.status = VolumeStatus::Deleting;
+            Ok(())
+        })
+        .await
+        .map(drop)
+    }
+
+    pub async fn volume_action(
+        &self,
+        caller: &Caller,
+        id: &str,
+        action: VolumeAction,
+    ) -> Result<()> {
+        match action {
+            VolumeAction::Extend { new_size } => self.extend(caller, id, new_size).await,
+            VolumeAction::SetBootable(bootable) => {
+                caller.require_writer("volume:update")?;
+                self.modify(caller, id, |v| {
+                    v.bootable = bootable;
+                    Ok(())
+                })
+                .await
+                .map(drop)
+            }
+            VolumeAction::SetReadOnly(read_only) => {
+                caller.require_writer("volume:update_readonly_flag")?;
+                self.modify(caller, id, |v| {
+                    v.read_only = read_only;
+                    Ok(())
+                })
+                .await
+                .map(drop)
+            }
+            VolumeAction::ResetStatus { status } => {
+                caller.require_admin("volume_extension:volume_admin_actions:reset_status")?;
+                self.modify(caller, id, |v| {
+                    if let Some(status) = status {
+                        v.status = status;
+                        v.extend_to = None;
+                    }
+                    Ok(())
+                })
+                .await
+                .map(drop)
+            }
+            VolumeAction::ForceDelete => {
+                caller.require_admin("volume_extension:volume_admin_actions:force_delete")?;
+                self.delete_volume(
+                    caller,
+                    id,
+                    DeleteRequest {
+                        force: true,
+                        cascade: false,
+                    },
+                )
+                .await
+            }
+        }
+    }
+
+    /// `os-extend`: an available volume grows; the agent grows its file.
+    async fn extend(&self, caller: &Caller, id: &str, new_size: u64) -> Result<()> {
+        caller.require_writer("volume:extend")?;
+        let Versioned { mut doc, revision } = self.find_volume(caller, id).await?;
+        if doc.status != VolumeStatus::Available {
+            return Err(Error::invalid_volume(format!(
+                "Volume {id} status must be '{{'status': 'available'}}' to extend, currently {}.",
+                doc.status
+            )));
+        }
+        if new_size <= doc.size {
+            return Err(Error::invalid_input(format!(
+                "New size for extend must be greater than current size. (current: {}, extended: {new_size}).",
+                doc.size
+            )));
+        }
+        let mut tx = store::begin_write(&self.pool).await?;
+        self.check_extend_quota(&mut tx, &doc.project_id, doc.size, new_size)
+            .await?;
+        doc.status = VolumeStatus::Extending;
+        doc.extend_to = Some(new_size);
+        doc.updated_at = Some(now_micros());
+        if !store::update_volume(&mut *tx, &doc, revision).await? {
+            return Err(Error::Conflict(format!(
+                "Volume {id} changed while it was being extended; try again."
+            )));
+        }
+        tx.commit().await?;
+        self.changed();
+        Ok(())
+    }
+
+    pub async fn volume_metadata(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<BTreeMap<String, String>> {
+        Ok(self.get_volume(caller, id).await?.metadata)
+    }
+
+    /// Merges `items` into the metadata (`replace`: they become the whole metadata).
+    pub async fn set_volume_metadata(
+        &self,
+        caller: &Caller,
+        id: &str,
+        items: BTreeMap<String, String>,
+        replace: bool,
+    ) -> Result<BTreeMap<String, String>> {
+        caller.require_writer("volume:update_volume_metadata")?;
+        let volume = self
+            .modify(caller, id, |v| {
+                if replace {
+                    v.metadata.clear();
+                }
+                v.metadata.extend(items.clone());
+                Ok(())
+            })
+            .await?;
+        Ok(volume.metadata)
+    }
+
+    pub async fn delete_volume_metadata_item(
+        &self,
+        caller: &Caller,
+        id: &str,
+        key: &str,
+    ) -> Result<()> {
+        caller.require_writer("volume:delete_volume_metadata")?;
+        self.modify(caller, id, |v| match v.metadata.remove(key) {
+            Some(_) => Ok(()),
+            None => Err(Error::NotFound(format!(
+                "Volume {id} has no metadata with key {key}."
+            ))),
+        })
+        .await
+        .map(drop)
+    }
+}

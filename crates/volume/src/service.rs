@@ -1,0 +1,68 @@
+//! The block storage service: its database, settings, this host's name, and the signal
+//! that tells this host's volume agent that there is work.
+
+use std::sync::Arc;
+
+use onestack_db::{Pool, now_micros};
+use tokio::sync::Notify;
+
+use crate::config::VolumeConfig;
+use crate::error::Result;
+use crate::model::VolumeType;
+use crate::store;
+
+pub struct Volumes {
+    pub pool: Pool,
+    pub config: VolumeConfig,
+    /// This host's name; its volumes are `<host>@file#file`.
+    pub host: String,
+    changed: Arc<Notify>,
+}
+
+/// The backend and pool part of a volume's host (`host@backend#pool`).
+const BACKEND: &str = "file";
+
+impl Volumes {
+    pub fn new(pool: Pool, config: VolumeConfig, host: String) -> Self {
+        Self {
+            pool,
+            config,
+            host,
+            changed: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Where this host's new volumes live, in Cinder's `host@backend#pool` form.
+    pub fn volume_host(&self) -> String {
+        format!("{}@{BACKEND}#{BACKEND}", self.host)
+    }
+
+    /// Woken after every change the volume agent must act on.
+    pub fn changes(&self) -> Arc<Notify> {
+        self.changed.clone()
+    }
+
+    pub(crate) fn changed(&self) {
+        self.changed.notify_one();
+    }
+
+    /// Makes the configured default type on first start (Cinder's `__DEFAULT__`).
+    pub async fn seed_default_type(&self) -> Result<()> {
+        let name = &self.config.default_type;
+        if store::type_by_name(&self.pool, name).await?.is_some() {
+            return Ok(());
+        }
+        let default = VolumeType {
+            id: onestack_db::ids::uuid(),
+            name: name.clone(),
+            description: Some("Default Volume Type".into()),
+            is_public: true,
+            extra_specs: Default::default(),
+            created_at: now_micros(),
+        };
+        let mut tx = store::begin_write(&self.pool).await?;
+        store::insert_type(&mut tx, &default).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,269 @@
+//! SQL for block storage: JSON documents next to the columns queries select on, volumes
+//! written compare-and-set on their revision (the API and the agent both write them).
+
+use std::collections::BTreeMap;
+
+use onestack_db::{Any, Pool, RowExt, Tx};
+use serde::de::DeserializeOwned;
+use sqlx::Executor;
+
+use crate::error::Result;
+use crate::model::{Versioned, Volume, VolumeStatus, VolumeType};
+
+fn decode<T: DeserializeOwned>(row: &onestack_db::Row) -> Result<T> {
+    Ok(onestack_db::decode(&row.try_get::<String, _>("doc")?)?)
+}
+
+fn versioned(row: &onestack_db::Row) -> Result<Versioned<Volume>> {
+    Ok(Versioned {
+        doc: decode(row)?,
+        revision: row.try_get("revision")?,
+    })
+}
+
+/// A transaction that holds the write lock from its first statement, so the usage a quota
+/// check reads is not overtaken by another writer before it inserts.
+pub async fn begin_write(pool: &Pool) -> Result<Tx> {
+    Ok(onestack_db::begin_write(pool).await?)
+}
+
+// ---- volume types ----
+
+/// Inserts a type; `false` when its name is taken.
+pub async fn insert_type(tx: &mut Tx, t: &VolumeType) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO vol_types (id, name, is_public, created_at, doc) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(t.id.clone())
+    .bind(t.name.clone())
+    .bind(i64::from(t.is_public))
+    .bind(t.created_at)
+    .bind(onestack_db::encode(t)?)
+    .execute(&mut **tx)
+    .await;
+    match done {
+        Ok(_) => Ok(true),
+        Err(e) if onestack_db::is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Writes a changed type; `false` when its new name is taken.
+pub async fn update_type(tx: &mut Tx, t: &VolumeType) -> Result<bool> {
+    let done =
+        sqlx::query("UPDATE vol_types SET name = $1, is_public = $2, doc = $3 WHERE id = $4")
+            .bind(t.name.clone())
+            .bind(i64::from(t.is_public))
+            .bind(onestack_db::encode(t)?)
+            .bind(t.id.clone())
+            .execute(&mut **tx)
+            .await;
+    match done {
+        Ok(_) => Ok(true),
+        Err(e) if onestack_db::is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn volume_type<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    id: &str,
+) -> Result<Option<VolumeType>> {
+    let row = sqlx::query("SELECT doc FROM vol_types WHERE id = $1")
+        .bind(id.to_owned())
+        .fetch_optional(e)
+        .await?;
+    row.as_ref().map(decode).transpose()
+}
+
+pub async fn type_by_name<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    name: &str,
+) -> Result<Option<VolumeType>> {
+    let row = sqlx::query("SELECT doc FROM vol_types WHERE name = $1")
+        .bind(name.to_owned())
+        .fetch_optional(e)
+        .await?;
+    row.as_ref().map(decode).transpose()
+}
+
+pub async fn volume_types(pool: &Pool) -> Result<Vec<VolumeType>> {
+    let rows = sqlx::query("SELECT doc FROM vol_types ORDER BY created_at, id")
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(decode).collect()
+}
+
+/// Deletes a type no volume uses; `false` when volumes still use it (or it is gone).
+pub async fn delete_unused_type(tx: &mut Tx, id: &str) -> Result<bool> {
+    let done = sqlx::query(
+        "DELETE FROM vol_types WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM vol_volumes WHERE volume_type_id = $1)",
+    )
+    .bind(id.to_owned())
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+// ---- volumes ----
+
+pub async fn insert_volume(tx: &mut Tx, v: &Volume) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO vol_volumes (id, project_id, status, host, volume_type_id, size_gb, created_at, revision, doc) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8)",
+    )
+    .bind(v.id.clone())
+    .bind(v.project_id.clone())
+    .bind(v.status.as_str())
+    .bind(v.host.clone())
+    .bind(v.volume_type_id.clone())
+    .bind(size_column(v))
+    .bind(v.created_at)
+    .bind(onestack_db::encode(v)?)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The GiB a volume holds against its quota: while it grows, the size it grows to.
+/// (Sizes are checked against quotas far below `i64::MAX` GiB before they get here.)
+fn size_column(v: &Volume) -> i64 {
+    i64::try_from(v.size.max(v.extend_to.unwrap_or(0))).unwrap_or(i64::MAX)
+}
+
+pub async fn volume<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    id: &str,
+) -> Result<Option<Versioned<Volume>>> {
+    let row = sqlx::query("SELECT doc, revision FROM vol_volumes WHERE id = $1")
+        .bind(id.to_owned())
+        .fetch_optional(e)
+        .await?;
+    row.as_ref().map(versioned).transpose()
+}
+
+/// Every volume of `project` (every volume for `None`), oldest first.
+pub async fn volumes(pool: &Pool, project: Option<&str>) -> Result<Vec<Volume>> {
+    let rows = match project {
+        Some(p) => {
+            sqlx::query("SELECT doc FROM vol_volumes WHERE project_id = $1 ORDER BY created_at, id")
+                .bind(p.to_owned())
+                .fetch_all(pool)
+                .await?
+        }
+        None => {
+            sqlx::query("SELECT doc FROM vol_volumes ORDER BY created_at, id")
+                .fetch_all(pool)
+                .await?
+        }
+    };
+    rows.iter().map(decode).collect()
+}
+
+/// The volumes on `host` whose status asks the agent for work.
+pub async fn pending(pool: &Pool, host: &str) -> Result<Vec<Versioned<Volume>>> {
+    let [a, b, c] = VolumeStatus::PENDING;
+    let rows = sqlx::query(
+        "SELECT doc, revision FROM vol_volumes WHERE host = $1 AND status IN ($2, $3, $4) ORDER BY created_at",
+    )
+    .bind(host.to_owned())
+    .bind(a.as_str())
+    .bind(b.as_str())
+    .bind(c.as_str())
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(versioned).collect()
+}
+
+/// Writes `v` if its row is still at `revision`; `false` when someone wrote it meanwhile.
+pub async fn update_volume<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    v: &Volume,
+    revision: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE vol_volumes SET project_id = $1, status = $2, host = $3, volume_type_id = $4, size_gb = $5, \
+         revision = revision + 1, doc = $6 WHERE id = $7 AND revision = $8",
+    )
+    .bind(v.project_id.clone())
+    .bind(v.status.as_str())
+    .bind(v.host.clone())
+    .bind(v.volume_type_id.clone())
+    .bind(size_column(v))
+    .bind(onestack_db::encode(v)?)
+    .bind(v.id.clone())
+    .bind(revision)
+    .execute(e)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Removes a volume's row if it is still at `revision`.
+pub async fn delete_volume(pool: &Pool, id: &str, revision: i64) -> Result<bool> {
+    let done = sqlx::query("DELETE FROM vol_volumes WHERE id = $1 AND revision = $2")
+        .bind(id.to_owned())
+        .bind(revision)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// What `project` holds: volumes and their GiB.
+pub async fn usage<'c, E: Executor<'c, Database = Any>>(e: E, project: &str) -> Result<Usage> {
+    let row = sqlx::query(
+        "SELECT count(*) AS n, CAST(coalesce(sum(size_gb), 0) AS BIGINT) AS gb FROM vol_volumes WHERE project_id = $1",
+    )
+    .bind(project.to_owned())
+    .fetch_one(e)
+    .await?;
+    Ok(Usage {
+        volumes: row.try_get("n")?,
+        gigabytes: row.try_get("gb")?,
+    })
+}
+
+/// A project's holdings, as the quotas count them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    pub volumes: i64,
+    pub gigabytes: i64,
+}
+
+// ---- quotas ----
+
+/// The limits set for `project` (resources without a row have the default).
+pub async fn quota_limits<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    project: &str,
+) -> Result<BTreeMap<String, i64>> {
+    let rows = sqlx::query("SELECT resource, hard_limit FROM vol_quotas WHERE project_id = $1")
+        .bind(project.to_owned())
+        .fetch_all(e)
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("resource")?, r.try_get("hard_limit")?)))
+        .collect()
+}
+
+pub async fn set_quota(tx: &mut Tx, project: &str, resource: &str, limit: i64) -> Result<()> {
+    sqlx::query("DELETE FROM vol_quotas WHERE project_id = $1 AND resource = $2")
+        .bind(project.to_owned())
+        .bind(resource.to_owned())
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("INSERT INTO vol_quotas (project_id, resource, hard_limit) VALUES ($1, $2, $3)")
+        .bind(project.to_owned())
+        .bind(resource.to_owned())
+        .bind(limit)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn reset_quotas(pool: &Pool, project: &str) -> Result<()> {
+    sqlx::query("DELETE FROM vol_quotas WHERE project_id = $1")
+        .bind(project.to_owned())
+        .execute(pool)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,218 @@
+//! How block storage resources look on the wire: Cinder's JSON, with the keys each
+//! microversion adds only at or above it (clients validate with closed schemas), naive
+//! UTC timestamps with microseconds, and links that keep the project segment when the
+//! request's URL had one.
+
+use std::collections::BTreeMap;
+
+use onestack_api::microversion::Version;
+use onestack_db::timestamps::micros_naive;
+use serde_json::{Map, Value, json};
+
+use crate::model::{Volume, VolumeType};
+use crate::ops::quotas::QuotaUsage;
+
+/// What a view depends on besides the resource.
+#[derive(Debug, Clone)]
+pub struct ViewCtx {
+    pub version: Version,
+    pub admin: bool,
+    /// `http://host:port/volume`.
+    pub base: String,
+    /// The project segment of the request's URL, if it had one.
+    pub url_project: Option<String>,
+}
+
+impl ViewCtx {
+    /// `self` and `bookmark` links to `collection/id`.
+    pub fn links(&self, collection: &str, id: &str) -> Value {
+        let project = self
+            .url_project
+            .as_deref()
+            .map(|p| format!("/{p}"))
+            .unwrap_or_default();
+        json!([
+            {"rel": "self", "href": format!("{}/v3{project}/{collection}/{id}", self.base)},
+            {"rel": "bookmark", "href": format!("{}{project}/{collection}/{id}", self.base)},
+        ])
+    }
+
+    /// The address of a collection, for `next` links.
+    pub fn collection(&self, path: &str) -> String {
+        let project = self
+            .url_project
+            .as_deref()
+            .map(|p| format!("/{p}"))
+            .unwrap_or_default();
+        format!("{}/v3{project}/{path}", self.base)
+    }
+}
+
+fn timestamp(micros: Option<i64>) -> Value {
+    micros.map_or(Value::Null, |m| Value::String(micros_naive(m)))
+}
+
+/// `GET /volumes`: id, name and links.
+pub fn volume_summary(v: &Volume, ctx: &ViewCtx) -> Value {
+    json!({"id": v.id, "name": v.name, "links": ctx.links("volumes", &v.id)})
+}
+
+/// Which volume view: the create and update answers lack what show and detail add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VolumeView {
+    Answer,
+    Detail,
+}
+
+/// A volume in full, as show, detail, create and update return it.
+pub fn volume(v: &Volume, type_name: &str, ctx: &ViewCtx, view: VolumeView) -> Value {
+    let mut metadata: BTreeMap<&str, &str> = v
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    if v.read_only {
+        metadata.insert("readonly", "True");
+    }
+    let mut out = json!({
+        "id": v.id,
+        "status": v.status.as_str(),
+        "size": v.size,
+        "availability_zone": v.availability_zone,
+        "created_at": micros_naive(v.created_at),
+        "updated_at": timestamp(v.updated_at),
+        "name": v.name,
+        "description": v.description,
+        "volume_type": type_name,
+        "snapshot_id": null,
+        "source_volid": null,
+        "metadata": metadata,
+        "links": ctx.links("volumes", &v.id),
+        "user_id": v.user_id,
+        "bootable": if v.bootable { "true" } else { "false" },
+        "encrypted": false,
+        "replication_status": null,
+        "consistencygroup_id": null,
+        "multiattach": false,
+        "attachments": [],
+    });
+    let Some(map) = out.as_object_mut() else {
+        return out;
+    };
+    if ctx.admin {
+        map.insert("migration_status".into(), Value::Null);
+    }
+    if view == VolumeView::Detail {
+        detail_extensions(map, v, ctx);
+    }
+    microversion_keys(map, v, ctx);
+    out
+}
+
+/// The keys Cinder's controller extensions add to show and detail.
+fn detail_extensions(map: &mut Map<String, Value>, v: &Volume, ctx: &ViewCtx) {
+    map.insert("os-vol-tenant-attr:tenant_id".into(), json!(v.project_id));
+    if ctx.admin {
+        map.insert("os-vol-host-attr:host".into(), json!(v.host));
+        map.insert("os-vol-mig-status-attr:migstat".into(), Value::Null);
+        map.insert("os-vol-mig-status-attr:name_id".into(), Value::Null);
+    }
+    if !v.image_metadata.is_empty() {
+        map.insert("volume_image_metadata".into(), json!(v.image_metadata));
+    }
+}
+
+fn microversion_keys(map: &mut Map<String, Value>, v: &Volume, ctx: &ViewCtx) {
+    let at = |minor| ctx.version.at_least(minor);
+    if at(13) {
+        map.insert("group_id".into(), Value::Null);
+    }
+    if at(21) && ctx.admin {
+        map.insert("provider_id".into(), Value::Null);
+    }
+    if at(48) {
+        // A file on one host is never a target shared with other volumes.
+        map.insert("shared_targets".into(), json!(false));
+        map.insert("service_uuid".into(), Value::Null);
+    }
+    if at(61) && ctx.admin {
+        map.insert("cluster_name".into(), Value::Null);
+    }
+    if at(63) {
+        map.insert("volume_type_id".into(), json!(v.volume_type_id));
+    }
+    if at(65) {
+        map.insert("consumes_quota".into(), json!(true));
+    }
+}
+
+pub fn volume_type(t: &VolumeType, admin: bool) -> Value {
+    let mut out = json!({
+        "id": t.id,
+        "name": t.name,
+        "description": t.description,
+        "is_public": t.is_public,
+        "extra_specs": t.extra_specs,
+    });
+    if admin && let Some(map) = out.as_object_mut() {
+        map.insert("qos_specs_id".into(), Value::Null);
+        map.insert("os-volume-type-access:is_public".into(), json!(t.is_public));
+    }
+    out
+}
+
+/// `os-quota-sets`: limits (or, with `usage`, limit/in_use/reserved) with the project's id.
+pub fn quota_set(
+    project: Option<&str>,
+    quotas: &BTreeMap<&'static str, QuotaUsage>,
+    usage: bool,
+    type_names: &[String],
+) -> Value {
+    let mut out = Map::new();
+    if let Some(project) = project {
+        out.insert("id".into(), json!(project));
+    }
+    let render = |q: QuotaUsage| {
+        if usage {
+            json!({"limit": q.limit, "in_use": q.in_use, "reserved": 0})
+        } else {
+            json!(q.limit)
+        }
+    };
+    for (resource, q) in quotas {
+        out.insert((*resource).into(), render(*q));
+    }
+    // Per-type quotas are not set apart from the project's: unlimited within those.
+    for name in type_names {
+        for resource in ["volumes", "gigabytes", "snapshots"] {
+            let unlimited = QuotaUsage {
+                limit: -1,
+                in_use: 0,
+            };
+            out.insert(format!("{resource}_{name}"), render(unlimited));
+        }
+    }
+    Value::Object(out)
+}
+
+/// `GET /limits`: Cinder's ten absolute keys.
+pub fn limits(quotas: &BTreeMap<&'static str, QuotaUsage>) -> Value {
+    let q = |r: &str| {
+        quotas.get(r).copied().unwrap_or(QuotaUsage {
+            limit: -1,
+            in_use: 0,
+        })
+    };
+    json!({"limits": {"rate": [], "absolute": {
+        "maxTotalVolumes": q("volumes").limit,
+        "maxTotalSnapshots": q("snapshots").limit,
+        "maxTotalVolumeGigabytes": q("gigabytes").limit,
+        "maxTotalBackups": q("backups").limit,
+        "maxTotalBackupGigabytes": q("backup_gigabytes").limit,
+        "totalVolumesUsed": q("volumes").in_use,
+        "totalGigabytesUsed": q("gigabytes").in_use,
+        "totalSnapshotsUsed": q("snapshots").in_use,
+        "totalBackupsUsed": q("backups").in_use,
+        "totalBackupGigabytesUsed": q("backup_gigabytes").in_use,
+    }}})
+}
