@@ -1,7 +1,11 @@
 //! The Compute v2.1 HTTP API: routes, the request context every handler takes, version
 //! discovery and pagination.
 
+mod action_body;
+mod input;
+mod resource_body;
 mod resources;
+mod server_body;
 mod servers;
 
 use std::sync::Arc;

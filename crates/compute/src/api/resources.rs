@@ -4,11 +4,11 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use http::StatusCode;
+use onestack_api::ApiError;
 use onestack_api::body::JsonBody;
-use onestack_api::{ApiError, Fields};
 use serde_json::{Value, json};
 
-use super::{Ctx, Params, Reply, Shared, paginate, param};
+use super::{Ctx, Params, Reply, Shared, paginate, param, resource_body};
 use crate::views;
 
 type Created = Result<(StatusCode, Json<Value>), ApiError>;
@@ -64,9 +64,8 @@ pub async fn create_flavor(
     ctx: Ctx,
     JsonBody(body): JsonBody<Value>,
 ) -> Reply {
-    let flavor = s
-        .create_flavor(&ctx.caller, Fields::from_body(body, "flavor")?)
-        .await?;
+    let new = resource_body::new_flavor(body)?;
+    let flavor = s.create_flavor(&ctx.caller, new).await?;
     Ok(Json(
         json!({"flavor": views::flavor(&flavor, ctx.version, &ctx.base, true)}),
     ))
@@ -91,9 +90,8 @@ pub async fn update_flavor(
             "Updating a flavor needs microversion 2.55 or later.",
         ));
     }
-    let flavor = s
-        .update_flavor(&ctx.caller, &id, Fields::from_body(body, "flavor")?)
-        .await?;
+    let change = resource_body::flavor_update(body)?;
+    let flavor = s.update_flavor(&ctx.caller, &id, change).await?;
     Ok(Json(
         json!({"flavor": views::flavor(&flavor, ctx.version, &ctx.base, true)}),
     ))
@@ -158,18 +156,14 @@ pub async fn create_extra_specs(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Reply {
-    let specs = body.get("extra_specs").cloned().ok_or_else(|| {
-        ApiError::bad_request(
-            "Invalid input for field/attribute extra_specs. 'extra_specs' is a required property",
-        )
-    })?;
-    let flavor = s
-        .set_extra_specs(&ctx.caller, &id, specs.clone(), None)
-        .await?;
+    let specs = resource_body::extra_specs(&body)?;
+    let keys: Vec<String> = specs.keys().cloned().collect();
+    let flavor = s.set_extra_specs(&ctx.caller, &id, specs).await?;
+    // Only what was asked for, as now stored.
     let echoed: serde_json::Map<String, Value> = flavor
         .extra_specs
         .iter()
-        .filter(|(k, _)| specs.get(k.as_str()).is_some())
+        .filter(|(k, _)| keys.contains(k))
         .map(|(k, v)| (k.clone(), json!(v)))
         .collect();
     Ok(Json(json!({"extra_specs": echoed})))
@@ -193,9 +187,8 @@ pub async fn update_extra_spec(
     Path((id, key)): Path<(String, String)>,
     JsonBody(body): JsonBody<Value>,
 ) -> Reply {
-    let flavor = s
-        .set_extra_specs(&ctx.caller, &id, body, Some(&key))
-        .await?;
+    let spec = resource_body::extra_spec(body, &key)?;
+    let flavor = s.set_extra_specs(&ctx.caller, &id, spec).await?;
     Ok(Json(json!({ key.clone(): flavor.extra_specs.get(&key) })))
 }
 
@@ -239,13 +232,8 @@ pub async fn create_keypair(
     ctx: Ctx,
     JsonBody(body): JsonBody<Value>,
 ) -> Created {
-    let (keypair, private) = s
-        .create_keypair(
-            &ctx.caller,
-            ctx.version,
-            Fields::from_body(body, "keypair")?,
-        )
-        .await?;
+    let new = resource_body::new_keypair(body, ctx.version)?;
+    let (keypair, private) = s.create_keypair(&ctx.caller, new).await?;
     let mut v = views::keypair(&keypair, ctx.version, false);
     v["user_id"] = json!(keypair.user_id);
     if let Some(p) = private {
@@ -307,13 +295,8 @@ pub async fn create_group(
     ctx: Ctx,
     JsonBody(body): JsonBody<Value>,
 ) -> Reply {
-    let group = s
-        .create_group(
-            &ctx.caller,
-            ctx.version,
-            Fields::from_body(body, "server_group")?,
-        )
-        .await?;
+    let new = resource_body::new_group(body, ctx.version)?;
+    let group = s.create_group(&ctx.caller, new).await?;
     Ok(Json(
         json!({"server_group": views::server_group(&group, ctx.version)}),
     ))
@@ -494,8 +477,9 @@ pub async fn update_quota(
     Path(project): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Reply {
+    let change = resource_body::quota_update(&body)?;
     Ok(Json(
-        json!({"quota_set": s.update_quota_set(&ctx.caller, &project, &body).await?}),
+        json!({"quota_set": s.update_quota_set(&ctx.caller, &project, change).await?}),
     ))
 }
 

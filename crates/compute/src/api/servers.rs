@@ -5,13 +5,15 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
+use onestack_api::ApiError;
 use onestack_api::body::JsonBody;
-use onestack_api::{ApiError, Fields};
 use serde_json::{Value, json};
 
-use super::{Ctx, Params, Reply, Shared, paginate};
+use super::input::string_map;
+use super::{Ctx, Params, Reply, Shared, action_body, paginate, server_body};
 use crate::error::Error;
 use crate::model::Server;
+use crate::ops::action_input::ServerAction;
 use crate::ops::actions::Outcome;
 use crate::ops::ports::Interface;
 use crate::views::{self, ServerView};
@@ -80,16 +82,10 @@ pub async fn list_servers_detail(
 pub async fn create_server(
     State(s): State<Shared>,
     ctx: Ctx,
-    JsonBody(mut body): JsonBody<Value>,
+    JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    let hints = body.as_object_mut().and_then(|m| {
-        m.remove("os:scheduler_hints")
-            .or_else(|| m.remove("OS-SCH-HNT:scheduler_hints"))
-    });
-    let fields = Fields::from_body(body, "server")?;
-    let created = s
-        .create_server(&ctx.auth, &ctx.caller, ctx.version, fields, hints)
-        .await?;
+    let new = server_body::new_server(body, ctx.version)?;
+    let created = s.create_server(&ctx.auth, &ctx.caller, new).await?;
     if created.return_reservation_id {
         return Ok((
             StatusCode::ACCEPTED,
@@ -125,10 +121,8 @@ pub async fn update_server(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Reply {
-    let fields = Fields::from_body(body, "server")?;
-    let server = s
-        .update_server(&ctx.caller, ctx.version, &id, fields)
-        .await?;
+    let change = server_body::server_update(body, ctx.version)?;
+    let server = s.update_server(&ctx.caller, &id, change).await?;
     let v = detail_view(&s, &ctx, &[&server]).await?;
     Ok(Json(json!({"server": v.detail(&server)})))
 }
@@ -148,10 +142,11 @@ pub async fn server_action(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    let is_rebuild = body.get("rebuild").is_some();
-    let is_console = body.get("os-getConsoleOutput").is_some();
+    let action = action_body::server_action(body, ctx.version)?;
+    let is_rebuild = matches!(action, ServerAction::Rebuild(_));
+    let is_console = matches!(action, ServerAction::ConsoleOutput { .. });
     let outcome = s
-        .server_action(&ctx.auth, &ctx.caller, ctx.version, &id, body)
+        .server_action(&ctx.auth, &ctx.caller, ctx.version, &id, action)
         .await?;
     Ok(match outcome {
         Outcome::Accepted => StatusCode::ACCEPTED.into_response(),
@@ -200,7 +195,7 @@ pub async fn list_metadata(State(s): State<Shared>, ctx: Ctx, Path(id): Path<Str
 
 /// `POST` merges the given metadata into the server's; `PUT` replaces it.
 async fn write_metadata(s: &Shared, ctx: &Ctx, id: &str, body: Value, replace: bool) -> Reply {
-    let new = crate::ops::string_map(metadata_body(body, "metadata")?, "metadata")?;
+    let new = string_map(metadata_body(body, "metadata")?, "metadata")?;
     let server = s
         .change_server(&ctx.caller, id, |srv| {
             if replace {
@@ -251,7 +246,7 @@ pub async fn set_metadata_item(
     Path((id, key)): Path<(String, String)>,
     JsonBody(body): JsonBody<Value>,
 ) -> Reply {
-    let item = crate::ops::string_map(metadata_body(body, "meta")?, "meta")?;
+    let item = string_map(metadata_body(body, "meta")?, "meta")?;
     if item.len() != 1 || !item.contains_key(&key) {
         return Err(ApiError::bad_request("Request body and URI mismatch"));
     }
@@ -507,8 +502,8 @@ pub async fn attach_interface(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Reply {
-    let fields = Fields::from_body(body, "interfaceAttachment")?;
-    let interface = s.attach_interface(&ctx.caller, &id, fields).await?;
+    let request = server_body::interface(body)?;
+    let interface = s.attach_interface(&ctx.caller, &id, request).await?;
     Ok(Json(
         json!({"interfaceAttachment": interface_view(&interface)}),
     ))

@@ -1,18 +1,17 @@
-//! Over 600 lines on purpose: the table of Nova's server actions, each a few lines of state
-//! check and task, read best as one list.
-//!
-//! Server actions (`POST /servers/{id}/action`): each checks the state Nova requires, then
-//! records the task for the host agent, or — for those that touch only records — does it.
+//! Server actions (`POST /servers/{id}/action`, read into a `ServerAction` by
+//! `api::action_body`): each checks the state Nova requires, then records the task for the
+//! host agent, or — for those that touch only records — does it.
 
 use std::collections::BTreeMap;
 
-use onestack_api::{AuthContext, Fields};
+use onestack_api::AuthContext;
 use onestack_db::now_micros;
 use onestack_image::Snapshot;
 use onestack_network::ops::port_input::PortUpdate;
 use serde_json::{Value, json};
 
-use super::check_name;
+use super::action_input::{RebuildRequest, ServerAction};
+use super::create::reference;
 use crate::error::{Error, Result};
 use crate::microversion::Version;
 use crate::model::{FlavorCopy, Server};
@@ -41,25 +40,17 @@ impl Computes {
         caller: &Caller,
         version: Version,
         id: &str,
-        body: Value,
+        action: ServerAction,
     ) -> Result<Outcome> {
-        let Value::Object(map) = body else {
-            return Err(Error::BadRequest(
-                "The action body must be a JSON object.".into(),
-            ));
-        };
-        let mut entries = map.into_iter();
-        let (Some((action, args)), None) = (entries.next(), entries.next()) else {
-            return Err(Error::BadRequest(
-                "The action body must name exactly one action.".into(),
-            ));
-        };
         let current = self.get_server(caller, id).await?;
         let revision = current.revision;
         let mut server = current.doc;
-        let writer_rule = format!("servers:{action}");
-        caller.require_writer(&writer_rule)?;
-        if !matches!(action.as_str(), "unlock" | "lock" | "os-getConsoleOutput") {
+        let name = action.name().to_owned();
+        caller.require_writer(&format!("servers:{name}"))?;
+        if !matches!(
+            action,
+            ServerAction::Unlock | ServerAction::Lock { .. } | ServerAction::ConsoleOutput { .. }
+        ) {
             self.check_lock(caller, &server)?;
         }
         let simple =
@@ -69,9 +60,10 @@ impl Computes {
                 Ok(())
             };
         let mut outcome = Outcome::Accepted;
-        let mut record = action.clone();
-        match action.as_str() {
-            "os-stop" => {
+        let mut record = name.clone();
+        let resize = matches!(action, ServerAction::Resize { .. });
+        match action {
+            ServerAction::Stop => {
                 simple(
                     &mut server,
                     "stop",
@@ -80,7 +72,7 @@ impl Computes {
                 )?;
                 record = "stop".into();
             }
-            "os-start" => {
+            ServerAction::Start => {
                 simple(
                     &mut server,
                     "start",
@@ -89,76 +81,57 @@ impl Computes {
                 )?;
                 record = "start".into();
             }
-            "reboot" => {
-                let kind = args
-                    .get("type")
-                    .and_then(Value::as_str)
-                    .map(str::to_ascii_uppercase)
-                    .ok_or_else(|| Error::BadRequest("Invalid input for field/attribute reboot. 'type' is a required property".into()))?;
-                match kind.as_str() {
-                    "SOFT" => simple(
-                        &mut server,
-                        "reboot",
-                        &[VmState::Active],
-                        TaskState::Rebooting,
-                    )?,
-                    "HARD" => {
-                        states::check(
-                            &server,
-                            "reboot",
-                            &[
-                                VmState::Active,
-                                VmState::Stopped,
-                                VmState::Paused,
-                                VmState::Suspended,
-                                VmState::Error,
-                            ],
-                            Some(&[TaskState::Rebooting, TaskState::RebootingHard]),
-                        )?;
-                        server.task_state = Some(TaskState::RebootingHard);
-                    }
-                    _ => {
-                        return Err(Error::BadRequest(format!(
-                            "Invalid input for field/attribute type. Value: {kind}. It must be SOFT or HARD."
-                        )));
-                    }
-                }
+            ServerAction::Reboot { hard: false } => simple(
+                &mut server,
+                "reboot",
+                &[VmState::Active],
+                TaskState::Rebooting,
+            )?,
+            ServerAction::Reboot { hard: true } => {
+                states::check(
+                    &server,
+                    "reboot",
+                    &[
+                        VmState::Active,
+                        VmState::Stopped,
+                        VmState::Paused,
+                        VmState::Suspended,
+                        VmState::Error,
+                    ],
+                    Some(&[TaskState::Rebooting, TaskState::RebootingHard]),
+                )?;
+                server.task_state = Some(TaskState::RebootingHard);
             }
-            "pause" => simple(&mut server, "pause", &[VmState::Active], TaskState::Pausing)?,
-            "unpause" => simple(
+            ServerAction::Pause => {
+                simple(&mut server, "pause", &[VmState::Active], TaskState::Pausing)?
+            }
+            ServerAction::Unpause => simple(
                 &mut server,
                 "unpause",
                 &[VmState::Paused],
                 TaskState::Unpausing,
             )?,
-            "suspend" => simple(
+            ServerAction::Suspend => simple(
                 &mut server,
                 "suspend",
                 &[VmState::Active],
                 TaskState::Suspending,
             )?,
-            "resume" => simple(
+            ServerAction::Resume => simple(
                 &mut server,
                 "resume",
                 &[VmState::Suspended],
                 TaskState::Resuming,
             )?,
-            "lock" => {
+            ServerAction::Lock { reason } => {
                 if server.locked_by.as_deref() == Some("admin") && !caller.admin {
                     return Err(Error::Policy("os_compute_api:os-lock-server:lock".into()));
                 }
-                let reason = if version.at_least(73) {
-                    args.get("locked_reason")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                } else {
-                    None
-                };
                 server.locked = true;
                 server.locked_reason = reason;
                 server.locked_by = Some(if caller.admin { "admin" } else { "owner" }.into());
             }
-            "unlock" => {
+            ServerAction::Unlock => {
                 // An admin's lock is the admin's to lift (Nova's `unlock:unlock_override`).
                 if server.locked_by.as_deref() == Some("admin") && !caller.admin {
                     return Err(Error::Policy(
@@ -169,17 +142,20 @@ impl Computes {
                 server.locked_by = None;
                 server.locked_reason = None;
             }
-            "rescue" => {
+            ServerAction::Rescue {
+                image_ref,
+                admin_pass,
+            } => {
                 states::check(
                     &server,
                     "rescue",
                     &[VmState::Active, VmState::Stopped, VmState::Error],
                     None,
                 )?;
-                let image = match args.get("rescue_image_ref").and_then(Value::as_str) {
+                let image = match image_ref {
                     Some(r) => {
                         self.images
-                            .find(ctx, r)
+                            .find(ctx, &r)
                             .await
                             .map_err(|_| {
                                 Error::BadRequest(format!("Image {r} could not be found."))
@@ -188,30 +164,28 @@ impl Computes {
                     }
                     None => server.image_id.clone(),
                 };
-                let password = args
-                    .get("adminPass")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-                    .unwrap_or_else(super::create::admin_password);
+                let password = admin_pass.unwrap_or_else(super::create::admin_password);
                 server.pending_image = Some(image);
                 server.previous_vm_state = Some(server.vm_state);
                 server.task_state = Some(TaskState::Rescuing);
                 outcome = Outcome::Body(json!({"adminPass": password}));
             }
-            "unrescue" => simple(
+            ServerAction::Unrescue => simple(
                 &mut server,
                 "unrescue",
                 &[VmState::Rescued],
                 TaskState::Unrescuing,
             )?,
-            "resize" => self.resize(caller, &mut server, &args).await?,
-            "confirmResize" => {
+            ServerAction::Resize { flavor_ref } => {
+                self.resize(caller, &mut server, &flavor_ref).await?
+            }
+            ServerAction::ConfirmResize => {
                 states::check(&server, "confirmResize", &[VmState::Resized], None)?;
                 server.old_flavor = None;
                 server.vm_state = server.previous_vm_state.take().unwrap_or(VmState::Active);
                 outcome = Outcome::NoContent;
             }
-            "revertResize" => {
+            ServerAction::RevertResize => {
                 simple(
                     &mut server,
                     "revertResize",
@@ -219,13 +193,14 @@ impl Computes {
                     TaskState::ResizeReverting,
                 )?;
             }
-            "rebuild" => {
-                let body = self
-                    .rebuild(ctx, caller, version, &mut server, args)
-                    .await?;
+            ServerAction::Rebuild(request) => {
+                let body = self.rebuild(ctx, caller, &mut server, request).await?;
                 outcome = Outcome::Body(body);
             }
-            "createImage" => {
+            ServerAction::CreateImage {
+                name: image_name,
+                metadata,
+            } => {
                 states::check(
                     &server,
                     "createImage",
@@ -237,7 +212,9 @@ impl Computes {
                     ],
                     None,
                 )?;
-                let image_id = self.announce_snapshot(&server, &args).await?;
+                let image_id = self
+                    .announce_snapshot(&server, image_name, metadata)
+                    .await?;
                 server.pending_image = Some(image_id.clone());
                 server.task_state = Some(TaskState::ImageSnapshot);
                 outcome = if version.at_least(45) {
@@ -246,63 +223,33 @@ impl Computes {
                     Outcome::Location(image_id, Value::Null)
                 };
             }
-            "os-getConsoleOutput" => {
-                let lines = match args.get("length") {
-                    None | Some(Value::Null) => None,
-                    Some(v) => Some(
-                        v.as_i64()
-                            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-                            .filter(|n| *n >= -1)
-                            .ok_or_else(|| {
-                                Error::BadRequest(
-                                    "Invalid input for field/attribute length.".into(),
-                                )
-                            })?,
-                    ),
-                };
+            ServerAction::ConsoleOutput { lines } => {
                 if server.vm_state == VmState::Building {
                     return Err(Error::Conflict(format!(
                         "Instance {id} has not finished building yet."
                     )));
                 }
-                let output = self
-                    .console_output(&server.id, lines.filter(|n| *n >= 0).map(|n| n as usize))
-                    .await;
+                let output = self.console_output(&server.id, lines).await;
                 return Ok(Outcome::Body(json!({"output": output})));
             }
-            "addSecurityGroup" | "removeSecurityGroup" => {
-                let name = args
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| Error::BadRequest("Security group name cannot be empty".into()))?
-                    .to_owned();
-                self.change_security_group(
-                    caller,
-                    &mut server,
-                    &name,
-                    action == "addSecurityGroup",
-                )
-                .await?;
+            ServerAction::AddSecurityGroup { name: group } => {
+                self.change_security_group(caller, &mut server, &group, true)
+                    .await?;
             }
-            "forceDelete" => {
+            ServerAction::RemoveSecurityGroup { name: group } => {
+                self.change_security_group(caller, &mut server, &group, false)
+                    .await?;
+            }
+            ServerAction::ForceDelete => {
                 self.delete_server(caller, id, true).await?;
                 return Ok(Outcome::Accepted);
             }
-            "os-resetState" => {
+            ServerAction::ResetState { state } => {
                 caller.require_admin("admin_actions:reset_state")?;
-                let state = args.get("state").and_then(Value::as_str).unwrap_or("");
-                server.vm_state = match state {
-                    "active" => VmState::Active,
-                    "error" => VmState::Error,
-                    _ => {
-                        return Err(Error::BadRequest(format!(
-                            "Invalid input for field/attribute state. Value: {state}."
-                        )));
-                    }
-                };
+                server.vm_state = state;
                 server.task_state = None;
             }
-            other => {
+            ServerAction::Unknown(other) => {
                 return Err(Error::BadRequest(format!(
                     "There is no such action: {other}"
                 )));
@@ -320,7 +267,7 @@ impl Computes {
             }
             server.fault = None;
         }
-        if action == "resize" {
+        if resize {
             self.save_resize(caller, server, revision).await?;
             return Ok(outcome);
         }
@@ -393,23 +340,10 @@ impl Computes {
         Ok(())
     }
 
-    async fn resize(&self, caller: &Caller, server: &mut Server, args: &Value) -> Result<()> {
+    async fn resize(&self, caller: &Caller, server: &mut Server, flavor_ref: &str) -> Result<()> {
         states::check(server, "resize", RUNNING_OR_STOPPED, None)?;
-        let flavor_ref = args
-            .get("flavorRef")
-            .and_then(|v| {
-                v.as_str()
-                    .map(str::to_owned)
-                    .or_else(|| v.as_i64().map(|n| n.to_string()))
-            })
-            .ok_or_else(|| {
-                Error::BadRequest(
-                    "Invalid input for field/attribute resize. 'flavorRef' is a required property"
-                        .into(),
-                )
-            })?;
         let flavor = self
-            .visible_flavor(caller, flavor_ref.rsplit('/').next().unwrap_or(&flavor_ref))
+            .visible_flavor(caller, reference(flavor_ref))
             .await
             .map_err(|_| Error::BadRequest(format!("Flavor {flavor_ref} could not be found.")))?;
         if flavor.id == server.flavor.id {
@@ -433,9 +367,8 @@ impl Computes {
         &self,
         ctx: &AuthContext,
         caller: &Caller,
-        version: Version,
         server: &mut Server,
-        args: Value,
+        request: RebuildRequest,
     ) -> Result<Value> {
         states::check(
             server,
@@ -443,16 +376,10 @@ impl Computes {
             &[VmState::Active, VmState::Stopped, VmState::Error],
             None,
         )?;
-        let mut f = Fields::from_object(args, "rebuild")?;
-        let image_ref = f.opt_string("imageRef")?.ok_or_else(|| {
-            Error::BadRequest(
-                "Invalid input for field/attribute rebuild. 'imageRef' is a required property"
-                    .into(),
-            )
-        })?;
+        let image_ref = &request.image_ref;
         let image = self
             .images
-            .find(ctx, image_ref.rsplit('/').next().unwrap_or(&image_ref))
+            .find(ctx, reference(image_ref))
             .await
             .map_err(|_| Error::BadRequest(format!("Image {image_ref} could not be found.")))?;
         let size = image.virtual_size.or(image.size).unwrap_or(0);
@@ -461,53 +388,38 @@ impl Computes {
                 "Flavor's disk is too small for requested image.".into(),
             ));
         }
-        if let Some(name) = f.opt_string("name")? {
-            check_name(&name, "Server")?;
+        if let Some(name) = request.name {
             server.name = name;
         }
-        if let Some(m) = f.take("metadata") {
-            server.metadata = super::string_map(m, "metadata")?;
+        if let Some(metadata) = request.metadata {
+            server.metadata = metadata;
         }
-        if version.at_least(57) && f.contains("user_data") {
-            server.user_data = f.opt_string("user_data")?;
+        if let Some(user_data) = request.user_data {
+            server.user_data = user_data;
         }
-        if version.at_least(54) && f.contains("key_name") {
-            match f.opt_string("key_name")? {
-                Some(k) => {
-                    let pair = store::keypair(&self.pool, &caller.user_id, &k)
-                        .await?
-                        .ok_or_else(|| Error::BadRequest("Invalid key_name provided.".into()))?;
-                    server.key_name = Some(pair.name);
-                    server.key_data = Some(pair.public_key);
-                }
-                None => {
-                    server.key_name = None;
-                    server.key_data = None;
-                }
+        match request.key_name {
+            Some(Some(k)) => {
+                let pair = store::keypair(&self.pool, &caller.user_id, &k)
+                    .await?
+                    .ok_or_else(|| Error::BadRequest("Invalid key_name provided.".into()))?;
+                server.key_name = Some(pair.name);
+                server.key_data = Some(pair.public_key);
             }
+            Some(None) => {
+                server.key_name = None;
+                server.key_data = None;
+            }
+            None => {}
         }
-        if version.at_least(19) && f.contains("description") {
-            server.description = f.opt_string_max("description", 255)?;
+        if let Some(description) = request.description {
+            server.description = description;
         }
-        if version.at_least(90)
-            && let Some(h) = f.opt_string("hostname")?
-        {
-            server.hostname = h;
+        if let Some(hostname) = request.hostname {
+            server.hostname = hostname;
         }
-        let password = f
-            .opt_string("adminPass")?
+        let password = request
+            .admin_pass
             .unwrap_or_else(super::create::admin_password);
-        for ignored in [
-            "OS-DCF:diskConfig",
-            "preserve_ephemeral",
-            "personality",
-            "accessIPv4",
-            "accessIPv6",
-            "trusted_image_certificates",
-        ] {
-            f.ignore(ignored);
-        }
-        f.deny_unknown()?;
         server.image_id = image.id.clone();
         server.pending_image = Some(image.id);
         server.previous_vm_state = Some(server.vm_state);
@@ -516,33 +428,22 @@ impl Computes {
     }
 
     /// Records the snapshot's image (queued) so clients can follow it; the agent fills it.
-    async fn announce_snapshot(&self, server: &Server, args: &Value) -> Result<String> {
-        let name = args.get("name").and_then(Value::as_str).ok_or_else(|| {
-            Error::BadRequest(
-                "Invalid input for field/attribute createImage. 'name' is a required property"
-                    .into(),
-            )
-        })?;
-        check_name(name, "Image")?;
-        let mut properties = serde_json::Map::new();
-        if let Some(Value::Object(meta)) = args.get("metadata") {
-            for (k, v) in meta {
-                properties.insert(
-                    k.clone(),
-                    Value::String(
-                        v.as_str()
-                            .map(str::to_owned)
-                            .unwrap_or_else(|| v.to_string()),
-                    ),
-                );
-            }
-        }
+    async fn announce_snapshot(
+        &self,
+        server: &Server,
+        name: String,
+        metadata: BTreeMap<String, String>,
+    ) -> Result<String> {
+        let mut properties: serde_json::Map<String, Value> = metadata
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
         properties.insert("image_type".into(), json!("snapshot"));
         properties.insert("instance_uuid".into(), json!(server.id));
         properties.insert("base_image_ref".into(), json!(server.image_id));
         properties.insert("user_id".into(), json!(server.user_id));
         let snapshot = Snapshot {
-            name: name.to_owned(),
+            name,
             owner: server.project_id.clone(),
             min_disk: server.flavor.disk as i64,
             properties,

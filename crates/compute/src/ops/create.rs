@@ -1,22 +1,15 @@
-//! Over 600 lines on purpose: a create validates every attribute of Nova's request, in
-//! Nova's order, before it makes anything.
-//!
-//! Server creation: the request validated completely, ports made, quota checked, the
-//! servers placed and recorded in one transaction. The host agent does the rest.
+//! Server creation: the request (read by `api::server_body`) checked against the database
+//! and the configuration, ports made, quota checked, the servers placed and recorded in one
+//! transaction. The host agent does the rest.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use onestack_api::{AuthContext, Fields};
+use onestack_api::AuthContext;
 use onestack_db::now_micros;
 use onestack_image::model::Image;
-use serde_json::Value;
 
-use super::{check_name, opt_flag, opt_uint, string_map};
+use super::server_input::{NetworkRequest, NewServer};
 use crate::error::{Error, Result};
-use crate::microversion::Version;
 use crate::model::{Fault, Flavor, FlavorCopy, Nic, Server};
 use crate::policy::Caller;
 use crate::scheduler;
@@ -24,25 +17,8 @@ use crate::service::{Computes, new_id};
 use crate::states::{PowerState, TaskState, VmState};
 use crate::store;
 
-const MAX_USER_DATA: usize = 65535;
 /// The most servers one request may ask for.
 const MAX_COUNT: u64 = 1000;
-
-/// One entry of `networks` in a create request.
-#[derive(Debug, Clone)]
-pub(crate) enum NetworkRequest {
-    Network {
-        id: String,
-        fixed_ip: Option<IpAddr>,
-    },
-    Port(String),
-}
-
-/// A requested fixed address, as Nova words its refusal.
-pub(crate) fn parse_fixed_ip(ip: &str) -> Result<IpAddr> {
-    ip.parse()
-        .map_err(|_| Error::BadRequest(format!("Invalid fixed IP address ({ip})")))
-}
 
 /// What a validated create request asks for.
 struct Plan {
@@ -92,128 +68,44 @@ pub fn sanitize_hostname(name: &str) -> String {
     if out.is_empty() { "server".into() } else { out }
 }
 
-pub(crate) fn check_hostname(hostname: &str) -> Result<()> {
-    let ok = !hostname.is_empty()
-        && hostname.len() <= 63
-        && hostname
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        && !hostname.starts_with('-')
-        && !hostname.ends_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::BadRequest(format!(
-            "Invalid input for field/attribute hostname. Value: {hostname}. It must be a valid hostname (letters, digits and '-', at most 63 characters)."
-        )))
-    }
-}
-
 /// The last path segment of an id-or-link reference (`flavorRef` may be a URL).
 pub(crate) fn reference(value: &str) -> &str {
     value.rsplit('/').next().unwrap_or(value)
 }
 
 impl Computes {
-    /// Validates a create request completely before anything is made.
-    async fn plan(
-        &self,
-        ctx: &AuthContext,
-        caller: &Caller,
-        version: Version,
-        mut f: Fields,
-        hints: Option<Value>,
-    ) -> Result<Plan> {
-        let name = f.opt_string("name")?.ok_or_else(|| {
-            Error::BadRequest(
-                "Invalid input for field/attribute server. 'name' is a required property".into(),
-            )
-        })?;
-        check_name(&name, "Server")?;
-        let description = if version.at_least(19) {
-            f.opt_string_max("description", 255)?
-        } else {
-            None
-        };
-        let hostname = if version.at_least(90) {
-            f.opt_string("hostname")?
-        } else {
-            None
-        };
-        if let Some(h) = &hostname {
-            check_hostname(h)?;
-        }
-        let flavor_ref = f.opt_string("flavorRef")?.ok_or_else(|| {
-            Error::BadRequest(
-                "Invalid input for field/attribute server. 'flavorRef' is a required property"
-                    .into(),
-            )
-        })?;
+    /// Checks a create request against the database and the configuration before anything
+    /// is made, in Nova's order.
+    async fn plan(&self, ctx: &AuthContext, caller: &Caller, new: NewServer) -> Result<Plan> {
         let flavor = self
-            .visible_flavor(caller, reference(&flavor_ref))
+            .visible_flavor(caller, reference(&new.flavor_ref))
             .await
-            .map_err(|_| Error::BadRequest(format!("Flavor {flavor_ref} could not be found.")))?;
+            .map_err(|_| {
+                Error::BadRequest(format!("Flavor {} could not be found.", new.flavor_ref))
+            })?;
         if flavor.disabled {
             return Err(Error::BadRequest(format!(
                 "Flavor {} is disabled.",
                 flavor.id
             )));
         }
-        // Image: `imageRef`, or the boot entry of `block_device_mapping_v2`.
-        let mut image_ref = f.opt_string("imageRef")?.filter(|s| !s.is_empty());
         let mut ephemeral_gb = None;
-        if let Some(bdms) = f.opt_array("block_device_mapping_v2")? {
-            for bdm in bdms {
-                let (source, dest, uuid, size, boot_index) = (
-                    bdm.get("source_type").and_then(Value::as_str).unwrap_or(""),
-                    bdm.get("destination_type")
-                        .and_then(Value::as_str)
-                        .unwrap_or("local"),
-                    bdm.get("uuid").and_then(Value::as_str),
-                    bdm.get("volume_size")
-                        .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok())),
-                    bdm.get("boot_index")
-                        .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok())),
-                );
-                match (source, dest) {
-                    ("image", "local") if boot_index == Some(0) => {
-                        let uuid = uuid.ok_or_else(|| {
-                            Error::BadRequest(
-                                "Block Device Mapping is Invalid: an image entry needs a uuid."
-                                    .into(),
-                            )
-                        })?;
-                        image_ref = Some(uuid.to_owned());
-                    }
-                    ("blank", "local") => {
-                        let size = size.unwrap_or(flavor.ephemeral);
-                        if size > flavor.ephemeral {
-                            return Err(Error::BadRequest(
-                                "Ephemeral disks requested are larger than the instance type allows. If no size is given in one block device mapping, flavor ephemeral size will be used.".into(),
-                            ));
-                        }
-                        ephemeral_gb = Some(size);
-                    }
-                    ("volume" | "snapshot", _) | (_, "volume") => {
-                        return Err(Error::BadRequest(
-                            "Block Device Mapping is Invalid: volumes need the block storage service, which this cloud does not run yet.".into(),
-                        ));
-                    }
-                    _ => {
-                        return Err(Error::BadRequest(format!(
-                            "Block Device Mapping is Invalid: source_type '{source}' with destination_type '{dest}' is not supported."
-                        )));
-                    }
-                }
+        for size in &new.blank_disks {
+            let size = size.unwrap_or(flavor.ephemeral);
+            if size > flavor.ephemeral {
+                return Err(Error::BadRequest(
+                    "Ephemeral disks requested are larger than the instance type allows. If no size is given in one block device mapping, flavor ephemeral size will be used.".into(),
+                ));
             }
+            ephemeral_gb = Some(size);
         }
-        let image_ref =
-            image_ref.ok_or_else(|| Error::BadRequest("Missing imageRef attribute".into()))?;
         let image = self
             .images
-            .find(ctx, reference(&image_ref))
+            .find(ctx, reference(&new.image_ref))
             .await
-            .map_err(|_| Error::BadRequest(format!("Image {image_ref} could not be found.")))?;
+            .map_err(|_| {
+                Error::BadRequest(format!("Image {} could not be found.", new.image_ref))
+            })?;
         if image.status != onestack_image::model::Status::Active {
             return Err(Error::BadRequest(format!(
                 "Image {} is not active.",
@@ -223,57 +115,32 @@ impl Computes {
         let boot_iso = image.disk_format.as_deref() == Some("iso");
         check_image_fits(&image, &flavor, boot_iso)?;
 
-        let networks = self.network_requests(caller, version, &mut f).await?;
-        let key = match f.opt_string("key_name")? {
+        let networks = self.network_requests(caller, new.networks).await?;
+        let key = match &new.key_name {
             Some(k) => {
-                let pair = store::keypair(&self.pool, &caller.user_id, &k)
+                let pair = store::keypair(&self.pool, &caller.user_id, k)
                     .await?
                     .ok_or_else(|| Error::BadRequest("Invalid key_name provided.".into()))?;
                 Some((pair.name, pair.public_key))
             }
             None => None,
         };
-        let user_data = match f.opt_string("user_data")? {
-            Some(u) => {
-                let decoded = STANDARD.decode(u.trim()).map_err(|_| {
-                    Error::BadRequest("User data needs to be valid base 64.".into())
-                })?;
-                if decoded.len() > MAX_USER_DATA {
-                    return Err(Error::BadRequest(format!(
-                        "User data too large. User data must be no larger than {MAX_USER_DATA} bytes once base64 encoded."
-                    )));
-                }
-                Some(u.trim().to_owned())
-            }
-            None => None,
-        };
-        let metadata = match f.take("metadata") {
-            Some(Value::Null) | None => BTreeMap::new(),
-            Some(v) => string_map(v, "metadata")?,
-        };
         let limits = self.quota_limits(&self.pool, &caller.project_id).await?;
         let max_meta = limits.get("metadata_items").copied().unwrap_or(-1);
-        if max_meta >= 0 && metadata.len() as i64 > max_meta {
+        if max_meta >= 0 && new.metadata.len() as i64 > max_meta {
             return Err(Error::Forbidden(format!(
                 "Quota exceeded for metadata_items: Requested {}, but already used 0 of {max_meta} metadata_items",
-                metadata.len()
+                new.metadata.len()
             )));
         }
-        let security_groups = self.security_groups(caller, &mut f).await?;
-        let (zone, forced_host) = match f.opt_string("availability_zone")? {
-            Some(z) => match z.split_once(':') {
-                Some((zone, host)) => {
-                    caller.require_admin("servers:create:forced_host")?;
-                    (
-                        Some(zone.to_owned()).filter(|z| !z.is_empty()),
-                        Some(host.to_owned()),
-                    )
-                }
-                None => (Some(z), None),
-            },
-            None => (None, None),
-        };
-        if let Some(z) = &zone {
+        let wanted_groups = new
+            .security_groups
+            .unwrap_or_else(|| vec!["default".into()]);
+        let security_groups = self.security_groups(caller, &wanted_groups).await?;
+        if new.forced_host.is_some() {
+            caller.require_admin("servers:create:forced_host")?;
+        }
+        if let Some(z) = &new.zone {
             let hosts = store::hosts(&self.pool).await?;
             if !hosts.iter().any(|h| &h.zone == z) && z != &self.config.availability_zone {
                 return Err(Error::BadRequest(format!(
@@ -281,10 +148,9 @@ impl Computes {
                 )));
             }
         }
-        let config_drive =
-            opt_flag(&mut f, "config_drive")?.unwrap_or(false) || self.config.force_config_drive;
-        let min_count = opt_uint(&mut f, "min_count")?.unwrap_or(1);
-        let max_count = opt_uint(&mut f, "max_count")?.unwrap_or(min_count);
+        let config_drive = new.config_drive || self.config.force_config_drive;
+        let min_count = new.min_count.unwrap_or(1);
+        let max_count = new.max_count.unwrap_or(min_count);
         if max_count > MAX_COUNT {
             return Err(Error::BadRequest(format!(
                 "max_count may be at most {MAX_COUNT} in one request."
@@ -311,8 +177,8 @@ impl Computes {
                 "Unable to launch multiple instances with a single configured port ID or fixed IP. Please launch your instance one by one with different ports.".into(),
             ));
         }
-        let group = match hints.as_ref().and_then(|h| h.get("group")) {
-            Some(Value::String(g)) => {
+        let group = match &new.group {
+            Some(g) => {
                 let group = store::group(&self.pool, g)
                     .await?
                     .filter(|g| caller.owns(&g.project_id))
@@ -321,209 +187,38 @@ impl Computes {
                     })?;
                 Some(group.id)
             }
-            Some(_) => {
-                return Err(Error::BadRequest(
-                    "Invalid input for field/attribute group.".into(),
-                ));
-            }
             None => None,
         };
-        let tags = if version.at_least(52) {
-            f.opt_string_list("tags", 60)?.unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        let access_ipv4 = f.opt_string("accessIPv4")?.unwrap_or_default();
-        let access_ipv6 = f.opt_string("accessIPv6")?.unwrap_or_default();
-        let return_reservation_id = opt_flag(&mut f, "return_reservation_id")?.unwrap_or(false);
-        for ignored in [
-            "adminPass",
-            "OS-DCF:diskConfig",
-            "personality",
-            "trusted_image_certificates",
-            "host",
-            "hypervisor_hostname",
-        ] {
-            f.ignore(ignored);
-        }
-        f.deny_unknown()?;
         Ok(Plan {
             min_count,
-            name,
-            description,
-            hostname,
+            name: new.name,
+            description: new.description,
+            hostname: new.hostname,
             image: Some(image),
             flavor,
             ephemeral_gb,
             networks,
             key,
-            user_data,
-            metadata,
+            user_data: new.user_data,
+            metadata: new.metadata,
             security_groups,
-            zone,
-            forced_host,
+            zone: new.zone,
+            forced_host: new.forced_host,
             config_drive,
             max_count,
             group,
-            tags,
-            access_ipv4,
-            access_ipv6,
-            return_reservation_id,
+            tags: new.tags,
+            access_ipv4: new.access_ipv4,
+            access_ipv6: new.access_ipv6,
+            return_reservation_id: new.return_reservation_id,
         })
-    }
-
-    async fn network_requests(
-        &self,
-        caller: &Caller,
-        version: Version,
-        f: &mut Fields,
-    ) -> Result<Vec<NetworkRequest>> {
-        let visible = || async {
-            let all = self.networks.list_networks(caller).await?;
-            Ok::<_, Error>(
-                all.into_iter()
-                    .filter(|n| !n.external || n.shared)
-                    .filter(|n| n.project_id == caller.project_id || n.shared)
-                    .collect::<Vec<_>>(),
-            )
-        };
-        match f.take("networks") {
-            Some(Value::String(s)) if s == "none" => Ok(Vec::new()),
-            None if version.at_least(37) => Err(Error::BadRequest(
-                "Invalid input for field/attribute networks. 'networks' is a required property"
-                    .into(),
-            )),
-            Some(Value::String(s)) if s == "auto" => {
-                let nets = visible().await?;
-                match nets.as_slice() {
-                    [one] => Ok(vec![NetworkRequest::Network { id: one.id.clone(), fixed_ip: None }]),
-                    [] => Err(Error::BadRequest(
-                        "Unable to automatically allocate a network for project: create a network and a subnet first.".into(),
-                    )),
-                    _ => Err(Error::Conflict("Multiple possible networks found, use a Network ID to be more specific.".into())),
-                }
-            }
-            None | Some(Value::Null) => {
-                let nets = visible().await?;
-                match nets.as_slice() {
-                    [] => Ok(Vec::new()),
-                    [one] => Ok(vec![NetworkRequest::Network {
-                        id: one.id.clone(),
-                        fixed_ip: None,
-                    }]),
-                    _ => Err(Error::Conflict(
-                        "Multiple possible networks found, use a Network ID to be more specific."
-                            .into(),
-                    )),
-                }
-            }
-            Some(Value::Array(list)) => {
-                let mut out = Vec::new();
-                for entry in list {
-                    let port = entry
-                        .get("port")
-                        .and_then(Value::as_str)
-                        .filter(|s| !s.is_empty());
-                    let uuid = entry
-                        .get("uuid")
-                        .and_then(Value::as_str)
-                        .filter(|s| !s.is_empty());
-                    let fixed_ip = entry
-                        .get("fixed_ip")
-                        .and_then(Value::as_str)
-                        .map(parse_fixed_ip)
-                        .transpose()?;
-                    match (port, uuid) {
-                        (Some(p), _) => {
-                            let port = self.networks.get_port(caller, p).await.map_err(|_| {
-                                Error::BadRequest(format!("Port id {p} could not be found."))
-                            })?;
-                            if !port.device_id.is_empty() {
-                                return Err(Error::Conflict(format!("Port {p} is still in use.")));
-                            }
-                            out.push(NetworkRequest::Port(port.id));
-                        }
-                        (None, Some(n)) => {
-                            let network =
-                                self.networks.get_network(caller, n).await.map_err(|_| {
-                                    Error::BadRequest(format!("Network {n} could not be found."))
-                                })?;
-                            if !(network.project_id == caller.project_id
-                                || network.shared
-                                || caller.admin)
-                            {
-                                return Err(Error::BadRequest(format!(
-                                    "Network {n} could not be found."
-                                )));
-                            }
-                            out.push(NetworkRequest::Network {
-                                id: network.id,
-                                fixed_ip,
-                            });
-                        }
-                        _ => {
-                            return Err(Error::BadRequest(
-                                "Bad networks format: each network needs a 'uuid' or a 'port'."
-                                    .into(),
-                            ));
-                        }
-                    }
-                }
-                Ok(out)
-            }
-            Some(_) => Err(Error::BadRequest(
-                "Bad networks format: 'networks' must be a list, 'auto' or 'none'.".into(),
-            )),
-        }
-    }
-
-    /// Security group names (or ids) → (name, id), in the caller's project.
-    pub(crate) async fn security_groups(
-        &self,
-        caller: &Caller,
-        f: &mut Fields,
-    ) -> Result<Vec<(String, String)>> {
-        let requested: Vec<String> = match f.opt_array("security_groups")? {
-            None => vec!["default".into()],
-            Some(list) => list
-                .iter()
-                .map(|g| {
-                    g.get("name")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                        .ok_or_else(|| Error::BadRequest("Invalid input for field/attribute security_groups: each needs a 'name'.".into()))
-                })
-                .collect::<Result<_>>()?,
-        };
-        let groups = self.networks.list_groups(caller).await?;
-        let mut out = Vec::new();
-        for wanted in requested {
-            let found = groups
-                .iter()
-                .map(|(g, _)| g)
-                // Names resolve in the caller's project only (an admin sees every project's
-                // `default`); other projects' groups only by id, and only for admins.
-                .filter(|g| g.project_id == caller.project_id || (caller.admin && g.id == wanted))
-                .find(|g| g.id == wanted || g.name == wanted)
-                .ok_or_else(|| {
-                    Error::BadRequest(format!(
-                        "Unable to find security_group with name or id '{wanted}'"
-                    ))
-                })?;
-            if !out.iter().any(|(_, id)| id == &found.id) {
-                out.push((found.name.clone(), found.id.clone()));
-            }
-        }
-        Ok(out)
     }
 
     pub async fn create_server(
         &self,
         ctx: &AuthContext,
         caller: &Caller,
-        version: Version,
-        fields: Fields,
-        hints: Option<Value>,
+        new: NewServer,
     ) -> Result<Created> {
         caller.require_writer("servers:create")?;
         if caller.project_id.is_empty() {
@@ -531,7 +226,7 @@ impl Computes {
                 "Creating a server needs a project-scoped token.".into(),
             ));
         }
-        let plan = self.plan(ctx, caller, version, fields, hints).await?;
+        let plan = self.plan(ctx, caller, new).await?;
         // Nova makes as many as the quota allows between min_count and max_count.
         let headroom = {
             let limits = self.quota_limits(&self.pool, &caller.project_id).await?;
@@ -848,8 +543,5 @@ mod tests {
         assert_eq!(sanitize_hostname("My Server_1"), "my-server-1");
         assert_eq!(sanitize_hostname("--x--"), "x");
         assert_eq!(sanitize_hostname("ü"), "server");
-        assert!(check_hostname("vm-1").is_ok());
-        assert!(check_hostname("-vm").is_err());
-        assert!(check_hostname("a b").is_err());
     }
 }

@@ -1,19 +1,16 @@
 //! Flavors: public ones for everybody, private ones for the projects given access; extra
 //! specs; admins create and delete.
 
-use onestack_api::Fields;
-use onestack_db::now_micros;
-use serde_json::Value;
+use std::collections::BTreeMap;
 
-use super::{check_name, opt_flag, opt_uint, string_map};
+use onestack_db::now_micros;
+
+use super::resource_input::{FlavorUpdate, NewFlavor};
 use crate::error::{Error, Result};
 use crate::model::Flavor;
 use crate::policy::Caller;
 use crate::service::{Computes, new_id};
 use crate::store;
-
-/// Nova's `db.MAX_INT`: the largest size a flavor may have.
-const MAX_INT: u64 = 2_147_483_647;
 
 impl Computes {
     /// Flavors the caller sees, with Nova's `is_public`, `minRam` and `minDisk` filters.
@@ -73,81 +70,20 @@ impl Computes {
         }
     }
 
-    pub async fn create_flavor(&self, caller: &Caller, mut f: Fields) -> Result<Flavor> {
+    pub async fn create_flavor(&self, caller: &Caller, new: NewFlavor) -> Result<Flavor> {
         caller.require_admin("os-flavor-manage:create")?;
-        let name = f.string("name", 255).map_err(Error::from)?;
-        check_name(&name, "Flavor")?;
-        let id = match f.take("id") {
-            None | Some(Value::Null) => new_id(),
-            Some(Value::String(s)) if s == "auto" => new_id(),
-            Some(Value::String(s)) if !s.is_empty() && s.len() <= 255 && s.trim() == s => s,
-            Some(Value::Number(n)) => n.to_string(),
-            Some(other) => {
-                return Err(Error::BadRequest(format!(
-                    "Invalid input for field/attribute id. Value: {other}."
-                )));
-            }
-        };
-        let required = |v: Option<u64>, key: &str| {
-            v.ok_or_else(|| {
-                Error::BadRequest(format!(
-                    "Invalid input for field/attribute flavor. '{key}' is a required property"
-                ))
-            })
-        };
-        let ram = required(opt_uint(&mut f, "ram")?, "ram")?;
-        let vcpus = required(opt_uint(&mut f, "vcpus")?, "vcpus")?;
-        let disk = required(opt_uint(&mut f, "disk")?, "disk")?;
-        if ram == 0 || vcpus == 0 || vcpus > u64::from(u32::MAX) {
-            return Err(Error::BadRequest(
-                "Invalid input: ram and vcpus must be at least 1.".into(),
-            ));
-        }
-        // Nova's schema bounds every size by the database's integer (2147483647); sizes
-        // beyond it would overflow the arithmetic of placement and image checks.
-        for (name, value) in [("ram", ram), ("vcpus", vcpus), ("disk", disk)] {
-            if value > MAX_INT {
-                return Err(Error::BadRequest(format!(
-                    "Invalid input for field/attribute {name}. Value: {value}. {value} is greater than the maximum of {MAX_INT}"
-                )));
-            }
-        }
-        let swap = match f.take("swap") {
-            Some(Value::String(s)) if s.is_empty() => 0,
-            Some(v) => {
-                let mut tmp = Fields::from_object(serde_json::json!({"swap": v}), "flavor")?;
-                opt_uint(&mut tmp, "swap")?.unwrap_or(0)
-            }
-            None => 0,
-        };
-        let ephemeral = opt_uint(&mut f, "OS-FLV-EXT-DATA:ephemeral")?.unwrap_or(0);
-        let rxtx_factor = match f.take("rxtx_factor") {
-            Some(Value::Number(n)) => n
-                .as_f64()
-                .filter(|x| *x > 0.0)
-                .ok_or_else(|| Error::BadRequest("Invalid rxtx_factor".into()))?,
-            None | Some(Value::Null) => 1.0,
-            Some(_) => {
-                return Err(Error::BadRequest(
-                    "Invalid input for field/attribute rxtx_factor.".into(),
-                ));
-            }
-        };
-        let is_public = opt_flag(&mut f, "os-flavor-access:is_public")?.unwrap_or(true);
-        let description = f.opt_string_max("description", 65535)?;
-        f.deny_unknown()?;
         let flavor = Flavor {
-            id,
-            name,
-            vcpus: vcpus as u32,
-            ram,
-            disk,
-            ephemeral,
-            swap,
-            rxtx_factor,
-            is_public,
+            id: new.id.unwrap_or_else(new_id),
+            name: new.name,
+            vcpus: new.vcpus,
+            ram: new.ram,
+            disk: new.disk,
+            ephemeral: new.ephemeral,
+            swap: new.swap,
+            rxtx_factor: new.rxtx_factor,
+            is_public: new.is_public,
             disabled: false,
-            description,
+            description: new.description,
             extra_specs: Default::default(),
             created_at: now_micros(),
         };
@@ -182,17 +118,15 @@ impl Computes {
         }
     }
 
-    pub async fn update_flavor(&self, caller: &Caller, id: &str, mut f: Fields) -> Result<Flavor> {
+    pub async fn update_flavor(
+        &self,
+        caller: &Caller,
+        id: &str,
+        change: FlavorUpdate,
+    ) -> Result<Flavor> {
         caller.require_admin("os-flavor-manage:update")?;
         let mut flavor = self.get_flavor(caller, id).await?;
-        if !f.contains("description") {
-            return Err(Error::BadRequest(
-                "Invalid input for field/attribute flavor. 'description' is a required property"
-                    .into(),
-            ));
-        }
-        flavor.description = f.opt_string_max("description", 65535)?;
-        f.deny_unknown()?;
+        flavor.description = change.description;
         store::update_flavor(&self.pool, &flavor).await?;
         Ok(flavor)
     }
@@ -206,21 +140,15 @@ impl Computes {
         }
     }
 
+    /// Adds extra specs to a flavor, or changes them.
     pub async fn set_extra_specs(
         &self,
         caller: &Caller,
         id: &str,
-        specs: Value,
-        replace_key: Option<&str>,
+        specs: BTreeMap<String, String>,
     ) -> Result<Flavor> {
         caller.require_admin("os-flavor-extra-specs:create")?;
         let mut flavor = self.get_flavor(caller, id).await?;
-        let specs = string_map(specs, "extra_specs")?;
-        if let Some(key) = replace_key
-            && (specs.len() != 1 || !specs.contains_key(key))
-        {
-            return Err(Error::BadRequest("Request body and URI mismatch".into()));
-        }
         flavor.extra_specs.extend(specs);
         store::update_flavor(&self.pool, &flavor).await?;
         Ok(flavor)

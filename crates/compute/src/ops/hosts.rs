@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use onestack_db::now_micros;
 use serde_json::{Value, json};
 
+use super::resource_input::QuotaUpdate;
 use crate::config::QUOTA_RESOURCES;
 use crate::error::{Error, Result};
 use crate::microversion::Version;
@@ -211,36 +212,10 @@ impl Computes {
         &self,
         caller: &Caller,
         project_id: &str,
-        body: &Value,
+        change: QuotaUpdate,
     ) -> Result<Value> {
         caller.require_admin("os-quota-sets:update")?;
-        let Some(Value::Object(set)) = body.get("quota_set") else {
-            return Err(Error::BadRequest(
-                "Invalid input for field/attribute quota_set.".into(),
-            ));
-        };
-        let mut changes = Vec::new();
-        for (k, v) in set {
-            if k == "force" || k == "id" {
-                continue;
-            }
-            if !QUOTA_RESOURCES.contains(&k.as_str()) {
-                return Err(Error::BadRequest(format!(
-                    "Invalid input for field/attribute quota_set. Additional properties are not allowed ('{k}' was unexpected)"
-                )));
-            }
-            let limit = v
-                .as_i64()
-                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-                .filter(|n| *n >= -1)
-                .ok_or_else(|| {
-                    Error::BadRequest(format!(
-                        "Invalid input for field/attribute {k}. Value: {v}."
-                    ))
-                })?;
-            changes.push((k.clone(), limit));
-        }
-        for (k, limit) in changes {
+        for (k, limit) in change.limits {
             store::set_quota(&self.pool, project_id, &k, limit).await?;
         }
         let mut view = self.quota_set(caller, project_id, false).await?;

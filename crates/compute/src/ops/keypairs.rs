@@ -1,10 +1,9 @@
 //! Keypairs belong to a user: imported from a public key, or generated here for clients
 //! below microversion 2.92 (the private key is returned once and never stored).
 
-use onestack_api::Fields;
 use onestack_db::now_micros;
 
-use super::check_name;
+use super::resource_input::{KeyType, NewKeypair};
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::microversion::Version;
@@ -44,51 +43,23 @@ impl Computes {
     pub async fn create_keypair(
         &self,
         caller: &Caller,
-        version: Version,
-        mut f: Fields,
+        new: NewKeypair,
     ) -> Result<(Keypair, Option<String>)> {
-        let name = f.string("name", 255).map_err(Error::from)?;
-        check_name(&name, "Keypair")?;
-        if !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || " _-.@".contains(c))
-        {
-            return Err(Error::BadRequest(
-                "Keypair data is invalid: Keypair name contains unsafe characters".into(),
-            ));
-        }
-        let key_type = if version.at_least(2) {
-            f.opt_string("type")?.unwrap_or_else(|| "ssh".into())
-        } else {
-            "ssh".into()
-        };
-        if key_type != "ssh" && key_type != "x509" {
-            return Err(Error::BadRequest(format!(
-                "Invalid input for field/attribute type. Value: {key_type}."
-            )));
-        }
-        let owner = match f.opt_string("user_id")? {
-            Some(u) if version.at_least(10) && u != caller.user_id => {
+        let owner = match new.user_id {
+            Some(u) if u != caller.user_id => {
                 caller.require_admin("os-keypairs:create")?;
                 u
             }
             _ => caller.user_id.clone(),
         };
-        let public = f.opt_string("public_key")?;
-        f.deny_unknown()?;
-        let (public_key, private_key) = match public {
-            Some(p) => (p.trim().to_owned(), None),
-            None if version.at_least(92) => {
-                return Err(Error::BadRequest(
-                    "Invalid input for field/attribute keypair. 'public_key' is a required property".into(),
-                ));
-            }
+        let (public_key, private_key) = match new.public_key {
+            Some(p) => (p, None),
             None => {
-                let (private, public) = keys::generate(&name).await?;
+                let (private, public) = keys::generate(&new.name).await?;
                 (public, Some(private))
             }
         };
-        if key_type == "x509" {
+        if new.key_type == KeyType::X509 {
             return Err(Error::BadRequest("Keypair data is invalid: x509 certificates are not supported here; import an SSH public key.".into()));
         }
         let fingerprint = keys::fingerprint(&public_key)?;
@@ -107,10 +78,10 @@ impl Computes {
         }
         let keypair = Keypair {
             id: store::next_keypair_id(&mut tx).await?,
-            name,
+            name: new.name,
             user_id: owner,
             project_id: caller.project_id.clone(),
-            key_type,
+            key_type: new.key_type.as_str().to_owned(),
             public_key,
             fingerprint,
             created_at: now_micros(),

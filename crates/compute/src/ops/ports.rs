@@ -1,13 +1,13 @@
-//! A server's ports: made on its networks (or taken over when given), bound to its host,
+//! A server's networks and ports: the networks, ports and security groups a request names
+//! resolved; ports made on its networks (or taken over when given), bound to its host,
 //! released with it; interfaces attached and detached later.
 
-use onestack_api::{ApiError, Fields};
+use onestack_api::ApiError;
 use onestack_network::error::Error as NetworkError;
 use onestack_network::model::Port;
 use onestack_network::ops::port_input::{IpRequest, NewPort};
-use serde_json::{Value, json};
 
-use super::create::{NetworkRequest, parse_fixed_ip};
+use super::server_input::{NetworkChoice, NetworkRequest};
 use crate::error::{Error, Result};
 use crate::model::{Nic, Server};
 use crate::policy::Caller;
@@ -17,6 +17,119 @@ use crate::store;
 use crate::views::FloatingAddresses;
 
 impl Computes {
+    /// The networks asked for, resolved: each port found and free, each network visible;
+    /// `auto` and no choice pick the project's one network.
+    pub(super) async fn network_requests(
+        &self,
+        caller: &Caller,
+        choice: NetworkChoice,
+    ) -> Result<Vec<NetworkRequest>> {
+        let visible = || async {
+            let all = self.networks.list_networks(caller).await?;
+            Ok::<_, Error>(
+                all.into_iter()
+                    .filter(|n| !n.external || n.shared)
+                    .filter(|n| n.project_id == caller.project_id || n.shared)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let several = || {
+            Error::Conflict(
+                "Multiple possible networks found, use a Network ID to be more specific.".into(),
+            )
+        };
+        let one = |id: &str| NetworkRequest::Network {
+            id: id.to_owned(),
+            fixed_ip: None,
+        };
+        match choice {
+            NetworkChoice::None => Ok(Vec::new()),
+            NetworkChoice::Auto => match visible().await?.as_slice() {
+                [only] => Ok(vec![one(&only.id)]),
+                [] => Err(Error::BadRequest(
+                    "Unable to automatically allocate a network for project: create a network and a subnet first.".into(),
+                )),
+                _ => Err(several()),
+            },
+            NetworkChoice::Unspecified => match visible().await?.as_slice() {
+                [] => Ok(Vec::new()),
+                [only] => Ok(vec![one(&only.id)]),
+                _ => Err(several()),
+            },
+            NetworkChoice::Listed(list) => {
+                let mut out = Vec::new();
+                for request in list {
+                    out.push(self.resolve_network(caller, request).await?);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// One listed port (found, and held by no device) or network (visible to the caller).
+    async fn resolve_network(
+        &self,
+        caller: &Caller,
+        request: NetworkRequest,
+    ) -> Result<NetworkRequest> {
+        match request {
+            NetworkRequest::Port(p) => {
+                let port =
+                    self.networks.get_port(caller, &p).await.map_err(|_| {
+                        Error::BadRequest(format!("Port id {p} could not be found."))
+                    })?;
+                if !port.device_id.is_empty() {
+                    return Err(Error::Conflict(format!("Port {p} is still in use.")));
+                }
+                Ok(NetworkRequest::Port(port.id))
+            }
+            NetworkRequest::Network { id: n, fixed_ip } => {
+                let network =
+                    self.networks.get_network(caller, &n).await.map_err(|_| {
+                        Error::BadRequest(format!("Network {n} could not be found."))
+                    })?;
+                if !(network.project_id == caller.project_id || network.shared || caller.admin) {
+                    return Err(Error::BadRequest(format!(
+                        "Network {n} could not be found."
+                    )));
+                }
+                Ok(NetworkRequest::Network {
+                    id: network.id,
+                    fixed_ip,
+                })
+            }
+        }
+    }
+
+    /// Security group names (or ids) → (name, id), in the caller's project.
+    pub(crate) async fn security_groups(
+        &self,
+        caller: &Caller,
+        requested: &[String],
+    ) -> Result<Vec<(String, String)>> {
+        let groups = self.networks.list_groups(caller).await?;
+        let mut out = Vec::new();
+        for wanted in requested {
+            let wanted = wanted.as_str();
+            let found = groups
+                .iter()
+                .map(|(g, _)| g)
+                // Names resolve in the caller's project only (an admin sees every project's
+                // `default`); other projects' groups only by id, and only for admins.
+                .filter(|g| g.project_id == caller.project_id || (caller.admin && g.id == wanted))
+                .find(|g| g.id == wanted || g.name == wanted)
+                .ok_or_else(|| {
+                    Error::BadRequest(format!(
+                        "Unable to find security_group with name or id '{wanted}'"
+                    ))
+                })?;
+            if !out.iter().any(|(_, id)| id == &found.id) {
+                out.push((found.name.clone(), found.id.clone()));
+            }
+        }
+        Ok(out)
+    }
+
     /// The floating addresses carried by the fixed addresses of `servers`' ports.
     pub async fn floating_addresses(&self, servers: &[&Server]) -> Result<FloatingAddresses> {
         let port_ids: Vec<String> = servers
@@ -189,7 +302,7 @@ impl Computes {
         &self,
         caller: &Caller,
         id: &str,
-        mut f: Fields,
+        request: NetworkRequest,
     ) -> Result<Interface> {
         caller.require_writer("os-attach-interfaces:create")?;
         let current = self.get_server(caller, id).await?;
@@ -201,45 +314,20 @@ impl Computes {
             &[VmState::Active, VmState::Paused, VmState::Stopped],
             None,
         )?;
-        let port_id = f.opt_string("port_id")?;
-        let net_id = f.opt_string("net_id")?;
-        let fixed_ip = match f.opt_array("fixed_ips")? {
-            Some(list) => list
-                .first()
-                .and_then(|e| e.get("ip_address"))
-                .and_then(Value::as_str)
-                .map(parse_fixed_ip)
-                .transpose()?,
-            None => None,
-        };
-        f.ignore("tag");
-        f.deny_unknown()?;
-        let request = match (port_id, net_id) {
-            (Some(p), None) => {
-                let port = self
-                    .networks
-                    .get_port(caller, &p)
-                    .await
-                    .map_err(|_| Error::NotFound(format!("Port {p} could not be found.")))?;
-                if !port.device_id.is_empty() {
-                    return Err(Error::Conflict(format!("Port {p} is still in use.")));
-                }
-                NetworkRequest::Port(p)
+        if let NetworkRequest::Port(p) = &request {
+            let port = self
+                .networks
+                .get_port(caller, p)
+                .await
+                .map_err(|_| Error::NotFound(format!("Port {p} could not be found.")))?;
+            if !port.device_id.is_empty() {
+                return Err(Error::Conflict(format!("Port {p} is still in use.")));
             }
-            (None, Some(n)) => NetworkRequest::Network { id: n, fixed_ip },
-            _ => {
-                return Err(Error::BadRequest(
-                    "Must not input both network_id and port_id, and one of them is required."
-                        .into(),
-                ));
-            }
-        };
+        }
+        // A port made here gets the server's security groups; a port given keeps its own.
         let groups: Vec<(String, String)> = if matches!(request, NetworkRequest::Network { .. }) {
-            let mut probe = Fields::from_object(
-                json!({"security_groups": server.security_groups.iter().map(|n| json!({"name": n})).collect::<Vec<_>>()}),
-                "x",
-            )?;
-            self.security_groups(caller, &mut probe).await?
+            self.security_groups(caller, &server.security_groups)
+                .await?
         } else {
             Vec::new()
         };

@@ -1,13 +1,11 @@
 //! Servers as records: read, list with Nova's filters, update, delete; instance actions
 //! and the lock that guards them.
 
-use onestack_api::Fields;
 use onestack_db::now_micros;
 
-use super::check_name;
-use super::create::{check_hostname, reference};
+use super::create::reference;
+use super::server_input::ServerUpdate;
 use crate::error::{Error, Result};
-use crate::microversion::Version;
 use crate::model::{InstanceAction, Server};
 use crate::policy::Caller;
 use crate::service::Computes;
@@ -182,34 +180,27 @@ impl Computes {
     pub async fn update_server(
         &self,
         caller: &Caller,
-        version: Version,
         id: &str,
-        mut f: Fields,
+        change: ServerUpdate,
     ) -> Result<Server> {
         caller.require_writer("servers:update")?;
         let current = self.get_server(caller, id).await?;
         let mut server = current.doc;
-        if let Some(name) = f.opt_string("name")? {
-            check_name(&name, "Server")?;
+        if let Some(name) = change.name {
             server.name = name;
         }
-        if version.at_least(19) && f.contains("description") {
-            server.description = f.opt_string_max("description", 255)?;
+        if let Some(description) = change.description {
+            server.description = description;
         }
-        if version.at_least(90)
-            && let Some(h) = f.opt_string("hostname")?
-        {
-            check_hostname(&h)?;
-            server.hostname = h;
+        if let Some(hostname) = change.hostname {
+            server.hostname = hostname;
         }
-        if let Some(a) = f.opt_string("accessIPv4")? {
+        if let Some(a) = change.access_ipv4 {
             server.access_ipv4 = a;
         }
-        if let Some(a) = f.opt_string("accessIPv6")? {
+        if let Some(a) = change.access_ipv6 {
             server.access_ipv6 = a;
         }
-        f.ignore("OS-DCF:diskConfig");
-        f.deny_unknown()?;
         self.save(server, current.revision).await
     }
 
