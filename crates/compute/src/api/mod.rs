@@ -21,7 +21,7 @@ use onestack_api::request_id::RequestId;
 use onestack_api::{ApiError, AuthContext, BaseUrl};
 use serde_json::{Value, json};
 
-use crate::microversion::{self, MAX, MIN, Version};
+use crate::microversion::{SCHEME, Version};
 use crate::policy::Caller;
 use crate::service::Computes;
 
@@ -65,8 +65,8 @@ fn version_entry(base: &str) -> Value {
     json!({
         "id": "v2.1",
         "status": "CURRENT",
-        "version": MAX.text(),
-        "min_version": MIN.text(),
+        "version": SCHEME.text(SCHEME.max),
+        "min_version": SCHEME.text(SCHEME.min),
         "updated": "2013-07-23T11:33:21Z",
         "links": [{"rel": "self", "href": format!("{base}/compute/v2.1/")}],
         "media-types": [{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}],
@@ -210,7 +210,7 @@ pub fn router(computes: Shared) -> Router {
         .route(&v("/os-simple-tenant-usage/{project}"), get(show_usage))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .fallback(not_found)
-        .layer(middleware::from_fn(microversion::layer))
+        .layer(middleware::from_fn(|r, n| SCHEME.negotiate(r, n)))
         .layer(middleware::from_fn(|r, n| {
             render_errors(ErrorStyle::Nova, r, n)
         }))
