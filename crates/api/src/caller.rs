@@ -2,6 +2,10 @@
 //! whether they may administer the cloud or only change or only read their project's things.
 //! Each service renders a refused rule in its own words (`From<Denied>` in its `error`).
 
+use axum::extract::FromRequestParts;
+use http::request::Parts;
+
+use crate::request_id::RequestId;
 use crate::{ApiError, AuthContext};
 
 #[derive(Debug, Clone)]
@@ -43,6 +47,23 @@ impl Caller {
             admin,
             request_id,
         })
+    }
+
+    /// The token's context and the caller of a request to `service`, from the request's
+    /// parts (its `AuthContext` and request id), for a service's request extractor.
+    pub async fn from_parts<S: Send + Sync>(
+        parts: &mut Parts,
+        state: &S,
+        service: &str,
+    ) -> Result<(AuthContext, Self), ApiError> {
+        let auth = AuthContext::from_request_parts(parts, state).await?;
+        let request_id = parts
+            .extensions
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
+        let caller = Self::from_context(&auth, request_id, service)?;
+        Ok((auth, caller))
     }
 
     /// The services acting for themselves (releasing a deleted server's ports, say): an

@@ -115,7 +115,7 @@ impl Computes {
             .iter()
             .filter_map(|r| Some(((*r).to_owned(), self.config.default_quota(r)?)))
             .collect();
-        for (resource, limit) in store::quota_overrides(e, project_id).await? {
+        for (resource, limit) in store::QUOTAS.limits(e, project_id).await? {
             limits.insert(resource, limit);
         }
         Ok(limits)

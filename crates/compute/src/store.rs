@@ -465,39 +465,8 @@ pub async fn actions(pool: &Pool, server_id: &str) -> Result<Vec<InstanceAction>
 
 // ---- quotas ----
 
-pub async fn quota_overrides<'c, E: Executor<'c, Database = Any>>(
-    e: E,
-    project_id: &str,
-) -> Result<Vec<(String, i64)>> {
-    let rows = sqlx::query("SELECT resource, hard_limit FROM cmp_quotas WHERE project_id = $1")
-        .bind(project_id.to_owned())
-        .fetch_all(e)
-        .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("resource")?, r.try_get("hard_limit")?)))
-        .collect()
-}
-
-pub async fn set_quota(pool: &Pool, project_id: &str, resource: &str, limit: i64) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO cmp_quotas (project_id, resource, hard_limit) VALUES ($1, $2, $3) \
-         ON CONFLICT (project_id, resource) DO UPDATE SET hard_limit = excluded.hard_limit",
-    )
-    .bind(project_id.to_owned())
-    .bind(resource.to_owned())
-    .bind(limit)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-pub async fn reset_quotas(pool: &Pool, project_id: &str) -> Result<()> {
-    sqlx::query("DELETE FROM cmp_quotas WHERE project_id = $1")
-        .bind(project_id.to_owned())
-        .execute(pool)
-        .await?;
-    Ok(())
-}
+/// Nova's per-project limits (the defaults are the configuration's).
+pub const QUOTAS: onestack_db::QuotaTable = onestack_db::QuotaTable("cmp_quotas");
 
 // ---- hosts ----
 

@@ -6,6 +6,7 @@
 pub mod docs;
 pub mod ids;
 pub mod query;
+pub mod quotas;
 pub mod timestamps;
 
 use std::path::Path;
@@ -20,6 +21,7 @@ pub use sqlx::{Any, Row as RowExt, Transaction};
 
 pub use docs::{DocError, decode, encode};
 pub use query::{Bind, Sql};
+pub use quotas::QuotaTable;
 
 pub type Pool = AnyPool;
 pub type Tx = Transaction<'static, Any>;

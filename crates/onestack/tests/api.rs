@@ -1339,13 +1339,13 @@ async fn regions_services_and_endpoints() {
         .post(
             "/services",
             &admin,
-            json!({"service": {"type": "volumev3", "name": "cinderv3", "description": "Volumes"}}),
+            json!({"service": {"type": "placement", "name": "placement", "description": "Placement"}}),
         )
         .await;
     let sid = created(&s, "service");
-    assert_eq!(s.body["service"]["type"], "volumev3");
+    assert_eq!(s.body["service"]["type"], "placement");
     assert_eq!(s.body["service"]["enabled"], true);
-    let by_type = cloud.get("/services?type=volumev3", &admin).await;
+    let by_type = cloud.get("/services?type=placement", &admin).await;
     assert_collection(&by_type, "services");
     assert_eq!(field_of(&by_type.body, "services", "id"), vec![sid.clone()]);
     ok(&cloud
@@ -1360,7 +1360,7 @@ async fn regions_services_and_endpoints() {
         .post(
             "/endpoints",
             &admin,
-            json!({"endpoint": {"service_id": sid, "interface": "public", "url": "http://cinder.example/v3/%(project_id)s", "region_id": "Sub"}}),
+            json!({"endpoint": {"service_id": sid, "interface": "public", "url": "http://placement.example/v1/%(project_id)s", "region_id": "Sub"}}),
         )
         .await;
     let eid = created(&e, "endpoint");
@@ -1412,19 +1412,19 @@ async fn regions_services_and_endpoints() {
         .as_str()
         .unwrap()
         .to_owned();
-    let volume = token.body["token"]["catalog"]
+    let placement = token.body["token"]["catalog"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["type"] == "volumev3")
+        .find(|s| s["type"] == "placement")
         .cloned()
         .unwrap();
-    assert_eq!(volume["name"], "cinderv3");
+    assert_eq!(placement["name"], "placement");
     assert_eq!(
-        volume["endpoints"][0]["url"],
-        format!("http://cinder.example/v3/{project_id}")
+        placement["endpoints"][0]["url"],
+        format!("http://placement.example/v1/{project_id}")
     );
-    assert_eq!(volume["endpoints"][0]["region_id"], "Sub");
+    assert_eq!(placement["endpoints"][0]["region_id"], "Sub");
     let catalog = cloud.get("/auth/catalog", &admin).await;
     ok(&catalog);
     assert!(

@@ -1157,3 +1157,103 @@ fn network_walkthrough_with_the_openstack_cli() {
         });
     }
 }
+
+#[test]
+fn volume_walkthrough_with_the_openstack_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let admin = server.admin_env();
+    let file = |id: &str| dir.path().join("volumes").join(format!("volume-{id}"));
+
+    // The catalog has both names; the CLI negotiates the volume microversion itself.
+    let services = ok_json(&admin, &["service", "list"]);
+    let types: Vec<&str> = services
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Type"].as_str().unwrap())
+        .collect();
+    assert!(
+        types.contains(&"block-storage") && types.contains(&"volumev3"),
+        "{types:?}"
+    );
+
+    let created = ok_json(
+        &admin,
+        &[
+            "volume",
+            "create",
+            "--size",
+            "1",
+            "--property",
+            "tier=gold",
+            "data",
+        ],
+    );
+    let id = created["id"].as_str().unwrap().to_owned();
+    eventually("the volume to be available", || {
+        ok_json(&admin, &["volume", "show", &id])["status"] == "available"
+    });
+    assert!(file(&id).exists(), "no volume file");
+    let listed = ok_json(&admin, &["volume", "list"]);
+    assert_eq!(listed[0]["Name"], "data", "{listed}");
+    assert_eq!(listed[0]["Size"], 1, "{listed}");
+
+    // Grow it, rename it, flag it, by name.
+    ok(&admin, &["volume", "set", "--size", "2", "data"]);
+    eventually("the volume to grow", || {
+        let shown = ok_json(&admin, &["volume", "show", &id]);
+        shown["size"] == 2 && shown["status"] == "available"
+    });
+    ok(
+        &admin,
+        &[
+            "volume",
+            "set",
+            "--name",
+            "data2",
+            "--bootable",
+            "--read-only",
+            "data",
+        ],
+    );
+    let shown = ok_json(&admin, &["volume", "show", "data2"]);
+    assert_eq!(shown["bootable"], true, "{shown}");
+    assert_eq!(shown["properties"]["readonly"], "True", "{shown}");
+    assert_eq!(shown["properties"]["tier"], "gold", "{shown}");
+
+    let made = ok_json(
+        &admin,
+        &[
+            "volume",
+            "type",
+            "create",
+            "--property",
+            "multiattach=<is> False",
+            "gold",
+        ],
+    );
+    assert_eq!(made["name"], "gold");
+    let typed = ok_json(
+        &admin,
+        &["volume", "create", "--size", "1", "--type", "gold", "typed"],
+    );
+    assert_eq!(typed["type"], "gold", "{typed}");
+    fails(
+        &admin,
+        &["volume", "type", "delete", "gold"],
+        &["in use", "failed to delete"],
+    );
+    let quota = ok_json(&admin, &["quota", "show", "--volume", "admin"]);
+    assert!(quota.to_string().contains("volumes"), "{quota}");
+
+    ok(&admin, &["volume", "delete", "data2", "typed"]);
+    eventually("the volumes to go", || {
+        ok_json(&admin, &["volume", "list"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    });
+    assert!(!file(&id).exists(), "the volume file stayed");
+    ok(&admin, &["volume", "type", "delete", "gold"]);
+}

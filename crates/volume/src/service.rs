@@ -9,7 +9,7 @@ use tokio::sync::Notify;
 use crate::config::VolumeConfig;
 use crate::error::Result;
 use crate::model::VolumeType;
-use crate::store;
+use crate::store::{self, TypeKey};
 
 pub struct Volumes {
     pub pool: Pool,
@@ -49,7 +49,10 @@ impl Volumes {
     /// Makes the configured default type on first start (Cinder's `__DEFAULT__`).
     pub async fn seed_default_type(&self) -> Result<()> {
         let name = &self.config.default_type;
-        if store::type_by_name(&self.pool, name).await?.is_some() {
+        if store::volume_type(&self.pool, TypeKey::Name, name)
+            .await?
+            .is_some()
+        {
             return Ok(());
         }
         let default = VolumeType {

@@ -1,8 +1,6 @@
 //! SQL for block storage: JSON documents next to the columns queries select on, volumes
 //! written compare-and-set on their revision (the API and the agent both write them).
 
-use std::collections::BTreeMap;
-
 use onestack_db::{Any, Pool, RowExt, Tx};
 use serde::de::DeserializeOwned;
 use sqlx::Executor;
@@ -65,23 +63,24 @@ pub async fn update_type(tx: &mut Tx, t: &VolumeType) -> Result<bool> {
     }
 }
 
-pub async fn volume_type<'c, E: Executor<'c, Database = Any>>(
-    e: E,
-    id: &str,
-) -> Result<Option<VolumeType>> {
-    let row = sqlx::query("SELECT doc FROM vol_types WHERE id = $1")
-        .bind(id.to_owned())
-        .fetch_optional(e)
-        .await?;
-    row.as_ref().map(decode).transpose()
+/// How a type is looked up: both are unique.
+#[derive(Debug, Clone, Copy)]
+pub enum TypeKey {
+    Id,
+    Name,
 }
 
-pub async fn type_by_name<'c, E: Executor<'c, Database = Any>>(
+pub async fn volume_type<'c, E: Executor<'c, Database = Any>>(
     e: E,
-    name: &str,
+    key: TypeKey,
+    value: &str,
 ) -> Result<Option<VolumeType>> {
-    let row = sqlx::query("SELECT doc FROM vol_types WHERE name = $1")
-        .bind(name.to_owned())
+    let sql = match key {
+        TypeKey::Id => "SELECT doc FROM vol_types WHERE id = $1",
+        TypeKey::Name => "SELECT doc FROM vol_types WHERE name = $1",
+    };
+    let row = sqlx::query(sql)
+        .bind(value.to_owned())
         .fetch_optional(e)
         .await?;
     row.as_ref().map(decode).transpose()
@@ -231,39 +230,5 @@ pub struct Usage {
 
 // ---- quotas ----
 
-/// The limits set for `project` (resources without a row have the default).
-pub async fn quota_limits<'c, E: Executor<'c, Database = Any>>(
-    e: E,
-    project: &str,
-) -> Result<BTreeMap<String, i64>> {
-    let rows = sqlx::query("SELECT resource, hard_limit FROM vol_quotas WHERE project_id = $1")
-        .bind(project.to_owned())
-        .fetch_all(e)
-        .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("resource")?, r.try_get("hard_limit")?)))
-        .collect()
-}
-
-pub async fn set_quota(tx: &mut Tx, project: &str, resource: &str, limit: i64) -> Result<()> {
-    sqlx::query("DELETE FROM vol_quotas WHERE project_id = $1 AND resource = $2")
-        .bind(project.to_owned())
-        .bind(resource.to_owned())
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query("INSERT INTO vol_quotas (project_id, resource, hard_limit) VALUES ($1, $2, $3)")
-        .bind(project.to_owned())
-        .bind(resource.to_owned())
-        .bind(limit)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-pub async fn reset_quotas(pool: &Pool, project: &str) -> Result<()> {
-    sqlx::query("DELETE FROM vol_quotas WHERE project_id = $1")
-        .bind(project.to_owned())
-        .execute(pool)
-        .await?;
-    Ok(())
-}
+/// Cinder's per-project limits (the defaults are the configuration's).
+pub const QUOTAS: onestack_db::QuotaTable = onestack_db::QuotaTable("vol_quotas");

@@ -17,7 +17,6 @@ use axum::{Json, Router};
 use http::request::Parts;
 use onestack_api::error::{ErrorStyle, not_found, render_errors};
 use onestack_api::paging;
-use onestack_api::request_id::RequestId;
 use onestack_api::{ApiError, AuthContext, BaseUrl};
 use serde_json::{Value, json};
 
@@ -43,15 +42,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let auth = AuthContext::from_request_parts(parts, state).await?;
+        let (auth, caller) = Caller::from_parts(parts, state, "compute").await?;
         let version = Version::from_request_parts(parts, state).await?;
         let BaseUrl(base) = BaseUrl::from_request_parts(parts, state).await?;
-        let request_id = parts
-            .extensions
-            .get::<RequestId>()
-            .map(|r| r.0.clone())
-            .unwrap_or_default();
-        let caller = Caller::from_context(&auth, request_id, "compute")?;
         Ok(Ctx {
             auth,
             caller,

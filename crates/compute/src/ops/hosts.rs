@@ -216,7 +216,7 @@ impl Computes {
     ) -> Result<Value> {
         caller.require_admin("os-quota-sets:update")?;
         for (k, limit) in change.limits {
-            store::set_quota(&self.pool, project_id, &k, limit).await?;
+            store::QUOTAS.set(&self.pool, project_id, &k, limit).await?;
         }
         let mut view = self.quota_set(caller, project_id, false).await?;
         if let Value::Object(m) = &mut view {
@@ -227,7 +227,7 @@ impl Computes {
 
     pub async fn reset_quota_set(&self, caller: &Caller, project_id: &str) -> Result<()> {
         caller.require_admin("os-quota-sets:delete")?;
-        store::reset_quotas(&self.pool, project_id).await
+        Ok(store::QUOTAS.reset(&self.pool, project_id).await?)
     }
 
     pub async fn project_usage(&self, project_id: &str) -> Result<BTreeMap<String, i64>> {

@@ -164,4 +164,18 @@ macro_rules! operations {
     };
 }
 
-pub(super) use operations;
+/// A resource's create and update inputs and the functions that read them from a body.
+macro_rules! inputs {
+    ($new:ty, $change:ty; $read_new:path, $read_change:path) => {
+        type New = $new;
+        type Change = $change;
+        fn new(fields: Fields) -> Result<$new> {
+            $read_new(fields)
+        }
+        fn change(fields: Fields) -> Result<$change> {
+            $read_change(fields)
+        }
+    };
+}
+
+pub(super) use {inputs, operations};

@@ -7,7 +7,7 @@ use onestack_api::body::JsonBody;
 use onestack_api::{AuthContext, Fields};
 use serde_json::Value;
 
-use super::crud::{Resource, operations};
+use super::crud::{Resource, inputs, operations};
 use super::{Reply, Shared, caller};
 use super::{floating_ips, routers};
 use crate::error::Result;
@@ -26,15 +26,7 @@ impl Resource for RouterKind {
     const MANY: &'static str = "routers";
     const PATH: &'static str = "routers";
     type Item = RouterView;
-    type New = NewRouter;
-    type Change = RouterUpdate;
-
-    fn new(fields: Fields) -> Result<NewRouter> {
-        routers::new_router(fields)
-    }
-    fn change(fields: Fields) -> Result<RouterUpdate> {
-        routers::router_update(fields)
-    }
+    inputs!(NewRouter, RouterUpdate; routers::new_router, routers::router_update);
     operations!(RouterView, NewRouter, RouterUpdate;
         list_routers, get_router, create_router, update_router, delete_router);
     async fn views(_: &Networks, caller: &Caller, items: &[RouterView]) -> Result<Vec<Value>> {
@@ -47,15 +39,7 @@ impl Resource for FloatingIpKind {
     const MANY: &'static str = "floatingips";
     const PATH: &'static str = "floatingips";
     type Item = FloatingIpView;
-    type New = NewFloatingIp;
-    type Change = FloatingIpUpdate;
-
-    fn new(fields: Fields) -> Result<NewFloatingIp> {
-        floating_ips::new_floating_ip(fields)
-    }
-    fn change(fields: Fields) -> Result<FloatingIpUpdate> {
-        floating_ips::floating_ip_update(fields)
-    }
+    inputs!(NewFloatingIp, FloatingIpUpdate; floating_ips::new_floating_ip, floating_ips::floating_ip_update);
     operations!(FloatingIpView, NewFloatingIp, FloatingIpUpdate;
         list_floating_ips, get_floating_ip, create_floating_ip, update_floating_ip, delete_floating_ip);
     async fn views(_: &Networks, _: &Caller, items: &[FloatingIpView]) -> Result<Vec<Value>> {

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use onestack_api::{AuthContext, BaseUrl, Fields};
 use serde_json::{Value, json};
 
-use super::crud::{Resource, operations};
+use super::crud::{Resource, inputs, operations};
 use super::query::{self, Params};
 use super::{Reply, Shared, caller, href};
 use super::{groups, networks, ports, subnets};
@@ -33,15 +33,7 @@ impl Resource for NetworkKind {
     const MANY: &'static str = "networks";
     const PATH: &'static str = "networks";
     type Item = Network;
-    type New = NewNetwork;
-    type Change = NetworkUpdate;
-
-    fn new(fields: Fields) -> Result<NewNetwork> {
-        networks::new_network(fields)
-    }
-    fn change(fields: Fields) -> Result<NetworkUpdate> {
-        networks::network_update(fields)
-    }
+    inputs!(NewNetwork, NetworkUpdate; networks::new_network, networks::network_update);
     operations!(Network, NewNetwork, NetworkUpdate;
         list_networks, get_network, create_network, update_network, delete_network);
     async fn views(n: &Networks, caller: &Caller, items: &[Network]) -> Result<Vec<Value>> {
@@ -69,15 +61,7 @@ impl Resource for SubnetKind {
     const MANY: &'static str = "subnets";
     const PATH: &'static str = "subnets";
     type Item = Subnet;
-    type New = NewSubnet;
-    type Change = SubnetUpdate;
-
-    fn new(fields: Fields) -> Result<NewSubnet> {
-        subnets::new_subnet(fields)
-    }
-    fn change(fields: Fields) -> Result<SubnetUpdate> {
-        subnets::subnet_update(fields)
-    }
+    inputs!(NewSubnet, SubnetUpdate; subnets::new_subnet, subnets::subnet_update);
     operations!(Subnet, NewSubnet, SubnetUpdate;
         list_subnets, get_subnet, create_subnet, update_subnet, delete_subnet);
     async fn views(_: &Networks, _: &Caller, items: &[Subnet]) -> Result<Vec<Value>> {
@@ -90,15 +74,7 @@ impl Resource for PortKind {
     const MANY: &'static str = "ports";
     const PATH: &'static str = "ports";
     type Item = Port;
-    type New = NewPort;
-    type Change = PortUpdate;
-
-    fn new(fields: Fields) -> Result<NewPort> {
-        ports::new_port(fields)
-    }
-    fn change(fields: Fields) -> Result<PortUpdate> {
-        ports::port_update(fields)
-    }
+    inputs!(NewPort, PortUpdate; ports::new_port, ports::port_update);
     operations!(Port, NewPort, PortUpdate;
         list_ports, get_port, create_port, update_port, delete_port);
     async fn views(_: &Networks, caller: &Caller, items: &[Port]) -> Result<Vec<Value>> {
@@ -111,15 +87,7 @@ impl Resource for GroupKind {
     const MANY: &'static str = "security_groups";
     const PATH: &'static str = "security-groups";
     type Item = (SecurityGroup, Vec<Rule>);
-    type New = NewGroup;
-    type Change = GroupUpdate;
-
-    fn new(fields: Fields) -> Result<NewGroup> {
-        groups::new_group(fields)
-    }
-    fn change(fields: Fields) -> Result<GroupUpdate> {
-        groups::group_update(fields)
-    }
+    inputs!(NewGroup, GroupUpdate; groups::new_group, groups::group_update);
     operations!(Self::Item, NewGroup, GroupUpdate;
         list_groups, get_group, create_group, update_group, delete_group);
     async fn views(_: &Networks, _: &Caller, items: &[Self::Item]) -> Result<Vec<Value>> {
@@ -132,15 +100,7 @@ impl Resource for RuleKind {
     const MANY: &'static str = "security_group_rules";
     const PATH: &'static str = "security-group-rules";
     type Item = Rule;
-    type New = NewRule;
-    type Change = Option<String>;
-
-    fn new(fields: Fields) -> Result<NewRule> {
-        groups::new_rule(fields)
-    }
-    fn change(fields: Fields) -> Result<Option<String>> {
-        groups::rule_description(fields)
-    }
+    inputs!(NewRule, Option<String>; groups::new_rule, groups::rule_description);
     operations!(Rule, NewRule, Option<String>;
         list_rules, get_rule, create_rule, update_rule_description, delete_rule);
     async fn views(_: &Networks, _: &Caller, items: &[Rule]) -> Result<Vec<Value>> {

@@ -17,7 +17,6 @@ use http::StatusCode;
 use http::request::Parts;
 use onestack_api::error::{ErrorStyle, not_found, render_errors};
 use onestack_api::microversion::{Scheme, Version};
-use onestack_api::request_id::RequestId;
 use onestack_api::{ApiError, AuthContext, BaseUrl};
 use serde_json::{Value, json};
 
@@ -88,15 +87,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let auth = AuthContext::from_request_parts(parts, state).await?;
+        let (_, caller) = Caller::from_parts(parts, state, "block storage").await?;
         let version = Version::from_request_parts(parts, state).await?;
         let BaseUrl(base) = BaseUrl::from_request_parts(parts, state).await?;
-        let request_id = parts
-            .extensions
-            .get::<RequestId>()
-            .map(|r| r.0.clone())
-            .unwrap_or_default();
-        let caller = Caller::from_context(&auth, request_id, "block storage")?;
         let url_project = parts.extensions.get::<UrlProject>().map(|p| p.0.clone());
         if let Some(project) = &url_project
             && *project != caller.project_id.replace('-', "").to_ascii_lowercase()

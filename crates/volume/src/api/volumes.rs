@@ -528,11 +528,7 @@ pub async fn merge_metadata(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Reply {
-    let items = metadata_body(body)?;
-    let metadata = v
-        .set_volume_metadata(&ctx.caller, &id, items, false)
-        .await?;
-    Ok(Json(json!({"metadata": metadata})))
+    write_metadata(&v, &ctx, &id, body, false).await
 }
 
 pub async fn replace_metadata(
@@ -541,8 +537,15 @@ pub async fn replace_metadata(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Reply {
+    write_metadata(&v, &ctx, &id, body, true).await
+}
+
+/// `POST` merges the body's items into the metadata, `PUT` (`replace`) makes them all of it.
+async fn write_metadata(v: &Volumes, ctx: &Ctx, id: &str, body: Value, replace: bool) -> Reply {
     let items = metadata_body(body)?;
-    let metadata = v.set_volume_metadata(&ctx.caller, &id, items, true).await?;
+    let metadata = v
+        .set_volume_metadata(&ctx.caller, id, items, replace)
+        .await?;
     Ok(Json(json!({"metadata": metadata})))
 }
 

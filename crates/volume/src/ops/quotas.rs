@@ -30,7 +30,11 @@ impl Volumes {
         e: impl sqlx::Executor<'_, Database = onestack_db::Any>,
         project: &str,
     ) -> Result<BTreeMap<&'static str, i64>> {
-        let set = store::quota_limits(e, project).await?;
+        let set: BTreeMap<String, i64> = store::QUOTAS
+            .limits(e, project)
+            .await?
+            .into_iter()
+            .collect();
         Ok(QUOTA_RESOURCES
             .into_iter()
             .map(|r| {
@@ -161,7 +165,9 @@ impl Volumes {
                     "Quota {resource} limit must be equal or greater than existing resources. Current usage is {in_use} and the requested limit is {limit}."
                 )));
             }
-            store::set_quota(&mut tx, project, resource, *limit).await?;
+            store::QUOTAS
+                .set(&mut *tx, project, resource, *limit)
+                .await?;
         }
         let result = self.limits_of(&mut *tx, project).await?;
         tx.commit().await?;
@@ -170,6 +176,6 @@ impl Volumes {
 
     pub async fn reset_quotas(&self, caller: &Caller, project: &str) -> Result<()> {
         caller.require_admin("volume_extension:quotas:delete")?;
-        store::reset_quotas(&self.pool, project).await
+        Ok(store::QUOTAS.reset(&self.pool, project).await?)
     }
 }

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::model::VolumeType;
 use crate::policy::Caller;
 use crate::service::Volumes;
-use crate::store;
+use crate::store::{self, TypeKey};
 
 /// Extra specs a non-admin may see (Cinder's user-visible keys).
 const USER_VISIBLE_SPECS: [&str; 3] = [
@@ -30,7 +30,7 @@ impl Volumes {
     }
 
     async fn find_type(&self, caller: &Caller, id: &str) -> Result<VolumeType> {
-        match store::volume_type(&self.pool, id).await? {
+        match store::volume_type(&self.pool, TypeKey::Id, id).await? {
             Some(t) if t.is_public || caller.admin => Ok(t),
             _ => Err(Error::type_not_found(id)),
         }
@@ -41,7 +41,7 @@ impl Volumes {
     }
 
     pub async fn default_type(&self, caller: &Caller) -> Result<VolumeType> {
-        match store::type_by_name(&self.pool, &self.config.default_type).await? {
+        match store::volume_type(&self.pool, TypeKey::Name, &self.config.default_type).await? {
             Some(t) => Ok(visible_specs(t, caller)),
             None => Err(Error::NotFound(
                 "Default volume type can not be found.".into(),
@@ -103,7 +103,7 @@ impl Volumes {
         change: impl FnOnce(&mut VolumeType),
     ) -> Result<VolumeType> {
         let mut tx = store::begin_write(&self.pool).await?;
-        let mut volume_type = store::volume_type(&mut *tx, id)
+        let mut volume_type = store::volume_type(&mut *tx, TypeKey::Id, id)
             .await?
             .ok_or_else(|| Error::type_not_found(id))?;
         let was_default = volume_type.name == self.config.default_type;
@@ -123,7 +123,7 @@ impl Volumes {
     pub async fn delete_type(&self, caller: &Caller, id: &str) -> Result<()> {
         caller.require_admin("volume_extension:types_manage")?;
         let mut tx = store::begin_write(&self.pool).await?;
-        let volume_type = store::volume_type(&mut *tx, id)
+        let volume_type = store::volume_type(&mut *tx, TypeKey::Id, id)
             .await?
             .ok_or_else(|| Error::type_not_found(id))?;
         if volume_type.name == self.config.default_type {

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::model::{Versioned, Volume, VolumeSource, VolumeStatus, VolumeType};
 use crate::policy::Caller;
 use crate::service::Volumes;
-use crate::store;
+use crate::store::{self, TypeKey};
 
 /// Tries of a compare-and-set change before giving up on a volume written that often.
 const WRITE_TRIES: usize = 16;
@@ -107,9 +107,9 @@ impl Volumes {
     /// The type a request names (by id or name), or the default type.
     async fn resolve_type(&self, caller: &Caller, named: Option<&str>) -> Result<VolumeType> {
         let name = named.unwrap_or(&self.config.default_type);
-        let found = match store::volume_type(&self.pool, name).await? {
+        let found = match store::volume_type(&self.pool, TypeKey::Id, name).await? {
             Some(t) => Some(t),
-            None => store::type_by_name(&self.pool, name).await?,
+            None => store::volume_type(&self.pool, TypeKey::Name, name).await?,
         };
         match found {
             Some(t) if t.is_public || caller.admin => Ok(t),
