@@ -62,7 +62,8 @@ admin_token() {
 
 log "seed $SEED, $EXAMPLES examples per operation"
 failed=()
-for service in compute image networking identity; do
+# Identity last: its operations may change the admin's own credentials.
+for service in compute image networking volume identity; do
   token="$(admin_token)"
   [ -n "$token" ] || { log "cannot log in as admin before the $service run"; exit 1; }
   started=$SECONDS
