@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use onestack_virt::VolumeFiles;
 use onestack_volume::Volumes;
-use onestack_volume::model::{Versioned, Volume, VolumeStatus};
+use onestack_volume::model::{Versioned, Volume, VolumeSource, VolumeStatus};
 use onestack_volume::ops::agent::Outcome;
 use tokio::sync::watch;
 
@@ -44,13 +44,30 @@ impl VolumeAgent {
 
     async fn carry_out(&self, work: &Versioned<Volume>) -> Outcome {
         let volume = &work.doc;
-        let done = match volume.status {
-            VolumeStatus::Creating => self.files.create_blank(&volume.id, volume.size).await,
-            VolumeStatus::Extending => {
+        let done = match (volume.status, &volume.source) {
+            (VolumeStatus::Creating, VolumeSource::Blank) => {
+                self.files.create_blank(&volume.id, volume.size).await
+            }
+            (
+                VolumeStatus::Creating,
+                VolumeSource::Image {
+                    image_id,
+                    disk_format,
+                },
+            ) => {
+                let file = match self.volumes.image_file(image_id).await {
+                    Ok(file) => file,
+                    Err(e) => return Outcome::Failed(e.to_string()),
+                };
+                self.files
+                    .create_from_image(&volume.id, &file, disk_format, volume.size)
+                    .await
+            }
+            (VolumeStatus::Extending, _) => {
                 let size = volume.extend_to.unwrap_or(volume.size);
                 self.files.extend(&volume.id, size).await
             }
-            VolumeStatus::Deleting => {
+            (VolumeStatus::Deleting, _) => {
                 return match self.files.remove(&volume.id).await {
                     Ok(()) => Outcome::Removed,
                     Err(e) => Outcome::Failed(e.to_string()),

@@ -287,6 +287,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         identity.pool.clone(),
         config.volume.clone(),
         networks.host.clone(),
+        images.clone(),
     ));
     volumes
         .seed_default_type()

@@ -1247,7 +1247,45 @@ fn volume_walkthrough_with_the_openstack_cli() {
     let quota = ok_json(&admin, &["quota", "show", "--volume", "admin"]);
     assert!(quota.to_string().contains("volumes"), "{quota}");
 
-    ok(&admin, &["volume", "delete", "data2", "typed"]);
+    // A volume from an image: bootable, with the image's metadata.
+    let raw = dir.path().join("disk.raw");
+    std::fs::write(&raw, vec![7u8; 1 << 20]).unwrap();
+    let image = ok_json(
+        &admin,
+        &[
+            "image",
+            "create",
+            "--file",
+            raw.to_str().unwrap(),
+            "--disk-format",
+            "raw",
+            "disk",
+        ],
+    );
+    let from_image = ok_json(
+        &admin,
+        &[
+            "volume",
+            "create",
+            "--size",
+            "1",
+            "--image",
+            image["id"].as_str().unwrap(),
+            "boot",
+        ],
+    );
+    let boot = from_image["id"].as_str().unwrap().to_owned();
+    eventually("the volume from the image", || {
+        ok_json(&admin, &["volume", "show", &boot])["status"] == "available"
+    });
+    let shown = ok_json(&admin, &["volume", "show", &boot]);
+    assert_eq!(shown["bootable"], true, "{shown}");
+    assert_eq!(
+        shown["volume_image_metadata"]["image_name"], "disk",
+        "{shown}"
+    );
+
+    ok(&admin, &["volume", "delete", "data2", "typed", "boot"]);
     eventually("the volumes to go", || {
         ok_json(&admin, &["volume", "list"])
             .as_array()

@@ -280,6 +280,11 @@ pub async fn convert_to_qcow2(src: &Path, src_format: &str, dest: &Path) -> Resu
     .await
 }
 
+/// The `qemu-img` input format of a Glance `disk_format`.
+pub(crate) fn qemu_format(disk_format: &str) -> Result<&'static str> {
+    cache_plan(disk_format).map(|(input, _, _)| input)
+}
+
 /// How a Glance `disk_format` is cached: the `qemu-img` input format, the format of the cached
 /// file, and whether it is converted (rather than linked or copied).
 fn cache_plan(disk_format: &str) -> Result<(&'static str, &'static str, bool)> {

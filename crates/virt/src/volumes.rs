@@ -45,6 +45,30 @@ impl VolumeFiles {
         disks::ensure_blank(&self.path(id)?, Self::bytes(size_gb)?).await
     }
 
+    /// Makes the volume from an image file of Glance `disk_format`: checked first as a
+    /// guest disk is (no backing or data file, no other node, at most the volume's size),
+    /// converted to qcow2 beside the volume's file and renamed into place, then grown to
+    /// `size_gb`. A volume already made is only grown.
+    pub async fn create_from_image(
+        &self,
+        id: &str,
+        image: &Path,
+        disk_format: &str,
+        size_gb: u64,
+    ) -> Result<()> {
+        let dest = self.path(id)?;
+        let size = Self::bytes(size_gb)?;
+        let exists = tokio::fs::try_exists(&dest)
+            .await
+            .map_err(|e| Error::io(&dest, e))?;
+        if !exists {
+            let format = disks::qemu_format(disk_format)?;
+            disks::check_image(image, format, Some(size)).await?;
+            disks::convert_to_qcow2(image, format, &dest).await?;
+        }
+        disks::grow(&dest, size).await.map(drop)
+    }
+
     /// Grows the volume to `size_gb` (never shrinks).
     pub async fn extend(&self, id: &str, size_gb: u64) -> Result<()> {
         disks::grow(&self.path(id)?, Self::bytes(size_gb)?)

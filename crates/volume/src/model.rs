@@ -39,6 +39,11 @@ impl VolumeStatus {
 pub enum VolumeSource {
     #[default]
     Blank,
+    /// The image's data, converted (its Glance `disk_format` says how to read it).
+    Image {
+        image_id: String,
+        disk_format: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

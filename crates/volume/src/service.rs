@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use onestack_db::{Pool, now_micros};
+use onestack_image::Images;
 use tokio::sync::Notify;
 
 use crate::config::VolumeConfig;
@@ -16,6 +17,8 @@ pub struct Volumes {
     pub config: VolumeConfig,
     /// This host's name; its volumes are `<host>@file#file`.
     pub host: String,
+    /// Where volumes made from images read them (through its typed calls).
+    pub images: Arc<Images>,
     changed: Arc<Notify>,
 }
 
@@ -23,11 +26,12 @@ pub struct Volumes {
 const BACKEND: &str = "file";
 
 impl Volumes {
-    pub fn new(pool: Pool, config: VolumeConfig, host: String) -> Self {
+    pub fn new(pool: Pool, config: VolumeConfig, host: String, images: Arc<Images>) -> Self {
         Self {
             pool,
             config,
             host,
+            images,
             changed: Arc::new(Notify::new()),
         }
     }

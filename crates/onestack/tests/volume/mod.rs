@@ -687,3 +687,122 @@ async fn volume_types_and_their_extra_specs() {
     let zones = get(&env.alice, "/os-availability-zone").await;
     assert_eq!(zones.body["availabilityZoneInfo"][0]["zoneName"], "nova");
 }
+
+/// An active image of `alice`'s made from `data` in `disk_format`; returns its id.
+async fn upload_image(client: &Client<'_>, name: &str, disk_format: &str, data: Vec<u8>) -> String {
+    let created = client
+        .send(
+            Method::POST,
+            "/image/v2/images",
+            Some(
+                json!({"name": name, "disk_format": disk_format, "container_format": "bare",
+                        "min_ram": 64, "os_distro": "cirros"}),
+            ),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let uploaded = client
+        .send_bytes(
+            Method::PUT,
+            &format!("/image/v2/images/{id}/file"),
+            "application/octet-stream",
+            data,
+        )
+        .await;
+    assert_eq!(uploaded.status, StatusCode::NO_CONTENT, "{}", uploaded.body);
+    id
+}
+
+#[tokio::test]
+async fn a_volume_made_from_an_image_holds_its_data() {
+    let cloud = Cloud::start().await;
+    let env = compute::env(&cloud).await;
+    let dir = tempfile::tempdir().unwrap();
+    // A raw image with a pattern in it, so that the copy can be compared byte for byte.
+    let data: Vec<u8> = (0..(1u32 << 20)).map(|i| (i % 251) as u8).collect();
+    let raw = dir.path().join("pattern.raw");
+    std::fs::write(&raw, &data).unwrap();
+    let image = upload_image(&env.alice, "pattern", "raw", data).await;
+
+    let made = post(
+        &env.alice,
+        "/volumes",
+        json!({"volume": {"size": 1, "imageRef": image, "name": "from-image"}}),
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::ACCEPTED, "{}", made.body);
+    let id = made.id("volume");
+    let volume = available(&env.alice, &id).await;
+    assert_eq!(volume["bootable"], "true");
+    let meta = &volume["volume_image_metadata"];
+    assert_eq!(meta["image_id"], image.as_str(), "{volume}");
+    assert_eq!(meta["disk_format"], "raw");
+    assert_eq!(meta["min_ram"], "64");
+    assert_eq!(meta["os_distro"], "cirros");
+    assert_eq!(virtual_size(&cloud, &id), GIB);
+    // The image's bytes, then zeros to the volume's end.
+    let same = crate::common::run(
+        "qemu-img",
+        &[
+            "compare",
+            "-f",
+            "raw",
+            "-F",
+            "qcow2",
+            raw.to_str().unwrap(),
+            file_of(&cloud, &id).to_str().unwrap(),
+        ],
+    );
+    assert!(
+        same.status.success(),
+        "{}",
+        String::from_utf8_lossy(&same.stdout)
+    );
+
+    // An image larger than the volume, another project's private image, no such image:
+    // 400, and nothing made.
+    let big = dir.path().join("big.qcow2");
+    crate::common::run_ok(
+        "qemu-img",
+        &["create", "-q", "-f", "qcow2", big.to_str().unwrap(), "3G"],
+    );
+    let big = upload_image(&env.alice, "big", "qcow2", std::fs::read(&big).unwrap()).await;
+    let small = post(
+        &env.alice,
+        "/volumes",
+        json!({"volume": {"size": 1, "imageRef": big}}),
+    )
+    .await;
+    assert_eq!(small.status, StatusCode::BAD_REQUEST, "{}", small.body);
+    assert_eq!(
+        small.body["badRequest"]["message"],
+        "Size of specified image 3 is larger than volume size 1."
+    );
+    let fits = post(
+        &env.alice,
+        "/volumes",
+        json!({"volume": {"size": 3, "imageRef": big}}),
+    )
+    .await;
+    assert_eq!(fits.status, StatusCode::ACCEPTED, "{}", fits.body);
+    available(&env.alice, &fits.id("volume")).await;
+    let foreign = post(
+        &env.bob,
+        "/volumes",
+        json!({"volume": {"size": 1, "imageRef": image}}),
+    )
+    .await;
+    assert_eq!(foreign.status, StatusCode::BAD_REQUEST, "{}", foreign.body);
+    let missing = post(
+        &env.alice,
+        "/volumes",
+        json!({"volume": {"size": 1, "imageRef": "5a1c7e2e-0000-4000-8000-00000000a11e"}}),
+    )
+    .await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST, "{}", missing.body);
+    let bobs = get(&env.bob, "/volumes").await;
+    assert_eq!(bobs.body["volumes"], json!([]));
+    let mine = get(&env.alice, "/volumes").await;
+    assert_eq!(mine.body["volumes"].as_array().unwrap().len(), 2);
+}

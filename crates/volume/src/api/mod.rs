@@ -78,6 +78,8 @@ pub fn take_url_project(mut request: Request) -> Request {
 
 /// Everything a handler needs to know about the request: who, which version, which URL.
 pub struct Ctx {
+    /// The token's context: other services (the image service) check it themselves.
+    pub auth: AuthContext,
     pub caller: Caller,
     pub version: Version,
     pub view: ViewCtx,
@@ -87,7 +89,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let (_, caller) = Caller::from_parts(parts, state, "block storage").await?;
+        let (auth, caller) = Caller::from_parts(parts, state, "block storage").await?;
         let version = Version::from_request_parts(parts, state).await?;
         let BaseUrl(base) = BaseUrl::from_request_parts(parts, state).await?;
         let url_project = parts.extensions.get::<UrlProject>().map(|p| p.0.clone());
@@ -98,6 +100,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
             return Err(ApiError::bad_request("Malformed request url"));
         }
         Ok(Ctx {
+            auth,
             view: ViewCtx {
                 version,
                 admin: caller.admin,

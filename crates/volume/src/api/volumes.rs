@@ -453,7 +453,7 @@ pub async fn create_volume(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let new = new_volume(body, &ctx)?;
-    let volume = v.create_volume(&ctx.caller, new).await?;
+    let volume = v.create_volume(&ctx.caller, &ctx.auth, new).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(one(&v, &volume, &ctx, VolumeView::Answer).await?),

@@ -3,7 +3,7 @@
 
 use onestack_db::now_micros;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{Versioned, Volume, VolumeStatus};
 use crate::service::Volumes;
 use crate::store;
@@ -22,6 +22,16 @@ pub enum Outcome {
 }
 
 impl Volumes {
+    /// The file of an image a volume is made from.
+    pub async fn image_file(&self, image_id: &str) -> Result<std::path::PathBuf> {
+        let (_, path) = self
+            .images
+            .open_data(image_id)
+            .await
+            .map_err(|e| Error::Invalid(format!("image {image_id}: {e}")))?;
+        Ok(path)
+    }
+
     /// This host's volumes whose status asks for work (creating, extending, deleting).
     pub async fn pending_work(&self) -> Result<Vec<Versioned<Volume>>> {
         store::pending(&self.pool, &self.volume_host()).await

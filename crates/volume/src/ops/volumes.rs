@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use onestack_api::AuthContext;
 use onestack_db::now_micros;
+use onestack_image::model::{Image, Status as ImageStatus};
 
 use super::volume_input::{DeleteRequest, NewVolume, SourceRequest, VolumeAction, VolumeUpdate};
 use crate::error::{Error, Result};
@@ -12,6 +14,8 @@ use crate::model::{Versioned, Volume, VolumeSource, VolumeStatus, VolumeType};
 use crate::policy::Caller;
 use crate::service::Volumes;
 use crate::store::{self, TypeKey};
+
+const GIB: u64 = 1 << 30;
 
 /// Tries of a compare-and-set change before giving up on a volume written that often.
 const WRITE_TRIES: usize = 16;
@@ -22,6 +26,48 @@ const DELETABLE: [VolumeStatus; 3] = [
     VolumeStatus::Error,
     VolumeStatus::ErrorExtending,
 ];
+
+/// Cinder's refusals of an image larger than the volume asked for.
+fn check_image_fits(image: &Image, size_gb: u64) -> Result<()> {
+    let bytes = image.virtual_size.or(image.size).unwrap_or(0).max(0);
+    let image_gb = u64::try_from(bytes).unwrap_or(0).div_ceil(GIB);
+    if image_gb > size_gb {
+        return Err(Error::Invalid(format!(
+            "Size of specified image {image_gb} is larger than volume size {size_gb}."
+        )));
+    }
+    let min_disk = u64::try_from(image.min_disk).unwrap_or(0);
+    if min_disk > size_gb {
+        return Err(Error::Invalid(format!(
+            "Volume size {size_gb}GB cannot be smaller than the image minDisk size {min_disk}GB."
+        )));
+    }
+    Ok(())
+}
+
+/// `volume_image_metadata`: what Cinder copies from the image, every value a string.
+fn image_metadata(image: &Image) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = image
+        .properties
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+            )
+        })
+        .collect();
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    out.insert("image_id".into(), image.id.clone());
+    out.insert("image_name".into(), text(&image.name));
+    out.insert("checksum".into(), text(&image.checksum));
+    out.insert("container_format".into(), text(&image.container_format));
+    out.insert("disk_format".into(), text(&image.disk_format));
+    out.insert("min_disk".into(), image.min_disk.to_string());
+    out.insert("min_ram".into(), image.min_ram.to_string());
+    out.insert("size".into(), image.size.unwrap_or(0).to_string());
+    out
+}
 
 impl Volumes {
     /// The volume if the caller may see it; others' volumes are not found.
@@ -42,19 +88,31 @@ impl Volumes {
         store::volumes(&self.pool, project).await
     }
 
-    pub async fn create_volume(&self, caller: &Caller, new: NewVolume) -> Result<Volume> {
+    /// A volume, blank or from an image; `auth` is the caller's token, with which the image
+    /// service decides whether the caller may read the image.
+    pub async fn create_volume(
+        &self,
+        caller: &Caller,
+        auth: &AuthContext,
+        new: NewVolume,
+    ) -> Result<Volume> {
         caller.require_writer("volume:create")?;
-        if let Some(source) = &new.source {
-            let what = match source {
-                SourceRequest::Image(_) => "an image",
-                SourceRequest::Snapshot(_) => "a snapshot",
-                SourceRequest::Volume(_) => "another volume",
-                SourceRequest::Backup(_) => "a backup",
-            };
-            return Err(Error::invalid_input(format!(
-                "creating a volume from {what} is not supported yet; create a blank volume"
-            )));
-        }
+        let image = match &new.source {
+            None => None,
+            Some(SourceRequest::Image(reference)) => {
+                Some(self.source_image(auth, reference).await?)
+            }
+            Some(other) => {
+                let what = match other {
+                    SourceRequest::Snapshot(_) => "a snapshot",
+                    SourceRequest::Volume(_) => "another volume",
+                    _ => "a backup",
+                };
+                return Err(Error::invalid_input(format!(
+                    "creating a volume from {what} is not supported yet; create it blank or from an image"
+                )));
+            }
+        };
         let size = match new.size {
             Some(size) if size >= 1 => size,
             Some(size) => {
@@ -72,6 +130,9 @@ impl Volumes {
                 "Availability zone '{asked}' is invalid."
             )));
         }
+        if let Some(image) = &image {
+            check_image_fits(image, size)?;
+        }
         let volume_type = self
             .resolve_type(caller, new.volume_type.as_deref())
             .await?;
@@ -85,11 +146,14 @@ impl Volumes {
             status: VolumeStatus::Creating,
             availability_zone: zone.clone(),
             volume_type_id: volume_type.id,
-            bootable: false,
+            bootable: image.is_some(),
             read_only: false,
             metadata: new.metadata,
-            image_metadata: BTreeMap::new(),
-            source: VolumeSource::Blank,
+            image_metadata: image.as_ref().map(image_metadata).unwrap_or_default(),
+            source: image.map_or(VolumeSource::Blank, |i| VolumeSource::Image {
+                disk_format: i.disk_format.unwrap_or_default(),
+                image_id: i.id,
+            }),
             host: self.volume_host(),
             extend_to: None,
             created_at: now_micros(),
@@ -102,6 +166,28 @@ impl Volumes {
         tx.commit().await?;
         self.changed();
         Ok(volume)
+    }
+
+    /// The image a create names (by id, or by the last segment of an image URL), if the
+    /// caller may read it and it has data a volume can hold.
+    async fn source_image(&self, auth: &AuthContext, reference: &str) -> Result<Image> {
+        let id = reference.rsplit('/').next().unwrap_or(reference);
+        let image = self.images.find(auth, id).await.map_err(|_| {
+            Error::Invalid("Invalid image identifier or unable to access requested image.".into())
+        })?;
+        if image.status != ImageStatus::Active {
+            return Err(Error::Invalid(format!(
+                "Image {id} is not active: it is {}.",
+                image.status.as_str()
+            )));
+        }
+        match image.disk_format.as_deref() {
+            Some("raw" | "qcow2" | "vmdk" | "vdi" | "vhd" | "vhdx" | "ploop" | "iso") => Ok(image),
+            other => Err(Error::Invalid(format!(
+                "Image {id} has disk format {}, which a volume cannot be made from.",
+                other.unwrap_or("none")
+            ))),
+        }
     }
 
     /// The type a request names (by id or name), or the default type.
