@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use onestack_virt::VolumeFiles;
 use onestack_volume::Volumes;
-use onestack_volume::model::{Versioned, Volume, VolumeSource, VolumeStatus};
+use onestack_volume::model::{
+    Snapshot, SnapshotStatus, Versioned, Volume, VolumeSource, VolumeStatus,
+};
 use onestack_volume::ops::agent::Outcome;
 use tokio::sync::watch;
 
@@ -27,9 +29,19 @@ impl VolumeAgent {
         Self { volumes, files }
     }
 
-    /// One pass over the work waiting on this host; returns how many volumes it finished.
+    /// One pass over the work waiting on this host; returns how many volumes and snapshots
+    /// it finished. Snapshots first: a volume made from one needs its file.
     pub async fn pass(&self) -> Result<usize, onestack_volume::error::Error> {
         let mut finished = 0;
+        for work in self.volumes.pending_snapshot_work().await? {
+            let outcome = self.snapshot_work(&work.doc).await;
+            if let Outcome::Failed(reason) = &outcome {
+                tracing::warn!(snapshot = %work.doc.id, status = %work.doc.status, %reason, "snapshot work failed");
+            }
+            if self.volumes.finish_snapshot(&work, outcome).await? {
+                finished += 1;
+            }
+        }
         for work in self.volumes.pending_work().await? {
             let outcome = self.carry_out(&work).await;
             if let Outcome::Failed(reason) = &outcome {
@@ -40,6 +52,37 @@ impl VolumeAgent {
             }
         }
         Ok(finished)
+    }
+
+    async fn snapshot_work(&self, snapshot: &Snapshot) -> Outcome {
+        let done = match snapshot.status {
+            SnapshotStatus::Creating => {
+                self.files
+                    .take_snapshot(&snapshot.volume_id, &snapshot.id)
+                    .await
+            }
+            SnapshotStatus::Deleting => {
+                // The volumes made from it read from its file until they stand alone.
+                let dependents = match self.volumes.volumes_on_snapshot(&snapshot.id).await {
+                    Ok(volumes) => volumes,
+                    Err(e) => return Outcome::Failed(e.to_string()),
+                };
+                for volume in dependents {
+                    if let Err(e) = self.files.flatten(&volume.id).await {
+                        return Outcome::Failed(e.to_string());
+                    }
+                }
+                return match self.files.remove_snapshot(&snapshot.id).await {
+                    Ok(()) => Outcome::Removed,
+                    Err(e) => Outcome::Failed(e.to_string()),
+                };
+            }
+            _ => return Outcome::Done,
+        };
+        match done {
+            Ok(()) => Outcome::Done,
+            Err(e) => Outcome::Failed(e.to_string()),
+        }
     }
 
     async fn carry_out(&self, work: &Versioned<Volume>) -> Outcome {
@@ -61,6 +104,16 @@ impl VolumeAgent {
                 };
                 self.files
                     .create_from_image(&volume.id, &file, disk_format, volume.size)
+                    .await
+            }
+            (VolumeStatus::Creating, VolumeSource::Snapshot { snapshot_id }) => {
+                self.files
+                    .create_from_snapshot(&volume.id, snapshot_id, volume.size)
+                    .await
+            }
+            (VolumeStatus::Creating, VolumeSource::Volume { volume_id }) => {
+                self.files
+                    .clone_volume(&volume.id, volume_id, volume.size)
                     .await
             }
             (VolumeStatus::Extending, _) => {

@@ -1285,7 +1285,39 @@ fn volume_walkthrough_with_the_openstack_cli() {
         "{shown}"
     );
 
-    ok(&admin, &["volume", "delete", "data2", "typed", "boot"]);
+    // A snapshot, a volume from it, and both gone again.
+    let snap = ok_json(
+        &admin,
+        &["volume", "snapshot", "create", "--volume", "data2", "snap"],
+    );
+    let snap_id = snap["id"].as_str().unwrap().to_owned();
+    eventually("the snapshot", || {
+        ok_json(&admin, &["volume", "snapshot", "show", &snap_id])["status"] == "available"
+    });
+    let restored = ok_json(
+        &admin,
+        &["volume", "create", "--snapshot", "snap", "restored"],
+    );
+    let restored_id = restored["id"].as_str().unwrap().to_owned();
+    eventually("the volume from the snapshot", || {
+        ok_json(&admin, &["volume", "show", &restored_id])["status"] == "available"
+    });
+    assert_eq!(
+        ok_json(&admin, &["volume", "snapshot", "list"])[0]["Name"],
+        "snap"
+    );
+    ok(&admin, &["volume", "snapshot", "delete", "snap"]);
+    eventually("the snapshot to go", || {
+        ok_json(&admin, &["volume", "snapshot", "list"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    });
+
+    ok(
+        &admin,
+        &["volume", "delete", "data2", "typed", "boot", "restored"],
+    );
     eventually("the volumes to go", || {
         ok_json(&admin, &["volume", "list"])
             .as_array()

@@ -241,6 +241,15 @@ pub async fn grow(path: &Path, size: u64) -> Result<bool> {
     Ok(true)
 }
 
+/// Copies into the qcow2 `path` everything it reads from its backing file, then drops the
+/// backing file (`qemu-img rebase -b ""`, safe mode): the file stands alone afterwards.
+pub async fn flatten(path: &Path) -> Result<()> {
+    let file = validate::path(path)?;
+    run(QEMU_IMG, &["rebase", "-q", "-f", "qcow2", "-b", "", file])
+        .await
+        .map(drop)
+}
+
 /// Makes `dest` a qcow2 of `size` bytes, or grows it if it exists.
 pub async fn ensure_blank(dest: &Path, size: u64) -> Result<()> {
     if tokio::fs::try_exists(dest)

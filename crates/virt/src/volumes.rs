@@ -15,7 +15,15 @@ use crate::validate;
 /// Bytes in a GiB: volume sizes are whole GiB.
 const GIB: u64 = 1 << 30;
 
-/// Where this host keeps its volumes.
+async fn remove(path: &Path) -> Result<()> {
+    match tokio::fs::remove_file(path).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// Where this host keeps its volumes and snapshots.
 #[derive(Debug, Clone)]
 pub struct VolumeFiles {
     dir: PathBuf,
@@ -58,15 +66,74 @@ impl VolumeFiles {
     ) -> Result<()> {
         let dest = self.path(id)?;
         let size = Self::bytes(size_gb)?;
-        let exists = tokio::fs::try_exists(&dest)
-            .await
-            .map_err(|e| Error::io(&dest, e))?;
-        if !exists {
+        if !Self::exists(&dest).await? {
             let format = disks::qemu_format(disk_format)?;
             disks::check_image(image, format, Some(size)).await?;
             disks::convert_to_qcow2(image, format, &dest).await?;
         }
         disks::grow(&dest, size).await.map(drop)
+    }
+
+    /// The file of snapshot `id`.
+    pub fn snapshot_path(&self, id: &str) -> Result<PathBuf> {
+        Ok(self.dir.join(format!("snapshot-{}", validate::uuid(id)?)))
+    }
+
+    async fn exists(path: &Path) -> Result<bool> {
+        tokio::fs::try_exists(path)
+            .await
+            .map_err(|e| Error::io(path, e))
+    }
+
+    /// Takes snapshot `snapshot_id` of volume `volume_id`: a standalone qcow2 copy of the
+    /// volume's data (only what is allocated is copied), written beside and renamed into
+    /// place.
+    pub async fn take_snapshot(&self, volume_id: &str, snapshot_id: &str) -> Result<()> {
+        let dest = self.snapshot_path(snapshot_id)?;
+        if Self::exists(&dest).await? {
+            return Ok(());
+        }
+        disks::convert_to_qcow2(&self.path(volume_id)?, "qcow2", &dest).await
+    }
+
+    /// Makes volume `id` from snapshot `snapshot_id`: an overlay on the snapshot's file
+    /// (nothing is copied), `size_gb` large.
+    pub async fn create_from_snapshot(
+        &self,
+        id: &str,
+        snapshot_id: &str,
+        size_gb: u64,
+    ) -> Result<()> {
+        let dest = self.path(id)?;
+        let size = Self::bytes(size_gb)?;
+        if !Self::exists(&dest).await? {
+            let base = self.snapshot_path(snapshot_id)?;
+            disks::create_overlay(&base, "qcow2", &dest, Some(size)).await?;
+        }
+        disks::grow(&dest, size).await.map(drop)
+    }
+
+    /// Makes volume `id` a standalone copy of volume `source`, `size_gb` large.
+    pub async fn clone_volume(&self, id: &str, source: &str, size_gb: u64) -> Result<()> {
+        let dest = self.path(id)?;
+        if !Self::exists(&dest).await? {
+            disks::convert_to_qcow2(&self.path(source)?, "qcow2", &dest).await?;
+        }
+        disks::grow(&dest, Self::bytes(size_gb)?).await.map(drop)
+    }
+
+    /// Makes volume `id` stand alone: what it reads from a snapshot is copied into it.
+    pub async fn flatten(&self, id: &str) -> Result<()> {
+        let path = self.path(id)?;
+        if Self::exists(&path).await? {
+            disks::flatten(&path).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes snapshot `id`'s file; a file already gone is fine.
+    pub async fn remove_snapshot(&self, id: &str) -> Result<()> {
+        remove(&self.snapshot_path(id)?).await
     }
 
     /// Grows the volume to `size_gb` (never shrinks).
@@ -78,12 +145,7 @@ impl VolumeFiles {
 
     /// Removes the volume's file; a file already gone is fine.
     pub async fn remove(&self, id: &str) -> Result<()> {
-        let path = self.path(id)?;
-        match tokio::fs::remove_file(&path).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io(&path, e)),
-        }
+        remove(&self.path(id)?).await
     }
 
     /// The virtual size in bytes of the volume's file.

@@ -1,4 +1,5 @@
-//! Cinder-compatible Block Storage v3: volumes (blank or from an image, on this host's file backend),
+//! Cinder-compatible Block Storage v3: volumes (blank, from an image, a snapshot or a volume,
+//! on this host's file backend), snapshots,
 //! volume types with extra specs, quotas and limits. The API records intent; this host's
 //! volume agent (`agent::volume`) makes, grows and removes the files.
 //!

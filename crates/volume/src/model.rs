@@ -44,6 +44,20 @@ pub enum VolumeSource {
         image_id: String,
         disk_format: String,
     },
+    /// An overlay on the snapshot's file: nothing copied.
+    Snapshot { snapshot_id: String },
+    /// A copy of the other volume's data.
+    Volume { volume_id: String },
+}
+
+impl VolumeSource {
+    /// The snapshot whose file this volume's file is an overlay on.
+    pub fn snapshot(&self) -> Option<&str> {
+        match self {
+            VolumeSource::Snapshot { snapshot_id } => Some(snapshot_id),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -71,6 +85,40 @@ pub struct Volume {
     /// While `extending`: the size being grown to, and the status to return to.
     #[serde(default)]
     pub extend_to: Option<u64>,
+    pub created_at: i64,
+    pub updated_at: Option<i64>,
+}
+
+onestack_api::wire_enum! {
+    /// Cinder's snapshot status.
+    SnapshotStatus {
+        Creating = "creating",
+        Available = "available",
+        Deleting = "deleting",
+        Error = "error",
+        ErrorDeleting = "error_deleting",
+    }
+}
+
+impl SnapshotStatus {
+    /// States whose work the volume agent carries out.
+    pub const PENDING: [SnapshotStatus; 2] = [SnapshotStatus::Creating, SnapshotStatus::Deleting];
+}
+
+/// A point-in-time copy of a volume, kept on the volume's host.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub id: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub volume_id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// GiB: the volume's size when it was taken.
+    pub size: u64,
+    pub status: SnapshotStatus,
+    pub metadata: BTreeMap<String, String>,
+    pub host: String,
     pub created_at: i64,
     pub updated_at: Option<i64>,
 }

@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use sqlx::Executor;
 
 use crate::error::Result;
-use crate::model::{Versioned, Volume, VolumeStatus, VolumeType};
+use crate::model::{Snapshot, SnapshotStatus, Versioned, Volume, VolumeStatus, VolumeType};
 
 fn decode<T: DeserializeOwned>(row: &onestack_db::Row) -> Result<T> {
     Ok(onestack_db::decode(&row.try_get::<String, _>("doc")?)?)
@@ -108,8 +108,8 @@ pub async fn delete_unused_type(tx: &mut Tx, id: &str) -> Result<bool> {
 
 pub async fn insert_volume(tx: &mut Tx, v: &Volume) -> Result<()> {
     sqlx::query(
-        "INSERT INTO vol_volumes (id, project_id, status, host, volume_type_id, size_gb, created_at, revision, doc) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8)",
+        "INSERT INTO vol_volumes (id, project_id, status, host, volume_type_id, size_gb, created_at, revision, doc, source_snapshot) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9)",
     )
     .bind(v.id.clone())
     .bind(v.project_id.clone())
@@ -119,6 +119,7 @@ pub async fn insert_volume(tx: &mut Tx, v: &Volume) -> Result<()> {
     .bind(size_column(v))
     .bind(v.created_at)
     .bind(onestack_db::encode(v)?)
+    .bind(v.source.snapshot().unwrap_or_default().to_owned())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -207,17 +208,33 @@ pub async fn delete_volume(pool: &Pool, id: &str, revision: i64) -> Result<bool>
     Ok(done.rows_affected() > 0)
 }
 
-/// What `project` holds: volumes and their GiB.
-pub async fn usage<'c, E: Executor<'c, Database = Any>>(e: E, project: &str) -> Result<Usage> {
-    let row = sqlx::query(
-        "SELECT count(*) AS n, CAST(coalesce(sum(size_gb), 0) AS BIGINT) AS gb FROM vol_volumes WHERE project_id = $1",
-    )
-    .bind(project.to_owned())
-    .fetch_one(e)
-    .await?;
+/// What `project` holds: volumes, snapshots and the GiB of both (Cinder counts a
+/// snapshot's size against `gigabytes` too).
+pub async fn usage(tx: &mut Tx, project: &str) -> Result<Usage> {
+    usage_on(tx, project).await
+}
+
+/// [`usage`] on any connection (both counts on the same one).
+pub async fn usage_on(conn: &mut sqlx::AnyConnection, project: &str) -> Result<Usage> {
+    let count = |table: &str| {
+        format!(
+            "SELECT count(*) AS n, CAST(coalesce(sum(size_gb), 0) AS BIGINT) AS gb FROM {table} WHERE project_id = $1"
+        )
+    };
+    let volumes = sqlx::query(sqlx::AssertSqlSafe(count("vol_volumes")))
+        .bind(project.to_owned())
+        .fetch_one(&mut *conn)
+        .await?;
+    let snapshots = sqlx::query(sqlx::AssertSqlSafe(count("vol_snapshots")))
+        .bind(project.to_owned())
+        .fetch_one(&mut *conn)
+        .await?;
+    let volume_gb: i64 = volumes.try_get("gb")?;
+    let snapshot_gb: i64 = snapshots.try_get("gb")?;
     Ok(Usage {
-        volumes: row.try_get("n")?,
-        gigabytes: row.try_get("gb")?,
+        volumes: volumes.try_get("n")?,
+        snapshots: snapshots.try_get("n")?,
+        gigabytes: volume_gb.saturating_add(snapshot_gb),
     })
 }
 
@@ -225,7 +242,129 @@ pub async fn usage<'c, E: Executor<'c, Database = Any>>(e: E, project: &str) -> 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Usage {
     pub volumes: i64,
+    pub snapshots: i64,
     pub gigabytes: i64,
+}
+
+// ---- snapshots ----
+
+fn versioned_snapshot(row: &onestack_db::Row) -> Result<Versioned<Snapshot>> {
+    Ok(Versioned {
+        doc: decode(row)?,
+        revision: row.try_get("revision")?,
+    })
+}
+
+pub async fn insert_snapshot(tx: &mut Tx, s: &Snapshot) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO vol_snapshots (id, project_id, volume_id, status, host, size_gb, created_at, revision, doc) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8)",
+    )
+    .bind(s.id.clone())
+    .bind(s.project_id.clone())
+    .bind(s.volume_id.clone())
+    .bind(s.status.as_str())
+    .bind(s.host.clone())
+    .bind(i64::try_from(s.size).unwrap_or(i64::MAX))
+    .bind(s.created_at)
+    .bind(onestack_db::encode(s)?)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn snapshot<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    id: &str,
+) -> Result<Option<Versioned<Snapshot>>> {
+    let row = sqlx::query("SELECT doc, revision FROM vol_snapshots WHERE id = $1")
+        .bind(id.to_owned())
+        .fetch_optional(e)
+        .await?;
+    row.as_ref().map(versioned_snapshot).transpose()
+}
+
+/// Every snapshot of `project` (every one for `None`), oldest first.
+pub async fn snapshots(pool: &Pool, project: Option<&str>) -> Result<Vec<Snapshot>> {
+    let rows = match project {
+        Some(p) => {
+            sqlx::query(
+                "SELECT doc FROM vol_snapshots WHERE project_id = $1 ORDER BY created_at, id",
+            )
+            .bind(p.to_owned())
+            .fetch_all(pool)
+            .await?
+        }
+        None => {
+            sqlx::query("SELECT doc FROM vol_snapshots ORDER BY created_at, id")
+                .fetch_all(pool)
+                .await?
+        }
+    };
+    rows.iter().map(decode).collect()
+}
+
+/// How many snapshots `volume` has.
+pub async fn snapshots_of<'c, E: Executor<'c, Database = Any>>(e: E, volume: &str) -> Result<i64> {
+    let row = sqlx::query("SELECT count(*) AS n FROM vol_snapshots WHERE volume_id = $1")
+        .bind(volume.to_owned())
+        .fetch_one(e)
+        .await?;
+    Ok(row.try_get("n")?)
+}
+
+/// The volumes whose files are overlays on `snapshot`'s.
+pub async fn volumes_on_snapshot<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    snapshot: &str,
+) -> Result<Vec<Versioned<Volume>>> {
+    let rows = sqlx::query("SELECT doc, revision FROM vol_volumes WHERE source_snapshot = $1")
+        .bind(snapshot.to_owned())
+        .fetch_all(e)
+        .await?;
+    rows.iter().map(versioned).collect()
+}
+
+/// The snapshots on `host` whose status asks the agent for work.
+pub async fn pending_snapshots(pool: &Pool, host: &str) -> Result<Vec<Versioned<Snapshot>>> {
+    let [a, b] = SnapshotStatus::PENDING;
+    let rows = sqlx::query(
+        "SELECT doc, revision FROM vol_snapshots WHERE host = $1 AND status IN ($2, $3) ORDER BY created_at",
+    )
+    .bind(host.to_owned())
+    .bind(a.as_str())
+    .bind(b.as_str())
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(versioned_snapshot).collect()
+}
+
+/// Writes `s` if its row is still at `revision`.
+pub async fn update_snapshot<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    s: &Snapshot,
+    revision: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE vol_snapshots SET status = $1, revision = revision + 1, doc = $2 WHERE id = $3 AND revision = $4",
+    )
+    .bind(s.status.as_str())
+    .bind(onestack_db::encode(s)?)
+    .bind(s.id.clone())
+    .bind(revision)
+    .execute(e)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Removes a snapshot's row if it is still at `revision`.
+pub async fn delete_snapshot(pool: &Pool, id: &str, revision: i64) -> Result<bool> {
+    let done = sqlx::query("DELETE FROM vol_snapshots WHERE id = $1 AND revision = $2")
+        .bind(id.to_owned())
+        .bind(revision)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() > 0)
 }
 
 // ---- quotas ----

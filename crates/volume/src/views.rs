@@ -9,7 +9,7 @@ use onestack_api::microversion::Version;
 use onestack_db::timestamps::micros_naive;
 use serde_json::{Map, Value, json};
 
-use crate::model::{Volume, VolumeType};
+use crate::model::{Snapshot, SnapshotStatus, Volume, VolumeSource, VolumeType};
 use crate::ops::quotas::QuotaUsage;
 
 /// What a view depends on besides the resource.
@@ -84,8 +84,14 @@ pub fn volume(v: &Volume, type_name: &str, ctx: &ViewCtx, view: VolumeView) -> V
         "name": v.name,
         "description": v.description,
         "volume_type": type_name,
-        "snapshot_id": null,
-        "source_volid": null,
+        "snapshot_id": match &v.source {
+            VolumeSource::Snapshot { snapshot_id } => json!(snapshot_id),
+            _ => Value::Null,
+        },
+        "source_volid": match &v.source {
+            VolumeSource::Volume { volume_id } => json!(volume_id),
+            _ => Value::Null,
+        },
         "metadata": metadata,
         "links": ctx.links("volumes", &v.id),
         "user_id": v.user_id,
@@ -144,6 +150,60 @@ fn microversion_keys(map: &mut Map<String, Value>, v: &Volume, ctx: &ViewCtx) {
     if at(65) {
         map.insert("consumes_quota".into(), json!(true));
     }
+}
+
+/// Which snapshot view: a listing's items have the nine base keys only; show and detail add
+/// the extended attributes; create and update answers the microversion keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotView {
+    Summary,
+    Answer,
+    Detail,
+}
+
+pub fn snapshot(s: &Snapshot, ctx: &ViewCtx, view: SnapshotView) -> Value {
+    let mut out = json!({
+        "id": s.id,
+        "created_at": micros_naive(s.created_at),
+        "updated_at": timestamp(s.updated_at),
+        "name": s.name,
+        "description": s.description,
+        "volume_id": s.volume_id,
+        "status": s.status.as_str(),
+        "size": s.size,
+        "metadata": s.metadata,
+    });
+    if view == SnapshotView::Summary {
+        return out;
+    }
+    let Some(map) = out.as_object_mut() else {
+        return out;
+    };
+    if view == SnapshotView::Detail {
+        let progress = if s.status == SnapshotStatus::Available {
+            "100%"
+        } else {
+            "0%"
+        };
+        map.insert(
+            "os-extended-snapshot-attributes:progress".into(),
+            json!(progress),
+        );
+        map.insert(
+            "os-extended-snapshot-attributes:project_id".into(),
+            json!(s.project_id),
+        );
+    }
+    if ctx.version.at_least(14) {
+        map.insert("group_snapshot_id".into(), Value::Null);
+    }
+    if ctx.version.at_least(41) {
+        map.insert("user_id".into(), json!(s.user_id));
+    }
+    if ctx.version.at_least(65) {
+        map.insert("consumes_quota".into(), json!(true));
+    }
+    out
 }
 
 pub fn volume_type(t: &VolumeType, admin: bool) -> Value {

@@ -28,6 +28,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     PASSWORD,
     IMAGE,
     FLAVOR,
+    VOLUME,
 ];
 pub const NETWORK: &str = "<network id>";
 pub const EXTERNAL_NETWORK: &str = "<external network id>";
@@ -40,6 +41,7 @@ pub const USER: &str = "<user id>";
 pub const PASSWORD: &str = "<password>";
 pub const IMAGE: &str = "<image id>";
 pub const FLAVOR: &str = "<flavor id>";
+pub const VOLUME: &str = "<volume id>";
 
 /// An id-shaped value for routes whose target need not exist (a service id, a member).
 const ANY_ID: &str = "5a1c7e2e00004000800000000000a11e";
@@ -171,6 +173,10 @@ pub fn request_body(method: &str, pattern: &str) -> Option<RequestBody> {
             json!({"metadata": {"k": "v"}})
         }
         ("PUT", "volume/v3/volumes/{id}/metadata/{key}") => json!({"meta": {"role": "db"}}),
+        ("POST", "volume/v3/snapshots") => {
+            json!({"snapshot": {"volume_id": VOLUME, "name": "s-new"}})
+        }
+        ("PUT", "volume/v3/snapshots/{id}") => json!({"snapshot": {"name": "renamed"}}),
         ("POST", "volume/v3/types") => {
             json!({"volume_type": {"name": "t-new", "extra_specs": {"k": "v"}}})
         }

@@ -491,6 +491,12 @@ pub const POLICY: &[(&str, &str, Rule)] = &[
     ("PUT", "/volume/v3/os-quota-sets/{project}", Admin),
     ("DELETE", "/volume/v3/os-quota-sets/{project}", Admin),
     ("GET", "/volume/v3/os-quota-sets/{project}/defaults", Reader),
+    ("GET", "/volume/v3/snapshots", Reader),
+    ("POST", "/volume/v3/snapshots", Member),
+    ("GET", "/volume/v3/snapshots/detail", Reader),
+    ("GET", "/volume/v3/snapshots/{id}", Reader),
+    ("PUT", "/volume/v3/snapshots/{id}", Member),
+    ("DELETE", "/volume/v3/snapshots/{id}", Member),
     ("GET", "/volume/v3/types", Token),
     ("POST", "/volume/v3/types", Admin),
     ("GET", "/volume/v3/types/default", Token),
@@ -556,6 +562,7 @@ fn with_ids(value: Value, w: &HashMap<String, String>) -> Value {
                 examples::USER => "users/{id}",
                 examples::IMAGE => "images/{id}",
                 examples::FLAVOR => "flavors/{id}",
+                examples::VOLUME => "volumes/{id}",
                 examples::PASSWORD => return Value::String("pw-alice".into()),
                 _ => return Value::String(text),
             };
@@ -755,6 +762,7 @@ fn every_placeholder_of_the_examples_is_filled() {
         "users/{id}",
         "images/{id}",
         "flavors/{id}",
+        "volumes/{id}",
     ]
     .iter()
     .map(|k| ((*k).to_owned(), format!("id of {k}")))

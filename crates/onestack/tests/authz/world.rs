@@ -223,6 +223,28 @@ pub async fn alice_world(cloud: &Cloud, env: &compute::Env<'_>) -> HashMap<Strin
         .await;
     assert_eq!(volume.status, StatusCode::ACCEPTED, "{}", volume.body);
     let volume = volume.id("volume");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while alice
+        .send(Method::GET, &format!("/volume/v3/volumes/{volume}"), None)
+        .await
+        .body["volume"]["status"]
+        != "available"
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "vol-a never became available"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let snapshot = alice
+        .send(
+            Method::POST,
+            "/volume/v3/snapshots",
+            Some(json!({"snapshot": {"volume_id": volume, "name": "snap-a"}})),
+        )
+        .await;
+    assert_eq!(snapshot.status, StatusCode::ACCEPTED, "{}", snapshot.body);
+    let snapshot = snapshot.id("snapshot");
     let volume_type = admin
         .send(
             Method::POST,
@@ -235,6 +257,7 @@ pub async fn alice_world(cloud: &Cloud, env: &compute::Env<'_>) -> HashMap<Strin
 
     for (key, value) in [
         ("volumes/{id}", volume.as_str()),
+        ("snapshots/{id}", &snapshot),
         ("types/{id}", &volume_type),
         ("extra_specs/{key}", "multiattach"),
         ("servers/{id}", server.as_str()),

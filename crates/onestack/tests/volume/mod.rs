@@ -806,3 +806,262 @@ async fn a_volume_made_from_an_image_holds_its_data() {
     let mine = get(&env.alice, "/volumes").await;
     assert_eq!(mine.body["volumes"].as_array().unwrap().len(), 2);
 }
+
+/// `qemu-img compare` of a raw file with a volume's or snapshot's qcow2 file.
+fn same_data(raw: &std::path::Path, qcow2: &std::path::Path) -> bool {
+    crate::common::run(
+        "qemu-img",
+        &[
+            "compare",
+            "-f",
+            "raw",
+            "-F",
+            "qcow2",
+            raw.to_str().unwrap(),
+            qcow2.to_str().unwrap(),
+        ],
+    )
+    .status
+    .success()
+}
+
+fn backing_of(path: &std::path::Path) -> Option<String> {
+    let out = crate::common::run(
+        "qemu-img",
+        &["info", "--output=json", "-U", path.to_str().unwrap()],
+    );
+    let info: Value = serde_json::from_slice(&out.stdout).unwrap();
+    info["backing-filename"].as_str().map(str::to_owned)
+}
+
+async fn snapshot_available(client: &Client<'_>, id: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let reply = get(client, &format!("/snapshots/{id}")).await;
+        if reply.body["snapshot"]["status"] == "available" {
+            return reply.body["snapshot"].clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "snapshot {id}: {}",
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn snapshots_keep_a_point_in_time_and_volumes_grow_from_them() {
+    let cloud = Cloud::start().await;
+    let env = compute::env(&cloud).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..(1u32 << 20)).map(|i| (i % 253) as u8).collect();
+    let raw = dir.path().join("pattern.raw");
+    std::fs::write(&raw, &data).unwrap();
+    let image = upload_image(&env.alice, "pattern", "raw", data).await;
+    let made = post(
+        &env.alice,
+        "/volumes",
+        json!({"volume": {"size": 1, "imageRef": image}}),
+    )
+    .await;
+    let source = made.id("volume");
+    available(&env.alice, &source).await;
+
+    let taken = post(
+        &env.alice,
+        "/snapshots",
+        json!({"snapshot": {"volume_id": source, "name": "before"}}),
+    )
+    .await;
+    assert_eq!(taken.status, StatusCode::ACCEPTED, "{}", taken.body);
+    assert_eq!(taken.body["snapshot"]["status"], "creating");
+    let snap = taken.id("snapshot");
+    let shown = snapshot_available(&env.alice, &snap).await;
+    assert_eq!(shown["size"], 1);
+    assert_eq!(shown["os-extended-snapshot-attributes:progress"], "100%");
+    let snap_file = cloud
+        .data_dir
+        .join("volumes")
+        .join(format!("snapshot-{snap}"));
+    assert!(same_data(&raw, &snap_file));
+
+    // The volume changes after the snapshot; the snapshot does not.
+    crate::common::run_ok(
+        "qemu-io",
+        &[
+            "-f",
+            "qcow2",
+            "-c",
+            "write -P 0xff 0 64k",
+            file_of(&cloud, &source).to_str().unwrap(),
+        ],
+    );
+    assert!(!same_data(&raw, &file_of(&cloud, &source)));
+    assert!(same_data(&raw, &snap_file));
+
+    // A volume from the snapshot is an overlay on it (nothing copied), 2 GiB, bootable as
+    // its source was; a volume from the volume is a copy of what the volume holds now.
+    let from_snap = post(
+        &env.alice,
+        "/volumes",
+        json!({"volume": {"snapshot_id": snap, "size": 2}}),
+    )
+    .await;
+    assert_eq!(from_snap.status, StatusCode::ACCEPTED, "{}", from_snap.body);
+    let restored = from_snap.id("volume");
+    let view = available(&env.alice, &restored).await;
+    assert_eq!(view["snapshot_id"], snap.as_str());
+    assert_eq!(view["bootable"], "true");
+    assert_eq!(virtual_size(&cloud, &restored), 2 * GIB);
+    assert!(
+        backing_of(&file_of(&cloud, &restored)).is_some(),
+        "an overlay"
+    );
+    assert!(same_data(&raw, &file_of(&cloud, &restored)));
+    let cloned = post(
+        &env.alice,
+        "/volumes",
+        json!({"volume": {"source_volid": source}}),
+    )
+    .await;
+    assert_eq!(cloned.status, StatusCode::ACCEPTED, "{}", cloned.body);
+    let clone = cloned.id("volume");
+    let view = available(&env.alice, &clone).await;
+    assert_eq!(view["source_volid"], source.as_str());
+    assert_eq!(view["size"], 1);
+    let out = crate::common::run(
+        "qemu-img",
+        &[
+            "compare",
+            file_of(&cloud, &source).to_str().unwrap(),
+            file_of(&cloud, &clone).to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let same_size = post(
+        &env.alice,
+        "/volumes",
+        json!({"volume": {"snapshot_id": snap}}),
+    )
+    .await;
+    assert_eq!(same_size.status, StatusCode::ACCEPTED, "{}", same_size.body);
+    available(&env.alice, &same_size.id("volume")).await;
+    let smaller = post(
+        &env.alice,
+        "/volumes",
+        json!({"volume": {"source_volid": restored, "size": 1}}),
+    )
+    .await;
+    assert_eq!(smaller.status, StatusCode::BAD_REQUEST, "{}", smaller.body);
+
+    // Listings: the summary has nine keys, the detail the extended attributes too.
+    let listed = get(&env.alice, "/snapshots").await;
+    let keys: Vec<&String> = listed.body["snapshots"][0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(keys.len(), 9, "{keys:?}");
+    let detail = get(&env.alice, &format!("/snapshots/detail?volume_id={source}")).await;
+    assert_eq!(
+        detail.body["snapshots"][0]["os-extended-snapshot-attributes:project_id"],
+        env.alice_project.as_str()
+    );
+    assert_eq!(
+        get(&env.bob, "/snapshots").await.body["snapshots"],
+        json!([])
+    );
+    let theirs = post(
+        &env.bob,
+        "/snapshots",
+        json!({"snapshot": {"volume_id": source}}),
+    )
+    .await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND, "{}", theirs.body);
+    assert_eq!(
+        get(&env.bob, &format!("/snapshots/{snap}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let renamed = call(
+        &env.alice,
+        Method::PUT,
+        &format!("/snapshots/{snap}"),
+        None,
+        Some(json!({"snapshot": {"name": "kept"}})),
+    )
+    .await;
+    assert_eq!(renamed.body["snapshot"]["name"], "kept", "{}", renamed.body);
+    let limits = get(&env.alice, "/limits").await;
+    assert_eq!(limits.body["limits"]["absolute"]["totalSnapshotsUsed"], 1);
+
+    // A volume with snapshots stays unless the delete cascades.
+    let refused = call(
+        &env.alice,
+        Method::DELETE,
+        &format!("/volumes/{source}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    // Deleting the snapshot flattens the volume made from it first.
+    let dropped = call(
+        &env.alice,
+        Method::DELETE,
+        &format!("/snapshots/{snap}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(dropped.status, StatusCode::ACCEPTED, "{}", dropped.body);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while get(&env.alice, &format!("/snapshots/{snap}")).await.status != StatusCode::NOT_FOUND {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the snapshot stayed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!snap_file.exists());
+    assert!(
+        backing_of(&file_of(&cloud, &restored)).is_none(),
+        "flattened"
+    );
+    assert!(same_data(&raw, &file_of(&cloud, &restored)));
+
+    // Cascade: the volume and its snapshot go together.
+    let again = post(
+        &env.alice,
+        "/snapshots",
+        json!({"snapshot": {"volume_id": clone}}),
+    )
+    .await;
+    let again = again.id("snapshot");
+    snapshot_available(&env.alice, &again).await;
+    let cascade = call(
+        &env.alice,
+        Method::DELETE,
+        &format!("/volumes/{clone}?cascade=true"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(cascade.status, StatusCode::ACCEPTED, "{}", cascade.body);
+    wait_for(&env.alice, &clone, "gone", |r| {
+        r.status == StatusCode::NOT_FOUND
+    })
+    .await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while get(&env.alice, &format!("/snapshots/{again}")).await.status != StatusCode::NOT_FOUND {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the cascaded snapshot stayed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

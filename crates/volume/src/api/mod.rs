@@ -2,7 +2,9 @@
 //! project segment clients may put in URLs, version discovery.
 
 mod input;
+mod listing;
 mod quotas;
+mod snapshots;
 mod types;
 mod volumes;
 
@@ -147,6 +149,7 @@ async fn availability_zones(_: Ctx, State(v): State<Shared>) -> Json<Value> {
 /// The routes under the block storage prefix (`/volume`).
 pub fn router(volumes: Shared) -> Router {
     use quotas::*;
+    use snapshots::*;
     use types::*;
     use volumes::*;
     let v = |p: &str| format!("/v3{p}");
@@ -170,6 +173,14 @@ pub fn router(volumes: Shared) -> Router {
             get(show_metadata_item)
                 .put(set_metadata_item)
                 .delete(delete_metadata_item),
+        )
+        .route(&v("/snapshots"), get(list_snapshots).post(create_snapshot))
+        .route(&v("/snapshots/detail"), get(list_snapshots_detail))
+        .route(
+            &v("/snapshots/{id}"),
+            get(show_snapshot)
+                .put(update_snapshot)
+                .delete(delete_snapshot),
         )
         .route(&v("/types"), get(list_types).post(create_type))
         .route(&v("/types/default"), get(show_default_type))

@@ -13,7 +13,7 @@ use onestack_api::paging::{self, Params};
 use serde_json::{Map, Value, json};
 
 use super::input::{self, flag, size, string_map, text};
-use super::{Ctx, Reply, Shared};
+use super::{Ctx, Reply, Shared, listing};
 use crate::error::{Error, Result};
 use crate::model::{Volume, VolumeStatus};
 use crate::ops::volume_input::{
@@ -312,15 +312,15 @@ fn compare(a: &Volume, b: &Volume, key: &str) -> Ordering {
 }
 
 /// The caller's volumes, filtered and in order, one page of them, the next link and count.
-async fn listing(
+async fn volume_page(
     volumes: &Volumes,
     ctx: &Ctx,
     params: &Params,
     path: &str,
 ) -> Result<(Vec<Volume>, Option<Value>, usize)> {
-    let all_projects = paging::first(params, "all_tenants")
-        .is_some_and(|v| flag("all_tenants", &json!(v)).unwrap_or(false));
-    let mut items = volumes.list_volumes(&ctx.caller, all_projects).await?;
+    let mut items = volumes
+        .list_volumes(&ctx.caller, listing::all_projects(params))
+        .await?;
     for (key, value) in params {
         if PAGING.contains(&key.as_str()) {
             continue;
@@ -352,48 +352,8 @@ async fn listing(
             .find(|o| o.is_ne())
             .unwrap_or_else(|| b.id.cmp(&a.id))
     });
-    let count = items.len();
-    let limit = match paging::first(params, "limit") {
-        Some(l) => Some(
-            l.parse::<i64>()
-                .map_err(|_| Error::Invalid("limit param must be an integer".into()))?,
-        ),
-        None => None,
-    };
-    let limit = match limit {
-        Some(l) if l < 0 => return Err(Error::Invalid("limit param must be positive".into())),
-        Some(l) => Some(usize::try_from(l).unwrap_or(usize::MAX).min(1000)),
-        None => None,
-    };
     let keyed = items.into_iter().map(|v| (v.id.clone(), v)).collect();
-    let (page, more) = paging::window(keyed, paging::first(params, "marker"), limit)
-        .map_err(|m| Error::NotFound(format!("Marker {} could not be found.", m.0)))?;
-    let next = match page.last() {
-        Some((last, _)) if more => Some(json!([{
-            "rel": "next",
-            "href": paging::link(&ctx.view.collection(path), params, &["marker"], &[("marker", last)]),
-        }])),
-        _ => None,
-    };
-    Ok((page.into_iter().map(|(_, v)| v).collect(), next, count))
-}
-
-fn with_paging(
-    mut body: Value,
-    next: Option<Value>,
-    count: usize,
-    ctx: &Ctx,
-    params: &Params,
-) -> Value {
-    if let Some(next) = next {
-        body["volumes_links"] = next;
-    }
-    let with_count = paging::first(params, "with_count")
-        .is_some_and(|v| flag("with_count", &json!(v)).unwrap_or(false));
-    if with_count && ctx.version.at_least(45) {
-        body["count"] = json!(count);
-    }
-    body
+    listing::page(keyed, params, ctx, path)
 }
 
 pub async fn list_volumes(
@@ -401,17 +361,13 @@ pub async fn list_volumes(
     ctx: Ctx,
     Query(params): Query<Params>,
 ) -> Reply {
-    let (page, next, count) = listing(&v, &ctx, &params, "volumes").await?;
+    let (page, next, count) = volume_page(&v, &ctx, &params, "volumes").await?;
     let items: Vec<Value> = page
         .iter()
         .map(|vol| views::volume_summary(vol, &ctx.view))
         .collect();
-    Ok(Json(with_paging(
-        json!({"volumes": items}),
-        next,
-        count,
-        &ctx,
-        &params,
+    Ok(Json(listing::body(
+        "volumes", items, next, count, &ctx, &params,
     )))
 }
 
@@ -420,18 +376,14 @@ pub async fn list_volumes_detail(
     ctx: Ctx,
     Query(params): Query<Params>,
 ) -> Reply {
-    let (page, next, count) = listing(&v, &ctx, &params, "volumes/detail").await?;
+    let (page, next, count) = volume_page(&v, &ctx, &params, "volumes/detail").await?;
     let names = v.type_names().await?;
     let items: Vec<Value> = page
         .iter()
         .map(|vol| render(vol, &names, &ctx, VolumeView::Detail))
         .collect();
-    Ok(Json(with_paging(
-        json!({"volumes": items}),
-        next,
-        count,
-        &ctx,
-        &params,
+    Ok(Json(listing::body(
+        "volumes", items, next, count, &ctx, &params,
     )))
 }
 

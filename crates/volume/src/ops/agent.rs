@@ -4,7 +4,7 @@
 use onestack_db::now_micros;
 
 use crate::error::{Error, Result};
-use crate::model::{Versioned, Volume, VolumeStatus};
+use crate::model::{Snapshot, SnapshotStatus, Versioned, Volume, VolumeStatus};
 use crate::service::Volumes;
 use crate::store;
 
@@ -58,6 +58,58 @@ impl Volumes {
                 }
             }
             match store::volume(&self.pool, &work.doc.id).await? {
+                Some(fresh) => current = fresh,
+                None => return Ok(false),
+            }
+        }
+        Ok(false)
+    }
+}
+
+impl Volumes {
+    /// This host's snapshots whose status asks for work (creating, deleting).
+    pub async fn pending_snapshot_work(&self) -> Result<Vec<Versioned<Snapshot>>> {
+        store::pending_snapshots(&self.pool, &self.volume_host()).await
+    }
+
+    /// The volumes whose files are overlays on `snapshot`'s, which must be flattened before
+    /// the snapshot's file goes.
+    pub async fn volumes_on_snapshot(&self, snapshot: &str) -> Result<Vec<Volume>> {
+        Ok(store::volumes_on_snapshot(&self.pool, snapshot)
+            .await?
+            .into_iter()
+            .map(|v| v.doc)
+            .collect())
+    }
+
+    /// Records how the work on `snapshot` (as read) ended; `false` when it moved on.
+    pub async fn finish_snapshot(
+        &self,
+        work: &Versioned<Snapshot>,
+        outcome: Outcome,
+    ) -> Result<bool> {
+        let started = work.doc.status;
+        let mut current = work.clone();
+        for _ in 0..WRITE_TRIES {
+            if current.doc.status != started {
+                return Ok(false);
+            }
+            let written = if outcome == Outcome::Removed {
+                store::delete_snapshot(&self.pool, &current.doc.id, current.revision).await?
+            } else {
+                let mut doc = current.doc.clone();
+                doc.updated_at = Some(now_micros());
+                doc.status = match (doc.status, &outcome) {
+                    (SnapshotStatus::Deleting, _) => SnapshotStatus::ErrorDeleting,
+                    (_, Outcome::Failed(_)) => SnapshotStatus::Error,
+                    _ => SnapshotStatus::Available,
+                };
+                store::update_snapshot(&self.pool, &doc, current.revision).await?
+            };
+            if written {
+                return Ok(true);
+            }
+            match store::snapshot(&self.pool, &work.doc.id).await? {
                 Some(fresh) => current = fresh,
                 None => return Ok(false),
             }

@@ -3,6 +3,8 @@
 
 pub mod agent;
 pub mod quotas;
+pub mod snapshot_input;
+pub mod snapshots;
 pub mod type_input;
 pub mod types;
 pub mod volume_input;

@@ -19,6 +19,16 @@ pub struct QuotaUsage {
     pub in_use: i64,
 }
 
+/// What the project holds of `resource`.
+fn in_use(used: Usage, resource: &str) -> i64 {
+    match resource {
+        "volumes" => used.volumes,
+        "snapshots" => used.snapshots,
+        "gigabytes" => used.gigabytes,
+        _ => 0,
+    }
+}
+
 fn over(limit: i64, wanted: i64) -> bool {
     limit >= 0 && wanted > limit
 }
@@ -63,7 +73,7 @@ impl Volumes {
                 ),
             });
         }
-        let used = store::usage(&mut **tx, project).await?;
+        let used = store::usage(tx, project).await?;
         let max_volumes = limits["volumes"];
         if over(max_volumes, used.volumes + volumes) {
             return Err(Error::OverQuota {
@@ -74,6 +84,29 @@ impl Volumes {
             });
         }
         self.check_gigabytes(limits["gigabytes"], used, size.saturating_mul(volumes))
+    }
+
+    /// Refuses one more snapshot of `size` GiB beyond the project's quotas.
+    pub(crate) async fn check_snapshot_quota(
+        &self,
+        tx: &mut Tx,
+        project: &str,
+        size: u64,
+    ) -> Result<()> {
+        let limits = self.limits_of(&mut **tx, project).await?;
+        let used = store::usage(tx, project).await?;
+        let max = limits["snapshots"];
+        if over(max, used.snapshots + 1) {
+            return Err(Error::OverQuota {
+                class: "SnapshotLimitExceeded",
+                message: format!("Maximum number of snapshots allowed ({max}) exceeded"),
+            });
+        }
+        self.check_gigabytes(
+            limits["gigabytes"],
+            used,
+            i64::try_from(size).unwrap_or(i64::MAX),
+        )
     }
 
     /// Refuses growing a volume from `old` to `new` GiB beyond the project's quotas.
@@ -95,7 +128,7 @@ impl Volumes {
                 ),
             });
         }
-        let used = store::usage(&mut **tx, project).await?;
+        let used = store::usage(tx, project).await?;
         let grow = new_gb.saturating_sub(i64::try_from(old).unwrap_or(0));
         self.check_gigabytes(limits["gigabytes"], used, grow)
     }
@@ -123,16 +156,18 @@ impl Volumes {
             return Err(Error::Policy("volume_extension:quotas:show".into()));
         }
         let limits = self.limits_of(&self.pool, project).await?;
-        let used = store::usage(&self.pool, project).await?;
+        let mut conn = self.pool.acquire().await?;
+        let used = store::usage_on(&mut conn, project).await?;
         Ok(limits
             .into_iter()
             .map(|(resource, limit)| {
-                let in_use = match resource {
-                    "volumes" => used.volumes,
-                    "gigabytes" => used.gigabytes,
-                    _ => 0,
-                };
-                (resource, QuotaUsage { limit, in_use })
+                (
+                    resource,
+                    QuotaUsage {
+                        limit,
+                        in_use: in_use(used, resource),
+                    },
+                )
             })
             .collect())
     }
@@ -153,13 +188,9 @@ impl Volumes {
     ) -> Result<BTreeMap<&'static str, i64>> {
         caller.require_admin("volume_extension:quotas:update")?;
         let mut tx = store::begin_write(&self.pool).await?;
-        let used = store::usage(&mut *tx, project).await?;
+        let used = store::usage(&mut tx, project).await?;
         for (resource, limit) in &limits {
-            let in_use = match resource.as_str() {
-                "volumes" => used.volumes,
-                "gigabytes" => used.gigabytes,
-                _ => 0,
-            };
+            let in_use = in_use(used, resource);
             if *limit >= 0 && *limit < in_use {
                 return Err(Error::Invalid(format!(
                     "Quota {resource} limit must be equal or greater than existing resources. Current usage is {in_use} and the requested limit is {limit}."

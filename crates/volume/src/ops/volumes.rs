@@ -10,7 +10,9 @@ use onestack_image::model::{Image, Status as ImageStatus};
 
 use super::volume_input::{DeleteRequest, NewVolume, SourceRequest, VolumeAction, VolumeUpdate};
 use crate::error::{Error, Result};
-use crate::model::{Versioned, Volume, VolumeSource, VolumeStatus, VolumeType};
+use crate::model::{
+    Snapshot, SnapshotStatus, Versioned, Volume, VolumeSource, VolumeStatus, VolumeType,
+};
 use crate::policy::Caller;
 use crate::service::Volumes;
 use crate::store::{self, TypeKey};
@@ -26,6 +28,73 @@ const DELETABLE: [VolumeStatus; 3] = [
     VolumeStatus::Error,
     VolumeStatus::ErrorExtending,
 ];
+
+/// What a new volume is made from, found and checked.
+enum Origin {
+    Blank,
+    Image(Box<Image>),
+    /// The snapshot and the volume it was taken of.
+    Snapshot(Box<Snapshot>, Box<Volume>),
+    Volume(Box<Volume>),
+}
+
+impl Origin {
+    /// The size a volume gets when the request gives none.
+    fn size(&self) -> Option<u64> {
+        match self {
+            Origin::Snapshot(snapshot, _) => Some(snapshot.size),
+            Origin::Volume(volume) => Some(volume.size),
+            Origin::Blank | Origin::Image(_) => None,
+        }
+    }
+
+    /// Cinder's refusals of a volume smaller than what it is made from.
+    fn check_fits(&self, size: u64) -> Result<()> {
+        match self {
+            Origin::Blank => Ok(()),
+            Origin::Image(image) => check_image_fits(image, size),
+            Origin::Snapshot(snapshot, _) if size < snapshot.size => Err(Error::Invalid(format!(
+                "Volume size {size}GB cannot be smaller than the snapshot size {}GB. They must be >= original snapshot size.",
+                snapshot.size
+            ))),
+            Origin::Volume(volume) if size < volume.size => Err(Error::Invalid(format!(
+                "Volume size {size}GB cannot be smaller than original volume size {}GB. They must be >= original volume size.",
+                volume.size
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the volume boots, its image metadata and its recorded source.
+    fn into_parts(self) -> (bool, BTreeMap<String, String>, VolumeSource) {
+        match self {
+            Origin::Blank => (false, BTreeMap::new(), VolumeSource::Blank),
+            Origin::Image(image) => (
+                true,
+                image_metadata(&image),
+                VolumeSource::Image {
+                    disk_format: image.disk_format.clone().unwrap_or_default(),
+                    image_id: image.id.clone(),
+                },
+            ),
+            // A copy inherits what its source says of itself.
+            Origin::Snapshot(snapshot, volume) => (
+                volume.bootable,
+                volume.image_metadata,
+                VolumeSource::Snapshot {
+                    snapshot_id: snapshot.id.clone(),
+                },
+            ),
+            Origin::Volume(volume) => (
+                volume.bootable,
+                volume.image_metadata,
+                VolumeSource::Volume {
+                    volume_id: volume.id,
+                },
+            ),
+        }
+    }
+}
 
 /// Cinder's refusals of an image larger than the volume asked for.
 fn check_image_fits(image: &Image, size_gb: u64) -> Result<()> {
@@ -97,31 +166,18 @@ impl Volumes {
         new: NewVolume,
     ) -> Result<Volume> {
         caller.require_writer("volume:create")?;
-        let image = match &new.source {
-            None => None,
-            Some(SourceRequest::Image(reference)) => {
-                Some(self.source_image(auth, reference).await?)
-            }
-            Some(other) => {
-                let what = match other {
-                    SourceRequest::Snapshot(_) => "a snapshot",
-                    SourceRequest::Volume(_) => "another volume",
-                    _ => "a backup",
-                };
-                return Err(Error::invalid_input(format!(
-                    "creating a volume from {what} is not supported yet; create it blank or from an image"
-                )));
-            }
-        };
-        let size = match new.size {
-            Some(size) if size >= 1 => size,
-            Some(size) => {
+        let origin = self.origin(caller, auth, new.source.as_ref()).await?;
+        let size = match (new.size, origin.size()) {
+            (Some(size), _) if size >= 1 => size,
+            (Some(size), _) => {
                 return Err(Error::Invalid(format!(
                     "Invalid input for field/attribute size. Value: {size}. {size} is less than the minimum of 1"
                 )));
             }
-            None => return Err(Error::Invalid("'size' is a required property".into())),
+            (None, Some(size)) => size,
+            (None, None) => return Err(Error::Invalid("'size' is a required property".into())),
         };
+        origin.check_fits(size)?;
         let zone = &self.config.availability_zone;
         if let Some(asked) = &new.availability_zone
             && asked != zone
@@ -130,12 +186,15 @@ impl Volumes {
                 "Availability zone '{asked}' is invalid."
             )));
         }
-        if let Some(image) = &image {
-            check_image_fits(image, size)?;
-        }
-        let volume_type = self
-            .resolve_type(caller, new.volume_type.as_deref())
-            .await?;
+        let type_name = new.volume_type.as_deref();
+        let volume_type = match (type_name, &origin) {
+            // A copy keeps its source's type unless the request names one.
+            (None, Origin::Snapshot(_, source) | Origin::Volume(source)) => {
+                self.type_by_id(&source.volume_type_id).await?
+            }
+            _ => self.resolve_type(caller, type_name).await?,
+        };
+        let (bootable, image_metadata, source) = origin.into_parts();
         let volume = Volume {
             id: onestack_db::ids::uuid(),
             project_id: caller.project_id.clone(),
@@ -146,14 +205,11 @@ impl Volumes {
             status: VolumeStatus::Creating,
             availability_zone: zone.clone(),
             volume_type_id: volume_type.id,
-            bootable: image.is_some(),
+            bootable,
             read_only: false,
             metadata: new.metadata,
-            image_metadata: image.as_ref().map(image_metadata).unwrap_or_default(),
-            source: image.map_or(VolumeSource::Blank, |i| VolumeSource::Image {
-                disk_format: i.disk_format.unwrap_or_default(),
-                image_id: i.id,
-            }),
+            image_metadata,
+            source,
             host: self.volume_host(),
             extend_to: None,
             created_at: now_micros(),
@@ -166,6 +222,58 @@ impl Volumes {
         tx.commit().await?;
         self.changed();
         Ok(volume)
+    }
+
+    /// What a create names as its source, found and checked.
+    async fn origin(
+        &self,
+        caller: &Caller,
+        auth: &AuthContext,
+        source: Option<&SourceRequest>,
+    ) -> Result<Origin> {
+        Ok(match source {
+            None => Origin::Blank,
+            Some(SourceRequest::Image(reference)) => {
+                Origin::Image(Box::new(self.source_image(auth, reference).await?))
+            }
+            Some(SourceRequest::Snapshot(id)) => {
+                let snapshot = self.find_snapshot(caller, id).await?.doc;
+                if snapshot.status != SnapshotStatus::Available {
+                    return Err(Error::Invalid(format!(
+                        "Invalid snapshot: Originating snapshot status must be one of 'available' values, currently {}.",
+                        snapshot.status
+                    )));
+                }
+                let volume = store::volume(&self.pool, &snapshot.volume_id)
+                    .await?
+                    .map(|v| v.doc);
+                let Some(volume) = volume else {
+                    return Err(Error::volume_not_found(&snapshot.volume_id));
+                };
+                Origin::Snapshot(Box::new(snapshot), Box::new(volume))
+            }
+            Some(SourceRequest::Volume(id)) => {
+                let volume = self.find_volume(caller, id).await?.doc;
+                if !matches!(volume.status, VolumeStatus::Available | VolumeStatus::InUse) {
+                    return Err(Error::invalid_volume(format!(
+                        "Source volume {id} status must be available or in-use, currently {}.",
+                        volume.status
+                    )));
+                }
+                Origin::Volume(Box::new(volume))
+            }
+            Some(SourceRequest::Backup(_)) => {
+                return Err(Error::invalid_input(
+                    "creating a volume from a backup is not supported yet",
+                ));
+            }
+        })
+    }
+
+    async fn type_by_id(&self, id: &str) -> Result<VolumeType> {
+        store::volume_type(&self.pool, TypeKey::Id, id)
+            .await?
+            .ok_or_else(|| Error::type_not_found(id))
     }
 
     /// The image a create names (by id, or by the last segment of an image URL), if the
@@ -264,8 +372,14 @@ impl Volumes {
         if request.force {
             caller.require_admin("volume:force_delete")?;
         }
+        let snapshots = store::snapshots_of(&self.pool, id).await?;
+        if snapshots > 0 && request.cascade {
+            self.find_volume(caller, id).await?;
+            self.delete_snapshots_of(caller, id).await?;
+        }
+        let has_snapshots = snapshots > 0 && !request.cascade;
         self.modify(caller, id, |v| {
-            if !request.force && !DELETABLE.contains(&v.status) {
+            if has_snapshots || (!request.force && !DELETABLE.contains(&v.status)) {
                 return Err(Error::invalid_volume(
                     "Volume status must be available or error or error_restoring or error_extending or error_managing and must not be migrating, attached, belong to a group, have snapshots, awaiting a transfer, or be disassociated from snapshots after volume transfer.",
                 ));

@@ -1,0 +1,163 @@
+//! Snapshots: taken of an available volume (into `creating` for the agent, which copies the
+//! volume's data), read, listed, renamed, deleted (into `deleting`: the agent first flattens
+//! the volumes made from it, then removes its file).
+
+use onestack_db::now_micros;
+
+use super::snapshot_input::{NewSnapshot, SnapshotUpdate};
+use crate::error::{Error, Result};
+use crate::model::{Snapshot, SnapshotStatus, Versioned, VolumeStatus};
+use crate::policy::Caller;
+use crate::service::Volumes;
+use crate::store;
+
+/// Tries of a compare-and-set change before giving up on a snapshot written that often.
+const WRITE_TRIES: usize = 16;
+
+pub fn snapshot_not_found(id: &str) -> Error {
+    Error::NotFound(format!("Snapshot {id} could not be found."))
+}
+
+impl Volumes {
+    pub(crate) async fn find_snapshot(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<Versioned<Snapshot>> {
+        match store::snapshot(&self.pool, id).await? {
+            Some(s) if caller.owns(&s.doc.project_id) => Ok(s),
+            _ => Err(snapshot_not_found(id)),
+        }
+    }
+
+    pub async fn get_snapshot(&self, caller: &Caller, id: &str) -> Result<Snapshot> {
+        Ok(self.find_snapshot(caller, id).await?.doc)
+    }
+
+    pub async fn list_snapshots(
+        &self,
+        caller: &Caller,
+        all_projects: bool,
+    ) -> Result<Vec<Snapshot>> {
+        let project = (!(caller.admin && all_projects)).then_some(caller.project_id.as_str());
+        store::snapshots(&self.pool, project).await
+    }
+
+    pub async fn create_snapshot(&self, caller: &Caller, new: NewSnapshot) -> Result<Snapshot> {
+        caller.require_writer("volume:create_snapshot")?;
+        let mut tx = store::begin_write(&self.pool).await?;
+        let volume = match store::volume(&mut *tx, &new.volume_id).await? {
+            Some(v) if caller.owns(&v.doc.project_id) => v.doc,
+            _ => return Err(Error::volume_not_found(&new.volume_id)),
+        };
+        let ready = volume.status == VolumeStatus::Available
+            || (new.force && volume.status == VolumeStatus::InUse);
+        if !ready {
+            return Err(Error::invalid_volume(format!(
+                "Volume {} status must be available, but current status is: {}.",
+                volume.id, volume.status
+            )));
+        }
+        self.check_snapshot_quota(&mut tx, &volume.project_id, volume.size)
+            .await?;
+        let snapshot = Snapshot {
+            id: onestack_db::ids::uuid(),
+            project_id: volume.project_id.clone(),
+            user_id: caller.user_id.clone(),
+            volume_id: volume.id.clone(),
+            name: new.name,
+            description: new.description,
+            size: volume.size,
+            status: SnapshotStatus::Creating,
+            metadata: new.metadata,
+            host: volume.host.clone(),
+            created_at: now_micros(),
+            updated_at: None,
+        };
+        store::insert_snapshot(&mut tx, &snapshot).await?;
+        tx.commit().await?;
+        self.changed();
+        Ok(snapshot)
+    }
+
+    async fn modify_snapshot(
+        &self,
+        caller: &Caller,
+        id: &str,
+        mut change: impl FnMut(&mut Snapshot) -> Result<()>,
+    ) -> Result<Snapshot> {
+        for _ in 0..WRITE_TRIES {
+            let Versioned { mut doc, revision } = self.find_snapshot(caller, id).await?;
+            change(&mut doc)?;
+            doc.updated_at = Some(now_micros());
+            if store::update_snapshot(&self.pool, &doc, revision).await? {
+                self.changed();
+                return Ok(doc);
+            }
+        }
+        Err(Error::Conflict(format!(
+            "Snapshot {id} is being changed by others; try again."
+        )))
+    }
+
+    pub async fn update_snapshot(
+        &self,
+        caller: &Caller,
+        id: &str,
+        update: SnapshotUpdate,
+    ) -> Result<Snapshot> {
+        caller.require_writer("volume:update_snapshot")?;
+        self.modify_snapshot(caller, id, |s| {
+            if let Some(name) = &update.name {
+                s.name.clone_from(name);
+            }
+            if let Some(description) = &update.description {
+                s.description.clone_from(description);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn delete_snapshot(&self, caller: &Caller, id: &str) -> Result<()> {
+        caller.require_writer("volume:delete_snapshot")?;
+        // A volume still being made from it needs its file.
+        let busy = store::volumes_on_snapshot(&self.pool, id)
+            .await?
+            .iter()
+            .any(|v| v.doc.status == VolumeStatus::Creating);
+        self.modify_snapshot(caller, id, |s| {
+            if !matches!(s.status, SnapshotStatus::Available | SnapshotStatus::Error) {
+                return Err(Error::Invalid(format!(
+                    "Invalid snapshot: Snapshot status must be available or error and must not be part of a group, currently {}.",
+                    s.status
+                )));
+            }
+            if busy {
+                return Err(Error::Invalid(format!(
+                    "Invalid snapshot: a volume is being created from snapshot {id}."
+                )));
+            }
+            s.status = SnapshotStatus::Deleting;
+            Ok(())
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Marks every snapshot of a volume for deletion (a cascading volume delete).
+    pub(crate) async fn delete_snapshots_of(&self, caller: &Caller, volume_id: &str) -> Result<()> {
+        let all = store::snapshots(&self.pool, Some(&caller.project_id)).await?;
+        let all = if caller.admin {
+            store::snapshots(&self.pool, None).await?
+        } else {
+            all
+        };
+        for snapshot in all.iter().filter(|s| s.volume_id == volume_id) {
+            if snapshot.status != SnapshotStatus::Deleting {
+                self.delete_snapshot(caller, &snapshot.id).await?;
+            }
+        }
+        Ok(())
+    }
+}
