@@ -160,6 +160,18 @@ pub async fn volumes(pool: &Pool, project: Option<&str>) -> Result<Vec<Volume>> 
     rows.iter().map(decode).collect()
 }
 
+/// The volumes in `status` (anywhere).
+pub async fn volumes_in_status<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    status: VolumeStatus,
+) -> Result<Vec<Versioned<Volume>>> {
+    let rows = sqlx::query("SELECT doc, revision FROM vol_volumes WHERE status = $1")
+        .bind(status.as_str())
+        .fetch_all(e)
+        .await?;
+    rows.iter().map(versioned).collect()
+}
+
 /// The volumes on `host` whose status asks the agent for work.
 pub async fn pending(pool: &Pool, host: &str) -> Result<Vec<Versioned<Volume>>> {
     let [a, b, c] = VolumeStatus::PENDING;
@@ -304,13 +316,16 @@ pub async fn snapshots(pool: &Pool, project: Option<&str>) -> Result<Vec<Snapsho
     rows.iter().map(decode).collect()
 }
 
-/// How many snapshots `volume` has.
-pub async fn snapshots_of<'c, E: Executor<'c, Database = Any>>(e: E, volume: &str) -> Result<i64> {
-    let row = sqlx::query("SELECT count(*) AS n FROM vol_snapshots WHERE volume_id = $1")
+/// The snapshots of `volume`.
+pub async fn snapshots_of_volume<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    volume: &str,
+) -> Result<Vec<Versioned<Snapshot>>> {
+    let rows = sqlx::query("SELECT doc, revision FROM vol_snapshots WHERE volume_id = $1")
         .bind(volume.to_owned())
-        .fetch_one(e)
+        .fetch_all(e)
         .await?;
-    Ok(row.try_get("n")?)
+    rows.iter().map(versioned_snapshot).collect()
 }
 
 /// The volumes whose files are overlays on `snapshot`'s.

@@ -6,7 +6,7 @@ use onestack_db::now_micros;
 
 use super::snapshot_input::{NewSnapshot, SnapshotUpdate};
 use crate::error::{Error, Result};
-use crate::model::{Snapshot, SnapshotStatus, Versioned, VolumeStatus};
+use crate::model::{Snapshot, SnapshotStatus, Versioned, Volume, VolumeStatus};
 use crate::policy::Caller;
 use crate::service::Volumes;
 use crate::store;
@@ -16,6 +16,33 @@ const WRITE_TRIES: usize = 16;
 
 pub fn snapshot_not_found(id: &str) -> Error {
     Error::NotFound(format!("Snapshot {id} could not be found."))
+}
+
+/// A snapshot goes only from `available` or `error`, and not while a volume is still being
+/// made from it (that volume needs its file).
+pub(crate) fn check_snapshot_deletable(
+    snapshot: &Snapshot,
+    dependents: &[Versioned<Volume>],
+) -> Result<()> {
+    if !matches!(
+        snapshot.status,
+        SnapshotStatus::Available | SnapshotStatus::Error
+    ) {
+        return Err(Error::Invalid(format!(
+            "Invalid snapshot: Snapshot status must be available or error and must not be part of a group, currently {}.",
+            snapshot.status
+        )));
+    }
+    if dependents
+        .iter()
+        .any(|v| v.doc.status == VolumeStatus::Creating)
+    {
+        return Err(Error::Invalid(format!(
+            "Invalid snapshot: a volume is being created from snapshot {}.",
+            snapshot.id
+        )));
+    }
+    Ok(())
 }
 
 impl Volumes {
@@ -121,43 +148,13 @@ impl Volumes {
 
     pub async fn delete_snapshot(&self, caller: &Caller, id: &str) -> Result<()> {
         caller.require_writer("volume:delete_snapshot")?;
-        // A volume still being made from it needs its file.
-        let busy = store::volumes_on_snapshot(&self.pool, id)
-            .await?
-            .iter()
-            .any(|v| v.doc.status == VolumeStatus::Creating);
+        let dependents = store::volumes_on_snapshot(&self.pool, id).await?;
         self.modify_snapshot(caller, id, |s| {
-            if !matches!(s.status, SnapshotStatus::Available | SnapshotStatus::Error) {
-                return Err(Error::Invalid(format!(
-                    "Invalid snapshot: Snapshot status must be available or error and must not be part of a group, currently {}.",
-                    s.status
-                )));
-            }
-            if busy {
-                return Err(Error::Invalid(format!(
-                    "Invalid snapshot: a volume is being created from snapshot {id}."
-                )));
-            }
+            check_snapshot_deletable(s, &dependents)?;
             s.status = SnapshotStatus::Deleting;
             Ok(())
         })
         .await
         .map(drop)
-    }
-
-    /// Marks every snapshot of a volume for deletion (a cascading volume delete).
-    pub(crate) async fn delete_snapshots_of(&self, caller: &Caller, volume_id: &str) -> Result<()> {
-        let all = store::snapshots(&self.pool, Some(&caller.project_id)).await?;
-        let all = if caller.admin {
-            store::snapshots(&self.pool, None).await?
-        } else {
-            all
-        };
-        for snapshot in all.iter().filter(|s| s.volume_id == volume_id) {
-            if snapshot.status != SnapshotStatus::Deleting {
-                self.delete_snapshot(caller, &snapshot.id).await?;
-            }
-        }
-        Ok(())
     }
 }

@@ -8,6 +8,7 @@ use onestack_api::AuthContext;
 use onestack_db::now_micros;
 use onestack_image::model::{Image, Status as ImageStatus};
 
+use super::snapshots::check_snapshot_deletable;
 use super::volume_input::{DeleteRequest, NewVolume, SourceRequest, VolumeAction, VolumeUpdate};
 use crate::error::{Error, Result};
 use crate::model::{
@@ -372,23 +373,62 @@ impl Volumes {
         if request.force {
             caller.require_admin("volume:force_delete")?;
         }
-        let snapshots = store::snapshots_of(&self.pool, id).await?;
-        if snapshots > 0 && request.cascade {
-            self.find_volume(caller, id).await?;
-            self.delete_snapshots_of(caller, id).await?;
+        // One write transaction: a refused delete (the volume's or one of its snapshots'
+        // state) marks nothing, a cascade marks everything.
+        let mut tx = store::begin_write(&self.pool).await?;
+        let Versioned {
+            doc: mut volume,
+            revision,
+        } = match store::volume(&mut *tx, id).await? {
+            Some(v) if caller.owns(&v.doc.project_id) => v,
+            _ => return Err(Error::volume_not_found(id)),
+        };
+        let snapshots = store::snapshots_of_volume(&mut *tx, id).await?;
+        if (!request.force && !DELETABLE.contains(&volume.status))
+            || (!snapshots.is_empty() && !request.cascade)
+        {
+            return Err(Error::invalid_volume(
+                "Volume status must be available or error or error_restoring or error_extending or error_managing and must not be migrating, attached, belong to a group, have snapshots, awaiting a transfer, or be disassociated from snapshots after volume transfer.",
+            ));
         }
-        let has_snapshots = snapshots > 0 && !request.cascade;
-        self.modify(caller, id, |v| {
-            if has_snapshots || (!request.force && !DELETABLE.contains(&v.status)) {
-                return Err(Error::invalid_volume(
-                    "Volume status must be available or error or error_restoring or error_extending or error_managing and must not be migrating, attached, belong to a group, have snapshots, awaiting a transfer, or be disassociated from snapshots after volume transfer.",
-                ));
+        // A copy being made reads this volume's file.
+        let copying = store::volumes_in_status(&mut *tx, VolumeStatus::Creating)
+            .await?
+            .into_iter()
+            .any(
+                |v| matches!(&v.doc.source, VolumeSource::Volume { volume_id } if volume_id == id),
+            );
+        if copying {
+            return Err(Error::invalid_volume(format!(
+                "Volume {id} is being copied into a new volume; delete it when that is done."
+            )));
+        }
+        let now = now_micros();
+        for Versioned { mut doc, revision } in snapshots {
+            if doc.status == SnapshotStatus::Deleting {
+                continue;
             }
-            v.status = VolumeStatus::Deleting;
-            Ok(())
-        })
-        .await
-        .map(drop)
+            let busy = store::volumes_on_snapshot(&mut *tx, &doc.id).await?;
+            check_snapshot_deletable(&doc, &busy)?;
+            doc.status = SnapshotStatus::Deleting;
+            doc.updated_at = Some(now);
+            if !store::update_snapshot(&mut *tx, &doc, revision).await? {
+                return Err(Error::Conflict(format!(
+                    "Snapshot {} changed while volume {id} was being deleted; try again.",
+                    doc.id
+                )));
+            }
+        }
+        volume.status = VolumeStatus::Deleting;
+        volume.updated_at = Some(now);
+        if !store::update_volume(&mut *tx, &volume, revision).await? {
+            return Err(Error::Conflict(format!(
+                "Volume {id} changed while it was being deleted; try again."
+            )));
+        }
+        tx.commit().await?;
+        self.changed();
+        Ok(())
     }
 
     pub async fn volume_action(
