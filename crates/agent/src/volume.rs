@@ -91,19 +91,13 @@ impl VolumeAgent {
             (VolumeStatus::Creating, VolumeSource::Blank) => {
                 self.files.create_blank(&volume.id, volume.size).await
             }
-            (
-                VolumeStatus::Creating,
-                VolumeSource::Image {
-                    image_id,
-                    disk_format,
-                },
-            ) => {
-                let file = match self.volumes.image_file(image_id).await {
-                    Ok(file) => file,
+            (VolumeStatus::Creating, VolumeSource::Image { image_id, .. }) => {
+                let (file, disk_format) = match self.volumes.image_file(image_id).await {
+                    Ok(found) => found,
                     Err(e) => return Outcome::Failed(e.to_string()),
                 };
                 self.files
-                    .create_from_image(&volume.id, &file, disk_format, volume.size)
+                    .create_from_image(&volume.id, &file, &disk_format, volume.size)
                     .await
             }
             (VolumeStatus::Creating, VolumeSource::Snapshot { snapshot_id }) => {

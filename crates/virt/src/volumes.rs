@@ -108,6 +108,10 @@ impl VolumeFiles {
         let size = Self::bytes(size_gb)?;
         if !Self::exists(&dest).await? {
             let base = self.snapshot_path(snapshot_id)?;
+            // qemu-img only warns about a missing backing file when given a size.
+            if !Self::exists(&base).await? {
+                return Err(Error::io(&base, std::io::ErrorKind::NotFound.into()));
+            }
             disks::create_overlay(&base, "qcow2", &dest, Some(size)).await?;
         }
         disks::grow(&dest, size).await.map(drop)

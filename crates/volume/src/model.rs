@@ -21,6 +21,8 @@ onestack_api::wire_enum! {
         Error = "error",
         ErrorDeleting = "error_deleting",
         ErrorExtending = "error_extending",
+        ErrorRestoring = "error_restoring",
+        ErrorManaging = "error_managing",
     }
 }
 

@@ -545,6 +545,24 @@ async fn isolation_roles_quotas_and_bad_input() {
     let listed = get(&env.alice, "/volumes").await;
     assert_eq!(listed.body["volumes"].as_array().unwrap().len(), 1);
 
+    // An admin resets a status, but never into one that starts the agent's work.
+    let action = format!("/volumes/{id}/action");
+    for (status, expect) in [
+        ("deleting", StatusCode::BAD_REQUEST),
+        ("creating", StatusCode::BAD_REQUEST),
+        ("error_restoring", StatusCode::ACCEPTED),
+        ("available", StatusCode::ACCEPTED),
+    ] {
+        let reset = post(
+            &env.admin,
+            &action,
+            json!({"os-reset_status": {"status": status}}),
+        )
+        .await;
+        assert_eq!(reset.status, expect, "{status}: {}", reset.body);
+    }
+    assert!(file_of(&cloud, &id).exists());
+
     // Bad input: 400 with Cinder's envelope, never a 500.
     for body in [
         json!({"volume": {"size": 0}}),

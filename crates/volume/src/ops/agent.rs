@@ -22,28 +22,43 @@ pub enum Outcome {
 }
 
 impl Volumes {
-    /// The file of an image a volume is made from.
-    pub async fn image_file(&self, image_id: &str) -> Result<std::path::PathBuf> {
-        let (_, path) = self
+    /// The file of an image a volume is made from, and its disk format, after the image
+    /// service has checked the file's header again (as it does for compute): `qemu-img`
+    /// must never be the first to read a file a tenant wrote.
+    pub async fn image_file(&self, image_id: &str) -> Result<(std::path::PathBuf, String)> {
+        let (image, path, _) = self
             .images
-            .open_data(image_id)
+            .open_checked(image_id)
             .await
             .map_err(|e| Error::Invalid(format!("image {image_id}: {e}")))?;
-        Ok(path)
+        Ok((path, image.disk_format.unwrap_or_default()))
     }
 
-    /// This host's volumes whose status asks for work (creating, extending, deleting).
+    /// This host's volumes whose status asks for work (creating, extending, deleting). A
+    /// volume being deleted waits while snapshots of it remain (a cascade deletes them in
+    /// the same pass, first), so no snapshot is ever left without its volume.
     pub async fn pending_work(&self) -> Result<Vec<Versioned<Volume>>> {
-        store::pending(&self.pool, &self.volume_host()).await
+        let mut work = Vec::new();
+        for volume in store::pending(&self.pool, &self.volume_host()).await? {
+            let waits = volume.doc.status == VolumeStatus::Deleting
+                && !store::snapshots_of_volume(&self.pool, &volume.doc.id)
+                    .await?
+                    .is_empty();
+            if !waits {
+                work.push(volume);
+            }
+        }
+        Ok(work)
     }
 
     /// Records how the work on `volume` (as read) ended. Returns `false` when the volume
     /// moved on meanwhile (deleted, reset by an admin): the outcome no longer applies.
     pub async fn finish(&self, work: &Versioned<Volume>, outcome: Outcome) -> Result<bool> {
-        let started = work.doc.status;
+        let started = (work.doc.status, work.doc.extend_to);
         let mut current = work.clone();
         for _ in 0..WRITE_TRIES {
-            if current.doc.status != started {
+            // Moved on (an admin's reset, another extend): the outcome is not for this state.
+            if (current.doc.status, current.doc.extend_to) != started {
                 return Ok(false);
             }
             if outcome == Outcome::Removed {

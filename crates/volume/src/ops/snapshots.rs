@@ -24,9 +24,10 @@ pub(crate) fn check_snapshot_deletable(
     snapshot: &Snapshot,
     dependents: &[Versioned<Volume>],
 ) -> Result<()> {
+    // `error_deleting` too: a delete the agent could not finish may be tried again.
     if !matches!(
         snapshot.status,
-        SnapshotStatus::Available | SnapshotStatus::Error
+        SnapshotStatus::Available | SnapshotStatus::Error | SnapshotStatus::ErrorDeleting
     ) {
         return Err(Error::Invalid(format!(
             "Invalid snapshot: Snapshot status must be available or error and must not be part of a group, currently {}.",
@@ -148,13 +149,23 @@ impl Volumes {
 
     pub async fn delete_snapshot(&self, caller: &Caller, id: &str) -> Result<()> {
         caller.require_writer("volume:delete_snapshot")?;
-        let dependents = store::volumes_on_snapshot(&self.pool, id).await?;
-        self.modify_snapshot(caller, id, |s| {
-            check_snapshot_deletable(s, &dependents)?;
-            s.status = SnapshotStatus::Deleting;
-            Ok(())
-        })
-        .await
-        .map(drop)
+        // One write transaction: no volume can start being made from it in between.
+        let mut tx = store::begin_write(&self.pool).await?;
+        let Versioned { mut doc, revision } = match store::snapshot(&mut *tx, id).await? {
+            Some(s) if caller.owns(&s.doc.project_id) => s,
+            _ => return Err(snapshot_not_found(id)),
+        };
+        let dependents = store::volumes_on_snapshot(&mut *tx, id).await?;
+        check_snapshot_deletable(&doc, &dependents)?;
+        doc.status = SnapshotStatus::Deleting;
+        doc.updated_at = Some(now_micros());
+        if !store::update_snapshot(&mut *tx, &doc, revision).await? {
+            return Err(Error::Conflict(format!(
+                "Snapshot {id} is being changed by others; try again."
+            )));
+        }
+        tx.commit().await?;
+        self.changed();
+        Ok(())
     }
 }

@@ -39,7 +39,22 @@ enum Origin {
     Volume(Box<Volume>),
 }
 
+/// A source row to look at again under the write lock.
+enum SourceRow {
+    None,
+    Snapshot(String),
+    Volume(String),
+}
+
 impl Origin {
+    fn source_row(&self) -> SourceRow {
+        match self {
+            Origin::Snapshot(snapshot, _) => SourceRow::Snapshot(snapshot.id.clone()),
+            Origin::Volume(volume) => SourceRow::Volume(volume.id.clone()),
+            Origin::Blank | Origin::Image(_) => SourceRow::None,
+        }
+    }
+
     /// The size a volume gets when the request gives none.
     fn size(&self) -> Option<u64> {
         match self {
@@ -195,6 +210,7 @@ impl Volumes {
             }
             _ => self.resolve_type(caller, type_name).await?,
         };
+        let recheck = origin.source_row();
         let (bootable, image_metadata, source) = origin.into_parts();
         let volume = Volume {
             id: onestack_db::ids::uuid(),
@@ -217,6 +233,28 @@ impl Volumes {
             updated_at: None,
         };
         let mut tx = store::begin_write(&self.pool).await?;
+        // Under the write lock, the source must still be there to copy from (a delete may
+        // have come between the first look and now).
+        match recheck {
+            SourceRow::None => {}
+            SourceRow::Snapshot(id) => match store::snapshot(&mut *tx, &id).await? {
+                Some(s) if s.doc.status == SnapshotStatus::Available => {}
+                _ => {
+                    return Err(Error::Invalid(format!(
+                        "Invalid snapshot: snapshot {id} is no longer available."
+                    )));
+                }
+            },
+            SourceRow::Volume(id) => match store::volume(&mut *tx, &id).await? {
+                Some(v)
+                    if matches!(v.doc.status, VolumeStatus::Available | VolumeStatus::InUse) => {}
+                _ => {
+                    return Err(Error::invalid_volume(format!(
+                        "source volume {id} is no longer available."
+                    )));
+                }
+            },
+        }
         self.check_quota(&mut tx, &volume.project_id, 1, size)
             .await?;
         store::insert_volume(&mut tx, &volume).await?;
@@ -459,6 +497,11 @@ impl Volumes {
             }
             VolumeAction::ResetStatus { status } => {
                 caller.require_admin("volume_extension:volume_admin_actions:reset_status")?;
+                if status.is_some_and(|s| VolumeStatus::PENDING.contains(&s)) {
+                    return Err(Error::Invalid(
+                        "A reset to creating, extending or deleting would start that work; use os-force_delete to delete.".into(),
+                    ));
+                }
                 self.modify(caller, id, |v| {
                     if let Some(status) = status {
                         v.status = status;
