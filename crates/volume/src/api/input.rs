@@ -103,3 +103,15 @@ pub fn object_value(body: Value, key: &str) -> Result<Value> {
         .remove(key)
         .ok_or_else(|| Error::Invalid(format!("'{key}' is a required property")))
 }
+
+/// A name or description under `key` or its old spelling `old` (`display_name`): `None`
+/// when neither is given, `Some(None)` when given as `null`.
+pub fn text_field(
+    map: &mut serde_json::Map<String, Value>,
+    key: &str,
+    old: &str,
+) -> Result<Option<Option<String>>> {
+    let new = map.remove(key);
+    let old = map.remove(old);
+    new.or(old).map(|v| text(key, v)).transpose()
+}

@@ -7,22 +7,15 @@ use http::StatusCode;
 use onestack_api::ApiError;
 use onestack_api::body::JsonBody;
 use onestack_api::paging::Params;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::input::{self, flag, string_map, text};
+use super::input::{self, flag, string_map};
 use super::{Ctx, Reply, Shared, listing};
 use crate::error::{Error, Result};
 use crate::model::Snapshot;
 use crate::ops::snapshot_input::{NewSnapshot, SnapshotUpdate};
 use crate::service::Volumes;
 use crate::views::{self, SnapshotView};
-
-/// `name` or its old spelling `display_name` (and so on).
-fn take_either(map: &mut Map<String, Value>, key: &str, old: &str) -> Option<Value> {
-    let new = map.remove(key);
-    let old = map.remove(old);
-    new.or(old)
-}
 
 fn new_snapshot(body: Value) -> Result<NewSnapshot> {
     let mut map = input::object(body, "snapshot")?;
@@ -37,14 +30,8 @@ fn new_snapshot(body: Value) -> Result<NewSnapshot> {
     };
     Ok(NewSnapshot {
         volume_id,
-        name: take_either(&mut map, "name", "display_name")
-            .map(|v| text("name", v))
-            .transpose()?
-            .flatten(),
-        description: take_either(&mut map, "description", "display_description")
-            .map(|v| text("description", v))
-            .transpose()?
-            .flatten(),
+        name: input::text_field(&mut map, "name", "display_name")?.flatten(),
+        description: input::text_field(&mut map, "description", "display_description")?.flatten(),
         force: map
             .remove("force")
             .map(|v| flag("force", &v))
@@ -60,12 +47,8 @@ fn new_snapshot(body: Value) -> Result<NewSnapshot> {
 fn snapshot_update(body: Value) -> Result<SnapshotUpdate> {
     let mut map = input::object(body, "snapshot")?;
     Ok(SnapshotUpdate {
-        name: take_either(&mut map, "name", "display_name")
-            .map(|v| text("name", v))
-            .transpose()?,
-        description: take_either(&mut map, "description", "display_description")
-            .map(|v| text("description", v))
-            .transpose()?,
+        name: input::text_field(&mut map, "name", "display_name")?,
+        description: input::text_field(&mut map, "description", "display_description")?,
     })
 }
 

@@ -34,13 +34,6 @@ fn refuse_rest(rest: Map<String, Value>, ctx: &Ctx, what: &str) -> Result<()> {
     }
 }
 
-/// `name` or its old spelling `display_name` (and so on).
-fn take_either(map: &mut Map<String, Value>, key: &str, old: &str) -> Option<Value> {
-    let new = map.remove(key);
-    let old = map.remove(old);
-    new.or(old)
-}
-
 /// Makes the source a body key names from the id it gives.
 type MakeSource = fn(String) -> SourceRequest;
 
@@ -79,14 +72,8 @@ fn new_volume(body: Value, ctx: &Ctx) -> Result<NewVolume> {
             None | Some(Value::Null) => None,
             Some(v) => Some(size("size", &v)?),
         },
-        name: take_either(&mut map, "name", "display_name")
-            .map(|v| text("name", v))
-            .transpose()?
-            .flatten(),
-        description: take_either(&mut map, "description", "display_description")
-            .map(|v| text("description", v))
-            .transpose()?
-            .flatten(),
+        name: input::text_field(&mut map, "name", "display_name")?.flatten(),
+        description: input::text_field(&mut map, "description", "display_description")?.flatten(),
         volume_type: map
             .remove("volume_type")
             .map(|v| text("volume_type", v))
@@ -127,12 +114,8 @@ fn new_volume(body: Value, ctx: &Ctx) -> Result<NewVolume> {
 fn volume_update(body: Value, ctx: &Ctx) -> Result<VolumeUpdate> {
     let mut map = input::object(body, "volume")?;
     let update = VolumeUpdate {
-        name: take_either(&mut map, "name", "display_name")
-            .map(|v| text("name", v))
-            .transpose()?,
-        description: take_either(&mut map, "description", "display_description")
-            .map(|v| text("description", v))
-            .transpose()?,
+        name: input::text_field(&mut map, "name", "display_name")?,
+        description: input::text_field(&mut map, "description", "display_description")?,
         metadata: map
             .remove("metadata")
             .map(|v| string_map("metadata", v))
