@@ -5,7 +5,7 @@ use std::path::Path;
 use crate::accel::Accel;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
-use crate::spec::GuestSpec;
+use crate::spec::{GuestSpec, VolumeDisk};
 use crate::validate;
 
 /// Nova's kernel command line for direct kernel boot when the image sets none.
@@ -46,6 +46,31 @@ pub fn smbios_type1(uuid: &str) -> String {
         out.push_str(&escape_opt(value));
     }
     out
+}
+
+/// A volume's block node, in the JSON that `-blockdev` and QMP `blockdev-add` both take (no
+/// option-string escaping to get wrong). The format is pinned: a volume is always qcow2.
+pub(crate) fn volume_blockdev(volume: &VolumeDisk) -> Result<serde_json::Value> {
+    validate::uuid(&volume.volume_id)?;
+    let path = validate::path(&volume.path)?;
+    Ok(serde_json::json!({
+        "driver": "qcow2",
+        "node-name": volume.qemu_id(),
+        "read-only": volume.read_only,
+        "discard": "unmap",
+        "file": {"driver": "file", "filename": path},
+    }))
+}
+
+/// A volume's virtio disk, in the JSON that `-device` and QMP `device_add` both take.
+pub(crate) fn volume_device(volume: &VolumeDisk) -> Result<serde_json::Value> {
+    validate::uuid(&volume.volume_id)?;
+    Ok(serde_json::json!({
+        "driver": "virtio-blk-pci",
+        "drive": volume.qemu_id(),
+        "id": volume.qemu_id(),
+        "serial": volume.serial(),
+    }))
 }
 
 /// Builds the argv (without the program) that starts `spec` daemonized; `incoming` is a saved
@@ -154,6 +179,10 @@ pub fn build(
             format!("virtio-blk-pci,drive=drive-virtio-disk{i},id=virtio-disk{i}{bootindex}"),
         );
     }
+    for volume in &spec.volumes {
+        a.push2("-blockdev", volume_blockdev(volume)?.to_string());
+        a.push2("-device", volume_device(volume)?.to_string());
+    }
     if spec.config_drive {
         let config = layout.config_drive();
         let file = validate::path(&config)?;
@@ -247,6 +276,7 @@ mod tests {
             nics: vec![],
             config_drive: false,
             rescue: None,
+            volumes: Vec::new(),
         }
     }
 
@@ -371,6 +401,38 @@ mod tests {
         assert!(devices.contains(&"virtio-blk-pci,drive=drive-virtio-disk1,id=virtio-disk1"));
         assert!(devices.contains(&"virtio-blk-pci,drive=drive-virtio-disk2,id=virtio-disk2"));
         assert!(devices.contains(&"ide-cd,drive=drive-config,id=config0,bus=ide.1,unit=1"));
+    }
+
+    #[test]
+    fn volumes_follow_the_guests_own_disks() {
+        let mut s = spec();
+        s.volumes.push(VolumeDisk {
+            volume_id: "5a0e3b7c-1d2e-4f60-8a9b-0c1d2e3f4a5b".into(),
+            path: "/var/lib/onestack/volumes/volume-5a0e3b7c-1d2e-4f60-8a9b-0c1d2e3f4a5b".into(),
+            read_only: true,
+        });
+        let argv = argv(&s, TCG);
+        let node: serde_json::Value =
+            serde_json::from_str(values(&argv, "-blockdev")[0]).expect("json");
+        assert_eq!(node["node-name"], "vol-5a0e3b7c1d2e4f608a9b");
+        assert_eq!(node["read-only"], true);
+        assert_eq!(
+            node["file"]["filename"],
+            "/var/lib/onestack/volumes/volume-5a0e3b7c-1d2e-4f60-8a9b-0c1d2e3f4a5b"
+        );
+        let devices = values(&argv, "-device");
+        let disk: serde_json::Value = serde_json::from_str(
+            devices
+                .iter()
+                .find(|d| d.starts_with('{'))
+                .expect("a JSON device"),
+        )
+        .expect("json");
+        assert_eq!(disk["drive"], "vol-5a0e3b7c1d2e4f608a9b");
+        assert_eq!(disk["serial"], "5a0e3b7c-1d2e-4f60-8");
+        // A volume id that is not an id never reaches the command line.
+        s.volumes[0].volume_id = "x\",\"driver\":\"file".into();
+        assert!(build(&s, &layout(), TCG, None).is_err());
     }
 
     #[test]

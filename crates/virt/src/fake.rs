@@ -11,7 +11,7 @@ use crate::accel::Accel;
 use crate::cmdline::{self, Host};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
-use crate::spec::{GuestSpec, PowerState, RootDisk};
+use crate::spec::{GuestSpec, PowerState, RootDisk, VolumeDisk};
 use crate::validate;
 
 struct Guest {
@@ -173,6 +173,41 @@ impl Fake {
         Ok(())
     }
 
+    pub async fn attach_volume(&self, uuid: &str, volume: &VolumeDisk) -> Result<()> {
+        validate::uuid(&volume.volume_id)?;
+        validate::path(&volume.path)?;
+        self.with(uuid, |g| {
+            require(
+                g,
+                "attach_volume",
+                PLUGGABLE,
+                "running, paused or shut down",
+            )?;
+            g.spec.volumes.retain(|v| v.volume_id != volume.volume_id);
+            g.spec.volumes.push(volume.clone());
+            Ok(())
+        })
+    }
+
+    pub async fn detach_volume(
+        &self,
+        uuid: &str,
+        volume_id: &str,
+        _timeout: Duration,
+    ) -> Result<()> {
+        validate::uuid(volume_id)?;
+        self.with(uuid, |g| {
+            require(
+                g,
+                "detach_volume",
+                PLUGGABLE,
+                "running, paused or shut down",
+            )?;
+            g.spec.volumes.retain(|v| v.volume_id != volume_id);
+            Ok(())
+        })
+    }
+
     pub async fn pause(&self, uuid: &str) -> Result<()> {
         self.with(uuid, |g| {
             require(
@@ -287,6 +322,14 @@ impl Fake {
     }
 }
 
+/// The states a disk can be plugged in or out in (a suspended guest's saved state belongs
+/// to its disks).
+const PLUGGABLE: &[PowerState] = &[
+    PowerState::Running,
+    PowerState::Paused,
+    PowerState::Shutdown,
+];
+
 fn require(g: &Guest, op: &'static str, allowed: &[PowerState], needs: &'static str) -> Result<()> {
     if allowed.contains(&g.state) {
         Ok(())
@@ -361,6 +404,7 @@ mod tests {
             nics: vec![],
             config_drive: false,
             rescue: None,
+            volumes: Vec::new(),
         }
     }
 

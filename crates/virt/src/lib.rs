@@ -48,7 +48,7 @@ pub use accel::{Accel, AccelChoice, cpuinfo_has_virt, detect_accel};
 pub use error::{Error, Result};
 pub use fake::Fake;
 pub use qemu::{Qemu, QemuConfig};
-pub use spec::{GuestSpec, Nic, PowerState, RootDisk};
+pub use spec::{GuestSpec, Nic, PowerState, RootDisk, VolumeDisk};
 pub use volumes::VolumeFiles;
 
 /// The driver the agent holds: real QEMU guests, or the in-memory fake.
@@ -167,6 +167,24 @@ impl Driver {
     /// Hard stop (QMP `quit`, then SIGKILL). Idempotent; a suspended guest keeps its state.
     pub async fn destroy(&self, uuid: &str) -> Result<()> {
         dispatch!(self, d => d.destroy(uuid).await)
+    }
+
+    /// Attaches a volume: hot-plugged (QMP `blockdev-add` + `device_add` of a virtio disk)
+    /// into a running or paused guest, and saved in the spec so every later start has it.
+    /// Refused while suspended. Idempotent.
+    pub async fn attach_volume(&self, uuid: &str, volume: &VolumeDisk) -> Result<()> {
+        dispatch!(self, d => d.attach_volume(uuid, volume).await)
+    }
+
+    /// Detaches a volume: a running guest is asked to release it (`device_del`) and given
+    /// `timeout` to do so before this fails; then it leaves the spec. Idempotent.
+    pub async fn detach_volume(
+        &self,
+        uuid: &str,
+        volume_id: &str,
+        timeout: Duration,
+    ) -> Result<()> {
+        dispatch!(self, d => d.detach_volume(uuid, volume_id, timeout).await)
     }
 
     pub async fn pause(&self, uuid: &str) -> Result<()> {

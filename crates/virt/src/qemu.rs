@@ -26,7 +26,7 @@ use crate::disks::{self, GIB, MIB};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::qmp::Qmp;
-use crate::spec::{GuestSpec, PowerState, RootDisk};
+use crate::spec::{GuestSpec, PowerState, RootDisk, VolumeDisk};
 use crate::validate;
 
 /// How long a QMP command may take to answer.
@@ -231,6 +231,81 @@ impl Qemu {
                 needs: "shut down",
             })
         }
+    }
+
+    // ---- volumes ----
+
+    /// Hot-plugs the volume into a running (or paused) guest, or records it for the next
+    /// start of a stopped one. Idempotent: a disk already plugged stays as it is.
+    pub async fn attach_volume(&self, uuid: &str, volume: &VolumeDisk) -> Result<()> {
+        let layout = self.layout(uuid)?;
+        let node = cmdline::volume_blockdev(volume)?;
+        let device = cmdline::volume_device(volume)?;
+        let _guard = self.lock(uuid).await;
+        let mut spec = load_spec(&layout)
+            .await?
+            .ok_or_else(|| Error::NotFound(uuid.into()))?;
+        if running_pid(&layout, uuid).is_some() {
+            let id = volume.qemu_id();
+            let mut qmp = self.qmp(&layout).await?;
+            if !qmp.peripherals().await?.contains(&id) {
+                // A node left by an earlier attempt that failed half-way goes first.
+                let _ = qmp.execute("blockdev-del", Some(node_name(&id))).await;
+                qmp.execute("blockdev-add", Some(node)).await?;
+                if let Err(error) = qmp.execute("device_add", Some(device)).await {
+                    let _ = qmp.execute("blockdev-del", Some(node_name(&id))).await;
+                    return Err(error);
+                }
+            }
+        } else {
+            // A suspended guest's saved state belongs to the disks it was taken with.
+            self.require_off(&layout, uuid, "attach_volume").await?;
+        }
+        spec.volumes.retain(|v| v.volume_id != volume.volume_id);
+        spec.volumes.push(volume.clone());
+        save_spec(&layout, &spec).await
+    }
+
+    /// Unplugs the volume from a running guest (`device_del`, then waits up to `timeout`
+    /// for the guest to let go: `DEVICE_DELETED`), or forgets it for a stopped one.
+    /// Idempotent.
+    pub async fn detach_volume(
+        &self,
+        uuid: &str,
+        volume_id: &str,
+        timeout: Duration,
+    ) -> Result<()> {
+        let layout = self.layout(uuid)?;
+        validate::uuid(volume_id)?;
+        let id = VolumeDisk::qemu_id_of(volume_id);
+        let _guard = self.lock(uuid).await;
+        let mut spec = load_spec(&layout)
+            .await?
+            .ok_or_else(|| Error::NotFound(uuid.into()))?;
+        if running_pid(&layout, uuid).is_some() {
+            let mut qmp = self.qmp(&layout).await?;
+            if qmp.peripherals().await?.contains(&id) {
+                qmp.execute("device_del", Some(serde_json::json!({"id": id})))
+                    .await?;
+                let gone = |data: &serde_json::Value| {
+                    data.get("device").and_then(|d| d.as_str()) == Some(id.as_str())
+                };
+                qmp.wait_event("DEVICE_DELETED", gone, timeout)
+                    .await
+                    .map_err(|_| {
+                        Error::Timeout(format!(
+                            "{}s for the guest to release volume {volume_id}: its OS must be running and handle PCI hot-unplug (ACPI); try again, or stop the server first",
+                            timeout.as_secs()
+                        ))
+                    })?;
+            }
+            // Nodes added with blockdev-add outlive their device.
+            let _ = qmp.execute("blockdev-del", Some(node_name(&id))).await;
+        } else {
+            self.require_off(&layout, uuid, "detach_volume").await?;
+        }
+        spec.volumes.retain(|v| v.volume_id != volume_id);
+        save_spec(&layout, &spec).await
     }
 
     // ---- power ----
@@ -698,6 +773,10 @@ async fn make_rescue(layout: &Layout, base: &Path) -> Result<()> {
 }
 
 // ---- the spec file ----
+
+fn node_name(id: &str) -> serde_json::Value {
+    serde_json::json!({ "node-name": id })
+}
 
 async fn load_spec(layout: &Layout) -> Result<Option<GuestSpec>> {
     let path = layout.spec();

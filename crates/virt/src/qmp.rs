@@ -178,6 +178,53 @@ impl Qmp {
             .map_err(|_| Error::Timeout(format!("waiting for QMP {command}")))?
     }
 
+    /// Waits up to `timeout` for the event `name` whose data `matches` (events received
+    /// during earlier commands count); other events are kept for [`Qmp::take_events`].
+    pub async fn wait_event(
+        &mut self,
+        name: &str,
+        matches: impl Fn(&Value) -> bool,
+        timeout: Duration,
+    ) -> Result<Event> {
+        if let Some(i) = self
+            .events
+            .iter()
+            .position(|e| e.event == name && matches(&e.data))
+        {
+            return Ok(self.events.remove(i));
+        }
+        let wait = async {
+            loop {
+                let message = self.read_message().await?;
+                if message.get("event").is_none() {
+                    continue;
+                }
+                if let Ok(event) = serde_json::from_value::<Event>(message.clone())
+                    && event.event == name
+                    && matches(&event.data)
+                {
+                    return Ok(event);
+                }
+                self.keep_event(message);
+            }
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .map_err(|_| Error::Timeout(format!("waiting for the QMP event {name}")))?
+    }
+
+    /// The ids of the devices added with an `id` (`-device` and `device_add`).
+    pub async fn peripherals(&mut self) -> Result<Vec<String>> {
+        #[derive(Deserialize)]
+        struct Property {
+            name: String,
+        }
+        let list: Vec<Property> = self
+            .execute_as("qom-list", Some(json!({"path": "/machine/peripheral"})))
+            .await?;
+        Ok(list.into_iter().map(|p| p.name).collect())
+    }
+
     /// Runs `command` and parses its answer.
     pub async fn execute_as<T: DeserializeOwned>(
         &mut self,

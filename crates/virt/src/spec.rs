@@ -12,6 +12,40 @@ pub struct Nic {
     pub mac: String,
 }
 
+/// A block storage volume, attached as a virtio disk after the guest's own disks: a qcow2
+/// file the volume backend keeps outside the instance dir.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeDisk {
+    /// The volume's id: the disk's serial (its first 20 characters, as Nova sets it, so
+    /// the guest finds it as `/dev/disk/by-id/virtio-<serial>`) and its QEMU ids.
+    pub volume_id: String,
+    pub path: PathBuf,
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+impl VolumeDisk {
+    /// The block node's and the device's id: `vol-` and 20 hex digits of the volume id
+    /// (node names have at most 31 characters).
+    pub fn qemu_id(&self) -> String {
+        Self::qemu_id_of(&self.volume_id)
+    }
+
+    pub fn qemu_id_of(volume_id: &str) -> String {
+        let hex: String = volume_id
+            .chars()
+            .filter(char::is_ascii_hexdigit)
+            .take(20)
+            .collect();
+        format!("vol-{hex}")
+    }
+
+    /// virtio-blk serials hold 20 bytes.
+    pub fn serial(&self) -> &str {
+        &self.volume_id[..self.volume_id.len().min(20)]
+    }
+}
+
 /// Where the root disk comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
@@ -63,6 +97,9 @@ pub struct GuestSpec {
     /// root disk is attached second. The base must be raw or qcow2 (probed, see `disks`).
     #[serde(default)]
     pub rescue: Option<PathBuf>,
+    /// Volumes attached, in the order they were attached.
+    #[serde(default)]
+    pub volumes: Vec<VolumeDisk>,
 }
 
 /// A guest's power state as the driver sees it.
@@ -107,7 +144,14 @@ mod tests {
             nics: vec![],
             config_drive: true,
             rescue: None,
+            volumes: vec![VolumeDisk {
+                volume_id: "5a0e3b7c-1d2e-4f60-8a9b-0c1d2e3f4a5b".into(),
+                path: "/v/volume-5a0e3b7c".into(),
+                read_only: false,
+            }],
         };
+        assert_eq!(spec.volumes[0].qemu_id(), "vol-5a0e3b7c1d2e4f608a9b");
+        assert_eq!(spec.volumes[0].serial(), "5a0e3b7c-1d2e-4f60-8");
         let text = serde_json::to_string(&spec).expect("serializes");
         let back: GuestSpec = serde_json::from_str(&text).expect("parses");
         assert_eq!(back, spec);

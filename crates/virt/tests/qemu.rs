@@ -12,7 +12,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use onestack_virt::{
-    AccelChoice, Driver, Error, GuestSpec, PowerState, QemuConfig, RootDisk, detect_accel,
+    AccelChoice, Driver, Error, GuestSpec, PowerState, QemuConfig, RootDisk, VolumeDisk,
+    detect_accel,
 };
 
 /// QEMU and qemu-img, or a failure unless the run opts out (`onestack_testkit`).
@@ -67,6 +68,7 @@ impl Env {
             nics: vec![],
             config_drive: false,
             rescue: None,
+            volumes: Vec::new(),
         }
     }
 
@@ -772,4 +774,134 @@ async fn real_guest_boots_reads_its_config_drive_and_obeys_the_power_button() {
         d.power_state(&from_disk.uuid).await.expect("state"),
         PowerState::Shutdown
     );
+}
+
+/// A volume hot-plugged into a running Linux guest: the guest sees the disk with the
+/// volume's serial, writes to it, lets go of it on `device_del`, and the bytes are in the
+/// volume's file afterwards. A stopped guest only records the volume for its next start.
+#[tokio::test]
+async fn volumes_hot_plug_into_a_running_linux_guest_and_out_again() {
+    if qemu_missing() {
+        return;
+    }
+    if !onestack_testkit::require_tools(&["genisoimage", "qemu-io"]) {
+        return;
+    }
+    let guest = test_guest();
+    let mut env = Env::new();
+    let (disk, format) = env
+        .driver
+        .cache_image("test-guest-disk", &guest.join("disk.img"), "raw", None)
+        .await
+        .expect("cache disk");
+    let mut spec = env.spec(9);
+    spec.memory_mb = 256;
+    spec.root = RootDisk::Image { base: disk, format };
+    spec.config_drive = true;
+    let volume_id = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
+    let file = env.dir.path().join(format!("volume-{volume_id}"));
+    qemu_img_create("qcow2", &file, "64M");
+    let volume = VolumeDisk {
+        volume_id: volume_id.into(),
+        path: file.clone(),
+        read_only: false,
+    };
+    let d = &env.driver;
+    d.create(&spec).await.expect("create");
+    let script = "#!/bin/sh\n\
+        while [ ! -b /dev/vdb ]; do usleep 100000; done\n\
+        echo \"VOLUME-SEEN serial=$(cat /sys/block/vdb/serial)\" >/dev/console\n\
+        echo onestack-volume-data | dd of=/dev/vdb bs=512 conv=sync 2>/dev/null\n\
+        sync\n\
+        echo VOLUME-WRITTEN >/dev/console\n\
+        while [ -b /dev/vdb ]; do usleep 100000; done\n\
+        echo VOLUME-GONE >/dev/console\n";
+    let mut files = BTreeMap::new();
+    files.insert(
+        "openstack/latest/meta_data.json".to_owned(),
+        serde_json::json!({"uuid": spec.uuid, "hostname": "volumes"})
+            .to_string()
+            .into_bytes(),
+    );
+    files.insert(
+        "openstack/latest/user_data".to_owned(),
+        script.as_bytes().to_vec(),
+    );
+    d.write_config_drive(&spec.uuid, &files)
+        .await
+        .expect("config drive");
+    d.start(&spec.uuid).await.expect("start");
+    wait_console(
+        d,
+        &spec.uuid,
+        "ONESTACK-GUEST-UP hostname=volumes",
+        Duration::from_secs(60),
+    )
+    .await;
+
+    let t = Instant::now();
+    d.attach_volume(&spec.uuid, &volume).await.expect("attach");
+    d.attach_volume(&spec.uuid, &volume)
+        .await
+        .expect("attaching again changes nothing");
+    wait_console(
+        d,
+        &spec.uuid,
+        "VOLUME-SEEN serial=0f1e2d3c-4b5a-4968-8",
+        Duration::from_secs(60),
+    )
+    .await;
+    println!("hot-plugged volume seen by the guest in {:?}", t.elapsed());
+    wait_console(d, &spec.uuid, "VOLUME-WRITTEN", Duration::from_secs(30)).await;
+    let saved = d.spec(&spec.uuid).await.expect("spec").expect("saved");
+    assert_eq!(saved.volumes, vec![volume.clone()]);
+
+    let t = Instant::now();
+    d.detach_volume(&spec.uuid, volume_id, Duration::from_secs(60))
+        .await
+        .expect("detach");
+    println!("hot-unplug took {:?}", t.elapsed());
+    wait_console(d, &spec.uuid, "VOLUME-GONE", Duration::from_secs(30)).await;
+    d.detach_volume(&spec.uuid, volume_id, Duration::from_secs(1))
+        .await
+        .expect("detaching again changes nothing");
+    let saved = d.spec(&spec.uuid).await.expect("spec").expect("saved");
+    assert!(saved.volumes.is_empty());
+    // QEMU let go of the file (no lock held) and the guest's bytes are in it.
+    let read = Command::new("qemu-io")
+        .args(["-f", "qcow2", "-c", "read -v 0 21"])
+        .arg(&file)
+        .output()
+        .expect("qemu-io runs");
+    let dump = String::from_utf8_lossy(&read.stdout);
+    assert!(
+        read.status.success(),
+        "qemu-io: {dump} {}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    // "onestack-volume-data\n", as qemu-io dumps it in hex.
+    assert!(
+        dump.contains("6f 6e 65 73 74 61 63 6b 2d 76 6f 6c 75 6d 65 2d")
+            && dump.contains("64 61 74 61 0a"),
+        "{dump}"
+    );
+
+    // A stopped guest only records it; the next start plugs it.
+    d.shutdown(&spec.uuid, Duration::from_secs(30))
+        .await
+        .expect("shutdown");
+    d.attach_volume(&spec.uuid, &volume)
+        .await
+        .expect("cold attach");
+    d.start(&spec.uuid).await.expect("start with the volume");
+    let pid = env.pid(&spec.uuid).expect("running");
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
+    assert!(String::from_utf8_lossy(&cmdline).contains("vol-0f1e2d3c4b5a49688776"));
+    // The guest is not made to wait for a detach it cannot answer while suspended.
+    d.suspend(&spec.uuid).await.expect("suspend");
+    assert!(matches!(
+        d.detach_volume(&spec.uuid, volume_id, Duration::from_secs(1))
+            .await,
+        Err(Error::WrongState { .. })
+    ));
 }

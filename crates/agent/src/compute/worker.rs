@@ -311,6 +311,7 @@ impl Worker {
             nics,
             config_drive: server.config_drive,
             rescue: None,
+            volumes: Vec::new(),
         };
         self.driver.create(&spec).await?;
         self.refresh_config_drive(server).await?;
