@@ -88,11 +88,15 @@ pub async fn retire_legacy_dhcp(old_state_dir: &std::path::Path) {
 
 /// Starts the compute agent: registers this host, then carries out server tasks after
 /// every change signalled on `changes` and syncs power states every `sync_seconds`.
-pub fn spawn_compute(computes: Arc<Computes>, driver: onestack_virt::Driver) -> AgentHandle {
+pub fn spawn_compute(
+    computes: Arc<Computes>,
+    driver: onestack_virt::Driver,
+    volume_files: onestack_virt::VolumeFiles,
+) -> AgentHandle {
     let (stop, mut stopped) = watch::channel(false);
     let sync = Duration::from_secs(computes.config.sync_seconds.max(1));
     let changes = computes.changes();
-    let agent = compute::ComputeAgent::new(computes, driver);
+    let agent = compute::ComputeAgent::new(computes, driver, volume_files);
     let done = agent.done();
     let task = tokio::spawn(async move {
         let mut last_heartbeat = None::<tokio::time::Instant>;

@@ -33,6 +33,8 @@ pub enum Error {
     Network(#[from] onestack_network::error::Error),
     #[error("image service: {0}")]
     Image(#[from] onestack_image::service::Error),
+    #[error("{0}")]
+    Volume(#[from] onestack_volume::error::Error),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -81,6 +83,10 @@ impl From<Error> for ApiError {
             }
             Error::Image(image) => {
                 let api = ApiError::from(image);
+                ApiError::new(api.status, api.message)
+            }
+            Error::Volume(volume) => {
+                let api = ApiError::from(volume);
                 ApiError::new(api.status, api.message)
             }
             Error::Db(db) if onestack_db::is_foreign_key_violation(&db) => ApiError::conflict(

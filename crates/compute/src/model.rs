@@ -80,6 +80,31 @@ pub struct Nic {
     pub owned: bool,
 }
 
+onestack_api::wire_enum! {
+    /// Where a volume attachment is: waiting for the host to plug the disk in, plugged
+    /// in, or waiting for the host to unplug it.
+    VolumeAttachState {
+        Attaching = "attaching",
+        Attached = "attached",
+        Detaching = "detaching",
+    }
+}
+
+/// A volume attached to a server: Nova's block device mapping of a volume.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VolumeAttachment {
+    pub volume_id: String,
+    /// The block storage service's attachment.
+    pub attachment_id: String,
+    /// Nova's `bdm_uuid`.
+    pub bdm_id: String,
+    /// `/dev/vdb`, ...: the name the disk gets in a Linux guest in attach order.
+    pub device: String,
+    pub tag: Option<String>,
+    pub delete_on_termination: bool,
+    pub state: VolumeAttachState,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Fault {
     pub code: u16,
@@ -117,6 +142,8 @@ pub struct Server {
     pub requested_zone: Option<String>,
     pub host: Option<String>,
     pub nics: Vec<Nic>,
+    #[serde(default)]
+    pub volumes: Vec<VolumeAttachment>,
     pub vm_state: VmState,
     pub task_state: Option<TaskState>,
     pub power_state: PowerState,

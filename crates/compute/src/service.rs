@@ -1,5 +1,5 @@
-//! The compute service: its database, settings, the services it calls (network, image),
-//! and the signal that tells this host's agent that desired state changed.
+//! The compute service: its database, settings, the services it calls (network, image,
+//! volume), and the signal that tells this host's agent that desired state changed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -7,6 +7,7 @@ use std::sync::Arc;
 use onestack_db::{Pool, Tx, now_micros};
 use onestack_image::Images;
 use onestack_network::Networks;
+use onestack_volume::Volumes;
 use tokio::sync::Notify;
 
 use crate::config::{ComputeConfig, QUOTA_RESOURCES};
@@ -19,6 +20,7 @@ pub struct Computes {
     pub config: ComputeConfig,
     pub networks: Arc<Networks>,
     pub images: Arc<Images>,
+    pub volumes: Arc<Volumes>,
     /// This host's name (the same one ports are bound to).
     pub host: String,
     /// Where this host keeps its guests (console logs are read from here).
@@ -31,6 +33,7 @@ impl Computes {
         config: ComputeConfig,
         networks: Arc<Networks>,
         images: Arc<Images>,
+        volumes: Arc<Volumes>,
         instances_dir: std::path::PathBuf,
     ) -> Self {
         Self {
@@ -40,6 +43,7 @@ impl Computes {
             config,
             networks,
             images,
+            volumes,
             changed: Arc::new(Notify::new()),
         }
     }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 
 use crate::microversion::Version;
-use crate::model::{Fault, Flavor, InstanceAction, Keypair, Server, ServerGroup};
+use crate::model::{Fault, Flavor, InstanceAction, Keypair, Server, ServerGroup, VolumeAttachment};
 use crate::states::{self, VmState};
 
 /// The naive microsecond format some Nova fields use: `2026-11-23T10:40:52.000000`.
@@ -168,7 +168,7 @@ impl ServerView<'_> {
             "OS-EXT-STS:task_state": s.task_state,
             "OS-EXT-STS:vm_state": s.vm_state,
             "OS-EXT-STS:power_state": s.power_state,
-            "os-extended-volumes:volumes_attached": [],
+            "os-extended-volumes:volumes_attached": volumes_attached(s, v),
             "security_groups": s.security_groups.iter().map(|g| json!({"name": g})).collect::<Vec<_>>(),
         });
         if s.vm_state == VmState::Error
@@ -268,6 +268,43 @@ pub fn action(a: &InstanceAction, v: Version, with_events: bool, admin: bool) ->
                 ev
             })
             .collect();
+    }
+    out
+}
+
+/// The volumes in a server's detail: their ids, and from 2.3 whether they go with it.
+fn volumes_attached(s: &Server, v: Version) -> Vec<Value> {
+    s.volumes
+        .iter()
+        .map(|a| {
+            if v.at_least(3) {
+                json!({"id": a.volume_id, "delete_on_termination": a.delete_on_termination})
+            } else {
+                json!({"id": a.volume_id})
+            }
+        })
+        .collect()
+}
+
+/// A volume attachment (`os-volume_attachments`) as Nova shapes it at `v`.
+pub fn volume_attachment(server_id: &str, a: &VolumeAttachment, v: Version) -> Value {
+    let mut out = json!({
+        "device": a.device,
+        "serverId": server_id,
+        "volumeId": a.volume_id,
+    });
+    if !v.at_least(89) {
+        out["id"] = json!(a.volume_id);
+    }
+    if v.at_least(70) {
+        out["tag"] = json!(a.tag);
+    }
+    if v.at_least(79) {
+        out["delete_on_termination"] = json!(a.delete_on_termination);
+    }
+    if v.at_least(89) {
+        out["attachment_id"] = json!(a.attachment_id);
+        out["bdm_uuid"] = json!(a.bdm_id);
     }
     out
 }

@@ -268,21 +268,6 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         onestack_agent::retire_legacy_dhcp(&data_dir.join("network")).await;
     }
     let agent = start_agent(&config, &networks, &cloud_id)?;
-    let computes = Arc::new(Computes::new(
-        config.compute.clone(),
-        networks.clone(),
-        images.clone(),
-        data_dir.join("compute").join("instances"),
-    ));
-    computes
-        .seed_flavors()
-        .await
-        .map_err(|e| StartError::Compute(e.to_string()))?;
-    computes
-        .release_orphan_ports()
-        .await
-        .map_err(|e| StartError::Compute(e.to_string()))?;
-    let compute_agent = start_compute_agent(&config, &computes, &data_dir)?;
     let volumes = Arc::new(Volumes::new(
         identity.pool.clone(),
         config.volume.clone(),
@@ -294,6 +279,22 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .await
         .map_err(|e| StartError::Volume(e.to_string()))?;
     let volume_agent = start_volume_agent(&config, &volumes, &data_dir)?;
+    let computes = Arc::new(Computes::new(
+        config.compute.clone(),
+        networks.clone(),
+        images.clone(),
+        volumes.clone(),
+        data_dir.join("compute").join("instances"),
+    ));
+    computes
+        .seed_flavors()
+        .await
+        .map_err(|e| StartError::Compute(e.to_string()))?;
+    computes
+        .release_orphan_ports()
+        .await
+        .map_err(|e| StartError::Compute(e.to_string()))?;
+    let compute_agent = start_compute_agent(&config, &computes, &data_dir)?;
     let validator: Arc<dyn TokenValidator> = Arc::new(Validator(identity.clone()));
     let configured_url =
         PublicUrl((!config.server.public_url.is_empty()).then(|| public_url.clone()));
@@ -398,10 +399,18 @@ fn start_volume_agent(
     if !config.volume.agent {
         return Ok(None);
     }
+    Ok(Some(onestack_agent::volume::spawn(
+        volumes.clone(),
+        volume_files(data_dir)?,
+    )))
+}
+
+/// Where this host keeps its volumes and snapshots (the volume agent makes them, the
+/// compute agent plugs them into guests).
+fn volume_files(data_dir: &Path) -> Result<onestack_virt::VolumeFiles, StartError> {
     let dir = data_dir.join("volumes");
-    let files = onestack_virt::VolumeFiles::new(dir.clone())
-        .map_err(|e| StartError::Volume(format!("cannot prepare {}: {e}", dir.display())))?;
-    Ok(Some(onestack_agent::volume::spawn(volumes.clone(), files)))
+    onestack_virt::VolumeFiles::new(dir.clone())
+        .map_err(|e| StartError::Volume(format!("cannot prepare {}: {e}", dir.display())))
 }
 
 /// Where the agent keeps its DHCP servers' files and pid files: under `/run` (gone with
@@ -464,5 +473,6 @@ fn start_compute_agent(
     Ok(Some(onestack_agent::spawn_compute(
         computes.clone(),
         driver,
+        volume_files(data_dir)?,
     )))
 }

@@ -62,6 +62,31 @@ impl VolumeSource {
     }
 }
 
+onestack_api::wire_enum! {
+    /// Where an attachment is: reserved while compute plugs the disk in, attached, or
+    /// being unplugged.
+    AttachStatus {
+        Attaching = "attaching",
+        Attached = "attached",
+        Detaching = "detaching",
+    }
+}
+
+/// A volume's attachment to a server (Cinder's attachment record; Nova keeps its id).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Attachment {
+    pub id: String,
+    pub server_id: String,
+    /// The compute host the disk is plugged in on, once attached.
+    pub host: Option<String>,
+    /// The device name compute gave it (`/dev/vdb`).
+    pub device: String,
+    pub status: AttachStatus,
+    /// Plugged read-only (the volume's read-only flag when it was attached).
+    pub read_only: bool,
+    pub attached_at: Option<i64>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Volume {
     pub id: String,
@@ -87,6 +112,11 @@ pub struct Volume {
     /// While `extending`: the size being grown to, and the status to return to.
     #[serde(default)]
     pub extend_to: Option<u64>,
+    /// Its type allowed attaching it to several servers at once when it was made.
+    #[serde(default)]
+    pub multiattach: bool,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
     pub created_at: i64,
     pub updated_at: Option<i64>,
 }
@@ -133,6 +163,16 @@ pub struct VolumeType {
     pub is_public: bool,
     pub extra_specs: BTreeMap<String, String>,
     pub created_at: i64,
+}
+
+impl VolumeType {
+    /// Cinder's `multiattach` extra spec (`<is> True`): volumes of this type may be
+    /// attached to several servers at once.
+    pub fn multiattach(&self) -> bool {
+        self.extra_specs
+            .get("multiattach")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("<is> true"))
+    }
 }
 
 /// A row with the revision it was read at, for compare-and-set writes.

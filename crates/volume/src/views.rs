@@ -9,7 +9,7 @@ use onestack_api::microversion::Version;
 use onestack_db::timestamps::micros_naive;
 use serde_json::{Map, Value, json};
 
-use crate::model::{Snapshot, SnapshotStatus, Volume, VolumeSource, VolumeType};
+use crate::model::{AttachStatus, Snapshot, SnapshotStatus, Volume, VolumeSource, VolumeType};
 use crate::ops::quotas::QuotaUsage;
 
 /// What a view depends on besides the resource.
@@ -99,8 +99,8 @@ pub fn volume(v: &Volume, type_name: &str, ctx: &ViewCtx, view: VolumeView) -> V
         "encrypted": false,
         "replication_status": null,
         "consistencygroup_id": null,
-        "multiattach": false,
-        "attachments": [],
+        "multiattach": v.multiattach,
+        "attachments": attachments(v),
     });
     let Some(map) = out.as_object_mut() else {
         return out;
@@ -113,6 +113,25 @@ pub fn volume(v: &Volume, type_name: &str, ctx: &ViewCtx, view: VolumeView) -> V
     }
     microversion_keys(map, v, ctx);
     out
+}
+
+/// The attachments whose disk is plugged in, as Cinder lists them on a volume.
+fn attachments(v: &Volume) -> Vec<Value> {
+    v.attachments
+        .iter()
+        .filter(|a| a.status == AttachStatus::Attached)
+        .map(|a| {
+            json!({
+                "id": v.id,
+                "attachment_id": a.id,
+                "volume_id": v.id,
+                "server_id": a.server_id,
+                "host_name": a.host,
+                "device": a.device,
+                "attached_at": timestamp(a.attached_at),
+            })
+        })
+        .collect()
 }
 
 /// The keys Cinder's controller extensions add to show and detail.

@@ -1,21 +1,23 @@
 //! Reconciles the guests of this host with the servers placed on it: carries out each
 //! server's task (spawn, stop, reboot, pause, suspend, rescue, resize, rebuild, snapshot,
-//! delete) through the hypervisor driver, one task per server at a time, and keeps
-//! `power_state` true (a guest that shut itself down becomes SHUTOFF).
+//! delete) and plugs its volumes in and out through the hypervisor driver, one piece of
+//! work per server at a time, and keeps `power_state` true (a guest that shut itself down
+//! becomes SHUTOFF).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use onestack_compute::Computes;
-use onestack_compute::model::Server;
+use onestack_compute::model::{Server, VolumeAttachState};
 use onestack_compute::states::{PowerState, TaskState, VmState};
 use onestack_db::now_micros;
-use onestack_virt::{Driver, PowerState as GuestPower};
+use onestack_virt::{Driver, PowerState as GuestPower, VolumeFiles};
 use tokio::sync::Notify;
 
 mod images;
 mod inventory;
+mod volumes;
 mod worker;
 
 use worker::Worker;
@@ -26,6 +28,8 @@ pub enum Error {
     Virt(#[from] onestack_virt::Error),
     #[error("{0}")]
     Compute(#[from] onestack_compute::error::Error),
+    #[error("{0}")]
+    Volume(#[from] onestack_volume::error::Error),
     #[error("image {id}: {message}")]
     Image { id: String, message: String },
     #[error("{0}")]
@@ -37,9 +41,19 @@ type Result<T, E = Error> = std::result::Result<T, E>;
 /// How long a spawn waits for the network agent to make a port's tap device.
 const TAP_WAIT: Duration = Duration::from_secs(30);
 
+/// What a server needs done on this host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Work {
+    Task(TaskState),
+    /// Volumes to plug in or out.
+    Volumes,
+}
+
 pub struct ComputeAgent {
     computes: Arc<Computes>,
     driver: Arc<Driver>,
+    /// Where this host's volume files are (plugged into guests by path).
+    volume_files: VolumeFiles,
     /// Servers with a task being carried out right now.
     busy: Arc<Mutex<HashSet<String>>>,
     /// Signalled when a task ends, so the next pass runs at once.
@@ -48,11 +62,12 @@ pub struct ComputeAgent {
 }
 
 impl ComputeAgent {
-    pub fn new(computes: Arc<Computes>, driver: Driver) -> Self {
+    pub fn new(computes: Arc<Computes>, driver: Driver, volume_files: VolumeFiles) -> Self {
         let shutdown_timeout = Duration::from_secs(computes.config.shutdown_timeout_seconds);
         Self {
             computes,
             driver: Arc::new(driver),
+            volume_files,
             busy: Arc::new(Mutex::new(HashSet::new())),
             done: Arc::new(Notify::new()),
             shutdown_timeout,
@@ -94,13 +109,14 @@ impl ComputeAgent {
         self.busy.lock().map(|b| b.contains(id)).unwrap_or(true)
     }
 
-    fn start_work(&self, server: Server, work: TaskState) {
+    fn start_work(&self, server: Server, work: Work) {
         if let Ok(mut busy) = self.busy.lock() {
             busy.insert(server.id.clone());
         }
         let worker = Worker {
             computes: self.computes.clone(),
             driver: self.driver.clone(),
+            volume_files: self.volume_files.clone(),
             shutdown_timeout: self.shutdown_timeout,
         };
         let busy = self.busy.clone();
@@ -121,19 +137,31 @@ impl ComputeAgent {
             };
             let started = now_micros();
             let action = worker.computes.latest_action(&id).await;
-            tracing::info!(server = %id, %work, "compute task");
-            let outcome = worker.run(server, work).await;
-            let ok = outcome.is_ok();
-            if let Err(error) = outcome {
-                tracing::warn!(server = %id, %work, %error, "compute task failed");
-                worker.fail(&id, work, &error.to_string()).await;
-            }
-            if work != TaskState::Deleting
+            let event = event_name(&server, work);
+            let ok = match work {
+                Work::Task(task) => {
+                    tracing::info!(server = %id, %task, "compute task");
+                    let outcome = worker.run(server, task).await;
+                    if let Err(error) = &outcome {
+                        tracing::warn!(server = %id, %task, %error, "compute task failed");
+                        worker.fail(&id, task, &error.to_string()).await;
+                    }
+                    outcome.is_ok()
+                }
+                Work::Volumes => match worker.plug_volumes(&server).await {
+                    Ok(ok) => ok,
+                    Err(error) => {
+                        tracing::warn!(server = %id, %error, "cannot settle the server's volumes; retrying");
+                        false
+                    }
+                },
+            };
+            if work != Work::Task(TaskState::Deleting)
                 && let Some(action) = &action
             {
                 worker
                     .computes
-                    .record_event(&id, action, event_name(work), started, ok)
+                    .record_event(&id, action, event, started, ok)
                     .await;
             }
             if let Ok(mut b) = busy.lock() {
@@ -172,8 +200,20 @@ impl ComputeAgent {
     }
 }
 
+/// The work a server needs carried out here, if any: its task first, then its volumes.
+fn work_for(server: &Server) -> Option<Work> {
+    if let Some(task) = task_for(server) {
+        return Some(Work::Task(task));
+    }
+    let unsettled = server
+        .volumes
+        .iter()
+        .any(|v| v.state != VolumeAttachState::Attached);
+    (server.task_state.is_none() && unsettled).then_some(Work::Volumes)
+}
+
 /// The task a server needs carried out here, if any.
-fn work_for(server: &Server) -> Option<TaskState> {
+fn task_for(server: &Server) -> Option<TaskState> {
     use TaskState as T;
     match (server.vm_state, server.task_state) {
         (_, Some(T::Deleting)) => Some(T::Deleting),
@@ -202,8 +242,20 @@ fn work_for(server: &Server) -> Option<TaskState> {
 }
 
 /// Nova's event names in instance actions.
-fn event_name(work: TaskState) -> &'static str {
+fn event_name(server: &Server, work: Work) -> &'static str {
     use TaskState as T;
+    let work = match work {
+        Work::Task(task) => task,
+        Work::Volumes
+            if server
+                .volumes
+                .iter()
+                .any(|v| v.state == VolumeAttachState::Attaching) =>
+        {
+            return "compute_attach_volume";
+        }
+        Work::Volumes => return "compute_detach_volume",
+    };
     match work {
         T::Spawning => "compute__do_build_and_run_instance",
         T::PoweringOff => "compute_stop_instance",

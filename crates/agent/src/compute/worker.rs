@@ -10,13 +10,14 @@ use onestack_compute::model::{FlavorCopy, Server};
 use onestack_compute::states::{PowerState, TaskState, VmState};
 use onestack_db::now_micros;
 use onestack_netdrv::names;
-use onestack_virt::{Driver, GuestSpec, Nic, PowerState as GuestPower, RootDisk};
+use onestack_virt::{Driver, GuestSpec, Nic, PowerState as GuestPower, RootDisk, VolumeFiles};
 
 use super::{Error, Result, TAP_WAIT, nova_power};
 
 pub(super) struct Worker {
     pub(super) computes: Arc<Computes>,
     pub(super) driver: Arc<Driver>,
+    pub(super) volume_files: VolumeFiles,
     pub(super) shutdown_timeout: Duration,
 }
 

@@ -7,6 +7,7 @@ mod resource_body;
 mod resources;
 mod server_body;
 mod servers;
+mod volume_body;
 
 use std::sync::Arc;
 
@@ -107,6 +108,24 @@ pub fn paginate<T>(
     Ok((page.into_iter().map(|(_, v)| v).collect(), links))
 }
 
+/// Nova's `limit`/`offset` slicing (`common.limited`), for the listings that page that way.
+pub fn limited<T>(items: Vec<T>, params: &Params) -> Result<Vec<T>, ApiError> {
+    let number = |key: &str| -> Result<Option<usize>, ApiError> {
+        param(params, key)
+            .map(|v| {
+                v.parse::<usize>().map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "Invalid input for query parameters {key}. Value: {v}. It must be a non-negative integer."
+                    ))
+                })
+            })
+            .transpose()
+    };
+    let offset = number("offset")?.unwrap_or(0);
+    let limit = number("limit")?.unwrap_or(usize::MAX);
+    Ok(items.into_iter().skip(offset).take(limit).collect())
+}
+
 /// The routes under the compute prefix (`/compute`).
 pub fn router(computes: Shared) -> Router {
     use resources::*;
@@ -174,6 +193,16 @@ pub fn router(computes: Shared) -> Router {
         .route(
             &v("/servers/{id}/os-interface/{port}"),
             get(show_interface).delete(detach_interface),
+        )
+        .route(
+            &v("/servers/{id}/os-volume_attachments"),
+            get(list_volume_attachments).post(attach_volume),
+        )
+        .route(
+            &v("/servers/{id}/os-volume_attachments/{volume}"),
+            get(show_volume_attachment)
+                .put(update_volume_attachment)
+                .delete(detach_volume),
         )
         .route(&v("/servers/{id}/os-instance-actions"), get(list_actions))
         .route(

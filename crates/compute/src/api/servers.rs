@@ -1,5 +1,5 @@
 //! Handlers for servers, their actions and sub-resources (metadata, tags, ips, interfaces,
-//! instance actions).
+//! volume attachments, instance actions).
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -10,7 +10,7 @@ use onestack_api::body::JsonBody;
 use serde_json::{Value, json};
 
 use super::input::string_map;
-use super::{Ctx, Params, Reply, Shared, action_body, paginate, server_body};
+use super::{Ctx, Params, Reply, Shared, action_body, limited, paginate, server_body, volume_body};
 use crate::error::Error;
 use crate::model::Server;
 use crate::ops::action_input::ServerAction;
@@ -548,4 +548,65 @@ pub async fn show_action(
     Ok(Json(
         json!({"instanceAction": views::action(action, ctx.version, true, ctx.caller.admin)}),
     ))
+}
+
+// ---- volume attachments ----
+
+pub async fn list_volume_attachments(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Query(params): Query<Params>,
+) -> Reply {
+    let attachments = s.volume_attachments(&ctx.caller, &id).await?;
+    let out: Vec<Value> = attachments
+        .iter()
+        .map(|a| views::volume_attachment(&id, a, ctx.version))
+        .collect();
+    Ok(Json(json!({"volumeAttachments": limited(out, &params)?})))
+}
+
+pub async fn show_volume_attachment(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    Path((id, volume_id)): Path<(String, String)>,
+) -> Reply {
+    let attachment = s.volume_attachment(&ctx.caller, &id, &volume_id).await?;
+    Ok(Json(
+        json!({"volumeAttachment": views::volume_attachment(&id, &attachment, ctx.version)}),
+    ))
+}
+
+pub async fn attach_volume(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Reply {
+    let request = volume_body::attach(body, ctx.version)?;
+    let attachment = s.attach_volume(&ctx.caller, &id, request).await?;
+    Ok(Json(
+        json!({"volumeAttachment": views::volume_attachment(&id, &attachment, ctx.version)}),
+    ))
+}
+
+pub async fn update_volume_attachment(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    Path((id, volume_id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<StatusCode, ApiError> {
+    let update = volume_body::update(body, ctx.version)?;
+    s.update_volume_attachment(&ctx.caller, &id, &volume_id, update)
+        .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+pub async fn detach_volume(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    Path((id, volume_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    s.detach_volume(&ctx.caller, &id, &volume_id).await?;
+    Ok(StatusCode::ACCEPTED)
 }

@@ -456,6 +456,7 @@ impl Computes {
                 requested_zone: plan.zone.clone(),
                 host: host.clone(),
                 nics: nics.get(index).cloned().unwrap_or_default(),
+                volumes: Vec::new(),
                 vm_state,
                 task_state,
                 power_state: PowerState::NoState,

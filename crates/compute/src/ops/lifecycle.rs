@@ -80,6 +80,7 @@ impl Computes {
     /// Removes a deleted server's records once its host has torn the guest down.
     pub async fn purge(&self, server: &Server) -> Result<()> {
         self.release_ports(&server.nics).await;
+        self.release_volumes(server).await;
         self.remove_from_group(server).await?;
         store::delete_server(&self.pool, &server.id).await?;
         Ok(())

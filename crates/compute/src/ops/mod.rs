@@ -13,3 +13,5 @@ pub mod ports;
 pub mod resource_input;
 pub mod server_input;
 pub mod servers;
+pub mod volume_attachments;
+pub mod volume_input;

@@ -230,6 +230,7 @@ impl Computes {
             self.record_action(caller, id, "delete").await;
             // Never placed: nothing runs anywhere.
             self.release_ports(&server.nics).await;
+            self.release_volumes(&server).await;
             self.remove_from_group(&server).await?;
             store::delete_server(&self.pool, id).await?;
             return Ok(());

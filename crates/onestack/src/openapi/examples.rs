@@ -82,6 +82,10 @@ pub fn request_body(method: &str, pattern: &str) -> Option<RequestBody> {
         ("POST", "compute/v2.1/servers/{id}/os-interface") => {
             json!({"interfaceAttachment": {"net_id": NETWORK}})
         }
+        ("POST", "compute/v2.1/servers/{id}/os-volume_attachments")
+        | ("PUT", "compute/v2.1/servers/{id}/os-volume_attachments/{volume}") => {
+            json!({"volumeAttachment": {"volumeId": VOLUME}})
+        }
         ("PUT", "compute/v2.1/servers/{id}/tags") => json!({"tags": ["t2"]}),
         ("POST", "identity/v3/auth/tokens") => json!({"auth": {"identity": {
             "methods": ["password"],

@@ -142,6 +142,31 @@ pub const POLICY: &[(&str, &str, Rule)] = &[
         "/compute/v2.1/servers/{id}/os-interface/{port}",
         Member,
     ),
+    (
+        "GET",
+        "/compute/v2.1/servers/{id}/os-volume_attachments",
+        Reader,
+    ),
+    (
+        "POST",
+        "/compute/v2.1/servers/{id}/os-volume_attachments",
+        Member,
+    ),
+    (
+        "GET",
+        "/compute/v2.1/servers/{id}/os-volume_attachments/{volume}",
+        Reader,
+    ),
+    (
+        "PUT",
+        "/compute/v2.1/servers/{id}/os-volume_attachments/{volume}",
+        Member,
+    ),
+    (
+        "DELETE",
+        "/compute/v2.1/servers/{id}/os-volume_attachments/{volume}",
+        Member,
+    ),
     ("GET", "/compute/v2.1/servers/{id}/tags", Reader),
     ("PUT", "/compute/v2.1/servers/{id}/tags", Member),
     ("DELETE", "/compute/v2.1/servers/{id}/tags", Member),

@@ -265,6 +265,7 @@ pub async fn alice_world(cloud: &Cloud, env: &compute::Env<'_>) -> HashMap<Strin
         ("metadata/{key}", "role"),
         ("os-instance-actions/{request}", &request),
         ("os-interface/{port}", &port),
+        ("os-volume_attachments/{volume}", volume.as_str()),
         ("tags/{tag}", "t1"),
         ("flavors/{id}", &flavor),
         ("os-extra_specs/{key}", "k1"),

@@ -7,6 +7,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::common::{Cloud, Reply};
+
+mod attach;
 use crate::compute::{self, Client};
 
 /// How long the agent gets to finish a volume's work.

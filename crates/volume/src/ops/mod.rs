@@ -2,6 +2,7 @@
 //! with typed inputs (`*_input`).
 
 pub mod agent;
+pub mod attachments;
 pub mod quotas;
 pub mod snapshot_input;
 pub mod snapshots;

@@ -21,7 +21,7 @@ use crate::store::{self, TypeKey};
 const GIB: u64 = 1 << 30;
 
 /// Tries of a compare-and-set change before giving up on a volume written that often.
-const WRITE_TRIES: usize = 16;
+pub(crate) const WRITE_TRIES: usize = 16;
 
 /// The statuses a volume may be deleted from without `force`.
 const DELETABLE: [VolumeStatus; 3] = [
@@ -212,6 +212,7 @@ impl Volumes {
         };
         let recheck = origin.source_row();
         let (bootable, image_metadata, source) = origin.into_parts();
+        let multiattach = volume_type.multiattach();
         let volume = Volume {
             id: onestack_db::ids::uuid(),
             project_id: caller.project_id.clone(),
@@ -229,6 +230,8 @@ impl Volumes {
             source,
             host: self.volume_host(),
             extend_to: None,
+            multiattach,
+            attachments: Vec::new(),
             created_at: now_micros(),
             updated_at: None,
         };
@@ -354,7 +357,7 @@ impl Volumes {
 
     /// Reads the volume, lets `change` edit it, and writes it compare-and-set, again from a
     /// fresh read when another writer came first.
-    async fn modify(
+    pub(crate) async fn modify(
         &self,
         caller: &Caller,
         id: &str,
@@ -411,6 +414,18 @@ impl Volumes {
         if request.force {
             caller.require_admin("volume:force_delete")?;
         }
+        self.mark_deleting(id, request, |v| caller.owns(&v.project_id))
+            .await
+    }
+
+    /// Marks the volume (and with a cascade its snapshots) for the agent to delete, if
+    /// `visible` says the volume is there for whoever asks.
+    pub(crate) async fn mark_deleting(
+        &self,
+        id: &str,
+        request: DeleteRequest,
+        visible: impl Fn(&Volume) -> bool,
+    ) -> Result<()> {
         // One write transaction: a refused delete (the volume's or one of its snapshots'
         // state) marks nothing, a cascade marks everything.
         let mut tx = store::begin_write(&self.pool).await?;
@@ -418,10 +433,17 @@ impl Volumes {
             doc: mut volume,
             revision,
         } = match store::volume(&mut *tx, id).await? {
-            Some(v) if caller.owns(&v.doc.project_id) => v,
+            Some(v) if visible(&v.doc) => v,
             _ => return Err(Error::volume_not_found(id)),
         };
         let snapshots = store::snapshots_of_volume(&mut *tx, id).await?;
+        // Not even forced: the disk is plugged into a server (detach it first).
+        if !volume.attachments.is_empty() {
+            return Err(Error::invalid_volume(format!(
+                "Volume {id} is attached to server {}: detach it first.",
+                volume.attachments[0].server_id
+            )));
+        }
         if (!request.force && !DELETABLE.contains(&volume.status))
             || (!snapshots.is_empty() && !request.cascade)
         {

@@ -1,0 +1,285 @@
+//! Volumes attached to servers through Nova's `os-volume_attachments`, as the block storage
+//! API sees them: reserved, in use, detached, released with the server. Servers run on the
+//! in-memory driver here; `virt`'s tests and the CLI walkthrough plug into real guests.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use super::{available, call, post, wait_for};
+use crate::common::Cloud;
+use crate::compute::{self, Client, assert_nova_error};
+
+async fn in_use(client: &Client<'_>, id: &str) -> Value {
+    wait_for(client, id, "in-use", |r| {
+        r.body["volume"]["status"] == "in-use"
+    })
+    .await
+}
+
+async fn new_volume(client: &Client<'_>) -> String {
+    let id = post(client, "/volumes", json!({"volume": {"size": 1}}))
+        .await
+        .id("volume");
+    available(client, &id).await;
+    id
+}
+
+fn attach_body(volume: &str) -> Value {
+    json!({"volumeAttachment": {"volumeId": volume}})
+}
+
+#[tokio::test]
+async fn volumes_attach_to_servers_and_come_back() {
+    let cloud = Cloud::start().await;
+    let env = compute::env(&cloud).await;
+    let alice = &env.alice;
+    let image = alice.image("attach-img", json!({})).await;
+    let server = alice.boot_active("vm", &image, json!({})).await;
+    let volume = new_volume(alice).await;
+
+    // Attach: 200 with the device the guest will see; the volume goes in use.
+    let path = format!("/servers/{server}/os-volume_attachments");
+    let attached = alice.at("2.89").post(&path, attach_body(&volume)).await;
+    assert_eq!(attached.status, StatusCode::OK, "{}", attached.body);
+    let view = &attached.body["volumeAttachment"];
+    assert_eq!(view["device"], "/dev/vdb");
+    assert_eq!(view["volumeId"], volume.as_str());
+    assert_eq!(view["serverId"], server.as_str());
+    assert_eq!(view["delete_on_termination"], false);
+    assert!(view.get("id").is_none(), "2.89 drops id: {view}");
+    let attachment_id = view["attachment_id"].as_str().unwrap().to_owned();
+    let shown = in_use(alice, &volume).await;
+    let cinder_side = &shown["attachments"][0];
+    assert_eq!(cinder_side["server_id"], server.as_str());
+    assert_eq!(cinder_side["attachment_id"], attachment_id.as_str());
+    assert_eq!(cinder_side["device"], "/dev/vdb");
+    assert!(cinder_side["host_name"].is_string(), "{shown}");
+
+    // Nova's views per microversion, and the server's detail.
+    let listed = alice.get(&path).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    assert_eq!(
+        listed.body["volumeAttachments"],
+        json!([{"id": volume, "volumeId": volume, "serverId": server, "device": "/dev/vdb"}])
+    );
+    let one = alice.at("2.79").get(&format!("{path}/{volume}")).await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.body);
+    assert_eq!(one.body["volumeAttachment"]["tag"], Value::Null);
+    assert_eq!(one.body["volumeAttachment"]["delete_on_termination"], false);
+    let detail = alice.at("2.3").server(&server).await;
+    assert_eq!(
+        detail["os-extended-volumes:volumes_attached"],
+        json!([{"id": volume, "delete_on_termination": false}])
+    );
+    let paged = alice.get(&format!("{path}?limit=1&offset=1")).await;
+    assert_eq!(paged.body["volumeAttachments"], json!([]));
+
+    // What must be refused changes nothing.
+    let again = alice.post(&path, attach_body(&volume)).await;
+    assert_nova_error(&again, StatusCode::BAD_REQUEST, "badRequest");
+    let other = alice.boot_active("vm2", &image, json!({})).await;
+    let taken = alice
+        .post(
+            &format!("/servers/{other}/os-volume_attachments"),
+            attach_body(&volume),
+        )
+        .await;
+    assert_nova_error(&taken, StatusCode::BAD_REQUEST, "badRequest");
+    let gone = post(
+        alice,
+        &format!("/volumes/{volume}/action"),
+        json!({"os-force_delete": {}}),
+    )
+    .await;
+    assert_eq!(gone.status, StatusCode::FORBIDDEN, "{}", gone.body);
+    let delete = call(
+        alice,
+        reqwest::Method::DELETE,
+        &format!("/volumes/{volume}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(delete.status, StatusCode::BAD_REQUEST, "{}", delete.body);
+    let forced = call(
+        &env.admin,
+        reqwest::Method::POST,
+        &format!("/volumes/{volume}/action"),
+        None,
+        Some(json!({"os-force_delete": {}})),
+    )
+    .await;
+    assert_eq!(
+        forced.status,
+        StatusCode::BAD_REQUEST,
+        "attached: {}",
+        forced.body
+    );
+    let extend = post(
+        alice,
+        &format!("/volumes/{volume}/action"),
+        json!({"os-extend": {"new_size": 2}}),
+    )
+    .await;
+    assert_eq!(extend.status, StatusCode::BAD_REQUEST, "{}", extend.body);
+    for bad in [
+        json!({"volumeAttachment": {"volumeId": "not-a-uuid"}}),
+        json!({"volumeAttachment": {}}),
+        json!({"volumeAttachment": {"volumeId": volume, "bogus": 1}}),
+        json!({"volumeAttachment": {"volumeId": volume, "delete_on_termination": true}}),
+    ] {
+        let reply = alice.post(&path, bad.clone()).await;
+        assert_nova_error(&reply, StatusCode::BAD_REQUEST, "badRequest");
+    }
+    let missing = alice
+        .post(&path, attach_body("00000000-0000-4000-8000-000000000000"))
+        .await;
+    assert_nova_error(&missing, StatusCode::NOT_FOUND, "itemNotFound");
+    let not_attached = alice
+        .delete(&format!("/servers/{other}/os-volume_attachments/{volume}"))
+        .await;
+    assert_nova_error(&not_attached, StatusCode::NOT_FOUND, "itemNotFound");
+
+    // Another project sees neither the server's attachments nor the volume.
+    let bobs = env.bob.get(&path).await;
+    assert_nova_error(&bobs, StatusCode::NOT_FOUND, "itemNotFound");
+    let bob_server = env
+        .bob
+        .boot_active("bob-vm", &env.bob.image("b", json!({})).await, json!({}))
+        .await;
+    let stolen = env
+        .bob
+        .post(
+            &format!("/servers/{bob_server}/os-volume_attachments"),
+            attach_body(&volume),
+        )
+        .await;
+    assert_nova_error(&stolen, StatusCode::NOT_FOUND, "itemNotFound");
+
+    // 2.85: whether the volume goes with the server.
+    let update_path = format!("{path}/{volume}");
+    let update = json!({"volumeAttachment": {"volumeId": volume, "delete_on_termination": true}});
+    let old = alice.at("2.84").put(&update_path, update.clone()).await;
+    assert_nova_error(&old, StatusCode::BAD_REQUEST, "badRequest");
+    let set = alice.at("2.85").put(&update_path, update).await;
+    assert_eq!(set.status, StatusCode::ACCEPTED, "{}", set.body);
+    let swap = alice
+        .at("2.85")
+        .put(&update_path, attach_body(&new_volume(alice).await))
+        .await;
+    assert_nova_error(&swap, StatusCode::FORBIDDEN, "forbidden");
+
+    // Detach: 202, the volume is available again and can go elsewhere.
+    let detached = alice.delete(&update_path).await;
+    assert_eq!(detached.status, StatusCode::ACCEPTED, "{}", detached.body);
+    let back = available(alice, &volume).await;
+    assert_eq!(back["attachments"], json!([]));
+    let listed = alice.get(&path).await;
+    assert_eq!(listed.body["volumeAttachments"], json!([]));
+    let actions = alice
+        .get(&format!("/servers/{server}/os-instance-actions"))
+        .await;
+    let names = compute::values(&actions.body, "instanceActions", "action");
+    assert!(
+        names.contains(&"attach_volume".to_owned()) && names.contains(&"detach_volume".to_owned()),
+        "{names:?}"
+    );
+
+    // A stopped server takes it too (at its next start); deleting the server gives it back,
+    // or deletes it when it was to go with the server.
+    let stop = alice.action(&other, json!({"os-stop": null})).await;
+    assert_eq!(stop.status, StatusCode::ACCEPTED, "{}", stop.body);
+    alice.wait_status(&other, "SHUTOFF").await;
+    let other_path = format!("/servers/{other}/os-volume_attachments");
+    let keeper = new_volume(alice).await;
+    for (id, goes) in [(&volume, false), (&keeper, true)] {
+        let body = json!({"volumeAttachment": {"volumeId": id, "delete_on_termination": goes}});
+        let reply = alice.at("2.79").post(&other_path, body).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        in_use(alice, id).await;
+    }
+    let devices = compute::values(
+        &alice.get(&other_path).await.body,
+        "volumeAttachments",
+        "device",
+    );
+    assert_eq!(devices, ["/dev/vdb", "/dev/vdc"]);
+    let deleted = alice.delete(&format!("/servers/{other}")).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+    alice.wait_gone(&other).await;
+    available(alice, &volume).await;
+    wait_for(alice, &keeper, "deleted with its server", |r| {
+        r.status == StatusCode::NOT_FOUND
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn multiattach_types_share_a_volume_and_paused_servers_keep_theirs() {
+    let cloud = Cloud::start().await;
+    let env = compute::env(&cloud).await;
+    let alice = &env.alice;
+    let made = call(
+        &env.admin,
+        reqwest::Method::POST,
+        "/types",
+        None,
+        Some(
+            json!({"volume_type": {"name": "shared", "extra_specs": {"multiattach": "<is> True"}}}),
+        ),
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    let volume = post(
+        alice,
+        "/volumes",
+        json!({"volume": {"size": 1, "volume_type": "shared"}}),
+    )
+    .await
+    .id("volume");
+    let shown = available(alice, &volume).await;
+    assert_eq!(shown["multiattach"], true);
+    let image = alice.image("img", json!({})).await;
+    let a = alice.boot_active("a", &image, json!({})).await;
+    let b = alice.boot_active("b", &image, json!({})).await;
+    for server in [&a, &b] {
+        let reply = alice
+            .post(
+                &format!("/servers/{server}/os-volume_attachments"),
+                attach_body(&volume),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        in_use(alice, &volume).await;
+    }
+    let both = wait_for(alice, &volume, "attached twice", |r| {
+        r.body["volume"]["attachments"]
+            .as_array()
+            .is_some_and(|a| a.len() == 2)
+    })
+    .await;
+    assert_eq!(both["status"], "in-use");
+
+    // A paused guest cannot answer the unplug request: refused until it runs again.
+    let pause = alice.action(&a, json!({"pause": null})).await;
+    assert_eq!(pause.status, StatusCode::ACCEPTED, "{}", pause.body);
+    alice.wait_status(&a, "PAUSED").await;
+    let refused = alice
+        .delete(&format!("/servers/{a}/os-volume_attachments/{volume}"))
+        .await;
+    assert_nova_error(&refused, StatusCode::CONFLICT, "conflictingRequest");
+
+    // One detach leaves the other attachment in use.
+    let detached = alice
+        .delete(&format!("/servers/{b}/os-volume_attachments/{volume}"))
+        .await;
+    assert_eq!(detached.status, StatusCode::ACCEPTED, "{}", detached.body);
+    let one = wait_for(alice, &volume, "attached once", |r| {
+        r.body["volume"]["attachments"]
+            .as_array()
+            .is_some_and(|a| a.len() == 1)
+            && r.body["volume"]["status"] == "in-use"
+    })
+    .await;
+    assert_eq!(one["attachments"][0]["server_id"], a.as_str());
+}
