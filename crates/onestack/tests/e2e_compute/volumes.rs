@@ -1,0 +1,143 @@
+//! Volumes in a real guest, through the `openstack` CLI: hot-plugged into a running guest
+//! that finds the disk by its serial and writes to it, kept across an onestack restart,
+//! unplugged again with the bytes in the volume's file, and plugged into a stopped guest
+//! at its next start. No network is involved, so no root is needed.
+
+use std::collections::HashMap;
+use std::process::Command;
+
+use super::{console, guest_image_and_tiny_flavor, test_guest, within};
+use crate::{Server, free_port, ok, ok_json};
+
+/// Run by the guest at every boot: says when `/dev/vdb` comes (with its serial), writes a
+/// marker to it, and says when it goes.
+const WATCH_VDB: &str = "#!/bin/sh
+while true; do
+  while [ ! -b /dev/vdb ]; do usleep 200000; done
+  echo \"VOLUME-SEEN serial=$(cat /sys/block/vdb/serial)\" > /dev/ttyS0
+  echo onestack-volume-data | dd of=/dev/vdb bs=512 conv=sync 2>/dev/null
+  sync
+  echo VOLUME-WRITTEN > /dev/ttyS0
+  while [ -b /dev/vdb ]; do usleep 200000; done
+  echo VOLUME-GONE > /dev/ttyS0
+done
+";
+
+fn volume_status(env: &HashMap<String, String>, volume: &str) -> String {
+    ok_json(env, &["volume", "show", volume])["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn wait_volume(env: &HashMap<String, String>, volume: &str, status: &str) {
+    within(90, &format!("volume {volume} to become {status}"), || {
+        volume_status(env, volume) == status
+    });
+}
+
+/// How often `marker` is on the guest's console.
+fn seen(env: &HashMap<String, String>, server: &str, marker: &str) -> usize {
+    console(env, server).matches(marker).count()
+}
+
+#[test]
+fn volumes_plug_into_a_real_guest_with_the_cli() {
+    let guest = test_guest();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = Server::start_on(dir.path(), port);
+    let admin = server.admin_env();
+    guest_image_and_tiny_flavor(&admin, &guest);
+    let script = dir.path().join("watch-vdb.sh");
+    std::fs::write(&script, WATCH_VDB).unwrap();
+    let volume = ok_json(&admin, &["volume", "create", "--size", "1", "data"]);
+    let volume_id = volume["id"].as_str().unwrap().to_owned();
+    let serial = &volume_id[..20];
+    wait_volume(&admin, "data", "available");
+    let vm = ok_json(
+        &admin,
+        &[
+            "server",
+            "create",
+            "--flavor",
+            "e2e.tiny",
+            "--image",
+            "guest",
+            "--nic",
+            "none",
+            "--config-drive",
+            "true",
+            "--user-data",
+            script.to_str().unwrap(),
+            "--wait",
+            "vm",
+        ],
+    );
+    assert_eq!(vm["status"], "ACTIVE");
+    within(90, "the guest's marker", || {
+        console(&admin, "vm").contains("ONESTACK-GUEST-UP hostname=vm")
+    });
+
+    // Hot-plug: the running guest finds the disk by the volume's serial and writes to it.
+    ok(&admin, &["server", "add", "volume", "vm", "data"]);
+    wait_volume(&admin, "data", "in-use");
+    within(60, "the guest to see and write the volume", || {
+        let text = console(&admin, "vm");
+        text.contains(&format!("VOLUME-SEEN serial={serial}")) && text.contains("VOLUME-WRITTEN")
+    });
+    let listed = ok_json(&admin, &["server", "volume", "list", "vm"]);
+    assert_eq!(listed[0]["Device"], "/dev/vdb", "{listed}");
+    assert_eq!(listed[0]["Volume ID"], volume_id.as_str(), "{listed}");
+    let shown = ok_json(&admin, &["volume", "show", "data"]);
+    assert_eq!(shown["attachments"][0]["server_id"], vm["id"], "{shown}");
+    let refused = crate::openstack(&admin, &["volume", "delete", "data"]);
+    assert!(!refused.status.success(), "an attached volume was deleted");
+
+    // onestack restarts; the guest keeps running and its attachment stays.
+    let (status, _) = server.stop();
+    assert!(status.success());
+    let server = Server::start_on(dir.path(), port);
+    assert_eq!(volume_status(&admin, "data"), "in-use");
+    assert_eq!(
+        ok_json(&admin, &["server", "volume", "list", "vm"])[0]["Volume ID"],
+        volume_id.as_str()
+    );
+
+    // Hot-unplug through the re-adopted guest: it lets go, the bytes are in the file.
+    ok(&admin, &["server", "remove", "volume", "vm", "data"]);
+    wait_volume(&admin, "data", "available");
+    within(30, "the guest to see the volume go", || {
+        seen(&admin, "vm", "VOLUME-GONE") == 1
+    });
+    let file = dir
+        .path()
+        .join("volumes")
+        .join(format!("volume-{volume_id}"));
+    let read = Command::new("qemu-io")
+        .args(["-f", "qcow2", "-c", "read -v 0 21"])
+        .arg(&file)
+        .output()
+        .expect("qemu-io runs");
+    let dump = String::from_utf8_lossy(&read.stdout);
+    assert!(read.status.success(), "{dump}");
+    assert!(dump.contains("6f 6e 65 73 74 61 63 6b 2d 76"), "{dump}");
+
+    // A stopped guest gets the volume at its next start.
+    ok(&admin, &["server", "stop", "vm"]);
+    within(60, "vm to stop", || {
+        super::status(&admin, "vm") == "SHUTOFF"
+    });
+    ok(&admin, &["server", "add", "volume", "vm", "data"]);
+    wait_volume(&admin, "data", "in-use");
+    ok(&admin, &["server", "start", "vm"]);
+    within(90, "the restarted guest to see the volume", || {
+        seen(&admin, "vm", &format!("VOLUME-SEEN serial={serial}")) == 2
+    });
+
+    // Deleting the server gives the volume back.
+    ok(&admin, &["server", "delete", "--wait", "vm"]);
+    wait_volume(&admin, "data", "available");
+    ok(&admin, &["volume", "delete", "data"]);
+    drop(server);
+}
