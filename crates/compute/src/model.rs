@@ -94,7 +94,8 @@ onestack_api::wire_enum! {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VolumeAttachment {
     pub volume_id: String,
-    /// The block storage service's attachment.
+    /// The block storage service's attachment; empty while a volume made for the server
+    /// at its create is still being made (the host reserves it when it boots the server).
     pub attachment_id: String,
     /// Nova's `bdm_uuid`.
     pub bdm_id: String,
@@ -102,7 +103,16 @@ pub struct VolumeAttachment {
     pub device: String,
     pub tag: Option<String>,
     pub delete_on_termination: bool,
+    /// 0: the server boots from this volume.
+    #[serde(default)]
+    pub boot_index: Option<i64>,
     pub state: VolumeAttachState,
+}
+
+impl VolumeAttachment {
+    pub fn is_root(&self) -> bool {
+        self.boot_index == Some(0)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

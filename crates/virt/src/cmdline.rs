@@ -48,6 +48,14 @@ pub fn smbios_type1(uuid: &str) -> String {
     out
 }
 
+/// A disk of the guest's own, in the order the guest sees them.
+enum Disk<'a> {
+    /// A qcow2 in the instance dir.
+    File(std::path::PathBuf),
+    /// A block storage volume's file.
+    Volume(&'a VolumeDisk),
+}
+
 /// A volume's block node, in the JSON that `-blockdev` and QMP `blockdev-add` both take (no
 /// option-string escaping to get wrong). The format is pinned: a volume is always qcow2.
 pub(crate) fn volume_blockdev(volume: &VolumeDisk) -> Result<serde_json::Value> {
@@ -153,31 +161,47 @@ pub fn build(
     }
     let mut disks = Vec::new();
     if spec.rescue.is_some() {
-        disks.push(layout.rescue());
+        disks.push(Disk::File(layout.rescue()));
     }
-    disks.push(layout.root());
+    disks.push(match spec.root.volume() {
+        Some(volume) => Disk::Volume(volume),
+        None => Disk::File(layout.root()),
+    });
     if spec.ephemeral_gb > 0 {
-        disks.push(layout.ephemeral());
+        disks.push(Disk::File(layout.ephemeral()));
     }
     if spec.swap_mb > 0 {
-        disks.push(layout.swap());
+        disks.push(Disk::File(layout.swap()));
     }
     for (i, disk) in disks.iter().enumerate() {
-        let file = validate::path(disk)?;
-        a.push2(
-            "-drive",
-            format!("file={file},format=qcow2,if=none,id=drive-virtio-disk{i},cache=writeback,discard=unmap"),
-        );
         // The first disk (the rescue disk when rescuing) boots after a CD-ROM.
-        let bootindex = if i == 0 && spec.kernel.is_none() {
-            format!(",bootindex={}", next_boot())
-        } else {
-            String::new()
-        };
-        a.push2(
-            "-device",
-            format!("virtio-blk-pci,drive=drive-virtio-disk{i},id=virtio-disk{i}{bootindex}"),
-        );
+        let bootindex = (i == 0 && spec.kernel.is_none()).then(&mut next_boot);
+        match disk {
+            Disk::File(path) => {
+                let file = validate::path(path)?;
+                a.push2(
+                    "-drive",
+                    format!("file={file},format=qcow2,if=none,id=drive-virtio-disk{i},cache=writeback,discard=unmap"),
+                );
+                let bootindex = bootindex
+                    .map(|b| format!(",bootindex={b}"))
+                    .unwrap_or_default();
+                a.push2(
+                    "-device",
+                    format!(
+                        "virtio-blk-pci,drive=drive-virtio-disk{i},id=virtio-disk{i}{bootindex}"
+                    ),
+                );
+            }
+            Disk::Volume(volume) => {
+                a.push2("-blockdev", volume_blockdev(volume)?.to_string());
+                let mut device = volume_device(volume)?;
+                if let Some(b) = bootindex {
+                    device["bootindex"] = b.into();
+                }
+                a.push2("-device", device.to_string());
+            }
+        }
     }
     for volume in &spec.volumes {
         a.push2("-blockdev", volume_blockdev(volume)?.to_string());
@@ -433,6 +457,39 @@ mod tests {
         // A volume id that is not an id never reaches the command line.
         s.volumes[0].volume_id = "x\",\"driver\":\"file".into();
         assert!(build(&s, &layout(), TCG, None).is_err());
+    }
+
+    #[test]
+    fn a_volume_root_boots_first() {
+        let mut s = spec();
+        s.root = RootDisk::Volume(VolumeDisk {
+            volume_id: "5a0e3b7c-1d2e-4f60-8a9b-0c1d2e3f4a5b".into(),
+            path: "/var/lib/onestack/volumes/volume-5a0e3b7c-1d2e-4f60-8a9b-0c1d2e3f4a5b".into(),
+            read_only: false,
+        });
+        s.ephemeral_gb = 1;
+        let argv = argv(&s, TCG);
+        assert!(values(&argv, "-drive")[0].starts_with(&format!("file={}/disk.eph0,", dir())));
+        let devices = values(&argv, "-device");
+        let root: serde_json::Value = serde_json::from_str(
+            devices
+                .iter()
+                .find(|d| d.starts_with('{'))
+                .expect("a JSON device"),
+        )
+        .expect("json");
+        assert_eq!(root["bootindex"], 1);
+        assert_eq!(root["drive"], "vol-5a0e3b7c1d2e4f608a9b");
+        // The volume is the first disk (vda), the ephemeral disk the second.
+        let first_json = devices
+            .iter()
+            .position(|d| d.starts_with('{'))
+            .expect("root");
+        let eph = devices
+            .iter()
+            .position(|d| d.contains("virtio-disk1"))
+            .expect("eph");
+        assert!(first_json < eph, "{devices:?}");
     }
 
     #[test]

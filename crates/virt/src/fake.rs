@@ -296,6 +296,12 @@ impl Fake {
     pub async fn rebuild_root(&self, uuid: &str, root: RootDisk, root_gb: u64) -> Result<()> {
         self.with(uuid, |g| {
             require(g, "rebuild_root", &[PowerState::Shutdown], "shut down")?;
+            if g.spec.root.volume().is_some() || root.volume().is_some() {
+                return Err(Error::invalid(
+                    "root",
+                    "a root volume is rebuilt by the block storage service, not in the instance dir",
+                ));
+            }
             let mut spec = g.spec.clone();
             spec.root = root;
             spec.root_gb = root_gb;

@@ -187,7 +187,8 @@ impl Qemu {
                 "changing the root disk is a rebuild (rebuild_root)",
             ));
         }
-        if spec.root_gb > 0 {
+        // A root volume's size is the block storage service's (os-extend).
+        if spec.root_gb > 0 && spec.root.volume().is_none() {
             disks::grow(&layout.root(), spec.root_gb * GIB).await?;
         }
         ensure_extra_disks(&layout, spec).await?;
@@ -209,6 +210,12 @@ impl Qemu {
             .await?
             .ok_or_else(|| Error::NotFound(uuid.into()))?;
         self.require_off(&layout, uuid, "rebuild_root").await?;
+        if spec.root.volume().is_some() || root.volume().is_some() {
+            return Err(Error::invalid(
+                "root",
+                "a root volume is rebuilt by the block storage service, not in the instance dir",
+            ));
+        }
         spec.root = root;
         spec.root_gb = root_gb;
         check_spec(&spec, &layout, self.host())?;
@@ -324,10 +331,11 @@ impl Qemu {
         if running_pid(&layout, uuid).is_some() {
             return Ok(());
         }
-        if !exists(&layout.root()).await? {
+        let root = root_path(&spec, &layout);
+        if !exists(&root).await? {
             return Err(Error::invalid(
                 "root disk (missing; create first)",
-                layout.root().to_string_lossy(),
+                root.to_string_lossy(),
             ));
         }
         if spec.config_drive && !exists(&layout.config_drive()).await? {
@@ -661,7 +669,10 @@ impl Qemu {
                 });
             }
         }
-        disks::convert_to_qcow2(&layout.root(), "qcow2", dest).await
+        let spec = load_spec(&layout)
+            .await?
+            .ok_or_else(|| Error::NotFound(uuid.into()))?;
+        disks::convert_to_qcow2(&root_path(&spec, &layout), "qcow2", dest).await
     }
 
     pub async fn delete(&self, uuid: &str) -> Result<()> {
@@ -753,6 +764,16 @@ async fn make_root(layout: &Layout, root: &RootDisk, root_gb: u64) -> Result<()>
             "a blank root disk needs root_gb > 0",
         )),
         RootDisk::Blank => disks::create_blank(&layout.root(), root_gb * GIB).await,
+        // The volume backend made it; nothing of it lives in the instance dir.
+        RootDisk::Volume(_) => Ok(()),
+    }
+}
+
+/// The file the guest boots from: the instance dir's `disk`, or its root volume's file.
+fn root_path(spec: &GuestSpec, layout: &Layout) -> PathBuf {
+    match spec.root.volume() {
+        Some(volume) => volume.path.clone(),
+        None => layout.root(),
     }
 }
 

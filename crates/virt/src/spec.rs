@@ -55,6 +55,18 @@ pub enum RootDisk {
     Image { base: PathBuf, format: String },
     /// A blank qcow2 of `root_gb` (the install target of an ISO boot).
     Blank,
+    /// A block storage volume (boot from volume): the guest boots from the volume's file,
+    /// and the instance dir holds no root disk.
+    Volume(VolumeDisk),
+}
+
+impl RootDisk {
+    pub fn volume(&self) -> Option<&VolumeDisk> {
+        match self {
+            RootDisk::Volume(v) => Some(v),
+            _ => None,
+        }
+    }
 }
 
 /// Everything needed to (re)start a guest; saved as `spec.json` in the instance dir.

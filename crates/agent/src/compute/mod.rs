@@ -209,7 +209,10 @@ fn work_for(server: &Server) -> Option<Work> {
         .volumes
         .iter()
         .any(|v| v.state != VolumeAttachState::Attached);
-    (server.task_state.is_none() && unsettled).then_some(Work::Volumes)
+    // A server that failed to boot keeps its volumes reserved until it is deleted (its
+    // delete gives them back, or deletes the ones made for it).
+    let settles = !matches!(server.vm_state, VmState::Building | VmState::Error);
+    (server.task_state.is_none() && settles && unsettled).then_some(Work::Volumes)
 }
 
 /// The task a server needs carried out here, if any.

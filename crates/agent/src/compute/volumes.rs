@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use onestack_compute::model::{Server, VolumeAttachState, VolumeAttachment};
 use onestack_virt::VolumeDisk;
+use onestack_volume::model::VolumeStatus;
 
 use super::worker::Worker;
 use super::{Error, Result};
@@ -13,6 +14,9 @@ use super::{Error, Result};
 /// How long a running guest gets to let go of a disk (TCG guests are slow to answer the
 /// ACPI unplug request).
 const UNPLUG_WAIT: Duration = Duration::from_secs(60);
+/// How long a boot waits for the block storage service to make its volumes (an image
+/// converted into a volume takes as long as the image is large).
+const VOLUME_WAIT: Duration = Duration::from_secs(600);
 
 impl Worker {
     /// Settles every attachment waiting on this host; `Ok(false)` when one of them failed
@@ -47,7 +51,72 @@ impl Worker {
         Ok(all_ok)
     }
 
+    /// The volumes a server boots with, each reserved for it (the ones made for it once
+    /// the block storage service has made them) and as the driver plugs them in.
+    pub(super) async fn boot_volumes(
+        &self,
+        server: &Server,
+    ) -> Result<Vec<(VolumeAttachment, VolumeDisk)>> {
+        let mut out = Vec::new();
+        for attachment in &server.volumes {
+            let mut attachment = attachment.clone();
+            if attachment.attachment_id.is_empty() {
+                self.wait_made(&attachment.volume_id).await?;
+                let reserved = self
+                    .computes
+                    .volumes
+                    .reserve_for_server(
+                        &server.project_id,
+                        &attachment.volume_id,
+                        &server.id,
+                        &attachment.device,
+                    )
+                    .await?;
+                attachment.attachment_id = reserved.id;
+                // Recorded at once, so that a delete of the server gives it back.
+                self.computes
+                    .record_reservation(&server.id, &attachment)
+                    .await?;
+            }
+            let disk = self.disk_of(&attachment).await?;
+            out.push((attachment, disk));
+        }
+        Ok(out)
+    }
+
+    /// Waits until the block storage service has made the volume.
+    async fn wait_made(&self, volume_id: &str) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + VOLUME_WAIT;
+        loop {
+            match self.computes.volumes.volume_status(volume_id).await? {
+                Some(VolumeStatus::Available) => return Ok(()),
+                Some(VolumeStatus::Creating) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Some(VolumeStatus::Creating) => {
+                    return Err(Error::Other(format!(
+                        "volume {volume_id} was not made within {}s",
+                        VOLUME_WAIT.as_secs()
+                    )));
+                }
+                other => {
+                    return Err(Error::Other(format!(
+                        "volume {volume_id} could not be made for the server: it is {}",
+                        other.map_or("gone", VolumeStatus::as_str)
+                    )));
+                }
+            }
+        }
+    }
+
     async fn plug(&self, server: &Server, attachment: &VolumeAttachment) -> Result<()> {
+        let disk = self.disk_of(attachment).await?;
+        self.driver.attach_volume(&server.id, &disk).await?;
+        Ok(())
+    }
+
+    /// The disk of a reserved attachment, on this host.
+    async fn disk_of(&self, attachment: &VolumeAttachment) -> Result<VolumeDisk> {
         let target = self
             .computes
             .volumes
@@ -65,12 +134,10 @@ impl Worker {
                 attachment.volume_id
             )));
         }
-        let disk = VolumeDisk {
+        Ok(VolumeDisk {
             volume_id: attachment.volume_id.clone(),
             path: self.volume_files.path(&attachment.volume_id)?,
             read_only: target.read_only,
-        };
-        self.driver.attach_volume(&server.id, &disk).await?;
-        Ok(())
+        })
     }
 }

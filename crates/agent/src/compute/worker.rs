@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use onestack_compute::Computes;
 use onestack_compute::metadata;
-use onestack_compute::model::{FlavorCopy, Server};
+use onestack_compute::model::{FlavorCopy, Server, VolumeAttachState, VolumeAttachment};
 use onestack_compute::states::{PowerState, TaskState, VmState};
 use onestack_db::now_micros;
 use onestack_netdrv::names;
@@ -27,8 +27,22 @@ impl Worker {
         let d = &self.driver;
         let (vm_state, power_state): (VmState, PowerState) = match work {
             TaskState::Spawning => {
-                self.spawn(&server).await?;
-                (VmState::Active, PowerState::Running)
+                let attached = self.spawn(&server).await?;
+                return self
+                    .complete(&id, work, move |s| {
+                        s.vm_state = VmState::Active;
+                        s.power_state = PowerState::Running;
+                        s.fault = None;
+                        s.launched_at = Some(now_micros());
+                        s.progress = 100;
+                        for v in &mut s.volumes {
+                            if let Some(a) = attached.iter().find(|a| a.volume_id == v.volume_id) {
+                                v.attachment_id.clone_from(&a.attachment_id);
+                                v.state = VolumeAttachState::Attached;
+                            }
+                        }
+                    })
+                    .await;
             }
             TaskState::Deleting => {
                 d.delete(&id).await?;
@@ -102,15 +116,10 @@ impl Worker {
                 return Err(Error::Other("scheduling is not work for a host".into()));
             }
         };
-        let launched = work == TaskState::Spawning;
         self.complete(&id, work, move |s| {
             s.vm_state = vm_state;
             s.power_state = power_state;
             s.fault = None;
-            if launched {
-                s.launched_at = Some(now_micros());
-                s.progress = 100;
-            }
         })
         .await
     }
@@ -279,21 +288,34 @@ impl Worker {
             .ok_or_else(|| Error::Other(format!("guest {id} has no saved spec on this host")))
     }
 
-    async fn spawn(&self, server: &Server) -> Result<()> {
-        let (base, format, iso) = self
-            .cached_image(&server.image_id, Some(server.flavor.disk))
-            .await?;
-        // OpenStack's AKI/ARI convention: a kernel and a ramdisk image booted directly.
-        let (kernel, ramdisk) = self.kernel_and_ramdisk(&server.image_id).await?;
-        let nics = self.plugged_nics(server).await?;
-        let root = if iso {
-            RootDisk::Blank
-        } else {
-            RootDisk::Image {
-                base: base.clone(),
-                format,
+    /// Makes and starts the guest; returns the volumes it was made with (reserved and
+    /// plugged in).
+    async fn spawn(&self, server: &Server) -> Result<Vec<VolumeAttachment>> {
+        let mut volumes = self.boot_volumes(server).await?;
+        let root_volume = volumes
+            .iter()
+            .position(|(a, _)| a.is_root())
+            .map(|i| volumes.remove(i));
+        let (root, cdrom, kernel, ramdisk) = match &root_volume {
+            Some((_, disk)) => (RootDisk::Volume(disk.clone()), None, None, None),
+            None => {
+                let (base, format, iso) = self
+                    .cached_image(&server.image_id, Some(server.flavor.disk))
+                    .await?;
+                // OpenStack's AKI/ARI convention: a kernel and a ramdisk image booted directly.
+                let (kernel, ramdisk) = self.kernel_and_ramdisk(&server.image_id).await?;
+                let root = if iso {
+                    RootDisk::Blank
+                } else {
+                    RootDisk::Image {
+                        base: base.clone(),
+                        format,
+                    }
+                };
+                (root, iso.then_some(base), kernel, ramdisk)
             }
         };
+        let nics = self.plugged_nics(server).await?;
         let spec = GuestSpec {
             uuid: server.id.clone(),
             name: server.instance_name.clone(),
@@ -303,7 +325,7 @@ impl Worker {
             root_gb: server.flavor.disk,
             ephemeral_gb: server.flavor.ephemeral,
             swap_mb: server.flavor.swap,
-            cdrom: iso.then_some(base),
+            cdrom,
             cmdline: kernel
                 .as_ref()
                 .map(|_| "console=ttyS0 root=/dev/vda".to_owned()),
@@ -312,12 +334,23 @@ impl Worker {
             nics,
             config_drive: server.config_drive,
             rescue: None,
-            volumes: Vec::new(),
+            volumes: volumes.iter().map(|(_, disk)| disk.clone()).collect(),
         };
         self.driver.create(&spec).await?;
         self.refresh_config_drive(server).await?;
         self.driver.start(&server.id).await?;
-        Ok(())
+        let attached: Vec<VolumeAttachment> = root_volume
+            .into_iter()
+            .chain(volumes)
+            .map(|(attachment, _)| attachment)
+            .collect();
+        for a in &attached {
+            self.computes
+                .volumes
+                .attached(&a.volume_id, &a.attachment_id, &self.computes.host)
+                .await?;
+        }
+        Ok(attached)
     }
 
     async fn kernel_and_ramdisk(

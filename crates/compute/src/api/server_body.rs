@@ -8,7 +8,9 @@ use serde_json::Value;
 use super::input::{check_hostname, check_name, fixed_ip, opt_flag, opt_uint, string_map};
 use crate::error::{Error, Result};
 use crate::microversion::Version;
-use crate::ops::server_input::{NetworkChoice, NetworkRequest, NewServer, ServerUpdate};
+use crate::ops::server_input::{
+    NetworkChoice, NetworkRequest, NewServer, ServerUpdate, VolumeRequest, VolumeSource,
+};
 
 const MAX_USER_DATA: usize = 65535;
 
@@ -56,14 +58,26 @@ pub(super) fn new_server(mut body: Value, version: Version) -> Result<NewServer>
     // Image: `imageRef`, or the boot entry of `block_device_mapping_v2`.
     let mut image_ref = f.opt_string("imageRef")?.filter(|s| !s.is_empty());
     let mut blank_disks = Vec::new();
+    let mut volumes = Vec::new();
     for bdm in f.opt_array("block_device_mapping_v2")?.unwrap_or_default() {
-        match block_device(&bdm)? {
+        match block_device(&bdm, version)? {
             BlockDevice::Image(uuid) => image_ref = Some(uuid),
             BlockDevice::Blank(size) => blank_disks.push(size),
+            BlockDevice::Volume(request) => volumes.push(request),
         }
     }
-    let image_ref =
-        image_ref.ok_or_else(|| Error::BadRequest("Missing imageRef attribute".into()))?;
+    let boots_from_volume = volumes.iter().any(VolumeRequest::boots);
+    if boots_from_volume {
+        // The boot volume replaces the image (Nova keeps no image on such a server).
+        image_ref = None;
+    } else if image_ref.is_none() {
+        return Err(Error::BadRequest("Missing imageRef attribute".into()));
+    }
+    if volumes.iter().filter(|v| v.boots()).count() > 1 {
+        return Err(Error::BadRequest(
+            "Block Device Mapping is Invalid: Boot sequence for the instance and image/block device mapping combination is not valid.".into(),
+        ));
+    }
     let networks = networks(&mut f, version)?;
     let key_name = f.opt_string("key_name")?;
     let user_data = f.opt_string("user_data")?.map(user_data).transpose()?;
@@ -126,6 +140,7 @@ pub(super) fn new_server(mut body: Value, version: Version) -> Result<NewServer>
         hostname,
         flavor_ref,
         image_ref,
+        volumes,
         blank_disks,
         networks,
         key_name,
@@ -145,43 +160,91 @@ pub(super) fn new_server(mut body: Value, version: Version) -> Result<NewServer>
     })
 }
 
-/// The entries of `block_device_mapping_v2` a server without a block storage service can
-/// have.
+/// An entry of `block_device_mapping_v2`.
 enum BlockDevice {
     /// The boot image (`image` → `local`, boot index 0).
     Image(String),
     /// A blank local disk of this size, or the flavor's ephemeral size.
     Blank(Option<u64>),
+    /// A volume (destination `volume`): attached, or made and attached.
+    Volume(VolumeRequest),
 }
 
-fn block_device(bdm: &Value) -> Result<BlockDevice> {
-    // Nova takes numbers as strings too; what is neither counts as not given.
-    let (source, dest, uuid, size, boot_index) = (
-        bdm.get("source_type").and_then(Value::as_str).unwrap_or(""),
-        bdm.get("destination_type")
-            .and_then(Value::as_str)
-            .unwrap_or("local"),
-        bdm.get("uuid").and_then(Value::as_str),
-        bdm.get("volume_size")
-            .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok())),
-        bdm.get("boot_index")
-            .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok())),
+fn block_device(bdm: &Value, version: Version) -> Result<BlockDevice> {
+    let invalid = |why: &str| Error::BadRequest(format!("Block Device Mapping is Invalid: {why}"));
+    // Nova takes numbers and booleans as strings too; what is neither counts as not given.
+    let text = |key: &str| bdm.get(key).and_then(Value::as_str);
+    let number = |key: &str| {
+        bdm.get(key)
+            .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()))
+    };
+    let (source, dest, uuid, boot_index) = (
+        text("source_type").unwrap_or(""),
+        text("destination_type").unwrap_or("local"),
+        text("uuid"),
+        number("boot_index"),
     );
+    let size = match number("volume_size") {
+        Some(s) if s < 0 => return Err(invalid("volume_size must not be negative.")),
+        other => other.map(|s| s as u64),
+    };
     match (source, dest) {
         ("image", "local") if boot_index == Some(0) => {
-            let uuid = uuid.ok_or_else(|| {
-                Error::BadRequest(
-                    "Block Device Mapping is Invalid: an image entry needs a uuid.".into(),
-                )
-            })?;
+            let uuid = uuid.ok_or_else(|| invalid("an image entry needs a uuid."))?;
             Ok(BlockDevice::Image(uuid.to_owned()))
         }
         ("blank", "local") => Ok(BlockDevice::Blank(size)),
-        ("volume" | "snapshot", _) | (_, "volume") => Err(Error::BadRequest(
-            "Block Device Mapping is Invalid: volumes need the block storage service, which this cloud does not run yet.".into(),
-        )),
-        _ => Err(Error::BadRequest(format!(
-            "Block Device Mapping is Invalid: source_type '{source}' with destination_type '{dest}' is not supported."
+        (source @ ("volume" | "image" | "snapshot" | "blank"), "volume") => {
+            let id = || {
+                uuid.map(str::to_owned)
+                    .ok_or_else(|| invalid(&format!("a {source} entry needs a uuid.")))
+            };
+            let source = match source {
+                "volume" => VolumeSource::Existing(id()?),
+                "image" => VolumeSource::Image(id()?),
+                "snapshot" => VolumeSource::Snapshot(id()?),
+                _ => VolumeSource::Blank,
+            };
+            let new = !matches!(source, VolumeSource::Existing(_));
+            if new
+                && matches!(source, VolumeSource::Image(_) | VolumeSource::Blank)
+                && size.unwrap_or(0) == 0
+            {
+                return Err(invalid(
+                    "Images and blank volumes with destination_type 'volume' need to have a non-zero size specified.",
+                ));
+            }
+            let flag = |key: &str| match bdm.get(key) {
+                Some(Value::Bool(b)) => Ok(*b),
+                Some(Value::String(s)) => match s.to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" | "on" => Ok(true),
+                    "false" | "0" | "no" | "off" | "" => Ok(false),
+                    _ => Err(invalid(&format!("{key} is not a boolean."))),
+                },
+                None | Some(Value::Null) => Ok(false),
+                Some(_) => Err(invalid(&format!("{key} is not a boolean."))),
+            };
+            let tag = if version.at_least(42) {
+                text("tag").map(str::to_owned)
+            } else {
+                None
+            };
+            let volume_type = if version.at_least(67) {
+                text("volume_type").map(str::to_owned)
+            } else {
+                None
+            };
+            Ok(BlockDevice::Volume(VolumeRequest {
+                source,
+                size,
+                boot_index,
+                delete_on_termination: flag("delete_on_termination")?,
+                tag,
+                volume_type,
+            }))
+        }
+        _ => Err(invalid(&format!(
+            "source_type '{source}' with destination_type '{dest}' is not supported."
         ))),
     }
 }
@@ -342,7 +405,8 @@ mod tests {
             "user_data": " aGk= ", "tags": ["t"], "adminPass": "ignored"},
             "os:scheduler_hints": {"group": "g1", "other": 1}});
         let new = new_server(body, at(52)).unwrap();
-        assert_eq!(new.image_ref, "img");
+        assert_eq!(new.image_ref.as_deref(), Some("img"));
+        assert!(new.volumes.is_empty());
         assert_eq!(new.blank_disks, vec![Some(2), None]);
         assert!(matches!(&new.networks, NetworkChoice::Listed(l) if l.len() == 2));
         assert_eq!(

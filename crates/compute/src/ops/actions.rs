@@ -14,7 +14,7 @@ use super::action_input::{RebuildRequest, ServerAction};
 use super::create::reference;
 use crate::error::{Error, Result};
 use crate::microversion::Version;
-use crate::model::{FlavorCopy, Server};
+use crate::model::{FlavorCopy, Server, VolumeAttachment};
 use crate::policy::Caller;
 use crate::scheduler;
 use crate::service::Computes;
@@ -376,6 +376,12 @@ impl Computes {
             &[VmState::Active, VmState::Stopped, VmState::Error],
             None,
         )?;
+        if server.volumes.iter().any(VolumeAttachment::is_root) {
+            // Nova rebuilds a boot volume only from 2.93, beyond this API's versions.
+            return Err(Error::BadRequest(
+                "Rebuilding a server that boots from a volume is not supported: its root disk is the volume's.".into(),
+            ));
+        }
         let image_ref = &request.image_ref;
         let image = self
             .images

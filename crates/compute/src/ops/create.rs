@@ -8,9 +8,9 @@ use onestack_api::AuthContext;
 use onestack_db::now_micros;
 use onestack_image::model::Image;
 
-use super::server_input::{NetworkRequest, NewServer};
+use super::server_input::{NetworkRequest, NewServer, VolumeRequest};
 use crate::error::{Error, Result};
-use crate::model::{Fault, Flavor, FlavorCopy, Nic, Server};
+use crate::model::{Fault, Flavor, FlavorCopy, Nic, Server, VolumeAttachment};
 use crate::policy::Caller;
 use crate::scheduler;
 use crate::service::{Computes, new_id};
@@ -26,7 +26,9 @@ struct Plan {
     name: String,
     description: Option<String>,
     hostname: Option<String>,
+    /// `None` for a server that boots from a volume.
     image: Option<Image>,
+    volumes: Vec<VolumeRequest>,
     flavor: Flavor,
     ephemeral_gb: Option<u64>,
     networks: Vec<NetworkRequest>,
@@ -99,21 +101,27 @@ impl Computes {
             }
             ephemeral_gb = Some(size);
         }
-        let image = self
-            .images
-            .find(ctx, reference(&new.image_ref))
-            .await
-            .map_err(|_| {
-                Error::BadRequest(format!("Image {} could not be found.", new.image_ref))
-            })?;
-        if image.status != onestack_image::model::Status::Active {
-            return Err(Error::BadRequest(format!(
-                "Image {} is not active.",
-                image.id
-            )));
-        }
-        let boot_iso = image.disk_format.as_deref() == Some("iso");
-        check_image_fits(&image, &flavor, boot_iso)?;
+        let image = match &new.image_ref {
+            Some(image_ref) => {
+                let image = self
+                    .images
+                    .find(ctx, reference(image_ref))
+                    .await
+                    .map_err(|_| {
+                        Error::BadRequest(format!("Image {image_ref} could not be found."))
+                    })?;
+                if image.status != onestack_image::model::Status::Active {
+                    return Err(Error::BadRequest(format!(
+                        "Image {} is not active.",
+                        image.id
+                    )));
+                }
+                let boot_iso = image.disk_format.as_deref() == Some("iso");
+                check_image_fits(&image, &flavor, boot_iso)?;
+                Some(image)
+            }
+            None => None,
+        };
 
         let networks = self.network_requests(caller, new.networks).await?;
         let key = match &new.key_name {
@@ -177,6 +185,8 @@ impl Computes {
                 "Unable to launch multiple instances with a single configured port ID or fixed IP. Please launch your instance one by one with different ports.".into(),
             ));
         }
+        self.check_volume_requests(caller, &new.volumes, max_count)
+            .await?;
         let group = match &new.group {
             Some(g) => {
                 let group = store::group(&self.pool, g)
@@ -194,7 +204,8 @@ impl Computes {
             name: new.name,
             description: new.description,
             hostname: new.hostname,
-            image: Some(image),
+            image,
+            volumes: new.volumes,
             flavor,
             ephemeral_gb,
             networks,
@@ -261,13 +272,32 @@ impl Computes {
             }
         }
 
+        let flavor = self.flavor_of(&plan);
+        let volumes = match self
+            .prepare_volumes(ctx, caller, &plan.volumes, &flavor, &ids)
+            .await
+        {
+            Ok(volumes) => volumes,
+            Err(e) => {
+                self.release_ports(&nics_per_server.concat()).await;
+                return Err(e);
+            }
+        };
         let outcome = self
-            .record_servers(caller, &plan, &ids, &nics_per_server, &reservation_id, now)
+            .record_servers(
+                caller,
+                &plan,
+                &ids,
+                (&nics_per_server, &volumes),
+                &reservation_id,
+                now,
+            )
             .await;
         let servers = match outcome {
             Ok(servers) => servers,
             Err(e) => {
                 self.release_ports(&nics_per_server.concat()).await;
+                self.drop_prepared(&volumes).await;
                 return Err(e);
             }
         };
@@ -288,6 +318,15 @@ impl Computes {
             return_reservation_id: plan.return_reservation_id,
             admin_pass: random_password(),
         })
+    }
+
+    /// The flavor the servers of the plan get (its ephemeral size as the request says).
+    fn flavor_of(&self, plan: &Plan) -> FlavorCopy {
+        let mut flavor = FlavorCopy::from(&plan.flavor);
+        if let Some(e) = plan.ephemeral_gb {
+            flavor.ephemeral = e;
+        }
+        flavor
     }
 
     /// Makes (or takes over) the ports of one server.
@@ -312,7 +351,7 @@ impl Computes {
         caller: &Caller,
         plan: &Plan,
         ids: &[String],
-        nics: &[Vec<Nic>],
+        (nics, volumes): (&[Vec<Nic>], &[Vec<VolumeAttachment>]),
         reservation_id: &str,
         now: i64,
     ) -> Result<Vec<Server>> {
@@ -345,10 +384,9 @@ impl Computes {
         let mut out = Vec::new();
         for (index, id) in ids.iter().enumerate() {
             let number = store::next_server_number(&mut tx).await?;
-            let mut flavor = FlavorCopy::from(&plan.flavor);
-            if let Some(e) = plan.ephemeral_gb {
-                flavor.ephemeral = e;
-            }
+            let flavor = self.flavor_of(plan);
+            // A boot volume is the block storage service's disk, not the host's.
+            let local_root = if plan.image.is_some() { flavor.disk } else { 0 };
             let member_hosts: Vec<String> = match &group {
                 Some(g) => {
                     let mut hs = Vec::new();
@@ -371,7 +409,7 @@ impl Computes {
             let request = scheduler::Request {
                 vcpus: u64::from(flavor.vcpus),
                 ram_mb: flavor.ram,
-                disk_gb: flavor.disk + flavor.ephemeral,
+                disk_gb: local_root + flavor.ephemeral,
                 zone: plan.zone.as_deref(),
                 group: group.as_ref().map(|g| (g.policy.as_str(), member_hosts)),
                 max_per_host: group
@@ -408,7 +446,7 @@ impl Computes {
                             "No host has {} vCPUs, {} MiB RAM and {} GiB disk free{}.",
                             flavor.vcpus,
                             flavor.ram,
-                            flavor.disk + flavor.ephemeral,
+                            local_root + flavor.ephemeral,
                             plan.zone
                                 .as_ref()
                                 .map(|z| format!(" in zone {z}"))
@@ -423,7 +461,7 @@ impl Computes {
                 entry.0 += 1;
                 entry.1 += i64::from(flavor.vcpus);
                 entry.2 += flavor.ram as i64;
-                entry.3 += (flavor.disk + flavor.ephemeral) as i64;
+                entry.3 += (local_root + flavor.ephemeral) as i64;
             }
             let server = Server {
                 id: id.clone(),
@@ -456,7 +494,7 @@ impl Computes {
                 requested_zone: plan.zone.clone(),
                 host: host.clone(),
                 nics: nics.get(index).cloned().unwrap_or_default(),
-                volumes: Vec::new(),
+                volumes: volumes.get(index).cloned().unwrap_or_default(),
                 vm_state,
                 task_state,
                 power_state: PowerState::NoState,

@@ -3,6 +3,7 @@
 
 pub mod action_input;
 pub mod actions;
+pub mod boot_volumes;
 pub mod create;
 pub mod flavors;
 pub mod groups;

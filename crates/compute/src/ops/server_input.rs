@@ -29,6 +29,40 @@ pub enum NetworkChoice {
     Listed(Vec<NetworkRequest>),
 }
 
+/// Where a volume of a create comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VolumeSource {
+    /// An existing volume, attached.
+    Existing(String),
+    /// A new volume made from the image.
+    Image(String),
+    /// A new volume made from the snapshot.
+    Snapshot(String),
+    /// A new blank volume.
+    Blank,
+}
+
+/// A volume of a create: an entry of `block_device_mapping_v2` with destination `volume`.
+#[derive(Debug, Clone)]
+pub struct VolumeRequest {
+    pub source: VolumeSource,
+    /// GiB of a new volume (a snapshot's size when not given).
+    pub size: Option<u64>,
+    /// 0: the disk the server boots from.
+    pub boot_index: Option<i64>,
+    pub delete_on_termination: bool,
+    /// 2.42+.
+    pub tag: Option<String>,
+    /// 2.67+: the type of a new volume.
+    pub volume_type: Option<String>,
+}
+
+impl VolumeRequest {
+    pub fn boots(&self) -> bool {
+        self.boot_index == Some(0)
+    }
+}
+
 /// A server to create (`POST /servers`), `min_count` to `max_count` of them.
 #[derive(Debug)]
 pub struct NewServer {
@@ -40,8 +74,11 @@ pub struct NewServer {
     pub hostname: Option<String>,
     /// `flavorRef` as given: an id, a name or a link.
     pub flavor_ref: String,
-    /// `imageRef`, or the image of the boot entry of `block_device_mapping_v2`, as given.
-    pub image_ref: String,
+    /// `imageRef`, or the image of the boot entry of `block_device_mapping_v2`, as given;
+    /// `None` for a server that boots from a volume.
+    pub image_ref: Option<String>,
+    /// The volumes of `block_device_mapping_v2`, in order (boot index 0: the root disk).
+    pub volumes: Vec<VolumeRequest>,
     /// The sizes (GiB) of the blank local disks of `block_device_mapping_v2`, in order;
     /// `None`: the flavor's ephemeral size.
     pub blank_disks: Vec<Option<u64>>,

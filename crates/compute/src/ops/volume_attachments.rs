@@ -67,7 +67,11 @@ impl Computes {
                 request.volume_id
             )));
         }
-        let device = next_device(&server);
+        let taken: Vec<&str> = server.volumes.iter().map(|v| v.device.as_str()).collect();
+        let device = next_device(
+            own_disks(server.flavor.ephemeral, server.flavor.swap),
+            &taken,
+        );
         let reserved = self
             .volumes
             .reserve(caller, &request.volume_id, server_id, &device)
@@ -79,6 +83,7 @@ impl Computes {
             device,
             tag: request.tag,
             delete_on_termination: request.delete_on_termination,
+            boot_index: None,
             state: VolumeAttachState::Attaching,
         };
         server.volumes.push(attachment.clone());
@@ -107,6 +112,11 @@ impl Computes {
             .iter_mut()
             .find(|v| v.volume_id == volume_id)
             .ok_or_else(|| not_attached(volume_id))?;
+        if attachment.is_root() {
+            return Err(Error::BadRequest(
+                "Cannot detach a root device volume".into(),
+            ));
+        }
         if attachment.state != VolumeAttachState::Attached {
             return Err(Error::BadRequest(format!(
                 "Invalid volume: volume {volume_id} is {} now; try again when that is done.",
@@ -214,6 +224,38 @@ impl Computes {
         .await
     }
 
+    /// Records the reservation the host made for a volume made for the server at its
+    /// create.
+    pub async fn record_reservation(
+        &self,
+        server_id: &str,
+        attachment: &VolumeAttachment,
+    ) -> Result<()> {
+        for _ in 0..WRITE_TRIES {
+            let Some(record) = store::server(&self.pool, server_id).await? else {
+                // The server is gone meanwhile: nothing will use the reservation.
+                self.give_back(attachment).await;
+                return Ok(());
+            };
+            let mut server = record.doc;
+            let Some(entry) = server
+                .volumes
+                .iter_mut()
+                .find(|v| v.volume_id == attachment.volume_id)
+            else {
+                self.give_back(attachment).await;
+                return Ok(());
+            };
+            entry.attachment_id.clone_from(&attachment.attachment_id);
+            if self.finish(server, record.revision).await? {
+                return Ok(());
+            }
+        }
+        Err(Error::Conflict(format!(
+            "Instance {server_id} is being changed by others; its boot is retried."
+        )))
+    }
+
     /// Gives every volume of a deleted server back, deleting those that were to go with
     /// it; a failure is logged (the volume stays for an admin to deal with).
     pub(crate) async fn release_volumes(&self, server: &Server) {
@@ -227,7 +269,7 @@ impl Computes {
         }
     }
 
-    async fn give_back(&self, attachment: &VolumeAttachment) {
+    pub(super) async fn give_back(&self, attachment: &VolumeAttachment) {
         if let Err(error) = self
             .volumes
             .release(&attachment.volume_id, &attachment.attachment_id)
@@ -280,11 +322,15 @@ fn not_attached(volume_id: &str) -> Error {
     ))
 }
 
-/// The next free `/dev/vdX` after the guest's own disks (root, ephemeral, swap) and the
-/// volumes attached: what a Linux guest names a disk plugged in now.
-fn next_device(server: &Server) -> String {
-    let own = 1 + usize::from(server.flavor.ephemeral > 0) + usize::from(server.flavor.swap > 0);
-    let taken: Vec<&str> = server.volumes.iter().map(|v| v.device.as_str()).collect();
+/// How many disks of its own a guest has before its volumes: the root (local or the boot
+/// volume), an ephemeral disk, a swap disk.
+pub(crate) fn own_disks(ephemeral_gb: u64, swap_mb: u64) -> usize {
+    1 + usize::from(ephemeral_gb > 0) + usize::from(swap_mb > 0)
+}
+
+/// The next free `/dev/vdX` after the guest's own disks and the devices `taken`: what a
+/// Linux guest names a disk plugged in now.
+pub(crate) fn next_device(own: usize, taken: &[&str]) -> String {
     let mut index = own;
     loop {
         let name = disk_name(index);
@@ -296,7 +342,7 @@ fn next_device(server: &Server) -> String {
 }
 
 /// `/dev/vda`, ..., `/dev/vdz`, `/dev/vdaa`, ... as Linux names virtio disks.
-fn disk_name(index: usize) -> String {
+pub(crate) fn disk_name(index: usize) -> String {
     let mut suffix = Vec::new();
     let mut n = index + 1;
     while n > 0 {

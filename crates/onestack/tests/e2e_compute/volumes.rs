@@ -139,5 +139,46 @@ fn volumes_plug_into_a_real_guest_with_the_cli() {
     ok(&admin, &["server", "delete", "--wait", "vm"]);
     wait_volume(&admin, "data", "available");
     ok(&admin, &["volume", "delete", "data"]);
+
+    // Boot from a volume made from the image: the guest runs from the volume's file.
+    let bfv = ok_json(
+        &admin,
+        &[
+            "server",
+            "create",
+            "--flavor",
+            "e2e.tiny",
+            "--image",
+            "guest",
+            "--boot-from-volume",
+            "1",
+            "--nic",
+            "none",
+            "--config-drive",
+            "true",
+            "--wait",
+            "bfv",
+        ],
+    );
+    assert_eq!(bfv["status"], "ACTIVE", "{bfv}");
+    within(90, "the volume-backed guest's marker", || {
+        console(&admin, "bfv").contains("ONESTACK-GUEST-UP hostname=bfv")
+    });
+    let listed = ok_json(&admin, &["server", "volume", "list", "bfv"]);
+    assert_eq!(listed[0]["Device"], "/dev/vda", "{listed}");
+    let root = listed[0]["Volume ID"].as_str().unwrap().to_owned();
+    assert_eq!(volume_status(&admin, &root), "in-use");
+    let instance = dir
+        .path()
+        .join("compute/instances")
+        .join(bfv["id"].as_str().unwrap());
+    assert!(
+        !instance.join("disk").exists(),
+        "a volume-backed guest has no root disk of its own"
+    );
+    ok(&admin, &["server", "delete", "--wait", "bfv"]);
+    // The CLI's --boot-from-volume keeps the volume (delete_on_termination false).
+    wait_volume(&admin, &root, "available");
+    ok(&admin, &["volume", "delete", &root]);
     drop(server);
 }

@@ -283,3 +283,134 @@ async fn multiattach_types_share_a_volume_and_paused_servers_keep_theirs() {
     .await;
     assert_eq!(one["attachments"][0]["server_id"], a.as_str());
 }
+
+#[tokio::test]
+async fn servers_boot_from_volumes() {
+    let cloud = Cloud::start().await;
+    let env = compute::env(&cloud).await;
+    let alice = &env.alice;
+    let image = alice.image("bfv-img", json!({})).await;
+
+    // A new volume from the image is the root disk; a blank one is a data disk.
+    let bdm = json!([
+        {"source_type": "image", "destination_type": "volume", "uuid": image,
+         "boot_index": 0, "volume_size": 1, "delete_on_termination": true},
+        {"source_type": "blank", "destination_type": "volume", "volume_size": 1,
+         "boot_index": -1, "delete_on_termination": "false"},
+    ]);
+    let made = alice
+        .post(
+            "/servers",
+            json!({"server": {"name": "bfv", "flavorRef": "1", "imageRef": "",
+                "block_device_mapping_v2": bdm}}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::ACCEPTED, "{}", made.body);
+    let server = made.body["server"]["id"].as_str().unwrap().to_owned();
+    let shown = alice.at("2.79").wait_status(&server, "ACTIVE").await;
+    assert_eq!(shown["image"], "", "booted from a volume: {shown}");
+    let attached = alice
+        .at("2.79")
+        .get(&format!("/servers/{server}/os-volume_attachments"))
+        .await;
+    let list = attached.body["volumeAttachments"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(list.len(), 2, "{}", attached.body);
+    assert_eq!(list[0]["device"], "/dev/vda");
+    assert_eq!(list[0]["delete_on_termination"], true);
+    assert_eq!(list[1]["device"], "/dev/vdb");
+    let root = list[0]["volumeId"].as_str().unwrap().to_owned();
+    let data = list[1]["volumeId"].as_str().unwrap().to_owned();
+    let root_volume = in_use(alice, &root).await;
+    assert_eq!(root_volume["bootable"], "true");
+    assert_eq!(
+        root_volume["volume_image_metadata"]["image_id"],
+        image.as_str()
+    );
+    in_use(alice, &data).await;
+
+    // Its root stays: no detach, no rebuild.
+    let detach = alice
+        .delete(&format!("/servers/{server}/os-volume_attachments/{root}"))
+        .await;
+    assert_nova_error(&detach, StatusCode::BAD_REQUEST, "badRequest");
+    let rebuild = alice
+        .action(&server, json!({"rebuild": {"imageRef": image}}))
+        .await;
+    assert_nova_error(&rebuild, StatusCode::BAD_REQUEST, "badRequest");
+
+    // Deleting the server deletes the root (delete_on_termination) and frees the data disk.
+    let deleted = alice.delete(&format!("/servers/{server}")).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+    alice.wait_gone(&server).await;
+    wait_for(alice, &root, "deleted with its server", |r| {
+        r.status == StatusCode::NOT_FOUND
+    })
+    .await;
+    available(alice, &data).await;
+
+    // An existing volume boots only when it is bootable; it outlives the server.
+    let existing = |volume: &str| {
+        json!({"server": {"name": "from-volume", "flavorRef": "1",
+            "block_device_mapping_v2": [{"source_type": "volume", "destination_type": "volume",
+                "uuid": volume, "boot_index": "0"}]}})
+    };
+    let refused = alice.post("/servers", existing(&data)).await;
+    assert_nova_error(&refused, StatusCode::BAD_REQUEST, "badRequest");
+    let flag = post(
+        alice,
+        &format!("/volumes/{data}/action"),
+        json!({"os-set_bootable": {"bootable": true}}),
+    )
+    .await;
+    assert_eq!(flag.status, StatusCode::OK, "{}", flag.body);
+    let made = alice.post("/servers", existing(&data)).await;
+    assert_eq!(made.status, StatusCode::ACCEPTED, "{}", made.body);
+    let server = made.body["server"]["id"].as_str().unwrap().to_owned();
+    alice.wait_status(&server, "ACTIVE").await;
+    in_use(alice, &data).await;
+    let twice = alice
+        .post(
+            "/servers",
+            json!({"server": {"name": "x", "flavorRef": "1", "min_count": 2,
+                "block_device_mapping_v2": [{"source_type": "volume", "destination_type": "volume",
+                    "uuid": data, "boot_index": 0}]}}),
+        )
+        .await;
+    assert_nova_error(&twice, StatusCode::BAD_REQUEST, "badRequest");
+    let deleted = alice.delete(&format!("/servers/{server}")).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+    alice.wait_gone(&server).await;
+    available(alice, &data).await;
+
+    // Bad mappings change nothing.
+    let before = super::get(alice, "/volumes").await.body["volumes"]
+        .as_array()
+        .unwrap()
+        .len();
+    for bdm in [
+        json!({"source_type": "image", "destination_type": "volume", "uuid": image, "boot_index": 0}),
+        json!({"source_type": "volume", "destination_type": "volume", "boot_index": 0}),
+        json!({"source_type": "volume", "destination_type": "volume", "uuid": "00000000-0000-4000-8000-000000000000", "boot_index": 0}),
+        json!({"source_type": "image", "destination_type": "volume", "uuid": image, "boot_index": 0, "volume_size": -1}),
+        json!({"source_type": "image", "destination_type": "volume", "uuid": image, "boot_index": 0, "volume_size": 1, "delete_on_termination": "maybe"}),
+    ] {
+        let reply = alice
+            .post(
+                "/servers",
+                json!({"server": {"name": "bad", "flavorRef": "1", "block_device_mapping_v2": [bdm]}}),
+            )
+            .await;
+        assert_nova_error(&reply, StatusCode::BAD_REQUEST, "badRequest");
+    }
+    // Another project's volume is not there for bob.
+    let bobs = env.bob.post("/servers", existing(&data)).await;
+    assert_nova_error(&bobs, StatusCode::BAD_REQUEST, "badRequest");
+    let after = super::get(alice, "/volumes").await.body["volumes"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(before, after);
+}

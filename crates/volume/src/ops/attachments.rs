@@ -42,26 +42,33 @@ impl Volumes {
         device: &str,
     ) -> Result<Attachment> {
         caller.require_writer("volume:attachment_create")?;
+        self.reserve_where(volume_id, server_id, device, |v| caller.owns(&v.project_id))
+            .await
+    }
+
+    /// [`Volumes::reserve`] for a server of `project` that compute boots with the volume
+    /// it made for it (the volume was the caller's when the server was asked for).
+    pub async fn reserve_for_server(
+        &self,
+        project: &str,
+        volume_id: &str,
+        server_id: &str,
+        device: &str,
+    ) -> Result<Attachment> {
+        self.reserve_where(volume_id, server_id, device, |v| v.project_id == project)
+            .await
+    }
+
+    async fn reserve_where(
+        &self,
+        volume_id: &str,
+        server_id: &str,
+        device: &str,
+        visible: impl Fn(&Volume) -> bool,
+    ) -> Result<Attachment> {
         let mut reserved = None;
-        self.modify(caller, volume_id, |v| {
-            if v.attachments.iter().any(|a| a.server_id == server_id) {
-                return Err(Error::invalid_volume(format!(
-                    "volume {volume_id} is already attached to server {server_id}."
-                )));
-            }
-            let free = v.status == VolumeStatus::Available
-                || (v.multiattach && v.status == VolumeStatus::InUse);
-            if !free {
-                let why = if v.status == VolumeStatus::InUse {
-                    " (its type does not allow multiattach)"
-                } else {
-                    ""
-                };
-                return Err(Error::invalid_volume(format!(
-                    "Volume {volume_id} status must be available to reserve, but the current status is {}{why}.",
-                    v.status
-                )));
-            }
+        self.modify_where(volume_id, visible, |v| {
+            check_free(v, server_id)?;
             let attachment = Attachment {
                 id: onestack_db::ids::uuid(),
                 server_id: server_id.to_owned(),
@@ -78,6 +85,32 @@ impl Volumes {
         })
         .await?;
         reserved.ok_or_else(|| Error::Conflict(format!("Volume {volume_id} was not reserved.")))
+    }
+
+    /// The volume's status, whoever owns it (`None`: gone).
+    pub async fn volume_status(&self, volume_id: &str) -> Result<Option<VolumeStatus>> {
+        Ok(store::volume(&self.pool, volume_id)
+            .await?
+            .map(|v| v.doc.status))
+    }
+
+    /// Whether the caller may attach the volume to `server_id` now (and boot from it when
+    /// `boot`), without reserving it.
+    pub async fn check_attachable(
+        &self,
+        caller: &Caller,
+        volume_id: &str,
+        server_id: &str,
+        boot: bool,
+    ) -> Result<()> {
+        let volume = self.get_volume(caller, volume_id).await?;
+        check_free(&volume, server_id)?;
+        if boot && !volume.bootable {
+            return Err(Error::Invalid(format!(
+                "Block Device {volume_id} is not bootable."
+            )));
+        }
+        Ok(())
     }
 
     /// What the host plugging the attachment in needs: `None` when the volume or the
@@ -143,10 +176,15 @@ impl Volumes {
             .await
     }
 
-    /// A released volume a server was to take with it (`delete_on_termination`).
+    /// A released volume a server was to take with it (`delete_on_termination`), in
+    /// whatever state (a volume still being made for a server that is gone is deleted
+    /// after it is made: the agent works one volume at a time).
     pub async fn delete_released(&self, volume_id: &str) -> Result<()> {
-        self.mark_deleting(volume_id, DeleteRequest::default(), |_| true)
-            .await
+        let request = DeleteRequest {
+            force: true,
+            cascade: false,
+        };
+        self.mark_deleting(volume_id, request, |_| true).await
     }
 
     /// Applies `change` to the attachment (keep it: `true`; remove it: `false`) and settles
@@ -181,6 +219,30 @@ impl Volumes {
             "Volume {volume_id} is being changed by others; try again."
         )))
     }
+}
+
+/// Refuses unless the volume can take another attachment, for `server_id`.
+fn check_free(v: &Volume, server_id: &str) -> Result<()> {
+    if v.attachments.iter().any(|a| a.server_id == server_id) {
+        return Err(Error::invalid_volume(format!(
+            "volume {} is already attached to server {server_id}.",
+            v.id
+        )));
+    }
+    let free =
+        v.status == VolumeStatus::Available || (v.multiattach && v.status == VolumeStatus::InUse);
+    if !free {
+        let why = if v.status == VolumeStatus::InUse {
+            " (its type does not allow multiattach)"
+        } else {
+            ""
+        };
+        return Err(Error::invalid_volume(format!(
+            "Volume {} status must be available to reserve, but the current status is {}{why}.",
+            v.id, v.status
+        )));
+    }
+    Ok(())
 }
 
 /// The status a volume's attachments give it: any being unplugged, any being plugged in,

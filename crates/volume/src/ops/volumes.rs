@@ -361,10 +361,24 @@ impl Volumes {
         &self,
         caller: &Caller,
         id: &str,
+        change: impl FnMut(&mut Volume) -> Result<()>,
+    ) -> Result<Volume> {
+        self.modify_where(id, |v| caller.owns(&v.project_id), change)
+            .await
+    }
+
+    /// [`Volumes::modify`] of a volume that `visible` says is there for whoever asks.
+    pub(crate) async fn modify_where(
+        &self,
+        id: &str,
+        visible: impl Fn(&Volume) -> bool,
         mut change: impl FnMut(&mut Volume) -> Result<()>,
     ) -> Result<Volume> {
         for _ in 0..WRITE_TRIES {
-            let Versioned { mut doc, revision } = self.find_volume(caller, id).await?;
+            let Versioned { mut doc, revision } = match store::volume(&self.pool, id).await? {
+                Some(v) if visible(&v.doc) => v,
+                _ => return Err(Error::volume_not_found(id)),
+            };
             change(&mut doc)?;
             doc.updated_at = Some(now_micros());
             if store::update_volume(&self.pool, &doc, revision).await? {
