@@ -1,15 +1,17 @@
 //! The volume agent: makes this host's volume files match the volumes' statuses. A volume
 //! `creating` gets its file, one `extending` grows, one `deleting` loses its file and then
-//! its row; each outcome is written only if the volume is still in the status the work was
-//! for. Every step is idempotent, so a pass cut short is finished by the next.
+//! its row; snapshots and backups likewise (a backup goes to the backup store, a restore
+//! comes back from it). Each outcome is written only if the resource is still in the
+//! status the work was for. Every step is idempotent, so a pass cut short is finished by
+//! the next.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use onestack_virt::VolumeFiles;
+use onestack_virt::{BackupStore, VolumeFiles};
 use onestack_volume::Volumes;
 use onestack_volume::model::{
-    Snapshot, SnapshotStatus, Versioned, Volume, VolumeSource, VolumeStatus,
+    Backup, BackupStatus, Snapshot, SnapshotStatus, Versioned, Volume, VolumeSource, VolumeStatus,
 };
 use onestack_volume::ops::agent::Outcome;
 use tokio::sync::watch;
@@ -22,15 +24,20 @@ const RESYNC: Duration = Duration::from_secs(30);
 pub struct VolumeAgent {
     volumes: Arc<Volumes>,
     files: VolumeFiles,
+    backups: Arc<dyn BackupStore>,
 }
 
 impl VolumeAgent {
-    pub fn new(volumes: Arc<Volumes>, files: VolumeFiles) -> Self {
-        Self { volumes, files }
+    pub fn new(volumes: Arc<Volumes>, files: VolumeFiles, backups: Arc<dyn BackupStore>) -> Self {
+        Self {
+            volumes,
+            files,
+            backups,
+        }
     }
 
-    /// One pass over the work waiting on this host; returns how many volumes and snapshots
-    /// it finished. Snapshots first: a volume made from one needs its file.
+    /// One pass over the work waiting on this host; returns how many volumes, snapshots
+    /// and backups it finished. Snapshots first: a volume made from one needs its file.
     pub async fn pass(&self) -> Result<usize, onestack_volume::error::Error> {
         let mut finished = 0;
         for work in self.volumes.pending_snapshot_work().await? {
@@ -39,6 +46,15 @@ impl VolumeAgent {
                 tracing::warn!(snapshot = %work.doc.id, status = %work.doc.status, %reason, "snapshot work failed");
             }
             if self.volumes.finish_snapshot(&work, outcome).await? {
+                finished += 1;
+            }
+        }
+        for work in self.volumes.pending_backup_work().await? {
+            let outcome = self.backup_work(&work.doc).await;
+            if let Outcome::Failed(reason) = &outcome {
+                tracing::warn!(backup = %work.doc.id, status = %work.doc.status, %reason, "backup work failed");
+            }
+            if self.volumes.finish_backup(&work, outcome).await? {
                 finished += 1;
             }
         }
@@ -73,6 +89,50 @@ impl VolumeAgent {
                     }
                 }
                 return match self.files.remove_snapshot(&snapshot.id).await {
+                    Ok(()) => Outcome::Removed,
+                    Err(e) => Outcome::Failed(e.to_string()),
+                };
+            }
+            _ => return Outcome::Done,
+        };
+        match done {
+            Ok(()) => Outcome::Done,
+            Err(e) => Outcome::Failed(e.to_string()),
+        }
+    }
+
+    async fn backup_work(&self, backup: &Backup) -> Outcome {
+        let done = match backup.status {
+            BackupStatus::Creating => {
+                let source = match &backup.snapshot_id {
+                    Some(snapshot) => self.files.snapshot_path(snapshot),
+                    None => self.files.path(&backup.volume_id),
+                };
+                match source {
+                    Ok(source) => {
+                        self.backups
+                            .store(&backup.id, &source, backup.parent_id.as_deref())
+                            .await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            BackupStatus::Restoring => {
+                let Some(target) = &backup.restore_to else {
+                    return Outcome::Failed("a restore without a volume to write".into());
+                };
+                let size = match self.volumes.volume_record(target).await {
+                    Ok(Some(volume)) => volume.size,
+                    Ok(None) => return Outcome::Failed(format!("volume {target} is gone")),
+                    Err(e) => return Outcome::Failed(e.to_string()),
+                };
+                match self.files.path(target) {
+                    Ok(dest) => self.backups.restore(&backup.id, &dest, size).await,
+                    Err(e) => Err(e),
+                }
+            }
+            BackupStatus::Deleting => {
+                return match self.backups.remove(&backup.id).await {
                     Ok(()) => Outcome::Removed,
                     Err(e) => Outcome::Failed(e.to_string()),
                 };
@@ -130,10 +190,14 @@ impl VolumeAgent {
 }
 
 /// Starts the volume agent: a pass at once, then one after every change and every 30 s.
-pub fn spawn(volumes: Arc<Volumes>, files: VolumeFiles) -> AgentHandle {
+pub fn spawn(
+    volumes: Arc<Volumes>,
+    files: VolumeFiles,
+    backups: Arc<dyn BackupStore>,
+) -> AgentHandle {
     let (stop, mut stopped) = watch::channel(false);
     let changes = volumes.changes();
-    let agent = VolumeAgent::new(volumes, files);
+    let agent = VolumeAgent::new(volumes, files, backups);
     let task = tokio::spawn(async move {
         loop {
             match agent.pass().await {

@@ -399,9 +399,13 @@ fn start_volume_agent(
     if !config.volume.agent {
         return Ok(None);
     }
+    let dir = data_dir.join("backups");
+    let backups = onestack_virt::FileBackups::new(dir.clone())
+        .map_err(|e| StartError::Volume(format!("cannot prepare {}: {e}", dir.display())))?;
     Ok(Some(onestack_agent::volume::spawn(
         volumes.clone(),
         volume_files(data_dir)?,
+        Arc::new(backups),
     )))
 }
 

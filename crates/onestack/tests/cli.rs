@@ -1314,9 +1314,85 @@ fn volume_walkthrough_with_the_openstack_cli() {
             .is_empty()
     });
 
+    // Backups: whole, incremental on it, restored into a new volume and over one.
+    let backup = ok_json(
+        &admin,
+        &["volume", "backup", "create", "--name", "nightly", "data2"],
+    );
+    let backup_id = backup["id"].as_str().unwrap().to_owned();
+    let backup_ready =
+        |id: &str| ok_json(&admin, &["volume", "backup", "show", id])["status"] == "available";
+    eventually("the backup", || backup_ready(&backup_id));
+    eventually("data2 after its backup", || {
+        ok_json(&admin, &["volume", "show", "data2"])["status"] == "available"
+    });
+    let delta = ok_json(
+        &admin,
+        &[
+            "volume",
+            "backup",
+            "create",
+            "--incremental",
+            "--name",
+            "delta",
+            "data2",
+        ],
+    );
+    let delta_id = delta["id"].as_str().unwrap().to_owned();
+    eventually("the incremental backup", || backup_ready(&delta_id));
+    let shown = ok_json(&admin, &["volume", "backup", "show", "delta"]);
+    assert_eq!(shown["is_incremental"], true, "{shown}");
+    assert_eq!(
+        ok_json(&admin, &["volume", "backup", "list"])
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     ok(
         &admin,
-        &["volume", "delete", "data2", "typed", "boot", "restored"],
+        &["volume", "backup", "restore", "delta", "from-backup"],
+    );
+    eventually("the volume restored from the backup", || {
+        ok_json(&admin, &["volume", "show", "from-backup"])["status"] == "available"
+    });
+    eventually("data2 after its incremental backup", || {
+        ok_json(&admin, &["volume", "show", "data2"])["status"] == "available"
+    });
+    ok(
+        &admin,
+        &["volume", "backup", "restore", "--force", "nightly", "data2"],
+    );
+    eventually("data2 restored over", || {
+        ok_json(&admin, &["volume", "show", "data2"])["status"] == "available"
+    });
+    ok(&admin, &["volume", "backup", "delete", "delta"]);
+    eventually("the incremental backup to go", || {
+        ok_json(&admin, &["volume", "backup", "list"])
+            .as_array()
+            .unwrap()
+            .len()
+            == 1
+    });
+    ok(&admin, &["volume", "backup", "delete", "nightly"]);
+    eventually("the backups to go", || {
+        ok_json(&admin, &["volume", "backup", "list"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    });
+
+    ok(
+        &admin,
+        &[
+            "volume",
+            "delete",
+            "data2",
+            "typed",
+            "boot",
+            "restored",
+            "from-backup",
+        ],
     );
     eventually("the volumes to go", || {
         ok_json(&admin, &["volume", "list"])

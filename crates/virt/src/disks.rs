@@ -289,6 +289,24 @@ pub async fn convert_to_qcow2(src: &Path, src_format: &str, dest: &Path) -> Resu
     .await
 }
 
+/// Writes a compressed qcow2 copy of the qcow2 `src` to `dest`: all of it, or with `parent`
+/// (a qcow2) as its backing file only the clusters that differ from what `parent` reads.
+pub async fn backup_copy(src: &Path, parent: Option<&Path>, dest: &Path) -> Result<()> {
+    let src = validate::path(src)?.to_owned();
+    let parent = parent.map(validate::path).transpose()?.map(str::to_owned);
+    validate::path(dest)?;
+    atomically(dest, |tmp| async move {
+        let tmp = validate::path(&tmp)?.to_owned();
+        let mut args = vec!["convert", "-U", "-c", "-f", "qcow2", "-O", "qcow2"];
+        if let Some(parent) = &parent {
+            args.extend(["-B", parent, "-F", "qcow2"]);
+        }
+        args.extend([src.as_str(), tmp.as_str()]);
+        run(QEMU_IMG, &args).await.map(drop)
+    })
+    .await
+}
+
 /// The `qemu-img` input format of a Glance `disk_format`.
 pub(crate) fn qemu_format(disk_format: &str) -> Result<&'static str> {
     cache_plan(disk_format).map(|(input, _, _)| input)

@@ -20,6 +20,7 @@
 //! | `qemu` | the QEMU driver |
 //! | `fake` | the in-memory driver |
 //! | `volumes` | the file volume backend: one qcow2 per volume |
+//! | `backups` | the backup store seam and its file store: one compressed qcow2 per backup, incremental ones on their parent |
 //! | `spec`, `layout`, `validate` | the guest spec and power states, the instance dir's files, input checks |
 #![allow(
     clippy::disallowed_methods,
@@ -27,6 +28,7 @@
 )]
 
 mod accel;
+mod backups;
 mod cmd;
 pub mod cmdline;
 mod configdrive;
@@ -45,6 +47,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use accel::{Accel, AccelChoice, cpuinfo_has_virt, detect_accel};
+pub use backups::{BackupStore, BoxFuture, FileBackups};
 pub use error::{Error, Result};
 pub use fake::Fake;
 pub use qemu::{Qemu, QemuConfig};

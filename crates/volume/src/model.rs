@@ -14,6 +14,8 @@ onestack_api::wire_enum! {
         InUse = "in-use",
         Detaching = "detaching",
         Extending = "extending",
+        BackingUp = "backing-up",
+        RestoringBackup = "restoring-backup",
         Deleting = "deleting",
         Downloading = "downloading",
         Uploading = "uploading",
@@ -151,6 +153,58 @@ pub struct Snapshot {
     pub status: SnapshotStatus,
     pub metadata: BTreeMap<String, String>,
     pub host: String,
+    pub created_at: i64,
+    pub updated_at: Option<i64>,
+}
+
+onestack_api::wire_enum! {
+    /// Cinder's backup status.
+    BackupStatus {
+        Creating = "creating",
+        Available = "available",
+        Restoring = "restoring",
+        Deleting = "deleting",
+        Error = "error",
+        ErrorDeleting = "error_deleting",
+    }
+}
+
+impl BackupStatus {
+    /// States whose work the volume agent carries out.
+    pub const PENDING: [BackupStatus; 3] = [
+        BackupStatus::Creating,
+        BackupStatus::Restoring,
+        BackupStatus::Deleting,
+    ];
+}
+
+/// A copy of a volume's data (or of one of its snapshots) kept by the backup store: whole,
+/// or only what differs from its parent backup (incremental).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Backup {
+    pub id: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub volume_id: String,
+    /// Backed up from this snapshot of the volume rather than the volume itself.
+    pub snapshot_id: Option<String>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// GiB: the volume's size when it was taken.
+    pub size: u64,
+    pub status: BackupStatus,
+    /// The backup an incremental one holds the differences from.
+    pub parent_id: Option<String>,
+    pub container: String,
+    pub availability_zone: String,
+    /// The host whose agent writes it (the volume's).
+    pub host: String,
+    pub metadata: BTreeMap<String, String>,
+    pub fail_reason: Option<String>,
+    /// While `restoring`: the volume being written.
+    pub restore_to: Option<String>,
+    /// When the data was read (the snapshot's time for a backup of a snapshot).
+    pub data_timestamp: i64,
     pub created_at: i64,
     pub updated_at: Option<i64>,
 }

@@ -6,7 +6,9 @@ use serde::de::DeserializeOwned;
 use sqlx::Executor;
 
 use crate::error::Result;
-use crate::model::{Snapshot, SnapshotStatus, Versioned, Volume, VolumeStatus, VolumeType};
+use crate::model::{
+    Backup, BackupStatus, Snapshot, SnapshotStatus, Versioned, Volume, VolumeStatus, VolumeType,
+};
 
 fn decode<T: DeserializeOwned>(row: &onestack_db::Row) -> Result<T> {
     Ok(onestack_db::decode(&row.try_get::<String, _>("doc")?)?)
@@ -241,12 +243,18 @@ pub async fn usage_on(conn: &mut sqlx::AnyConnection, project: &str) -> Result<U
         .bind(project.to_owned())
         .fetch_one(&mut *conn)
         .await?;
+    let backups = sqlx::query(sqlx::AssertSqlSafe(count("vol_backups")))
+        .bind(project.to_owned())
+        .fetch_one(&mut *conn)
+        .await?;
     let volume_gb: i64 = volumes.try_get("gb")?;
     let snapshot_gb: i64 = snapshots.try_get("gb")?;
     Ok(Usage {
         volumes: volumes.try_get("n")?,
         snapshots: snapshots.try_get("n")?,
         gigabytes: volume_gb.saturating_add(snapshot_gb),
+        backups: backups.try_get("n")?,
+        backup_gigabytes: backups.try_get("gb")?,
     })
 }
 
@@ -256,6 +264,8 @@ pub struct Usage {
     pub volumes: i64,
     pub snapshots: i64,
     pub gigabytes: i64,
+    pub backups: i64,
+    pub backup_gigabytes: i64,
 }
 
 // ---- snapshots ----
@@ -378,6 +388,137 @@ pub async fn delete_snapshot(pool: &Pool, id: &str, revision: i64) -> Result<boo
         .bind(id.to_owned())
         .bind(revision)
         .execute(pool)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+// ---- backups ----
+
+fn versioned_backup(row: &onestack_db::Row) -> Result<Versioned<Backup>> {
+    Ok(Versioned {
+        doc: decode(row)?,
+        revision: row.try_get("revision")?,
+    })
+}
+
+pub async fn insert_backup(tx: &mut Tx, b: &Backup) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO vol_backups (id, project_id, volume_id, parent_id, status, host, size_gb, created_at, revision, doc) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9)",
+    )
+    .bind(b.id.clone())
+    .bind(b.project_id.clone())
+    .bind(b.volume_id.clone())
+    .bind(b.parent_id.clone().unwrap_or_default())
+    .bind(b.status.as_str())
+    .bind(b.host.clone())
+    .bind(i64::try_from(b.size).unwrap_or(i64::MAX))
+    .bind(b.created_at)
+    .bind(onestack_db::encode(b)?)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn backup<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    id: &str,
+) -> Result<Option<Versioned<Backup>>> {
+    let row = sqlx::query("SELECT doc, revision FROM vol_backups WHERE id = $1")
+        .bind(id.to_owned())
+        .fetch_optional(e)
+        .await?;
+    row.as_ref().map(versioned_backup).transpose()
+}
+
+/// Every backup of `project` (every one for `None`), oldest first.
+pub async fn backups(pool: &Pool, project: Option<&str>) -> Result<Vec<Backup>> {
+    let rows = match project {
+        Some(p) => {
+            sqlx::query("SELECT doc FROM vol_backups WHERE project_id = $1 ORDER BY created_at, id")
+                .bind(p.to_owned())
+                .fetch_all(pool)
+                .await?
+        }
+        None => {
+            sqlx::query("SELECT doc FROM vol_backups ORDER BY created_at, id")
+                .fetch_all(pool)
+                .await?
+        }
+    };
+    rows.iter().map(decode).collect()
+}
+
+/// The backups of `volume`, oldest first.
+pub async fn backups_of_volume<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    volume: &str,
+) -> Result<Vec<Backup>> {
+    let rows =
+        sqlx::query("SELECT doc FROM vol_backups WHERE volume_id = $1 ORDER BY created_at, id")
+            .bind(volume.to_owned())
+            .fetch_all(e)
+            .await?;
+    rows.iter().map(decode).collect()
+}
+
+/// The ids of the backups whose parent is `parent` (incremental backups on it).
+pub async fn children_of_backup<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    parent: &str,
+) -> Result<Vec<String>> {
+    let rows = sqlx::query("SELECT id FROM vol_backups WHERE parent_id = $1")
+        .bind(parent.to_owned())
+        .fetch_all(e)
+        .await?;
+    rows.iter()
+        .map(|r| r.try_get::<String, _>("id").map_err(Into::into))
+        .collect()
+}
+
+/// The backups on `host` whose status asks the agent for work.
+pub async fn pending_backups(pool: &Pool, host: &str) -> Result<Vec<Versioned<Backup>>> {
+    let [a, b, c] = BackupStatus::PENDING;
+    let rows = sqlx::query(
+        "SELECT doc, revision FROM vol_backups WHERE host = $1 AND status IN ($2, $3, $4) ORDER BY created_at",
+    )
+    .bind(host.to_owned())
+    .bind(a.as_str())
+    .bind(b.as_str())
+    .bind(c.as_str())
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(versioned_backup).collect()
+}
+
+/// Writes `b` if its row is still at `revision`.
+pub async fn update_backup<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    b: &Backup,
+    revision: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE vol_backups SET status = $1, revision = revision + 1, doc = $2 WHERE id = $3 AND revision = $4",
+    )
+    .bind(b.status.as_str())
+    .bind(onestack_db::encode(b)?)
+    .bind(b.id.clone())
+    .bind(revision)
+    .execute(e)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Removes a backup's row if it is still at `revision`.
+pub async fn delete_backup<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    id: &str,
+    revision: i64,
+) -> Result<bool> {
+    let done = sqlx::query("DELETE FROM vol_backups WHERE id = $1 AND revision = $2")
+        .bind(id.to_owned())
+        .bind(revision)
+        .execute(e)
         .await?;
     Ok(done.rows_affected() > 0)
 }

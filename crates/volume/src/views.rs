@@ -9,7 +9,9 @@ use onestack_api::microversion::Version;
 use onestack_db::timestamps::micros_naive;
 use serde_json::{Map, Value, json};
 
-use crate::model::{AttachStatus, Snapshot, SnapshotStatus, Volume, VolumeSource, VolumeType};
+use crate::model::{
+    AttachStatus, Backup, Snapshot, SnapshotStatus, Volume, VolumeSource, VolumeType,
+};
 use crate::ops::quotas::QuotaUsage;
 
 /// What a view depends on besides the resource.
@@ -294,4 +296,57 @@ pub fn limits(quotas: &BTreeMap<&'static str, QuotaUsage>) -> Value {
         "totalBackupsUsed": q("backups").in_use,
         "totalBackupGigabytesUsed": q("backup_gigabytes").in_use,
     }}})
+}
+
+/// Which backup view: the list and the create and update answers are the summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackupView {
+    Summary,
+    Detail,
+}
+
+/// A backup as Cinder shows it; `dependents`: incremental backups are made on it.
+pub fn backup(b: &Backup, ctx: &ViewCtx, view: BackupView, dependents: bool) -> Value {
+    let links = ctx.links("backups", &b.id);
+    if view == BackupView::Summary {
+        return json!({"id": b.id, "name": b.name, "links": links});
+    }
+    let mut out = json!({
+        "id": b.id,
+        "name": b.name,
+        "description": b.description,
+        "links": links,
+        "status": b.status.as_str(),
+        "size": b.size,
+        "volume_id": b.volume_id,
+        "snapshot_id": b.snapshot_id,
+        "availability_zone": b.availability_zone,
+        "container": b.container,
+        "object_count": 1,
+        "fail_reason": b.fail_reason,
+        "is_incremental": b.parent_id.is_some(),
+        "has_dependent_backups": dependents,
+        "created_at": micros_naive(b.created_at),
+        "updated_at": timestamp(b.updated_at),
+        "data_timestamp": micros_naive(b.data_timestamp),
+    });
+    let Some(map) = out.as_object_mut() else {
+        return out;
+    };
+    if ctx.admin && ctx.version.at_least(18) {
+        map.insert(
+            "os-backup-project-attr:project_id".into(),
+            json!(b.project_id),
+        );
+    }
+    if ctx.version.at_least(43) {
+        map.insert("metadata".into(), json!(b.metadata));
+    }
+    if ctx.version.at_least(56) {
+        map.insert("user_id".into(), json!(b.user_id));
+    }
+    if ctx.version.at_least(64) {
+        map.insert("encryption_key_id".into(), Value::Null);
+    }
+    out
 }

@@ -82,6 +82,12 @@ pub fn request_body(method: &str, pattern: &str) -> Option<RequestBody> {
         ("POST", "compute/v2.1/servers/{id}/os-interface") => {
             json!({"interfaceAttachment": {"net_id": NETWORK}})
         }
+        ("POST", "volume/v3/backups") => json!({"backup": {"volume_id": VOLUME, "name": "b-new"}}),
+        ("PUT", "volume/v3/backups/{id}") => json!({"backup": {"name": "renamed"}}),
+        ("POST", "volume/v3/backups/{id}/restore") => json!({"restore": {"name": "restored"}}),
+        ("POST", "volume/v3/backups/{id}/action") => {
+            json!({"os-reset_status": {"status": "available"}})
+        }
         ("POST", "compute/v2.1/servers/{id}/os-volume_attachments")
         | ("PUT", "compute/v2.1/servers/{id}/os-volume_attachments/{volume}") => {
             json!({"volumeAttachment": {"volumeId": VOLUME}})

@@ -510,6 +510,14 @@ pub const POLICY: &[(&str, &str, Rule)] = &[
     ("GET", "/volume", Public),
     ("GET", "/volume/openapi.json", Public),
     ("GET", "/volume/v3", Token),
+    ("GET", "/volume/v3/backups", Reader),
+    ("POST", "/volume/v3/backups", Member),
+    ("GET", "/volume/v3/backups/detail", Reader),
+    ("GET", "/volume/v3/backups/{id}", Reader),
+    ("PUT", "/volume/v3/backups/{id}", Member),
+    ("DELETE", "/volume/v3/backups/{id}", Member),
+    ("POST", "/volume/v3/backups/{id}/restore", Member),
+    ("POST", "/volume/v3/backups/{id}/action", Admin),
     ("GET", "/volume/v3/limits", Reader),
     ("GET", "/volume/v3/os-availability-zone", Token),
     ("GET", "/volume/v3/os-quota-sets/{project}", Reader),
@@ -604,7 +612,8 @@ fn with_ids(value: Value, w: &HashMap<String, String>) -> Value {
     }
 }
 
-/// `method` on `path` as `token`, with `body`; at the newest compute microversion.
+/// `method` on `path` as `token`, with `body`; at the newest compute and volume
+/// microversions (routes of later microversions exist for the table to judge).
 pub async fn call(
     cloud: &Cloud,
     method: &Method,
@@ -616,7 +625,7 @@ pub async fn call(
         .http
         .request(method.clone(), format!("{}{path}", cloud.url))
         .header("X-Auth-Token", token)
-        .header("OpenStack-API-Version", "compute latest");
+        .header("OpenStack-API-Version", "compute latest, volume latest");
     request = match body {
         Body::None => request,
         Body::Json(value) => request.json(value),

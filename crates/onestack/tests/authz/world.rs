@@ -245,6 +245,28 @@ pub async fn alice_world(cloud: &Cloud, env: &compute::Env<'_>) -> HashMap<Strin
         .await;
     assert_eq!(snapshot.status, StatusCode::ACCEPTED, "{}", snapshot.body);
     let snapshot = snapshot.id("snapshot");
+    let backup = alice
+        .send(
+            Method::POST,
+            "/volume/v3/backups",
+            Some(json!({"backup": {"volume_id": volume, "name": "backup-a"}})),
+        )
+        .await;
+    assert_eq!(backup.status, StatusCode::ACCEPTED, "{}", backup.body);
+    let backup = backup.id("backup");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while alice
+        .send(Method::GET, &format!("/volume/v3/backups/{backup}"), None)
+        .await
+        .body["backup"]["status"]
+        != "available"
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "backup-a never became available"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let volume_type = admin
         .send(
             Method::POST,
@@ -258,6 +280,7 @@ pub async fn alice_world(cloud: &Cloud, env: &compute::Env<'_>) -> HashMap<Strin
     for (key, value) in [
         ("volumes/{id}", volume.as_str()),
         ("snapshots/{id}", &snapshot),
+        ("backups/{id}", &backup),
         ("types/{id}", &volume_type),
         ("extra_specs/{key}", "multiattach"),
         ("servers/{id}", server.as_str()),

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::common::{Cloud, Reply};
 
 mod attach;
+mod backups;
 use crate::compute::{self, Client};
 
 /// How long the agent gets to finish a volume's work.
@@ -60,6 +61,29 @@ async fn wait_for(
         assert!(
             tokio::time::Instant::now() < deadline,
             "volume {id} never became {what}: {} {}",
+            reply.status,
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Polls `path` until `done` holds; panics after [`WAIT`] saying `what`.
+async fn wait_for_reply(
+    client: &Client<'_>,
+    path: &str,
+    what: &str,
+    done: impl Fn(&Reply) -> bool,
+) -> Reply {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let reply = get(client, path).await;
+        if done(&reply) {
+            return reply;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{path} never became {what}: {} {}",
             reply.status,
             reply.body
         );

@@ -1,6 +1,7 @@
 //! The Block Storage v3 HTTP API: routes, the request context every handler takes, the
 //! project segment clients may put in URLs, version discovery.
 
+mod backups;
 mod input;
 mod listing;
 mod quotas;
@@ -148,6 +149,7 @@ async fn availability_zones(_: Ctx, State(v): State<Shared>) -> Json<Value> {
 
 /// The routes under the block storage prefix (`/volume`).
 pub fn router(volumes: Shared) -> Router {
+    use backups::*;
     use quotas::*;
     use snapshots::*;
     use types::*;
@@ -182,6 +184,14 @@ pub fn router(volumes: Shared) -> Router {
                 .put(update_snapshot)
                 .delete(delete_snapshot),
         )
+        .route(&v("/backups"), get(list_backups).post(create_backup))
+        .route(&v("/backups/detail"), get(list_backups_detail))
+        .route(
+            &v("/backups/{id}"),
+            get(show_backup).put(update_backup).delete(delete_backup),
+        )
+        .route(&v("/backups/{id}/restore"), post(restore_backup))
+        .route(&v("/backups/{id}/action"), post(backup_action_handler))
         .route(&v("/types"), get(list_types).post(create_type))
         .route(&v("/types/default"), get(show_default_type))
         .route(

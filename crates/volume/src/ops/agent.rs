@@ -4,7 +4,9 @@
 use onestack_db::now_micros;
 
 use crate::error::{Error, Result};
-use crate::model::{Snapshot, SnapshotStatus, Versioned, Volume, VolumeStatus};
+use crate::model::{
+    Backup, BackupStatus, Snapshot, SnapshotStatus, Versioned, Volume, VolumeStatus,
+};
 use crate::service::Volumes;
 use crate::store;
 
@@ -130,6 +132,84 @@ impl Volumes {
             }
         }
         Ok(false)
+    }
+}
+
+impl Volumes {
+    /// This host's backups whose status asks for work (creating, restoring, deleting).
+    pub async fn pending_backup_work(&self) -> Result<Vec<Versioned<Backup>>> {
+        store::pending_backups(&self.pool, &self.volume_host()).await
+    }
+
+    /// A volume as it is now, whoever owns it.
+    pub async fn volume_record(&self, id: &str) -> Result<Option<Volume>> {
+        Ok(store::volume(&self.pool, id).await?.map(|v| v.doc))
+    }
+
+    /// Records how the work on `backup` (as read) ended, and moves on the volume the work
+    /// read (`backing-up`) or wrote (`restoring-backup`), in one write transaction.
+    /// `false` when the backup moved on meanwhile.
+    pub async fn finish_backup(&self, work: &Versioned<Backup>, outcome: Outcome) -> Result<bool> {
+        let mut tx = store::begin_write(&self.pool).await?;
+        let Some(current) = store::backup(&mut *tx, &work.doc.id).await? else {
+            return Ok(false);
+        };
+        let started = work.doc.status;
+        if current.doc.status != started {
+            return Ok(false);
+        }
+        let failed = match &outcome {
+            Outcome::Failed(reason) => Some(reason.clone()),
+            _ => None,
+        };
+        let volume = match started {
+            BackupStatus::Creating => Some((
+                current.doc.volume_id.clone(),
+                VolumeStatus::BackingUp,
+                VolumeStatus::Available,
+            )),
+            BackupStatus::Restoring => current.doc.restore_to.clone().map(|id| {
+                let next = if failed.is_some() {
+                    VolumeStatus::ErrorRestoring
+                } else {
+                    VolumeStatus::Available
+                };
+                (id, VolumeStatus::RestoringBackup, next)
+            }),
+            _ => None,
+        };
+        if let Some((id, from, to)) = volume
+            && let Some(Versioned { mut doc, revision }) = store::volume(&mut *tx, &id).await?
+            && doc.status == from
+        {
+            doc.status = to;
+            doc.updated_at = Some(now_micros());
+            if !store::update_volume(&mut *tx, &doc, revision).await? {
+                return Err(Error::Conflict(format!(
+                    "Volume {id} changed while backup {} finished; retried on the next pass.",
+                    work.doc.id
+                )));
+            }
+        }
+        let written = if outcome == Outcome::Removed {
+            store::delete_backup(&mut *tx, &current.doc.id, current.revision).await?
+        } else {
+            let mut doc = current.doc.clone();
+            doc.updated_at = Some(now_micros());
+            doc.status = match (started, &failed) {
+                (BackupStatus::Deleting, _) => BackupStatus::ErrorDeleting,
+                (BackupStatus::Creating, Some(_)) => BackupStatus::Error,
+                // A failed restore leaves the backup as it was: usable again.
+                _ => BackupStatus::Available,
+            };
+            doc.restore_to = None;
+            doc.fail_reason = failed;
+            store::update_backup(&mut *tx, &doc, current.revision).await?
+        };
+        if written {
+            tx.commit().await?;
+        }
+        Ok(written)
     }
 }
 

@@ -3,6 +3,8 @@
 
 pub mod agent;
 pub mod attachments;
+pub mod backup_input;
+pub mod backups;
 pub mod quotas;
 pub mod snapshot_input;
 pub mod snapshots;

@@ -1,6 +1,7 @@
-//! Per-project quotas (volumes, gigabytes, per-volume gigabytes are enforced; snapshots,
-//! backups and groups are kept for when those resources exist), checked inside the write
-//! transaction that takes the resources, so concurrent requests cannot overrun a limit.
+//! Per-project quotas (volumes, snapshots, gigabytes, per-volume gigabytes, backups and
+//! backup gigabytes are enforced; groups are kept for when they exist), checked inside the
+//! write transaction that takes the resources, so concurrent requests cannot overrun a
+//! limit.
 
 use std::collections::BTreeMap;
 
@@ -25,6 +26,8 @@ fn in_use(used: Usage, resource: &str) -> i64 {
         "volumes" => used.volumes,
         "snapshots" => used.snapshots,
         "gigabytes" => used.gigabytes,
+        "backups" => used.backups,
+        "backup_gigabytes" => used.backup_gigabytes,
         _ => 0,
     }
 }
@@ -107,6 +110,36 @@ impl Volumes {
             used,
             i64::try_from(size).unwrap_or(i64::MAX),
         )
+    }
+
+    /// Refuses one more backup of `size` GiB beyond the project's quotas.
+    pub(crate) async fn check_backup_quota(
+        &self,
+        tx: &mut Tx,
+        project: &str,
+        size: u64,
+    ) -> Result<()> {
+        let limits = self.limits_of(&mut **tx, project).await?;
+        let used = store::usage(tx, project).await?;
+        let max = limits["backups"];
+        if over(max, used.backups + 1) {
+            return Err(Error::OverQuota {
+                class: "BackupLimitExceeded",
+                message: format!("Maximum number of backups allowed ({max}) exceeded"),
+            });
+        }
+        let size = i64::try_from(size).unwrap_or(i64::MAX);
+        let limit = limits["backup_gigabytes"];
+        if over(limit, used.backup_gigabytes.saturating_add(size)) {
+            return Err(Error::OverQuota {
+                class: "VolumeBackupSizeExceedsAvailableQuota",
+                message: format!(
+                    "Requested backup exceeds allowed Backup gigabytes quota. Requested {size}G, quota is {limit}G and {}G has been consumed.",
+                    used.backup_gigabytes
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Refuses growing a volume from `old` to `new` GiB beyond the project's quotas.

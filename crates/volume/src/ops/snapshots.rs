@@ -78,9 +78,14 @@ impl Volumes {
             Some(v) if caller.owns(&v.doc.project_id) => v.doc,
             _ => return Err(Error::volume_not_found(&new.volume_id)),
         };
-        let ready = volume.status == VolumeStatus::Available
-            || (new.force && volume.status == VolumeStatus::InUse);
-        if !ready {
+        if new.force && volume.status == VolumeStatus::InUse {
+            // The guest writes the file: a copy now would be no point in time.
+            return Err(Error::invalid_volume(format!(
+                "Volume {} is attached: snapshots of attached volumes are not supported yet; detach it first.",
+                volume.id
+            )));
+        }
+        if volume.status != VolumeStatus::Available {
             return Err(Error::invalid_volume(format!(
                 "Volume {} status must be available, but current status is: {}.",
                 volume.id, volume.status

@@ -341,7 +341,11 @@ impl Volumes {
     }
 
     /// The type a request names (by id or name), or the default type.
-    async fn resolve_type(&self, caller: &Caller, named: Option<&str>) -> Result<VolumeType> {
+    pub(crate) async fn resolve_type(
+        &self,
+        caller: &Caller,
+        named: Option<&str>,
+    ) -> Result<VolumeType> {
         let name = named.unwrap_or(&self.config.default_type);
         let found = match store::volume_type(&self.pool, TypeKey::Id, name).await? {
             Some(t) => Some(t),
