@@ -174,6 +174,7 @@ impl VolumeAgent {
                 let size = volume.extend_to.unwrap_or(volume.size);
                 self.files.extend(&volume.id, size).await
             }
+            (VolumeStatus::Uploading, _) => return self.upload(volume).await,
             (VolumeStatus::Deleting, _) => {
                 return match self.files.remove(&volume.id).await {
                     Ok(()) => Outcome::Removed,
@@ -185,6 +186,38 @@ impl VolumeAgent {
         match done {
             Ok(()) => Outcome::Done,
             Err(e) => Outcome::Failed(e.to_string()),
+        }
+    }
+}
+
+impl VolumeAgent {
+    /// Converts the volume's data to the image's format and fills the image with it; an
+    /// image that gets no data is removed.
+    async fn upload(&self, volume: &Volume) -> Outcome {
+        let Some(upload) = &volume.upload else {
+            return Outcome::Failed("an upload without an image to fill".into());
+        };
+        let filled = match self
+            .files
+            .export(&volume.id, &upload.disk_format, &upload.image_id)
+            .await
+        {
+            Ok(file) => self
+                .volumes
+                .fill_image(&upload.image_id, &file)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(error) = self.files.remove_export(&upload.image_id).await {
+            tracing::warn!(volume = %volume.id, %error, "cannot remove an upload's file");
+        }
+        match filled {
+            Ok(()) => Outcome::Done,
+            Err(reason) => {
+                self.volumes.discard_image(&upload.image_id).await;
+                Outcome::Failed(reason)
+            }
         }
     }
 }

@@ -18,5 +18,5 @@ mod views;
 
 pub use api::router;
 pub use config::ImageConfig;
-pub use ops::in_process::Snapshot;
+pub use ops::in_process::{Announced, Snapshot};
 pub use service::Images;

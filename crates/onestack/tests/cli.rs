@@ -1314,6 +1314,28 @@ fn volume_walkthrough_with_the_openstack_cli() {
             .is_empty()
     });
 
+    // A volume's data into an image.
+    let uploaded = ok_json(
+        &admin,
+        &[
+            "image",
+            "create",
+            "--volume",
+            "data2",
+            "--disk-format",
+            "qcow2",
+            "from-volume",
+        ],
+    );
+    let image_id = uploaded["image_id"].as_str().unwrap().to_owned();
+    eventually("the image from the volume", || {
+        ok_json(&admin, &["image", "show", &image_id])["status"] == "active"
+    });
+    eventually("data2 after its upload", || {
+        ok_json(&admin, &["volume", "show", "data2"])["status"] == "available"
+    });
+    ok(&admin, &["image", "delete", &image_id]);
+
     // Backups: whole, incremental on it, restored into a new volume and over one.
     let backup = ok_json(
         &admin,

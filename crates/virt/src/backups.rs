@@ -1,7 +1,8 @@
 //! Where volume backups are kept. [`BackupStore`] is the seam: [`FileBackups`] keeps them
-//! under the data directory, one compressed qcow2 per backup; an incremental backup is a
-//! qcow2 whose backing file is its parent's and which holds only the clusters that differ
-//! (`qemu-img convert -B`). An object store keeps the same three operations.
+//! under the data directory, a whole backup as one compressed qcow2, an incremental one as
+//! a qcow2 whose backing file is its parent's and which holds only the clusters whose
+//! content differs from it ([`disks::diff_overlay`]). An object store keeps the same three
+//! operations.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -80,7 +81,10 @@ impl BackupStore for FileBackups {
             {
                 return Err(Error::io(parent, std::io::ErrorKind::NotFound.into()));
             }
-            disks::backup_copy(source, parent.as_deref(), &dest).await
+            match &parent {
+                Some(parent) => disks::diff_overlay(source, parent, &dest).await,
+                None => disks::compressed_copy(source, &dest).await,
+            }
         })
     }
 

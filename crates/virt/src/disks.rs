@@ -265,6 +265,17 @@ pub async fn ensure_blank(dest: &Path, size: u64) -> Result<()> {
 /// Writes a flattened qcow2 copy of `src` (read as `src_format`) to `dest`. `-U` lets it read
 /// a disk a paused QEMU still holds open.
 pub async fn convert_to_qcow2(src: &Path, src_format: &str, dest: &Path) -> Result<()> {
+    convert(src, src_format, "qcow2", dest).await
+}
+
+/// Writes a flattened copy of `src` (read as `src_format`) to `dest` as `out_format` (`raw`
+/// or `qcow2`).
+pub async fn convert(src: &Path, src_format: &str, out_format: &str, dest: &Path) -> Result<()> {
+    let out_format = match out_format {
+        "raw" => "raw",
+        "qcow2" => "qcow2",
+        other => return Err(Error::invalid("output format (raw or qcow2)", other)),
+    };
     let src = validate::path(src)?.to_owned();
     let src_format = src_format.to_owned();
     validate::path(dest)?;
@@ -278,7 +289,7 @@ pub async fn convert_to_qcow2(src: &Path, src_format: &str, dest: &Path) -> Resu
                 "-f",
                 &src_format,
                 "-O",
-                "qcow2",
+                out_format,
                 &src,
                 &tmp,
             ],
@@ -289,20 +300,49 @@ pub async fn convert_to_qcow2(src: &Path, src_format: &str, dest: &Path) -> Resu
     .await
 }
 
-/// Writes a compressed qcow2 copy of the qcow2 `src` to `dest`: all of it, or with `parent`
-/// (a qcow2) as its backing file only the clusters that differ from what `parent` reads.
-pub async fn backup_copy(src: &Path, parent: Option<&Path>, dest: &Path) -> Result<()> {
+/// Writes a compressed, flattened qcow2 copy of the qcow2 `src` to `dest`.
+pub async fn compressed_copy(src: &Path, dest: &Path) -> Result<()> {
     let src = validate::path(src)?.to_owned();
-    let parent = parent.map(validate::path).transpose()?.map(str::to_owned);
     validate::path(dest)?;
     atomically(dest, |tmp| async move {
         let tmp = validate::path(&tmp)?.to_owned();
-        let mut args = vec!["convert", "-U", "-c", "-f", "qcow2", "-O", "qcow2"];
-        if let Some(parent) = &parent {
-            args.extend(["-B", parent, "-F", "qcow2"]);
-        }
-        args.extend([src.as_str(), tmp.as_str()]);
-        run(QEMU_IMG, &args).await.map(drop)
+        run(
+            QEMU_IMG,
+            &[
+                "convert", "-U", "-c", "-f", "qcow2", "-O", "qcow2", &src, &tmp,
+            ],
+        )
+        .await
+        .map(drop)
+    })
+    .await
+}
+
+/// Writes to `dest` a qcow2 overlay on `base` (a qcow2) that holds exactly the clusters in
+/// which the qcow2 `src` differs from `base`: an empty overlay on `src` is rebased onto
+/// `base` in safe mode, which compares the two cluster by cluster and copies in only what
+/// differs (`qemu-img convert -B` would not compare: it trusts the source's own chain).
+pub async fn diff_overlay(src: &Path, base: &Path, dest: &Path) -> Result<()> {
+    let src = validate::path(src)?.to_owned();
+    let base = validate::path(base)?.to_owned();
+    validate::path(dest)?;
+    atomically(dest, |tmp| async move {
+        let tmp = validate::path(&tmp)?.to_owned();
+        run(
+            QEMU_IMG,
+            &[
+                "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", &src, &tmp,
+            ],
+        )
+        .await?;
+        run(
+            QEMU_IMG,
+            &[
+                "rebase", "-q", "-f", "qcow2", "-F", "qcow2", "-b", &base, &tmp,
+            ],
+        )
+        .await
+        .map(drop)
     })
     .await
 }

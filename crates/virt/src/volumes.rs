@@ -147,6 +147,26 @@ impl VolumeFiles {
             .map(drop)
     }
 
+    /// Writes the volume's data, flattened, as `format` (`raw` or `qcow2`) to a file beside
+    /// it named for `image_id`, for the image service to take; returns its path.
+    pub async fn export(&self, id: &str, format: &str, image_id: &str) -> Result<PathBuf> {
+        let dest = self
+            .dir
+            .join(format!("upload-{}", validate::uuid(image_id)?));
+        disks::convert(&self.path(id)?, "qcow2", format, &dest).await?;
+        Ok(dest)
+    }
+
+    /// Removes a file [`VolumeFiles::export`] wrote; one already gone is fine.
+    pub async fn remove_export(&self, image_id: &str) -> Result<()> {
+        remove(
+            &self
+                .dir
+                .join(format!("upload-{}", validate::uuid(image_id)?)),
+        )
+        .await
+    }
+
     /// Removes the volume's file; a file already gone is fine.
     pub async fn remove(&self, id: &str) -> Result<()> {
         remove(&self.path(id)?).await

@@ -30,9 +30,10 @@ onestack_api::wire_enum! {
 
 impl VolumeStatus {
     /// States whose work the volume agent carries out.
-    pub const PENDING: [VolumeStatus; 3] = [
+    pub const PENDING: [VolumeStatus; 4] = [
         VolumeStatus::Creating,
         VolumeStatus::Extending,
+        VolumeStatus::Uploading,
         VolumeStatus::Deleting,
     ];
 }
@@ -89,6 +90,14 @@ pub struct Attachment {
     pub attached_at: Option<i64>,
 }
 
+/// A volume's data on its way into an image (`os-volume_upload_image`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageUpload {
+    pub image_id: String,
+    /// `raw` or `qcow2`.
+    pub disk_format: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Volume {
     pub id: String,
@@ -114,6 +123,9 @@ pub struct Volume {
     /// While `extending`: the size being grown to, and the status to return to.
     #[serde(default)]
     pub extend_to: Option<u64>,
+    /// While `uploading`: the image being filled with its data.
+    #[serde(default)]
+    pub upload: Option<ImageUpload>,
     /// Its type allowed attaching it to several servers at once when it was made.
     #[serde(default)]
     pub multiattach: bool,

@@ -176,14 +176,15 @@ pub async fn volumes_in_status<'c, E: Executor<'c, Database = Any>>(
 
 /// The volumes on `host` whose status asks the agent for work.
 pub async fn pending(pool: &Pool, host: &str) -> Result<Vec<Versioned<Volume>>> {
-    let [a, b, c] = VolumeStatus::PENDING;
+    let [a, b, c, d] = VolumeStatus::PENDING;
     let rows = sqlx::query(
-        "SELECT doc, revision FROM vol_volumes WHERE host = $1 AND status IN ($2, $3, $4) ORDER BY created_at",
+        "SELECT doc, revision FROM vol_volumes WHERE host = $1 AND status IN ($2, $3, $4, $5) ORDER BY created_at",
     )
     .bind(host.to_owned())
     .bind(a.as_str())
     .bind(b.as_str())
     .bind(c.as_str())
+    .bind(d.as_str())
     .fetch_all(pool)
     .await?;
     rows.iter().map(versioned).collect()

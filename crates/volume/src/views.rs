@@ -13,6 +13,7 @@ use crate::model::{
     AttachStatus, Backup, Snapshot, SnapshotStatus, Volume, VolumeSource, VolumeType,
 };
 use crate::ops::quotas::QuotaUsage;
+use crate::ops::volume_input::Upload;
 
 /// What a view depends on besides the resource.
 #[derive(Debug, Clone)]
@@ -347,6 +348,28 @@ pub fn backup(b: &Backup, ctx: &ViewCtx, view: BackupView, dependents: bool) -> 
     }
     if ctx.version.at_least(64) {
         map.insert("encryption_key_id".into(), Value::Null);
+    }
+    out
+}
+
+/// What `os-volume_upload_image` answers: the volume as it is now and the image it fills.
+pub fn upload(u: &Upload, ctx: &ViewCtx) -> Value {
+    let v = &u.volume;
+    let mut out = json!({
+        "id": v.id,
+        "updated_at": timestamp(v.updated_at),
+        "status": v.status.as_str(),
+        "display_description": v.description,
+        "size": v.size,
+        "volume_type": volume_type(&u.volume_type, ctx.admin),
+        "image_id": u.image_id,
+        "container_format": u.container_format,
+        "disk_format": u.disk_format,
+        "image_name": u.image_name,
+    });
+    if ctx.version.at_least(1) {
+        out["visibility"] = json!(u.visibility);
+        out["protected"] = json!(u.protected);
     }
     out
 }

@@ -22,25 +22,41 @@ impl Images {
     /// Announces the image of a compute snapshot, before its data: private to `owner`, qcow2,
     /// queued. Returns its id.
     pub async fn create_snapshot(&self, snapshot: Snapshot) -> Result<String> {
+        self.announce(Announced {
+            name: snapshot.name,
+            owner: snapshot.owner,
+            disk_format: "qcow2".into(),
+            container_format: "bare".into(),
+            visibility: "private".into(),
+            protected: false,
+            min_disk: snapshot.min_disk,
+            properties: snapshot.properties,
+        })
+        .await
+    }
+
+    /// Records a queued image that another service fills later (a server's snapshot, a
+    /// volume's upload); returns its id.
+    pub async fn announce(&self, announced: Announced) -> Result<String> {
         let now = now_micros();
         let image = Image {
             id: onestack_db::ids::uuid(),
-            name: Some(snapshot.name),
+            name: Some(announced.name),
             status: Status::Queued,
-            visibility: "private".into(),
-            protected: false,
+            visibility: announced.visibility,
+            protected: announced.protected,
             os_hidden: false,
             checksum: None,
             os_hash_algo: None,
             os_hash_value: None,
-            owner: snapshot.owner,
+            owner: announced.owner,
             size: None,
             virtual_size: None,
-            min_disk: snapshot.min_disk,
+            min_disk: announced.min_disk,
             min_ram: 0,
-            container_format: Some("bare".into()),
-            disk_format: Some("qcow2".into()),
-            properties: snapshot.properties,
+            container_format: Some(announced.container_format),
+            disk_format: Some(announced.disk_format),
+            properties: announced.properties,
             tags: Vec::new(),
             created_at: now,
             updated_at: now,
@@ -113,6 +129,21 @@ impl Images {
         }
         Ok((image, self.files.path(id)))
     }
+}
+
+/// An image another service announces before it has the data.
+#[derive(Debug)]
+pub struct Announced {
+    pub name: String,
+    pub owner: String,
+    pub disk_format: String,
+    pub container_format: String,
+    /// `private`, `shared`, `community` or `public` (the caller's policy decides first).
+    pub visibility: String,
+    pub protected: bool,
+    /// GiB.
+    pub min_disk: i64,
+    pub properties: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What compute says of a snapshot it is about to take.

@@ -63,6 +63,27 @@ fn holds(file: &Path, pattern: u8, offset: u64) -> bool {
     out.status.success() && !said.contains("verification failed")
 }
 
+/// The bytes of data a qcow2 holds in its own layer (not read through its backing file).
+fn own_data_bytes(file: &Path) -> u64 {
+    let out = crate::common::run(
+        "qemu-img",
+        &[
+            "map",
+            "-U",
+            "--output=json",
+            "-f",
+            "qcow2",
+            file.to_str().unwrap(),
+        ],
+    );
+    let extents: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    extents
+        .iter()
+        .filter(|e| e["depth"] == 0 && e["data"] == true)
+        .map(|e| e["length"].as_u64().unwrap())
+        .sum()
+}
+
 async fn back_up(client: &Client<'_>, volume: &str, incremental: bool) -> String {
     let made = post(
         client,
@@ -104,6 +125,8 @@ async fn backups_keep_points_in_time_whole_and_incremental() {
         backing_of(&backup_file(&incremental)).as_deref(),
         backup_file(&full).to_str()
     );
+    // It holds the one cluster that changed, nothing of what its parent has.
+    assert_eq!(own_data_bytes(&backup_file(&incremental)), 64 << 10);
     let shown = get(alice, &format!("/backups/{incremental}")).await;
     assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
     let detail = &shown.body["backup"];

@@ -10,6 +10,7 @@ use crate::common::{Cloud, Reply};
 
 mod attach;
 mod backups;
+mod uploads;
 use crate::compute::{self, Client};
 
 /// How long the agent gets to finish a volume's work.

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use onestack_api::ApiError;
 use onestack_api::body::JsonBody;
@@ -17,7 +18,7 @@ use super::{Ctx, Reply, Shared, listing};
 use crate::error::{Error, Result};
 use crate::model::{Volume, VolumeStatus};
 use crate::ops::volume_input::{
-    DeleteRequest, NewVolume, SourceRequest, VolumeAction, VolumeUpdate,
+    DeleteRequest, NewVolume, SourceRequest, UploadImage, VolumeAction, VolumeUpdate,
 };
 use crate::service::Volumes;
 use crate::views::{self, VolumeView};
@@ -166,11 +167,48 @@ fn action(body: Value) -> Result<VolumeAction> {
             },
         },
         "os-force_delete" => VolumeAction::ForceDelete,
+        "os-volume_upload_image" => VolumeAction::UploadImage(upload_image(&args)?),
         other => {
             return Err(Error::Invalid(format!(
                 "There is no such action: {other}. Verify the request body and Content-Type header and try again."
             )));
         }
+    })
+}
+
+/// `os-volume_upload_image`'s arguments (`visibility` and `protected` are 3.1's, and
+/// accepted at any version as Cinder's schema does).
+fn upload_image(args: &Value) -> Result<UploadImage> {
+    let text = |key: &str| -> Result<Option<String>> {
+        match args.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(Error::Invalid(format!(
+                "Invalid input for field/attribute {key}. Value: {other}. is not of type 'string'"
+            ))),
+        }
+    };
+    let image_name = text("image_name")?
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| Error::Invalid("'image_name' is a required property".into()))?;
+    if image_name.chars().count() > 255 {
+        return Err(Error::Invalid(
+            "Invalid input for field/attribute image_name: longer than 255 characters.".into(),
+        ));
+    }
+    let bool_arg = |key: &str| -> Result<bool> {
+        match args.get(key) {
+            None | Some(Value::Null) => Ok(false),
+            Some(v) => flag(key, v),
+        }
+    };
+    Ok(UploadImage {
+        image_name,
+        disk_format: text("disk_format")?.unwrap_or_else(|| "raw".into()),
+        container_format: text("container_format")?.unwrap_or_else(|| "bare".into()),
+        force: bool_arg("force")?,
+        visibility: text("visibility")?,
+        protected: bool_arg("protected")?,
     })
 }
 
@@ -427,15 +465,25 @@ pub async fn volume_action(
     ctx: Ctx,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let action = action(body)?;
-    // Cinder answers os-set_bootable with 200 and the others with 202.
+    // Cinder answers os-set_bootable with 200, an upload with what it started, and the
+    // others with 202.
     let status = match action {
         VolumeAction::SetBootable(_) => StatusCode::OK,
+        VolumeAction::UploadImage(request) => {
+            let upload = v.upload_to_image(&ctx.caller, &id, request).await?;
+            let view = views::upload(&upload, &ctx.view);
+            return Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({"os-volume_upload_image": view})),
+            )
+                .into_response());
+        }
         _ => StatusCode::ACCEPTED,
     };
     v.volume_action(&ctx.caller, &id, action).await?;
-    Ok(status)
+    Ok(status.into_response())
 }
 
 // ---- metadata ----

@@ -217,6 +217,11 @@ fn apply(volume: &mut Volume, outcome: &Outcome) {
     volume.updated_at = Some(now_micros());
     let failed = matches!(outcome, Outcome::Failed(_));
     volume.status = match (volume.status, failed) {
+        // Whether the image got the data or not, the volume's own data is as it was.
+        (VolumeStatus::Uploading, _) => {
+            volume.upload = None;
+            VolumeStatus::Available
+        }
         (VolumeStatus::Extending, false) => {
             volume.size = volume.extend_to.take().unwrap_or(volume.size);
             VolumeStatus::Available

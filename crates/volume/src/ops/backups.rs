@@ -293,6 +293,7 @@ impl Volumes {
                     source: Default::default(),
                     host: backup.host.clone(),
                     extend_to: None,
+                    upload: None,
                     attachments: Vec::new(),
                     created_at: now,
                     updated_at: None,

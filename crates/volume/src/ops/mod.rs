@@ -10,5 +10,6 @@ pub mod snapshot_input;
 pub mod snapshots;
 pub mod type_input;
 pub mod types;
+pub mod uploads;
 pub mod volume_input;
 pub mod volumes;

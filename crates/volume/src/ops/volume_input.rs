@@ -51,6 +51,35 @@ pub enum VolumeAction {
     },
     /// Admins only: delete whatever the status.
     ForceDelete,
+    UploadImage(UploadImage),
+}
+
+/// `os-volume_upload_image`: the volume's data into a new image.
+#[derive(Debug)]
+pub struct UploadImage {
+    pub image_name: String,
+    /// `raw` or `qcow2`.
+    pub disk_format: String,
+    pub container_format: String,
+    /// Cinder's flag for an attached volume.
+    pub force: bool,
+    /// 3.1+.
+    pub visibility: Option<String>,
+    /// 3.1+.
+    pub protected: bool,
+}
+
+/// Where an upload goes: the image announced, and the volume as it is now.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub volume: crate::model::Volume,
+    pub volume_type: crate::model::VolumeType,
+    pub image_id: String,
+    pub image_name: String,
+    pub disk_format: String,
+    pub container_format: String,
+    pub visibility: String,
+    pub protected: bool,
 }
 
 /// How `DELETE /volumes/{id}` was asked.

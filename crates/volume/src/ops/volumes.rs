@@ -230,6 +230,7 @@ impl Volumes {
             source,
             host: self.volume_host(),
             extend_to: None,
+            upload: None,
             multiattach,
             attachments: Vec::new(),
             created_at: now_micros(),
@@ -312,7 +313,7 @@ impl Volumes {
         })
     }
 
-    async fn type_by_id(&self, id: &str) -> Result<VolumeType> {
+    pub(crate) async fn type_by_id(&self, id: &str) -> Result<VolumeType> {
         store::volume_type(&self.pool, TypeKey::Id, id)
             .await?
             .ok_or_else(|| Error::type_not_found(id))
@@ -551,6 +552,9 @@ impl Volumes {
                 })
                 .await
                 .map(drop)
+            }
+            VolumeAction::UploadImage(request) => {
+                self.upload_to_image(caller, id, request).await.map(drop)
             }
             VolumeAction::ForceDelete => {
                 caller.require_admin("volume_extension:volume_admin_actions:force_delete")?;
