@@ -1314,6 +1314,50 @@ fn volume_walkthrough_with_the_openstack_cli() {
             .is_empty()
     });
 
+    // A transfer: offered, listed, withdrawn; offered again and accepted with its key.
+    let offer = ok_json(
+        &admin,
+        &[
+            "volume", "transfer", "request", "create", "--name", "t1", "typed",
+        ],
+    );
+    let offer_id = offer["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        ok_json(&admin, &["volume", "show", "typed"])["status"],
+        "awaiting-transfer"
+    );
+    let offers = ok_json(&admin, &["volume", "transfer", "request", "list"]);
+    assert_eq!(offers[0]["ID"], offer_id.as_str(), "{offers}");
+    ok(
+        &admin,
+        &["volume", "transfer", "request", "delete", &offer_id],
+    );
+    assert_eq!(
+        ok_json(&admin, &["volume", "show", "typed"])["status"],
+        "available"
+    );
+    let offer = ok_json(
+        &admin,
+        &["volume", "transfer", "request", "create", "typed"],
+    );
+    let key = offer["auth_key"].as_str().unwrap().to_owned();
+    ok(
+        &admin,
+        &[
+            "volume",
+            "transfer",
+            "request",
+            "accept",
+            "--auth-key",
+            &key,
+            offer["id"].as_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        ok_json(&admin, &["volume", "show", "typed"])["status"],
+        "available"
+    );
+
     // A volume's data into an image.
     let uploaded = ok_json(
         &admin,

@@ -16,6 +16,7 @@ onestack_api::wire_enum! {
         Extending = "extending",
         BackingUp = "backing-up",
         RestoringBackup = "restoring-backup",
+        AwaitingTransfer = "awaiting-transfer",
         Deleting = "deleting",
         Downloading = "downloading",
         Uploading = "uploading",
@@ -219,6 +220,22 @@ pub struct Backup {
     pub data_timestamp: i64,
     pub created_at: i64,
     pub updated_at: Option<i64>,
+}
+
+/// A volume offered by its project to whoever presents the transfer's id and key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Transfer {
+    pub id: String,
+    /// The project giving the volume away.
+    pub project_id: String,
+    pub volume_id: String,
+    pub name: Option<String>,
+    /// Hex; the key is kept only as `sha256(salt || key)`.
+    pub salt: String,
+    pub key_hash: String,
+    /// The volume's snapshots stay behind (3.55).
+    pub no_snapshots: bool,
+    pub created_at: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

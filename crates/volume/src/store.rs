@@ -7,7 +7,8 @@ use sqlx::Executor;
 
 use crate::error::Result;
 use crate::model::{
-    Backup, BackupStatus, Snapshot, SnapshotStatus, Versioned, Volume, VolumeStatus, VolumeType,
+    Backup, BackupStatus, Snapshot, SnapshotStatus, Transfer, Versioned, Volume, VolumeStatus,
+    VolumeType,
 };
 
 fn decode<T: DeserializeOwned>(row: &onestack_db::Row) -> Result<T> {
@@ -372,8 +373,9 @@ pub async fn update_snapshot<'c, E: Executor<'c, Database = Any>>(
     revision: i64,
 ) -> Result<bool> {
     let done = sqlx::query(
-        "UPDATE vol_snapshots SET status = $1, revision = revision + 1, doc = $2 WHERE id = $3 AND revision = $4",
+        "UPDATE vol_snapshots SET project_id = $1, status = $2, revision = revision + 1, doc = $3 WHERE id = $4 AND revision = $5",
     )
+    .bind(s.project_id.clone())
     .bind(s.status.as_str())
     .bind(onestack_db::encode(s)?)
     .bind(s.id.clone())
@@ -520,6 +522,61 @@ pub async fn delete_backup<'c, E: Executor<'c, Database = Any>>(
         .bind(id.to_owned())
         .bind(revision)
         .execute(e)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+// ---- transfers ----
+
+pub async fn insert_transfer(tx: &mut Tx, t: &Transfer) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO vol_transfers (id, project_id, volume_id, created_at, doc) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(t.id.clone())
+    .bind(t.project_id.clone())
+    .bind(t.volume_id.clone())
+    .bind(t.created_at)
+    .bind(onestack_db::encode(t)?)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn transfer<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    id: &str,
+) -> Result<Option<Transfer>> {
+    let row = sqlx::query("SELECT doc FROM vol_transfers WHERE id = $1")
+        .bind(id.to_owned())
+        .fetch_optional(e)
+        .await?;
+    row.as_ref().map(decode).transpose()
+}
+
+/// Every transfer of `project` (every one for `None`), oldest first.
+pub async fn transfers(pool: &Pool, project: Option<&str>) -> Result<Vec<Transfer>> {
+    let rows = match project {
+        Some(p) => {
+            sqlx::query(
+                "SELECT doc FROM vol_transfers WHERE project_id = $1 ORDER BY created_at, id",
+            )
+            .bind(p.to_owned())
+            .fetch_all(pool)
+            .await?
+        }
+        None => {
+            sqlx::query("SELECT doc FROM vol_transfers ORDER BY created_at, id")
+                .fetch_all(pool)
+                .await?
+        }
+    };
+    rows.iter().map(decode).collect()
+}
+
+pub async fn delete_transfer(tx: &mut Tx, id: &str) -> Result<bool> {
+    let done = sqlx::query("DELETE FROM vol_transfers WHERE id = $1")
+        .bind(id.to_owned())
+        .execute(&mut **tx)
         .await?;
     Ok(done.rows_affected() > 0)
 }

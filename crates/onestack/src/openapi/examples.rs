@@ -82,6 +82,15 @@ pub fn request_body(method: &str, pattern: &str) -> Option<RequestBody> {
         ("POST", "compute/v2.1/servers/{id}/os-interface") => {
             json!({"interfaceAttachment": {"net_id": NETWORK}})
         }
+        ("POST", "volume/v3/os-volume-transfer" | "volume/v3/volume-transfers") => {
+            json!({"transfer": {"volume_id": VOLUME, "name": "t-new"}})
+        }
+        (
+            "POST",
+            "volume/v3/os-volume-transfer/{id}/accept" | "volume/v3/volume-transfers/{id}/accept",
+        ) => {
+            json!({"accept": {"auth_key": "0123456789abcdef"}})
+        }
         ("POST", "volume/v3/backups") => json!({"backup": {"volume_id": VOLUME, "name": "b-new"}}),
         ("PUT", "volume/v3/backups/{id}") => json!({"backup": {"name": "renamed"}}),
         ("POST", "volume/v3/backups/{id}/restore") => json!({"restore": {"name": "restored"}}),

@@ -267,6 +267,38 @@ pub async fn alice_world(cloud: &Cloud, env: &compute::Env<'_>) -> HashMap<Strin
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    // A volume of its own for the transfer: the offer holds it `awaiting-transfer`.
+    let offered = alice
+        .send(
+            Method::POST,
+            "/volume/v3/volumes",
+            Some(json!({"volume": {"size": 1, "name": "vol-t"}})),
+        )
+        .await;
+    assert_eq!(offered.status, StatusCode::ACCEPTED, "{}", offered.body);
+    let offered = offered.id("volume");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while alice
+        .send(Method::GET, &format!("/volume/v3/volumes/{offered}"), None)
+        .await
+        .body["volume"]["status"]
+        != "available"
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "vol-t never became available"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let transfer = alice
+        .send(
+            Method::POST,
+            "/volume/v3/os-volume-transfer",
+            Some(json!({"transfer": {"volume_id": offered, "name": "transfer-a"}})),
+        )
+        .await;
+    assert_eq!(transfer.status, StatusCode::ACCEPTED, "{}", transfer.body);
+    let transfer = transfer.id("transfer");
     let volume_type = admin
         .send(
             Method::POST,
@@ -281,6 +313,8 @@ pub async fn alice_world(cloud: &Cloud, env: &compute::Env<'_>) -> HashMap<Strin
         ("volumes/{id}", volume.as_str()),
         ("snapshots/{id}", &snapshot),
         ("backups/{id}", &backup),
+        ("os-volume-transfer/{id}", &transfer),
+        ("volume-transfers/{id}", &transfer),
         ("types/{id}", &volume_type),
         ("extra_specs/{key}", "multiattach"),
         ("servers/{id}", server.as_str()),

@@ -10,6 +10,7 @@ use crate::common::{Cloud, Reply};
 
 mod attach;
 mod backups;
+mod transfers;
 mod uploads;
 use crate::compute::{self, Client};
 

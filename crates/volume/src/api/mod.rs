@@ -6,6 +6,7 @@ mod input;
 mod listing;
 mod quotas;
 mod snapshots;
+mod transfers;
 mod types;
 mod volumes;
 
@@ -152,6 +153,7 @@ pub fn router(volumes: Shared) -> Router {
     use backups::*;
     use quotas::*;
     use snapshots::*;
+    use transfers::*;
     use types::*;
     use volumes::*;
     let v = |p: &str| format!("/v3{p}");
@@ -192,6 +194,26 @@ pub fn router(volumes: Shared) -> Router {
         )
         .route(&v("/backups/{id}/restore"), post(restore_backup))
         .route(&v("/backups/{id}/action"), post(backup_action_handler))
+        .route(
+            &v("/os-volume-transfer"),
+            get(list_transfers).post(create_transfer),
+        )
+        .route(&v("/os-volume-transfer/detail"), get(list_transfers_detail))
+        .route(
+            &v("/os-volume-transfer/{id}"),
+            get(show_transfer).delete(delete_transfer),
+        )
+        .route(&v("/os-volume-transfer/{id}/accept"), post(accept_transfer))
+        .route(
+            &v("/volume-transfers"),
+            get(list_transfers).post(create_transfer),
+        )
+        .route(&v("/volume-transfers/detail"), get(list_transfers_detail))
+        .route(
+            &v("/volume-transfers/{id}"),
+            get(show_transfer).delete(delete_transfer),
+        )
+        .route(&v("/volume-transfers/{id}/accept"), post(accept_transfer))
         .route(&v("/types"), get(list_types).post(create_type))
         .route(&v("/types/default"), get(show_default_type))
         .route(

@@ -8,6 +8,7 @@ pub mod backups;
 pub mod quotas;
 pub mod snapshot_input;
 pub mod snapshots;
+pub mod transfers;
 pub mod type_input;
 pub mod types;
 pub mod uploads;
