@@ -294,6 +294,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .release_orphan_ports()
         .await
         .map_err(|e| StartError::Compute(e.to_string()))?;
+    volumes.set_attacher(computes.clone());
     let compute_agent = start_compute_agent(&config, &computes, &data_dir)?;
     let validator: Arc<dyn TokenValidator> = Arc::new(Validator(identity.clone()));
     let configured_url =

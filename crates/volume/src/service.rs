@@ -19,6 +19,8 @@ pub struct Volumes {
     pub host: String,
     /// Where volumes made from images read them (through its typed calls).
     pub images: Arc<Images>,
+    /// Compute, for the block storage API's own attach calls (set once compute exists).
+    pub(crate) attacher: std::sync::OnceLock<Arc<dyn crate::ops::server_attach::ServerAttacher>>,
     changed: Arc<Notify>,
 }
 
@@ -32,6 +34,7 @@ impl Volumes {
             config,
             host,
             images,
+            attacher: std::sync::OnceLock::new(),
             changed: Arc::new(Notify::new()),
         }
     }

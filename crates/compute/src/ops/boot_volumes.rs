@@ -60,7 +60,7 @@ impl Computes {
                 .await;
             out.push(made);
             if let Err(e) = outcome {
-                self.drop_prepared(&out).await;
+                self.drop_prepared(&caller.project_id, &out).await;
                 return Err(e);
             }
         }
@@ -104,7 +104,17 @@ impl Computes {
                         source,
                         ..NewVolume::default()
                     };
-                    let volume = self.volumes.create_volume(caller, auth, new).await?;
+                    let volume = self
+                        .volumes
+                        .create_volume(caller, auth, new)
+                        .await
+                        .map_err(|e| match e {
+                            // Nova answers a quota it met on the way with 403.
+                            onestack_volume::error::Error::OverQuota { .. } => {
+                                Error::Forbidden(e.to_string())
+                            }
+                            other => other.into(),
+                        })?;
                     (volume.id, String::new())
                 }
             };
@@ -125,10 +135,14 @@ impl Computes {
 
     /// Gives back the volumes prepared for servers that were not made, deleting the ones
     /// made for them.
-    pub(super) async fn drop_prepared(&self, prepared: &[Vec<VolumeAttachment>]) {
+    pub(super) async fn drop_prepared(&self, project: &str, prepared: &[Vec<VolumeAttachment>]) {
         for attachment in prepared.iter().flatten() {
             if attachment.attachment_id.is_empty() {
-                if let Err(error) = self.volumes.delete_released(&attachment.volume_id).await {
+                if let Err(error) = self
+                    .volumes
+                    .delete_released(&attachment.volume_id, project)
+                    .await
+                {
                     tracing::warn!(volume = %attachment.volume_id, %error, "cannot delete a volume made for a server that was not made");
                 }
             } else {

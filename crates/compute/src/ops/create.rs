@@ -297,7 +297,7 @@ impl Computes {
             Ok(servers) => servers,
             Err(e) => {
                 self.release_ports(&nics_per_server.concat()).await;
-                self.drop_prepared(&volumes).await;
+                self.drop_prepared(&caller.project_id, &volumes).await;
                 return Err(e);
             }
         };

@@ -3,7 +3,9 @@
 //! disk in or out (a running guest by hot-plug, a stopped one at its next start) and
 //! reports back through [`Computes::volume_plugged`] and [`Computes::volume_unplugged`].
 
+use onestack_api::ApiError;
 use onestack_db::ids;
+use onestack_volume::ops::server_attach::{BoxFuture, ServerAttacher};
 
 use super::volume_input::{AttachVolume, AttachmentUpdate};
 use crate::error::{Error, Result};
@@ -262,7 +264,10 @@ impl Computes {
         for attachment in &server.volumes {
             self.give_back(attachment).await;
             if attachment.delete_on_termination
-                && let Err(error) = self.volumes.delete_released(&attachment.volume_id).await
+                && let Err(error) = self
+                    .volumes
+                    .delete_released(&attachment.volume_id, &server.project_id)
+                    .await
             {
                 tracing::warn!(server = %server.id, volume = %attachment.volume_id, %error, "cannot delete the volume with its server");
             }
@@ -314,6 +319,46 @@ impl Computes {
             "Instance {server_id} is being changed by others; its volume is settled on the next pass."
         )))
     }
+}
+
+/// The block storage API's own attach calls land here (`os-attach`, the attachments API).
+impl ServerAttacher for Computes {
+    fn attach<'a>(
+        &'a self,
+        caller: &'a Caller,
+        server_id: &'a str,
+        volume_id: &'a str,
+    ) -> BoxFuture<'a, onestack_volume::error::Result<String>> {
+        Box::pin(async move {
+            let request = AttachVolume {
+                volume_id: volume_id.to_owned(),
+                tag: None,
+                delete_on_termination: false,
+            };
+            self.attach_volume(caller, server_id, request)
+                .await
+                .map(|a| a.attachment_id)
+                .map_err(to_volume_error)
+        })
+    }
+
+    fn detach<'a>(
+        &'a self,
+        caller: &'a Caller,
+        server_id: &'a str,
+        volume_id: &'a str,
+    ) -> BoxFuture<'a, onestack_volume::error::Result<()>> {
+        Box::pin(async move {
+            self.detach_volume(caller, server_id, volume_id)
+                .await
+                .map_err(to_volume_error)
+        })
+    }
+}
+
+/// Compute's refusal as the block storage API answers it (the same envelope and status).
+fn to_volume_error(error: Error) -> onestack_volume::error::Error {
+    onestack_volume::error::Error::Api(ApiError::from(error))
 }
 
 fn not_attached(volume_id: &str) -> Error {

@@ -29,6 +29,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     IMAGE,
     FLAVOR,
     VOLUME,
+    SERVER,
 ];
 pub const NETWORK: &str = "<network id>";
 pub const EXTERNAL_NETWORK: &str = "<external network id>";
@@ -42,6 +43,7 @@ pub const PASSWORD: &str = "<password>";
 pub const IMAGE: &str = "<image id>";
 pub const FLAVOR: &str = "<flavor id>";
 pub const VOLUME: &str = "<volume id>";
+pub const SERVER: &str = "<server id>";
 
 /// An id-shaped value for routes whose target need not exist (a service id, a member).
 const ANY_ID: &str = "5a1c7e2e00004000800000000000a11e";
@@ -90,6 +92,9 @@ pub fn request_body(method: &str, pattern: &str) -> Option<RequestBody> {
             "volume/v3/os-volume-transfer/{id}/accept" | "volume/v3/volume-transfers/{id}/accept",
         ) => {
             json!({"accept": {"auth_key": "0123456789abcdef"}})
+        }
+        ("POST", "volume/v3/attachments") => {
+            json!({"attachment": {"volume_uuid": VOLUME, "instance_uuid": SERVER}})
         }
         ("POST", "volume/v3/backups") => json!({"backup": {"volume_id": VOLUME, "name": "b-new"}}),
         ("PUT", "volume/v3/backups/{id}") => json!({"backup": {"name": "renamed"}}),

@@ -510,6 +510,11 @@ pub const POLICY: &[(&str, &str, Rule)] = &[
     ("GET", "/volume", Public),
     ("GET", "/volume/openapi.json", Public),
     ("GET", "/volume/v3", Token),
+    ("GET", "/volume/v3/attachments", Reader),
+    ("POST", "/volume/v3/attachments", Member),
+    ("GET", "/volume/v3/attachments/detail", Reader),
+    ("GET", "/volume/v3/attachments/{id}", Reader),
+    ("DELETE", "/volume/v3/attachments/{id}", Member),
     ("GET", "/volume/v3/backups", Reader),
     ("POST", "/volume/v3/backups", Member),
     ("GET", "/volume/v3/backups/detail", Reader),
@@ -608,6 +613,7 @@ fn with_ids(value: Value, w: &HashMap<String, String>) -> Value {
                 examples::IMAGE => "images/{id}",
                 examples::FLAVOR => "flavors/{id}",
                 examples::VOLUME => "volumes/{id}",
+                examples::SERVER => "servers/{id}",
                 examples::PASSWORD => return Value::String("pw-alice".into()),
                 _ => return Value::String(text),
             };
@@ -809,6 +815,7 @@ fn every_placeholder_of_the_examples_is_filled() {
         "images/{id}",
         "flavors/{id}",
         "volumes/{id}",
+        "servers/{id}",
     ]
     .iter()
     .map(|k| ((*k).to_owned(), format!("id of {k}")))

@@ -299,6 +299,42 @@ pub async fn alice_world(cloud: &Cloud, env: &compute::Env<'_>) -> HashMap<Strin
         .await;
     assert_eq!(transfer.status, StatusCode::ACCEPTED, "{}", transfer.body);
     let transfer = transfer.id("transfer");
+    // A volume attached to the server, for the attachments API.
+    let plugged = alice
+        .send(
+            Method::POST,
+            "/volume/v3/volumes",
+            Some(json!({"volume": {"size": 1, "name": "vol-att"}})),
+        )
+        .await;
+    assert_eq!(plugged.status, StatusCode::ACCEPTED, "{}", plugged.body);
+    let plugged = plugged.id("volume");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while alice
+        .send(Method::GET, &format!("/volume/v3/volumes/{plugged}"), None)
+        .await
+        .body["volume"]["status"]
+        != "available"
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "vol-att never became available"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let attached = alice
+        .at("2.89")
+        .send(
+            Method::POST,
+            &format!("/compute/v2.1/servers/{server}/os-volume_attachments"),
+            Some(json!({"volumeAttachment": {"volumeId": plugged}})),
+        )
+        .await;
+    assert_eq!(attached.status, StatusCode::OK, "{}", attached.body);
+    let attachment = attached.body["volumeAttachment"]["attachment_id"]
+        .as_str()
+        .expect("an attachment id")
+        .to_owned();
     let volume_type = admin
         .send(
             Method::POST,
@@ -313,6 +349,7 @@ pub async fn alice_world(cloud: &Cloud, env: &compute::Env<'_>) -> HashMap<Strin
         ("volumes/{id}", volume.as_str()),
         ("snapshots/{id}", &snapshot),
         ("backups/{id}", &backup),
+        ("attachments/{id}", &attachment),
         ("os-volume-transfer/{id}", &transfer),
         ("volume-transfers/{id}", &transfer),
         ("types/{id}", &volume_type),

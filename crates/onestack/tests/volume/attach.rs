@@ -414,3 +414,105 @@ async fn servers_boot_from_volumes() {
         .len();
     assert_eq!(before, after);
 }
+
+#[tokio::test]
+async fn the_block_storage_api_attaches_through_compute() {
+    let cloud = Cloud::start().await;
+    let env = compute::env(&cloud).await;
+    let alice = &env.alice;
+    let image = alice.image("img", json!({})).await;
+    let server = alice.boot_active("vm", &image, json!({})).await;
+    let volume = new_volume(alice).await;
+    let at = Some("3.27");
+
+    // The attachments API: made through compute, so Nova's view has it too.
+    let old = call(alice, reqwest::Method::GET, "/attachments", None, None).await;
+    assert_eq!(old.status, StatusCode::NOT_FOUND, "{}", old.body);
+    let made = call(
+        alice,
+        reqwest::Method::POST,
+        "/attachments",
+        at,
+        Some(json!({"attachment": {"volume_uuid": volume, "instance_uuid": server}})),
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    let attachment = made.id("attachment");
+    assert_eq!(made.body["attachment"]["instance"], server.as_str());
+    in_use(alice, &volume).await;
+    let nova = alice
+        .get(&format!("/servers/{server}/os-volume_attachments"))
+        .await;
+    assert_eq!(
+        compute::values(&nova.body, "volumeAttachments", "volumeId"),
+        std::slice::from_ref(&volume)
+    );
+    let listed = call(alice, reqwest::Method::GET, "/attachments/detail", at, None).await;
+    assert_eq!(listed.body["attachments"][0]["id"], attachment.as_str());
+    assert_eq!(listed.body["attachments"][0]["status"], "attached");
+    assert_eq!(listed.body["attachments"][0]["attach_mode"], "rw");
+    let path = format!("/attachments/{attachment}");
+    let shown = call(alice, reqwest::Method::GET, &path, at, None).await;
+    assert_eq!(shown.body["attachment"]["volume_id"], volume.as_str());
+
+    // Another project neither sees nor makes them.
+    let bobs = call(&env.bob, reqwest::Method::GET, &path, at, None).await;
+    assert_eq!(bobs.status, StatusCode::NOT_FOUND, "{}", bobs.body);
+    let stolen = call(
+        &env.bob,
+        reqwest::Method::POST,
+        "/attachments",
+        at,
+        Some(json!({"attachment": {"volume_uuid": volume, "instance_uuid": server}})),
+    )
+    .await;
+    assert_eq!(stolen.status, StatusCode::NOT_FOUND, "{}", stolen.body);
+    let no_server = call(
+        alice,
+        reqwest::Method::POST,
+        "/attachments",
+        at,
+        Some(json!({"attachment": {"volume_uuid": volume}})),
+    )
+    .await;
+    assert_eq!(
+        no_server.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        no_server.body
+    );
+
+    // Deleting the attachment detaches the disk.
+    let deleted = call(alice, reqwest::Method::DELETE, &path, at, None).await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    available(alice, &volume).await;
+    let nova = alice
+        .get(&format!("/servers/{server}/os-volume_attachments"))
+        .await;
+    assert_eq!(nova.body["volumeAttachments"], json!([]));
+
+    // The old actions do the same.
+    let action = format!("/volumes/{volume}/action");
+    let attach = post(
+        alice,
+        &action,
+        json!({"os-attach": {"instance_uuid": server, "mountpoint": "/dev/vdb"}}),
+    )
+    .await;
+    assert_eq!(attach.status, StatusCode::ACCEPTED, "{}", attach.body);
+    let shown = in_use(alice, &volume).await;
+    let attachment = shown["attachments"][0]["attachment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let detach = post(
+        alice,
+        &action,
+        json!({"os-detach": {"attachment_id": attachment}}),
+    )
+    .await;
+    assert_eq!(detach.status, StatusCode::ACCEPTED, "{}", detach.body);
+    available(alice, &volume).await;
+    let nothing = post(alice, &action, json!({"os-detach": {}})).await;
+    assert_eq!(nothing.status, StatusCode::BAD_REQUEST, "{}", nothing.body);
+}

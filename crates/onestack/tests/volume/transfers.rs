@@ -31,6 +31,16 @@ async fn volumes_move_between_projects_with_the_key() {
     .id("snapshot");
     snapshot_available(alice, &snapshot).await;
 
+    // Snapshots left behind would be alice's data on bob's volume.
+    let without = call(
+        alice,
+        Method::POST,
+        "/volume-transfers",
+        Some("3.55"),
+        Some(json!({"transfer": {"volume_id": volume, "no_snapshots": true}})),
+    )
+    .await;
+    assert_eq!(without.status, StatusCode::BAD_REQUEST, "{}", without.body);
     let offered = post(
         alice,
         "/os-volume-transfer",

@@ -1,6 +1,7 @@
 //! The Block Storage v3 HTTP API: routes, the request context every handler takes, the
 //! project segment clients may put in URLs, version discovery.
 
+mod attachments;
 mod backups;
 mod input;
 mod listing;
@@ -150,6 +151,7 @@ async fn availability_zones(_: Ctx, State(v): State<Shared>) -> Json<Value> {
 
 /// The routes under the block storage prefix (`/volume`).
 pub fn router(volumes: Shared) -> Router {
+    use attachments::*;
     use backups::*;
     use quotas::*;
     use snapshots::*;
@@ -185,6 +187,15 @@ pub fn router(volumes: Shared) -> Router {
             get(show_snapshot)
                 .put(update_snapshot)
                 .delete(delete_snapshot),
+        )
+        .route(
+            &v("/attachments"),
+            get(list_attachments).post(create_attachment),
+        )
+        .route(&v("/attachments/detail"), get(list_attachments_detail))
+        .route(
+            &v("/attachments/{id}"),
+            get(show_attachment).delete(delete_attachment),
         )
         .route(&v("/backups"), get(list_backups).post(create_backup))
         .route(&v("/backups/detail"), get(list_backups_detail))

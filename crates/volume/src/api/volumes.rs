@@ -168,6 +168,27 @@ fn action(body: Value) -> Result<VolumeAction> {
         },
         "os-force_delete" => VolumeAction::ForceDelete,
         "os-volume_upload_image" => VolumeAction::UploadImage(upload_image(&args)?),
+        "os-attach" => VolumeAction::Attach {
+            server_id: match required("instance_uuid")? {
+                Value::String(s) => s,
+                other => {
+                    return Err(Error::Invalid(format!(
+                        "Invalid input for field/attribute instance_uuid. Value: {other}. is not of type 'string'"
+                    )));
+                }
+            },
+        },
+        "os-detach" => VolumeAction::Detach {
+            attachment_id: match arg("attachment_id") {
+                Value::Null => None,
+                Value::String(s) => Some(s),
+                other => {
+                    return Err(Error::Invalid(format!(
+                        "Invalid input for field/attribute attachment_id. Value: {other}. is not of type 'string'"
+                    )));
+                }
+            },
+        },
         other => {
             return Err(Error::Invalid(format!(
                 "There is no such action: {other}. Verify the request body and Content-Type header and try again."

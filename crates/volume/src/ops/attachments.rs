@@ -176,15 +176,24 @@ impl Volumes {
             .await
     }
 
-    /// A released volume a server was to take with it (`delete_on_termination`), in
-    /// whatever state (a volume still being made for a server that is gone is deleted
-    /// after it is made: the agent works one volume at a time).
-    pub async fn delete_released(&self, volume_id: &str) -> Result<()> {
+    /// A released volume a server of `project` was to take with it
+    /// (`delete_on_termination`): deleted only while it is still that project's and
+    /// available, in error, or still being made for the server (a volume being made is
+    /// deleted after it is made: the agent works one volume at a time). A volume given to
+    /// another project meanwhile, or busy with other work, stays.
+    pub async fn delete_released(&self, volume_id: &str, project: &str) -> Result<()> {
         let request = DeleteRequest {
             force: true,
             cascade: false,
         };
-        self.mark_deleting(volume_id, request, |_| true).await
+        self.mark_deleting(volume_id, request, |v| {
+            v.project_id == project
+                && matches!(
+                    v.status,
+                    VolumeStatus::Creating | VolumeStatus::Available | VolumeStatus::Error
+                )
+        })
+        .await
     }
 
     /// Applies `change` to the attachment (keep it: `true`; remove it: `false`) and settles

@@ -8,7 +8,9 @@ use onestack_db::now_micros;
 use super::backup_input::{BackupAction, BackupUpdate, NewBackup, Restore, RestoreRequest};
 use super::snapshots::snapshot_not_found;
 use crate::error::{Error, Result};
-use crate::model::{Backup, BackupStatus, SnapshotStatus, Versioned, Volume, VolumeStatus};
+use crate::model::{
+    Backup, BackupStatus, SnapshotStatus, Versioned, Volume, VolumeSource, VolumeStatus,
+};
 use crate::policy::Caller;
 use crate::service::Volumes;
 use crate::store;
@@ -61,7 +63,7 @@ impl Volumes {
         let mut data_timestamp = now_micros();
         if let Some(snapshot_id) = &new.snapshot_id {
             let snapshot = match store::snapshot(&mut *tx, snapshot_id).await? {
-                Some(s) if s.doc.volume_id == volume.id => s.doc,
+                Some(s) if s.doc.volume_id == volume.id && caller.owns(&s.doc.project_id) => s.doc,
                 _ => return Err(snapshot_not_found(snapshot_id)),
             };
             if snapshot.status != SnapshotStatus::Available {
@@ -73,10 +75,11 @@ impl Volumes {
             data_timestamp = snapshot.created_at;
         }
         let parent_id = if new.incremental {
+            // The project's own: a volume given away keeps its backups with the giver.
             let parent = store::backups_of_volume(&mut *tx, &volume.id)
                 .await?
                 .into_iter()
-                .rfind(|b| b.status == BackupStatus::Available)
+                .rfind(|b| b.status == BackupStatus::Available && b.project_id == volume.project_id)
                 .ok_or_else(|| {
                     Error::Invalid(
                         "Invalid backup: No backups available to do an incremental backup.".into(),
@@ -194,6 +197,10 @@ impl Volumes {
                 "Invalid backup: Incremental backups exist for this backup.".into(),
             ));
         }
+        if doc.status == BackupStatus::Creating {
+            // Forced while its data was being read: the volume is not being backed up now.
+            self.end_backing_up(&mut tx, &doc.volume_id).await?;
+        }
         doc.status = BackupStatus::Deleting;
         doc.updated_at = Some(now_micros());
         if !store::update_backup(&mut *tx, &doc, revision).await? {
@@ -248,6 +255,15 @@ impl Volumes {
                     return Err(Error::invalid_volume(format!(
                         "Volume to be restored to must be available, but the current status is \"{}\".",
                         volume.status
+                    )));
+                }
+                let copying = store::volumes_in_status(&mut *tx, VolumeStatus::Creating)
+                    .await?
+                    .into_iter()
+                    .any(|v| matches!(&v.doc.source, VolumeSource::Volume { volume_id: source } if source == volume_id));
+                if copying {
+                    return Err(Error::invalid_volume(format!(
+                        "Volume {volume_id} is being copied into a new volume; restore over it when that is done."
                     )));
                 }
                 if volume.size < backup.size {
@@ -319,6 +335,25 @@ impl Volumes {
         })
     }
 
+    /// The volume a forced-away backup was reading is not being backed up any more.
+    async fn end_backing_up(&self, tx: &mut onestack_db::Tx, volume_id: &str) -> Result<()> {
+        if let Some(Versioned {
+            doc: mut volume,
+            revision,
+        }) = store::volume(&mut **tx, volume_id).await?
+            && volume.status == VolumeStatus::BackingUp
+        {
+            volume.status = VolumeStatus::Available;
+            volume.updated_at = Some(now_micros());
+            if !store::update_volume(&mut **tx, &volume, revision).await? {
+                return Err(Error::Conflict(format!(
+                    "Volume {volume_id} changed meanwhile; try again."
+                )));
+            }
+        }
+        Ok(())
+    }
+
     pub async fn backup_action(
         &self,
         caller: &Caller,
@@ -334,9 +369,10 @@ impl Volumes {
                     ));
                 }
                 self.modify_backup(caller, id, |b| {
-                    if b.status == BackupStatus::Restoring {
+                    if matches!(b.status, BackupStatus::Creating | BackupStatus::Restoring) {
                         return Err(Error::Invalid(format!(
-                            "Invalid backup: Backup {id} is being restored; wait for it."
+                            "Invalid backup: Backup {id} is {}: the volume is in use by it; wait for it, or force-delete a backup being made.",
+                            b.status
                         )));
                     }
                     b.status = status;
@@ -362,7 +398,7 @@ fn check_backup_source(volume: &Volume, force: bool) -> Result<()> {
             "Backing up an in-use volume must use the force flag.",
         )),
         VolumeStatus::InUse => Err(Error::invalid_volume(format!(
-            "Volume {} is attached: backups of attached volumes are not supported yet; detach it (or back up a snapshot taken while it was detached).",
+            "Volume {} is attached: backups of attached volumes are not supported yet; detach it first.",
             volume.id
         ))),
         other => Err(Error::invalid_volume(format!(

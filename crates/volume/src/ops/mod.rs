@@ -6,6 +6,7 @@ pub mod attachments;
 pub mod backup_input;
 pub mod backups;
 pub mod quotas;
+pub mod server_attach;
 pub mod snapshot_input;
 pub mod snapshots;
 pub mod transfers;

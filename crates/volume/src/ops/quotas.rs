@@ -112,6 +112,35 @@ impl Volumes {
         )
     }
 
+    /// Refuses taking a volume of `volume_gb` with `snapshots` snapshots of `snapshot_gb` in
+    /// all beyond the project's quotas (all counted together).
+    pub(crate) async fn check_transfer_quota(
+        &self,
+        tx: &mut Tx,
+        project: &str,
+        volume_gb: u64,
+        snapshots: usize,
+        snapshot_gb: u64,
+    ) -> Result<()> {
+        self.check_quota(tx, project, 1, volume_gb).await?;
+        let limits = self.limits_of(&mut **tx, project).await?;
+        let used = store::usage(tx, project).await?;
+        let max = limits["snapshots"];
+        let snapshots = i64::try_from(snapshots).unwrap_or(i64::MAX);
+        if over(max, used.snapshots.saturating_add(snapshots)) {
+            return Err(Error::OverQuota {
+                class: "SnapshotLimitExceeded",
+                message: format!("Maximum number of snapshots allowed ({max}) exceeded"),
+            });
+        }
+        let gb = |g: u64| i64::try_from(g).unwrap_or(i64::MAX);
+        self.check_gigabytes(
+            limits["gigabytes"],
+            used,
+            gb(volume_gb).saturating_add(gb(snapshot_gb)),
+        )
+    }
+
     /// Refuses one more backup of `size` GiB beyond the project's quotas.
     pub(crate) async fn check_backup_quota(
         &self,

@@ -6,7 +6,7 @@ use onestack_db::now_micros;
 
 use super::snapshot_input::{NewSnapshot, SnapshotUpdate};
 use crate::error::{Error, Result};
-use crate::model::{Snapshot, SnapshotStatus, Versioned, Volume, VolumeStatus};
+use crate::model::{BackupStatus, Snapshot, SnapshotStatus, Versioned, Volume, VolumeStatus};
 use crate::policy::Caller;
 use crate::service::Volumes;
 use crate::store;
@@ -32,6 +32,13 @@ pub(crate) fn check_snapshot_deletable(
         return Err(Error::Invalid(format!(
             "Invalid snapshot: Snapshot status must be available or error and must not be part of a group, currently {}.",
             snapshot.status
+        )));
+    }
+    if dependents.iter().any(|v| !v.doc.attachments.is_empty()) {
+        // Deleting flattens them, which cannot happen under a guest that has one open.
+        return Err(Error::Invalid(format!(
+            "Invalid snapshot: a volume made from snapshot {} is attached; detach it first.",
+            snapshot.id
         )));
     }
     if dependents
@@ -162,6 +169,15 @@ impl Volumes {
         };
         let dependents = store::volumes_on_snapshot(&mut *tx, id).await?;
         check_snapshot_deletable(&doc, &dependents)?;
+        let backing_up = store::backups_of_volume(&mut *tx, &doc.volume_id)
+            .await?
+            .into_iter()
+            .any(|b| b.snapshot_id.as_deref() == Some(id) && b.status == BackupStatus::Creating);
+        if backing_up {
+            return Err(Error::Invalid(format!(
+                "Invalid snapshot: snapshot {id} is being backed up; delete it when that is done."
+            )));
+        }
         doc.status = SnapshotStatus::Deleting;
         doc.updated_at = Some(now_micros());
         if !store::update_snapshot(&mut *tx, &doc, revision).await? {

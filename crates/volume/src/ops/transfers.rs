@@ -67,6 +67,17 @@ impl Volumes {
                 volume.status
             )));
         }
+        // Snapshots left behind would be the giver's data on the taker's volume.
+        if new.no_snapshots
+            && !store::snapshots_of_volume(&mut *tx, &volume.id)
+                .await?
+                .is_empty()
+        {
+            return Err(Error::invalid_volume(format!(
+                "volume {} has snapshots: transfer it with them, or delete them first.",
+                volume.id
+            )));
+        }
         let key = random_hex(8);
         let salt = random_hex(8);
         let transfer = Transfer {
@@ -148,12 +159,15 @@ impl Volumes {
             store::snapshots_of_volume(&mut *tx, &volume.doc.id).await?
         };
         let project = &caller.project_id;
-        self.check_quota(&mut tx, project, 1, volume.doc.size)
-            .await?;
-        for s in &snapshots {
-            self.check_snapshot_quota(&mut tx, project, s.doc.size)
-                .await?;
-        }
+        let snapshot_gb: u64 = snapshots.iter().map(|s| s.doc.size).sum();
+        self.check_transfer_quota(
+            &mut tx,
+            project,
+            volume.doc.size,
+            snapshots.len(),
+            snapshot_gb,
+        )
+        .await?;
         let now = now_micros();
         for Versioned { mut doc, revision } in snapshots {
             doc.project_id.clone_from(project);

@@ -52,6 +52,14 @@ pub enum VolumeAction {
     /// Admins only: delete whatever the status.
     ForceDelete,
     UploadImage(UploadImage),
+    /// `os-attach`: attach to the server, through compute.
+    Attach {
+        server_id: String,
+    },
+    /// `os-detach`: detach (the attachment named, or the only one), through compute.
+    Detach {
+        attachment_id: Option<String>,
+    },
 }
 
 /// `os-volume_upload_image`: the volume's data into a new image.

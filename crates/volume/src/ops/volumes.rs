@@ -553,6 +553,14 @@ impl Volumes {
                 .await
                 .map(drop)
             }
+            VolumeAction::Attach { server_id } => self
+                .attach_to_server(caller, id, &server_id)
+                .await
+                .map(drop),
+            VolumeAction::Detach { attachment_id } => self
+                .detach_from_server(caller, id, attachment_id.as_deref())
+                .await
+                .map(drop),
             VolumeAction::UploadImage(request) => {
                 self.upload_to_image(caller, id, request).await.map(drop)
             }
