@@ -295,6 +295,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .await
         .map_err(|e| StartError::Compute(e.to_string()))?;
     volumes.set_attacher(computes.clone());
+    computes
+        .repair_attachments()
+        .await
+        .map_err(|e| StartError::Compute(e.to_string()))?;
     let compute_agent = start_compute_agent(&config, &computes, &data_dir)?;
     let validator: Arc<dyn TokenValidator> = Arc::new(Validator(identity.clone()));
     let configured_url =

@@ -258,6 +258,43 @@ impl Computes {
         )))
     }
 
+    /// Repairs what a crash between the two services' writes can leave, at start (no
+    /// request is in flight then): an attachment the block storage service holds for a
+    /// server that is gone or does not list it is released; one it has `detaching` for a
+    /// server that still lists it attached is attached again, so a detach can be retried.
+    /// Returns how many it repaired.
+    pub async fn repair_attachments(&self) -> Result<usize> {
+        let mut repaired = 0;
+        for (volume_id, attachment) in self.volumes.all_attachments().await? {
+            let server = store::server(&self.pool, &attachment.server_id).await?;
+            let listed = server.as_ref().and_then(|s| {
+                s.doc
+                    .volumes
+                    .iter()
+                    .find(|v| v.attachment_id == attachment.id)
+            });
+            match listed {
+                None => {
+                    tracing::warn!(volume = %volume_id, server = %attachment.server_id, "releasing an attachment its server does not hold");
+                    self.volumes.release(&volume_id, &attachment.id).await?;
+                    repaired += 1;
+                }
+                Some(v)
+                    if v.state == VolumeAttachState::Attached
+                        && attachment.status == onestack_volume::model::AttachStatus::Detaching =>
+                {
+                    tracing::warn!(volume = %volume_id, server = %attachment.server_id, "a detach was cut short: the volume is attached again");
+                    self.volumes
+                        .detach_failed(&volume_id, &attachment.id)
+                        .await?;
+                    repaired += 1;
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(repaired)
+    }
+
     /// Gives every volume of a deleted server back, deleting those that were to go with
     /// it; a failure is logged (the volume stays for an admin to deal with).
     pub(crate) async fn release_volumes(&self, server: &Server) {

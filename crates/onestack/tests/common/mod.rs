@@ -191,6 +191,17 @@ impl Cloud {
         }
     }
 
+    /// Stops the cloud and starts it again on the same data directory (a new port): what a
+    /// host restart does to the control plane.
+    pub async fn restart(&mut self) {
+        drop(self.running.take());
+        let running = onestack::start(test_config(&self.data_dir))
+            .await
+            .expect("onestack starts again");
+        self.url = format!("http://{}", running.addr);
+        self.running = Some(running);
+    }
+
     pub fn identity(&self, path: &str) -> String {
         format!("{}/identity/v3{path}", self.url)
     }

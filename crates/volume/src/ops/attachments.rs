@@ -113,6 +113,18 @@ impl Volumes {
         Ok(())
     }
 
+    /// Every attachment of every volume, with its volume: for compute's start-up repair.
+    pub async fn all_attachments(&self) -> Result<Vec<(String, Attachment)>> {
+        Ok(store::volumes(&self.pool, None)
+            .await?
+            .into_iter()
+            .flat_map(|v| {
+                let id = v.id;
+                v.attachments.into_iter().map(move |a| (id.clone(), a))
+            })
+            .collect())
+    }
+
     /// What the host plugging the attachment in needs: `None` when the volume or the
     /// attachment is gone.
     pub async fn plug_target(
