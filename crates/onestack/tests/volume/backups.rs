@@ -2,30 +2,22 @@
 //! volumes and over existing ones with the bytes of their point in time, deleted in the
 //! order incremental backups allow; and what the API refuses.
 
-use std::path::Path;
-use std::time::Duration;
-
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use std::path::Path;
 
-use super::{WAIT, available, backing_of, call, file_of, get, post};
+use super::{available, backing_of, call, file_of, get, post, wait_for_reply};
 use crate::common::Cloud;
 use crate::compute::{self, Client};
 
 async fn backup_status(client: &Client<'_>, id: &str, status: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let reply = get(client, &format!("/backups/{id}")).await;
-        if reply.body["backup"]["status"] == status {
-            return reply.body["backup"].clone();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "backup {id} never became {status}: {}",
-            reply.body
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let path = format!("/backups/{id}");
+    wait_for_reply(client, &path, status, |r| {
+        r.body["backup"]["status"] == status
+    })
+    .await
+    .body["backup"]
+        .clone()
 }
 
 /// Writes `pattern` over the 64 KiB at `offset` of a volume's file.
@@ -193,7 +185,7 @@ async fn backups_keep_points_in_time_whole_and_incremental() {
     for id in [&incremental, &full] {
         let gone = call(alice, Method::DELETE, &format!("/backups/{id}"), None, None).await;
         assert_eq!(gone.status, StatusCode::ACCEPTED, "{}", gone.body);
-        super::wait_for_reply(alice, &format!("/backups/{id}"), "deleted", |r| {
+        wait_for_reply(alice, &format!("/backups/{id}"), "deleted", |r| {
             r.status == StatusCode::NOT_FOUND
         })
         .await;

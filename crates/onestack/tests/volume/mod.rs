@@ -54,20 +54,10 @@ async fn wait_for(
     what: &str,
     done: impl Fn(&Reply) -> bool,
 ) -> Value {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let reply = get(client, &format!("/volumes/{id}")).await;
-        if done(&reply) {
-            return reply.body["volume"].clone();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "volume {id} never became {what}: {} {}",
-            reply.status,
-            reply.body
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_reply(client, &format!("/volumes/{id}"), what, done)
+        .await
+        .body["volume"]
+        .clone()
 }
 
 /// Polls `path` until `done` holds; panics after [`WAIT`] saying `what`.
@@ -881,19 +871,13 @@ fn backing_of(path: &std::path::Path) -> Option<String> {
 }
 
 async fn snapshot_available(client: &Client<'_>, id: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let reply = get(client, &format!("/snapshots/{id}")).await;
-        if reply.body["snapshot"]["status"] == "available" {
-            return reply.body["snapshot"].clone();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "snapshot {id}: {}",
-            reply.body
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let path = format!("/snapshots/{id}");
+    wait_for_reply(client, &path, "available", |r| {
+        r.body["snapshot"]["status"] == "available"
+    })
+    .await
+    .body["snapshot"]
+        .clone()
 }
 
 #[tokio::test]

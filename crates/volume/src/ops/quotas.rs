@@ -96,20 +96,7 @@ impl Volumes {
         project: &str,
         size: u64,
     ) -> Result<()> {
-        let limits = self.limits_of(&mut **tx, project).await?;
-        let used = store::usage(tx, project).await?;
-        let max = limits["snapshots"];
-        if over(max, used.snapshots + 1) {
-            return Err(Error::OverQuota {
-                class: "SnapshotLimitExceeded",
-                message: format!("Maximum number of snapshots allowed ({max}) exceeded"),
-            });
-        }
-        self.check_gigabytes(
-            limits["gigabytes"],
-            used,
-            i64::try_from(size).unwrap_or(i64::MAX),
-        )
+        self.check_snapshots_quota(tx, project, 1, size).await
     }
 
     /// Refuses taking a volume of `volume_gb` with `snapshots` snapshots of `snapshot_gb` in
@@ -123,21 +110,32 @@ impl Volumes {
         snapshot_gb: u64,
     ) -> Result<()> {
         self.check_quota(tx, project, 1, volume_gb).await?;
+        let count = i64::try_from(snapshots).unwrap_or(i64::MAX);
+        self.check_snapshots_quota(tx, project, count, volume_gb.saturating_add(snapshot_gb))
+            .await
+    }
+
+    /// Refuses `count` more snapshots, and `gigabytes` more GiB, beyond the project's quotas.
+    async fn check_snapshots_quota(
+        &self,
+        tx: &mut Tx,
+        project: &str,
+        count: i64,
+        gigabytes: u64,
+    ) -> Result<()> {
         let limits = self.limits_of(&mut **tx, project).await?;
         let used = store::usage(tx, project).await?;
         let max = limits["snapshots"];
-        let snapshots = i64::try_from(snapshots).unwrap_or(i64::MAX);
-        if over(max, used.snapshots.saturating_add(snapshots)) {
+        if over(max, used.snapshots.saturating_add(count)) {
             return Err(Error::OverQuota {
                 class: "SnapshotLimitExceeded",
                 message: format!("Maximum number of snapshots allowed ({max}) exceeded"),
             });
         }
-        let gb = |g: u64| i64::try_from(g).unwrap_or(i64::MAX);
         self.check_gigabytes(
             limits["gigabytes"],
             used,
-            gb(volume_gb).saturating_add(gb(snapshot_gb)),
+            i64::try_from(gigabytes).unwrap_or(i64::MAX),
         )
     }
 
