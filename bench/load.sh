@@ -10,7 +10,7 @@
 #
 # usage: bench/load.sh                    (1 minute: what CI runs)
 #        DURATION=600 bench/load.sh       (the 10-minute soak: RSS growth must stay under 5%)
-#   CLIENTS=8 DURATION=60 WARMUP=<20% of DURATION, at least 10>   sizes, in seconds
+#   CLIENTS=8 DURATION=60 WARMUP=<20% of DURATION, at least 30>   sizes, in seconds
 #   LOAD_STRICT_GROWTH=1    the long-run memory bound (RSS growth < 5%) in a short run too
 #   BIN=path/to/onestack    the binary (default target/release/onestack)
 #   ONESTACK_PORT=5500      RESULTS_DIR=...   any ONESTACK_* variable reaches the server
