@@ -95,10 +95,7 @@ impl VolumeAgent {
             }
             _ => return Outcome::Done,
         };
-        match done {
-            Ok(()) => Outcome::Done,
-            Err(e) => Outcome::Failed(e.to_string()),
-        }
+        settled(done)
     }
 
     async fn backup_work(&self, backup: &Backup) -> Outcome {
@@ -139,10 +136,7 @@ impl VolumeAgent {
             }
             _ => return Outcome::Done,
         };
-        match done {
-            Ok(()) => Outcome::Done,
-            Err(e) => Outcome::Failed(e.to_string()),
-        }
+        settled(done)
     }
 
     async fn carry_out(&self, work: &Versioned<Volume>) -> Outcome {
@@ -183,10 +177,7 @@ impl VolumeAgent {
             }
             _ => return Outcome::Done,
         };
-        match done {
-            Ok(()) => Outcome::Done,
-            Err(e) => Outcome::Failed(e.to_string()),
-        }
+        settled(done)
     }
 }
 
@@ -219,6 +210,14 @@ impl VolumeAgent {
                 Outcome::Failed(reason)
             }
         }
+    }
+}
+
+/// The outcome of work that leaves the resource in place.
+fn settled(done: Result<(), onestack_virt::Error>) -> Outcome {
+    match done {
+        Ok(()) => Outcome::Done,
+        Err(e) => Outcome::Failed(e.to_string()),
     }
 }
 

@@ -7,6 +7,7 @@ use onestack_db::now_micros;
 
 use super::backup_input::{BackupAction, BackupUpdate, NewBackup, Restore, RestoreRequest};
 use super::snapshots::snapshot_not_found;
+use super::volumes::owned_volume;
 use crate::error::{Error, Result};
 use crate::model::{
     Backup, BackupStatus, SnapshotStatus, Versioned, Volume, VolumeSource, VolumeStatus,
@@ -55,10 +56,7 @@ impl Volumes {
         let Versioned {
             doc: mut volume,
             revision,
-        } = match store::volume(&mut *tx, &new.volume_id).await? {
-            Some(v) if caller.owns(&v.doc.project_id) => v,
-            _ => return Err(Error::volume_not_found(&new.volume_id)),
-        };
+        } = owned_volume(&mut *tx, caller, &new.volume_id).await?;
         check_backup_source(&volume, new.force)?;
         let mut data_timestamp = now_micros();
         if let Some(snapshot_id) = &new.snapshot_id {
@@ -247,10 +245,7 @@ impl Volumes {
                 let Versioned {
                     doc: mut volume,
                     revision,
-                } = match store::volume(&mut *tx, volume_id).await? {
-                    Some(v) if caller.owns(&v.doc.project_id) => v,
-                    _ => return Err(Error::volume_not_found(volume_id)),
-                };
+                } = owned_volume(&mut *tx, caller, volume_id).await?;
                 if volume.status != VolumeStatus::Available {
                     return Err(Error::invalid_volume(format!(
                         "Volume to be restored to must be available, but the current status is \"{}\".",

@@ -5,6 +5,7 @@
 use onestack_db::now_micros;
 
 use super::snapshot_input::{NewSnapshot, SnapshotUpdate};
+use super::volumes::owned_volume;
 use crate::error::{Error, Result};
 use crate::model::{BackupStatus, Snapshot, SnapshotStatus, Versioned, Volume, VolumeStatus};
 use crate::policy::Caller;
@@ -81,10 +82,7 @@ impl Volumes {
     pub async fn create_snapshot(&self, caller: &Caller, new: NewSnapshot) -> Result<Snapshot> {
         caller.require_writer("volume:create_snapshot")?;
         let mut tx = store::begin_write(&self.pool).await?;
-        let volume = match store::volume(&mut *tx, &new.volume_id).await? {
-            Some(v) if caller.owns(&v.doc.project_id) => v.doc,
-            _ => return Err(Error::volume_not_found(&new.volume_id)),
-        };
+        let volume = owned_volume(&mut *tx, caller, &new.volume_id).await?.doc;
         if new.force && volume.status == VolumeStatus::InUse {
             // The guest writes the file: a copy now would be no point in time.
             return Err(Error::invalid_volume(format!(

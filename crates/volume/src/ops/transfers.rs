@@ -7,6 +7,7 @@ use onestack_db::now_micros;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use super::volumes::owned_volume;
 use crate::error::{Error, Result};
 use crate::model::{Transfer, Versioned, VolumeStatus};
 use crate::policy::Caller;
@@ -57,10 +58,7 @@ impl Volumes {
         let Versioned {
             doc: mut volume,
             revision,
-        } = match store::volume(&mut *tx, &new.volume_id).await? {
-            Some(v) if caller.owns(&v.doc.project_id) => v,
-            _ => return Err(Error::volume_not_found(&new.volume_id)),
-        };
+        } = owned_volume(&mut *tx, caller, &new.volume_id).await?;
         if volume.status != VolumeStatus::Available {
             return Err(Error::invalid_volume(format!(
                 "status must be available, but the current status is {}.",

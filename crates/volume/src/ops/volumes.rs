@@ -154,6 +154,19 @@ fn image_metadata(image: &Image) -> BTreeMap<String, String> {
     out
 }
 
+/// The volume, read on `e` (a write transaction), if the caller may see it; others'
+/// volumes are not found.
+pub(crate) async fn owned_volume<'c, E: sqlx::Executor<'c, Database = onestack_db::Any>>(
+    e: E,
+    caller: &Caller,
+    id: &str,
+) -> Result<Versioned<Volume>> {
+    match store::volume(e, id).await? {
+        Some(v) if caller.owns(&v.doc.project_id) => Ok(v),
+        _ => Err(Error::volume_not_found(id)),
+    }
+}
+
 impl Volumes {
     /// The volume if the caller may see it; others' volumes are not found.
     pub(crate) async fn find_volume(&self, caller: &Caller, id: &str) -> Result<Versioned<Volume>> {
