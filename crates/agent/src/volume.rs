@@ -11,7 +11,8 @@ use std::time::Duration;
 use onestack_virt::{BackupStore, VolumeFiles};
 use onestack_volume::Volumes;
 use onestack_volume::model::{
-    Backup, BackupStatus, Snapshot, SnapshotStatus, Versioned, Volume, VolumeSource, VolumeStatus,
+    BackendReport, Backup, BackupStatus, Snapshot, SnapshotStatus, Versioned, Volume, VolumeSource,
+    VolumeStatus,
 };
 use onestack_volume::ops::agent::Outcome;
 use tokio::sync::watch;
@@ -182,6 +183,19 @@ impl VolumeAgent {
 }
 
 impl VolumeAgent {
+    /// Tells the block storage service that this agent runs and how much space its
+    /// backend's filesystem has (`df`'s size and available space).
+    fn report(&self) {
+        match self.files.capacity() {
+            Ok((total_bytes, free_bytes)) => self.volumes.report_backend(BackendReport {
+                total_bytes,
+                free_bytes,
+                at: onestack_db::now_micros(),
+            }),
+            Err(error) => tracing::warn!(%error, "cannot measure the volume backend's space"),
+        }
+    }
+
     /// Converts the volume's data to the image's format and fills the image with it; an
     /// image that gets no data is removed.
     async fn upload(&self, volume: &Volume) -> Outcome {
@@ -237,6 +251,7 @@ pub fn spawn(
                 Ok(n) => tracing::info!(volumes = n, "volume work done"),
                 Err(error) => tracing::warn!(%error, "volume pass failed; retrying"),
             }
+            agent.report();
             tokio::select! {
                 _ = changes.notified() => {}
                 _ = tokio::time::sleep(RESYNC) => {}

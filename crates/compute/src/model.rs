@@ -107,6 +107,10 @@ pub struct VolumeAttachment {
     #[serde(default)]
     pub boot_index: Option<i64>,
     pub state: VolumeAttachState,
+    /// The size (GiB) the block storage service grew the attached volume to, which the
+    /// server's host has yet to give the guest (Cinder 3.42's extend of an in-use volume).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grow_to_gb: Option<u64>,
 }
 
 impl VolumeAttachment {

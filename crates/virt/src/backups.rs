@@ -1,8 +1,12 @@
 //! Where volume backups are kept. [`BackupStore`] is the seam: [`FileBackups`] keeps them
-//! under the data directory, a whole backup as one compressed qcow2, an incremental one as
-//! a qcow2 whose backing file is its parent's and which holds only the clusters whose
-//! content differs from it ([`disks::diff_overlay`]). An object store keeps the same three
-//! operations.
+//! under the data directory, a whole backup as one qcow2 holding the volume's allocated
+//! clusters, an incremental one as a qcow2 whose backing file is its parent's and which
+//! holds only the clusters whose content differs from it ([`disks::diff_overlay`]). An
+//! object store keeps the same three operations.
+//!
+//! Backups are not compressed: qcow2's zlib compression ran at 26 MB/s here (a 256 MiB
+//! volume took 9.8 s), a twentieth of the disk's speed, and what a volume never wrote
+//! (zeros) is left out of the copy anyway.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -82,9 +86,10 @@ impl BackupStore for FileBackups {
                 return Err(Error::io(parent, std::io::ErrorKind::NotFound.into()));
             }
             match &parent {
-                Some(parent) => disks::diff_overlay(source, parent, &dest).await,
-                None => disks::compressed_copy(source, &dest).await,
+                Some(parent) => disks::diff_overlay(source, parent, &dest).await?,
+                None => disks::convert_to_qcow2(source, "qcow2", &dest).await?,
             }
+            disks::sync_to_disk(&dest).await
         })
     }
 

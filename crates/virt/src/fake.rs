@@ -208,6 +208,28 @@ impl Fake {
         })
     }
 
+    pub async fn resize_volume(&self, uuid: &str, volume_id: &str, bytes: u64) -> Result<()> {
+        validate::uuid(volume_id)?;
+        self.with(uuid, |g| {
+            require(
+                g,
+                "resize_volume",
+                PLUGGABLE,
+                "running, paused or shut down",
+            )?;
+            // No disk to grow here: the block storage service's file is the truth.
+            let mut attached = g.spec.volumes.iter().chain(g.spec.root.volume());
+            if attached.any(|v| v.volume_id == volume_id) && bytes > 0 {
+                Ok(())
+            } else {
+                Err(Error::invalid(
+                    "volume (not attached to this guest)",
+                    volume_id,
+                ))
+            }
+        })
+    }
+
     pub async fn pause(&self, uuid: &str) -> Result<()> {
         self.with(uuid, |g| {
             require(

@@ -20,7 +20,7 @@
 //! | `qemu` | the QEMU driver |
 //! | `fake` | the in-memory driver |
 //! | `volumes` | the file volume backend: one qcow2 per volume |
-//! | `backups` | the backup store seam and its file store: one compressed qcow2 per backup, incremental ones on their parent |
+//! | `backups` | the backup store seam and its file store: one qcow2 per backup, incremental ones on their parent |
 //! | `spec`, `layout`, `validate` | the guest spec and power states, the instance dir's files, input checks |
 #![allow(
     clippy::disallowed_methods,
@@ -48,6 +48,7 @@ use std::time::Duration;
 
 pub use accel::{Accel, AccelChoice, cpuinfo_has_virt, detect_accel};
 pub use backups::{BackupStore, BoxFuture, FileBackups};
+pub use disks::GIB;
 pub use error::{Error, Result};
 pub use fake::Fake;
 pub use qemu::{Qemu, QemuConfig};
@@ -188,6 +189,13 @@ impl Driver {
         timeout: Duration,
     ) -> Result<()> {
         dispatch!(self, d => d.detach_volume(uuid, volume_id, timeout).await)
+    }
+
+    /// Grows an attached (or root) volume to `bytes`: by QMP `block_resize` in a running or
+    /// paused guest, which sees the new capacity at once; in the file for a stopped one.
+    /// Refused while suspended. Idempotent.
+    pub async fn resize_volume(&self, uuid: &str, volume_id: &str, bytes: u64) -> Result<()> {
+        dispatch!(self, d => d.resize_volume(uuid, volume_id, bytes).await)
     }
 
     pub async fn pause(&self, uuid: &str) -> Result<()> {

@@ -315,6 +315,37 @@ impl Qemu {
         save_spec(&layout, &spec).await
     }
 
+    /// Grows an attached volume (or a root volume) to `bytes`: a running or paused guest's
+    /// QEMU resizes it (QMP `block_resize`, and the guest sees the new capacity), a
+    /// stopped guest's file is grown. Idempotent.
+    pub async fn resize_volume(&self, uuid: &str, volume_id: &str, bytes: u64) -> Result<()> {
+        let layout = self.layout(uuid)?;
+        validate::uuid(volume_id)?;
+        let _guard = self.lock(uuid).await;
+        let spec = load_spec(&layout)
+            .await?
+            .ok_or_else(|| Error::NotFound(uuid.into()))?;
+        let disk = spec
+            .volumes
+            .iter()
+            .chain(spec.root.volume())
+            .find(|v| v.volume_id == volume_id)
+            .ok_or_else(|| Error::invalid("volume (not attached to this guest)", volume_id))?;
+        if running_pid(&layout, uuid).is_some() {
+            let mut resize = node_name(&disk.qemu_id());
+            resize["size"] = bytes.into();
+            self.qmp(&layout)
+                .await?
+                .execute("block_resize", Some(resize))
+                .await?;
+            Ok(())
+        } else {
+            // A suspended guest's saved state belongs to the disk sizes it was taken with.
+            self.require_off(&layout, uuid, "resize_volume").await?;
+            disks::grow(&disk.path, bytes).await.map(drop)
+        }
+    }
+
     // ---- power ----
 
     /// Starts the guest. Starting a guest whose QEMU already runs is a no-op (`Ok`), whatever

@@ -74,6 +74,17 @@ impl VolumeFiles {
         disks::grow(&dest, size).await.map(drop)
     }
 
+    /// (size, available space) in bytes of the filesystem the volumes are on.
+    pub fn capacity(&self) -> Result<(u64, u64)> {
+        let fs = nix::sys::statvfs::statvfs(&self.dir)
+            .map_err(|e| Error::io(&self.dir, std::io::Error::from(e)))?;
+        let block = fs.fragment_size();
+        Ok((
+            fs.blocks().saturating_mul(block),
+            fs.blocks_available().saturating_mul(block),
+        ))
+    }
+
     /// The file of snapshot `id`.
     pub fn snapshot_path(&self, id: &str) -> Result<PathBuf> {
         Ok(self.dir.join(format!("snapshot-{}", validate::uuid(id)?)))

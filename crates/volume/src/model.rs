@@ -1,6 +1,6 @@
 //! The block storage domain types: what `store` keeps, `ops` works on and `views` renders.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -246,9 +246,18 @@ pub struct VolumeType {
     pub is_public: bool,
     pub extra_specs: BTreeMap<String, String>,
     pub created_at: i64,
+    /// The projects a private type is shared with (`os-volume-type-access`).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub projects: BTreeSet<String>,
 }
 
 impl VolumeType {
+    /// Whether `caller` may see and use the type: a public one, a private one shared with
+    /// the caller's project, or any for an admin.
+    pub fn usable_by(&self, caller: &onestack_api::Caller) -> bool {
+        self.is_public || caller.admin || self.projects.contains(&caller.project_id)
+    }
+
     /// Cinder's `multiattach` extra spec (`<is> True`): volumes of this type may be
     /// attached to several servers at once.
     pub fn multiattach(&self) -> bool {
@@ -263,4 +272,14 @@ impl VolumeType {
 pub struct Versioned<T> {
     pub doc: T,
     pub revision: i64,
+}
+
+/// What a volume agent says about its backend after each pass (Cinder's volume service
+/// reports its capabilities to the scheduler the same way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackendReport {
+    pub total_bytes: u64,
+    pub free_bytes: u64,
+    /// When (µs since the epoch).
+    pub at: i64,
 }

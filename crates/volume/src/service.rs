@@ -9,7 +9,7 @@ use tokio::sync::Notify;
 
 use crate::config::VolumeConfig;
 use crate::error::Result;
-use crate::model::VolumeType;
+use crate::model::{BackendReport, VolumeType};
 use crate::store::{self, TypeKey};
 
 pub struct Volumes {
@@ -21,11 +21,13 @@ pub struct Volumes {
     pub images: Arc<Images>,
     /// Compute, for the block storage API's own attach calls (set once compute exists).
     pub(crate) attacher: std::sync::OnceLock<Arc<dyn crate::ops::server_attach::ServerAttacher>>,
+    /// What this host's volume agent last reported about its backend.
+    pub(crate) report: std::sync::Mutex<Option<BackendReport>>,
     changed: Arc<Notify>,
 }
 
 /// The backend and pool part of a volume's host (`host@backend#pool`).
-const BACKEND: &str = "file";
+pub(crate) const BACKEND: &str = "file";
 
 impl Volumes {
     pub fn new(pool: Pool, config: VolumeConfig, host: String, images: Arc<Images>) -> Self {
@@ -35,7 +37,20 @@ impl Volumes {
             host,
             images,
             attacher: std::sync::OnceLock::new(),
+            report: std::sync::Mutex::new(None),
             changed: Arc::new(Notify::new()),
+        }
+    }
+
+    /// This host's backend, in Cinder's `host@backend` form (its volume service's host).
+    pub fn backend_host(&self) -> String {
+        format!("{}@{BACKEND}", self.host)
+    }
+
+    /// The volume agent's report after each pass: the backend's space, and that it runs.
+    pub fn report_backend(&self, report: BackendReport) {
+        if let Ok(mut last) = self.report.lock() {
+            *last = Some(report);
         }
     }
 
@@ -69,6 +84,7 @@ impl Volumes {
             is_public: true,
             extra_specs: Default::default(),
             created_at: now_micros(),
+            projects: Default::default(),
         };
         let mut tx = store::begin_write(&self.pool).await?;
         store::insert_type(&mut tx, &default).await?;

@@ -176,6 +176,18 @@ pub async fn volumes_in_status<'c, E: Executor<'c, Database = Any>>(
 }
 
 /// The volumes on `host` whose status asks the agent for work.
+/// (volumes, GiB) this host's backend holds: what Cinder reports as its pool's
+/// `allocated_capacity_gb`.
+pub async fn allocated(pool: &Pool, host: &str) -> Result<(i64, i64)> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(size_gb), 0) AS BIGINT) AS gb FROM vol_volumes WHERE host = $1",
+    )
+    .bind(host.to_owned())
+    .fetch_one(pool)
+    .await?;
+    Ok((row.try_get("n")?, row.try_get("gb")?))
+}
+
 pub async fn pending(pool: &Pool, host: &str) -> Result<Vec<Versioned<Volume>>> {
     let [a, b, c, d] = VolumeStatus::PENDING;
     let rows = sqlx::query(

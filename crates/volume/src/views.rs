@@ -13,6 +13,7 @@ use crate::model::{
     AttachStatus, Backup, Snapshot, SnapshotStatus, Volume, VolumeSource, VolumeType,
 };
 use crate::ops::quotas::QuotaUsage;
+use crate::ops::services::{PoolView, ServiceView};
 use crate::ops::volume_input::Upload;
 
 /// What a view depends on besides the resource.
@@ -373,3 +374,59 @@ pub fn upload(u: &Upload, ctx: &ViewCtx) -> Value {
     }
     out
 }
+
+/// One `os-services` row as Cinder shows it (`cluster` from 3.7, `backend_state` of a
+/// volume service from 3.49).
+pub fn service(s: &ServiceView, ctx: &ViewCtx) -> Value {
+    let state = if s.up { "up" } else { "down" };
+    let mut out = json!({
+        "binary": s.binary,
+        "host": s.host,
+        "zone": s.zone,
+        "status": "enabled",
+        "state": state,
+        "updated_at": timestamp(s.updated_at),
+        "disabled_reason": null,
+    });
+    if ctx.version.at_least(7) {
+        out["cluster"] = Value::Null;
+    }
+    if s.binary == "cinder-volume" {
+        out["replication_status"] = json!("disabled");
+        out["active_backend_id"] = Value::Null;
+        out["frozen"] = json!(false);
+        if ctx.version.at_least(49) {
+            out["backend_state"] = json!(state);
+        }
+    }
+    out
+}
+
+/// One pool of `scheduler-stats/get_pools`; `detail` adds its capabilities.
+pub fn pool(p: &PoolView, detail: bool) -> Value {
+    let mut out = json!({"name": p.name});
+    if detail {
+        let gib = |bytes: u64| (bytes as f64 / GIB_F64 * 100.0).round() / 100.0;
+        out["capabilities"] = json!({
+            "pool_name": p.backend,
+            "volume_backend_name": p.backend,
+            "vendor_name": "onestack",
+            "driver_version": env!("CARGO_PKG_VERSION"),
+            "storage_protocol": "file",
+            "total_capacity_gb": gib(p.report.total_bytes),
+            "free_capacity_gb": gib(p.report.free_bytes),
+            "allocated_capacity_gb": p.allocated_gb,
+            "provisioned_capacity_gb": p.allocated_gb,
+            "thin_provisioning_support": true,
+            "thick_provisioning_support": false,
+            "reserved_percentage": 0,
+            "multiattach": true,
+            "QoS_support": false,
+            "total_volumes": p.volumes,
+            "timestamp": timestamp(Some(p.report.at)),
+        });
+    }
+    out
+}
+
+const GIB_F64: f64 = (1u64 << 30) as f64;

@@ -208,7 +208,7 @@ fn work_for(server: &Server) -> Option<Work> {
     let unsettled = server
         .volumes
         .iter()
-        .any(|v| v.state != VolumeAttachState::Attached);
+        .any(|v| v.state != VolumeAttachState::Attached || v.grow_to_gb.is_some());
     // A server that failed to boot keeps its volumes reserved until it is deleted (its
     // delete gives them back, or deletes the ones made for it).
     let settles = !matches!(server.vm_state, VmState::Building | VmState::Error);
@@ -257,7 +257,15 @@ fn event_name(server: &Server, work: Work) -> &'static str {
         {
             return "compute_attach_volume";
         }
-        Work::Volumes => return "compute_detach_volume",
+        Work::Volumes
+            if server
+                .volumes
+                .iter()
+                .any(|v| v.state == VolumeAttachState::Detaching) =>
+        {
+            return "compute_detach_volume";
+        }
+        Work::Volumes => return "compute_extend_volume",
     };
     match work {
         T::Spawning => "compute__do_build_and_run_instance",

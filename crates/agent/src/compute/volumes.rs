@@ -1,11 +1,12 @@
 //! Plugs a server's volumes in and out: a running or paused guest by hot-plug, a stopped
-//! one in its saved spec (it gets them at its next start). Each outcome goes to compute,
-//! which tells the block storage service.
+//! one in its saved spec (it gets them at its next start); grows the ones the block
+//! storage service extended. Each outcome goes to compute, which tells the block storage
+//! service.
 
 use std::time::Duration;
 
 use onestack_compute::model::{Server, VolumeAttachState, VolumeAttachment};
-use onestack_virt::VolumeDisk;
+use onestack_virt::{GIB, VolumeDisk};
 use onestack_volume::model::VolumeStatus;
 
 use super::worker::Worker;
@@ -25,7 +26,17 @@ impl Worker {
         let mut all_ok = true;
         for attachment in &server.volumes {
             let outcome = match attachment.state {
-                VolumeAttachState::Attached => continue,
+                VolumeAttachState::Attached => {
+                    let Some(size_gb) = attachment.grow_to_gb else {
+                        continue;
+                    };
+                    let outcome = self.grow(server, attachment, size_gb).await;
+                    let outcome = outcome.map_err(|e| e.to_string());
+                    all_ok &= outcome.is_ok();
+                    self.computes
+                        .volume_grown(&server.id, attachment, outcome)
+                        .await
+                }
                 VolumeAttachState::Attaching => {
                     let outcome = self.plug(server, attachment).await;
                     let outcome = outcome.map_err(|e| e.to_string());
@@ -107,6 +118,22 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// Gives the guest the volume's new size.
+    async fn grow(
+        &self,
+        server: &Server,
+        attachment: &VolumeAttachment,
+        size_gb: u64,
+    ) -> Result<()> {
+        let bytes = size_gb
+            .checked_mul(GIB)
+            .ok_or_else(|| Error::Other(format!("{size_gb} GiB is too large a volume")))?;
+        self.driver
+            .resize_volume(&server.id, &attachment.volume_id, bytes)
+            .await?;
+        Ok(())
     }
 
     async fn plug(&self, server: &Server, attachment: &VolumeAttachment) -> Result<()> {

@@ -128,6 +128,7 @@ impl Computes {
                 delete_on_termination: request.delete_on_termination,
                 boot_index: request.boot_index,
                 state: VolumeAttachState::Attaching,
+                grow_to_gb: None,
             });
         }
         Ok(())

@@ -22,7 +22,7 @@ const ATTACHABLE: [VmState; 3] = [VmState::Active, VmState::Paused, VmState::Sto
 const DETACHABLE: [VmState; 2] = [VmState::Active, VmState::Stopped];
 
 /// Tries of the host's compare-and-set writes before giving up for this pass.
-const WRITE_TRIES: usize = 8;
+pub(super) const WRITE_TRIES: usize = 8;
 
 impl Computes {
     pub async fn volume_attachments(
@@ -87,6 +87,7 @@ impl Computes {
             delete_on_termination: request.delete_on_termination,
             boot_index: None,
             state: VolumeAttachState::Attaching,
+            grow_to_gb: None,
         };
         server.volumes.push(attachment.clone());
         if let Err(e) = self.save(server, current.revision).await {
@@ -200,13 +201,23 @@ impl Computes {
     }
 
     /// The host unplugged the disk (`Ok`: the attachment goes) or the guest kept it
-    /// (`Err`: attached again, the user may retry).
+    /// (`Err`: attached again, the user may retry). The server lets go first, so that a
+    /// volume is never `available` while its server still lists it (a crash in between
+    /// leaves an attachment no server holds, which the next start releases).
     pub async fn volume_unplugged(
         &self,
         server_id: &str,
         attachment: &VolumeAttachment,
         outcome: std::result::Result<(), String>,
     ) -> Result<()> {
+        let next = outcome.is_err().then_some(VolumeAttachState::Attached);
+        self.settle_attachment(
+            server_id,
+            &attachment.attachment_id,
+            VolumeAttachState::Detaching,
+            next,
+        )
+        .await?;
         match &outcome {
             Ok(()) => self.give_back(attachment).await,
             Err(error) => {
@@ -216,14 +227,7 @@ impl Computes {
                     .await?;
             }
         }
-        let next = outcome.is_err().then_some(VolumeAttachState::Attached);
-        self.settle_attachment(
-            server_id,
-            &attachment.attachment_id,
-            VolumeAttachState::Detaching,
-            next,
-        )
-        .await
+        Ok(())
     }
 
     /// Records the reservation the host made for a volume made for the server at its
@@ -391,6 +395,20 @@ impl ServerAttacher for Computes {
                 .map_err(to_volume_error)
         })
     }
+
+    fn grow<'a>(
+        &'a self,
+        caller: &'a Caller,
+        server_id: &'a str,
+        volume_id: &'a str,
+        size_gb: u64,
+    ) -> BoxFuture<'a, onestack_volume::error::Result<()>> {
+        Box::pin(async move {
+            self.grow_attached_volume(caller, server_id, volume_id, size_gb)
+                .await
+                .map_err(to_volume_error)
+        })
+    }
 }
 
 /// Compute's refusal as the block storage API answers it (the same envelope and status).
@@ -398,7 +416,7 @@ fn to_volume_error(error: Error) -> onestack_volume::error::Error {
     onestack_volume::error::Error::Api(ApiError::from(error))
 }
 
-fn not_attached(volume_id: &str) -> Error {
+pub(super) fn not_attached(volume_id: &str) -> Error {
     Error::NotFound(format!(
         "Volume {volume_id} is not attached to this server."
     ))

@@ -193,10 +193,18 @@ pub fn request_body(method: &str, pattern: &str) -> Option<RequestBody> {
         ("POST", "volume/v3/volumes/{id}/action") => {
             json!({"os-set_bootable": {"bootable": true}})
         }
-        ("POST" | "PUT", "volume/v3/volumes/{id}/metadata") => {
+        (
+            "POST" | "PUT",
+            "volume/v3/volumes/{id}/metadata" | "volume/v3/snapshots/{id}/metadata",
+        ) => {
             json!({"metadata": {"k": "v"}})
         }
-        ("PUT", "volume/v3/volumes/{id}/metadata/{key}") => json!({"meta": {"role": "db"}}),
+        (
+            "PUT",
+            "volume/v3/volumes/{id}/metadata/{key}" | "volume/v3/snapshots/{id}/metadata/{key}",
+        ) => {
+            json!({"meta": {"role": "db"}})
+        }
         ("POST", "volume/v3/snapshots") => {
             json!({"snapshot": {"volume_id": VOLUME, "name": "s-new"}})
         }
@@ -205,6 +213,9 @@ pub fn request_body(method: &str, pattern: &str) -> Option<RequestBody> {
             json!({"volume_type": {"name": "t-new", "extra_specs": {"k": "v"}}})
         }
         ("PUT", "volume/v3/types/{id}") => json!({"volume_type": {"description": "d"}}),
+        ("POST", "volume/v3/types/{id}/action") => {
+            json!({"addProjectAccess": {"project": PROJECT}})
+        }
         ("POST", "volume/v3/types/{id}/extra_specs") => {
             json!({"extra_specs": {"replication_enabled": "<is> False"}})
         }

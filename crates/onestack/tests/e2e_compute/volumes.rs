@@ -1,7 +1,8 @@
 //! Volumes in a real guest, through the `openstack` CLI: hot-plugged into a running guest
-//! that finds the disk by its serial and writes to it, kept across an onestack restart,
-//! unplugged again with the bytes in the volume's file, and plugged into a stopped guest
-//! at its next start. No network is involved, so no root is needed.
+//! that finds the disk by its serial and writes to it, grown under it, kept across an
+//! onestack restart, unplugged again with the bytes in the volume's file, plugged into a
+//! stopped guest at its next start, read by a second guest, and read back after a
+//! snapshot, a backup of it and a restore. No network is involved, so no root is needed.
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -9,16 +10,26 @@ use std::process::Command;
 use super::{console, guest_image_and_tiny_flavor, test_guest, within};
 use crate::{Server, free_port, ok, ok_json};
 
-/// Run by the guest at every boot: says when `/dev/vdb` comes (with its serial), writes a
-/// marker to it, and says when it goes.
+/// Run by the guest at every boot: when `/dev/vdb` comes it says so, with the disk's serial,
+/// size and the marker a guest wrote on it before, then writes its own marker (its
+/// hostname); it says when the disk grows and when it goes.
 const WATCH_VDB: &str = "#!/bin/sh
 while true; do
   while [ ! -b /dev/vdb ]; do usleep 200000; done
-  echo \"VOLUME-SEEN serial=$(cat /sys/block/vdb/serial)\" > /dev/ttyS0
-  echo onestack-volume-data | dd of=/dev/vdb bs=512 conv=sync 2>/dev/null
+  size=$(cat /sys/block/vdb/size)
+  held=$(dd if=/dev/vdb bs=64 count=1 2>/dev/null | tr -cd 'a-z0-9=. -')
+  echo \"VOLUME-SEEN serial=$(cat /sys/block/vdb/serial) sectors=$size held=[$held]\" > /dev/ttyS0
+  echo \"onestack-volume-data from=$(hostname)\" | dd of=/dev/vdb bs=512 conv=sync 2>/dev/null
   sync
   echo VOLUME-WRITTEN > /dev/ttyS0
-  while [ -b /dev/vdb ]; do usleep 200000; done
+  while [ -b /dev/vdb ]; do
+    now=$(cat /sys/block/vdb/size 2>/dev/null)
+    if [ -n \"$now\" ] && [ \"$now\" != \"$size\" ]; then
+      size=$now
+      echo \"VOLUME-SIZE sectors=$size\" > /dev/ttyS0
+    fi
+    usleep 200000
+  done
   echo VOLUME-GONE > /dev/ttyS0
 done
 ";
@@ -79,13 +90,33 @@ fn volumes_plug_into_a_real_guest_with_the_cli() {
         console(&admin, "vm").contains("ONESTACK-GUEST-UP hostname=vm")
     });
 
-    // Hot-plug: the running guest finds the disk by the volume's serial and writes to it.
+    // Hot-plug: the running guest finds the blank disk by the volume's serial and writes.
     ok(&admin, &["server", "add", "volume", "vm", "data"]);
     wait_volume(&admin, "data", "in-use");
     within(60, "the guest to see and write the volume", || {
         let text = console(&admin, "vm");
-        text.contains(&format!("VOLUME-SEEN serial={serial}")) && text.contains("VOLUME-WRITTEN")
+        text.contains(&format!(
+            "VOLUME-SEEN serial={serial} sectors=2097152 held=[]"
+        )) && text.contains("VOLUME-WRITTEN")
     });
+    // Extended while attached (3.42): the running guest sees the disk grow.
+    ok(
+        &admin,
+        &[
+            "--os-volume-api-version",
+            "3.42",
+            "volume",
+            "set",
+            "--size",
+            "2",
+            "data",
+        ],
+    );
+    within(60, "the guest to see the volume grow", || {
+        console(&admin, "vm").contains("VOLUME-SIZE sectors=4194304")
+    });
+    wait_volume(&admin, "data", "in-use");
+    assert_eq!(ok_json(&admin, &["volume", "show", "data"])["size"], 2);
     let listed = ok_json(&admin, &["server", "volume", "list", "vm"]);
     assert_eq!(listed[0]["Device"], "/dev/vdb", "{listed}");
     assert_eq!(listed[0]["Volume ID"], volume_id.as_str(), "{listed}");
@@ -123,7 +154,7 @@ fn volumes_plug_into_a_real_guest_with_the_cli() {
     assert!(read.status.success(), "{dump}");
     assert!(dump.contains("6f 6e 65 73 74 61 63 6b 2d 76"), "{dump}");
 
-    // A stopped guest gets the volume at its next start.
+    // A stopped guest gets the volume at its next start, and reads its own marker.
     ok(&admin, &["server", "stop", "vm"]);
     within(60, "vm to stop", || {
         super::status(&admin, "vm") == "SHUTOFF"
@@ -132,13 +163,82 @@ fn volumes_plug_into_a_real_guest_with_the_cli() {
     wait_volume(&admin, "data", "in-use");
     ok(&admin, &["server", "start", "vm"]);
     within(90, "the restarted guest to see the volume", || {
-        seen(&admin, "vm", &format!("VOLUME-SEEN serial={serial}")) == 2
+        seen(&admin, "vm", "held=[onestack-volume-data from=vm]") == 1
+    });
+
+    // A second guest reads through the volume what the first one wrote, and writes its own.
+    let vm2 = ok_json(
+        &admin,
+        &[
+            "server",
+            "create",
+            "--flavor",
+            "e2e.tiny",
+            "--image",
+            "guest",
+            "--nic",
+            "none",
+            "--config-drive",
+            "true",
+            "--user-data",
+            script.to_str().unwrap(),
+            "--wait",
+            "vm2",
+        ],
+    );
+    assert_eq!(vm2["status"], "ACTIVE", "{vm2}");
+    ok(&admin, &["server", "remove", "volume", "vm", "data"]);
+    wait_volume(&admin, "data", "available");
+    ok(&admin, &["server", "add", "volume", "vm2", "data"]);
+    within(
+        90,
+        "the second guest to read the first one's marker",
+        || {
+            let text = console(&admin, "vm2");
+            text.contains("held=[onestack-volume-data from=vm]") && text.contains("VOLUME-WRITTEN")
+        },
+    );
+    ok(&admin, &["server", "remove", "volume", "vm2", "data"]);
+    wait_volume(&admin, "data", "available");
+
+    // Snapshot, back the snapshot up, restore it into a new volume: the second guest reads
+    // its own marker back from the restored volume.
+    ok(
+        &admin,
+        &["volume", "snapshot", "create", "--volume", "data", "snap"],
+    );
+    within(60, "the snapshot", || {
+        ok_json(&admin, &["volume", "snapshot", "show", "snap"])["status"] == "available"
+    });
+    ok(
+        &admin,
+        &[
+            "volume",
+            "backup",
+            "create",
+            "--snapshot",
+            "snap",
+            "--name",
+            "bk",
+            "data",
+        ],
+    );
+    within(120, "the backup", || {
+        ok_json(&admin, &["volume", "backup", "show", "bk"])["status"] == "available"
+    });
+    ok(&admin, &["volume", "backup", "restore", "bk", "restored"]);
+    wait_volume(&admin, "restored", "available");
+    ok(&admin, &["server", "add", "volume", "vm2", "restored"]);
+    within(90, "the second guest to read the restored marker", || {
+        seen(&admin, "vm2", "held=[onestack-volume-data from=vm2]") == 1
     });
 
     // Deleting the server gives the volume back.
+    ok(&admin, &["server", "delete", "--wait", "vm2"]);
+    wait_volume(&admin, "restored", "available");
     ok(&admin, &["server", "delete", "--wait", "vm"]);
-    wait_volume(&admin, "data", "available");
-    ok(&admin, &["volume", "delete", "data"]);
+    ok(&admin, &["volume", "backup", "delete", "bk"]);
+    ok(&admin, &["volume", "snapshot", "delete", "snap"]);
 
     // Boot from a volume made from the image: the guest runs from the volume's file.
     let bfv = ok_json(

@@ -24,6 +24,19 @@ async fn new_volume(client: &Client<'_>) -> String {
     id
 }
 
+async fn volume_now(client: &Client<'_>, id: &str) -> Value {
+    let reply = call(
+        client,
+        reqwest::Method::GET,
+        &format!("/volumes/{id}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body["volume"].clone()
+}
+
 fn attach_body(volume: &str) -> Value {
     json!({"volumeAttachment": {"volumeId": volume}})
 }
@@ -122,6 +135,50 @@ async fn volumes_attach_to_servers_and_come_back() {
     )
     .await;
     assert_eq!(extend.status, StatusCode::BAD_REQUEST, "{}", extend.body);
+    assert!(
+        extend.body["badRequest"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("must be 'available'")),
+        "{}",
+        extend.body
+    );
+
+    // 3.42: an attached volume grows under its guest (the server's host resizes the disk),
+    // is in use again at its new size, and the server records the action.
+    let action = format!("/volumes/{volume}/action");
+    let grow = |size: u64| json!({"os-extend": {"new_size": size}});
+    let online = call(
+        alice,
+        reqwest::Method::POST,
+        &action,
+        Some("3.42"),
+        Some(grow(2)),
+    )
+    .await;
+    assert_eq!(online.status, StatusCode::ACCEPTED, "{}", online.body);
+    let grown = wait_for(alice, &volume, "grown while in use", |r| {
+        r.body["volume"]["size"] == 2 && r.body["volume"]["status"] == "in-use"
+    })
+    .await;
+    assert_eq!(grown["attachments"][0]["server_id"], server.as_str());
+    let names = compute::values(
+        &alice
+            .get(&format!("/servers/{server}/os-instance-actions"))
+            .await
+            .body,
+        "instanceActions",
+        "action",
+    );
+    assert!(names.contains(&"extend_volume".to_owned()), "{names:?}");
+    let smaller = call(
+        alice,
+        reqwest::Method::POST,
+        &action,
+        Some("3.42"),
+        Some(grow(2)),
+    )
+    .await;
+    assert_eq!(smaller.status, StatusCode::BAD_REQUEST, "{}", smaller.body);
     for bad in [
         json!({"volumeAttachment": {"volumeId": "not-a-uuid"}}),
         json!({"volumeAttachment": {}}),
@@ -259,6 +316,21 @@ async fn multiattach_types_share_a_volume_and_paused_servers_keep_theirs() {
     })
     .await;
     assert_eq!(both["status"], "in-use");
+    let grow_both = call(
+        alice,
+        reqwest::Method::POST,
+        &format!("/volumes/{volume}/action"),
+        Some("3.42"),
+        Some(json!({"os-extend": {"new_size": 2}})),
+    )
+    .await;
+    assert_eq!(
+        grow_both.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        grow_both.body
+    );
+    assert_eq!(volume_now(alice, &volume).await["size"], 1);
 
     // A paused guest cannot answer the unplug request: refused until it runs again.
     let pause = alice.action(&a, json!({"pause": null})).await;

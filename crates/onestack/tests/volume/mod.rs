@@ -11,6 +11,7 @@ use crate::common::{Cloud, Reply};
 mod attach;
 mod backups;
 mod transfers;
+mod types_and_services;
 mod uploads;
 use crate::compute::{self, Client};
 

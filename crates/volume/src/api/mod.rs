@@ -5,6 +5,7 @@ mod attachments;
 mod backups;
 mod input;
 mod listing;
+mod metadata;
 mod quotas;
 mod snapshots;
 mod transfers;
@@ -25,9 +26,10 @@ use onestack_api::microversion::{Scheme, Version};
 use onestack_api::{ApiError, AuthContext, BaseUrl};
 use serde_json::{Value, json};
 
+use crate::ops::metadata::MetadataOf;
 use crate::policy::Caller;
 use crate::service::Volumes;
-use crate::views::ViewCtx;
+use crate::views::{self, ViewCtx};
 
 const MAX_JSON_BODY: usize = 1024 * 1024;
 
@@ -149,6 +151,33 @@ async fn availability_zones(_: Ctx, State(v): State<Shared>) -> Json<Value> {
     ]}))
 }
 
+/// `os-services`: this host's volume and backup services (admins only).
+async fn list_services(ctx: Ctx, State(v): State<Shared>) -> Reply {
+    let services: Vec<Value> = v
+        .services(&ctx.caller)?
+        .iter()
+        .map(|s| views::service(s, &ctx.view))
+        .collect();
+    Ok(Json(json!({"services": services})))
+}
+
+/// `scheduler-stats/get_pools` (admins only), with capabilities when `detail` is true.
+async fn list_pools(
+    ctx: Ctx,
+    State(v): State<Shared>,
+    axum::extract::Query(params): axum::extract::Query<onestack_api::paging::Params>,
+) -> Reply {
+    let detail = onestack_api::paging::first(&params, "detail")
+        .is_some_and(|d| input::flag("detail", &json!(d)).unwrap_or(false));
+    let pools: Vec<Value> = v
+        .pools(&ctx.caller)
+        .await?
+        .iter()
+        .map(|p| views::pool(p, detail))
+        .collect();
+    Ok(Json(json!({"pools": pools})))
+}
+
 /// The routes under the block storage prefix (`/volume`).
 pub fn router(volumes: Shared) -> Router {
     use attachments::*;
@@ -168,18 +197,8 @@ pub fn router(volumes: Shared) -> Router {
             get(show_volume).put(update_volume).delete(delete_volume),
         )
         .route(&v("/volumes/{id}/action"), post(volume_action))
-        .route(
-            &v("/volumes/{id}/metadata"),
-            get(show_metadata)
-                .post(merge_metadata)
-                .put(replace_metadata),
-        )
-        .route(
-            &v("/volumes/{id}/metadata/{key}"),
-            get(show_metadata_item)
-                .put(set_metadata_item)
-                .delete(delete_metadata_item),
-        )
+        .merge(metadata::routes(MetadataOf::Volume, &v("/volumes")))
+        .merge(metadata::routes(MetadataOf::Snapshot, &v("/snapshots")))
         .route(&v("/snapshots"), get(list_snapshots).post(create_snapshot))
         .route(&v("/snapshots/detail"), get(list_snapshots_detail))
         .route(
@@ -231,6 +250,11 @@ pub fn router(volumes: Shared) -> Router {
             &v("/types/{id}"),
             get(show_type).put(update_type).delete(delete_type),
         )
+        .route(&v("/types/{id}/action"), post(type_action))
+        .route(
+            &v("/types/{id}/os-volume-type-access"),
+            get(list_type_access),
+        )
         .route(
             &v("/types/{id}/extra_specs"),
             get(list_extra_specs).post(create_extra_specs),
@@ -242,6 +266,8 @@ pub fn router(volumes: Shared) -> Router {
                 .delete(delete_extra_spec),
         )
         .route(&v("/os-availability-zone"), get(availability_zones))
+        .route(&v("/os-services"), get(list_services))
+        .route(&v("/scheduler-stats/get_pools"), get(list_pools))
         .route(&v("/limits"), get(limits))
         .route(
             &v("/os-quota-sets/{project}"),

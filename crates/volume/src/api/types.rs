@@ -3,10 +3,11 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use http::StatusCode;
 use onestack_api::ApiError;
 use onestack_api::body::JsonBody;
+use onestack_api::paging::{self, Params};
 use serde_json::{Value, json};
 
 use super::input::{self, flag, string_map, text};
@@ -68,8 +69,20 @@ fn type_update(body: Value) -> Result<TypeUpdate> {
     Ok(update)
 }
 
-pub async fn list_types(State(v): State<Shared>, ctx: Ctx) -> Reply {
-    let types = v.list_types(&ctx.caller).await?;
+/// Cinder's `is_public` filter of an admin's listing: public types by default, `none` for
+/// all of them.
+fn public_filter(params: &Params) -> Result<Option<bool>> {
+    match paging::first(params, "is_public") {
+        None => Ok(Some(true)),
+        Some(v) if v.eq_ignore_ascii_case("none") => Ok(None),
+        Some(v) => flag("is_public", &json!(v))
+            .map(Some)
+            .map_err(|_| Error::Invalid(format!("Invalid is_public filter [{v}]"))),
+    }
+}
+
+pub async fn list_types(State(v): State<Shared>, ctx: Ctx, Query(params): Query<Params>) -> Reply {
+    let types = v.list_types(&ctx.caller, public_filter(&params)?).await?;
     let items: Vec<Value> = types
         .iter()
         .map(|t| views::volume_type(t, ctx.caller.admin))
@@ -174,5 +187,50 @@ pub async fn delete_extra_spec(
     Path((id, key)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     v.delete_extra_spec(&ctx.caller, &id, &key).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+// ---- access ----
+
+pub async fn list_type_access(State(v): State<Shared>, ctx: Ctx, Path(id): Path<String>) -> Reply {
+    let projects = v.type_access(&ctx.caller, &id).await?;
+    let items: Vec<Value> = projects
+        .iter()
+        .map(|project| json!({"volume_type_id": id, "project_id": project}))
+        .collect();
+    Ok(Json(json!({"volume_type_access": items})))
+}
+
+/// `addProjectAccess` / `removeProjectAccess`.
+pub async fn type_action(
+    State(v): State<Shared>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<StatusCode, ApiError> {
+    let mut entries = body.as_object().into_iter().flatten();
+    let (Some((name, args)), None) = (entries.next(), entries.next()) else {
+        return Err(Error::Invalid("An action body names exactly one action.".into()).into());
+    };
+    let shared = match name.as_str() {
+        "addProjectAccess" => true,
+        "removeProjectAccess" => false,
+        other => {
+            return Err(Error::Invalid(format!(
+                "There is no such action: {other}. Verify the request body and Content-Type header and try again."
+            ))
+            .into());
+        }
+    };
+    let project = match args.get("project") {
+        Some(Value::String(p)) if !p.is_empty() && p.len() <= 255 => p,
+        _ => {
+            return Err(Error::Invalid(
+                "Invalid input for field/attribute project: a project id is required.".into(),
+            )
+            .into());
+        }
+    };
+    v.set_type_access(&ctx.caller, &id, project, shared).await?;
     Ok(StatusCode::ACCEPTED)
 }

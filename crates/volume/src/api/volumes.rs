@@ -126,7 +126,10 @@ fn volume_update(body: Value, ctx: &Ctx) -> Result<VolumeUpdate> {
     Ok(update)
 }
 
-fn action(body: Value) -> Result<VolumeAction> {
+/// 3.42: `os-extend` of an in-use volume.
+const EXTEND_ATTACHED: u16 = 42;
+
+fn action(body: Value, ctx: &Ctx) -> Result<VolumeAction> {
     let Value::Object(map) = body else {
         return Err(Error::Invalid(
             "The request body must be a JSON object.".into(),
@@ -148,6 +151,7 @@ fn action(body: Value) -> Result<VolumeAction> {
     Ok(match name.as_str() {
         "os-extend" => VolumeAction::Extend {
             new_size: size("new_size", &required("new_size")?)?,
+            attached_ok: ctx.version.at_least(EXTEND_ATTACHED),
         },
         "os-set_bootable" => VolumeAction::SetBootable(flag("bootable", &required("bootable")?)?),
         "os-update_readonly_flag" => {
@@ -487,7 +491,7 @@ pub async fn volume_action(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    let action = action(body)?;
+    let action = action(body, &ctx)?;
     // Cinder answers os-set_bootable with 200, an upload with what it started, and the
     // others with 202.
     let status = match action {
@@ -505,90 +509,4 @@ pub async fn volume_action(
     };
     v.volume_action(&ctx.caller, &id, action).await?;
     Ok(status.into_response())
-}
-
-// ---- metadata ----
-
-fn metadata_body(body: Value) -> Result<BTreeMap<String, String>> {
-    let Value::Object(mut map) = body else {
-        return Err(Error::Invalid(
-            "The request body must be a JSON object.".into(),
-        ));
-    };
-    match map.remove("metadata") {
-        Some(v) => string_map("metadata", v),
-        None => Err(Error::Invalid("'metadata' is a required property".into())),
-    }
-}
-
-pub async fn show_metadata(State(v): State<Shared>, ctx: Ctx, Path(id): Path<String>) -> Reply {
-    let metadata = v.volume_metadata(&ctx.caller, &id).await?;
-    Ok(Json(json!({"metadata": metadata})))
-}
-
-pub async fn merge_metadata(
-    State(v): State<Shared>,
-    ctx: Ctx,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<Value>,
-) -> Reply {
-    write_metadata(&v, &ctx, &id, body, false).await
-}
-
-pub async fn replace_metadata(
-    State(v): State<Shared>,
-    ctx: Ctx,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<Value>,
-) -> Reply {
-    write_metadata(&v, &ctx, &id, body, true).await
-}
-
-/// `POST` merges the body's items into the metadata, `PUT` (`replace`) makes them all of it.
-async fn write_metadata(v: &Volumes, ctx: &Ctx, id: &str, body: Value, replace: bool) -> Reply {
-    let items = metadata_body(body)?;
-    let metadata = v
-        .set_volume_metadata(&ctx.caller, id, items, replace)
-        .await?;
-    Ok(Json(json!({"metadata": metadata})))
-}
-
-pub async fn show_metadata_item(
-    State(v): State<Shared>,
-    ctx: Ctx,
-    Path((id, key)): Path<(String, String)>,
-) -> Reply {
-    let metadata = v.volume_metadata(&ctx.caller, &id).await?;
-    match metadata.get(&key) {
-        Some(value) => Ok(Json(json!({"meta": {key: value}}))),
-        None => Err(Error::NotFound(format!("Volume {id} has no metadata with key {key}.")).into()),
-    }
-}
-
-pub async fn set_metadata_item(
-    State(v): State<Shared>,
-    ctx: Ctx,
-    Path((id, key)): Path<(String, String)>,
-    JsonBody(body): JsonBody<Value>,
-) -> Reply {
-    let Value::Object(mut outer) = body else {
-        return Err(Error::Invalid("The request body must be a JSON object.".into()).into());
-    };
-    let items = string_map("meta", outer.remove("meta").unwrap_or(Value::Null))?;
-    if items.len() != 1 || !items.contains_key(&key) {
-        return Err(Error::Invalid("Request body and URI mismatch".into()).into());
-    }
-    v.set_volume_metadata(&ctx.caller, &id, items.clone(), false)
-        .await?;
-    Ok(Json(json!({"meta": items})))
-}
-
-pub async fn delete_metadata_item(
-    State(v): State<Shared>,
-    ctx: Ctx,
-    Path((id, key)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
-    v.delete_volume_metadata_item(&ctx.caller, &id, &key)
-        .await?;
-    Ok(StatusCode::OK)
 }

@@ -38,19 +38,47 @@ impl Volumes {
 
     /// This host's volumes whose status asks for work (creating, extending, deleting). A
     /// volume being deleted waits while snapshots of it remain (a cascade deletes them in
-    /// the same pass, first), so no snapshot is ever left without its volume.
+    /// the same pass, first), so no snapshot is ever left without its volume. An attached
+    /// volume being extended is the server's host's work ([`Volumes::grown_in_guest`]).
     pub async fn pending_work(&self) -> Result<Vec<Versioned<Volume>>> {
         let mut work = Vec::new();
         for volume in store::pending(&self.pool, &self.volume_host()).await? {
-            let waits = volume.doc.status == VolumeStatus::Deleting
-                && !store::snapshots_of_volume(&self.pool, &volume.doc.id)
+            let waits = match volume.doc.status {
+                VolumeStatus::Deleting => !store::snapshots_of_volume(&self.pool, &volume.doc.id)
                     .await?
-                    .is_empty();
+                    .is_empty(),
+                VolumeStatus::Extending => !volume.doc.attachments.is_empty(),
+                _ => false,
+            };
             if !waits {
                 work.push(volume);
             }
         }
         Ok(work)
+    }
+
+    /// The server's host gave the guest an extended volume's new size, or could not: the
+    /// extend ends as the agent's own would. Nothing changes unless the volume is still
+    /// being extended.
+    pub async fn grown_in_guest(
+        &self,
+        volume_id: &str,
+        outcome: std::result::Result<(), String>,
+    ) -> Result<()> {
+        let Some(work) = store::volume(&self.pool, volume_id).await? else {
+            return Ok(());
+        };
+        if work.doc.status != VolumeStatus::Extending {
+            return Ok(());
+        }
+        let outcome = match outcome {
+            Ok(()) => Outcome::Done,
+            Err(reason) => Outcome::Failed(reason),
+        };
+        if self.finish(&work, outcome).await? {
+            self.changed();
+        }
+        Ok(())
     }
 
     /// Records how the work on `volume` (as read) ended. Returns `false` when the volume
@@ -221,6 +249,11 @@ fn apply(volume: &mut Volume, outcome: &Outcome) {
         (VolumeStatus::Uploading, _) => {
             volume.upload = None;
             VolumeStatus::Available
+        }
+        // An attached volume is in use again.
+        (VolumeStatus::Extending, false) if !volume.attachments.is_empty() => {
+            volume.size = volume.extend_to.take().unwrap_or(volume.size);
+            VolumeStatus::InUse
         }
         (VolumeStatus::Extending, false) => {
             volume.size = volume.extend_to.take().unwrap_or(volume.size);

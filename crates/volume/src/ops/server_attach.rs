@@ -33,6 +33,15 @@ pub trait ServerAttacher: Send + Sync {
         server_id: &'a str,
         volume_id: &'a str,
     ) -> BoxFuture<'a, Result<()>>;
+
+    /// Asks the server's host to give the guest the volume's new size, `size_gb`.
+    fn grow<'a>(
+        &'a self,
+        caller: &'a Caller,
+        server_id: &'a str,
+        volume_id: &'a str,
+        size_gb: u64,
+    ) -> BoxFuture<'a, Result<()>>;
 }
 
 /// An attachment with the volume it belongs to.
@@ -48,7 +57,7 @@ impl Volumes {
         let _ = self.attacher.set(attacher);
     }
 
-    fn attacher(&self) -> Result<&Arc<dyn ServerAttacher>> {
+    pub(crate) fn attacher(&self) -> Result<&Arc<dyn ServerAttacher>> {
         self.attacher.get().ok_or_else(|| {
             Error::Conflict("This cloud runs no compute service to attach volumes to.".into())
         })

@@ -118,7 +118,7 @@ impl Volumes {
         Ok(snapshot)
     }
 
-    async fn modify_snapshot(
+    pub(super) async fn modify_snapshot(
         &self,
         caller: &Caller,
         id: &str,

@@ -1,5 +1,6 @@
-//! Volume types: everyone reads the public ones; admins make, change and delete them and
-//! their extra specs. The default type cannot be deleted, nor a type volumes use.
+//! Volume types: everyone reads the public ones and the private ones shared with their
+//! project; admins make, change and delete them and their extra specs. The default type
+//! cannot be deleted, nor a type volumes use.
 
 use std::collections::BTreeMap;
 
@@ -20,18 +21,31 @@ const USER_VISIBLE_SPECS: [&str; 3] = [
 ];
 
 impl Volumes {
-    pub async fn list_types(&self, caller: &Caller) -> Result<Vec<VolumeType>> {
+    /// The types the caller may use; an admin may ask for the public ones (`Some(true)`,
+    /// Cinder's default), the private ones (`Some(false)`) or all (`None`). Public ones list
+    /// with those shared with the caller's project, as Cinder lists them.
+    pub async fn list_types(
+        &self,
+        caller: &Caller,
+        public: Option<bool>,
+    ) -> Result<Vec<VolumeType>> {
         let types = store::volume_types(&self.pool).await?;
+        let shared = |t: &VolumeType| t.projects.contains(&caller.project_id);
         Ok(types
             .into_iter()
-            .filter(|t| t.is_public || caller.admin)
+            .filter(|t| match (caller.admin, public) {
+                (false, _) => t.usable_by(caller),
+                (true, None) => true,
+                (true, Some(true)) => t.is_public || shared(t),
+                (true, Some(false)) => !t.is_public,
+            })
             .map(|t| visible_specs(t, caller))
             .collect())
     }
 
-    async fn find_type(&self, caller: &Caller, id: &str) -> Result<VolumeType> {
+    pub(super) async fn find_type(&self, caller: &Caller, id: &str) -> Result<VolumeType> {
         match store::volume_type(&self.pool, TypeKey::Id, id).await? {
-            Some(t) if t.is_public || caller.admin => Ok(t),
+            Some(t) if t.usable_by(caller) => Ok(t),
             _ => Err(Error::type_not_found(id)),
         }
     }
@@ -67,6 +81,7 @@ impl Volumes {
             is_public: new.is_public,
             extra_specs: new.extra_specs,
             created_at: now_micros(),
+            projects: Default::default(),
         };
         let mut tx = store::begin_write(&self.pool).await?;
         if !store::insert_type(&mut tx, &volume_type).await? {
@@ -97,7 +112,7 @@ impl Volumes {
         .await
     }
 
-    async fn change_type(
+    pub(super) async fn change_type(
         &self,
         id: &str,
         change: impl FnOnce(&mut VolumeType),
@@ -182,6 +197,7 @@ fn type_exists(name: &str) -> Error {
 
 fn visible_specs(mut volume_type: VolumeType, caller: &Caller) -> VolumeType {
     if !caller.admin {
+        volume_type.projects.clear();
         volume_type
             .extra_specs
             .retain(|k, _| USER_VISIBLE_SPECS.contains(&k.as_str()));

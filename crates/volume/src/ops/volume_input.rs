@@ -42,6 +42,8 @@ pub struct VolumeUpdate {
 pub enum VolumeAction {
     Extend {
         new_size: u64,
+        /// 3.42: an in-use volume may grow too.
+        attached_ok: bool,
     },
     SetBootable(bool),
     SetReadOnly(bool),

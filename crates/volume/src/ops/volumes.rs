@@ -12,7 +12,8 @@ use super::snapshots::check_snapshot_deletable;
 use super::volume_input::{DeleteRequest, NewVolume, SourceRequest, VolumeAction, VolumeUpdate};
 use crate::error::{Error, Result};
 use crate::model::{
-    Snapshot, SnapshotStatus, Versioned, Volume, VolumeSource, VolumeStatus, VolumeType,
+    AttachStatus, Snapshot, SnapshotStatus, Versioned, Volume, VolumeSource, VolumeStatus,
+    VolumeType,
 };
 use crate::policy::Caller;
 use crate::service::Volumes;
@@ -366,7 +367,7 @@ impl Volumes {
             None => store::volume_type(&self.pool, TypeKey::Name, name).await?,
         };
         match found {
-            Some(t) if t.is_public || caller.admin => Ok(t),
+            Some(t) if t.usable_by(caller) => Ok(t),
             _ => Err(Error::NotFound(format!(
                 "Volume type with name {name} could not be found."
             ))),
@@ -530,7 +531,10 @@ impl Volumes {
         action: VolumeAction,
     ) -> Result<()> {
         match action {
-            VolumeAction::Extend { new_size } => self.extend(caller, id, new_size).await,
+            VolumeAction::Extend {
+                new_size,
+                attached_ok,
+            } => self.extend(caller, id, new_size, attached_ok).await,
             VolumeAction::SetBootable(bootable) => {
                 caller.require_writer("volume:update")?;
                 self.modify(caller, id, |v| {
@@ -592,25 +596,43 @@ impl Volumes {
         }
     }
 
-    /// `os-extend`: an available volume grows; the agent grows its file.
-    async fn extend(&self, caller: &Caller, id: &str, new_size: u64) -> Result<()> {
+    /// `os-extend`: an available volume grows, and the agent grows its file; one attached
+    /// to a server (`attached_ok`: 3.42 and later) grows under the guest, by the server's
+    /// host.
+    async fn extend(
+        &self,
+        caller: &Caller,
+        id: &str,
+        new_size: u64,
+        attached_ok: bool,
+    ) -> Result<()> {
         caller.require_writer("volume:extend")?;
         let Versioned { mut doc, revision } = self.find_volume(caller, id).await?;
-        if doc.status != VolumeStatus::Available {
-            return Err(Error::invalid_volume(format!(
-                "Volume {id} status must be '{{'status': 'available'}}' to extend, currently {}.",
-                doc.status
-            )));
-        }
+        let server = match doc.status {
+            VolumeStatus::Available => None,
+            VolumeStatus::InUse if attached_ok => Some(extended_server(&doc)?),
+            status => {
+                let expected = if attached_ok {
+                    "'available' or 'in-use'"
+                } else {
+                    "'available'"
+                };
+                return Err(Error::invalid_volume(format!(
+                    "Volume {id} status must be {expected} to extend, currently {status}."
+                )));
+            }
+        };
         if new_size <= doc.size {
             return Err(Error::invalid_input(format!(
                 "New size for extend must be greater than current size. (current: {}, extended: {new_size}).",
                 doc.size
             )));
         }
+        let attacher = server.as_ref().map(|_| self.attacher()).transpose()?;
         let mut tx = store::begin_write(&self.pool).await?;
         self.check_extend_quota(&mut tx, &doc.project_id, doc.size, new_size)
             .await?;
+        let before = doc.status;
         doc.status = VolumeStatus::Extending;
         doc.extend_to = Some(new_size);
         doc.updated_at = Some(now_micros());
@@ -620,53 +642,44 @@ impl Volumes {
             )));
         }
         tx.commit().await?;
+        if let (Some(server), Some(attacher)) = (server, attacher)
+            && let Err(refused) = attacher.grow(caller, &server, id, new_size).await
+        {
+            self.undo_extend(id, new_size, before).await;
+            return Err(refused);
+        }
         self.changed();
         Ok(())
     }
 
-    pub async fn volume_metadata(
-        &self,
-        caller: &Caller,
-        id: &str,
-    ) -> Result<BTreeMap<String, String>> {
-        Ok(self.get_volume(caller, id).await?.metadata)
+    /// Puts a volume whose extend compute refused back as it was; a volume moved on
+    /// meanwhile stays as it is.
+    async fn undo_extend(&self, id: &str, new_size: u64, before: VolumeStatus) {
+        let undone = async {
+            let Some(Versioned { mut doc, revision }) = store::volume(&self.pool, id).await? else {
+                return Ok(());
+            };
+            if doc.status == VolumeStatus::Extending && doc.extend_to == Some(new_size) {
+                doc.status = before;
+                doc.extend_to = None;
+                store::update_volume(&self.pool, &doc, revision).await?;
+            }
+            Ok::<_, Error>(())
+        };
+        if let Err(error) = undone.await {
+            tracing::warn!(volume = id, %error, "cannot undo a refused extend");
+        }
     }
+}
 
-    /// Merges `items` into the metadata (`replace`: they become the whole metadata).
-    pub async fn set_volume_metadata(
-        &self,
-        caller: &Caller,
-        id: &str,
-        items: BTreeMap<String, String>,
-        replace: bool,
-    ) -> Result<BTreeMap<String, String>> {
-        caller.require_writer("volume:update_volume_metadata")?;
-        let volume = self
-            .modify(caller, id, |v| {
-                if replace {
-                    v.metadata.clear();
-                }
-                v.metadata.extend(items.clone());
-                Ok(())
-            })
-            .await?;
-        Ok(volume.metadata)
-    }
-
-    pub async fn delete_volume_metadata_item(
-        &self,
-        caller: &Caller,
-        id: &str,
-        key: &str,
-    ) -> Result<()> {
-        caller.require_writer("volume:delete_volume_metadata")?;
-        self.modify(caller, id, |v| match v.metadata.remove(key) {
-            Some(_) => Ok(()),
-            None => Err(Error::NotFound(format!(
-                "Volume {id} has no metadata with key {key}."
-            ))),
-        })
-        .await
-        .map(drop)
+/// The one server an in-use volume is extended under: growing a disk under several guests
+/// at once is not supported (each would need its own resize).
+fn extended_server(volume: &Volume) -> Result<String> {
+    match volume.attachments.as_slice() {
+        [one] if one.status == AttachStatus::Attached => Ok(one.server_id.clone()),
+        _ => Err(Error::invalid_volume(format!(
+            "Volume {} is attached to more than one server; detach it from all but one to extend it.",
+            volume.id
+        ))),
     }
 }
