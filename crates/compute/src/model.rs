@@ -111,9 +111,19 @@ pub struct VolumeAttachment {
     /// server's host has yet to give the guest (Cinder 3.42's extend of an in-use volume).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grow_to_gb: Option<u64>,
+    /// The snapshots the server's host has yet to copy the attached volume into
+    /// (snapshots of an in-use volume), in the order they were taken.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub copies: Vec<String>,
 }
 
 impl VolumeAttachment {
+    /// Whether the server's host has work to do on the attached volume for the block
+    /// storage service (grow it, copy it).
+    pub fn has_host_work(&self) -> bool {
+        self.grow_to_gb.is_some() || !self.copies.is_empty()
+    }
+
     pub fn is_root(&self) -> bool {
         self.boot_index == Some(0)
     }

@@ -230,6 +230,29 @@ impl Fake {
         })
     }
 
+    /// Copies the volume's file (no guest holds it here), so that what is made from the
+    /// snapshot holds the volume's data.
+    pub async fn snapshot_volume(&self, uuid: &str, volume_id: &str, dest: &Path) -> Result<()> {
+        validate::uuid(volume_id)?;
+        let source = self.with(uuid, |g| {
+            require(
+                g,
+                "snapshot_volume",
+                PLUGGABLE,
+                "running, paused or shut down",
+            )?;
+            let mut attached = g.spec.volumes.iter().chain(g.spec.root.volume());
+            attached
+                .find(|v| v.volume_id == volume_id)
+                .map(|v| v.path.clone())
+                .ok_or_else(|| Error::invalid("volume (not attached to this guest)", volume_id))
+        })?;
+        if tokio::fs::try_exists(dest).await.unwrap_or(false) {
+            return Ok(());
+        }
+        crate::disks::convert_to_qcow2(&source, "qcow2", dest).await
+    }
+
     pub async fn pause(&self, uuid: &str) -> Result<()> {
         self.with(uuid, |g| {
             require(

@@ -198,6 +198,13 @@ impl Driver {
         dispatch!(self, d => d.resize_volume(uuid, volume_id, bytes).await)
     }
 
+    /// Copies an attached (or root) volume's data as it is now into a standalone qcow2 at
+    /// `dest`: by a QMP `blockdev-backup` job under a running or paused guest (which goes on
+    /// running), from the file of a stopped one. Refused while suspended. Idempotent.
+    pub async fn snapshot_volume(&self, uuid: &str, volume_id: &str, dest: &Path) -> Result<()> {
+        dispatch!(self, d => d.snapshot_volume(uuid, volume_id, dest).await)
+    }
+
     pub async fn pause(&self, uuid: &str) -> Result<()> {
         dispatch!(self, d => d.pause(uuid).await)
     }

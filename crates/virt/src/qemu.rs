@@ -346,6 +346,48 @@ impl Qemu {
         }
     }
 
+    /// Copies an attached (or root) volume's data, as it is at this moment, into a
+    /// standalone qcow2 at `dest`: under a running or paused guest by a QMP `blockdev-backup`
+    /// job (copy-before-write keeps the point in time while the guest goes on writing), from
+    /// the file of a stopped one. Idempotent: a `dest` that exists is kept.
+    pub async fn snapshot_volume(&self, uuid: &str, volume_id: &str, dest: &Path) -> Result<()> {
+        let layout = self.layout(uuid)?;
+        validate::uuid(volume_id)?;
+        validate::path(dest)?;
+        let _guard = self.lock(uuid).await;
+        if exists(dest).await? {
+            return Ok(());
+        }
+        let spec = load_spec(&layout)
+            .await?
+            .ok_or_else(|| Error::NotFound(uuid.into()))?;
+        let disk = spec
+            .volumes
+            .iter()
+            .chain(spec.root.volume())
+            .find(|v| v.volume_id == volume_id)
+            .ok_or_else(|| Error::invalid("volume (not attached to this guest)", volume_id))?;
+        if running_pid(&layout, uuid).is_none() {
+            self.require_off(&layout, uuid, "snapshot_volume").await?;
+            return disks::convert_to_qcow2(&disk.path, "qcow2", dest).await;
+        }
+        let size = disks::info(&disk.path, Some("qcow2")).await?.virtual_size;
+        let tmp = disks::temp_beside(dest);
+        disks::create_blank(&tmp, size).await?;
+        let mut qmp = self.qmp(&layout).await?;
+        let copied = backup_job(&mut qmp, &disk.qemu_id(), &tmp).await;
+        let placed = match copied {
+            Ok(()) => tokio::fs::rename(&tmp, dest)
+                .await
+                .map_err(|e| Error::io(dest, e)),
+            Err(e) => Err(e),
+        };
+        if placed.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+        placed
+    }
+
     // ---- power ----
 
     /// Starts the guest. Starting a guest whose QEMU already runs is a no-op (`Ok`), whatever
@@ -825,6 +867,65 @@ async fn make_rescue(layout: &Layout, base: &Path) -> Result<()> {
 }
 
 // ---- the spec file ----
+
+/// How long a `blockdev-backup` of a volume may take (it copies at disk speed).
+const BACKUP_JOB_WAIT: Duration = Duration::from_secs(3600);
+
+/// Runs a full `blockdev-backup` of node `source` into the blank qcow2 `target` and waits for
+/// it; the target node is removed again, whatever happened.
+async fn backup_job(qmp: &mut Qmp, source: &str, target: &Path) -> Result<()> {
+    // Node names have at most 31 characters; a volume's is 24.
+    let job = format!("copy-{source}");
+    let target_node = format!("snap-{source}");
+    let filename = validate::path(target)?;
+    qmp.execute(
+        "blockdev-add",
+        Some(serde_json::json!({
+            "driver": "qcow2",
+            "node-name": target_node,
+            "file": {"driver": "file", "filename": filename},
+        })),
+    )
+    .await?;
+    let started = qmp
+        .execute(
+            "blockdev-backup",
+            Some(serde_json::json!({
+                "job-id": job,
+                "device": source,
+                "target": target_node,
+                "sync": "full",
+            })),
+        )
+        .await;
+    let finished = match started {
+        Ok(_) => {
+            let ours = |data: &serde_json::Value| {
+                data.get("device").and_then(|d| d.as_str()) == Some(job.as_str())
+            };
+            match qmp
+                .wait_event("BLOCK_JOB_COMPLETED", ours, BACKUP_JOB_WAIT)
+                .await
+            {
+                Ok(event) => match event.data.get("error").and_then(|e| e.as_str()) {
+                    None => Ok(()),
+                    Some(error) => Err(Error::Protocol(format!("copying {source}: {error}"))),
+                },
+                Err(e) => {
+                    let _ = qmp
+                        .execute("block-job-cancel", Some(serde_json::json!({"device": job})))
+                        .await;
+                    Err(e)
+                }
+            }
+        }
+        Err(e) => Err(e),
+    };
+    let _ = qmp
+        .execute("blockdev-del", Some(node_name(&target_node)))
+        .await;
+    finished
+}
 
 fn node_name(id: &str) -> serde_json::Value {
     serde_json::json!({ "node-name": id })

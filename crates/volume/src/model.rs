@@ -168,6 +168,10 @@ pub struct Snapshot {
     pub host: String,
     pub created_at: i64,
     pub updated_at: Option<i64>,
+    /// The server whose host copies the volume (it was in use when the snapshot was
+    /// taken); `None`: the volume agent copies the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copied_by: Option<String>,
 }
 
 onestack_api::wire_enum! {

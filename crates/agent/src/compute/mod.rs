@@ -158,6 +158,7 @@ impl ComputeAgent {
             };
             if work != Work::Task(TaskState::Deleting)
                 && let Some(action) = &action
+                && let Some(event) = event
             {
                 worker
                     .computes
@@ -208,7 +209,7 @@ fn work_for(server: &Server) -> Option<Work> {
     let unsettled = server
         .volumes
         .iter()
-        .any(|v| v.state != VolumeAttachState::Attached || v.grow_to_gb.is_some());
+        .any(|v| v.state != VolumeAttachState::Attached || v.has_host_work());
     // A server that failed to boot keeps its volumes reserved until it is deleted (its
     // delete gives them back, or deletes the ones made for it).
     let settles = !matches!(server.vm_state, VmState::Building | VmState::Error);
@@ -244,8 +245,8 @@ fn task_for(server: &Server) -> Option<TaskState> {
     }
 }
 
-/// Nova's event names in instance actions.
-fn event_name(server: &Server, work: Work) -> &'static str {
+/// Nova's event names in instance actions (`None`: the work is recorded as none).
+fn event_name(server: &Server, work: Work) -> Option<&'static str> {
     use TaskState as T;
     let work = match work {
         Work::Task(task) => task,
@@ -255,7 +256,7 @@ fn event_name(server: &Server, work: Work) -> &'static str {
                 .iter()
                 .any(|v| v.state == VolumeAttachState::Attaching) =>
         {
-            return "compute_attach_volume";
+            return Some("compute_attach_volume");
         }
         Work::Volumes
             if server
@@ -263,11 +264,15 @@ fn event_name(server: &Server, work: Work) -> &'static str {
                 .iter()
                 .any(|v| v.state == VolumeAttachState::Detaching) =>
         {
-            return "compute_detach_volume";
+            return Some("compute_detach_volume");
         }
-        Work::Volumes => return "compute_extend_volume",
+        Work::Volumes if server.volumes.iter().any(|v| v.grow_to_gb.is_some()) => {
+            return Some("compute_extend_volume");
+        }
+        // A copy for the block storage service's snapshot is no action on the server.
+        Work::Volumes => return None,
     };
-    match work {
+    Some(match work {
         T::Spawning => "compute__do_build_and_run_instance",
         T::PoweringOff => "compute_stop_instance",
         T::PoweringOn => "compute_start_instance",
@@ -283,7 +288,7 @@ fn event_name(server: &Server, work: Work) -> &'static str {
         T::ResizeReverting => "compute_revert_resize",
         T::Rebuilding => "compute_rebuild_instance",
         T::Scheduling | T::Deleting => "compute_instance_task",
-    }
+    })
 }
 
 /// Nova's power state for what the hypervisor reports.

@@ -1,7 +1,7 @@
 //! Plugs a server's volumes in and out: a running or paused guest by hot-plug, a stopped
 //! one in its saved spec (it gets them at its next start); grows the ones the block
-//! storage service extended. Each outcome goes to compute, which tells the block storage
-//! service.
+//! storage service extended and copies the ones it snapshots. Each outcome goes to
+//! compute, which tells the block storage service.
 
 use std::time::Duration;
 
@@ -27,15 +27,8 @@ impl Worker {
         for attachment in &server.volumes {
             let outcome = match attachment.state {
                 VolumeAttachState::Attached => {
-                    let Some(size_gb) = attachment.grow_to_gb else {
-                        continue;
-                    };
-                    let outcome = self.grow(server, attachment, size_gb).await;
-                    let outcome = outcome.map_err(|e| e.to_string());
-                    all_ok &= outcome.is_ok();
-                    self.computes
-                        .volume_grown(&server.id, attachment, outcome)
-                        .await
+                    all_ok &= self.host_work(server, attachment).await?;
+                    continue;
                 }
                 VolumeAttachState::Attaching => {
                     let outcome = self.plug(server, attachment).await;
@@ -132,6 +125,44 @@ impl Worker {
             .ok_or_else(|| Error::Other(format!("{size_gb} GiB is too large a volume")))?;
         self.driver
             .resize_volume(&server.id, &attachment.volume_id, bytes)
+            .await?;
+        Ok(())
+    }
+
+    /// Does what the block storage service asked of an attached volume: the copies for its
+    /// snapshots first (they were asked for before any extend), then the extend; each
+    /// outcome is reported. `Ok(false)` when one of them failed.
+    async fn host_work(&self, server: &Server, attachment: &VolumeAttachment) -> Result<bool> {
+        let mut all_ok = true;
+        for snapshot in &attachment.copies {
+            let outcome = self.copy(server, attachment, snapshot).await;
+            let outcome = outcome.map_err(|e| e.to_string());
+            all_ok &= outcome.is_ok();
+            self.computes
+                .volume_copied(&server.id, attachment, snapshot, outcome)
+                .await?;
+        }
+        if let Some(size_gb) = attachment.grow_to_gb {
+            let outcome = self.grow(server, attachment, size_gb).await;
+            let outcome = outcome.map_err(|e| e.to_string());
+            all_ok &= outcome.is_ok();
+            self.computes
+                .volume_grown(&server.id, attachment, outcome)
+                .await?;
+        }
+        Ok(all_ok)
+    }
+
+    /// Copies the volume, as it is now, into the snapshot's file on this host.
+    async fn copy(
+        &self,
+        server: &Server,
+        attachment: &VolumeAttachment,
+        snapshot: &str,
+    ) -> Result<()> {
+        let dest = self.volume_files.snapshot_path(snapshot)?;
+        self.driver
+            .snapshot_volume(&server.id, &attachment.volume_id, &dest)
             .await?;
         Ok(())
     }

@@ -129,6 +129,7 @@ impl Computes {
                 boot_index: request.boot_index,
                 state: VolumeAttachState::Attaching,
                 grow_to_gb: None,
+                copies: Vec::new(),
             });
         }
         Ok(())

@@ -3,6 +3,7 @@
 
 pub mod action_input;
 pub mod actions;
+pub mod attached_volumes;
 pub mod boot_volumes;
 pub mod create;
 pub mod flavors;
@@ -15,5 +16,4 @@ pub mod resource_input;
 pub mod server_input;
 pub mod servers;
 pub mod volume_attachments;
-pub mod volume_growth;
 pub mod volume_input;

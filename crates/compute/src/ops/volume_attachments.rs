@@ -88,6 +88,7 @@ impl Computes {
             boot_index: None,
             state: VolumeAttachState::Attaching,
             grow_to_gb: None,
+            copies: Vec::new(),
         };
         server.volumes.push(attachment.clone());
         if let Err(e) = self.save(server, current.revision).await {
@@ -124,6 +125,11 @@ impl Computes {
             return Err(Error::BadRequest(format!(
                 "Invalid volume: volume {volume_id} is {} now; try again when that is done.",
                 attachment.state
+            )));
+        }
+        if attachment.has_host_work() {
+            return Err(Error::Conflict(format!(
+                "Volume {volume_id} is being extended or copied on this instance; detach it when that is done."
             )));
         }
         self.volumes
@@ -405,6 +411,19 @@ impl ServerAttacher for Computes {
     ) -> BoxFuture<'a, onestack_volume::error::Result<()>> {
         Box::pin(async move {
             self.grow_attached_volume(caller, server_id, volume_id, size_gb)
+                .await
+                .map_err(to_volume_error)
+        })
+    }
+
+    fn copy<'a>(
+        &'a self,
+        server_id: &'a str,
+        volume_id: &'a str,
+        snapshot_id: &'a str,
+    ) -> BoxFuture<'a, onestack_volume::error::Result<()>> {
+        Box::pin(async move {
+            self.copy_attached_volume(server_id, volume_id, snapshot_id)
                 .await
                 .map_err(to_volume_error)
         })

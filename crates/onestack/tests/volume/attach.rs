@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::{available, call, post, wait_for};
+use super::{available, call, post, wait_for, wait_for_reply};
 use crate::common::Cloud;
 use crate::compute::{self, Client, assert_nova_error};
 
@@ -179,6 +179,56 @@ async fn volumes_attach_to_servers_and_come_back() {
     )
     .await;
     assert_eq!(smaller.status, StatusCode::BAD_REQUEST, "{}", smaller.body);
+
+    // A snapshot of the in-use volume: refused without `force` below 3.66; with it (or at
+    // 3.66) the server's host copies the disk under the guest, and a volume made from the
+    // snapshot holds the copy.
+    let snap = |force: Option<bool>| match force {
+        Some(force) => json!({"snapshot": {"volume_id": volume, "force": force}}),
+        None => json!({"snapshot": {"volume_id": volume}}),
+    };
+    let plain = post(alice, "/snapshots", snap(None)).await;
+    assert_eq!(plain.status, StatusCode::BAD_REQUEST, "{}", plain.body);
+    let no_force = call(
+        alice,
+        reqwest::Method::POST,
+        "/snapshots",
+        Some("3.66"),
+        Some(snap(Some(false))),
+    )
+    .await;
+    assert_eq!(
+        no_force.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        no_force.body
+    );
+    let forced = post(alice, "/snapshots", snap(Some(true))).await;
+    assert_eq!(forced.status, StatusCode::ACCEPTED, "{}", forced.body);
+    let at_66 = call(
+        alice,
+        reqwest::Method::POST,
+        "/snapshots",
+        Some("3.66"),
+        Some(snap(None)),
+    )
+    .await;
+    assert_eq!(at_66.status, StatusCode::ACCEPTED, "{}", at_66.body);
+    for taken in [forced.id("snapshot"), at_66.id("snapshot")] {
+        wait_for_reply(alice, &format!("/snapshots/{taken}"), "available", |r| {
+            r.body["snapshot"]["status"] == "available"
+        })
+        .await;
+    }
+    let from_live = post(
+        alice,
+        "/volumes",
+        json!({"volume": {"size": 2, "snapshot_id": forced.id("snapshot")}}),
+    )
+    .await;
+    assert_eq!(from_live.status, StatusCode::ACCEPTED, "{}", from_live.body);
+    available(alice, &from_live.id("volume")).await;
+    assert_eq!(volume_now(alice, &volume).await["status"], "in-use");
     for bad in [
         json!({"volumeAttachment": {"volumeId": "not-a-uuid"}}),
         json!({"volumeAttachment": {}}),

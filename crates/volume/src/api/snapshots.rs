@@ -17,7 +17,10 @@ use crate::ops::snapshot_input::{NewSnapshot, SnapshotUpdate};
 use crate::service::Volumes;
 use crate::views::{self, SnapshotView};
 
-fn new_snapshot(body: Value) -> Result<NewSnapshot> {
+/// 3.66: a snapshot of an in-use volume needs no `force` (and `force` may not be false).
+const SNAPSHOT_IN_USE: u16 = 66;
+
+fn new_snapshot(body: Value, ctx: &Ctx) -> Result<NewSnapshot> {
     let mut map = input::object(body, "snapshot")?;
     let volume_id = match map.remove("volume_id") {
         Some(Value::String(id)) => id,
@@ -32,11 +35,15 @@ fn new_snapshot(body: Value) -> Result<NewSnapshot> {
         volume_id,
         name: input::text_field(&mut map, "name", "display_name")?.flatten(),
         description: input::text_field(&mut map, "description", "display_description")?.flatten(),
-        force: map
-            .remove("force")
-            .map(|v| flag("force", &v))
-            .transpose()?
-            .unwrap_or(false),
+        force: match map.remove("force").map(|v| flag("force", &v)).transpose()? {
+            Some(false) if ctx.version.at_least(SNAPSHOT_IN_USE) => {
+                return Err(Error::Invalid(
+                    "The 'force' flag is not supported since 3.66: snapshots of in-use volumes are taken without it; leave it out.".into(),
+                ));
+            }
+            Some(force) => force || ctx.version.at_least(SNAPSHOT_IN_USE),
+            None => ctx.version.at_least(SNAPSHOT_IN_USE),
+        },
         metadata: match map.remove("metadata") {
             None | Some(Value::Null) => Default::default(),
             Some(v) => string_map("metadata", v)?,
@@ -116,7 +123,9 @@ pub async fn create_snapshot(
     ctx: Ctx,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let snapshot = v.create_snapshot(&ctx.caller, new_snapshot(body)?).await?;
+    let snapshot = v
+        .create_snapshot(&ctx.caller, new_snapshot(body, &ctx)?)
+        .await?;
     let view = views::snapshot(&snapshot, &ctx.view, SnapshotView::Answer);
     Ok((StatusCode::ACCEPTED, Json(json!({"snapshot": view}))))
 }

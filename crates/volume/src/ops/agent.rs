@@ -112,9 +112,48 @@ impl Volumes {
 }
 
 impl Volumes {
-    /// This host's snapshots whose status asks for work (creating, deleting).
+    /// This host's snapshots whose status asks for work (creating, deleting). A snapshot of
+    /// an in-use volume is its server's host's to copy ([`Volumes::copied_in_guest`]) while
+    /// the volume is still attached to that server; after that the file is free again.
     pub async fn pending_snapshot_work(&self) -> Result<Vec<Versioned<Snapshot>>> {
-        store::pending_snapshots(&self.pool, &self.volume_host()).await
+        let mut work = Vec::new();
+        for snapshot in store::pending_snapshots(&self.pool, &self.volume_host()).await? {
+            let copied_elsewhere = match (&snapshot.doc.copied_by, snapshot.doc.status) {
+                (Some(server), SnapshotStatus::Creating) => {
+                    store::volume(&self.pool, &snapshot.doc.volume_id)
+                        .await?
+                        .is_some_and(|v| v.doc.attachments.iter().any(|a| &a.server_id == server))
+                }
+                _ => false,
+            };
+            if !copied_elsewhere {
+                work.push(snapshot);
+            }
+        }
+        Ok(work)
+    }
+
+    /// The server's host copied an in-use volume into the snapshot, or could not: the
+    /// snapshot is `available` or in `error`. Nothing changes unless it is still being made.
+    pub async fn copied_in_guest(
+        &self,
+        snapshot_id: &str,
+        outcome: std::result::Result<(), String>,
+    ) -> Result<()> {
+        let Some(work) = store::snapshot(&self.pool, snapshot_id).await? else {
+            return Ok(());
+        };
+        if work.doc.status != SnapshotStatus::Creating {
+            return Ok(());
+        }
+        let outcome = match outcome {
+            Ok(()) => Outcome::Done,
+            Err(reason) => Outcome::Failed(reason),
+        };
+        if self.finish_snapshot(&work, outcome).await? {
+            self.changed();
+        }
+        Ok(())
     }
 
     /// The volumes whose files are overlays on `snapshot`'s, which must be flattened before

@@ -384,8 +384,8 @@ impl Volumes {
     }
 }
 
-/// A volume is backed up while available; an attached one would need a copy the guest
-/// cannot write during, which onestack does not take yet.
+/// A volume is backed up while available; an attached one from a snapshot of it (which
+/// its server's host copies under the guest).
 fn check_backup_source(volume: &Volume, force: bool) -> Result<()> {
     match volume.status {
         VolumeStatus::Available => Ok(()),
@@ -393,7 +393,7 @@ fn check_backup_source(volume: &Volume, force: bool) -> Result<()> {
             "Backing up an in-use volume must use the force flag.",
         )),
         VolumeStatus::InUse => Err(Error::invalid_volume(format!(
-            "Volume {} is attached: backups of attached volumes are not supported yet; detach it first.",
+            "Volume {} is attached: take a snapshot of it (`--os-volume-api-version 3.66 volume snapshot create`) and back that up (`volume backup create --snapshot`), or detach it first.",
             volume.id
         ))),
         other => Err(Error::invalid_volume(format!(

@@ -42,6 +42,15 @@ pub trait ServerAttacher: Send + Sync {
         volume_id: &'a str,
         size_gb: u64,
     ) -> BoxFuture<'a, Result<()>>;
+
+    /// Asks the server's host to copy the attached volume, as it is now, into snapshot
+    /// `snapshot_id`.
+    fn copy<'a>(
+        &'a self,
+        server_id: &'a str,
+        volume_id: &'a str,
+        snapshot_id: &'a str,
+    ) -> BoxFuture<'a, Result<()>>;
 }
 
 /// An attachment with the volume it belongs to.

@@ -8,7 +8,7 @@ pub struct NewSnapshot {
     pub volume_id: String,
     pub name: Option<String>,
     pub description: Option<String>,
-    /// Take it of an in-use volume too.
+    /// Take it of an in-use volume too (`force`, or 3.66).
     pub force: bool,
     pub metadata: BTreeMap<String, String>,
 }

@@ -1,13 +1,16 @@
 //! Snapshots: taken of an available volume (into `creating` for the agent, which copies the
-//! volume's data), read, listed, renamed, deleted (into `deleting`: the agent first flattens
-//! the volumes made from it, then removes its file).
+//! volume's data) or of an in-use one with `force` (the server's host copies it under the
+//! running guest), read, listed, renamed, deleted (into `deleting`: the agent first
+//! flattens the volumes made from it, then removes its file).
 
 use onestack_db::now_micros;
 
 use super::snapshot_input::{NewSnapshot, SnapshotUpdate};
 use super::volumes::owned_volume;
 use crate::error::{Error, Result};
-use crate::model::{BackupStatus, Snapshot, SnapshotStatus, Versioned, Volume, VolumeStatus};
+use crate::model::{
+    AttachStatus, BackupStatus, Snapshot, SnapshotStatus, Versioned, Volume, VolumeStatus,
+};
 use crate::policy::Caller;
 use crate::service::Volumes;
 use crate::store;
@@ -83,14 +86,13 @@ impl Volumes {
         caller.require_writer("volume:create_snapshot")?;
         let mut tx = store::begin_write(&self.pool).await?;
         let volume = owned_volume(&mut *tx, caller, &new.volume_id).await?.doc;
-        if new.force && volume.status == VolumeStatus::InUse {
-            // The guest writes the file: a copy now would be no point in time.
-            return Err(Error::invalid_volume(format!(
-                "Volume {} is attached: snapshots of attached volumes are not supported yet; detach it first.",
-                volume.id
-            )));
-        }
-        if volume.status != VolumeStatus::Available {
+        // An in-use volume's file is the guest's: the server's host copies it.
+        let copied_by = match volume.status {
+            VolumeStatus::InUse if new.force => Some(copying_server(&volume)?),
+            _ => None,
+        };
+        let attacher = copied_by.as_ref().map(|_| self.attacher()).transpose()?;
+        if volume.status != VolumeStatus::Available && copied_by.is_none() {
             return Err(Error::invalid_volume(format!(
                 "Volume {} status must be available, but current status is: {}.",
                 volume.id, volume.status
@@ -111,11 +113,33 @@ impl Volumes {
             host: volume.host.clone(),
             created_at: now_micros(),
             updated_at: None,
+            copied_by,
         };
         store::insert_snapshot(&mut tx, &snapshot).await?;
         tx.commit().await?;
+        if let (Some(server), Some(attacher)) = (&snapshot.copied_by, attacher)
+            && let Err(refused) = attacher.copy(server, &volume.id, &snapshot.id).await
+        {
+            self.forget_snapshot(&snapshot.id).await;
+            return Err(refused);
+        }
         self.changed();
         Ok(snapshot)
+    }
+
+    /// Removes a snapshot that compute refused to copy (it never had a file).
+    async fn forget_snapshot(&self, id: &str) {
+        let forgotten = async {
+            if let Some(s) = store::snapshot(&self.pool, id).await?
+                && s.doc.status == SnapshotStatus::Creating
+            {
+                store::delete_snapshot(&self.pool, id, s.revision).await?;
+            }
+            Ok::<_, Error>(())
+        };
+        if let Err(error) = forgotten.await {
+            tracing::warn!(snapshot = id, %error, "cannot remove a snapshot compute refused");
+        }
     }
 
     pub(super) async fn modify_snapshot(
@@ -187,4 +211,20 @@ impl Volumes {
         self.changed();
         Ok(())
     }
+}
+
+/// The server whose host copies an in-use volume for a snapshot: the one it is attached to
+/// (with several, the first: each sees the same disk).
+fn copying_server(volume: &Volume) -> Result<String> {
+    volume
+        .attachments
+        .iter()
+        .find(|a| a.status == AttachStatus::Attached)
+        .map(|a| a.server_id.clone())
+        .ok_or_else(|| {
+            Error::invalid_volume(format!(
+                "Volume {} is being attached or detached; snapshot it when that is done.",
+                volume.id
+            ))
+        })
 }
