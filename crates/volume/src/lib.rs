@@ -20,6 +20,7 @@ pub mod policy;
 pub mod service;
 pub(crate) mod store;
 pub mod views;
+pub mod volume_view;
 
 pub use api::{router, take_url_project};
 pub use config::VolumeConfig;

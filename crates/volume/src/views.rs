@@ -9,12 +9,11 @@ use onestack_api::microversion::Version;
 use onestack_db::timestamps::micros_naive;
 use serde_json::{Map, Value, json};
 
-use crate::model::{
-    AttachStatus, Backup, Snapshot, SnapshotStatus, Volume, VolumeSource, VolumeType,
-};
+use crate::model::{Backup, Snapshot, SnapshotStatus, Volume, VolumeType};
 use crate::ops::quotas::QuotaUsage;
 use crate::ops::services::{PoolView, ServiceView};
 use crate::ops::volume_input::Upload;
+use crate::volume_view::{Link, VolumeJson};
 
 /// What a view depends on besides the resource.
 #[derive(Debug, Clone)]
@@ -30,15 +29,26 @@ pub struct ViewCtx {
 impl ViewCtx {
     /// `self` and `bookmark` links to `collection/id`.
     pub fn links(&self, collection: &str, id: &str) -> Value {
+        serde_json::to_value(self.link_pair(collection, id)).unwrap_or(Value::Null)
+    }
+
+    /// The same links, typed.
+    pub fn link_pair(&self, collection: &str, id: &str) -> [Link; 2] {
         let project = self
             .url_project
             .as_deref()
             .map(|p| format!("/{p}"))
             .unwrap_or_default();
-        json!([
-            {"rel": "self", "href": format!("{}/v3{project}/{collection}/{id}", self.base)},
-            {"rel": "bookmark", "href": format!("{}{project}/{collection}/{id}", self.base)},
-        ])
+        [
+            Link {
+                rel: "self",
+                href: format!("{}/v3{project}/{collection}/{id}", self.base),
+            },
+            Link {
+                rel: "bookmark",
+                href: format!("{}{project}/{collection}/{id}", self.base),
+            },
+        ]
     }
 
     /// The address of a collection, for `next` links.
@@ -61,118 +71,12 @@ pub fn volume_summary(v: &Volume, ctx: &ViewCtx) -> Value {
     json!({"id": v.id, "name": v.name, "links": ctx.links("volumes", &v.id)})
 }
 
-/// Which volume view: the create and update answers lack what show and detail add.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VolumeView {
-    Answer,
-    Detail,
-}
+pub use crate::volume_view::VolumeView;
 
-/// A volume in full, as show, detail, create and update return it.
+/// A volume in full, as show, create and update return it (listings serialize
+/// [`VolumeJson`] directly).
 pub fn volume(v: &Volume, type_name: &str, ctx: &ViewCtx, view: VolumeView) -> Value {
-    let mut metadata: BTreeMap<&str, &str> = v
-        .metadata
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    if v.read_only {
-        metadata.insert("readonly", "True");
-    }
-    let mut out = json!({
-        "id": v.id,
-        "status": v.status.as_str(),
-        "size": v.size,
-        "availability_zone": v.availability_zone,
-        "created_at": micros_naive(v.created_at),
-        "updated_at": timestamp(v.updated_at),
-        "name": v.name,
-        "description": v.description,
-        "volume_type": type_name,
-        "snapshot_id": match &v.source {
-            VolumeSource::Snapshot { snapshot_id } => json!(snapshot_id),
-            _ => Value::Null,
-        },
-        "source_volid": match &v.source {
-            VolumeSource::Volume { volume_id } => json!(volume_id),
-            _ => Value::Null,
-        },
-        "metadata": metadata,
-        "links": ctx.links("volumes", &v.id),
-        "user_id": v.user_id,
-        "bootable": if v.bootable { "true" } else { "false" },
-        "encrypted": false,
-        "replication_status": null,
-        "consistencygroup_id": null,
-        "multiattach": v.multiattach,
-        "attachments": attachments(v),
-    });
-    let Some(map) = out.as_object_mut() else {
-        return out;
-    };
-    if ctx.admin {
-        map.insert("migration_status".into(), Value::Null);
-    }
-    if view == VolumeView::Detail {
-        detail_extensions(map, v, ctx);
-    }
-    microversion_keys(map, v, ctx);
-    out
-}
-
-/// The attachments whose disk is plugged in, as Cinder lists them on a volume.
-fn attachments(v: &Volume) -> Vec<Value> {
-    v.attachments
-        .iter()
-        .filter(|a| a.status == AttachStatus::Attached)
-        .map(|a| {
-            json!({
-                "id": v.id,
-                "attachment_id": a.id,
-                "volume_id": v.id,
-                "server_id": a.server_id,
-                "host_name": a.host,
-                "device": a.device,
-                "attached_at": timestamp(a.attached_at),
-            })
-        })
-        .collect()
-}
-
-/// The keys Cinder's controller extensions add to show and detail.
-fn detail_extensions(map: &mut Map<String, Value>, v: &Volume, ctx: &ViewCtx) {
-    map.insert("os-vol-tenant-attr:tenant_id".into(), json!(v.project_id));
-    if ctx.admin {
-        map.insert("os-vol-host-attr:host".into(), json!(v.host));
-        map.insert("os-vol-mig-status-attr:migstat".into(), Value::Null);
-        map.insert("os-vol-mig-status-attr:name_id".into(), Value::Null);
-    }
-    if !v.image_metadata.is_empty() {
-        map.insert("volume_image_metadata".into(), json!(v.image_metadata));
-    }
-}
-
-fn microversion_keys(map: &mut Map<String, Value>, v: &Volume, ctx: &ViewCtx) {
-    let at = |minor| ctx.version.at_least(minor);
-    if at(13) {
-        map.insert("group_id".into(), Value::Null);
-    }
-    if at(21) && ctx.admin {
-        map.insert("provider_id".into(), Value::Null);
-    }
-    if at(48) {
-        // A file on one host is never a target shared with other volumes.
-        map.insert("shared_targets".into(), json!(false));
-        map.insert("service_uuid".into(), Value::Null);
-    }
-    if at(61) && ctx.admin {
-        map.insert("cluster_name".into(), Value::Null);
-    }
-    if at(63) {
-        map.insert("volume_type_id".into(), json!(v.volume_type_id));
-    }
-    if at(65) {
-        map.insert("consumes_quota".into(), json!(true));
-    }
+    serde_json::to_value(VolumeJson::new(v, type_name, ctx, view)).unwrap_or(Value::Null)
 }
 
 /// Which snapshot view: a listing's items have the nine base keys only; show and detail add

@@ -2,7 +2,8 @@
 //! `marker` over a listing in its order, the `*_links` next link, and `count` from 3.45.
 
 use onestack_api::paging::{self, Params};
-use serde_json::{Value, json};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Map, Value, json};
 
 use super::Ctx;
 use super::input::flag;
@@ -46,16 +47,62 @@ pub fn body(
     ctx: &Ctx,
     params: &Params,
 ) -> Value {
-    let mut body = json!({ key: items });
+    // Moved in, not through `json!`: that would serialize every item into a copy.
+    let mut body = Value::Object(Map::from_iter([(key.to_owned(), Value::Array(items))]));
     if let Some(next) = next {
         body[format!("{key}_links")] = next;
     }
-    let with_count = paging::first(params, "with_count")
-        .is_some_and(|v| flag("with_count", &json!(v)).unwrap_or(false));
-    if with_count && ctx.version.at_least(45) {
+    if let Some(count) = asked_count(count, ctx, params) {
         body["count"] = json!(count);
     }
     body
+}
+
+/// The same body with typed items, serialized straight into the response.
+pub struct Listing<T> {
+    pub key: &'static str,
+    pub items: Vec<T>,
+    pub next: Option<Value>,
+    pub count: Option<usize>,
+}
+
+impl<T> Listing<T> {
+    pub fn new(
+        key: &'static str,
+        items: Vec<T>,
+        next: Option<Value>,
+        count: usize,
+        ctx: &Ctx,
+        params: &Params,
+    ) -> Self {
+        Self {
+            key,
+            items,
+            next,
+            count: asked_count(count, ctx, params),
+        }
+    }
+}
+
+impl<T: Serialize> Serialize for Listing<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry(self.key, &self.items)?;
+        if let Some(next) = &self.next {
+            map.serialize_entry(&format!("{}_links", self.key), next)?;
+        }
+        if let Some(count) = self.count {
+            map.serialize_entry("count", &count)?;
+        }
+        map.end()
+    }
+}
+
+/// `count`, when the request asked for it (`with_count`, 3.45+).
+fn asked_count(count: usize, ctx: &Ctx, params: &Params) -> Option<usize> {
+    let with_count = paging::first(params, "with_count")
+        .is_some_and(|v| flag("with_count", &json!(v)).unwrap_or(false));
+    (with_count && ctx.version.at_least(45)).then_some(count)
 }
 
 /// Whether an admin asked for every project's (`all_tenants`).

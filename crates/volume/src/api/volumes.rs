@@ -22,6 +22,7 @@ use crate::ops::volume_input::{
 };
 use crate::service::Volumes;
 use crate::views::{self, VolumeView};
+use crate::volume_view::VolumeJson;
 
 /// Extra keys in a volume body are refused from 3.53 on, ignored before.
 const STRICT_BODY: u16 = 53;
@@ -421,23 +422,27 @@ pub async fn list_volumes_detail(
     State(v): State<Shared>,
     ctx: Ctx,
     Query(params): Query<Params>,
-) -> Reply {
+) -> Result<Response, ApiError> {
     let (page, next, count) = volume_page(&v, &ctx, &params, "volumes/detail").await?;
     let names = v.type_names().await?;
-    let items: Vec<Value> = page
+    let items: Vec<VolumeJson> = page
         .iter()
-        .map(|vol| render(vol, &names, &ctx, VolumeView::Detail))
+        .map(|vol| VolumeJson::new(vol, type_name(vol, &names), &ctx.view, VolumeView::Detail))
         .collect();
-    Ok(Json(listing::body(
+    Ok(Json(listing::Listing::new(
         "volumes", items, next, count, &ctx, &params,
-    )))
+    ))
+    .into_response())
+}
+
+fn type_name<'a>(volume: &'a Volume, names: &'a BTreeMap<String, String>) -> &'a str {
+    names
+        .get(&volume.volume_type_id)
+        .map_or(volume.volume_type_id.as_str(), String::as_str)
 }
 
 fn render(volume: &Volume, names: &BTreeMap<String, String>, ctx: &Ctx, view: VolumeView) -> Value {
-    let name = names
-        .get(&volume.volume_type_id)
-        .map_or(volume.volume_type_id.as_str(), String::as_str);
-    views::volume(volume, name, &ctx.view, view)
+    views::volume(volume, type_name(volume, names), &ctx.view, view)
 }
 
 async fn one(v: &Volumes, volume: &Volume, ctx: &Ctx, view: VolumeView) -> Result<Value> {
