@@ -137,10 +137,36 @@ impl Drop for Server {
             let _ = child.kill();
             let _ = child.wait();
         }
+        // Guests outlive onestack (a restart re-adopts them); a test that fails before it
+        // deletes its servers must not leave them running on the host.
+        if std::thread::panicking() {
+            stop_guests(&self.data_dir);
+        }
         // The agent leaves its security-group tables to the guests it served (a real cloud
         // keeps them across restarts); a test cloud takes them along. A restarted server
         // applies its ruleset afresh.
         common::delete_cloud_tables(&self.data_dir);
+    }
+}
+
+/// Kills the QEMU of every guest under `data_dir` (each checked by its command line naming
+/// its own instance dir, so that a stale pid file never kills another process).
+fn stop_guests(data_dir: &Path) {
+    let Ok(instances) = std::fs::read_dir(data_dir.join("compute/instances")) else {
+        return;
+    };
+    for instance in instances.flatten() {
+        let dir = instance.path();
+        let Ok(pid) = std::fs::read_to_string(dir.join("qemu.pid")) else {
+            continue;
+        };
+        let pid = pid.trim();
+        let ours = std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+            String::from_utf8_lossy(&cmdline).contains(&*dir.to_string_lossy())
+        });
+        if ours {
+            let _ = Command::new("kill").args(["-KILL", pid]).status();
+        }
     }
 }
 

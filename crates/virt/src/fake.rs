@@ -217,16 +217,11 @@ impl Fake {
                 PLUGGABLE,
                 "running, paused or shut down",
             )?;
-            // No disk to grow here: the block storage service's file is the truth.
-            let mut attached = g.spec.volumes.iter().chain(g.spec.root.volume());
-            if attached.any(|v| v.volume_id == volume_id) && bytes > 0 {
-                Ok(())
-            } else {
-                Err(Error::invalid(
-                    "volume (not attached to this guest)",
-                    volume_id,
-                ))
+            if bytes == 0 {
+                return Err(Error::invalid("volume size", "0"));
             }
+            // No disk to grow here: the block storage service's file is the truth.
+            g.spec.volume(volume_id).map(drop)
         })
     }
 
@@ -241,11 +236,7 @@ impl Fake {
                 PLUGGABLE,
                 "running, paused or shut down",
             )?;
-            let mut attached = g.spec.volumes.iter().chain(g.spec.root.volume());
-            attached
-                .find(|v| v.volume_id == volume_id)
-                .map(|v| v.path.clone())
-                .ok_or_else(|| Error::invalid("volume (not attached to this guest)", volume_id))
+            g.spec.volume(volume_id).map(|v| v.path.clone())
         })?;
         if tokio::fs::try_exists(dest).await.unwrap_or(false) {
             return Ok(());

@@ -325,12 +325,7 @@ impl Qemu {
         let spec = load_spec(&layout)
             .await?
             .ok_or_else(|| Error::NotFound(uuid.into()))?;
-        let disk = spec
-            .volumes
-            .iter()
-            .chain(spec.root.volume())
-            .find(|v| v.volume_id == volume_id)
-            .ok_or_else(|| Error::invalid("volume (not attached to this guest)", volume_id))?;
+        let disk = spec.volume(volume_id)?;
         if running_pid(&layout, uuid).is_some() {
             let mut resize = node_name(&disk.qemu_id());
             resize["size"] = bytes.into();
@@ -361,12 +356,7 @@ impl Qemu {
         let spec = load_spec(&layout)
             .await?
             .ok_or_else(|| Error::NotFound(uuid.into()))?;
-        let disk = spec
-            .volumes
-            .iter()
-            .chain(spec.root.volume())
-            .find(|v| v.volume_id == volume_id)
-            .ok_or_else(|| Error::invalid("volume (not attached to this guest)", volume_id))?;
+        let disk = spec.volume(volume_id)?;
         if running_pid(&layout, uuid).is_none() {
             self.require_off(&layout, uuid, "snapshot_volume").await?;
             return disks::convert_to_qcow2(&disk.path, "qcow2", dest).await;

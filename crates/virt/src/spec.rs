@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
+
 /// A network interface: an existing tap device (the network agent creates it as a persistent
 /// tap, `ip tuntap add dev NAME mode tap`), attached as `virtio-net-pci`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +114,17 @@ pub struct GuestSpec {
     /// Volumes attached, in the order they were attached.
     #[serde(default)]
     pub volumes: Vec<VolumeDisk>,
+}
+
+impl GuestSpec {
+    /// The guest's volume `volume_id`: one attached to it, or its root.
+    pub fn volume(&self, volume_id: &str) -> Result<&VolumeDisk> {
+        self.volumes
+            .iter()
+            .chain(self.root.volume())
+            .find(|v| v.volume_id == volume_id)
+            .ok_or_else(|| Error::invalid("volume (not attached to this guest)", volume_id))
+    }
 }
 
 /// A guest's power state as the driver sees it.

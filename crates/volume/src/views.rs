@@ -334,3 +334,28 @@ pub fn pool(p: &PoolView, detail: bool) -> Value {
 }
 
 const GIB_F64: f64 = (1u64 << 30) as f64;
+
+/// `capabilities/{host}`: the file backend, and the one extra spec of a volume type it acts
+/// on (`multiattach`).
+pub fn capabilities(host: &str) -> Value {
+    let backend = crate::service::BACKEND;
+    json!({
+        "namespace": format!("OS::Storage::Capabilities::{host}"),
+        "vendor_name": "onestack",
+        "volume_backend_name": backend,
+        "pool_name": backend,
+        "driver_version": env!("CARGO_PKG_VERSION"),
+        "storage_protocol": "file",
+        "display_name": "Capabilities of onestack's file backend",
+        "description": "One thin qcow2 file per volume on the host's disk.",
+        "visibility": "public",
+        "replication_targets": [],
+        "properties": {
+            "multiattach": {
+                "title": "Multiattach",
+                "description": "Volumes of a type with \"<is> True\" may be attached to several servers at once.",
+                "type": "boolean",
+            },
+        },
+    })
+}

@@ -541,6 +541,7 @@ pub const POLICY: &[(&str, &str, Rule)] = &[
     ("PUT", "/volume/v3/os-quota-sets/{project}", Admin),
     ("DELETE", "/volume/v3/os-quota-sets/{project}", Admin),
     ("GET", "/volume/v3/os-quota-sets/{project}/defaults", Reader),
+    ("GET", "/volume/v3/capabilities/{host}", Admin),
     ("GET", "/volume/v3/os-services", Admin),
     ("GET", "/volume/v3/scheduler-stats/get_pools", Admin),
     ("GET", "/volume/v3/snapshots", Reader),

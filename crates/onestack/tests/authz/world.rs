@@ -378,6 +378,7 @@ pub async fn alice_world(cloud: &Cloud, env: &compute::Env<'_>) -> HashMap<Strin
         ("v2.0/{collection}", "networks"),
         ("{collection}/{id}", &net),
         ("extensions/{alias}", "router"),
+        ("capabilities/{host}", "a-host@file"),
         ("images/{id}", &image),
         ("members/{member_id}", &env.alice_project),
         ("users/{id}", &env.alice_user),

@@ -47,6 +47,34 @@ fn wait_volume(env: &HashMap<String, String>, volume: &str, status: &str) {
     });
 }
 
+/// Boots test guest `name` with no network that runs `script` at every boot.
+fn boot_watcher(
+    env: &HashMap<String, String>,
+    script: &std::path::Path,
+    name: &str,
+) -> serde_json::Value {
+    let script = script.to_str().expect("a UTF-8 path");
+    ok_json(
+        env,
+        &[
+            "server",
+            "create",
+            "--flavor",
+            "e2e.tiny",
+            "--image",
+            "guest",
+            "--nic",
+            "none",
+            "--config-drive",
+            "true",
+            "--user-data",
+            script,
+            "--wait",
+            name,
+        ],
+    )
+}
+
 /// How often `marker` is on the guest's console.
 fn seen(env: &HashMap<String, String>, server: &str, marker: &str) -> usize {
     console(env, server).matches(marker).count()
@@ -66,25 +94,7 @@ fn volumes_plug_into_a_real_guest_with_the_cli() {
     let volume_id = volume["id"].as_str().unwrap().to_owned();
     let serial = &volume_id[..20];
     wait_volume(&admin, "data", "available");
-    let vm = ok_json(
-        &admin,
-        &[
-            "server",
-            "create",
-            "--flavor",
-            "e2e.tiny",
-            "--image",
-            "guest",
-            "--nic",
-            "none",
-            "--config-drive",
-            "true",
-            "--user-data",
-            script.to_str().unwrap(),
-            "--wait",
-            "vm",
-        ],
-    );
+    let vm = boot_watcher(&admin, &script, "vm");
     assert_eq!(vm["status"], "ACTIVE");
     within(90, "the guest's marker", || {
         console(&admin, "vm").contains("ONESTACK-GUEST-UP hostname=vm")
@@ -167,25 +177,7 @@ fn volumes_plug_into_a_real_guest_with_the_cli() {
     });
 
     // A second guest reads through the volume what the first one wrote, and writes its own.
-    let vm2 = ok_json(
-        &admin,
-        &[
-            "server",
-            "create",
-            "--flavor",
-            "e2e.tiny",
-            "--image",
-            "guest",
-            "--nic",
-            "none",
-            "--config-drive",
-            "true",
-            "--user-data",
-            script.to_str().unwrap(),
-            "--wait",
-            "vm2",
-        ],
-    );
+    let vm2 = boot_watcher(&admin, &script, "vm2");
     assert_eq!(vm2["status"], "ACTIVE", "{vm2}");
     ok(&admin, &["server", "remove", "volume", "vm", "data"]);
     wait_volume(&admin, "data", "available");

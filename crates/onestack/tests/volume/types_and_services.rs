@@ -274,7 +274,24 @@ async fn admins_see_the_services_and_the_pool() {
     let names_only = get(&env.admin, "/scheduler-stats/get_pools").await;
     assert!(names_only.body["pools"][0].get("capabilities").is_none());
 
-    for path in ["/os-services", "/scheduler-stats/get_pools"] {
+    // The backend's capabilities, by the volume service's host.
+    let host = services.body["services"][0]["host"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let caps = get(&env.admin, &format!("/capabilities/{host}")).await;
+    assert_eq!(caps.status, StatusCode::OK, "{}", caps.body);
+    assert_eq!(caps.body["volume_backend_name"], "file");
+    assert_eq!(caps.body["properties"]["multiattach"]["type"], "boolean");
+    let nowhere = get(&env.admin, "/capabilities/elsewhere@lvm").await;
+    assert_eq!(nowhere.status, StatusCode::NOT_FOUND, "{}", nowhere.body);
+
+    let capabilities = format!("/capabilities/{host}");
+    for path in [
+        "/os-services",
+        "/scheduler-stats/get_pools",
+        capabilities.as_str(),
+    ] {
         let member = get(&env.alice, path).await;
         assert_eq!(
             member.status,

@@ -178,6 +178,16 @@ async fn list_pools(
     Ok(Json(json!({"pools": pools})))
 }
 
+/// `capabilities/{host}` (admins only).
+async fn show_capabilities(
+    ctx: Ctx,
+    State(v): State<Shared>,
+    axum::extract::Path(host): axum::extract::Path<String>,
+) -> Reply {
+    let host = v.capabilities(&ctx.caller, &host)?;
+    Ok(Json(views::capabilities(&host)))
+}
+
 /// The routes under the block storage prefix (`/volume`).
 pub fn router(volumes: Shared) -> Router {
     use attachments::*;
@@ -268,6 +278,7 @@ pub fn router(volumes: Shared) -> Router {
         .route(&v("/os-availability-zone"), get(availability_zones))
         .route(&v("/os-services"), get(list_services))
         .route(&v("/scheduler-stats/get_pools"), get(list_pools))
+        .route(&v("/capabilities/{host}"), get(show_capabilities))
         .route(&v("/limits"), get(limits))
         .route(
             &v("/os-quota-sets/{project}"),

@@ -1,10 +1,11 @@
 //! What admins see of the block storage service itself: `os-services` (this host's volume
-//! and backup services, up while its volume agent reports) and the pools the scheduler
-//! places volumes in, with their capacity (`scheduler-stats/get_pools`).
+//! and backup services, up while its volume agent reports), the pools the scheduler
+//! places volumes in, with their capacity (`scheduler-stats/get_pools`), and what a
+//! backend lets volume types ask for (`capabilities/{host}`).
 
 use onestack_db::now_micros;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::BackendReport;
 use crate::policy::Caller;
 use crate::service::Volumes;
@@ -74,5 +75,20 @@ impl Volumes {
             allocated_gb,
             volumes,
         }])
+    }
+}
+
+impl Volumes {
+    /// The backend `host` (`host@backend`) and the extra specs of volume types it honours.
+    pub fn capabilities(&self, caller: &Caller, host: &str) -> Result<String> {
+        caller.require_admin("volume_extension:capabilities")?;
+        let ours = self.backend_host();
+        if host == ours {
+            Ok(ours)
+        } else {
+            Err(Error::NotFound(format!(
+                "Service {host} could not be found."
+            )))
+        }
     }
 }
