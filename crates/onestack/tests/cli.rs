@@ -1270,6 +1270,51 @@ fn volume_walkthrough_with_the_openstack_cli() {
         &["volume", "type", "delete", "gold"],
         &["in use", "failed to delete"],
     );
+    // A private type shared with one project; the service, its pool and capabilities.
+    ok(
+        &admin,
+        &[
+            "volume",
+            "type",
+            "create",
+            "--private",
+            "--project",
+            "admin",
+            "hidden",
+        ],
+    );
+    let hidden = ok_json(&admin, &["volume", "type", "show", "hidden"]);
+    let admin_project = ok_json(&admin, &["project", "show", "admin"])["id"].clone();
+    assert_eq!(hidden["is_public"], false, "{hidden}");
+    assert!(
+        hidden["access_project_ids"]
+            .to_string()
+            .contains(admin_project.as_str().unwrap()),
+        "{hidden}"
+    );
+    ok(
+        &admin,
+        &["volume", "type", "unset", "--project", "admin", "hidden"],
+    );
+    ok(&admin, &["volume", "type", "delete", "hidden"]);
+    let services = ok_json(&admin, &["volume", "service", "list"]);
+    assert!(
+        services
+            .as_array()
+            .is_some_and(|s| s.iter().all(|s| s["State"] == "up")),
+        "{services}"
+    );
+    let backend = services[0]["Host"].as_str().unwrap().to_owned();
+    let pools = ok_json(&admin, &["volume", "backend", "pool", "list", "--long"]);
+    assert!(pools.to_string().contains(&backend), "{pools}");
+    let capability = ok_json(
+        &admin,
+        &["volume", "backend", "capability", "show", &backend],
+    );
+    assert!(
+        capability.to_string().contains("multiattach"),
+        "{capability}"
+    );
     let quota = ok_json(&admin, &["quota", "show", "--volume", "admin"]);
     assert!(quota.to_string().contains("volumes"), "{quota}");
 
@@ -1320,6 +1365,22 @@ fn volume_walkthrough_with_the_openstack_cli() {
     eventually("the snapshot", || {
         ok_json(&admin, &["volume", "snapshot", "show", &snap_id])["status"] == "available"
     });
+    ok(
+        &admin,
+        &[
+            "volume",
+            "snapshot",
+            "set",
+            "--property",
+            "taken=nightly",
+            "snap",
+        ],
+    );
+    let with_property = ok_json(&admin, &["volume", "snapshot", "show", "snap"]);
+    assert_eq!(
+        with_property["properties"]["taken"], "nightly",
+        "{with_property}"
+    );
     let restored = ok_json(
         &admin,
         &["volume", "create", "--snapshot", "snap", "restored"],

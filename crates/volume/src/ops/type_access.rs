@@ -33,9 +33,8 @@ impl Volumes {
             "volume_extension:volume_type_access:removeProjectAccess"
         };
         caller.require_admin(rule)?;
-        let mut outcome = Ok(());
         self.change_type(id, |t| {
-            outcome = if t.is_public {
+            if t.is_public {
                 Err(Error::Invalid(
                     "Invalid volume type: Type access modification is not applicable to public volume type.".into(),
                 ))
@@ -49,9 +48,9 @@ impl Volumes {
                 )))
             } else {
                 Ok(())
-            };
+            }
         })
-        .await?;
-        outcome
+        .await
+        .map(drop)
     }
 }

@@ -108,21 +108,24 @@ impl Volumes {
             if let Some(public) = update.is_public {
                 t.is_public = public;
             }
+            Ok(())
         })
         .await
     }
 
+    /// Applies `change` to the type in one write transaction; a change that refuses
+    /// (`Err`) writes nothing.
     pub(super) async fn change_type(
         &self,
         id: &str,
-        change: impl FnOnce(&mut VolumeType),
+        change: impl FnOnce(&mut VolumeType) -> Result<()>,
     ) -> Result<VolumeType> {
         let mut tx = store::begin_write(&self.pool).await?;
         let mut volume_type = store::volume_type(&mut *tx, TypeKey::Id, id)
             .await?
             .ok_or_else(|| Error::type_not_found(id))?;
         let was_default = volume_type.name == self.config.default_type;
-        change(&mut volume_type);
+        change(&mut volume_type)?;
         if was_default && volume_type.name != self.config.default_type {
             return Err(Error::Invalid(
                 "The default volume type cannot be renamed.".into(),
@@ -171,23 +174,24 @@ impl Volumes {
         specs: BTreeMap<String, String>,
     ) -> Result<BTreeMap<String, String>> {
         caller.require_admin("volume_extension:types_extra_specs:create")?;
-        self.change_type(id, |t| t.extra_specs.extend(specs.clone()))
-            .await?;
+        self.change_type(id, |t| {
+            t.extra_specs.extend(specs.clone());
+            Ok(())
+        })
+        .await?;
         Ok(specs)
     }
 
     pub async fn delete_extra_spec(&self, caller: &Caller, id: &str, key: &str) -> Result<()> {
         caller.require_admin("volume_extension:types_extra_specs:delete")?;
-        let mut found = false;
-        self.change_type(id, |t| found = t.extra_specs.remove(key).is_some())
-            .await?;
-        if found {
-            Ok(())
-        } else {
-            Err(Error::NotFound(format!(
+        self.change_type(id, |t| match t.extra_specs.remove(key) {
+            Some(_) => Ok(()),
+            None => Err(Error::NotFound(format!(
                 "Volume Type {id} has no extra specs with key {key}."
-            )))
-        }
+            ))),
+        })
+        .await
+        .map(drop)
     }
 }
 
