@@ -193,6 +193,20 @@ pub struct Server {
     pub updated_at: i64,
 }
 
+impl Server {
+    /// Whether the server boots from a volume (the block storage service's disk).
+    pub fn volume_backed(&self) -> bool {
+        self.volumes.iter().any(VolumeAttachment::is_root)
+    }
+
+    /// GiB of its host's disk the server takes with `flavor`: the ephemeral disk, and the
+    /// root disk unless it boots from a volume.
+    pub fn local_disk_gb(&self, flavor: &FlavorCopy) -> u64 {
+        let root = if self.volume_backed() { 0 } else { flavor.disk };
+        root.saturating_add(flavor.ephemeral)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServerGroup {
     pub id: String,

@@ -290,7 +290,7 @@ pub async fn insert_server(tx: &mut Tx, s: &Server, number: i64) -> Result<()> {
     .bind(s.host.clone().unwrap_or_default())
     .bind(i64::from(s.flavor.vcpus))
     .bind(s.flavor.ram as i64)
-    .bind((s.flavor.disk + s.flavor.ephemeral) as i64)
+    .bind(s.local_disk_gb(&s.flavor) as i64)
     .bind(s.created_at)
     .bind(s.updated_at)
     .bind(encode(s)?)
@@ -310,13 +310,9 @@ pub async fn update_server<'c, E: Executor<'c, Database = Any>>(
         Some(old) => (
             s.flavor.vcpus.max(old.vcpus),
             s.flavor.ram.max(old.ram),
-            (s.flavor.disk + s.flavor.ephemeral).max(old.disk + old.ephemeral),
+            s.local_disk_gb(&s.flavor).max(s.local_disk_gb(old)),
         ),
-        None => (
-            s.flavor.vcpus,
-            s.flavor.ram,
-            s.flavor.disk + s.flavor.ephemeral,
-        ),
+        None => (s.flavor.vcpus, s.flavor.ram, s.local_disk_gb(&s.flavor)),
     };
     let done = sqlx::query(
         "UPDATE cmp_servers SET doc = $1, host = $2, vcpus = $3, memory_mb = $4, disk_gb = $5, \

@@ -160,7 +160,7 @@ pub fn build(
         );
     }
     let mut disks = Vec::new();
-    if spec.rescue.is_some() {
+    if spec.rescue.is_some() && !spec.stable_rescue {
         disks.push(Disk::File(layout.rescue()));
     }
     disks.push(match spec.root.volume() {
@@ -173,9 +173,10 @@ pub fn build(
     if spec.swap_mb > 0 {
         disks.push(Disk::File(layout.swap()));
     }
+    let stable_rescue = spec.rescue.is_some() && spec.stable_rescue;
     for (i, disk) in disks.iter().enumerate() {
         // The first disk (the rescue disk when rescuing) boots after a CD-ROM.
-        let bootindex = (i == 0 && spec.kernel.is_none()).then(&mut next_boot);
+        let bootindex = (i == 0 && spec.kernel.is_none() && !stable_rescue).then(&mut next_boot);
         match disk {
             Disk::File(path) => {
                 let file = validate::path(path)?;
@@ -206,6 +207,23 @@ pub fn build(
     for volume in &spec.volumes {
         a.push2("-blockdev", volume_blockdev(volume)?.to_string());
         a.push2("-device", volume_device(volume)?.to_string());
+    }
+    if stable_rescue {
+        // Nova's stable device rescue: every disk keeps its place, the rescue disk comes
+        // last and is the one that boots.
+        let rescue = layout.rescue();
+        let file = validate::path(&rescue)?;
+        a.push2(
+            "-drive",
+            format!("file={file},format=qcow2,if=none,id=drive-virtio-rescue,cache=writeback"),
+        );
+        a.push2(
+            "-device",
+            format!(
+                "virtio-blk-pci,drive=drive-virtio-rescue,id=virtio-rescue,bootindex={}",
+                next_boot()
+            ),
+        );
     }
     if spec.config_drive {
         let config = layout.config_drive();
@@ -300,6 +318,7 @@ mod tests {
             nics: vec![],
             config_drive: false,
             rescue: None,
+            stable_rescue: false,
             volumes: Vec::new(),
         }
     }
@@ -490,6 +509,35 @@ mod tests {
             .position(|d| d.contains("virtio-disk1"))
             .expect("eph");
         assert!(first_json < eph, "{devices:?}");
+    }
+
+    #[test]
+    fn stable_rescue_disk_comes_last_and_boots() {
+        let mut s = spec();
+        s.rescue = Some("/var/lib/onestack/base/rescue".into());
+        s.stable_rescue = true;
+        let argv = argv(&s, TCG);
+        let dir = dir();
+        let drives = values(&argv, "-drive");
+        assert!(drives[0].starts_with(&format!("file={dir}/disk,")));
+        assert!(
+            drives
+                .last()
+                .unwrap()
+                .starts_with(&format!("file={dir}/disk.rescue,"))
+        );
+        let disks: Vec<&str> = values(&argv, "-device")
+            .into_iter()
+            .filter(|d| d.starts_with("virtio-blk-pci"))
+            .collect();
+        assert_eq!(
+            disks[0],
+            "virtio-blk-pci,drive=drive-virtio-disk0,id=virtio-disk0"
+        );
+        assert_eq!(
+            disks.last().copied(),
+            Some("virtio-blk-pci,drive=drive-virtio-rescue,id=virtio-rescue,bootindex=1")
+        );
     }
 
     #[test]

@@ -446,6 +446,7 @@ mod tests {
             nics: vec![],
             config_drive: false,
             rescue: None,
+            stable_rescue: false,
             volumes: Vec::new(),
         }
     }

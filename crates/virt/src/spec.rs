@@ -111,6 +111,11 @@ pub struct GuestSpec {
     /// root disk is attached second. The base must be raw or qcow2 (probed, see `disks`).
     #[serde(default)]
     pub rescue: Option<PathBuf>,
+    /// Nova's stable device rescue (the rescue image has `hw_rescue_bus` and
+    /// `hw_rescue_device`): the rescue disk is attached last instead and boots, every other
+    /// disk keeps its place. How a server that boots from a volume is rescued.
+    #[serde(default)]
+    pub stable_rescue: bool,
     /// Volumes attached, in the order they were attached.
     #[serde(default)]
     pub volumes: Vec<VolumeDisk>,
@@ -169,6 +174,7 @@ mod tests {
             nics: vec![],
             config_drive: true,
             rescue: None,
+            stable_rescue: false,
             volumes: vec![VolumeDisk {
                 volume_id: "5a0e3b7c-1d2e-4f60-8a9b-0c1d2e3f4a5b".into(),
                 path: "/v/volume-5a0e3b7c".into(),

@@ -68,6 +68,7 @@ impl Env {
             nics: vec![],
             config_drive: false,
             rescue: None,
+            stable_rescue: false,
             volumes: Vec::new(),
         }
     }

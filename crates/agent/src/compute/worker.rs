@@ -128,19 +128,24 @@ impl Worker {
     async fn rescue(&self, server: &Server, on: bool) -> Result<()> {
         let id = &server.id;
         let d = &self.driver;
-        let rescue = if on {
+        let (rescue, stable) = if on {
             let image = server
                 .pending_image
                 .clone()
                 .unwrap_or_else(|| server.image_id.clone());
             let (base, _format, _) = self.cached_image(&image, Some(server.flavor.disk)).await?;
-            Some(base)
+            let stable = match self.computes.images.open_data(&image).await {
+                Ok((meta, _)) => onestack_compute::ops::actions::asks_stable_rescue(&meta),
+                Err(_) => false,
+            };
+            (Some(base), stable)
         } else {
-            None
+            (None, false)
         };
         d.destroy(id).await?;
         let mut spec = self.saved_spec(id).await?;
         spec.rescue = rescue;
+        spec.stable_rescue = stable;
         d.update_spec(&spec).await?;
         d.start(id).await?;
         Ok(())
@@ -178,22 +183,27 @@ impl Worker {
     }
 
     /// Replaces the root disk with a fresh one from the (new) image, and records the outcome.
+    /// A root volume is left as it is (Nova before 2.93): the guest restarts on it.
     async fn rebuild(&self, server: &Server) -> Result<()> {
         let id = &server.id;
         let d = &self.driver;
         let was = server.previous_vm_state.unwrap_or(VmState::Active);
-        let image = server
-            .pending_image
-            .clone()
-            .unwrap_or_else(|| server.image_id.clone());
-        let (base, format, iso) = self.cached_image(&image, Some(server.flavor.disk)).await?;
-        d.destroy(id).await?;
-        let root = if iso {
-            RootDisk::Blank
+        if server.volume_backed() {
+            d.destroy(id).await?;
         } else {
-            RootDisk::Image { base, format }
-        };
-        d.rebuild_root(id, root, server.flavor.disk).await?;
+            let image = server
+                .pending_image
+                .clone()
+                .unwrap_or_else(|| server.image_id.clone());
+            let (base, format, iso) = self.cached_image(&image, Some(server.flavor.disk)).await?;
+            d.destroy(id).await?;
+            let root = if iso {
+                RootDisk::Blank
+            } else {
+                RootDisk::Image { base, format }
+            };
+            d.rebuild_root(id, root, server.flavor.disk).await?;
+        }
         self.refresh_config_drive(server).await?;
         let running = was != VmState::Stopped;
         if running {
@@ -334,6 +344,7 @@ impl Worker {
             nics,
             config_drive: server.config_drive,
             rescue: None,
+            stable_rescue: false,
             volumes: volumes.iter().map(|(_, disk)| disk.clone()).collect(),
         };
         self.driver.create(&spec).await?;

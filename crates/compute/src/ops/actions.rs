@@ -14,7 +14,7 @@ use super::action_input::{RebuildRequest, ServerAction};
 use super::create::reference;
 use crate::error::{Error, Result};
 use crate::microversion::Version;
-use crate::model::{FlavorCopy, Server, VolumeAttachment};
+use crate::model::{FlavorCopy, Server};
 use crate::policy::Caller;
 use crate::scheduler;
 use crate::service::Computes;
@@ -152,18 +152,7 @@ impl Computes {
                     &[VmState::Active, VmState::Stopped, VmState::Error],
                     None,
                 )?;
-                let image = match image_ref {
-                    Some(r) => {
-                        self.images
-                            .find(ctx, &r)
-                            .await
-                            .map_err(|_| {
-                                Error::BadRequest(format!("Image {r} could not be found."))
-                            })?
-                            .id
-                    }
-                    None => server.image_id.clone(),
-                };
+                let image = self.rescue_image(ctx, version, &server, image_ref).await?;
                 let password = admin_pass.unwrap_or_else(super::create::admin_password);
                 server.pending_image = Some(image);
                 server.previous_vm_state = Some(server.vm_state);
@@ -212,16 +201,28 @@ impl Computes {
                     ],
                     None,
                 )?;
-                let image_id = self
-                    .announce_snapshot(&server, image_name, metadata)
-                    .await?;
-                server.pending_image = Some(image_id.clone());
-                server.task_state = Some(TaskState::ImageSnapshot);
-                outcome = if version.at_least(45) {
+                let volume_backed = server.volume_backed();
+                let image_id = if volume_backed {
+                    self.snapshot_volume_backed(caller, &server, image_name, metadata)
+                        .await?
+                } else {
+                    self.announce_snapshot(&server, image_name, metadata)
+                        .await?
+                };
+                let answer = if version.at_least(45) {
                     Outcome::Body(json!({"image_id": image_id}))
                 } else {
-                    Outcome::Location(image_id, Value::Null)
+                    Outcome::Location(image_id.clone(), Value::Null)
                 };
+                if volume_backed {
+                    // Done once the volumes' snapshots are asked for: the server itself is
+                    // not changed (its host copies the volumes in the attachments' queue).
+                    self.record_action(caller, id, &record).await;
+                    return Ok(answer);
+                }
+                server.pending_image = Some(image_id);
+                server.task_state = Some(TaskState::ImageSnapshot);
+                outcome = answer;
             }
             ServerAction::ConsoleOutput { lines } => {
                 if server.vm_state == VmState::Building {
@@ -317,7 +318,7 @@ impl Computes {
                 let (cpu, ram, disk) = scheduler::free(h, &usage);
                 cpu + f64::from(old.vcpus) >= f64::from(new.vcpus)
                     && ram + old.ram as f64 >= new.ram as f64
-                    && disk + (old.disk + old.ephemeral) as f64 >= (new.disk + new.ephemeral) as f64
+                    && disk + server.local_disk_gb(&old) as f64 >= server.local_disk_gb(&new) as f64
             });
         if !fits {
             return Err(Error::BadRequest(format!(
@@ -351,7 +352,14 @@ impl Computes {
                 "When resizing, instances must change flavor!".into(),
             ));
         }
-        if flavor.disk < server.flavor.disk {
+        // A root volume's size is the block storage service's: the flavor's disk is moot.
+        let volume_backed = server.volume_backed();
+        if !volume_backed && flavor.disk == 0 && server.flavor.disk != 0 {
+            return Err(Error::BadRequest(
+                "Resize to zero disk flavor is not allowed.".into(),
+            ));
+        }
+        if !volume_backed && flavor.disk < server.flavor.disk {
             return Err(Error::BadRequest(
                 "Resize error: Unable to resize disk down.".into(),
             ));
@@ -376,20 +384,29 @@ impl Computes {
             &[VmState::Active, VmState::Stopped, VmState::Error],
             None,
         )?;
-        if server.volumes.iter().any(VolumeAttachment::is_root) {
-            // Nova rebuilds a boot volume only from 2.93, beyond this API's versions.
-            return Err(Error::BadRequest(
-                "Rebuilding a server that boots from a volume is not supported: its root disk is the volume's.".into(),
-            ));
-        }
         let image_ref = &request.image_ref;
         let image = self
             .images
             .find(ctx, reference(image_ref))
             .await
             .map_err(|_| Error::BadRequest(format!("Image {image_ref} could not be found.")))?;
+        let root_volume = server.volumes.iter().find(|v| v.is_root()).cloned();
+        if let Some(root) = &root_volume {
+            // Before 2.93 Nova rebuilds such a server only with the image its boot volume
+            // was made from, and leaves the volume as it is.
+            let volume = self.volumes.get_volume(caller, &root.volume_id).await?;
+            if volume.image_metadata.get("image_id") != Some(&image.id) {
+                return Err(Error::BadRequest(format!(
+                    "Image {} is unacceptable: Unable to rebuild with a different image for a volume-backed server.",
+                    image.id
+                )));
+            }
+        }
         let size = image.virtual_size.or(image.size).unwrap_or(0);
-        if server.flavor.disk > 0 && size > (server.flavor.disk as i64) << 30 {
+        if root_volume.is_none()
+            && server.flavor.disk > 0
+            && size > (server.flavor.disk as i64) << 30
+        {
             return Err(Error::BadRequest(
                 "Flavor's disk is too small for requested image.".into(),
             ));
@@ -426,11 +443,55 @@ impl Computes {
         let password = request
             .admin_pass
             .unwrap_or_else(super::create::admin_password);
-        server.image_id = image.id.clone();
+        if root_volume.is_none() {
+            server.image_id = image.id.clone();
+        }
         server.pending_image = Some(image.id);
         server.previous_vm_state = Some(server.vm_state);
         server.task_state = Some(TaskState::Rebuilding);
         Ok(json!({"adminPass": password}))
+    }
+
+    /// The image a rescue boots: the one asked for, or the server's own. A server that
+    /// boots from a volume is rescued only as Nova does from 2.87, with an image that asks
+    /// for stable device rescue (its own disks keep their places).
+    async fn rescue_image(
+        &self,
+        ctx: &AuthContext,
+        version: Version,
+        server: &Server,
+        image_ref: Option<String>,
+    ) -> Result<String> {
+        let wanted = image_ref.clone().unwrap_or_else(|| server.image_id.clone());
+        let volume_backed = server.volume_backed();
+        let not_rescuable = || {
+            Error::BadRequest(format!(
+                "Instance {} cannot be rescued: Cannot rescue a volume-backed instance",
+                server.id
+            ))
+        };
+        if wanted.is_empty() {
+            return Err(not_rescuable());
+        }
+        let image = self
+            .images
+            .find(ctx, reference(&wanted))
+            .await
+            .map_err(|_| {
+                Error::BadRequest(format!(
+                    "Requested rescue image '{wanted}' is not supported"
+                ))
+            })?;
+        if image_ref.is_some() && image.properties.contains_key("block_device_mapping") {
+            // Nova cannot rescue from a snapshot of a server that boots from volumes.
+            return Err(Error::BadRequest(format!(
+                "Requested rescue image '{wanted}' is not supported"
+            )));
+        }
+        if volume_backed && !(version.at_least(87) && asks_stable_rescue(&image)) {
+            return Err(not_rescuable());
+        }
+        Ok(image.id)
     }
 
     /// Records the snapshot's image (queued) so clients can follow it; the agent fills it.
@@ -560,4 +621,12 @@ impl Computes {
         }
         Ok(())
     }
+}
+
+/// Whether a rescue image asks for Nova's stable device rescue: it names the bus and the
+/// device type of the rescue disk, which is then attached last instead of first.
+pub fn asks_stable_rescue(image: &onestack_image::model::Image) -> bool {
+    ["hw_rescue_bus", "hw_rescue_device"]
+        .iter()
+        .all(|k| image.properties.contains_key(*k))
 }

@@ -113,6 +113,8 @@ impl Computes {
                             onestack_volume::error::Error::OverQuota { .. } => {
                                 Error::Forbidden(e.to_string())
                             }
+                            // A snapshot, image or type the caller cannot see: Nova's 400.
+                            onestack_volume::error::Error::NotFound(m) => Error::BadRequest(m),
                             other => other.into(),
                         })?;
                     (volume.id, String::new())

@@ -9,6 +9,7 @@ use onestack_db::now_micros;
 use onestack_image::model::Image;
 
 use super::server_input::{NetworkRequest, NewServer, VolumeRequest};
+use super::volume_backed::image_defined_volumes;
 use crate::error::{Error, Result};
 use crate::model::{Fault, Flavor, FlavorCopy, Nic, Server, VolumeAttachment};
 use crate::policy::Caller;
@@ -26,7 +27,8 @@ struct Plan {
     name: String,
     description: Option<String>,
     hostname: Option<String>,
-    /// `None` for a server that boots from a volume.
+    /// `None` for a server that boots from a volume it was given; the image of a snapshot
+    /// of such a server otherwise (its volumes are in `volumes`).
     image: Option<Image>,
     volumes: Vec<VolumeRequest>,
     flavor: Flavor,
@@ -45,6 +47,13 @@ struct Plan {
     access_ipv4: String,
     access_ipv6: String,
     return_reservation_id: bool,
+}
+
+impl Plan {
+    /// Whether the root disk is the host's, made from the image.
+    fn boots_from_image(&self) -> bool {
+        self.image.is_some() && !self.volumes.iter().any(VolumeRequest::boots)
+    }
 }
 
 /// The outcome of a create: the first server (or the reservation) and its admin password.
@@ -116,12 +125,29 @@ impl Computes {
                         image.id
                     )));
                 }
-                let boot_iso = image.disk_format.as_deref() == Some("iso");
-                check_image_fits(&image, &flavor, boot_iso)?;
                 Some(image)
             }
             None => None,
         };
+        // A snapshot of a server that boots from volumes names the volumes to make; the
+        // request's own boot volume, if any, replaces the image's.
+        let mut volumes = new.volumes;
+        if let Some(image) = &image {
+            let asks_boot = volumes.iter().any(VolumeRequest::boots);
+            volumes.extend(
+                image_defined_volumes(image)?
+                    .into_iter()
+                    .filter(|v| !(asks_boot && v.boots())),
+            );
+            if !volumes.iter().any(VolumeRequest::boots) {
+                let boot_iso = image.disk_format.as_deref() == Some("iso");
+                check_image_fits(image, &flavor, boot_iso)?;
+            } else if image.min_ram > flavor.ram as i64 {
+                return Err(Error::BadRequest(
+                    "Flavor's memory is too small for requested image.".into(),
+                ));
+            }
+        }
 
         let networks = self.network_requests(caller, new.networks).await?;
         let key = match &new.key_name {
@@ -185,7 +211,7 @@ impl Computes {
                 "Unable to launch multiple instances with a single configured port ID or fixed IP. Please launch your instance one by one with different ports.".into(),
             ));
         }
-        self.check_volume_requests(caller, &new.volumes, max_count)
+        self.check_volume_requests(caller, &volumes, max_count)
             .await?;
         let group = match &new.group {
             Some(g) => {
@@ -205,7 +231,7 @@ impl Computes {
             description: new.description,
             hostname: new.hostname,
             image,
-            volumes: new.volumes,
+            volumes,
             flavor,
             ephemeral_gb,
             networks,
@@ -386,7 +412,11 @@ impl Computes {
             let number = store::next_server_number(&mut tx).await?;
             let flavor = self.flavor_of(plan);
             // A boot volume is the block storage service's disk, not the host's.
-            let local_root = if plan.image.is_some() { flavor.disk } else { 0 };
+            let local_root = if plan.boots_from_image() {
+                flavor.disk
+            } else {
+                0
+            };
             let member_hosts: Vec<String> = match &group {
                 Some(g) => {
                     let mut hs = Vec::new();

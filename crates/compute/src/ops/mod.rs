@@ -16,4 +16,5 @@ pub mod resource_input;
 pub mod server_input;
 pub mod servers;
 pub mod volume_attachments;
+pub mod volume_backed;
 pub mod volume_input;

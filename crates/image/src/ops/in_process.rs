@@ -35,6 +35,30 @@ impl Images {
         .await
     }
 
+    /// Records an active image without data, for Nova's snapshot of a server that boots
+    /// from a volume: the image is only a bucket of properties (the block device mapping of
+    /// the volumes' snapshots), raw and empty as Nova makes it. Returns its id.
+    pub async fn create_without_data(&self, snapshot: Snapshot) -> Result<String> {
+        let id = self
+            .announce(Announced {
+                name: snapshot.name,
+                owner: snapshot.owner,
+                disk_format: "raw".into(),
+                container_format: "bare".into(),
+                visibility: "private".into(),
+                protected: false,
+                min_disk: snapshot.min_disk,
+                properties: snapshot.properties,
+            })
+            .await?;
+        let image = self.get(&id).await?;
+        let image = self.begin(image, &[Status::Queued], Status::Saving).await?;
+        let nothing = futures_util::stream::empty::<std::io::Result<bytes::Bytes>>();
+        let received = self.receive(&image, nothing, Some(0)).await?;
+        self.activate(image, received, None).await?;
+        Ok(id)
+    }
+
     /// Records a queued image that another service fills later (a server's snapshot, a
     /// volume's upload); returns its id.
     pub async fn announce(&self, announced: Announced) -> Result<String> {

@@ -304,9 +304,84 @@ fn volumes_plug_into_a_real_guest_with_the_cli() {
         !instance.join("disk").exists(),
         "a volume-backed guest has no root disk of its own"
     );
+
+    // Rebuilt with the image its volume came from: the guest restarts on the same volume.
+    ok(
+        &admin,
+        &["server", "rebuild", "--image", "guest", "--wait", "bfv"],
+    );
+    within(90, "the rebuilt guest's second boot", || {
+        seen(&admin, "bfv", "ONESTACK-GUEST-UP hostname=bfv") == 2
+    });
+    assert_eq!(
+        ok_json(&admin, &["server", "volume", "list", "bfv"])[0]["Volume ID"],
+        root.as_str()
+    );
+
+    // Its snapshot is an image that maps a snapshot of the volume, copied under the running
+    // guest; a server booted from that image runs from a new volume made from it.
+    ok(
+        &admin,
+        &[
+            "server", "image", "create", "--wait", "--name", "bfv-snap", "bfv",
+        ],
+    );
+    let image = ok_json(&admin, &["image", "show", "bfv-snap"]);
+    assert_eq!(image["status"], "active", "{image}");
+    assert_eq!(image["size"], 0, "{image}");
+    let mapping: serde_json::Value = serde_json::from_str(
+        image["properties"]["block_device_mapping"]
+            .as_str()
+            .expect("a block_device_mapping property"),
+    )
+    .unwrap();
+    let snapshot = mapping[0]["snapshot_id"].as_str().unwrap().to_owned();
+    within(90, "the root volume's snapshot", || {
+        ok_json(&admin, &["volume", "snapshot", "show", &snapshot])["status"] == "available"
+    });
+    let again = ok_json(
+        &admin,
+        &[
+            "server",
+            "create",
+            "--flavor",
+            "e2e.tiny",
+            "--image",
+            "bfv-snap",
+            "--nic",
+            "none",
+            "--config-drive",
+            "true",
+            "--wait",
+            "bfv2",
+        ],
+    );
+    assert_eq!(again["status"], "ACTIVE", "{again}");
+    within(90, "the guest booted from the snapshot", || {
+        console(&admin, "bfv2").contains("ONESTACK-GUEST-UP hostname=bfv2")
+    });
+    let copy = ok_json(&admin, &["server", "volume", "list", "bfv2"])[0]["Volume ID"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(copy, root);
+    assert_eq!(
+        ok_json(&admin, &["volume", "show", &copy])["snapshot_id"],
+        snapshot.as_str()
+    );
+    ok(&admin, &["server", "delete", "--wait", "bfv2"]);
     ok(&admin, &["server", "delete", "--wait", "bfv"]);
-    // The CLI's --boot-from-volume keeps the volume (delete_on_termination false).
+    // The CLI's --boot-from-volume keeps the volume (delete_on_termination false), and
+    // so does the mapping copied from it.
     wait_volume(&admin, &root, "available");
+    wait_volume(&admin, &copy, "available");
+    ok(&admin, &["volume", "delete", &copy]);
+    ok(&admin, &["volume", "snapshot", "delete", &snapshot]);
+    within(90, "the snapshot to go", || {
+        !ok_json(&admin, &["volume", "snapshot", "list"])
+            .to_string()
+            .contains(&snapshot)
+    });
     ok(&admin, &["volume", "delete", &root]);
     drop(server);
 }

@@ -13,6 +13,7 @@ mod backups;
 mod transfers;
 mod types_and_services;
 mod uploads;
+mod volume_backed;
 use crate::compute::{self, Client};
 
 /// How long the agent gets to finish a volume's work.

@@ -89,16 +89,6 @@ impl Volumes {
         self.check_gigabytes(limits["gigabytes"], used, size.saturating_mul(volumes))
     }
 
-    /// Refuses one more snapshot of `size` GiB beyond the project's quotas.
-    pub(crate) async fn check_snapshot_quota(
-        &self,
-        tx: &mut Tx,
-        project: &str,
-        size: u64,
-    ) -> Result<()> {
-        self.check_snapshots_quota(tx, project, 1, size).await
-    }
-
     /// Refuses taking a volume of `volume_gb` with `snapshots` snapshots of `snapshot_gb` in
     /// all beyond the project's quotas (all counted together).
     pub(crate) async fn check_transfer_quota(
@@ -116,7 +106,7 @@ impl Volumes {
     }
 
     /// Refuses `count` more snapshots, and `gigabytes` more GiB, beyond the project's quotas.
-    async fn check_snapshots_quota(
+    pub(crate) async fn check_snapshots_quota(
         &self,
         tx: &mut Tx,
         project: &str,

@@ -83,48 +83,83 @@ impl Volumes {
     }
 
     pub async fn create_snapshot(&self, caller: &Caller, new: NewSnapshot) -> Result<Snapshot> {
+        let mut made = self.create_snapshots(caller, vec![new]).await?;
+        made.pop().ok_or_else(|| {
+            onestack_api::ApiError::internal("a snapshot request made nothing").into()
+        })
+    }
+
+    /// Takes snapshots of several volumes at once (Nova's snapshot of a server that boots
+    /// from volumes): all are checked, and counted against the quotas together, before any
+    /// is recorded, so that a refusal leaves nothing behind.
+    pub async fn create_snapshots(
+        &self,
+        caller: &Caller,
+        requests: Vec<NewSnapshot>,
+    ) -> Result<Vec<Snapshot>> {
         caller.require_writer("volume:create_snapshot")?;
         let mut tx = store::begin_write(&self.pool).await?;
-        let volume = owned_volume(&mut *tx, caller, &new.volume_id).await?.doc;
-        // An in-use volume's file is the guest's: the server's host copies it.
-        let copied_by = match volume.status {
-            VolumeStatus::InUse if new.force => Some(copying_server(&volume)?),
-            _ => None,
-        };
-        let attacher = copied_by.as_ref().map(|_| self.attacher()).transpose()?;
-        if volume.status != VolumeStatus::Available && copied_by.is_none() {
-            return Err(Error::invalid_volume(format!(
-                "Volume {} status must be available, but current status is: {}.",
-                volume.id, volume.status
-            )));
+        let mut made = Vec::new();
+        let mut gigabytes = 0u64;
+        for new in requests {
+            let volume = owned_volume(&mut *tx, caller, &new.volume_id).await?.doc;
+            // An in-use volume's file is the guest's: the server's host copies it.
+            let copied_by = match volume.status {
+                VolumeStatus::InUse if new.force => Some(copying_server(&volume)?),
+                _ => None,
+            };
+            if volume.status != VolumeStatus::Available && copied_by.is_none() {
+                return Err(Error::invalid_volume(format!(
+                    "Volume {} status must be available, but current status is: {}.",
+                    volume.id, volume.status
+                )));
+            }
+            gigabytes = gigabytes.saturating_add(volume.size);
+            made.push(Snapshot {
+                id: onestack_db::ids::uuid(),
+                project_id: volume.project_id.clone(),
+                user_id: caller.user_id.clone(),
+                volume_id: volume.id.clone(),
+                name: new.name,
+                description: new.description,
+                size: volume.size,
+                status: SnapshotStatus::Creating,
+                metadata: new.metadata,
+                host: volume.host.clone(),
+                created_at: now_micros(),
+                updated_at: None,
+                copied_by,
+            });
         }
-        self.check_snapshot_quota(&mut tx, &volume.project_id, volume.size)
-            .await?;
-        let snapshot = Snapshot {
-            id: onestack_db::ids::uuid(),
-            project_id: volume.project_id.clone(),
-            user_id: caller.user_id.clone(),
-            volume_id: volume.id.clone(),
-            name: new.name,
-            description: new.description,
-            size: volume.size,
-            status: SnapshotStatus::Creating,
-            metadata: new.metadata,
-            host: volume.host.clone(),
-            created_at: now_micros(),
-            updated_at: None,
-            copied_by,
-        };
-        store::insert_snapshot(&mut tx, &snapshot).await?;
+        let attacher = made
+            .iter()
+            .any(|s| s.copied_by.is_some())
+            .then(|| self.attacher())
+            .transpose()?;
+        if let Some(first) = made.first() {
+            let count = i64::try_from(made.len()).unwrap_or(i64::MAX);
+            self.check_snapshots_quota(&mut tx, &first.project_id, count, gigabytes)
+                .await?;
+        }
+        for snapshot in &made {
+            store::insert_snapshot(&mut tx, snapshot).await?;
+        }
         tx.commit().await?;
-        if let (Some(server), Some(attacher)) = (&snapshot.copied_by, attacher)
-            && let Err(refused) = attacher.copy(server, &volume.id, &snapshot.id).await
-        {
-            self.forget_snapshot(&snapshot.id).await;
-            return Err(refused);
+        for (i, snapshot) in made.iter().enumerate() {
+            if let (Some(server), Some(attacher)) = (&snapshot.copied_by, &attacher)
+                && let Err(refused) = attacher
+                    .copy(server, &snapshot.volume_id, &snapshot.id)
+                    .await
+            {
+                // The ones already asked for go on; the rest never get a file.
+                for never in &made[i..] {
+                    self.forget_snapshot(&never.id).await;
+                }
+                return Err(refused);
+            }
         }
         self.changed();
-        Ok(snapshot)
+        Ok(made)
     }
 
     /// Removes a snapshot that compute refused to copy (it never had a file).
