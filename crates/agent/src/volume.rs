@@ -102,7 +102,18 @@ impl VolumeAgent {
     async fn backup_work(&self, backup: &Backup) -> Outcome {
         let done = match backup.status {
             BackupStatus::Creating => {
-                let source = match &backup.snapshot_id {
+                if let Some(copy) = &backup.temp_snapshot_id {
+                    match self.volumes.snapshot_ready(copy).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            return Outcome::Failed(
+                                "the server's host could not copy the in-use volume".into(),
+                            );
+                        }
+                        Err(e) => return Outcome::Failed(e.to_string()),
+                    }
+                }
+                let source = match backup.source_snapshot() {
                     Some(snapshot) => self.files.snapshot_path(snapshot),
                     None => self.files.path(&backup.volume_id),
                 };

@@ -205,6 +205,11 @@ pub struct Backup {
     pub volume_id: String,
     /// Backed up from this snapshot of the volume rather than the volume itself.
     pub snapshot_id: Option<String>,
+    /// A forced backup of an in-use volume: the snapshot its server's host copies under
+    /// the guest for it, read instead of the volume and removed when the backup is done
+    /// (Cinder's `temp_snapshot_id`).
+    #[serde(default)]
+    pub temp_snapshot_id: Option<String>,
     pub name: Option<String>,
     pub description: Option<String>,
     /// GiB: the volume's size when it was taken.
@@ -224,6 +229,20 @@ pub struct Backup {
     pub data_timestamp: i64,
     pub created_at: i64,
     pub updated_at: Option<i64>,
+}
+
+impl Backup {
+    /// The snapshot whose file the backup reads: the one asked for, or its own copy of an
+    /// in-use volume.
+    pub fn source_snapshot(&self) -> Option<&str> {
+        self.snapshot_id
+            .as_deref()
+            .or(self.temp_snapshot_id.as_deref())
+    }
+
+    pub fn reads_snapshot(&self, id: &str) -> bool {
+        self.source_snapshot() == Some(id)
+    }
 }
 
 /// A volume offered by its project to whoever presents the transfer's id and key.

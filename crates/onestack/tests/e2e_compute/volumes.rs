@@ -208,6 +208,23 @@ fn volumes_plug_into_a_real_guest_with_the_cli() {
     within(60, "the snapshot of the attached volume", || {
         ok_json(&admin, &["volume", "snapshot", "show", "live"])["status"] == "available"
     });
+    // A forced backup of the volume in use: read from a copy the guest's QEMU takes, which
+    // goes when the backup is done; the volume stays attached throughout.
+    ok(
+        &admin,
+        &[
+            "volume", "backup", "create", "--force", "--name", "live-bk", "data",
+        ],
+    );
+    within(120, "the backup of the attached volume", || {
+        ok_json(&admin, &["volume", "backup", "show", "live-bk"])["status"] == "available"
+    });
+    assert_eq!(volume_status(&admin, "data"), "in-use");
+    within(60, "the backup's copy to go", || {
+        !ok_json(&admin, &["volume", "snapshot", "list"])
+            .to_string()
+            .contains("backup-snap-")
+    });
     ok(&admin, &["server", "remove", "volume", "vm2", "data"]);
     wait_volume(&admin, "data", "available");
     ok(
@@ -226,6 +243,18 @@ fn volumes_plug_into_a_real_guest_with_the_cli() {
     ok(&admin, &["server", "add", "volume", "vm", "from-live"]);
     within(90, "the first guest to read the live snapshot", || {
         seen(&admin, "vm", "held=[onestack-volume-data from=vm2]") == 1
+    });
+    // The live backup restored holds what the second guest had written too.
+    ok(&admin, &["server", "remove", "volume", "vm", "from-live"]);
+    wait_volume(&admin, "from-live", "available");
+    ok(
+        &admin,
+        &["volume", "backup", "restore", "live-bk", "live-restored"],
+    );
+    wait_volume(&admin, "live-restored", "available");
+    ok(&admin, &["server", "add", "volume", "vm", "live-restored"]);
+    within(90, "the first guest to read the live backup", || {
+        seen(&admin, "vm", "held=[onestack-volume-data from=vm2]") == 2
     });
 
     // Snapshot, back the snapshot up, restore it into a new volume: the second guest reads

@@ -229,6 +229,62 @@ async fn volumes_attach_to_servers_and_come_back() {
     assert_eq!(from_live.status, StatusCode::ACCEPTED, "{}", from_live.body);
     available(alice, &from_live.id("volume")).await;
     assert_eq!(volume_now(alice, &volume).await["status"], "in-use");
+
+    // A backup of the in-use volume: refused without `force`; with it, read from a copy
+    // the server's host takes, which goes when the backup is done. A snapshot of the
+    // in-use volume backs up without `force`.
+    let backup = |force: bool| json!({"backup": {"volume_id": volume, "force": force}});
+    let unforced = post(alice, "/backups", backup(false)).await;
+    assert_eq!(
+        unforced.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        unforced.body
+    );
+    let forced_backup = post(alice, "/backups", backup(true)).await;
+    assert_eq!(
+        forced_backup.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        forced_backup.body
+    );
+    let of_snapshot = post(
+        alice,
+        "/backups",
+        json!({"backup": {"volume_id": volume, "snapshot_id": forced.id("snapshot")}}),
+    )
+    .await;
+    assert_eq!(
+        of_snapshot.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        of_snapshot.body
+    );
+    for taken in [forced_backup.id("backup"), of_snapshot.id("backup")] {
+        wait_for_reply(alice, &format!("/backups/{taken}"), "available", |r| {
+            r.body["backup"]["status"] == "available"
+        })
+        .await;
+    }
+    let shown = super::get(alice, &format!("/backups/{}", forced_backup.id("backup"))).await;
+    assert_eq!(
+        shown.body["backup"]["snapshot_id"],
+        Value::Null,
+        "{}",
+        shown.body
+    );
+    assert_eq!(volume_now(alice, &volume).await["status"], "in-use");
+    wait_for_reply(alice, "/snapshots", "without the backup's copy", |r| {
+        r.body["snapshots"].as_array().is_some_and(|all| {
+            all.len() == 2
+                && !all.iter().any(|s| {
+                    s["name"]
+                        .as_str()
+                        .is_some_and(|n| n.starts_with("backup-snap-"))
+                })
+        })
+    })
+    .await;
     for bad in [
         json!({"volumeAttachment": {"volumeId": "not-a-uuid"}}),
         json!({"volumeAttachment": {}}),

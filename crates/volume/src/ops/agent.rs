@@ -203,9 +203,29 @@ impl Volumes {
 }
 
 impl Volumes {
-    /// This host's backups whose status asks for work (creating, restoring, deleting).
+    /// This host's backups whose status asks for work (creating, restoring, deleting),
+    /// but not a forced one whose volume its server's host is still copying.
     pub async fn pending_backup_work(&self) -> Result<Vec<Versioned<Backup>>> {
-        store::pending_backups(&self.pool, &self.volume_host()).await
+        let mut ready = Vec::new();
+        for work in store::pending_backups(&self.pool, &self.volume_host()).await? {
+            if work.doc.status == BackupStatus::Creating
+                && let Some(copy) = &work.doc.temp_snapshot_id
+                && store::snapshot(&self.pool, copy)
+                    .await?
+                    .is_some_and(|s| s.doc.status == SnapshotStatus::Creating)
+            {
+                continue;
+            }
+            ready.push(work);
+        }
+        Ok(ready)
+    }
+
+    /// Whether the snapshot a backup reads has its data (an in-use volume's copy can fail).
+    pub async fn snapshot_ready(&self, id: &str) -> Result<bool> {
+        Ok(store::snapshot(&self.pool, id)
+            .await?
+            .is_some_and(|s| s.doc.status == SnapshotStatus::Available))
     }
 
     /// A volume as it is now, whoever owns it.
@@ -258,6 +278,20 @@ impl Volumes {
                 )));
             }
         }
+        let mut copy_released = false;
+        if started == BackupStatus::Creating
+            && let Some(copy) = &current.doc.temp_snapshot_id
+            && let Some(Versioned { mut doc, revision }) = store::snapshot(&mut *tx, copy).await?
+            && matches!(
+                doc.status,
+                SnapshotStatus::Available | SnapshotStatus::Error
+            )
+        {
+            // Its copy of the in-use volume has served: the agent removes it next.
+            doc.status = SnapshotStatus::Deleting;
+            doc.updated_at = Some(now_micros());
+            copy_released = store::update_snapshot(&mut *tx, &doc, revision).await?;
+        }
         let written = if outcome == Outcome::Removed {
             store::delete_backup(&mut *tx, &current.doc.id, current.revision).await?
         } else {
@@ -275,6 +309,10 @@ impl Volumes {
         };
         if written {
             tx.commit().await?;
+            if copy_released {
+                // Work for the next pass, which nothing else would wake.
+                self.changed();
+            }
         }
         Ok(written)
     }

@@ -1,16 +1,17 @@
-//! Backups: taken of an available volume (or of one of its snapshots) into `creating` for
-//! the agent, which hands the data to the backup store, whole or (incremental) as the
+//! Backups: taken of an available volume, of one of its snapshots, or (forced) of an
+//! in-use one through a snapshot its server's host copies under the guest, into
+//! `creating` for the agent, which hands the data to the backup store, whole or (incremental) as the
 //! differences from the volume's latest backup; restored into a new volume or over an
 //! available one; deleted when no incremental backup depends on them.
 
 use onestack_db::now_micros;
 
 use super::backup_input::{BackupAction, BackupUpdate, NewBackup, Restore, RestoreRequest};
-use super::snapshots::snapshot_not_found;
+use super::snapshots::{copying_server, snapshot_not_found};
 use super::volumes::owned_volume;
 use crate::error::{Error, Result};
 use crate::model::{
-    Backup, BackupStatus, SnapshotStatus, Versioned, Volume, VolumeSource, VolumeStatus,
+    Backup, BackupStatus, Snapshot, SnapshotStatus, Versioned, Volume, VolumeSource, VolumeStatus,
 };
 use crate::policy::Caller;
 use crate::service::Volumes;
@@ -57,7 +58,7 @@ impl Volumes {
             doc: mut volume,
             revision,
         } = owned_volume(&mut *tx, caller, &new.volume_id).await?;
-        check_backup_source(&volume, new.force)?;
+        let source = backup_source(&volume, new.force, new.snapshot_id.is_some())?;
         let mut data_timestamp = now_micros();
         if let Some(snapshot_id) = &new.snapshot_id {
             let snapshot = match store::snapshot(&mut *tx, snapshot_id).await? {
@@ -90,12 +91,21 @@ impl Volumes {
         self.check_backup_quota(&mut tx, &volume.project_id, volume.size)
             .await?;
         let now = now_micros();
+        let temp_snapshot = match &source {
+            BackupSource::LiveCopy(server) => {
+                let snapshot = temp_snapshot(caller, &volume, server, now);
+                store::insert_snapshot(&mut tx, &snapshot).await?;
+                Some(snapshot)
+            }
+            _ => None,
+        };
         let backup = Backup {
             id: onestack_db::ids::uuid(),
             project_id: volume.project_id.clone(),
             user_id: caller.user_id.clone(),
             volume_id: volume.id.clone(),
             snapshot_id: new.snapshot_id,
+            temp_snapshot_id: temp_snapshot.as_ref().map(|t| t.id.clone()),
             name: new.name,
             description: new.description,
             size: volume.size,
@@ -112,17 +122,54 @@ impl Volumes {
             updated_at: None,
         };
         store::insert_backup(&mut tx, &backup).await?;
-        volume.status = VolumeStatus::BackingUp;
-        volume.updated_at = Some(now);
-        if !store::update_volume(&mut *tx, &volume, revision).await? {
-            return Err(Error::Conflict(format!(
-                "Volume {} changed while it was being backed up; try again.",
-                volume.id
-            )));
+        // An attached volume stays `in-use`: the backup reads a snapshot, not its file.
+        if volume.status == VolumeStatus::Available {
+            volume.status = VolumeStatus::BackingUp;
+            volume.updated_at = Some(now);
+            if !store::update_volume(&mut *tx, &volume, revision).await? {
+                return Err(Error::Conflict(format!(
+                    "Volume {} changed while it was being backed up; try again.",
+                    volume.id
+                )));
+            }
         }
         tx.commit().await?;
+        if let (BackupSource::LiveCopy(server), Some(snapshot)) = (&source, &temp_snapshot)
+            && let Err(refused) = self.copy_for_backup(server, snapshot).await
+        {
+            self.forget_backup(&backup.id).await;
+            return Err(refused);
+        }
         self.changed();
         Ok(backup)
+    }
+
+    /// Asks the server's host to copy the volume for a forced backup; on refusal the
+    /// snapshot, which never got a file, goes.
+    async fn copy_for_backup(&self, server: &str, snapshot: &Snapshot) -> Result<()> {
+        let copied = self
+            .attacher()?
+            .copy(server, &snapshot.volume_id, &snapshot.id)
+            .await;
+        if copied.is_err() {
+            self.forget_snapshot(&snapshot.id).await;
+        }
+        copied
+    }
+
+    /// Removes a backup that never started (its volume could not be copied).
+    async fn forget_backup(&self, id: &str) {
+        let forgotten = async {
+            if let Some(b) = store::backup(&self.pool, id).await?
+                && b.doc.status == BackupStatus::Creating
+            {
+                store::delete_backup(&self.pool, id, b.revision).await?;
+            }
+            Ok::<_, Error>(())
+        };
+        if let Err(error) = forgotten.await {
+            tracing::warn!(backup = id, %error, "cannot remove a backup whose volume was not copied");
+        }
     }
 
     async fn modify_backup(
@@ -384,20 +431,50 @@ impl Volumes {
     }
 }
 
-/// A volume is backed up while available; an attached one from a snapshot of it (which
-/// its server's host copies under the guest).
-fn check_backup_source(volume: &Volume, force: bool) -> Result<()> {
+/// What a new backup reads.
+enum BackupSource {
+    /// The available volume's file.
+    Volume,
+    /// A snapshot the request names (the volume may be attached).
+    Snapshot,
+    /// A snapshot taken for the backup under the guest of this server (`force`).
+    LiveCopy(String),
+}
+
+/// A volume is backed up while available, or from one of its snapshots; an attached one
+/// only with `force` (Cinder's flag), from a copy its server's host takes under the guest.
+fn backup_source(volume: &Volume, force: bool, from_snapshot: bool) -> Result<BackupSource> {
     match volume.status {
-        VolumeStatus::Available => Ok(()),
+        VolumeStatus::Available | VolumeStatus::InUse if from_snapshot => {
+            Ok(BackupSource::Snapshot)
+        }
+        VolumeStatus::Available => Ok(BackupSource::Volume),
         VolumeStatus::InUse if !force => Err(Error::invalid_volume(
             "Backing up an in-use volume must use the force flag.",
         )),
-        VolumeStatus::InUse => Err(Error::invalid_volume(format!(
-            "Volume {} is attached: take a snapshot of it (`--os-volume-api-version 3.66 volume snapshot create`) and back that up (`volume backup create --snapshot`), or detach it first.",
-            volume.id
-        ))),
+        VolumeStatus::InUse => copying_server(volume).map(BackupSource::LiveCopy),
         other => Err(Error::invalid_volume(format!(
             "Volume to be backed up must be available or in-use, but the current status is \"{other}\"."
         ))),
+    }
+}
+
+/// The snapshot a forced backup of an in-use volume reads, named as Cinder names it; it
+/// counts against no quota (Cinder's neither) and goes when the backup is done.
+fn temp_snapshot(caller: &Caller, volume: &Volume, server: &str, now: i64) -> Snapshot {
+    Snapshot {
+        id: onestack_db::ids::uuid(),
+        project_id: volume.project_id.clone(),
+        user_id: caller.user_id.clone(),
+        volume_id: volume.id.clone(),
+        name: Some(format!("backup-snap-{}", volume.id)),
+        description: Some("This is only used for backup or restore.".into()),
+        size: volume.size,
+        status: SnapshotStatus::Creating,
+        metadata: Default::default(),
+        host: volume.host.clone(),
+        created_at: now,
+        updated_at: None,
+        copied_by: Some(server.to_owned()),
     }
 }

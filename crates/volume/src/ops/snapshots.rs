@@ -163,7 +163,7 @@ impl Volumes {
     }
 
     /// Removes a snapshot that compute refused to copy (it never had a file).
-    async fn forget_snapshot(&self, id: &str) {
+    pub(super) async fn forget_snapshot(&self, id: &str) {
         let forgotten = async {
             if let Some(s) = store::snapshot(&self.pool, id).await?
                 && s.doc.status == SnapshotStatus::Creating
@@ -229,7 +229,7 @@ impl Volumes {
         let backing_up = store::backups_of_volume(&mut *tx, &doc.volume_id)
             .await?
             .into_iter()
-            .any(|b| b.snapshot_id.as_deref() == Some(id) && b.status == BackupStatus::Creating);
+            .any(|b| b.reads_snapshot(id) && b.status == BackupStatus::Creating);
         if backing_up {
             return Err(Error::Invalid(format!(
                 "Invalid snapshot: snapshot {id} is being backed up; delete it when that is done."
@@ -250,7 +250,7 @@ impl Volumes {
 
 /// The server whose host copies an in-use volume for a snapshot: the one it is attached to
 /// (with several, the first: each sees the same disk).
-fn copying_server(volume: &Volume) -> Result<String> {
+pub(super) fn copying_server(volume: &Volume) -> Result<String> {
     volume
         .attachments
         .iter()

@@ -136,7 +136,7 @@ fn check_uploadable(id: &str, status: VolumeStatus, force: bool) -> Result<()> {
     match status {
         VolumeStatus::Available => Ok(()),
         VolumeStatus::InUse if force => Err(Error::invalid_volume(format!(
-            "Volume {id} is attached: uploading an attached volume is not supported yet; detach it first, or make a volume of a snapshot of it (`--os-volume-api-version 3.66 volume snapshot create`) and upload that."
+            "Volume {id} is attached: this cloud does not force uploads of attached volumes (Cinder's enable_force_upload is off by default); detach it first, or make a volume of a snapshot of it (`--os-volume-api-version 3.66 volume snapshot create`) and upload that."
         ))),
         other => Err(Error::invalid_volume(format!(
             "Volume {id} status must be available to upload, but the current status is {other}."
