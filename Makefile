@@ -56,6 +56,11 @@ unit:
 	fi; \
 	ONESTACK_TEST_SKIP="$$skip" ONESTACK_TEST_SKIP_LOG=$(SKIP_LOG) \
 		cargo test --release --locked --workspace -- --show-output; status=$$?; \
+	if [ $$status -eq 0 ]; then \
+		echo "==> the integration suite again, with the control database on PostgreSQL"; \
+		ONESTACK_TEST_DATABASE=postgres ONESTACK_TEST_SKIP="$$skip" ONESTACK_TEST_SKIP_LOG=$(SKIP_LOG) \
+			cargo test --release --locked -p onestack --test api -- --show-output; status=$$?; \
+	fi; \
 	scripts/report-skips.sh $(SKIP_LOG); exit $$status
 
 # Load (8 clients for 60 s: zero errors, RSS and fds flat, nothing left behind), crash

@@ -27,6 +27,9 @@ have sfdisk || [ -x /usr/sbin/sfdisk ] || need_apt+=(fdisk)
 have genisoimage || need_apt+=(genisoimage)    # also makes config drives in the tests
 have qemu-system-x86_64 || need_apt+=(qemu-system-x86) # the compute driver: QEMU guests (TCG where there is no KVM)
 have ssh-keygen || need_apt+=(openssh-client)   # keypairs generated for clients below microversion 2.92
+# The integration suite runs a second time on PostgreSQL, on a server of its own that it
+# starts from these programs (not the system's cluster).
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need_apt+=(postgresql)
 python3 -m venv --help >/dev/null 2>&1 || need_apt+=(python3-venv)
 have python3 || need_apt+=(python3)
 

@@ -148,6 +148,9 @@ impl ErrorStyle {
 
 /// Middleware that re-renders any [`ApiError`] response in `style`.
 pub async fn render_errors(style: ErrorStyle, request: Request, next: Next) -> Response {
+    if let Some(refused) = refuse_nul(request.uri()) {
+        return style.render(&refused);
+    }
     let response = next.run(request).await;
     match response.extensions().get::<ApiError>() {
         Some(error) => {
@@ -161,6 +164,19 @@ pub async fn render_errors(style: ErrorStyle, request: Request, next: Next) -> R
         }
         None => response,
     }
+}
+
+/// A NUL byte (`%00`) in the path or the query names nothing that can exist: ids and names
+/// never hold one, and PostgreSQL's text refuses it. Refused before any handler sees it: the
+/// path's as not found, the query's as a bad request.
+fn refuse_nul(uri: &http::Uri) -> Option<ApiError> {
+    let has_nul = |text: &str| text.to_ascii_lowercase().contains("%00");
+    if has_nul(uri.path()) {
+        return Some(ApiError::not_found("The resource could not be found."));
+    }
+    uri.query()
+        .filter(|q| has_nul(q))
+        .map(|_| ApiError::bad_request("A query parameter holds a NUL byte (%00); remove it."))
 }
 
 /// Fallback for paths no route matches.

@@ -10,6 +10,10 @@ pub enum Error {
     BadRequest(String),
     #[error("{0}")]
     Conflict(String),
+    /// The server changed between its read and a write that depended on it: worth
+    /// trying again from a fresh read (a 409 when the tries run out).
+    #[error("{0}")]
+    Stale(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("Policy doesn't allow {0} to be performed.")]
@@ -71,7 +75,7 @@ impl From<Error> for ApiError {
         match error {
             Error::NotFound(_) => ApiError::not_found(message),
             Error::BadRequest(_) => ApiError::bad_request(message),
-            Error::Conflict(_) => ApiError::conflict(message),
+            Error::Conflict(_) | Error::Stale(_) => ApiError::conflict(message),
             Error::Forbidden(_) | Error::Policy(_) | Error::OverQuota { .. } => {
                 ApiError::forbidden(message)
             }

@@ -343,7 +343,7 @@ pub async fn delete_server(pool: &Pool, id: &str) -> Result<()> {
 /// Resources a project's servers hold: (instances, cores, ram).
 pub async fn project_usage(tx: &mut Tx, project_id: &str) -> Result<(i64, i64, i64)> {
     let row = sqlx::query(
-        "SELECT count(*) AS n, COALESCE(SUM(vcpus), 0) AS c, COALESCE(SUM(memory_mb), 0) AS r \
+        "SELECT count(*) AS n, CAST(COALESCE(SUM(vcpus), 0) AS BIGINT) AS c, CAST(COALESCE(SUM(memory_mb), 0) AS BIGINT) AS r \
          FROM cmp_servers WHERE project_id = $1",
     )
     .bind(project_id.to_owned())
@@ -357,8 +357,8 @@ pub async fn host_usage<'c, E: Executor<'c, Database = Any>>(
     e: E,
 ) -> Result<std::collections::HashMap<String, (i64, i64, i64, i64)>> {
     let rows = sqlx::query(
-        "SELECT host, count(*) AS n, COALESCE(SUM(vcpus), 0) AS c, COALESCE(SUM(memory_mb), 0) AS r, \
-         COALESCE(SUM(disk_gb), 0) AS d FROM cmp_servers WHERE host <> '' GROUP BY host",
+        "SELECT host, count(*) AS n, CAST(COALESCE(SUM(vcpus), 0) AS BIGINT) AS c, CAST(COALESCE(SUM(memory_mb), 0) AS BIGINT) AS r, \
+         CAST(COALESCE(SUM(disk_gb), 0) AS BIGINT) AS d FROM cmp_servers WHERE host <> '' GROUP BY host",
     )
     .fetch_all(e)
     .await?;

@@ -34,6 +34,10 @@ pub enum DbError {
     Corrupt { path: String, source: sqlx::Error },
     #[error("cannot open the database at {path}: {source}")]
     Open { path: String, source: sqlx::Error },
+    #[error(
+        "cannot use the PostgreSQL database at {url} ({source}); check that the server runs, that the database exists and that the URL's user and password are right"
+    )]
+    Postgres { url: String, source: sqlx::Error },
     #[error("cannot migrate the database schema: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -100,6 +104,48 @@ pub async fn open_sqlite(path: &Path) -> Result<Pool, DbError> {
         .map_err(|source| classify(&shown, source))?;
     MIGRATOR.run(&pool).await?;
     Ok(pool)
+}
+
+/// Connects to the PostgreSQL database at `url` (which must exist) and migrates it: the
+/// control database of several hosts and controllers. The schema and every query are the
+/// SQLite ones; `begin_write`'s lock row serializes writers across processes.
+pub async fn open_postgres(url: &str) -> Result<Pool, DbError> {
+    sqlx::any::install_default_drivers();
+    let shown = without_password(url);
+    let failed = |source| DbError::Postgres {
+        url: shown.clone(),
+        source,
+    };
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(failed(sqlx::Error::Configuration(
+            "the URL must start with postgres://".into(),
+        )));
+    }
+    let options = AnyConnectOptions::from_str(url).map_err(failed)?;
+    let pool = AnyPoolOptions::new()
+        .max_connections(16)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .map_err(failed)?;
+    MIGRATOR.run(&pool).await?;
+    Ok(pool)
+}
+
+/// A database URL fit for a log line or an error: its password replaced.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
 }
 
 fn classify(path: &str, source: sqlx::Error) -> DbError {
@@ -199,6 +245,19 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600, "{name}");
         }
+    }
+
+    #[test]
+    fn a_database_url_is_shown_without_its_password() {
+        assert_eq!(
+            without_password("postgres://os:s3cret@db:5432/onestack"),
+            "postgres://os:***@db:5432/onestack"
+        );
+        assert_eq!(
+            without_password("postgres://os@/onestack?host=/run/postgresql"),
+            "postgres://os:***@/onestack?host=/run/postgresql"
+        );
+        assert_eq!(without_password("postgres://db/x"), "postgres://db/x");
     }
 
     #[tokio::test]

@@ -38,6 +38,14 @@ pub struct DataConfig {
     pub dir: PathBuf,
 }
 
+/// Where the control database is: empty for SQLite in the data directory (one host), or
+/// a `postgres://` URL (several hosts, several controllers).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    pub url: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
@@ -57,6 +65,7 @@ impl Default for LogConfig {
 pub struct Config {
     pub server: ServerConfig,
     pub data: DataConfig,
+    pub database: DatabaseConfig,
     pub log: LogConfig,
     pub identity: IdentityConfig,
     pub image: ImageConfig,

@@ -233,7 +233,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     config.server.listen = addr;
     let data_dir = config.data_dir();
     check_writable(&data_dir)?;
-    let pool = onestack_db::open_sqlite(&data_dir.join("onestack.db")).await?;
+    let pool = if config.database.url.is_empty() {
+        onestack_db::open_sqlite(&data_dir.join("onestack.db")).await?
+    } else {
+        onestack_db::open_postgres(&config.database.url).await?
+    };
     onestack_identity::password_rules::check_config(&config.identity)
         .map_err(StartError::Config)?;
     let identity = Arc::new(Identity::new(pool, config.identity.clone(), &data_dir)?);
@@ -294,7 +298,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .release_orphan_ports()
         .await
         .map_err(|e| StartError::Compute(e.to_string()))?;
-    volumes.set_attacher(computes.clone());
+    let attacher: Arc<dyn onestack_volume::ops::server_attach::ServerAttacher> = computes.clone();
+    volumes.set_attacher(&attacher);
     computes
         .repair_attachments()
         .await

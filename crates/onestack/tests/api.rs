@@ -3616,9 +3616,7 @@ async fn password_rules_strength_history_age_and_expiry() {
     changed.assert_error(StatusCode::BAD_REQUEST);
 
     // Expiry: a password set two days ago no longer logs in.
-    let pool = onestack_db::open_sqlite(&cloud.data_dir.join("onestack.db"))
-        .await
-        .expect("the database opens");
+    let pool = cloud.database().await.expect("the database opens");
     let two_days_ago = onestack_db::now_micros() - 2 * 86_400 * 1_000_000;
     sqlx::query("UPDATE users SET password_set_at = $1 WHERE id = $2")
         .bind(two_days_ago)

@@ -7,6 +7,8 @@
 //! is appended to `$ONESTACK_TEST_SKIP_LOG`, which `make test` counts and names at the end,
 //! so a skip never passes as a success unnoticed.
 
+pub mod postgres;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 

@@ -20,7 +20,8 @@ pub struct Volumes {
     /// Where volumes made from images read them (through its typed calls).
     pub images: Arc<Images>,
     /// Compute, for the block storage API's own attach calls (set once compute exists).
-    pub(crate) attacher: std::sync::OnceLock<Arc<dyn crate::ops::server_attach::ServerAttacher>>,
+    pub(crate) attacher:
+        std::sync::OnceLock<std::sync::Weak<dyn crate::ops::server_attach::ServerAttacher>>,
     /// What this host's volume agent last reported about its backend.
     pub(crate) report: std::sync::Mutex<Option<BackendReport>>,
     changed: Arc<Notify>,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use crate::states::VmState;
 
 /// One action with its arguments.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum ServerAction {
     Stop,
     Start,
@@ -94,7 +94,7 @@ impl ServerAction {
 }
 
 /// `rebuild`: a new image, and what else changes with it; `None` leaves an attribute as it is.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RebuildRequest {
     /// As given: an id or a link.
     pub image_ref: String,

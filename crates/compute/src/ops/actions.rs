@@ -33,8 +33,35 @@ pub enum Outcome {
 
 const RUNNING_OR_STOPPED: &[VmState] = &[VmState::Active, VmState::Stopped];
 
+/// Tries of an action whose server changed under it (its host reporting work done).
+const ACTION_TRIES: usize = 5;
+
 impl Computes {
+    /// Carries out `action`, from a fresh read of the server again when the server changed
+    /// between the read and the write (its host's bookkeeping must not fail a request).
+    /// `createImage` is not tried again: it has made its image before the write.
     pub async fn server_action(
+        &self,
+        ctx: &AuthContext,
+        caller: &Caller,
+        version: Version,
+        id: &str,
+        action: ServerAction,
+    ) -> Result<Outcome> {
+        let retryable = !matches!(action, ServerAction::CreateImage { .. });
+        let mut tries = 1;
+        loop {
+            match self
+                .try_server_action(ctx, caller, version, id, action.clone())
+                .await
+            {
+                Err(Error::Stale(_)) if retryable && tries < ACTION_TRIES => tries += 1,
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn try_server_action(
         &self,
         ctx: &AuthContext,
         caller: &Caller,
@@ -272,10 +299,30 @@ impl Computes {
             self.save_resize(caller, server, revision).await?;
             return Ok(outcome);
         }
-        // Recorded first: the save wakes the agent, whose event belongs to this action.
-        self.record_action(caller, id, &record).await;
-        self.save(server, revision).await?;
+        self.save_with_action(caller, server, revision, &record)
+            .await?;
         Ok(outcome)
+    }
+
+    /// Writes the server if it is still at `revision`, with the action's record in the same
+    /// transaction: the commit wakes the agent, whose event belongs to the action, and a
+    /// write that loses to another leaves no record behind.
+    async fn save_with_action(
+        &self,
+        caller: &Caller,
+        mut server: Server,
+        revision: i64,
+        record: &str,
+    ) -> Result<()> {
+        let mut tx = store::begin_write(&self.pool).await?;
+        store::save_action(&mut *tx, &self.action_record(caller, &server.id, record)).await?;
+        server.updated_at = now_micros().max(server.updated_at);
+        if !store::update_server(&mut *tx, &server, revision).await? {
+            return Err(stale(&server.id));
+        }
+        tx.commit().await?;
+        self.changed();
+        Ok(())
     }
 
     /// Records a resize whose new flavor is in `server.flavor` (the old one in
@@ -331,10 +378,7 @@ impl Computes {
         store::save_action(&mut *tx, &self.action_record(caller, &server.id, "resize")).await?;
         server.updated_at = now_micros().max(server.updated_at);
         if !store::update_server(&mut *tx, &server, revision).await? {
-            return Err(Error::Conflict(format!(
-                "Instance {} was changed by another request meanwhile; retry.",
-                server.id
-            )));
+            return Err(stale(&server.id));
         }
         tx.commit().await?;
         self.changed();
@@ -629,4 +673,10 @@ pub fn asks_stable_rescue(image: &onestack_image::model::Image) -> bool {
     ["hw_rescue_bus", "hw_rescue_device"]
         .iter()
         .all(|k| image.properties.contains_key(*k))
+}
+
+fn stale(id: &str) -> Error {
+    Error::Stale(format!(
+        "Instance {id} was changed by another request meanwhile; retry."
+    ))
 }

@@ -68,13 +68,15 @@ fn change(operation: Value) -> Result<Change> {
 
 /// The body's operations, up to the first malformed one.
 fn patch(body: &[u8]) -> Patch {
-    let operations: Vec<Value> = match serde_json::from_slice(body) {
+    // The shared JSON parser: its 400s, and no string holding NUL.
+    let operations: Vec<Value> = match onestack_api::body::parse(body) {
         Ok(operations) => operations,
         Err(e) => {
             return Patch {
                 changes: Vec::new(),
                 malformed: Some(Error::BadRequest(format!(
-                    "The body must be a JSON array of patch operations: {e}."
+                    "The body must be a JSON array of patch operations: {}",
+                    e.message
                 ))),
             };
         }

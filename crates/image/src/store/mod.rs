@@ -227,7 +227,7 @@ pub async fn save_data(pool: &Pool, i: &Image, limit: Option<u64>) -> sqlx::Resu
     }
     if let Some(limit) = limit {
         let row = sqlx::query(
-            "SELECT COALESCE(SUM(size), 0) AS bytes FROM images WHERE owner = $1 AND id <> $2",
+            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes FROM images WHERE owner = $1 AND id <> $2",
         )
         .bind(&i.owner)
         .bind(&i.id)
@@ -299,7 +299,7 @@ pub async fn kill_interrupted(pool: &Pool, now: i64) -> sqlx::Result<u64> {
 /// Total bytes and image count a project owns (for quotas).
 pub async fn usage(pool: &Pool, owner: &str) -> sqlx::Result<(i64, i64)> {
     let row = sqlx::query(
-        "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM images WHERE owner = $1",
+        "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes FROM images WHERE owner = $1",
     )
     .bind(owner)
     .fetch_one(pool)

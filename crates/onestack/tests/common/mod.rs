@@ -139,6 +139,9 @@ pub fn delete_cloud_tables(data_dir: &std::path::Path) {
 }
 
 /// A test configuration: random port, fast bcrypt.
+/// Where a test cloud on PostgreSQL keeps the URL of its database (a restart reuses it).
+const DATABASE_URL_FILE: &str = "test-database-url";
+
 pub fn test_config(data_dir: &std::path::Path) -> Config {
     let mut config = Config::default();
     config.server.listen = "127.0.0.1:0".parse().expect("loopback address");
@@ -148,6 +151,16 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
     config.network.agent = false;
     // Compute API tests run their servers on the in-memory driver; the e2e suite boots QEMU.
     config.compute.driver = "fake".into();
+    // ONESTACK_TEST_DATABASE=postgres: each cloud gets a database of its own on the test
+    // process's PostgreSQL server, named in its data directory so that a restart finds it.
+    if onestack_testkit::postgres::wanted() {
+        let named = data_dir.join(DATABASE_URL_FILE);
+        config.database.url = std::fs::read_to_string(&named).unwrap_or_else(|_| {
+            let url = onestack_testkit::postgres::new_database();
+            std::fs::write(&named, &url).expect("the test database's name is written");
+            url
+        });
+    }
     config
 }
 
@@ -165,6 +178,23 @@ impl Drop for Cloud {
 }
 
 impl Cloud {
+    /// A connection pool to the cloud's own database (SQLite in its data directory, or its
+    /// PostgreSQL database), for tests that look under the API.
+    pub async fn database(&self) -> Result<onestack_db::Pool, onestack_db::DbError> {
+        match std::fs::read_to_string(self.database_url_file()) {
+            Ok(url) => onestack_db::open_postgres(&url).await,
+            Err(_) => onestack_db::open_sqlite(&self.data_dir.join("onestack.db")).await,
+        }
+    }
+
+    pub fn on_postgres(&self) -> bool {
+        self.database_url_file().exists()
+    }
+
+    fn database_url_file(&self) -> std::path::PathBuf {
+        self.data_dir.join(DATABASE_URL_FILE)
+    }
+
     pub async fn start() -> Self {
         Self::start_with(|_| {}).await
     }

@@ -13,7 +13,10 @@ pub struct Digest {
 }
 
 impl Digest {
-    pub async fn new(pool: &onestack_db::Pool) -> Digest {
+    pub async fn new(pool: &onestack_db::Pool, postgres: bool) -> Digest {
+        if postgres {
+            return Self::of_postgres(pool).await;
+        }
         let tables: Vec<String> = sqlx::query(
             "SELECT name FROM sqlite_master WHERE type = 'table' \
              AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%' ORDER BY name",
@@ -41,6 +44,33 @@ impl Digest {
                 columns.join(" || ',' || ")
             ));
         }
+        Digest {
+            query: parts.join(" UNION ALL "),
+        }
+    }
+
+    /// The same on PostgreSQL: each row as its text form, sorted.
+    async fn of_postgres(pool: &onestack_db::Pool) -> Digest {
+        let tables: Vec<String> = sqlx::query(
+            "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = 'public' AND table_name NOT LIKE '\\_sqlx%' ORDER BY 1",
+        )
+        .fetch_all(pool)
+        .await
+        .expect("the schema is readable")
+        .iter()
+        .map(|row| row.get::<String, _>(0))
+        .filter(|name| !MOVING_TABLES.contains(&name.as_str()))
+        .collect();
+        let parts: Vec<String> = tables
+            .iter()
+            .map(|table| {
+                format!(
+                    "SELECT '{table}', coalesce(string_agg(t::text, chr(10) ORDER BY t::text), '') \
+                     FROM \"{table}\" t"
+                )
+            })
+            .collect();
         Digest {
             query: parts.join(" UNION ALL "),
         }

@@ -228,10 +228,8 @@ async fn hostile_input_gets_a_4xx_and_changes_nothing() {
     let env = compute::env(&cloud).await;
     let world = alice_world(&cloud, &env).await;
     let admin = cloud.admin_token().await;
-    let pool = onestack_db::open_sqlite(&cloud.data_dir.join("onestack.db"))
-        .await
-        .expect("the cloud's database opens");
-    let digest = digest::Digest::new(&pool).await;
+    let pool = cloud.database().await.expect("the cloud's database opens");
+    let digest = digest::Digest::new(&pool, cloud.on_postgres()).await;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()

@@ -774,9 +774,7 @@ fn netns_exists(ns: &str) -> bool {
 
 /// When this host's agent of `cloud` last started a pass (microseconds), from its database.
 async fn last_pass(cloud: &Cloud, host: &str) -> Option<i64> {
-    let pool = onestack_db::open_sqlite(&cloud.data_dir.join("onestack.db"))
-        .await
-        .ok()?;
+    let pool = cloud.database().await.ok()?;
     let at = sqlx_heartbeat(&pool, host).await;
     pool.close().await;
     at

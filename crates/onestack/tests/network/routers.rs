@@ -648,9 +648,7 @@ async fn a_port_never_joins_another_projects_router() {
     );
     // ...the agent's desired state for the host puts only Alice's own interface (and her
     // gateway) into her router's namespace...
-    let pool = onestack_db::open_sqlite(&cloud.data_dir.join("onestack.db"))
-        .await
-        .unwrap();
+    let pool = cloud.database().await.unwrap();
     let state = onestack_network::desired::for_host(&pool, &host)
         .await
         .unwrap();

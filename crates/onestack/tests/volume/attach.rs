@@ -694,9 +694,7 @@ async fn the_block_storage_api_attaches_through_compute() {
 /// Sets a volume's status and attachments in the database, as a crash between the two
 /// services' writes can leave them.
 async fn write_volume_state(cloud: &Cloud, id: &str, status: &str, attachments: Value) {
-    let pool = onestack_db::open_sqlite(&cloud.data_dir.join("onestack.db"))
-        .await
-        .unwrap();
+    let pool = cloud.database().await.unwrap();
     let row: (String,) = sqlx::query_as("SELECT doc FROM vol_volumes WHERE id = $1")
         .bind(id.to_owned())
         .fetch_one(&pool)

@@ -61,15 +61,20 @@ pub struct VolumeAttachmentView {
 }
 
 impl Volumes {
-    /// Where the block storage API's attach calls go; set once, by the binary.
-    pub fn set_attacher(&self, attacher: Arc<dyn ServerAttacher>) {
-        let _ = self.attacher.set(attacher);
+    /// Where the block storage API's attach calls go; set once, by the binary. Held weakly:
+    /// compute holds the volumes, and a cycle would keep both (and the database pool) alive
+    /// after the cloud stops.
+    pub fn set_attacher(&self, attacher: &Arc<dyn ServerAttacher>) {
+        let _ = self.attacher.set(Arc::downgrade(attacher));
     }
 
-    pub(crate) fn attacher(&self) -> Result<&Arc<dyn ServerAttacher>> {
-        self.attacher.get().ok_or_else(|| {
-            Error::Conflict("This cloud runs no compute service to attach volumes to.".into())
-        })
+    pub(crate) fn attacher(&self) -> Result<Arc<dyn ServerAttacher>> {
+        self.attacher
+            .get()
+            .and_then(std::sync::Weak::upgrade)
+            .ok_or_else(|| {
+                Error::Conflict("This cloud runs no compute service to attach volumes to.".into())
+            })
     }
 
     /// Attaches the caller's volume to `server_id` through compute.
