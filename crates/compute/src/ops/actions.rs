@@ -310,11 +310,24 @@ impl Computes {
     async fn save_with_action(
         &self,
         caller: &Caller,
+        server: Server,
+        revision: i64,
+        record: &str,
+    ) -> Result<()> {
+        let tx = store::begin_write(&self.pool).await?;
+        self.commit_with_action(tx, caller, server, revision, record)
+            .await
+    }
+
+    /// The end of [`Self::save_with_action`], for a write transaction that checked more first.
+    async fn commit_with_action(
+        &self,
+        mut tx: onestack_db::Tx,
+        caller: &Caller,
         mut server: Server,
         revision: i64,
         record: &str,
     ) -> Result<()> {
-        let mut tx = store::begin_write(&self.pool).await?;
         store::save_action(&mut *tx, &self.action_record(caller, &server.id, record)).await?;
         server.updated_at = now_micros().max(server.updated_at);
         if !store::update_server(&mut *tx, &server, revision).await? {
@@ -329,7 +342,7 @@ impl Computes {
     /// `old_flavor`): the project's quota and the host's room for the larger flavor are
     /// checked, and the action and the server written, in one write transaction, so that
     /// concurrent resizes and boots never share the last of a quota or a host.
-    async fn save_resize(&self, caller: &Caller, mut server: Server, revision: i64) -> Result<()> {
+    async fn save_resize(&self, caller: &Caller, server: Server, revision: i64) -> Result<()> {
         let (Some(old), new) = (server.old_flavor.clone(), server.flavor.clone()) else {
             return Err(Error::Internal("a resize without the old flavor".into()));
         };
@@ -374,15 +387,8 @@ impl Computes {
                 new.name
             )));
         }
-        // Recorded with the server: the commit wakes the agent, whose event belongs to it.
-        store::save_action(&mut *tx, &self.action_record(caller, &server.id, "resize")).await?;
-        server.updated_at = now_micros().max(server.updated_at);
-        if !store::update_server(&mut *tx, &server, revision).await? {
-            return Err(stale(&server.id));
-        }
-        tx.commit().await?;
-        self.changed();
-        Ok(())
+        self.commit_with_action(tx, caller, server, revision, "resize")
+            .await
     }
 
     async fn resize(&self, caller: &Caller, server: &mut Server, flavor_ref: &str) -> Result<()> {
