@@ -47,6 +47,36 @@ fn wait_volume(env: &HashMap<String, String>, volume: &str, status: &str) {
     });
 }
 
+/// Boots test guest `name` from `image` on e2e.tiny with no network and a config drive,
+/// with `extra` options; returns the server once ACTIVE and its marker is on the console.
+fn boot_guest(
+    env: &HashMap<String, String>,
+    image: &str,
+    extra: &[&str],
+    name: &str,
+) -> serde_json::Value {
+    let mut args = vec![
+        "server",
+        "create",
+        "--flavor",
+        "e2e.tiny",
+        "--image",
+        image,
+        "--nic",
+        "none",
+        "--config-drive",
+        "true",
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--wait", name]);
+    let server = ok_json(env, &args);
+    assert_eq!(server["status"], "ACTIVE", "{server}");
+    within(90, &format!("{name}'s marker"), || {
+        console(env, name).contains(&format!("ONESTACK-GUEST-UP hostname={name}"))
+    });
+    server
+}
+
 /// Boots test guest `name` with no network that runs `script` at every boot.
 fn boot_watcher(
     env: &HashMap<String, String>,
@@ -54,25 +84,7 @@ fn boot_watcher(
     name: &str,
 ) -> serde_json::Value {
     let script = script.to_str().expect("a UTF-8 path");
-    ok_json(
-        env,
-        &[
-            "server",
-            "create",
-            "--flavor",
-            "e2e.tiny",
-            "--image",
-            "guest",
-            "--nic",
-            "none",
-            "--config-drive",
-            "true",
-            "--user-data",
-            script,
-            "--wait",
-            name,
-        ],
-    )
+    boot_guest(env, "guest", &["--user-data", script], name)
 }
 
 /// How often `marker` is on the guest's console.
@@ -298,29 +310,7 @@ fn volumes_plug_into_a_real_guest_with_the_cli() {
     ok(&admin, &["volume", "snapshot", "delete", "snap"]);
 
     // Boot from a volume made from the image: the guest runs from the volume's file.
-    let bfv = ok_json(
-        &admin,
-        &[
-            "server",
-            "create",
-            "--flavor",
-            "e2e.tiny",
-            "--image",
-            "guest",
-            "--boot-from-volume",
-            "1",
-            "--nic",
-            "none",
-            "--config-drive",
-            "true",
-            "--wait",
-            "bfv",
-        ],
-    );
-    assert_eq!(bfv["status"], "ACTIVE", "{bfv}");
-    within(90, "the volume-backed guest's marker", || {
-        console(&admin, "bfv").contains("ONESTACK-GUEST-UP hostname=bfv")
-    });
+    let bfv = boot_guest(&admin, "guest", &["--boot-from-volume", "1"], "bfv");
     let listed = ok_json(&admin, &["server", "volume", "list", "bfv"]);
     assert_eq!(listed[0]["Device"], "/dev/vda", "{listed}");
     let root = listed[0]["Volume ID"].as_str().unwrap().to_owned();
@@ -368,27 +358,7 @@ fn volumes_plug_into_a_real_guest_with_the_cli() {
     within(90, "the root volume's snapshot", || {
         ok_json(&admin, &["volume", "snapshot", "show", &snapshot])["status"] == "available"
     });
-    let again = ok_json(
-        &admin,
-        &[
-            "server",
-            "create",
-            "--flavor",
-            "e2e.tiny",
-            "--image",
-            "bfv-snap",
-            "--nic",
-            "none",
-            "--config-drive",
-            "true",
-            "--wait",
-            "bfv2",
-        ],
-    );
-    assert_eq!(again["status"], "ACTIVE", "{again}");
-    within(90, "the guest booted from the snapshot", || {
-        console(&admin, "bfv2").contains("ONESTACK-GUEST-UP hostname=bfv2")
-    });
+    boot_guest(&admin, "bfv-snap", &[], "bfv2");
     let copy = ok_json(&admin, &["server", "volume", "list", "bfv2"])[0]["Volume ID"]
         .as_str()
         .unwrap()
