@@ -241,7 +241,7 @@ def fake_scale():
     pid = int(os.environ["ONESTACK_PID"])
     flavor, image = setup_common(api, b"\0" * (1 << 20), 64)
     results = {"driver": "fake", "servers": n, "client_threads": workers, "networks": "none",
-               "microversion": MICROVERSION}
+               "microversion": MICROVERSION, "database": os.environ.get("BENCH_DATABASE", "sqlite")}
     time.sleep(3)
     results["rss_idle_before_mib"] = proc_status(pid)["VmRSS"]
 
@@ -273,6 +273,14 @@ def fake_scale():
                 raise SystemExit(f"GET {path}: {status}")
         results["get_ms_" + name] = stats(lat)
     results["get_full_detail_ms"] = stats(timed(lambda: api.nova("GET", "/servers/detail"), 20))
+    cli = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".venv", "bin", "openstack")
+    if os.path.exists(cli):
+        def server_list_long():
+            out = subprocess.run([cli, "server", "list", "--long", "-f", "value", "-c", "ID"],
+                                 capture_output=True, text=True, check=True).stdout
+            if len(out.split()) != n:
+                raise SystemExit(f"openstack server list --long: {len(out.split())} servers, not {n}")
+        results["cli_server_list_long_ms"] = stats(timed(server_list_long, 5))
 
     # Delete: WORKERS threads, then until the last record is purged.
     t = time.perf_counter()
@@ -550,7 +558,8 @@ def summary(results_dir):
         lines.append(f"2./3. skipped: {why}")
     if fs:
         c, d = fs["create"], fs["delete"]
-        lines.append(f"4. {fs['servers']} servers, fake driver, {fs['client_threads']} client threads")
+        lines.append(f"4. {fs['servers']} servers, fake driver, {fs['client_threads']} client threads, "
+                     f"control database {fs.get('database', 'sqlite')}")
         lines.append(f"   create: POSTs {c['post_seconds']:.2f} s ({c['creates_per_second']:.0f}/s), all ACTIVE "
                      f"after {c['until_all_active_seconds']:.2f} s; active {c['active']}, error {c['error']}")
         lines.append(f"   delete: DELETEs {d['delete_seconds']:.2f} s ({d['deletes_per_second']:.0f}/s), all gone "
@@ -562,6 +571,8 @@ def summary(results_dir):
         lines.append(f"   GET /servers/detail?limit=100   {ms(fs['get_ms_servers_detail_limit100'])}  (target p50 < 20)")
         lines.append(f"   GET /servers?limit=100          {ms(fs['get_ms_servers_limit100'])}")
         lines.append(f"   (GET /servers/detail, all {fs['servers']}: {ms(fs['get_full_detail_ms'])})")
+        if "cli_server_list_long_ms" in fs:
+            lines.append(f"   openstack server list --long    {ms(fs['cli_server_list_long_ms'])}")
     else:
         lines.append("4./5. skipped (FAKE=0)")
     retried = {name: d.get("delete_409_retried", 0) for name, d in (("fake-create", fc), ("fake-scale", fs), ("qemu", q)) if d}

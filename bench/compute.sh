@@ -19,6 +19,8 @@
 # usage: bench/compute.sh        (~2 min on 2 vCPU as root)
 #   CREATES=200 SCALE=1000 WORKERS=4 LIST_GETS=200 ROUNDS=5   sizes
 #   FAKE=0 skips the fake-driver parts; QEMU=0 skips the qemu part
+#   DATABASE=postgres runs the fake-driver parts on a PostgreSQL server of their own
+#   (bench/postgres.sh) instead of SQLite
 #   ONESTACK_PORT=5400  GUEST_DIR=target/test-guest (built by scripts/build-test-guest.sh if missing)
 # Any ONESTACK_* variable (e.g. ONESTACK_LOG__LEVEL=info) reaches the onestack server.
 set -euo pipefail
@@ -28,7 +30,9 @@ PORT="${ONESTACK_PORT:-5400}"
 STAMP="$(date +%Y%m%dT%H%M%S)"
 RESULTS_DIR="${RESULTS_DIR:-$ROOT/bench/results/compute-$STAMP}"
 GUEST_DIR="${GUEST_DIR:-$ROOT/target/test-guest}"
-FAKE="${FAKE:-1}"; QEMU="${QEMU:-1}"
+FAKE="${FAKE:-1}"; QEMU="${QEMU:-1}"; DATABASE="${DATABASE:-sqlite}"
+# shellcheck source=bench/postgres.sh
+source "$ROOT/bench/postgres.sh"
 [ "$QEMU" = 1 ] || QEMU_SKIPPED="QEMU=0"
 export CREATES="${CREATES:-200}" SCALE="${SCALE:-1000}" WORKERS="${WORKERS:-4}"
 export LIST_GETS="${LIST_GETS:-200}" ROUNDS="${ROUNDS:-5}"
@@ -72,6 +76,7 @@ stop_server() {
 cleanup() {
   trap - EXIT INT TERM
   stop_server
+  pg_stop
   if [ -f "$WORK/plain-qemu.pid" ]; then kill_qemu "$(cat "$WORK/plain-qemu.pid" 2>/dev/null)"; fi
   if [ -n "$NS" ]; then ip netns del "$NS" 2>/dev/null || true; fi
   rm -rf "$WORK"
@@ -110,12 +115,17 @@ if [ "$FAKE" = 1 ]; then
   FAKE_ENV=("${UNLIMITED[@]}" ONESTACK_COMPUTE__DRIVER=fake ONESTACK_NETWORK__AGENT=false
     ONESTACK_NETWORK__HOST="cbench-$$" ONESTACK_COMPUTE__VCPUS=100000
     ONESTACK_COMPUTE__MEMORY_MB=100000000 ONESTACK_COMPUTE__DISK_GB=1000000)
-  start_server fake-create "${FAKE_ENV[@]}"
-  run_phase fake-create
-  stop_server
-  start_server fake-scale "${FAKE_ENV[@]}"
-  run_phase fake-scale
-  stop_server
+  export BENCH_DATABASE="$DATABASE"
+  for phase in fake-create fake-scale; do
+    db=()
+    if [ "$DATABASE" = postgres ]; then
+      pg_stop; pg_start
+      db=(ONESTACK_DATABASE__URL="$PG_URL")
+    fi
+    start_server "$phase" "${FAKE_ENV[@]}" ${db[@]+"${db[@]}"}
+    run_phase "$phase"
+    stop_server
+  done
 fi
 
 if [ "$QEMU" = 1 ]; then

@@ -87,7 +87,8 @@ pub async fn retire_legacy_dhcp(old_state_dir: &std::path::Path) {
 }
 
 /// Starts the compute agent: registers this host, then carries out server tasks after
-/// every change signalled on `changes` and syncs power states every `sync_seconds`.
+/// every change signalled on `changes`, syncs power states every `sync_seconds` and reports
+/// the host alive every `report_interval`.
 pub fn spawn_compute(
     computes: Arc<Computes>,
     driver: onestack_virt::Driver,
@@ -95,13 +96,14 @@ pub fn spawn_compute(
 ) -> AgentHandle {
     let (stop, mut stopped) = watch::channel(false);
     let sync = Duration::from_secs(computes.config.sync_seconds.max(1));
+    let report = Duration::from_secs(computes.config.report_interval.max(1));
     let changes = computes.changes();
     let agent = compute::ComputeAgent::new(computes, driver, volume_files);
     let done = agent.done();
     let task = tokio::spawn(async move {
         let mut last_heartbeat = None::<tokio::time::Instant>;
         loop {
-            if last_heartbeat.is_none_or(|t| t.elapsed() >= sync) {
+            if last_heartbeat.is_none_or(|t| t.elapsed() >= report) {
                 match agent.heartbeat().await {
                     Ok(()) => last_heartbeat = Some(tokio::time::Instant::now()),
                     Err(error) => tracing::warn!(%error, "cannot register this compute host"),
@@ -113,7 +115,7 @@ pub fn spawn_compute(
             tokio::select! {
                 _ = changes.notified() => {}
                 _ = done.notified() => {}
-                _ = tokio::time::sleep(sync) => {}
+                _ = tokio::time::sleep(sync.min(report)) => {}
                 _ = stopped.changed() => break,
             }
         }

@@ -30,6 +30,11 @@ pub struct ComputeConfig {
     pub disk_gb: u64,
     /// Seconds between power-state syncs (a guest that shut itself down becomes SHUTOFF).
     pub sync_seconds: u64,
+    /// Seconds between a host's reports that it is alive (Nova's `report_interval`).
+    pub report_interval: u64,
+    /// Seconds without a report after which a host is `down` and gets no new servers
+    /// (Nova's `service_down_time`).
+    pub service_down_time: u64,
     /// Create DevStack's m1.* flavors on first start.
     pub default_flavors: bool,
     /// Default per-project quotas (-1 is unlimited).
@@ -60,6 +65,8 @@ impl Default for ComputeConfig {
             memory_mb: 0,
             disk_gb: 0,
             sync_seconds: 10,
+            report_interval: 10,
+            service_down_time: 25,
             default_flavors: true,
             quota_instances: 10,
             quota_cores: 20,
@@ -73,6 +80,14 @@ impl Default for ComputeConfig {
 }
 
 impl ComputeConfig {
+    /// Which hosts count as up at `now`.
+    pub fn liveness(&self, now: i64) -> crate::scheduler::Liveness {
+        crate::scheduler::Liveness {
+            now,
+            down_after_seconds: self.service_down_time.max(1),
+        }
+    }
+
     pub fn default_quota(&self, resource: &str) -> Option<i64> {
         Some(match resource {
             "instances" => self.quota_instances,

@@ -263,5 +263,13 @@ pub struct Host {
     pub hypervisor_type: String,
     pub hypervisor_version: u64,
     pub host_ip: String,
+    /// Whether the host's agent builds guests (a joined host's agent does not yet): the
+    /// scheduler places servers only on those that do.
+    #[serde(default = "runs_guests_by_default")]
+    pub runs_guests: bool,
     pub updated_at: i64,
+}
+
+fn runs_guests_by_default() -> bool {
+    true
 }

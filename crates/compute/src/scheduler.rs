@@ -1,6 +1,6 @@
-//! Placement: filters hosts (enabled, up, in the zone, with room for the flavor after the
-//! allocation ratios, server-group policy) and weighs the rest by free RAM, as Nova's
-//! filter scheduler does by default.
+//! Placement: filters hosts (enabled, up, running guests, in the zone, with room for the
+//! flavor after the allocation ratios, server-group policy) and weighs the rest by free RAM,
+//! as Nova's filter scheduler does by default.
 
 use std::collections::HashMap;
 
@@ -22,8 +22,20 @@ pub struct Request<'a> {
 /// Usage per host: (servers, vcpus, ram_mb, disk_gb).
 pub type Usage = HashMap<String, (i64, i64, i64, i64)>;
 
-/// Seconds after its last report that a host counts as down.
-pub const HOST_DOWN_AFTER_SECONDS: i64 = 120;
+/// When a host counts as up: it reported within `down_after_seconds` of `now` (Nova's
+/// `service_down_time`) and no admin forced it down.
+#[derive(Debug, Clone, Copy)]
+pub struct Liveness {
+    pub now: i64,
+    pub down_after_seconds: u64,
+}
+
+impl Liveness {
+    pub fn is_up(&self, host: &Host) -> bool {
+        let silent = self.now.saturating_sub(host.updated_at);
+        !host.forced_down && silent <= (self.down_after_seconds as i64).saturating_mul(1_000_000)
+    }
+}
 
 /// Why nothing fits, as Nova words it.
 pub const NO_VALID_HOST: &str = "No valid host was found. There are not enough hosts available.";
@@ -41,11 +53,15 @@ pub fn free(host: &Host, usage: &Usage) -> (f64, f64, f64) {
 }
 
 /// Picks a host for `request`, or `None` when none fits.
-pub fn pick(hosts: &[Host], usage: &Usage, request: &Request, now: i64) -> Option<String> {
+pub fn pick(
+    hosts: &[Host],
+    usage: &Usage,
+    request: &Request,
+    liveness: Liveness,
+) -> Option<String> {
     let mut candidates: Vec<(&Host, f64)> = hosts
         .iter()
-        .filter(|h| !h.disabled && !h.forced_down)
-        .filter(|h| now - h.updated_at <= HOST_DOWN_AFTER_SECONDS * 1_000_000)
+        .filter(|h| !h.disabled && h.runs_guests && liveness.is_up(h))
         .filter(|h| request.zone.is_none_or(|z| z == h.zone))
         .filter_map(|h| {
             let (cpu, ram, disk) = free(h, usage);
@@ -106,7 +122,15 @@ mod tests {
             hypervisor_type: "QEMU".into(),
             hypervisor_version: 0,
             host_ip: String::new(),
+            runs_guests: true,
             updated_at: 0,
+        }
+    }
+
+    fn at(now: i64) -> Liveness {
+        Liveness {
+            now,
+            down_after_seconds: 25,
         }
     }
 
@@ -126,16 +150,16 @@ mod tests {
         let hosts = vec![host("a", 2, 1000), host("b", 2, 4000)];
         let mut usage = Usage::new();
         assert_eq!(
-            pick(&hosts, &usage, &request(4, 500), 0).as_deref(),
+            pick(&hosts, &usage, &request(4, 500), at(0)).as_deref(),
             Some("b")
         );
-        assert_eq!(pick(&hosts, &usage, &request(5, 500), 0), None);
+        assert_eq!(pick(&hosts, &usage, &request(5, 500), at(0)), None);
         usage.insert("b".into(), (1, 4, 3500, 1));
         assert_eq!(
-            pick(&hosts, &usage, &request(1, 600), 0).as_deref(),
+            pick(&hosts, &usage, &request(1, 600), at(0)).as_deref(),
             Some("a")
         );
-        assert_eq!(pick(&hosts, &usage, &request(1, 1200), 0), None);
+        assert_eq!(pick(&hosts, &usage, &request(1, 1200), at(0)), None);
     }
 
     #[test]
@@ -144,28 +168,34 @@ mod tests {
         let usage = Usage::new();
         hosts[0].disabled = true;
         assert_eq!(
-            pick(&hosts, &usage, &request(1, 100), 0).as_deref(),
+            pick(&hosts, &usage, &request(1, 100), at(0)).as_deref(),
             Some("b")
         );
         hosts[0].disabled = false;
-        let down = (HOST_DOWN_AFTER_SECONDS + 1) * 1_000_000;
+        let down = 26 * 1_000_000;
         hosts[1].updated_at = down;
         assert_eq!(
-            pick(&hosts, &usage, &request(1, 100), down).as_deref(),
+            pick(&hosts, &usage, &request(1, 100), at(down)).as_deref(),
             Some("b")
         );
         hosts[1].updated_at = 0;
+        hosts[1].runs_guests = false;
+        assert_eq!(
+            pick(&hosts, &usage, &request(1, 100), at(0)).as_deref(),
+            Some("a")
+        );
+        hosts[1].runs_guests = true;
         let mut r = request(1, 100);
         r.zone = Some("elsewhere");
-        assert_eq!(pick(&hosts, &usage, &r, 0), None);
+        assert_eq!(pick(&hosts, &usage, &r, at(0)), None);
         let mut r = request(1, 100);
         r.group = Some(("anti-affinity", vec!["a".into()]));
-        assert_eq!(pick(&hosts, &usage, &r, 0).as_deref(), Some("b"));
+        assert_eq!(pick(&hosts, &usage, &r, at(0)).as_deref(), Some("b"));
         r.group = Some(("affinity", vec!["b".into()]));
-        assert_eq!(pick(&hosts, &usage, &r, 0).as_deref(), Some("b"));
+        assert_eq!(pick(&hosts, &usage, &r, at(0)).as_deref(), Some("b"));
         r.group = Some(("soft-affinity", vec!["b".into()]));
-        assert_eq!(pick(&hosts, &usage, &r, 0).as_deref(), Some("b"));
+        assert_eq!(pick(&hosts, &usage, &r, at(0)).as_deref(), Some("b"));
         r.group = Some(("anti-affinity", vec!["a".into(), "b".into()]));
-        assert_eq!(pick(&hosts, &usage, &r, 0), None);
+        assert_eq!(pick(&hosts, &usage, &r, at(0)), None);
     }
 }

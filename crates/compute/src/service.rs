@@ -94,11 +94,9 @@ impl Computes {
     /// Records this host's capacity (the agent calls it at start and on every sync);
     /// what the API set (disabled, reason) is kept.
     pub async fn register_host(&self, mut measured: Host) -> Result<Host> {
-        let existing = store::hosts(&self.pool)
-            .await?
-            .into_iter()
-            .find(|h| h.host == measured.host);
-        if let Some(old) = existing {
+        // Under the write lock, so that an admin's `service set` in between is kept.
+        let mut tx = store::begin_write(&self.pool).await?;
+        if let Some(old) = store::host(&mut *tx, &measured.host).await? {
             measured.service_id = old.service_id;
             measured.hypervisor_id = old.hypervisor_id;
             measured.disabled = old.disabled;
@@ -106,7 +104,8 @@ impl Computes {
             measured.forced_down = old.forced_down;
         }
         measured.updated_at = now_micros();
-        store::save_host(&self.pool, &measured).await?;
+        store::save_host(&mut *tx, &measured).await?;
+        tx.commit().await?;
         Ok(measured)
     }
 

@@ -473,7 +473,16 @@ pub async fn hosts<'c, E: Executor<'c, Database = Any>>(e: E) -> Result<Vec<Host
     docs(&rows)
 }
 
-pub async fn save_host(pool: &Pool, h: &Host) -> Result<()> {
+/// One host's record.
+pub async fn host<'c, E: Executor<'c, Database = Any>>(e: E, host: &str) -> Result<Option<Host>> {
+    let rows = sqlx::query("SELECT doc FROM cmp_hosts WHERE host = $1")
+        .bind(host.to_owned())
+        .fetch_all(e)
+        .await?;
+    Ok(docs(&rows)?.pop())
+}
+
+pub async fn save_host<'c, E: Executor<'c, Database = Any>>(e: E, h: &Host) -> Result<()> {
     sqlx::query(
         "INSERT INTO cmp_hosts (host, updated_at, doc) VALUES ($1, $2, $3) \
          ON CONFLICT (host) DO UPDATE SET updated_at = excluded.updated_at, doc = excluded.doc",
@@ -481,7 +490,7 @@ pub async fn save_host(pool: &Pool, h: &Host) -> Result<()> {
     .bind(h.host.clone())
     .bind(h.updated_at)
     .bind(encode(h)?)
-    .execute(pool)
+    .execute(e)
     .await?;
     Ok(())
 }

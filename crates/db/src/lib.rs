@@ -133,6 +133,15 @@ pub async fn open_postgres(url: &str) -> Result<Pool, DbError> {
     Ok(pool)
 }
 
+/// Whether the pool is a PostgreSQL database, which other controller processes may share
+/// (a SQLite database belongs to the one process that opened it).
+pub fn is_postgres(pool: &Pool) -> bool {
+    matches!(
+        pool.connect_options().database_url.scheme(),
+        "postgres" | "postgresql"
+    )
+}
+
 /// A database URL fit for a log line or an error: its password replaced.
 fn without_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {

@@ -187,7 +187,7 @@ pub async fn run(
         store::catalog::insert_region(pool, &region).await?;
     }
     sync_catalog(pool, public_url, services).await?;
-    identity.changed();
+    identity.changed().await;
     Ok(outcome)
 }
 

@@ -120,6 +120,9 @@ pub struct Identity {
     credential_keys: KeySet,
     /// Bumped by every identity write; cached derivations of older generations are stale.
     generation: AtomicU64,
+    /// Whether other controllers write this database (PostgreSQL): then the generation
+    /// lives in it too, and every validation reads it (one row) before trusting the cache.
+    shared_generation: bool,
     token_cache: Mutex<HashMap<String, (u64, Arc<ValidatedToken>)>>,
     role_graph: Cached<RoleGraph>,
     catalog: Cached<Vec<CatalogEntry>>,
@@ -137,6 +140,7 @@ impl Identity {
         let credential_repo = KeyRepository::new(data_dir.join("credential-keys"));
         credential_repo.setup()?;
         Ok(Self {
+            shared_generation: onestack_db::is_postgres(&pool),
             pool,
             sealer,
             credential_keys: credential_repo.load()?,
@@ -153,9 +157,38 @@ impl Identity {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Marks every cached derivation stale. Called after each identity write.
-    pub fn changed(&self) {
+    /// Marks every cached derivation stale, here and (on a shared database) in every other
+    /// controller. Called after each identity write.
+    pub async fn changed(&self) {
+        if self.shared_generation {
+            match store::generation::bump(&self.pool).await {
+                Ok(shared) => self.adopt_generation(shared),
+                // The write itself is done; without the bump other controllers may serve
+                // it from their caches until the next one.
+                Err(error) => tracing::error!(%error, "cannot bump the identity cache generation"),
+            }
+        }
         self.generation.fetch_add(1, Ordering::AcqRel);
+        self.clear_token_cache();
+    }
+
+    /// Takes on the database's generation when another controller wrote since we looked.
+    async fn refresh_generation(&self) -> Result<()> {
+        if self.shared_generation {
+            let shared = store::generation::current(&self.pool).await?;
+            self.adopt_generation(shared);
+        }
+        Ok(())
+    }
+
+    fn adopt_generation(&self, shared: i64) {
+        let shared = u64::try_from(shared).unwrap_or_default();
+        if self.generation.fetch_max(shared, Ordering::AcqRel) < shared {
+            self.clear_token_cache();
+        }
+    }
+
+    fn clear_token_cache(&self) {
         if let Ok(mut cache) = self.token_cache.lock() {
             cache.clear();
         }
@@ -348,6 +381,7 @@ impl Identity {
 
     /// Validates a token, from the cache when nothing has changed since it was last checked.
     pub async fn validate(&self, token: &str) -> Result<Arc<ValidatedToken>> {
+        self.refresh_generation().await?;
         let generation = self.generation();
         if let Ok(cache) = self.token_cache.lock()
             && let Some((g, validated)) = cache.get(token)
@@ -417,7 +451,7 @@ impl Identity {
 
     async fn record(&self, event: Revocation<'_>, expires_at: i64) -> Result<()> {
         store::credentials::revoke(&self.pool, event, expires_at).await?;
-        self.changed();
+        self.changed().await;
         Ok(())
     }
 }

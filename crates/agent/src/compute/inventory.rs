@@ -42,6 +42,7 @@ impl ComputeAgent {
             },
             hypervisor_version: 7_002_000,
             host_ip: self.computes.networks.config.local_ip.clone(),
+            runs_guests: true,
             updated_at: 0,
         };
         self.computes.register_host(host).await?;

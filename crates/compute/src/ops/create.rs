@@ -447,7 +447,7 @@ impl Computes {
                     .and_then(|g| g.rules.get("max_server_per_host"))
                     .map(|m| *m as u64),
             };
-            let host = scheduler::pick(&candidates, &usage, &request, now);
+            let host = scheduler::pick(&candidates, &usage, &request, self.config.liveness(now));
             let zone = host
                 .as_ref()
                 .and_then(|h| hosts.iter().find(|x| &x.host == h))

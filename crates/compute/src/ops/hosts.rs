@@ -13,19 +13,14 @@ use crate::error::{Error, Result};
 use crate::microversion::Version;
 use crate::model::Host;
 use crate::policy::Caller;
-use crate::scheduler::HOST_DOWN_AFTER_SECONDS;
 use crate::service::Computes;
 use crate::store::{self, ServerFilter};
 use crate::views::{parse_time, time_micro};
 
-fn is_up(host: &Host, now: i64) -> bool {
-    !host.forced_down && now - host.updated_at <= HOST_DOWN_AFTER_SECONDS * 1_000_000
-}
-
 impl Computes {
     pub async fn services(&self, caller: &Caller, version: Version) -> Result<Vec<Value>> {
         caller.require_admin("os-services:list")?;
-        let now = now_micros();
+        let live = self.config.liveness(now_micros());
         Ok(store::hosts(&self.pool)
             .await?
             .iter()
@@ -37,7 +32,7 @@ impl Computes {
                     "host": h.host,
                     "zone": h.zone,
                     "status": if h.disabled { "disabled" } else { "enabled" },
-                    "state": if is_up(h, now) { "up" } else { "down" },
+                    "state": if live.is_up(h) { "up" } else { "down" },
                     "updated_at": time_micro(h.updated_at),
                     "disabled_reason": h.disabled_reason,
                 });
@@ -59,7 +54,8 @@ impl Computes {
         forced_down: Option<bool>,
     ) -> Result<Host> {
         caller.require_admin("os-services:update")?;
-        let mut host = store::hosts(&self.pool)
+        let mut tx = store::begin_write(&self.pool).await?;
+        let mut host = store::hosts(&mut *tx)
             .await?
             .into_iter()
             .find(|h| find(h))
@@ -71,7 +67,8 @@ impl Computes {
         if let Some(f) = forced_down {
             host.forced_down = f;
         }
-        store::save_host(&self.pool, &host).await?;
+        store::save_host(&mut *tx, &host).await?;
+        tx.commit().await?;
         Ok(host)
     }
 
@@ -84,7 +81,7 @@ impl Computes {
         caller.require_admin("os-hypervisors:list")?;
         let hosts = store::hosts(&self.pool).await?;
         let usage = store::host_usage(&self.pool).await?;
-        let now = now_micros();
+        let live = self.config.liveness(now_micros());
         Ok(hosts
             .iter()
             .enumerate()
@@ -97,7 +94,7 @@ impl Computes {
                 let mut v = json!({
                     "id": id,
                     "hypervisor_hostname": h.host,
-                    "state": if is_up(h, now) { "up" } else { "down" },
+                    "state": if live.is_up(h) { "up" } else { "down" },
                     "status": if h.disabled { "disabled" } else { "enabled" },
                 });
                 if detail {
@@ -137,7 +134,7 @@ impl Computes {
         if detail {
             caller.require_admin("os-availability-zone:detail")?;
         }
-        let now = now_micros();
+        let live = self.config.liveness(now_micros());
         let mut zones: BTreeMap<String, Vec<Host>> = BTreeMap::new();
         for h in store::hosts(&self.pool).await? {
             zones.entry(h.zone.clone()).or_default().push(h);
@@ -145,13 +142,13 @@ impl Computes {
         Ok(zones
             .into_iter()
             .map(|(zone, hosts)| {
-                let available = hosts.iter().any(|h| !h.disabled && is_up(h, now));
+                let available = hosts.iter().any(|h| !h.disabled && live.is_up(h));
                 let hosts_view = if detail {
                     let map: serde_json::Map<String, Value> = hosts
                         .iter()
                         .map(|h| {
                             (h.host.clone(), json!({"nova-compute": {
-                                "available": is_up(h, now), "active": !h.disabled,
+                                "available": live.is_up(h), "active": !h.disabled,
                                 "updated_at": time_micro(h.updated_at),
                             }}))
                         })

@@ -129,7 +129,7 @@ async fn invalidate_on_write(
     let writes = !reads && !issues_token;
     let response = next.run(request).await;
     if writes && response.status().is_success() {
-        identity.changed();
+        identity.changed().await;
     }
     response
 }

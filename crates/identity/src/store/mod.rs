@@ -4,6 +4,7 @@
 pub mod assignments;
 pub mod catalog;
 pub mod credentials;
+pub mod generation;
 pub mod groups;
 pub mod projects;
 pub mod roles;

@@ -15,7 +15,9 @@ pub struct Cloud {
     pub http: reqwest::Client,
     pub admin_password: String,
     pub data_dir: PathBuf,
-    _dir: tempfile::TempDir,
+    /// The data directory, removed on drop; `None` for a second controller, which borrows
+    /// its cloud's.
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// Whether a test that needs root runs: as root yes; otherwise it fails, unless the run
@@ -170,6 +172,9 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
 impl Drop for Cloud {
     fn drop(&mut self) {
         drop(self.running.take());
+        if self._dir.is_none() {
+            return;
+        }
         if let Some(id) = cloud_id(&self.data_dir) {
             let _ = std::fs::remove_dir_all(std::path::Path::new(onestack::RUNTIME_DIR).join(id));
         }
@@ -217,7 +222,26 @@ impl Cloud {
             http: reqwest::Client::new(),
             admin_password: admin_password.trim().to_owned(),
             data_dir: dir.path().to_path_buf(),
-            _dir: dir,
+            _dir: Some(dir),
+        }
+    }
+
+    /// Another controller process on this cloud's database and keys, with caches and pools
+    /// of its own and no agents: what a second API server on another host is.
+    pub async fn second_controller(&self) -> Cloud {
+        let mut config = test_config(&self.data_dir);
+        config.compute.agent = false;
+        config.volume.agent = false;
+        let running = onestack::start(config)
+            .await
+            .expect("a second controller starts");
+        Cloud {
+            url: format!("http://{}", running.addr),
+            running: Some(running),
+            http: reqwest::Client::new(),
+            admin_password: self.admin_password.clone(),
+            data_dir: self.data_dir.clone(),
+            _dir: None,
         }
     }
 

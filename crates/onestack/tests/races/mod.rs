@@ -1,7 +1,9 @@
 //! Races, with a multi-threaded runtime and many clients at once (not interleaved on one
 //! thread): concurrent creates against a nearly full quota never overshoot it, two servers
 //! never get one port, and concurrent deletes of one resource end with one success and
-//! 404s for the rest.
+//! 404s for the rest; two controllers on one database (`controllers`) do the same.
+
+mod controllers;
 
 use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
