@@ -6,6 +6,7 @@
 //! ([`volume`]).
 
 pub mod compute;
+pub mod control;
 pub mod metadata;
 pub mod network;
 pub mod volume;

@@ -273,3 +273,10 @@ pub struct Host {
 fn runs_guests_by_default() -> bool {
     true
 }
+
+impl Host {
+    /// The stable id of a host's service or hypervisor record.
+    pub fn stable_id(host: &str, what: &str) -> String {
+        onestack_db::ids::stable_uuid(&[host, what])
+    }
+}

@@ -93,6 +93,11 @@ impl Computes {
 
     /// Records this host's capacity (the agent calls it at start and on every sync);
     /// what the API set (disabled, reason) is kept.
+    /// The hosts that belong to the cloud (joining, credentials), on this database.
+    pub fn membership(&self) -> crate::ops::membership::Membership {
+        crate::ops::membership::Membership::new(self.pool.clone(), self.host.clone())
+    }
+
     pub async fn register_host(&self, mut measured: Host) -> Result<Host> {
         // Under the write lock, so that an admin's `service set` in between is kept.
         let mut tx = store::begin_write(&self.pool).await?;

@@ -482,6 +482,14 @@ pub async fn host<'c, E: Executor<'c, Database = Any>>(e: E, host: &str) -> Resu
     Ok(docs(&rows)?.pop())
 }
 
+pub async fn delete_host<'c, E: Executor<'c, Database = Any>>(e: E, host: &str) -> Result<()> {
+    sqlx::query("DELETE FROM cmp_hosts WHERE host = $1")
+        .bind(host.to_owned())
+        .execute(e)
+        .await?;
+    Ok(())
+}
+
 pub async fn save_host<'c, E: Executor<'c, Database = Any>>(e: E, h: &Host) -> Result<()> {
     sqlx::query(
         "INSERT INTO cmp_hosts (host, updated_at, doc) VALUES ($1, $2, $3) \

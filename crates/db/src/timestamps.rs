@@ -28,6 +28,15 @@ pub fn micros_utc(micros: i64) -> String {
         .unwrap_or_default()
 }
 
+/// `2026-11-23 10:40:52`, without a zone: Neutron's agent timestamps.
+pub fn seconds_naive(micros: i64) -> String {
+    at(micros)
+        .format(format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second]"
+        ))
+        .unwrap_or_default()
+}
+
 /// `2026-11-23T10:40:52.000000`, without a zone: the Nova fields that are naive UTC.
 pub fn micros_naive(micros: i64) -> String {
     at(micros)

@@ -30,6 +30,9 @@ pub struct NetworkConfig {
     /// Seconds between full reconcile passes (changes made through this process's API are
     /// applied at once; the pass repairs drift and picks up other controllers' changes).
     pub resync_seconds: u64,
+    /// Seconds without a report after which a host's agents are listed dead (Neutron's
+    /// `agent_down_time`).
+    pub agent_down_time: u64,
     /// Default per-project quotas (-1 is unlimited).
     pub quota_network: i64,
     pub quota_subnet: i64,
@@ -53,6 +56,7 @@ impl Default for NetworkConfig {
             agent: true,
             dhcp_lease_seconds: 86400,
             resync_seconds: 10,
+            agent_down_time: 75,
             quota_network: 100,
             quota_subnet: 100,
             quota_port: 500,

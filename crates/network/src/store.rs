@@ -497,21 +497,47 @@ pub async fn reset_quotas(pool: &Pool, project_id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Records a host's agent and its tunnel address.
+/// Records a host's agent and its tunnel address (the first report also when it came).
 pub async fn heartbeat(pool: &Pool, host: &str, tunnel_ip: Option<&str>, now: i64) -> Result<()> {
-    let mut tx = begin_write(pool).await?;
-    sqlx::query("DELETE FROM net_hosts WHERE host = $1")
-        .bind(host.to_owned())
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("INSERT INTO net_hosts (host, tunnel_ip, heartbeat_at) VALUES ($1, $2, $3)")
-        .bind(host.to_owned())
-        .bind(tunnel_ip.map(str::to_owned))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    sqlx::query(
+        "INSERT INTO net_hosts (host, tunnel_ip, heartbeat_at, created_at) VALUES ($1, $2, $3, $3) \
+         ON CONFLICT (host) DO UPDATE SET tunnel_ip = excluded.tunnel_ip, \
+         heartbeat_at = excluded.heartbeat_at",
+    )
+    .bind(host.to_owned())
+    .bind(tunnel_ip.map(str::to_owned))
+    .bind(now)
+    .execute(pool)
+    .await?;
     Ok(())
+}
+
+/// A host's network agent as it last reported.
+#[derive(Debug, Clone)]
+pub struct AgentHost {
+    pub host: String,
+    pub tunnel_ip: Option<String>,
+    pub heartbeat_at: i64,
+    pub created_at: i64,
+}
+
+/// Every host whose network agent reported, by name.
+pub async fn agent_hosts(pool: &Pool) -> Result<Vec<AgentHost>> {
+    let rows = sqlx::query(
+        "SELECT host, tunnel_ip, heartbeat_at, created_at FROM net_hosts ORDER BY host",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AgentHost {
+                host: r.try_get("host")?,
+                tunnel_ip: r.try_get("tunnel_ip")?,
+                heartbeat_at: r.try_get("heartbeat_at")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
 }
 
 /// Every agent host with its tunnel address.

@@ -13,6 +13,21 @@ pub const ADMIN_OPENRC: &str = "admin-openrc";
 pub const CLOUDS_YAML: &str = "clouds.yaml";
 pub const CLOUD_ID: &str = "cloud-id";
 
+/// Makes the data directory if needed, private to its owner (it holds the database with
+/// password hashes, keys and user data, or a joined host's credential), and checks that
+/// we can write to it.
+pub fn make_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    let probe = dir.join(".write-test");
+    fs::write(&probe, b"")?;
+    fs::remove_file(&probe)
+}
+
 /// Writes a file readable by the owner only, atomically.
 pub fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");

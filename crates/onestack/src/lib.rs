@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod files;
+pub mod join;
 pub mod openapi;
 pub mod server;
 

@@ -47,6 +47,24 @@ enum Command {
     },
     /// Print the documented configuration with every default.
     Config,
+    /// On the controller: print a single-use token with which one more host can join.
+    JoinToken {
+        /// Seconds the token stays good.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
+    /// On a new host: join the cloud whose controller is at URL and run this host's agent
+    /// (again after a restart: without --token the saved credential is used).
+    Join {
+        /// The controller's public URL, e.g. http://10.0.0.1:5000.
+        url: String,
+        /// The token `onestack join-token` printed on the controller.
+        #[arg(long, env = "ONESTACK_JOIN_TOKEN")]
+        token: Option<String>,
+        /// This host's name in the cloud (default: the system host name).
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -174,6 +192,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config => {
             print!("{}", onestack::config::EXAMPLE);
             Ok(())
+        }
+        Command::JoinToken { ttl } => {
+            let config = load_config(&cli, None)?;
+            let issued =
+                onestack::join::issue_token(&config, std::time::Duration::from_secs(*ttl)).await?;
+            println!("{}", issued.token);
+            eprintln!(
+                "good for one host within {ttl} s; on that host run:\n  onestack join {} --token {}",
+                config.public_url(),
+                issued.token
+            );
+            Ok(())
+        }
+        Command::Join { url, token, name } => {
+            let config = load_config(&cli, None)?;
+            init_logging(&config.log.level);
+            let options = onestack::join::JoinOptions {
+                url: url.clone(),
+                token: token.clone(),
+                name: name.clone(),
+            };
+            onestack::join::run(config, options).await
         }
     }
 }

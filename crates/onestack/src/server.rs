@@ -160,7 +160,7 @@ impl Running {
     }
 }
 
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     match signal(SignalKind::terminate()) {
         Ok(mut term) => {
@@ -192,21 +192,21 @@ fn trim_trailing_slash(mut request: axum::extract::Request) -> axum::extract::Re
 
 /// Makes the data directory if needed, private to its owner (it holds the database with
 /// password hashes, keys and user data), and checks that we can write to it.
-fn check_writable(dir: &PathBuf) -> Result<(), StartError> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    let wrap = |source| StartError::DataDir {
-        path: dir.clone(),
+fn check_writable(dir: &Path) -> Result<(), StartError> {
+    files::make_private_dir(dir).map_err(|source| StartError::DataDir {
+        path: dir.to_path_buf(),
         source,
-    };
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(wrap)?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(wrap)?;
-    let probe = dir.join(".write-test");
-    std::fs::write(&probe, b"").map_err(wrap)?;
-    std::fs::remove_file(&probe).map_err(wrap)
+    })
+}
+
+/// The control database the configuration names: PostgreSQL at `database.url`, else
+/// SQLite in the data directory. Migrated to this version.
+pub async fn open_database(config: &Config) -> Result<onestack_db::Pool, onestack_db::DbError> {
+    if config.database.url.is_empty() {
+        onestack_db::open_sqlite(&config.data_dir().join("onestack.db")).await
+    } else {
+        onestack_db::open_postgres(&config.database.url).await
+    }
 }
 
 /// Starts the cloud: everything is ready to serve when this returns.
@@ -233,11 +233,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     config.server.listen = addr;
     let data_dir = config.data_dir();
     check_writable(&data_dir)?;
-    let pool = if config.database.url.is_empty() {
-        onestack_db::open_sqlite(&data_dir.join("onestack.db")).await?
-    } else {
-        onestack_db::open_postgres(&config.database.url).await?
-    };
+    let pool = open_database(&config).await?;
     onestack_identity::password_rules::check_config(&config.identity)
         .map_err(StartError::Config)?;
     let identity = Arc::new(Identity::new(pool, config.identity.clone(), &data_dir)?);
@@ -312,12 +308,18 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .nest("/identity", onestack_identity::router(identity))
         .nest("/image", onestack_image::router(images))
         .nest("/networking", onestack_network::router(networks.clone()))
-        .nest("/compute", onestack_compute::router(computes))
+        .nest("/compute", onestack_compute::router(computes.clone()))
         .nest("/volume", onestack_volume::router(volumes));
     let mounted = onestack_api::routes::mounted_routes(&routes);
     let routes = routes.merge(crate::openapi::router(mounted));
+    // The agent protocol is not an OpenStack API: hosts authenticate with their own
+    // credential, and it is in no OpenAPI document.
     let app = routes
         .clone()
+        .nest(
+            onestack_agent::control::PREFIX,
+            onestack_agent::control::api::router(computes),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn(move |r, n| {
             onestack_api::auth::layer(validator.clone(), r, n)

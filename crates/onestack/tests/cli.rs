@@ -18,6 +18,7 @@ use serde_json::Value;
 
 mod common;
 mod e2e_compute;
+mod e2e_hosts;
 use common::root_or_skip;
 
 /// Tests that run the network agent take turns: it owns every `os*` device on the host.
@@ -895,6 +896,27 @@ fn network_walkthrough_with_the_openstack_cli() {
         ],
     );
     let admin = server.admin_env();
+
+    // The host's agent reports: Neutron's four agents on it, alive.
+    if agent {
+        eventually("the network agents listed", || {
+            let agents = ok_json(&admin, &["network", "agent", "list", "--host", &host]);
+            agents.as_array().is_some_and(|a| {
+                a.len() == 4 && a.iter().all(|x| x["Alive"] == true || x["Alive"] == ":-)")
+            })
+        });
+        let dhcp = ok_json(
+            &admin,
+            &["network", "agent", "list", "--agent-type", "dhcp"],
+        );
+        assert!(
+            dhcp.as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["Host"] == host.as_str() && a["Binary"] == "neutron-dhcp-agent"),
+            "{dhcp}"
+        );
+    }
 
     let net = ok_json(
         &admin,

@@ -3,69 +3,54 @@
 
 use std::path::PathBuf;
 
-use onestack_compute::model::Host;
+use onestack_compute::config::ComputeConfig;
+use onestack_compute::ops::membership::HostReport;
 
 use super::{ComputeAgent, Error, Result};
 
 impl ComputeAgent {
     /// Registers this host (capacity, zone) and reports it alive.
     pub async fn heartbeat(&self) -> Result<()> {
-        let c = &self.computes.config;
-        // `df` and /proc reads block: keep them off the async workers.
-        let dir = self.computes.instances_dir.clone();
-        let (vcpus, memory_mb, disk_gb) = tokio::task::spawn_blocking(move || measure(&dir))
-            .await
-            .map_err(|e| Error::Other(e.to_string()))?;
-        let host = Host {
-            host: self.computes.host.clone(),
-            service_id: uuid_like(&self.computes.host, "service"),
-            hypervisor_id: uuid_like(&self.computes.host, "hypervisor"),
-            zone: c.availability_zone.clone(),
-            disabled: false,
-            disabled_reason: None,
-            forced_down: false,
-            vcpus: if c.vcpus > 0 { c.vcpus } else { vcpus },
-            memory_mb: if c.memory_mb > 0 {
-                c.memory_mb
-            } else {
-                memory_mb
-            },
-            disk_gb: if c.disk_gb > 0 { c.disk_gb } else { disk_gb },
-            cpu_ratio: c.cpu_allocation_ratio,
-            ram_ratio: c.ram_allocation_ratio,
-            disk_ratio: c.disk_allocation_ratio,
-            reserved_memory_mb: c.reserved_host_memory_mb,
-            hypervisor_type: if self.driver.name() == "fake" {
-                "fake".into()
-            } else {
-                "QEMU".into()
-            },
-            hypervisor_version: 7_002_000,
-            host_ip: self.computes.networks.config.local_ip.clone(),
-            runs_guests: true,
-            updated_at: 0,
-        };
-        self.computes.register_host(host).await?;
+        let c = &self.computes;
+        let report = measure_report(
+            &c.config,
+            c.instances_dir.clone(),
+            self.driver.name(),
+            &c.networks.config.local_ip,
+        )
+        .await?;
+        c.register_host(report.into_host(&c.host, true)?).await?;
         Ok(())
     }
 }
 
-/// A stable uuid-shaped id for a host's service or hypervisor record.
-fn uuid_like(host: &str, what: &str) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut a = std::collections::hash_map::DefaultHasher::new();
-    (host, what, 1u8).hash(&mut a);
-    let mut b = std::collections::hash_map::DefaultHasher::new();
-    (what, host, 2u8).hash(&mut b);
-    let hex = format!("{:016x}{:016x}", a.finish(), b.finish());
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+/// What this host offers: its capacity (or the configured overrides), zone, allocation
+/// ratios and hypervisor, measured off the async workers (`statvfs` and /proc block).
+pub async fn measure_report(
+    c: &ComputeConfig,
+    instances_dir: PathBuf,
+    driver: &str,
+    local_ip: &str,
+) -> Result<HostReport> {
+    let (vcpus, memory_mb, disk_gb) = tokio::task::spawn_blocking(move || measure(&instances_dir))
+        .await
+        .map_err(|e| Error::Other(e.to_string()))?;
+    let or_measured = |configured: u64, measured: u64| {
+        if configured > 0 { configured } else { measured }
+    };
+    Ok(HostReport {
+        zone: c.availability_zone.clone(),
+        vcpus: or_measured(c.vcpus, vcpus),
+        memory_mb: or_measured(c.memory_mb, memory_mb),
+        disk_gb: or_measured(c.disk_gb, disk_gb),
+        cpu_ratio: c.cpu_allocation_ratio,
+        ram_ratio: c.ram_allocation_ratio,
+        disk_ratio: c.disk_allocation_ratio,
+        reserved_memory_mb: c.reserved_host_memory_mb,
+        hypervisor_type: if driver == "fake" { "fake" } else { "QEMU" }.into(),
+        hypervisor_version: 7_002_000,
+        host_ip: local_ip.to_owned(),
+    })
 }
 
 /// This host's (vCPUs, RAM MiB, disk GiB where the guests live).

@@ -16,7 +16,7 @@ use onestack_virt::{Driver, PowerState as GuestPower, VolumeFiles};
 use tokio::sync::Notify;
 
 mod images;
-mod inventory;
+pub mod inventory;
 mod volumes;
 mod worker;
 

@@ -84,14 +84,7 @@ pub fn check_name(name: &str, what: &str) -> Result<()> {
 
 /// A hostname (2.90+): letters, digits, `-` and `.`, at most 63, no `-` at either end.
 pub fn check_hostname(hostname: &str) -> Result<()> {
-    let ok = !hostname.is_empty()
-        && hostname.len() <= 63
-        && hostname
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        && !hostname.starts_with('-')
-        && !hostname.ends_with('-');
-    if ok {
+    if crate::ops::membership::is_hostname(hostname) {
         Ok(())
     } else {
         Err(Error::BadRequest(format!(

@@ -215,7 +215,10 @@ pub fn router(computes: Shared) -> Router {
         .route(&v("/os-hypervisors/detail"), get(list_hypervisors_detail))
         .route(&v("/os-hypervisors/{id}"), get(show_hypervisor))
         .route(&v("/os-services"), get(list_services))
-        .route(&v("/os-services/{id}"), put(update_service))
+        .route(
+            &v("/os-services/{id}"),
+            put(update_service).delete(delete_service),
+        )
         .route(&v("/limits"), get(limits))
         .route(
             &v("/os-quota-sets/{project}"),

@@ -9,6 +9,7 @@ use onestack_api::body::JsonBody;
 use serde_json::{Value, json};
 
 use super::{Ctx, Params, Reply, Shared, paginate, param, resource_body};
+use crate::ops::hosts::ServiceId;
 use crate::views;
 
 type Created = Result<(StatusCode, Json<Value>), ApiError>;
@@ -440,6 +441,27 @@ pub async fn update_service(
         service["updated_at"] = json!(views::time_micro(host.updated_at));
     }
     Ok(Json(json!({"service": service})))
+}
+
+/// `DELETE /os-services/{id}`: the service's uuid from 2.53, its number before.
+pub async fn delete_service(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let service = if ctx.version.at_least(53) {
+        if uuid::Uuid::parse_str(&id).is_err() {
+            return Err(ApiError::bad_request(format!("Invalid uuid {id}")));
+        }
+        ServiceId::Uuid(id)
+    } else {
+        match id.parse() {
+            Ok(number) => ServiceId::Number(number),
+            Err(_) => return Err(ApiError::not_found(format!("Service {id} not found."))),
+        }
+    };
+    s.delete_service(&ctx.caller, &service).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 // ---- limits, quotas, usage ----

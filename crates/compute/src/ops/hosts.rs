@@ -17,6 +17,14 @@ use crate::service::Computes;
 use crate::store::{self, ServerFilter};
 use crate::views::{parse_time, time_micro};
 
+/// A compute service as a request names it: by uuid from 2.53, by its number in the
+/// listing before.
+#[derive(Debug, Clone)]
+pub enum ServiceId {
+    Uuid(String),
+    Number(usize),
+}
+
 impl Computes {
     pub async fn services(&self, caller: &Caller, version: Version) -> Result<Vec<Value>> {
         caller.require_admin("os-services:list")?;
@@ -70,6 +78,44 @@ impl Computes {
         store::save_host(&mut *tx, &host).await?;
         tx.commit().await?;
         Ok(host)
+    }
+
+    /// Removes a host's compute service (`DELETE /os-services/{id}`), refused while servers
+    /// are on it. A joined host's credential goes in the same transaction: its agent is
+    /// refused from then on and must join again.
+    pub async fn delete_service(&self, caller: &Caller, service: &ServiceId) -> Result<()> {
+        caller.require_admin("os-services:delete")?;
+        let mut tx = store::begin_write(&self.pool).await?;
+        let hosts = store::hosts(&mut *tx).await?;
+        let found = match service {
+            ServiceId::Uuid(id) => hosts.into_iter().find(|h| h.service_id == *id),
+            ServiceId::Number(n) => hosts
+                .into_iter()
+                .nth(n.saturating_sub(1))
+                .filter(|_| *n > 0),
+        };
+        let Some(host) = found else {
+            let shown = match service {
+                ServiceId::Uuid(id) => id.clone(),
+                ServiceId::Number(n) => n.to_string(),
+            };
+            return Err(Error::NotFound(format!("Service {shown} not found.")));
+        };
+        let on_it = ServerFilter {
+            host: Some(host.host.clone()),
+            ..ServerFilter::default()
+        };
+        if !store::servers(&mut *tx, &on_it).await?.is_empty() {
+            return Err(Error::Conflict(
+                "Unable to delete compute service that is hosting instances. Migrate or delete \
+                 the instances first."
+                    .into(),
+            ));
+        }
+        store::delete_host(&mut *tx, &host.host).await?;
+        crate::ops::membership::forget_host(&mut *tx, &host.host).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn hypervisors(

@@ -11,6 +11,7 @@ pub mod groups;
 pub mod hosts;
 pub mod keypairs;
 pub mod lifecycle;
+pub mod membership;
 pub mod ports;
 pub mod resource_input;
 pub mod server_input;

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 /// (alias, name, description) of each extension served.
 const EXTENSIONS: &[(&str, &str, &str)] = &[
+    ("agent", "agent", "The agent management extension."),
     (
         "security-group",
         "security-group",

@@ -87,6 +87,8 @@ pub fn router(networks: Shared) -> Router {
             "/v2.0/routers/{id}/remove_router_interface",
             put(l3::remove_router_interface),
         )
+        .route("/v2.0/agents", get(list_agents))
+        .route("/v2.0/agents/{id}", get(show_agent))
         .route("/v2.0/network-ip-availabilities", get(list_availabilities))
         .route(
             "/v2.0/network-ip-availabilities/{id}",

@@ -108,6 +108,30 @@ impl Resource for RuleKind {
     }
 }
 
+/// `GET /v2.0/agents`, with Neutron's filters, fields, sorting and paging.
+pub async fn list_agents(
+    State(n): State<Shared>,
+    ctx: AuthContext,
+    BaseUrl(base): BaseUrl,
+    Query(params): Query<Params>,
+) -> Reply {
+    let views = n.agents(&caller(&ctx)?).await?;
+    Ok(Json(query::respond(
+        views,
+        &params,
+        "agents",
+        &href(&base, "agents"),
+    )?))
+}
+
+pub async fn show_agent(
+    State(n): State<Shared>,
+    ctx: AuthContext,
+    Path(id): Path<String>,
+) -> Reply {
+    Ok(Json(json!({"agent": n.agent(&caller(&ctx)?, &id).await?})))
+}
+
 pub async fn list_availabilities(
     State(n): State<Shared>,
     ctx: AuthContext,

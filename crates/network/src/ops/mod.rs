@@ -1,6 +1,7 @@
 //! The network service's operations, one module per resource. Each takes the caller and the
 //! request's fields, checks policy and input, and writes in one transaction.
 
+pub mod agents;
 pub mod availability;
 pub mod floating_ips;
 pub mod group_input;

@@ -95,6 +95,7 @@ pub const POLICY: &[(&str, &str, Rule)] = &[
     ("DELETE", "/compute/v2.1/os-server-groups/{id}", Member),
     ("GET", "/compute/v2.1/os-services", Admin),
     ("PUT", "/compute/v2.1/os-services/{id}", Admin),
+    ("DELETE", "/compute/v2.1/os-services/{id}", Admin),
     ("GET", "/compute/v2.1/os-simple-tenant-usage", Admin),
     (
         "GET",
@@ -424,6 +425,8 @@ pub const POLICY: &[(&str, &str, Rule)] = &[
     ("GET", "/networking/v2.0/floatingips/{id}", Reader),
     ("PUT", "/networking/v2.0/floatingips/{id}", Member),
     ("DELETE", "/networking/v2.0/floatingips/{id}", Member),
+    ("GET", "/networking/v2.0/agents", Admin),
+    ("GET", "/networking/v2.0/agents/{id}", Admin),
     ("GET", "/networking/v2.0/network-ip-availabilities", Admin),
     (
         "GET",

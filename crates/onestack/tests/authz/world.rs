@@ -374,6 +374,7 @@ pub async fn alice_world(cloud: &Cloud, env: &compute::Env<'_>) -> HashMap<Strin
         ("security-groups/{id}", &sg),
         ("security-group-rules/{id}", &rule),
         ("network-ip-availabilities/{id}", &net),
+        ("agents/{id}", &net),
         ("quotas/{project_id}", &env.alice_project),
         ("v2.0/{collection}", "networks"),
         ("{collection}/{id}", &net),

@@ -1,7 +1,8 @@
 //! Integration tests of the Compute v2.1 API (Nova): the whole server in process, real
 //! HTTP, servers carried out by the compute agent on the in-memory fake driver (BUILD →
 //! ACTIVE in a moment). `servers.rs` covers servers and their actions, `tenancy.rs`
-//! quotas, isolation, the scheduler and hosts.
+//! quotas, isolation, the scheduler and hosts, `joining.rs` hosts joining over the agent
+//! protocol.
 //!
 //! Tests named `bug_*` assert Nova's behaviour where the service deviates from it today;
 //! each says what is wrong and where.
@@ -13,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::common::{Cloud, Reply};
 
+mod joining;
 mod servers;
 mod tenancy;
 

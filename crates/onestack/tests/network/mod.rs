@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+mod agents;
 mod dataplane;
 mod routers;
 

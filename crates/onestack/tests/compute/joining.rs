@@ -1,0 +1,214 @@
+//! Hosts joining the cloud over the agent protocol: a join token is single-use and
+//! expires; a joined host reports its capacity and shows in `os-services` and
+//! `os-hypervisors`, speaks only for itself, gets no servers while its agent builds none,
+//! turns `down` when it stops reporting, and is refused once its service is deleted.
+
+use std::time::Duration;
+
+use onestack_agent::control::client::{ControlClient, ControlError};
+use onestack_agent::control::joined::JoinedHost;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use super::{Client, env};
+use crate::common::{Cloud, test_config};
+
+/// The joined host's name.
+const HOST: &str = "host-2";
+
+async fn join_token(cloud: &Cloud, ttl: Duration) -> String {
+    onestack::join::issue_token(&test_config(&cloud.data_dir), ttl)
+        .await
+        .expect("a join token is issued")
+        .token
+}
+
+fn refused_with(result: Result<impl std::fmt::Debug, ControlError>, status: u16) {
+    match result {
+        Err(ControlError::Refused { status: s, .. }) if s == status => {}
+        other => panic!("expected a {status} refusal, got {other:?}"),
+    }
+}
+
+/// The compute service of `host` as an admin lists it (2.53: uuid ids).
+async fn service(admin: &Client<'_>, host: &str) -> Option<Value> {
+    let listed = admin.at("2.53").get("/os-services").await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    listed.body["services"]
+        .as_array()?
+        .iter()
+        .find(|s| s["host"] == host)
+        .cloned()
+}
+
+async fn wait_state(admin: &Client<'_>, host: &str, state: &str, within: Duration) -> Value {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(s) = service(admin, host).await
+            && s["state"] == state
+        {
+            return s;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{host} not {state} within {within:?}: {:?}",
+            service(admin, host).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn joined_host(cloud: &Cloud, credential: &str) -> JoinedHost {
+    let mut compute = test_config(&cloud.data_dir).compute;
+    compute.report_interval = 1;
+    compute.vcpus = 8;
+    JoinedHost {
+        client: ControlClient::new(&cloud.url).with_credential(credential),
+        host: HOST.into(),
+        compute,
+        instances_dir: cloud.data_dir.join("host-2"),
+        driver: "fake".into(),
+        local_ip: "192.0.2.2".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_joined_host_reports_speaks_for_itself_and_leaves_when_deleted() {
+    let cloud = Cloud::start_with(|c| {
+        c.compute.report_interval = 1;
+        c.compute.service_down_time = 3;
+    })
+    .await;
+    let e = env(&cloud).await;
+    let admin = &e.admin;
+    let controller = test_config(&cloud.data_dir).network.host_name();
+    let protocol = ControlClient::new(&cloud.url);
+
+    // Tokens: a bad name leaves the token good; an expired or used one is refused alike.
+    let token = join_token(&cloud, Duration::from_secs(60)).await;
+    refused_with(protocol.join(&token, "../etc").await, 400);
+    refused_with(protocol.join(&token, &controller).await, 409);
+    let joined = protocol.join(&token, HOST).await.expect("host-2 joins");
+    assert_eq!(joined.host, HOST);
+    refused_with(protocol.join(&token, "host-3").await, 401);
+    let expired = join_token(&cloud, Duration::ZERO).await;
+    refused_with(protocol.join(&expired, "host-3").await, 401);
+    refused_with(protocol.join("0011.2233", "host-3").await, 401);
+
+    // The joined host reports, and shows as a compute service and a hypervisor.
+    let agent = joined_host(&cloud, &joined.credential);
+    let running = tokio::spawn(async move { agent.run().await });
+    let up = wait_state(admin, HOST, "up", Duration::from_secs(10)).await;
+    assert_eq!(up["status"], "enabled");
+    let hypervisors = admin.get("/os-hypervisors/detail").await;
+    let listed = hypervisors.body["hypervisors"].as_array().unwrap().clone();
+    let h2 = listed
+        .iter()
+        .find(|h| h["hypervisor_hostname"] == HOST)
+        .unwrap_or_else(|| panic!("{HOST} in {listed:?}"));
+    assert_eq!(h2["vcpus"], 8, "{h2}");
+    assert!(h2["memory_mb"].as_u64().unwrap() > 0, "{h2}");
+    assert_eq!(h2["host_ip"], "192.0.2.2", "{h2}");
+
+    // A host speaks only for itself; a made-up credential for nobody.
+    let report = json!({"zone": "nova", "vcpus": 1, "memory_mb": 1, "disk_gb": 1,
+        "cpu_ratio": 1.0, "ram_ratio": 1.0, "disk_ratio": 1.0, "reserved_memory_mb": 0,
+        "hypervisor_type": "fake", "hypervisor_version": 1, "host_ip": ""});
+    let http = reqwest::Client::new();
+    for (credential, host, status) in [
+        (
+            joined.credential.as_str(),
+            controller.as_str(),
+            StatusCode::FORBIDDEN,
+        ),
+        (&"0".repeat(64), HOST, StatusCode::UNAUTHORIZED),
+        ("", HOST, StatusCode::UNAUTHORIZED),
+    ] {
+        let answer = http
+            .put(format!("{}/agent/v1/hosts/{host}/report", cloud.url))
+            .bearer_auth(credential)
+            .json(&report)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), status, "{credential} for {host}");
+    }
+    assert_eq!(
+        service(admin, &controller).await.unwrap()["state"],
+        "up",
+        "the controller's host is as it was"
+    );
+
+    // Its agent builds no guests yet: with the controller's host disabled, nothing fits.
+    let image = e.alice.image("cirros", json!({})).await;
+    let placed = e
+        .alice
+        .boot_active("here", &image, json!({"networks": "none"}))
+        .await;
+    assert_eq!(
+        admin.server(&placed).await["OS-EXT-SRV-ATTR:host"],
+        controller.as_str()
+    );
+    let controller_service = service(admin, &controller).await.unwrap();
+    let path = format!(
+        "/os-services/{}",
+        controller_service["id"].as_str().unwrap()
+    );
+    let disabled = admin
+        .at("2.53")
+        .put(&path, json!({"status": "disabled"}))
+        .await;
+    assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.body);
+    let server = e
+        .alice
+        .boot("nowhere", &image, json!({"networks": "none"}))
+        .await;
+    let failed = e.alice.wait_status(&server, "ERROR").await;
+    assert!(
+        failed["fault"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("No valid host")),
+        "{failed}"
+    );
+
+    // Silent, it turns down within service_down_time.
+    running.abort();
+    wait_state(admin, HOST, "down", Duration::from_secs(6)).await;
+
+    // Deleting its service: only admins; a host with servers on it is refused.
+    let h2_path = format!("/os-services/{}", up["id"].as_str().unwrap());
+    let by_member = e.alice.at("2.53").delete(&h2_path).await;
+    assert_eq!(
+        by_member.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        by_member.body
+    );
+    let busy = admin.at("2.53").delete(&path).await;
+    assert_eq!(busy.status, StatusCode::CONFLICT, "{}", busy.body);
+    let deleted = admin.at("2.53").delete(&h2_path).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+    assert!(service(admin, HOST).await.is_none());
+    let again = admin.at("2.53").delete(&h2_path).await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND, "{}", again.body);
+    let malformed = admin.at("2.53").delete("/os-services/not-a-uuid").await;
+    assert_eq!(
+        malformed.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        malformed.body
+    );
+
+    // Its agent is refused from then on, and stops saying why.
+    let ended = tokio::time::timeout(
+        Duration::from_secs(10),
+        joined_host(&cloud, &joined.credential).run(),
+    )
+    .await
+    .expect("the agent stops once refused");
+    refused_with(ended, 401);
+    assert!(
+        service(admin, HOST).await.is_none(),
+        "no report brought it back"
+    );
+}
