@@ -267,6 +267,9 @@ pub struct Host {
     /// scheduler places servers only on those that do.
     #[serde(default = "runs_guests_by_default")]
     pub runs_guests: bool,
+    /// The availability zone of the aggregate the host is in, which overrides its own.
+    #[serde(default)]
+    pub aggregate_zone: Option<String>,
     pub updated_at: i64,
 }
 
@@ -274,7 +277,34 @@ fn runs_guests_by_default() -> bool {
     true
 }
 
+/// A host aggregate (`os-aggregates`): hosts grouped by an admin, with metadata; the
+/// `availability_zone` key makes it its hosts' availability zone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Aggregate {
+    pub id: i64,
+    pub uuid: String,
+    pub name: String,
+    pub hosts: Vec<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub created_at: i64,
+    pub updated_at: Option<i64>,
+}
+
+/// The metadata key that names an aggregate's availability zone.
+pub const ZONE_KEY: &str = "availability_zone";
+
+impl Aggregate {
+    pub fn availability_zone(&self) -> Option<&str> {
+        self.metadata.get(ZONE_KEY).map(String::as_str)
+    }
+}
+
 impl Host {
+    /// The zone the host is in: its aggregate's, else its own.
+    pub fn availability_zone(&self) -> &str {
+        self.aggregate_zone.as_deref().unwrap_or(&self.zone)
+    }
+
     /// The stable id of a host's service or hypervisor record.
     pub fn stable_id(host: &str, what: &str) -> String {
         onestack_db::ids::stable_uuid(&[host, what])

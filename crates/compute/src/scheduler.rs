@@ -62,7 +62,7 @@ pub fn pick(
     let mut candidates: Vec<(&Host, f64)> = hosts
         .iter()
         .filter(|h| !h.disabled && h.runs_guests && liveness.is_up(h))
-        .filter(|h| request.zone.is_none_or(|z| z == h.zone))
+        .filter(|h| request.zone.is_none_or(|z| z == h.availability_zone()))
         .filter_map(|h| {
             let (cpu, ram, disk) = free(h, usage);
             let fits = cpu >= request.vcpus as f64
@@ -123,6 +123,7 @@ mod tests {
             hypervisor_version: 0,
             host_ip: String::new(),
             runs_guests: true,
+            aggregate_zone: None,
             updated_at: 0,
         }
     }

@@ -107,6 +107,7 @@ impl Computes {
             measured.disabled = old.disabled;
             measured.disabled_reason = old.disabled_reason;
             measured.forced_down = old.forced_down;
+            measured.aggregate_zone = old.aggregate_zone;
         }
         measured.updated_at = now_micros();
         store::save_host(&mut *tx, &measured).await?;

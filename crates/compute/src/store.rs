@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use sqlx::Executor;
 
 use crate::error::Result;
-use crate::model::{Flavor, Host, InstanceAction, Keypair, Server, ServerGroup};
+use crate::model::{Aggregate, Flavor, Host, InstanceAction, Keypair, Server, ServerGroup};
 
 fn decode<T: DeserializeOwned>(doc: &str) -> Result<T> {
     Ok(onestack_db::decode(doc)?)
@@ -375,6 +375,48 @@ pub async fn host_usage<'c, E: Executor<'c, Database = Any>>(
             ))
         })
         .collect()
+}
+
+// ---- aggregates ----
+
+pub async fn aggregates<'c, E: Executor<'c, Database = Any>>(e: E) -> Result<Vec<Aggregate>> {
+    let rows = sqlx::query("SELECT doc FROM cmp_aggregates ORDER BY id")
+        .fetch_all(e)
+        .await?;
+    docs(&rows)
+}
+
+/// The id the next aggregate gets (under the write lock).
+pub async fn next_aggregate_id(tx: &mut Tx) -> Result<i64> {
+    let row =
+        sqlx::query("SELECT CAST(COALESCE(MAX(id), 0) + 1 AS BIGINT) AS n FROM cmp_aggregates")
+            .fetch_one(&mut **tx)
+            .await?;
+    Ok(row.try_get("n")?)
+}
+
+pub async fn save_aggregate<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    a: &Aggregate,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO cmp_aggregates (id, name, doc) VALUES ($1, $2, $3) \
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, doc = excluded.doc",
+    )
+    .bind(a.id)
+    .bind(a.name.clone())
+    .bind(encode(a)?)
+    .execute(e)
+    .await?;
+    Ok(())
+}
+
+pub async fn delete_aggregate<'c, E: Executor<'c, Database = Any>>(e: E, id: i64) -> Result<()> {
+    sqlx::query("DELETE FROM cmp_aggregates WHERE id = $1")
+        .bind(id)
+        .execute(e)
+        .await?;
+    Ok(())
 }
 
 // ---- server groups ----

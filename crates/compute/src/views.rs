@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 
 use crate::microversion::Version;
-use crate::model::{Fault, Flavor, InstanceAction, Keypair, Server, ServerGroup, VolumeAttachment};
+use crate::model::{
+    Aggregate, Fault, Flavor, InstanceAction, Keypair, Server, ServerGroup, VolumeAttachment,
+};
 use crate::states::{self, VmState};
 
 /// The naive microsecond format some Nova fields use: `2026-11-23T10:40:52.000000`.
@@ -215,6 +217,25 @@ impl ServerView<'_> {
         }
         out
     }
+}
+
+/// An aggregate as Nova shows it (`uuid` from 2.41); a create's reply has no `hosts` and
+/// no `metadata`, as in Nova.
+pub fn aggregate(a: &Aggregate, v: Version, created: bool) -> Value {
+    let mut out = json!({
+        "id": a.id, "name": a.name, "availability_zone": a.availability_zone(),
+        "created_at": time_micro(a.created_at),
+        "updated_at": a.updated_at.map(time_micro),
+        "deleted": false, "deleted_at": null,
+    });
+    if !created {
+        out["hosts"] = json!(a.hosts);
+        out["metadata"] = json!(a.metadata);
+    }
+    if v.at_least(41) {
+        out["uuid"] = json!(a.uuid);
+    }
+    out
 }
 
 pub fn server_group(g: &ServerGroup, v: Version) -> Value {

@@ -47,7 +47,7 @@ async fn join(
 /// yet, so the scheduler leaves it out.
 async fn report(
     State(computes): State<Arc<Computes>>,
-    caller: JoinedHost,
+    caller: HostCredential,
     Path(host): Path<String>,
     JsonBody(report): JsonBody<HostReport>,
 ) -> Result<StatusCode, ApiError> {
@@ -57,10 +57,11 @@ async fn report(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The joined host whose credential a request carries (`Authorization: Bearer …`).
-struct JoinedHost(String);
+/// The joined host a request speaks for: the one whose credential it carries
+/// (`Authorization: Bearer …`).
+struct HostCredential(String);
 
-impl JoinedHost {
+impl HostCredential {
     /// A host speaks only for itself.
     fn speaks_for(&self, host: &str) -> Result<(), ApiError> {
         if self.0 == host {
@@ -74,7 +75,7 @@ impl JoinedHost {
     }
 }
 
-impl FromRequestParts<Arc<Computes>> for JoinedHost {
+impl FromRequestParts<Arc<Computes>> for HostCredential {
     type Rejection = ApiError;
 
     async fn from_request_parts(
@@ -95,7 +96,7 @@ impl FromRequestParts<Arc<Computes>> for JoinedHost {
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(refused)?;
         match computes.membership().host_of(credential).await {
-            Ok(Some(host)) => Ok(JoinedHost(host)),
+            Ok(Some(host)) => Ok(HostCredential(host)),
             Ok(None) => Err(refused()),
             Err(error) => Err(wire_error(error)),
         }

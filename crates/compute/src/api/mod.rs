@@ -214,6 +214,17 @@ pub fn router(computes: Shared) -> Router {
         .route(&v("/os-hypervisors"), get(list_hypervisors))
         .route(&v("/os-hypervisors/detail"), get(list_hypervisors_detail))
         .route(&v("/os-hypervisors/{id}"), get(show_hypervisor))
+        .route(
+            &v("/os-aggregates"),
+            get(list_aggregates).post(create_aggregate),
+        )
+        .route(
+            &v("/os-aggregates/{id}"),
+            get(show_aggregate)
+                .put(update_aggregate)
+                .delete(delete_aggregate),
+        )
+        .route(&v("/os-aggregates/{id}/action"), post(aggregate_action))
         .route(&v("/os-services"), get(list_services))
         .route(
             &v("/os-services/{id}"),

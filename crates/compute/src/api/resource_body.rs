@@ -10,6 +10,7 @@ use super::input::{check_name, opt_flag, opt_uint, string_map, uint};
 use crate::config::QUOTA_RESOURCES;
 use crate::error::{Error, Result};
 use crate::microversion::Version;
+use crate::ops::aggregates::AggregateAction;
 use crate::ops::resource_input::{
     FlavorUpdate, KeyType, NewFlavor, NewKeypair, NewServerGroup, QuotaUpdate,
 };
@@ -264,6 +265,145 @@ pub(super) fn quota_update(body: &Value) -> Result<QuotaUpdate> {
         limits.push((k.clone(), limit));
     }
     Ok(QuotaUpdate { limits })
+}
+
+/// An aggregate's name or zone: 1 to 255 characters without surrounding whitespace.
+fn aggregate_text(value: Value, field: &str) -> Result<String> {
+    match value {
+        Value::String(s) if !s.is_empty() && s.chars().count() <= 255 && s.trim() == s => Ok(s),
+        other => Err(Error::BadRequest(format!(
+            "Invalid input for field/attribute {field}. Value: {other}. It must be 1 to 255 \
+             characters without leading or trailing whitespace."
+        ))),
+    }
+}
+
+/// `POST /os-aggregates`: (name, availability zone).
+pub(super) fn new_aggregate(body: Value) -> Result<(String, Option<String>)> {
+    let mut f = Fields::from_body(body, "aggregate")?;
+    let name = match f.take("name") {
+        Some(name) => aggregate_text(name, "name")?,
+        None => {
+            return Err(Error::BadRequest(
+                "Invalid input for field/attribute aggregate. 'name' is a required property".into(),
+            ));
+        }
+    };
+    let zone = match f.take("availability_zone") {
+        None | Some(Value::Null) => None,
+        Some(zone) => Some(aggregate_text(zone, "availability_zone")?),
+    };
+    f.deny_unknown()?;
+    Ok((name, zone))
+}
+
+/// `PUT /os-aggregates/{id}`: a new name and/or zone, at least one.
+pub(super) fn aggregate_update(body: Value) -> Result<(Option<String>, Option<String>)> {
+    let mut f = Fields::from_body(body, "aggregate")?;
+    let name = f
+        .take("name")
+        .map(|n| aggregate_text(n, "name"))
+        .transpose()?;
+    let zone = match f.take("availability_zone") {
+        None | Some(Value::Null) => None,
+        Some(zone) => Some(aggregate_text(zone, "availability_zone")?),
+    };
+    f.deny_unknown()?;
+    if name.is_none() && zone.is_none() {
+        return Err(Error::BadRequest(
+            "Invalid input for field/attribute aggregate. Value: {}. {} does not have enough \
+             properties"
+                .into(),
+        ));
+    }
+    Ok((name, zone))
+}
+
+/// `POST /os-aggregates/{id}/action`: exactly one of `add_host`, `remove_host` and
+/// `set_metadata`.
+pub(super) fn aggregate_action(body: Value) -> Result<AggregateAction> {
+    let Value::Object(map) = body else {
+        return Err(Error::BadRequest(
+            "The request body must be an object.".into(),
+        ));
+    };
+    let mut entries = map.into_iter();
+    let (Some((action, inner)), None) = (entries.next(), entries.next()) else {
+        return Err(Error::BadRequest(
+            "An aggregate action names exactly one of add_host, remove_host and set_metadata."
+                .into(),
+        ));
+    };
+    let Value::Object(mut args) = inner else {
+        return Err(Error::BadRequest(format!(
+            "Invalid input for field/attribute {action}. It must be an object."
+        )));
+    };
+    let host = |args: &mut serde_json::Map<String, Value>| -> Result<String> {
+        let host = match args.remove("host") {
+            Some(Value::String(h)) if !h.is_empty() && h.len() <= 255 => h,
+            _ => {
+                return Err(Error::BadRequest(format!(
+                    "Invalid input for field/attribute {action}. 'host' must be a host name."
+                )));
+            }
+        };
+        if let Some(extra) = args.keys().next() {
+            return Err(Error::BadRequest(format!(
+                "Additional properties are not allowed ('{extra}' was unexpected)"
+            )));
+        }
+        Ok(host)
+    };
+    match action.as_str() {
+        "add_host" => Ok(AggregateAction::AddHost(host(&mut args)?)),
+        "remove_host" => Ok(AggregateAction::RemoveHost(host(&mut args)?)),
+        "set_metadata" => {
+            let Some(Value::Object(metadata)) = args.remove("metadata") else {
+                return Err(Error::BadRequest(
+                    "Invalid input for field/attribute set_metadata. 'metadata' must be an object."
+                        .into(),
+                ));
+            };
+            if let Some(extra) = args.keys().next() {
+                return Err(Error::BadRequest(format!(
+                    "Additional properties are not allowed ('{extra}' was unexpected)"
+                )));
+            }
+            let change = metadata
+                .into_iter()
+                .map(|(key, value)| {
+                    let value = match value {
+                        Value::Null => None,
+                        Value::String(v) if v.chars().count() <= 255 => Some(v),
+                        other => {
+                            return Err(Error::BadRequest(format!(
+                                "Invalid input for field/attribute metadata. Value of '{key}' \
+                                 is {other}: a string of at most 255 characters or null."
+                            )));
+                        }
+                    };
+                    if key.is_empty() || key.chars().count() > 255 {
+                        return Err(Error::BadRequest(
+                            "Invalid input for field/attribute metadata: keys are 1 to 255 \
+                             characters."
+                                .into(),
+                        ));
+                    }
+                    if key == crate::model::ZONE_KEY && value.as_deref() == Some("") {
+                        return Err(Error::BadRequest(
+                            "An availability zone cannot be empty.".into(),
+                        ));
+                    }
+                    Ok((key, value))
+                })
+                .collect::<Result<_>>()?;
+            Ok(AggregateAction::SetMetadata(change))
+        }
+        other => Err(Error::BadRequest(format!(
+            "Additional properties are not allowed ('{other}' was unexpected)"
+        ))),
+    }
 }
 
 #[cfg(test)]

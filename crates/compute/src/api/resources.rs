@@ -319,6 +319,81 @@ pub async fn delete_group(
     Ok(StatusCode::NO_CONTENT)
 }
 
+// ---- aggregates ----
+
+/// An aggregate's id in a path: Nova's integer id.
+fn aggregate_id(id: &str) -> Result<i64, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::not_found(format!("Aggregate {id} could not be found.")))
+}
+
+pub async fn list_aggregates(State(s): State<Shared>, ctx: Ctx) -> Reply {
+    let items: Vec<Value> = s
+        .aggregates(&ctx.caller)
+        .await?
+        .iter()
+        .map(|a| views::aggregate(a, ctx.version, false))
+        .collect();
+    Ok(Json(json!({"aggregates": items})))
+}
+
+pub async fn create_aggregate(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    JsonBody(body): JsonBody<Value>,
+) -> Reply {
+    let (name, zone) = resource_body::new_aggregate(body)?;
+    let aggregate = s.create_aggregate(&ctx.caller, name, zone).await?;
+    Ok(Json(
+        json!({"aggregate": views::aggregate(&aggregate, ctx.version, true)}),
+    ))
+}
+
+pub async fn show_aggregate(State(s): State<Shared>, ctx: Ctx, Path(id): Path<String>) -> Reply {
+    let aggregate = s.aggregate(&ctx.caller, aggregate_id(&id)?).await?;
+    Ok(Json(
+        json!({"aggregate": views::aggregate(&aggregate, ctx.version, false)}),
+    ))
+}
+
+pub async fn update_aggregate(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Reply {
+    let id = aggregate_id(&id)?;
+    let (name, zone) = resource_body::aggregate_update(body)?;
+    let aggregate = s.update_aggregate(&ctx.caller, id, name, zone).await?;
+    Ok(Json(
+        json!({"aggregate": views::aggregate(&aggregate, ctx.version, false)}),
+    ))
+}
+
+/// `DELETE /os-aggregates/{id}`: 200 with no body, as Nova answers.
+pub async fn delete_aggregate(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    s.delete_aggregate(&ctx.caller, aggregate_id(&id)?).await?;
+    Ok(StatusCode::OK)
+}
+
+pub async fn aggregate_action(
+    State(s): State<Shared>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Reply {
+    let id = aggregate_id(&id)?;
+    let action = resource_body::aggregate_action(body)?;
+    let aggregate = s.aggregate_action(&ctx.caller, id, action).await?;
+    Ok(Json(
+        json!({"aggregate": views::aggregate(&aggregate, ctx.version, false)}),
+    ))
+}
+
 // ---- hosts ----
 
 pub async fn zones(State(s): State<Shared>, ctx: Ctx) -> Reply {
@@ -436,7 +511,7 @@ pub async fn update_service(
     });
     if !legacy {
         service["id"] = json!(host.service_id);
-        service["zone"] = json!(host.zone);
+        service["zone"] = json!(host.availability_zone());
         service["state"] = json!("up");
         service["updated_at"] = json!(views::time_micro(host.updated_at));
     }

@@ -176,7 +176,9 @@ impl Computes {
         }
         if let Some(z) = &new.zone {
             let hosts = store::hosts(&self.pool).await?;
-            if !hosts.iter().any(|h| &h.zone == z) && z != &self.config.availability_zone {
+            if !hosts.iter().any(|h| h.availability_zone() == z)
+                && z != &self.config.availability_zone
+            {
                 return Err(Error::BadRequest(format!(
                     "The requested availability zone is not available: {z}"
                 )));
@@ -451,7 +453,7 @@ impl Computes {
             let zone = host
                 .as_ref()
                 .and_then(|h| hosts.iter().find(|x| &x.host == h))
-                .map(|h| h.zone.clone())
+                .map(|h| h.availability_zone().to_owned())
                 .or_else(|| plan.zone.clone())
                 .unwrap_or_else(|| self.config.availability_zone.clone());
             let name = if ids.len() > 1 {

@@ -38,7 +38,7 @@ impl Computes {
                     "id": if version.at_least(53) { json!(h.service_id) } else { json!(i + 1) },
                     "binary": "nova-compute",
                     "host": h.host,
-                    "zone": h.zone,
+                    "zone": h.availability_zone(),
                     "status": if h.disabled { "disabled" } else { "enabled" },
                     "state": if live.is_up(h) { "up" } else { "down" },
                     "updated_at": time_micro(h.updated_at),
@@ -183,7 +183,10 @@ impl Computes {
         let live = self.config.liveness(now_micros());
         let mut zones: BTreeMap<String, Vec<Host>> = BTreeMap::new();
         for h in store::hosts(&self.pool).await? {
-            zones.entry(h.zone.clone()).or_default().push(h);
+            zones
+                .entry(h.availability_zone().to_owned())
+                .or_default()
+                .push(h);
         }
         Ok(zones
             .into_iter()

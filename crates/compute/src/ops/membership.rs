@@ -230,6 +230,7 @@ impl HostReport {
             hypervisor_version: self.hypervisor_version,
             host_ip: self.host_ip,
             runs_guests,
+            aggregate_zone: None,
             updated_at: 0,
         })
     }

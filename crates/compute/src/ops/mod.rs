@@ -3,6 +3,7 @@
 
 pub mod action_input;
 pub mod actions;
+pub mod aggregates;
 pub mod attached_volumes;
 pub mod boot_volumes;
 pub mod create;

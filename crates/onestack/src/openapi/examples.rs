@@ -72,6 +72,13 @@ pub fn request_body(method: &str, pattern: &str) -> Option<RequestBody> {
             json!({"server_group": {"name": "g-new", "policy": "affinity"}})
         }
         ("PUT", "compute/v2.1/os-services/{id}") => json!({"status": "disabled"}),
+        ("POST", "compute/v2.1/os-aggregates") => {
+            json!({"aggregate": {"name": "rack-1", "availability_zone": "az-1"}})
+        }
+        ("PUT", "compute/v2.1/os-aggregates/{id}") => json!({"aggregate": {"name": "rack-2"}}),
+        ("POST", "compute/v2.1/os-aggregates/{id}/action") => {
+            json!({"set_metadata": {"metadata": {"ssd": "true"}}})
+        }
         ("POST", "compute/v2.1/servers") => json!({"server": {
             "name": "s-new", "imageRef": IMAGE, "flavorRef": FLAVOR,
             "networks": [{"uuid": NETWORK}]}}),

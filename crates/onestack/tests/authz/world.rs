@@ -367,6 +367,7 @@ pub async fn alice_world(cloud: &Cloud, env: &compute::Env<'_>) -> HashMap<Strin
         ("os-quota-sets/{project}", &env.alice_project),
         ("os-simple-tenant-usage/{project}", &env.alice_project),
         ("os-server-groups/{id}", &group),
+        ("os-aggregates/{id}", "1"),
         ("networks/{id}", &net),
         ("subnets/{id}", &subnet),
         ("ports/{id}", &port),

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::common::{Cloud, Reply};
 
+mod aggregates;
 mod joining;
 mod servers;
 mod tenancy;

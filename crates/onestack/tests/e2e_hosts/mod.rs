@@ -1,6 +1,6 @@
 //! Many hosts, with the real binaries: `onestack join-token` on the controller, `onestack
 //! join` as a second process with its own data directory and name, and the `openstack` CLI
-//! seeing, disabling, losing and deleting that host.
+//! seeing (with its aggregates and zone), disabling, losing and deleting that host.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -110,6 +110,20 @@ fn join_walkthrough_with_the_openstack_cli() {
         .unwrap_or_else(|| panic!("{HOST} in {hypervisors}"));
     assert!(h2["vCPUs"].as_u64().unwrap() > 0, "{h2}");
     assert!(h2["Memory MB"].as_u64().unwrap() > 0, "{h2}");
+    let shown = ok_json(&admin, &["hypervisor", "show", HOST]);
+    assert_eq!(shown["hypervisor_hostname"], HOST, "{shown}");
+    assert_eq!(shown["aggregates"], serde_json::json!([]), "{shown}");
+    ok(&admin, &["aggregate", "create", "--zone", "az-2", "rack-2"]);
+    ok(&admin, &["aggregate", "add", "host", "rack-2", HOST]);
+    let shown = ok_json(&admin, &["hypervisor", "show", HOST]);
+    assert_eq!(
+        shown["aggregates"],
+        serde_json::json!(["rack-2"]),
+        "{shown}"
+    );
+    assert_eq!(service(&admin).unwrap()["Zone"], "az-2");
+    ok(&admin, &["aggregate", "remove", "host", "rack-2", HOST]);
+    ok(&admin, &["aggregate", "delete", "rack-2"]);
     let credential = host_dir.join(onestack::join::HOST_CREDENTIAL);
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
