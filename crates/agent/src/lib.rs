@@ -87,9 +87,9 @@ pub async fn retire_legacy_dhcp(old_state_dir: &std::path::Path) {
     }
 }
 
-/// Starts the compute agent: registers this host, then carries out server tasks after
-/// every change signalled on `changes`, syncs power states every `sync_seconds` and reports
-/// the host alive every `report_interval`.
+/// Starts a controller's compute agent: registers this host, then carries out server tasks
+/// after every change signalled on `changes`, syncs power states every `sync_seconds` and
+/// reports the host alive every `report_interval`.
 pub fn spawn_compute(
     computes: Arc<Computes>,
     driver: onestack_virt::Driver,
@@ -99,13 +99,21 @@ pub fn spawn_compute(
     let sync = Duration::from_secs(computes.config.sync_seconds.max(1));
     let report = Duration::from_secs(computes.config.report_interval.max(1));
     let changes = computes.changes();
-    let agent = compute::ComputeAgent::new(computes, driver, volume_files);
+    let driver_name = driver.name();
+    let paths = compute::AgentPaths {
+        volume_files: Some(volume_files),
+        // Beside the instance dirs, not among them (those are all guests).
+        snapshots_dir: computes.instances_dir.with_file_name("snapshots"),
+        shutdown_timeout: Duration::from_secs(computes.config.shutdown_timeout_seconds),
+    };
+    let controller = Arc::new(compute::controller::InProcess(computes.clone()));
+    let agent = compute::ComputeAgent::new(controller, driver, paths);
     let done = agent.done();
     let task = tokio::spawn(async move {
         let mut last_heartbeat = None::<tokio::time::Instant>;
         loop {
             if last_heartbeat.is_none_or(|t| t.elapsed() >= report) {
-                match agent.heartbeat().await {
+                match compute::inventory::heartbeat(&computes, driver_name).await {
                     Ok(()) => last_heartbeat = Some(tokio::time::Instant::now()),
                     Err(error) => tracing::warn!(%error, "cannot register this compute host"),
                 }

@@ -263,17 +263,21 @@ pub struct Host {
     pub hypervisor_type: String,
     pub hypervisor_version: u64,
     pub host_ip: String,
-    /// Whether the host's agent builds guests (a joined host's agent does not yet): the
-    /// scheduler places servers only on those that do.
-    #[serde(default = "runs_guests_by_default")]
-    pub runs_guests: bool,
+    /// Whether the host plugs guests into networks (its network agent makes their taps): a
+    /// joined host does once its network agent runs. Servers with ports go only there.
+    #[serde(default = "plugs_by_default")]
+    pub plugs_ports: bool,
+    /// Whether the host plugs volumes into guests: the host keeping the volume files (a
+    /// controller). Servers with volumes go only there.
+    #[serde(default = "plugs_by_default")]
+    pub plugs_volumes: bool,
     /// The availability zone of the aggregate the host is in, which overrides its own.
     #[serde(default)]
     pub aggregate_zone: Option<String>,
     pub updated_at: i64,
 }
 
-fn runs_guests_by_default() -> bool {
+fn plugs_by_default() -> bool {
     true
 }
 

@@ -1,4 +1,4 @@
-//! Placement: filters hosts (enabled, up, running guests, in the zone, with room for the
+//! Placement: filters hosts (enabled, up, plugging the server's ports and volumes, in the zone, with room for the
 //! flavor after the allocation ratios, server-group policy) and weighs the rest by free RAM,
 //! as Nova's filter scheduler does by default.
 
@@ -17,6 +17,9 @@ pub struct Request<'a> {
     pub group: Option<(&'a str, Vec<String>)>,
     /// `max_server_per_host` of an anti-affinity group.
     pub max_per_host: Option<u64>,
+    /// The server has ports (its host must plug them) or volumes (its host must keep them).
+    pub needs_ports: bool,
+    pub needs_volumes: bool,
 }
 
 /// Usage per host: (servers, vcpus, ram_mb, disk_gb).
@@ -61,7 +64,10 @@ pub fn pick(
 ) -> Option<String> {
     let mut candidates: Vec<(&Host, f64)> = hosts
         .iter()
-        .filter(|h| !h.disabled && h.runs_guests && liveness.is_up(h))
+        .filter(|h| !h.disabled && liveness.is_up(h))
+        .filter(|h| {
+            (h.plugs_ports || !request.needs_ports) && (h.plugs_volumes || !request.needs_volumes)
+        })
         .filter(|h| request.zone.is_none_or(|z| z == h.availability_zone()))
         .filter_map(|h| {
             let (cpu, ram, disk) = free(h, usage);
@@ -122,7 +128,8 @@ mod tests {
             hypervisor_type: "QEMU".into(),
             hypervisor_version: 0,
             host_ip: String::new(),
-            runs_guests: true,
+            plugs_ports: true,
+            plugs_volumes: true,
             aggregate_zone: None,
             updated_at: 0,
         }
@@ -143,6 +150,8 @@ mod tests {
             zone: None,
             group: None,
             max_per_host: None,
+            needs_ports: true,
+            needs_volumes: false,
         }
     }
 
@@ -180,12 +189,26 @@ mod tests {
             Some("b")
         );
         hosts[1].updated_at = 0;
-        hosts[1].runs_guests = false;
+        // A host that plugs no ports takes only servers without any; volumes likewise.
+        hosts[1].plugs_ports = false;
         assert_eq!(
             pick(&hosts, &usage, &request(1, 100), at(0)).as_deref(),
             Some("a")
         );
-        hosts[1].runs_guests = true;
+        let mut portless = request(1, 100);
+        portless.needs_ports = false;
+        hosts[0].disabled = true;
+        assert_eq!(pick(&hosts, &usage, &portless, at(0)).as_deref(), Some("b"));
+        hosts[0].disabled = false;
+        hosts[1].plugs_ports = true;
+        hosts[1].plugs_volumes = false;
+        let mut with_volume = request(1, 100);
+        with_volume.needs_volumes = true;
+        assert_eq!(
+            pick(&hosts, &usage, &with_volume, at(0)).as_deref(),
+            Some("a")
+        );
+        hosts[1].plugs_volumes = true;
         let mut r = request(1, 100);
         r.zone = Some("elsewhere");
         assert_eq!(pick(&hosts, &usage, &r, at(0)), None);

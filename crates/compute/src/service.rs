@@ -8,7 +8,7 @@ use onestack_db::{Pool, Tx, now_micros};
 use onestack_image::Images;
 use onestack_network::Networks;
 use onestack_volume::Volumes;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use crate::config::{ComputeConfig, QUOTA_RESOURCES};
 use crate::error::{Error, Result};
@@ -26,6 +26,9 @@ pub struct Computes {
     /// Where this host keeps its guests (console logs are read from here).
     pub instances_dir: std::path::PathBuf,
     changed: Arc<Notify>,
+    /// Counts changes, for joined hosts waiting on the agent protocol (each watcher sees
+    /// every change; the count is this process's, so a new process starts again at 0).
+    generation: watch::Sender<u64>,
 }
 
 impl Computes {
@@ -45,6 +48,7 @@ impl Computes {
             images,
             volumes,
             changed: Arc::new(Notify::new()),
+            generation: watch::Sender::new(0),
         }
     }
 
@@ -53,8 +57,14 @@ impl Computes {
         self.changed.clone()
     }
 
+    /// The count of changes so far, to wait on for the next one.
+    pub fn watch_changes(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
     pub(crate) fn changed(&self) {
         self.changed.notify_one();
+        self.generation.send_modify(|g| *g = g.wrapping_add(1));
     }
 
     /// Creates DevStack's flavors on first start, when configured to.

@@ -70,20 +70,21 @@ pub async fn run(config: Config, options: JoinOptions) -> anyhow::Result<()> {
         }
         None => read_saved(&saved_at)?,
     };
+    let driver = crate::server::compute_driver(&config, &data_dir)?;
     let agent = JoinedHost {
         client: ControlClient::new(&saved.url).with_credential(&saved.credential),
         host: saved.host.clone(),
         compute: config.compute.clone(),
         instances_dir: data_dir.join("compute").join("instances"),
-        driver: config.compute.driver.clone(),
+        work_dir: data_dir.join("compute"),
         local_ip: config.network.local_ip.clone(),
     };
     println!(
-        "host {} reports to {} every {} s; stop with Ctrl-C",
+        "host {} reports to {} every {} s and builds the guests placed on it; stop with Ctrl-C",
         saved.host, saved.url, config.compute.report_interval
     );
     tokio::select! {
-        ended = agent.run() => ended.with_context(|| format!(
+        ended = agent.run(driver) => ended.with_context(|| format!(
             "host {} can no longer speak to {}; the controller's admin can let it join again \
              (`onestack join-token`, then `onestack join {} --token …` here)",
             saved.host, saved.url, saved.url

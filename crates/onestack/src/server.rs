@@ -451,10 +451,22 @@ fn start_compute_agent(
     computes: &Arc<Computes>,
     data_dir: &Path,
 ) -> Result<Option<AgentHandle>, StartError> {
-    let c = &config.compute;
-    if !c.agent {
+    if !config.compute.agent {
         return Ok(None);
     }
+    Ok(Some(onestack_agent::spawn_compute(
+        computes.clone(),
+        compute_driver(config, data_dir)?,
+        volume_files(data_dir)?,
+    )))
+}
+
+/// The configured hypervisor driver, its guests under `<data dir>/compute`.
+pub(crate) fn compute_driver(
+    config: &Config,
+    data_dir: &Path,
+) -> Result<onestack_virt::Driver, StartError> {
+    let c = &config.compute;
     let driver = match c.driver.as_str() {
         "fake" => onestack_virt::Driver::fake(),
         "qemu" => {
@@ -486,9 +498,5 @@ fn start_compute_agent(
             )));
         }
     };
-    Ok(Some(onestack_agent::spawn_compute(
-        computes.clone(),
-        driver,
-        volume_files(data_dir)?,
-    )))
+    Ok(driver)
 }

@@ -2,19 +2,20 @@
 
 use std::path::PathBuf;
 
+use super::controller::Controller;
 use super::worker::Worker;
 use super::{Error, Result};
 
 /// The host cache's name for an image's data: its id and the first 16 hex digits of its
 /// sha512 (or md5), so that different bytes never share an entry.
-fn cache_key(id: &str, sha512: Option<&str>, md5: Option<&str>) -> Option<String> {
+pub(crate) fn cache_key(id: &str, sha512: Option<&str>, md5: Option<&str>) -> Option<String> {
     let digest = sha512
         .or(md5)
         .filter(|d| d.len() >= 16 && d.bytes().all(|b| b.is_ascii_hexdigit()))?;
     Some(format!("{id}-{}", &digest[..16]))
 }
 
-impl Worker {
+impl<C: Controller> Worker<C> {
     /// (cached base path, format, is ISO) for an image, copying it into the host cache
     /// once. The stored data is inspected again first (its header, as at upload, so that
     /// qemu-img never sees a file naming other files), then the driver checks the source and
@@ -31,12 +32,8 @@ impl Worker {
             id: image_id.to_owned(),
             message,
         };
-        let (image, path, virtual_size) = self
-            .computes
-            .images
-            .open_checked(image_id)
-            .await
-            .map_err(|e| refused(e.to_string()))?;
+        let image = self.controller.image(image_id).await?;
+        let virtual_size = image.virtual_size;
         let format = image
             .disk_format
             .clone()
@@ -57,6 +54,7 @@ impl Worker {
                 "its virtual size of {virtual_size} bytes is larger than the flavor's disk ({max} bytes)"
             )));
         }
+        let path = self.controller.image_file(&image).await?;
         let (base, format_out) = self
             .driver
             .cache_image(&key, &path, &format, max_virtual)

@@ -4,24 +4,26 @@
 use std::path::PathBuf;
 
 use onestack_compute::config::ComputeConfig;
-use onestack_compute::ops::membership::HostReport;
+use onestack_compute::ops::membership::{HostKind, HostReport};
 
-use super::{ComputeAgent, Error, Result};
+use onestack_compute::Computes;
 
-impl ComputeAgent {
-    /// Registers this host (capacity, zone) and reports it alive.
-    pub async fn heartbeat(&self) -> Result<()> {
-        let c = &self.computes;
-        let report = measure_report(
-            &c.config,
-            c.instances_dir.clone(),
-            self.driver.name(),
-            &c.networks.config.local_ip,
-        )
+use super::{Error, Result};
+
+/// Registers this controller's own host (capacity, zone) and reports it alive.
+pub async fn heartbeat(computes: &Computes, driver: &str) -> Result<()> {
+    let report = measure_report(
+        &computes.config,
+        computes.instances_dir.clone(),
+        driver,
+        &computes.networks.config.local_ip,
+        true,
+    )
+    .await?;
+    computes
+        .register_host(report.into_host(&computes.host, HostKind::Controller)?)
         .await?;
-        c.register_host(report.into_host(&c.host, true)?).await?;
-        Ok(())
-    }
+    Ok(())
 }
 
 /// What this host offers: its capacity (or the configured overrides), zone, allocation
@@ -31,6 +33,7 @@ pub async fn measure_report(
     instances_dir: PathBuf,
     driver: &str,
     local_ip: &str,
+    plugs_ports: bool,
 ) -> Result<HostReport> {
     let (vcpus, memory_mb, disk_gb) = tokio::task::spawn_blocking(move || measure(&instances_dir))
         .await
@@ -50,6 +53,7 @@ pub async fn measure_report(
         hypervisor_type: if driver == "fake" { "fake" } else { "QEMU" }.into(),
         hypervisor_version: 7_002_000,
         host_ip: local_ip.to_owned(),
+        plugs_ports,
     })
 }
 

@@ -5,21 +5,23 @@
 //! becomes SHUTOFF).
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use onestack_compute::Computes;
 use onestack_compute::model::{Server, VolumeAttachState};
 use onestack_compute::states::{PowerState, TaskState, VmState};
 use onestack_db::now_micros;
 use onestack_virt::{Driver, PowerState as GuestPower, VolumeFiles};
 use tokio::sync::Notify;
 
-mod images;
+pub mod controller;
+pub(crate) mod images;
 pub mod inventory;
 mod volumes;
 mod worker;
 
+use controller::Controller;
 use worker::Worker;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,16 +32,28 @@ pub enum Error {
     Compute(#[from] onestack_compute::error::Error),
     #[error("{0}")]
     Volume(#[from] onestack_volume::error::Error),
+    #[error("{0}")]
+    Control(#[from] crate::control::client::ControlError),
     #[error("image {id}: {message}")]
     Image { id: String, message: String },
     #[error("{0}")]
     Other(String),
 }
 
-type Result<T, E = Error> = std::result::Result<T, E>;
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// How long a spawn waits for the network agent to make a port's tap device.
 const TAP_WAIT: Duration = Duration::from_secs(30);
+
+/// Where the agent keeps things on this host, and how long a guest gets to shut down.
+pub struct AgentPaths {
+    /// This host's volume files (plugged into guests by path); `None` on a joined host,
+    /// which plugs in no volumes.
+    pub volume_files: Option<VolumeFiles>,
+    /// Where snapshots are written before they are uploaded.
+    pub snapshots_dir: PathBuf,
+    pub shutdown_timeout: Duration,
+}
 
 /// What a server needs done on this host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,11 +63,13 @@ enum Work {
     Volumes,
 }
 
-pub struct ComputeAgent {
-    computes: Arc<Computes>,
+pub struct ComputeAgent<C> {
+    controller: Arc<C>,
     driver: Arc<Driver>,
     /// Where this host's volume files are (plugged into guests by path).
-    volume_files: VolumeFiles,
+    volume_files: Option<VolumeFiles>,
+    /// Where snapshots are written before they are uploaded.
+    snapshots_dir: PathBuf,
     /// Servers with a task being carried out right now.
     busy: Arc<Mutex<HashSet<String>>>,
     /// Signalled when a task ends, so the next pass runs at once.
@@ -61,16 +77,16 @@ pub struct ComputeAgent {
     shutdown_timeout: Duration,
 }
 
-impl ComputeAgent {
-    pub fn new(computes: Arc<Computes>, driver: Driver, volume_files: VolumeFiles) -> Self {
-        let shutdown_timeout = Duration::from_secs(computes.config.shutdown_timeout_seconds);
+impl<C: Controller> ComputeAgent<C> {
+    pub fn new(controller: Arc<C>, driver: Driver, paths: AgentPaths) -> Self {
         Self {
-            computes,
+            controller,
             driver: Arc::new(driver),
-            volume_files,
+            volume_files: paths.volume_files,
+            snapshots_dir: paths.snapshots_dir,
             busy: Arc::new(Mutex::new(HashSet::new())),
             done: Arc::new(Notify::new()),
-            shutdown_timeout,
+            shutdown_timeout: paths.shutdown_timeout,
         }
     }
 
@@ -80,10 +96,10 @@ impl ComputeAgent {
 
     /// One pass: starts the work each server on this host needs and syncs power states.
     pub async fn pass(&self) -> Result<()> {
-        let servers = self.computes.servers_on_host(&self.computes.host).await?;
+        let servers = self.controller.servers().await?;
         let mut known = HashSet::new();
         for record in servers {
-            let server = record.doc;
+            let server = record.server;
             known.insert(server.id.clone());
             if self.is_busy(&server.id) {
                 continue;
@@ -114,9 +130,10 @@ impl ComputeAgent {
             busy.insert(server.id.clone());
         }
         let worker = Worker {
-            computes: self.computes.clone(),
+            controller: self.controller.clone(),
             driver: self.driver.clone(),
             volume_files: self.volume_files.clone(),
+            snapshots_dir: self.snapshots_dir.clone(),
             shutdown_timeout: self.shutdown_timeout,
         };
         let busy = self.busy.clone();
@@ -125,8 +142,8 @@ impl ComputeAgent {
             let id = server.id.clone();
             // The pass read its list before earlier tasks ended: only the record as it is
             // now says whether this work is still wanted (never run a task twice).
-            let current = match worker.computes.server_record(&id).await {
-                Ok(Some(record)) if work_for(&record.doc) == Some(work) => Some(record.doc),
+            let current = match worker.controller.server(&id).await {
+                Ok(Some(record)) if work_for(&record.server) == Some(work) => Some(record.server),
                 _ => None,
             };
             let Some(server) = current else {
@@ -136,7 +153,7 @@ impl ComputeAgent {
                 return;
             };
             let started = now_micros();
-            let action = worker.computes.latest_action(&id).await;
+            let action = worker.controller.latest_action(&id).await;
             let event = event_name(&server, work);
             let ok = match work {
                 Work::Task(task) => {
@@ -161,7 +178,7 @@ impl ComputeAgent {
                 && let Some(event) = event
             {
                 worker
-                    .computes
+                    .controller
                     .record_event(&id, action, event, started, ok)
                     .await;
             }
@@ -195,7 +212,7 @@ impl ComputeAgent {
             }
             _ => {}
         }
-        if changed && let Err(error) = self.computes.finish(server, revision).await {
+        if changed && let Err(error) = self.controller.finish(server, revision).await {
             tracing::warn!(%error, "cannot record power state");
         }
     }

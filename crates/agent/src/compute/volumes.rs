@@ -6,9 +6,10 @@
 use std::time::Duration;
 
 use onestack_compute::model::{Server, VolumeAttachState, VolumeAttachment};
-use onestack_virt::{GIB, VolumeDisk};
+use onestack_virt::{GIB, VolumeDisk, VolumeFiles};
 use onestack_volume::model::VolumeStatus;
 
+use super::controller::Controller;
 use super::worker::Worker;
 use super::{Error, Result};
 
@@ -19,7 +20,17 @@ const UNPLUG_WAIT: Duration = Duration::from_secs(60);
 /// converted into a volume takes as long as the image is large).
 const VOLUME_WAIT: Duration = Duration::from_secs(600);
 
-impl Worker {
+impl<C: Controller> Worker<C> {
+    /// Compute and the block storage service in process: only the host keeping the volume
+    /// files plugs volumes in.
+    fn in_process(&self) -> Result<&onestack_compute::Computes> {
+        self.controller.in_process().ok_or_else(no_volumes_here)
+    }
+
+    fn files(&self) -> Result<&VolumeFiles> {
+        self.volume_files.as_ref().ok_or_else(no_volumes_here)
+    }
+
     /// Settles every attachment waiting on this host; `Ok(false)` when one of them failed
     /// (recorded: the attachment is given back, or attached again).
     pub(super) async fn plug_volumes(&self, server: &Server) -> Result<bool> {
@@ -34,7 +45,7 @@ impl Worker {
                     let outcome = self.plug(server, attachment).await;
                     let outcome = outcome.map_err(|e| e.to_string());
                     all_ok &= outcome.is_ok();
-                    self.computes
+                    self.in_process()?
                         .volume_plugged(&server.id, attachment, outcome)
                         .await
                 }
@@ -45,7 +56,7 @@ impl Worker {
                         .await
                         .map_err(|e| e.to_string());
                     all_ok &= outcome.is_ok();
-                    self.computes
+                    self.in_process()?
                         .volume_unplugged(&server.id, attachment, outcome)
                         .await
                 }
@@ -67,7 +78,7 @@ impl Worker {
             if attachment.attachment_id.is_empty() {
                 self.wait_made(&attachment.volume_id).await?;
                 let reserved = self
-                    .computes
+                    .in_process()?
                     .volumes
                     .reserve_for_server(
                         &server.project_id,
@@ -78,7 +89,7 @@ impl Worker {
                     .await?;
                 attachment.attachment_id = reserved.id;
                 // Recorded at once, so that a delete of the server gives it back.
-                self.computes
+                self.in_process()?
                     .record_reservation(&server.id, &attachment)
                     .await?;
             }
@@ -92,7 +103,7 @@ impl Worker {
     async fn wait_made(&self, volume_id: &str) -> Result<()> {
         let deadline = tokio::time::Instant::now() + VOLUME_WAIT;
         loop {
-            match self.computes.volumes.volume_status(volume_id).await? {
+            match self.in_process()?.volumes.volume_status(volume_id).await? {
                 Some(VolumeStatus::Available) => return Ok(()),
                 Some(VolumeStatus::Creating) if tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(250)).await;
@@ -138,7 +149,7 @@ impl Worker {
             let outcome = self.copy(server, attachment, snapshot).await;
             let outcome = outcome.map_err(|e| e.to_string());
             all_ok &= outcome.is_ok();
-            self.computes
+            self.in_process()?
                 .volume_copied(&server.id, attachment, snapshot, outcome)
                 .await?;
         }
@@ -146,7 +157,7 @@ impl Worker {
             let outcome = self.grow(server, attachment, size_gb).await;
             let outcome = outcome.map_err(|e| e.to_string());
             all_ok &= outcome.is_ok();
-            self.computes
+            self.in_process()?
                 .volume_grown(&server.id, attachment, outcome)
                 .await?;
         }
@@ -160,7 +171,7 @@ impl Worker {
         attachment: &VolumeAttachment,
         snapshot: &str,
     ) -> Result<()> {
-        let dest = self.volume_files.snapshot_path(snapshot)?;
+        let dest = self.files()?.snapshot_path(snapshot)?;
         self.driver
             .snapshot_volume(&server.id, &attachment.volume_id, &dest)
             .await?;
@@ -176,7 +187,7 @@ impl Worker {
     /// The disk of a reserved attachment, on this host.
     async fn disk_of(&self, attachment: &VolumeAttachment) -> Result<VolumeDisk> {
         let target = self
-            .computes
+            .in_process()?
             .volumes
             .plug_target(&attachment.volume_id, &attachment.attachment_id)
             .await?
@@ -194,8 +205,12 @@ impl Worker {
         }
         Ok(VolumeDisk {
             volume_id: attachment.volume_id.clone(),
-            path: self.volume_files.path(&attachment.volume_id)?,
+            path: self.files()?.path(&attachment.volume_id)?,
             read_only: target.read_only,
         })
     }
+}
+
+fn no_volumes_here() -> Error {
+    Error::Other("this host plugs in no volumes: they are kept on the controller's host".into())
 }

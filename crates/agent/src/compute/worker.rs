@@ -4,24 +4,24 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use onestack_compute::Computes;
-use onestack_compute::metadata;
 use onestack_compute::model::{FlavorCopy, Server, VolumeAttachState, VolumeAttachment};
 use onestack_compute::states::{PowerState, TaskState, VmState};
 use onestack_db::now_micros;
 use onestack_netdrv::names;
 use onestack_virt::{Driver, GuestSpec, Nic, PowerState as GuestPower, RootDisk, VolumeFiles};
 
+use super::controller::Controller;
 use super::{Error, Result, TAP_WAIT, nova_power};
 
-pub(super) struct Worker {
-    pub(super) computes: Arc<Computes>,
+pub(super) struct Worker<C> {
+    pub(super) controller: Arc<C>,
     pub(super) driver: Arc<Driver>,
-    pub(super) volume_files: VolumeFiles,
+    pub(super) volume_files: Option<VolumeFiles>,
+    pub(super) snapshots_dir: PathBuf,
     pub(super) shutdown_timeout: Duration,
 }
 
-impl Worker {
+impl<C: Controller> Worker<C> {
     pub(super) async fn run(&self, server: Server, work: TaskState) -> Result<()> {
         let id = server.id.clone();
         let d = &self.driver;
@@ -48,9 +48,9 @@ impl Worker {
                 d.delete(&id).await?;
                 if let Some(image) = &server.pending_image {
                     // A snapshot that never ran leaves no queued image behind.
-                    let _ = self.computes.images.discard(image).await;
+                    self.controller.discard_image(image).await;
                 }
-                self.computes.purge(&server).await?;
+                self.controller.purge(&server).await?;
                 return Ok(());
             }
             TaskState::PoweringOff => {
@@ -134,8 +134,8 @@ impl Worker {
                 .clone()
                 .unwrap_or_else(|| server.image_id.clone());
             let (base, _format, _) = self.cached_image(&image, Some(server.flavor.disk)).await?;
-            let stable = match self.computes.images.open_data(&image).await {
-                Ok((meta, _)) => onestack_compute::ops::actions::asks_stable_rescue(&meta),
+            let stable = match self.controller.image(&image).await {
+                Ok(facts) => facts.stable_rescue,
                 Err(_) => false,
             };
             (Some(base), stable)
@@ -235,10 +235,10 @@ impl Worker {
         change: impl Fn(&mut Server),
     ) -> Result<()> {
         for _ in 0..5 {
-            let Some(record) = self.computes.server_record(id).await? else {
+            let Some(record) = self.controller.server(id).await? else {
                 return Ok(());
             };
-            let mut server = record.doc;
+            let mut server = record.server;
             let still_ours = match work {
                 TaskState::Spawning => {
                     server.vm_state == VmState::Building
@@ -251,7 +251,7 @@ impl Worker {
             }
             change(&mut server);
             server.task_state = None;
-            if self.computes.finish(server, record.revision).await? {
+            if self.controller.finish(server, record.revision).await? {
                 return Ok(());
             }
         }
@@ -355,11 +355,13 @@ impl Worker {
             .chain(volumes)
             .map(|(attachment, _)| attachment)
             .collect();
-        for a in &attached {
-            self.computes
-                .volumes
-                .attached(&a.volume_id, &a.attachment_id, &self.computes.host)
-                .await?;
+        if let Some(computes) = self.controller.in_process() {
+            for a in &attached {
+                computes
+                    .volumes
+                    .attached(&a.volume_id, &a.attachment_id, &computes.host)
+                    .await?;
+            }
         }
         Ok(attached)
     }
@@ -368,30 +370,15 @@ impl Worker {
         &self,
         image_id: &str,
     ) -> Result<(Option<PathBuf>, Option<PathBuf>)> {
-        let (image, _) = self
-            .computes
-            .images
-            .open_data(image_id)
-            .await
-            .map_err(|e| Error::Image {
-                id: image_id.to_owned(),
-                message: e.to_string(),
-            })?;
-        let prop = |k: &str| {
-            image
-                .properties
-                .get(k)
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-        };
+        let image = self.controller.image(image_id).await?;
         let mut out = (None, None);
-        if let Some(k) = prop("kernel_id") {
-            self.check_usable(&k, &image.owner).await?;
-            out.0 = Some(self.cached_image(&k, None).await?.0);
+        if let Some(k) = &image.kernel_id {
+            self.check_usable(k, &image.owner).await?;
+            out.0 = Some(self.cached_image(k, None).await?.0);
         }
-        if let Some(r) = prop("ramdisk_id") {
-            self.check_usable(&r, &image.owner).await?;
-            out.1 = Some(self.cached_image(&r, None).await?.0);
+        if let Some(r) = &image.ramdisk_id {
+            self.check_usable(r, &image.owner).await?;
+            out.1 = Some(self.cached_image(r, None).await?.0);
         }
         Ok(out)
     }
@@ -399,15 +386,7 @@ impl Worker {
     /// A kernel or ramdisk an image names must be public or its owner's: the property is the
     /// image owner's to set, and must not pull another project's private image into a guest.
     async fn check_usable(&self, id: &str, owner: &str) -> Result<()> {
-        let (image, _) = self
-            .computes
-            .images
-            .open_data(id)
-            .await
-            .map_err(|e| Error::Image {
-                id: id.to_owned(),
-                message: e.to_string(),
-            })?;
+        let image = self.controller.image(id).await?;
         if image.owner == owner || matches!(image.visibility.as_str(), "public" | "community") {
             Ok(())
         } else {
@@ -479,8 +458,7 @@ impl Worker {
         if !server.config_drive {
             return Ok(());
         }
-        let net = metadata::networking(&self.computes.pool, server).await?;
-        let files = metadata::config_drive(server, &net);
+        let files = self.controller.config_drive(server).await?;
         self.driver.write_config_drive(&server.id, &files).await?;
         Ok(())
     }
@@ -490,11 +468,10 @@ impl Worker {
             .pending_image
             .clone()
             .ok_or_else(|| Error::Other("snapshot without an image to fill".into()))?;
-        // Beside the instance dirs, not among them (those are all guests).
-        let dir = self.computes.instances_dir.with_file_name("snapshots");
+        let dir = &self.snapshots_dir;
         let temp = dir.join(format!("{image_id}.qcow2"));
         let outcome = async {
-            tokio::fs::create_dir_all(&dir)
+            tokio::fs::create_dir_all(dir)
                 .await
                 .map_err(|e| Error::Other(format!("cannot create {}: {e}", dir.display())))?;
             let running = self.driver.power_state(&server.id).await? == GuestPower::Running;
@@ -506,22 +483,15 @@ impl Worker {
                 self.driver.unpause(&server.id).await?;
             }
             copied?;
-            self.computes
-                .images
-                .upload_from_file(&image_id, &temp)
-                .await
-                .map_err(|e| Error::Image {
-                    id: image_id.clone(),
-                    message: e.to_string(),
-                })
+            self.controller.upload_snapshot(&image_id, &temp).await
         }
         .await;
         let _ = tokio::fs::remove_file(&temp).await;
         if outcome.is_err() {
             // Nova deletes the image of a failed snapshot rather than leave it queued.
-            let _ = self.computes.images.discard(&image_id).await;
+            self.controller.discard_image(&image_id).await;
         }
-        outcome.map(|_| ())
+        outcome
     }
 }
 

@@ -11,18 +11,20 @@ use onestack_api::ApiError;
 use onestack_api::body::JsonBody;
 use onestack_compute::Computes;
 use onestack_compute::error::Error as ComputeError;
-use onestack_compute::ops::membership::HostReport;
+use onestack_compute::ops::membership::{HostKind, HostReport};
 
 use super::{JoinReply, JoinRequest};
 
-/// The largest body an agent sends (a report is a few hundred bytes).
-const BODY_LIMIT: usize = 64 * 1024;
+/// The largest body an agent sends but a snapshot's data (a server's record with its
+/// user data is the largest).
+const BODY_LIMIT: usize = 1024 * 1024;
 
 /// The routes under [`super::PREFIX`].
 pub fn router(computes: Arc<Computes>) -> Router {
     Router::new()
         .route("/v1/join", post(join))
         .route("/v1/hosts/{host}/report", put(report))
+        .merge(super::work::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(computes)
 }
@@ -43,8 +45,7 @@ async fn join(
     }))
 }
 
-/// A joined host reports itself alive with what it measured. It does not build guests
-/// yet, so the scheduler leaves it out.
+/// A joined host reports itself alive with what it measured.
 async fn report(
     State(computes): State<Arc<Computes>>,
     caller: HostCredential,
@@ -52,18 +53,20 @@ async fn report(
     JsonBody(report): JsonBody<HostReport>,
 ) -> Result<StatusCode, ApiError> {
     caller.speaks_for(&host)?;
-    let record = report.into_host(&host, false).map_err(wire_error)?;
+    let record = report
+        .into_host(&host, HostKind::Joined)
+        .map_err(wire_error)?;
     computes.register_host(record).await.map_err(wire_error)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// The joined host a request speaks for: the one whose credential it carries
 /// (`Authorization: Bearer …`).
-struct HostCredential(String);
+pub(super) struct HostCredential(String);
 
 impl HostCredential {
     /// A host speaks only for itself.
-    fn speaks_for(&self, host: &str) -> Result<(), ApiError> {
+    pub(super) fn speaks_for(&self, host: &str) -> Result<(), ApiError> {
         if self.0 == host {
             Ok(())
         } else {
@@ -104,7 +107,7 @@ impl FromRequestParts<Arc<Computes>> for HostCredential {
 }
 
 /// The one mapping of compute's errors onto this protocol's answers.
-fn wire_error(error: ComputeError) -> ApiError {
+pub(super) fn wire_error(error: ComputeError) -> ApiError {
     match error {
         ComputeError::Forbidden(message) => ApiError::unauthorized(message),
         ComputeError::BadRequest(message) => ApiError::bad_request(message),

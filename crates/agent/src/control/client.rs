@@ -79,7 +79,15 @@ impl ControlClient {
         format!("{}{PREFIX}{path}", self.url)
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Answer, ControlError> {
+    /// A call of the protocol at `path` (below [`PREFIX`]).
+    pub(super) fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, self.at(path))
+    }
+
+    pub(super) async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Answer, ControlError> {
         let request = match &self.credential {
             Some(credential) => request.bearer_auth(credential),
             None => request,
@@ -110,13 +118,17 @@ impl ControlClient {
     }
 }
 
-struct Answer {
+pub(super) struct Answer {
     response: reqwest::Response,
     url: String,
 }
 
 impl Answer {
-    async fn json_body<T: DeserializeOwned>(self) -> Result<T, ControlError> {
+    pub(super) fn into_response(self) -> reqwest::Response {
+        self.response
+    }
+
+    pub(super) async fn json_body<T: DeserializeOwned>(self) -> Result<T, ControlError> {
         let url = self.url;
         self.response
             .json()

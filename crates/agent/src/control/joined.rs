@@ -1,38 +1,89 @@
 //! What a joined host runs: reports itself alive with its capacity every `report_interval`,
-//! riding out a controller restart or a cut link (it keeps trying), and stops only when the
-//! controller no longer knows its credential.
+//! and builds the guests placed on it (woken by the controller's changes through a long
+//! poll, and every `sync_seconds` to sync power states). Both ride out a controller restart
+//! or a cut link (guests keep running; the agent keeps trying and catches up), and stop
+//! only when the controller no longer knows the host's credential.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use onestack_compute::config::ComputeConfig;
+use onestack_virt::Driver;
 
 use super::client::{ControlClient, ControlError};
+use super::remote::RemoteController;
 use crate::compute::inventory::measure_report;
+use crate::compute::{AgentPaths, ComputeAgent, Error};
 
-/// A joined host: who it is and what it reports.
+/// A joined host: who it is, what it reports and where it keeps its guests.
 pub struct JoinedHost {
     pub client: ControlClient,
     pub host: String,
     pub compute: ComputeConfig,
     /// Where this host keeps its guests (the file system whose size it reports).
     pub instances_dir: PathBuf,
-    pub driver: String,
+    /// Where images are downloaded to and snapshots written before they are sent.
+    pub work_dir: PathBuf,
     pub local_ip: String,
 }
 
 impl JoinedHost {
-    /// Reports until the controller refuses this host's credential (that error is
-    /// returned); an unreachable controller is logged and tried again.
-    pub async fn run(&self) -> Result<(), ControlError> {
+    /// Reports and builds guests until the controller refuses this host's credential (that
+    /// error is returned); an unreachable controller is logged and tried again.
+    pub async fn run(&self, driver: Driver) -> Result<(), ControlError> {
+        tokio::select! {
+            ended = self.report(driver.name()) => ended,
+            ended = self.build_guests(driver) => ended,
+        }
+    }
+
+    /// Carries out the work on this host's servers after each change on the controller.
+    async fn build_guests(&self, driver: Driver) -> Result<(), ControlError> {
+        let remote = Arc::new(RemoteController::new(
+            self.client.clone(),
+            &self.host,
+            self.work_dir.join("downloads"),
+        ));
+        let paths = AgentPaths {
+            // A joined host plugs in no volumes (they are kept on the controller's host).
+            volume_files: None,
+            snapshots_dir: self.work_dir.join("snapshots"),
+            shutdown_timeout: Duration::from_secs(self.compute.shutdown_timeout_seconds),
+        };
+        let agent = ComputeAgent::new(remote.clone(), driver, paths);
+        let done = agent.done();
+        let wait = Duration::from_secs(self.compute.sync_seconds.clamp(1, 30));
+        let mut seen = 0;
+        loop {
+            match agent.pass().await {
+                Err(Error::Control(error)) if error.is_credential_refused() => return Err(error),
+                Err(error) => tracing::warn!(%error, "compute pass failed; retrying"),
+                Ok(()) => {}
+            }
+            tokio::select! {
+                changed = remote.wait_for_change(seen, wait) => match changed {
+                    Ok(generation) => seen = generation,
+                    Err(error) if error.is_credential_refused() => return Err(error),
+                    // The report loop says when the controller cannot be reached.
+                    Err(_) => tokio::time::sleep(wait).await,
+                },
+                _ = done.notified() => {}
+            }
+        }
+    }
+
+    /// Reports this host alive with what it measured, every `report_interval`.
+    async fn report(&self, driver: &str) -> Result<(), ControlError> {
         let interval = Duration::from_secs(self.compute.report_interval.max(1));
         let mut reachable = true;
         loop {
             let measured = measure_report(
                 &self.compute,
                 self.instances_dir.clone(),
-                &self.driver,
+                driver,
                 &self.local_ip,
+                false,
             )
             .await;
             let report = match measured {

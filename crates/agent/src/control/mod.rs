@@ -2,12 +2,17 @@
 //! a small authenticated HTTP API under [`PREFIX`] on the controller's listener. A host
 //! trades a single-use join token for a credential of its own ([`api`]'s `join`), then its
 //! agent reports the host alive with its capacity every `report_interval` ([`joined`], over
-//! [`client`]). The agent presents its credential on every call and may only speak for its
-//! own host; it never sees the database.
+//! [`client`]) and builds the guests placed on it: it waits for changes (a long poll),
+//! reads its servers, fetches their images and config drives and writes each task's
+//! outcome ([`work`] on the controller, [`remote`] on the host). The agent presents its
+//! credential on every call and may only speak for its own host and its own servers; it
+//! never sees the database.
 
 pub mod api;
 pub mod client;
 pub mod joined;
+pub mod remote;
+mod work;
 
 use serde::{Deserialize, Serialize};
 
@@ -27,4 +32,40 @@ pub struct JoinRequest {
 pub struct JoinReply {
     pub host: String,
     pub credential: String,
+}
+
+/// `GET .../changes?after=N&wait=S`: the controller's count of changes, answered once it is
+/// not `after` any more (or after `wait` seconds).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Changes {
+    pub generation: u64,
+}
+
+/// `PUT .../servers/{id}`'s answer: whether the outcome was written (`false`: the server
+/// changed since it was read; the agent reads it again).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Written {
+    pub written: bool,
+}
+
+/// `GET .../servers/{id}/latest-action`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LatestAction {
+    pub request_id: Option<String>,
+}
+
+/// `POST .../servers/{id}/events`: an event of an instance action and its outcome.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionEvent {
+    pub request_id: String,
+    pub event: String,
+    pub started: i64,
+    pub ok: bool,
+}
+
+/// `GET .../servers/{id}/config-drive`: each file's path and its content in base64.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConfigDrive {
+    pub files: std::collections::BTreeMap<String, String>,
 }

@@ -448,6 +448,8 @@ impl Computes {
                     .as_ref()
                     .and_then(|g| g.rules.get("max_server_per_host"))
                     .map(|m| *m as u64),
+                needs_ports: !plan.networks.is_empty(),
+                needs_volumes: !plan.volumes.is_empty(),
             };
             let host = scheduler::pick(&candidates, &usage, &request, self.config.liveness(now));
             let zone = host

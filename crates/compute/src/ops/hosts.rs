@@ -11,7 +11,7 @@ use super::resource_input::QuotaUpdate;
 use crate::config::QUOTA_RESOURCES;
 use crate::error::{Error, Result};
 use crate::microversion::Version;
-use crate::model::Host;
+use crate::model::{Host, Server};
 use crate::policy::Caller;
 use crate::service::Computes;
 use crate::store::{self, ServerFilter};
@@ -25,7 +25,38 @@ pub enum ServiceId {
     Number(usize),
 }
 
+/// What a server's host plugs into its guests.
+#[derive(Debug, Clone, Copy)]
+pub enum Plug {
+    Ports,
+    Volumes,
+}
+
 impl Computes {
+    /// Refuses to give a server ports or volumes its host cannot plug in (a joined host
+    /// without a network agent, or without the volume files).
+    pub(crate) async fn require_plugs(&self, server: &Server, plug: Plug) -> Result<()> {
+        let Some(name) = server.host.as_deref() else {
+            return Ok(());
+        };
+        let Some(host) = store::host(&self.pool, name).await? else {
+            return Ok(());
+        };
+        let (plugs, what) = match plug {
+            Plug::Ports => (host.plugs_ports, "network interfaces"),
+            Plug::Volumes => (host.plugs_volumes, "volumes"),
+        };
+        if plugs {
+            Ok(())
+        } else {
+            Err(Error::Conflict(format!(
+                "Instance {}'s host {name} plugs in no {what}: boot the server on a host that \
+                 does, or move it there.",
+                server.id
+            )))
+        }
+    }
+
     pub async fn services(&self, caller: &Caller, version: Version) -> Result<Vec<Value>> {
         caller.require_admin("os-services:list")?;
         let live = self.config.liveness(now_micros());

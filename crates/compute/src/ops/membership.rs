@@ -29,6 +29,17 @@ pub struct HostReport {
     pub hypervisor_type: String,
     pub hypervisor_version: u64,
     pub host_ip: String,
+    /// Its network agent runs and makes guests' taps (a joined host without one builds
+    /// only servers without ports).
+    #[serde(default)]
+    pub plugs_ports: bool,
+}
+
+/// Where a host's agent runs: in a controller (which keeps the volume files), or joined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostKind {
+    Controller,
+    Joined,
 }
 
 /// A join token as printed once: `<id>.<secret>`.
@@ -195,7 +206,7 @@ fn digest(secret: &str) -> String {
 
 impl HostReport {
     /// The host's record as the scheduler and `os-hypervisors` see it.
-    pub fn into_host(self, name: &str, runs_guests: bool) -> Result<Host> {
+    pub fn into_host(self, name: &str, kind: HostKind) -> Result<Host> {
         let ratios = [self.cpu_ratio, self.ram_ratio, self.disk_ratio];
         if ratios
             .iter()
@@ -229,7 +240,8 @@ impl HostReport {
             hypervisor_type: self.hypervisor_type,
             hypervisor_version: self.hypervisor_version,
             host_ip: self.host_ip,
-            runs_guests,
+            plugs_ports: self.plugs_ports,
+            plugs_volumes: kind == HostKind::Controller,
             aggregate_zone: None,
             updated_at: 0,
         })

@@ -314,6 +314,8 @@ impl Computes {
             &[VmState::Active, VmState::Paused, VmState::Stopped],
             None,
         )?;
+        self.require_plugs(&server, super::hosts::Plug::Ports)
+            .await?;
         if let NetworkRequest::Port(p) = &request {
             let port = self
                 .networks

@@ -59,6 +59,8 @@ impl Computes {
         let mut server = current.doc;
         self.check_lock(caller, &server)?;
         states::check(&server, "attach_volume", &ATTACHABLE, None)?;
+        self.require_plugs(&server, super::hosts::Plug::Volumes)
+            .await?;
         if server
             .volumes
             .iter()

@@ -100,13 +100,22 @@ impl Images {
 
     /// Fills a queued image from a local file, copying it in, and activates it.
     pub async fn upload_from_file(&self, id: &str, source: &Path) -> Result<Image> {
-        let image = self.get(id).await?;
-        require_formats(&image)?;
-        let image = self.begin(image, &[Status::Queued], Status::Saving).await?;
         let file = tokio::fs::File::open(source)
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
         let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
+        self.upload_from_stream(id, stream).await
+    }
+
+    /// Fills a queued image with a stream's data (a snapshot a joined host sends).
+    pub async fn upload_from_stream<S, E>(&self, id: &str, stream: S) -> Result<Image>
+    where
+        S: futures_util::Stream<Item = std::result::Result<bytes::Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let image = self.get(id).await?;
+        require_formats(&image)?;
+        let image = self.begin(image, &[Status::Queued], Status::Saving).await?;
         let written = self.receive(&image, stream, None).await?;
         self.activate(image, written, None).await
     }

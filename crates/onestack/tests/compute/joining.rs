@@ -1,12 +1,14 @@
 //! Hosts joining the cloud over the agent protocol: a join token is single-use and
 //! expires; a joined host reports its capacity and shows in `os-services` and
-//! `os-hypervisors`, speaks only for itself, gets no servers while its agent builds none,
-//! turns `down` when it stops reporting, and is refused once its service is deleted.
+//! `os-hypervisors`, speaks only for itself, builds the servers without ports placed on it
+//! (and reaches only those), turns `down` when it stops reporting, and is refused once its
+//! service is deleted.
 
 use std::time::Duration;
 
 use onestack_agent::control::client::{ControlClient, ControlError};
 use onestack_agent::control::joined::JoinedHost;
+use onestack_virt::Driver;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -67,7 +69,7 @@ fn joined_host(cloud: &Cloud, credential: &str) -> JoinedHost {
         host: HOST.into(),
         compute,
         instances_dir: cloud.data_dir.join("host-2"),
-        driver: "fake".into(),
+        work_dir: cloud.data_dir.join("host-2"),
         local_ip: "192.0.2.2".into(),
     }
 }
@@ -97,7 +99,7 @@ async fn a_joined_host_reports_speaks_for_itself_and_leaves_when_deleted() {
 
     // The joined host reports, and shows as a compute service and a hypervisor.
     let agent = joined_host(&cloud, &joined.credential);
-    let running = tokio::spawn(async move { agent.run().await });
+    let running = tokio::spawn(async move { agent.run(Driver::fake()).await });
     let up = wait_state(admin, HOST, "up", Duration::from_secs(10)).await;
     assert_eq!(up["status"], "enabled");
     let hypervisors = admin.get("/os-hypervisors/detail").await;
@@ -111,10 +113,10 @@ async fn a_joined_host_reports_speaks_for_itself_and_leaves_when_deleted() {
     assert_eq!(h2["host_ip"], "192.0.2.2", "{h2}");
 
     // A host speaks only for itself; a made-up credential for nobody.
+    let http = reqwest::Client::new();
     let report = json!({"zone": "nova", "vcpus": 1, "memory_mb": 1, "disk_gb": 1,
         "cpu_ratio": 1.0, "ram_ratio": 1.0, "disk_ratio": 1.0, "reserved_memory_mb": 0,
         "hypervisor_type": "fake", "hypervisor_version": 1, "host_ip": ""});
-    let http = reqwest::Client::new();
     for (credential, host, status) in [
         (
             joined.credential.as_str(),
@@ -139,7 +141,9 @@ async fn a_joined_host_reports_speaks_for_itself_and_leaves_when_deleted() {
         "the controller's host is as it was"
     );
 
-    // Its agent builds no guests yet: with the controller's host disabled, nothing fits.
+    // With the controller's host disabled, a server without ports goes to the joined host,
+    // whose agent builds it over the protocol; one with ports fits nowhere (the joined
+    // host has no network agent to plug them).
     let image = e.alice.image("cirros", json!({})).await;
     let placed = e
         .alice
@@ -159,9 +163,18 @@ async fn a_joined_host_reports_speaks_for_itself_and_leaves_when_deleted() {
         .put(&path, json!({"status": "disabled"}))
         .await;
     assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.body);
+    let faraway = e
+        .alice
+        .boot_active("faraway", &image, json!({"networks": "none"}))
+        .await;
+    assert_eq!(admin.server(&faraway).await["OS-EXT-SRV-ATTR:host"], HOST);
+    let stopped = e.alice.action(&faraway, json!({"os-stop": null})).await;
+    assert_eq!(stopped.status, StatusCode::ACCEPTED, "{}", stopped.body);
+    e.alice.wait_status(&faraway, "SHUTOFF").await;
+    let network = e.alice.network("wired", "10.79.0.0/24").await;
     let server = e
         .alice
-        .boot("nowhere", &image, json!({"networks": "none"}))
+        .boot("nowhere", &image, json!({"networks": [{"uuid": network}]}))
         .await;
     let failed = e.alice.wait_status(&server, "ERROR").await;
     assert!(
@@ -170,6 +183,97 @@ async fn a_joined_host_reports_speaks_for_itself_and_leaves_when_deleted() {
             .is_some_and(|m| m.contains("No valid host")),
         "{failed}"
     );
+    let attached = e
+        .alice
+        .post(
+            &format!("/servers/{faraway}/os-interface"),
+            json!({"interfaceAttachment": {"net_id": network}}),
+        )
+        .await;
+    assert_eq!(attached.status, StatusCode::CONFLICT, "{}", attached.body);
+
+    // A host reaches only its own servers and the images they use, and writes back only
+    // what a host decides.
+    let host_api = |path: &str| format!("{}/agent/v1/hosts/{HOST}/{path}", cloud.url);
+    let as_host = |request: reqwest::RequestBuilder| request.bearer_auth(&joined.credential);
+    for (path, status) in [
+        (format!("servers/{placed}"), StatusCode::NOT_FOUND),
+        (format!("servers/{faraway}"), StatusCode::OK),
+        (
+            format!("servers/{placed}/config-drive"),
+            StatusCode::NOT_FOUND,
+        ),
+        (format!("images/{image}"), StatusCode::OK),
+        (
+            format!("images/{}", onestack_db::ids::uuid()),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let answer = as_host(http.get(host_api(&path))).send().await.unwrap();
+        assert_eq!(answer.status(), status, "GET {path}");
+    }
+    let other_image = e.bob.image("bobs", json!({})).await;
+    let answer = as_host(http.get(host_api(&format!("images/{other_image}/file"))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.status(),
+        StatusCode::NOT_FOUND,
+        "an image no server of its uses"
+    );
+    let answer = as_host(http.put(host_api(&format!("images/{image}/file"))))
+        .body(vec![0u8; 16])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.status(),
+        StatusCode::NOT_FOUND,
+        "no snapshot is being taken"
+    );
+    let record: Value = as_host(http.get(host_api(&format!("servers/{faraway}"))))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut forged = record.clone();
+    forged["server"]["task_state"] = json!("deleting");
+    let answer = as_host(http.put(host_api(&format!("servers/{faraway}"))))
+        .json(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.status(),
+        StatusCode::BAD_REQUEST,
+        "a host starts no task"
+    );
+    let mut renamed = record.clone();
+    renamed["server"]["name"] = json!("taken");
+    renamed["server"]["project_id"] = json!("someone-else");
+    let answer = as_host(http.put(host_api(&format!("servers/{faraway}"))))
+        .json(&renamed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let kept = e.alice.server(&faraway).await;
+    assert_eq!(kept["name"], "faraway", "{kept}");
+    let purged = as_host(http.delete(host_api(&format!("servers/{faraway}"))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        purged.status(),
+        StatusCode::CONFLICT,
+        "only a deleted server is purged"
+    );
+    let deleted = e.alice.delete(&format!("/servers/{faraway}")).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+    e.alice.wait_gone(&faraway).await;
 
     // Silent, it turns down within service_down_time.
     running.abort();
@@ -202,7 +306,7 @@ async fn a_joined_host_reports_speaks_for_itself_and_leaves_when_deleted() {
     // Its agent is refused from then on, and stops saying why.
     let ended = tokio::time::timeout(
         Duration::from_secs(10),
-        joined_host(&cloud, &joined.credential).run(),
+        joined_host(&cloud, &joined.credential).run(Driver::fake()),
     )
     .await
     .expect("the agent stops once refused");

@@ -14,7 +14,7 @@ mod l3;
 mod volumes;
 
 /// Builds (or reuses) the test guest and returns its directory.
-fn test_guest() -> PathBuf {
+pub(crate) fn test_guest() -> PathBuf {
     let out = workspace().join("target/test-guest");
     let status = Command::new(workspace().join("scripts/build-test-guest.sh"))
         .arg(&out)
@@ -26,7 +26,10 @@ fn test_guest() -> PathBuf {
 
 /// What every walkthrough makes first: the test guest's disk as image `guest`, and the
 /// flavor `e2e.tiny` it boots on (returned as the CLI showed it).
-fn guest_image_and_tiny_flavor(admin: &HashMap<String, String>, guest: &Path) -> serde_json::Value {
+pub(crate) fn guest_image_and_tiny_flavor(
+    admin: &HashMap<String, String>,
+    guest: &Path,
+) -> serde_json::Value {
     let disk = guest.join("disk.img");
     ok(
         admin,
@@ -51,7 +54,7 @@ fn guest_image_and_tiny_flavor(admin: &HashMap<String, String>, guest: &Path) ->
 }
 
 /// Waits up to `secs` for `check` to hold, saying what it waited for on failure.
-fn within(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+pub(crate) fn within(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !check() {
         assert!(
@@ -74,7 +77,7 @@ fn console(env: &HashMap<String, String>, server: &str) -> String {
 }
 
 /// Runs a server action and waits for the status it leads to.
-fn act(env: &HashMap<String, String>, args: &[&str], server: &str, expect: &str) {
+pub(crate) fn act(env: &HashMap<String, String>, args: &[&str], server: &str, expect: &str) {
     let started = Instant::now();
     ok(env, &[args, &[server]].concat());
     within(

@@ -12,10 +12,34 @@ use serde_json::Value;
 
 use super::{Server, free_port, ok, ok_json};
 
+mod guests;
+
 const HOST: &str = "host-2";
 
-/// `onestack join URL [--token T] --name host-2` with its own data directory.
+/// `onestack join URL [--token T] --name host-2` with its own data directory, and the fake
+/// hypervisor driver.
 fn join(url: &str, token: Option<&str>, data_dir: &Path) -> Child {
+    join_with(url, token, data_dir, "fake")
+}
+
+/// A new join token from the controller with data directory `controller_dir`.
+fn join_token(controller_dir: &Path) -> String {
+    let issued = Command::new(env!("CARGO_BIN_EXE_onestack"))
+        .args(["join-token", "--data-dir"])
+        .arg(controller_dir)
+        .env_remove("ONESTACK_CONFIG")
+        .output()
+        .unwrap();
+    assert!(issued.status.success(), "{issued:?}");
+    assert!(
+        String::from_utf8_lossy(&issued.stderr).contains("onestack join"),
+        "it says what to run on the new host: {issued:?}"
+    );
+    String::from_utf8_lossy(&issued.stdout).trim().to_owned()
+}
+
+/// [`join`] with hypervisor driver `driver`.
+fn join_with(url: &str, token: Option<&str>, data_dir: &Path, driver: &str) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_onestack"));
     command
         .args(["join", url, "--name", HOST, "--data-dir"])
@@ -24,7 +48,7 @@ fn join(url: &str, token: Option<&str>, data_dir: &Path) -> Child {
         command.args(["--token", token]);
     }
     command
-        .env("ONESTACK_COMPUTE__DRIVER", "fake")
+        .env("ONESTACK_COMPUTE__DRIVER", driver)
         .env("ONESTACK_COMPUTE__REPORT_INTERVAL", "1")
         .env_remove("ONESTACK_CONFIG")
         .stdout(Stdio::piped())
@@ -74,18 +98,7 @@ fn join_walkthrough_with_the_openstack_cli() {
     let admin = server.admin_env();
     let url = format!("http://127.0.0.1:{}", server.port);
 
-    let issued = Command::new(env!("CARGO_BIN_EXE_onestack"))
-        .args(["join-token", "--data-dir"])
-        .arg(&controller_dir)
-        .env_remove("ONESTACK_CONFIG")
-        .output()
-        .unwrap();
-    assert!(issued.status.success(), "{issued:?}");
-    let token = String::from_utf8_lossy(&issued.stdout).trim().to_owned();
-    assert!(
-        String::from_utf8_lossy(&issued.stderr).contains("onestack join"),
-        "it says what to run on the new host: {issued:?}"
-    );
+    let token = join_token(&controller_dir);
 
     // Joined, the host is a compute service and a hypervisor with what it measured.
     let mut agent = join(&url, Some(&token), &host_dir);

@@ -1,0 +1,329 @@
+//! The controller's side of a joined host's compute work: the servers placed on it, the
+//! outcome of each task, the images its guests boot from and their config drives. A host
+//! reaches only its own servers (another host's are not found) and only the images they
+//! use; what it writes back is limited to what a host decides
+//! (`onestack_compute::ops::lifecycle::host_outcome`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::routing::{get, post, put};
+use base64::Engine as _;
+use http::{StatusCode, header};
+use onestack_api::ApiError;
+use onestack_api::body::JsonBody;
+use onestack_compute::Computes;
+use onestack_compute::model::Server;
+use onestack_compute::states::TaskState;
+use serde::Deserialize;
+
+use super::api::{HostCredential, wire_error};
+use super::{ActionEvent, Changes, ConfigDrive, LatestAction, Written};
+use crate::compute::controller::{Controller, ImageFacts, InProcess, ServerRecord};
+
+/// The longest a host's wait for changes is held open.
+const MAX_WAIT: Duration = Duration::from_secs(30);
+
+pub(super) fn routes() -> axum::Router<Arc<Computes>> {
+    axum::Router::new()
+        .route("/v1/hosts/{host}/changes", get(changes))
+        .route("/v1/hosts/{host}/servers", get(servers))
+        .route(
+            "/v1/hosts/{host}/servers/{id}",
+            get(server).put(finish).delete(purge),
+        )
+        .route(
+            "/v1/hosts/{host}/servers/{id}/latest-action",
+            get(latest_action),
+        )
+        .route("/v1/hosts/{host}/servers/{id}/events", post(record_event))
+        .route(
+            "/v1/hosts/{host}/servers/{id}/config-drive",
+            get(config_drive),
+        )
+        .route("/v1/hosts/{host}/images/{id}", get(image).delete(discard))
+        .route("/v1/hosts/{host}/images/{id}/file", get(image_file))
+        .route(
+            "/v1/hosts/{host}/images/{id}/file",
+            put(upload_snapshot).layer(DefaultBodyLimit::disable()),
+        )
+}
+
+#[derive(Deserialize)]
+struct WaitQuery {
+    #[serde(default)]
+    after: u64,
+    #[serde(default)]
+    wait: u64,
+}
+
+/// Answers at once when there were changes since `after`, else when the next one comes or
+/// after `wait` seconds (at most [`MAX_WAIT`]).
+async fn changes(
+    State(computes): State<Arc<Computes>>,
+    caller: HostCredential,
+    Path(host): Path<String>,
+    Query(query): Query<WaitQuery>,
+) -> Result<Json<Changes>, ApiError> {
+    caller.speaks_for(&host)?;
+    let mut watch = computes.watch_changes();
+    let current = *watch.borrow_and_update();
+    if current == query.after {
+        let wait = Duration::from_secs(query.wait).min(MAX_WAIT);
+        let _ = tokio::time::timeout(wait, watch.changed()).await;
+    }
+    let generation = *watch.borrow();
+    Ok(Json(Changes { generation }))
+}
+
+async fn servers(
+    State(computes): State<Arc<Computes>>,
+    caller: HostCredential,
+    Path(host): Path<String>,
+) -> Result<Json<Vec<ServerRecord>>, ApiError> {
+    caller.speaks_for(&host)?;
+    let records = computes.servers_on_host(&host).await.map_err(wire_error)?;
+    Ok(Json(
+        records
+            .into_iter()
+            .map(|r| ServerRecord {
+                server: r.doc,
+                revision: r.revision,
+            })
+            .collect(),
+    ))
+}
+
+async fn server(
+    State(computes): State<Arc<Computes>>,
+    caller: HostCredential,
+    Path((host, id)): Path<(String, String)>,
+) -> Result<Json<ServerRecord>, ApiError> {
+    caller.speaks_for(&host)?;
+    let record = server_on(&computes, &host, &id).await?;
+    Ok(Json(ServerRecord {
+        server: record.0,
+        revision: record.1,
+    }))
+}
+
+async fn finish(
+    State(computes): State<Arc<Computes>>,
+    caller: HostCredential,
+    Path((host, id)): Path<(String, String)>,
+    JsonBody(outcome): JsonBody<ServerRecord>,
+) -> Result<Json<Written>, ApiError> {
+    caller.speaks_for(&host)?;
+    if outcome.server.id != id {
+        return Err(ApiError::bad_request("the body is another server's"));
+    }
+    let written = computes
+        .finish_from_host(&host, outcome.server, outcome.revision)
+        .await
+        .map_err(wire_error)?;
+    Ok(Json(Written { written }))
+}
+
+async fn purge(
+    State(computes): State<Arc<Computes>>,
+    caller: HostCredential,
+    Path((host, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    caller.speaks_for(&host)?;
+    computes
+        .purge_from_host(&host, &id)
+        .await
+        .map_err(wire_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn latest_action(
+    State(computes): State<Arc<Computes>>,
+    caller: HostCredential,
+    Path((host, id)): Path<(String, String)>,
+) -> Result<Json<LatestAction>, ApiError> {
+    caller.speaks_for(&host)?;
+    server_on(&computes, &host, &id).await?;
+    Ok(Json(LatestAction {
+        request_id: computes.latest_action(&id).await,
+    }))
+}
+
+async fn record_event(
+    State(computes): State<Arc<Computes>>,
+    caller: HostCredential,
+    Path((host, id)): Path<(String, String)>,
+    JsonBody(event): JsonBody<ActionEvent>,
+) -> Result<StatusCode, ApiError> {
+    caller.speaks_for(&host)?;
+    server_on(&computes, &host, &id).await?;
+    if !event.event.starts_with("compute_") || event.event.len() > 64 {
+        return Err(ApiError::bad_request("not an event of a compute task"));
+    }
+    computes
+        .record_event(
+            &host,
+            &id,
+            &event.request_id,
+            &event.event,
+            event.started,
+            event.ok,
+        )
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn config_drive(
+    State(computes): State<Arc<Computes>>,
+    caller: HostCredential,
+    Path((host, id)): Path<(String, String)>,
+) -> Result<Json<ConfigDrive>, ApiError> {
+    caller.speaks_for(&host)?;
+    let (server, _) = server_on(&computes, &host, &id).await?;
+    let files = InProcess(computes)
+        .config_drive(&server)
+        .await
+        .map_err(ApiError::internal)?;
+    let engine = base64::engine::general_purpose::STANDARD;
+    Ok(Json(ConfigDrive {
+        files: files
+            .into_iter()
+            .map(|(path, bytes)| (path, engine.encode(bytes)))
+            .collect(),
+    }))
+}
+
+async fn image(
+    State(computes): State<Arc<Computes>>,
+    caller: HostCredential,
+    Path((host, id)): Path<(String, String)>,
+) -> Result<Json<ImageFacts>, ApiError> {
+    caller.speaks_for(&host)?;
+    let facts = image_for(&computes, &host, &id).await?;
+    Ok(Json(facts))
+}
+
+/// The image's data, streamed.
+async fn image_file(
+    State(computes): State<Arc<Computes>>,
+    caller: HostCredential,
+    Path((host, id)): Path<(String, String)>,
+) -> Result<axum::response::Response, ApiError> {
+    caller.speaks_for(&host)?;
+    let facts = image_for(&computes, &host, &id).await?;
+    let path = InProcess(computes)
+        .image_file(&facts)
+        .await
+        .map_err(|e| ApiError::conflict(e.to_string()))?;
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(ApiError::internal)?;
+    let length = file.metadata().await.map_err(ApiError::internal)?.len();
+    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, 1 << 20));
+    axum::response::Response::builder()
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::CONTENT_LENGTH, length)
+        .body(body)
+        .map_err(ApiError::internal)
+}
+
+/// A snapshot's data: only for the image a snapshot of one of the host's servers fills.
+async fn upload_snapshot(
+    State(computes): State<Arc<Computes>>,
+    caller: HostCredential,
+    Path((host, id)): Path<(String, String)>,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    caller.speaks_for(&host)?;
+    snapshot_of(&computes, &host, &id, true).await?;
+    computes
+        .images
+        .upload_from_stream(&id, body.into_data_stream())
+        .await
+        .map_err(|e| ApiError::conflict(e.to_string()))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes a snapshot's image that never got its data.
+async fn discard(
+    State(computes): State<Arc<Computes>>,
+    caller: HostCredential,
+    Path((host, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    caller.speaks_for(&host)?;
+    snapshot_of(&computes, &host, &id, false).await?;
+    InProcess(computes).discard_image(&id).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// One of `host`'s servers and its revision; another host's or a missing one is not found.
+async fn server_on(computes: &Computes, host: &str, id: &str) -> Result<(Server, i64), ApiError> {
+    match computes
+        .server_on_host(host, id)
+        .await
+        .map_err(wire_error)?
+    {
+        Some(record) => Ok((record.doc, record.revision)),
+        None => Err(ApiError::not_found(format!(
+            "server {id} is not on host {host}"
+        ))),
+    }
+}
+
+/// An image a server on `host` boots, rebuilds or rescues from, or the kernel or ramdisk
+/// such an image names; any other image is not found.
+async fn image_for(computes: &Arc<Computes>, host: &str, id: &str) -> Result<ImageFacts, ApiError> {
+    let servers = computes.servers_on_host(host).await.map_err(wire_error)?;
+    let used: Vec<&str> = servers
+        .iter()
+        .flat_map(|r| {
+            [
+                Some(r.doc.image_id.as_str()),
+                r.doc.pending_image.as_deref(),
+            ]
+        })
+        .flatten()
+        .filter(|i| !i.is_empty())
+        .collect();
+    let images = InProcess(computes.clone());
+    let refused = |e: crate::compute::Error| ApiError::conflict(e.to_string());
+    if used.contains(&id) {
+        return images.image(id).await.map_err(refused);
+    }
+    for booted in &used {
+        let Ok(facts) = images.image(booted).await else {
+            continue;
+        };
+        if facts.kernel_id.as_deref() == Some(id) || facts.ramdisk_id.as_deref() == Some(id) {
+            return images.image(id).await.map_err(refused);
+        }
+    }
+    Err(ApiError::not_found(format!(
+        "image {id} is used by no server on host {host}"
+    )))
+}
+
+/// Checks that `id` is the image a server on `host` snapshots into (`snapshotting`: the
+/// snapshot is being taken now, not merely pending behind a delete).
+async fn snapshot_of(
+    computes: &Computes,
+    host: &str,
+    id: &str,
+    snapshotting: bool,
+) -> Result<(), ApiError> {
+    let servers = computes.servers_on_host(host).await.map_err(wire_error)?;
+    let found = servers.iter().any(|r| {
+        r.doc.pending_image.as_deref() == Some(id)
+            && (!snapshotting || r.doc.task_state == Some(TaskState::ImageSnapshot))
+    });
+    if found {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(format!(
+            "image {id} is no snapshot of a server on host {host}"
+        )))
+    }
+}
