@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Many-hosts benchmark: a controller (fake driver, on a scratch data directory) and ROUNDS
 # hosts joining it one after another with `onestack join`; the time from starting `onestack
-# join` until the controller lists the host `up` (bench/hosts.py). Joined hosts do not run
-# guests yet, so "up" stands in for "schedulable" until they do.
+# join` until the controller lists the host `up` (from then on it is schedulable), and until
+# a server (no ports) placed on it is ACTIVE, built by the joined agent over the agent
+# protocol (bench/hosts.py).
 # usage: bench/hosts.sh    (ROUNDS=10, ONESTACK_PORT=5401)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
