@@ -226,9 +226,11 @@ impl Computes {
         if server.task_state == Some(TaskState::Deleting) && !force {
             return Ok(());
         }
-        if server.host.is_none() {
+        if server.host.is_none() || self.host_is_down(server.host.as_deref()).await? {
             self.record_action(caller, id, "delete").await;
-            // Never placed: nothing runs anywhere.
+            // Never placed, or on a host that is down (Nova's local delete): nothing there
+            // will carry the delete out. A down host's agent removes the guest when it is
+            // back (a guest without a server is removed by its first pass).
             self.release_ports(&server.nics).await;
             self.release_volumes(&server).await;
             self.remove_from_group(&server).await?;
@@ -258,6 +260,18 @@ impl Computes {
         Err(Error::Conflict(format!(
             "Instance {id} is changing too often to delete; retry."
         )))
+    }
+
+    /// Whether the server's host is down (or gone): it has not reported within
+    /// `service_down_time`, or an admin forced it down.
+    async fn host_is_down(&self, host: Option<&str>) -> Result<bool> {
+        let Some(host) = host else {
+            return Ok(false);
+        };
+        let liveness = self.config.liveness(now_micros());
+        Ok(store::host(&self.pool, host)
+            .await?
+            .is_none_or(|h| !liveness.is_up(&h)))
     }
 
     pub(crate) async fn remove_from_group(&self, server: &Server) -> Result<()> {

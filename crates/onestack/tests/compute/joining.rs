@@ -275,9 +275,24 @@ async fn a_joined_host_reports_speaks_for_itself_and_leaves_when_deleted() {
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
     e.alice.wait_gone(&faraway).await;
 
-    // Silent, it turns down within service_down_time.
+    // Silent, it turns down within service_down_time; its server keeps its last state,
+    // and deleting it needs no host (Nova's local delete).
+    let stranded = e
+        .alice
+        .boot_active("stranded", &image, json!({"networks": "none"}))
+        .await;
     running.abort();
     wait_state(admin, HOST, "down", Duration::from_secs(6)).await;
+    assert_eq!(e.alice.server(&stranded).await["status"], "ACTIVE");
+    let deleted = e.alice.delete(&format!("/servers/{stranded}")).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+    let gone = e.alice.get(&format!("/servers/{stranded}")).await;
+    assert_eq!(
+        gone.status,
+        StatusCode::NOT_FOUND,
+        "gone at once: {}",
+        gone.body
+    );
 
     // Deleting its service: only admins; a host with servers on it is refused.
     let h2_path = format!("/os-services/{}", up["id"].as_str().unwrap());

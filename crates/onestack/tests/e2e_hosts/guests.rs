@@ -1,6 +1,7 @@
 //! A real QEMU guest on a joined host: the controller places it there, the joined agent
 //! fetches its image and config drive over the agent protocol, boots it, carries out its
-//! actions and snapshot, keeps it running while the agent is away, and tears it down.
+//! actions and snapshot, keeps it running while the agent is away, and removes it when it
+//! is back after the server was deleted in its absence.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -204,10 +205,12 @@ fn a_real_guest_runs_on_a_joined_host() {
         ok_json(&admin, &["server", "show", "faraway"])["status"],
         "ACTIVE"
     );
+    // Deleted while its host is down, the server goes at once (Nova's local delete); the
+    // agent, back, removes the guest nobody wants any more.
+    ok(&admin, &["server", "delete", "--wait", "faraway"]);
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
     let agent = JoinedAgent::start(&url, None, &host_dir);
     wait_state(&admin, "up", Duration::from_secs(10));
-
-    ok(&admin, &["server", "delete", "--wait", "faraway"]);
     within(30, "the guest's QEMU to end", || {
         !Path::new(&format!("/proc/{pid}")).exists()
     });
