@@ -1,7 +1,8 @@
 """Many hosts: how long from `onestack join URL --token T` (the process started) until the
 controller lists the host `up` in `GET /os-services` (it is schedulable from then on), and
 until a server placed on it (no ports, the fake driver) is ACTIVE, built by the joined
-agent over the agent protocol; over ROUNDS joins of new hosts (each with its own data
+agent over the agent protocol, and how long its console output takes (asked of the joined
+host through its long poll); over ROUNDS joins of new hosts (each with its own data
 directory and name), polled every 20 ms. Prints JSON.
 
 Run by bench/hosts.sh with the controller's admin-openrc in the environment."""
@@ -83,8 +84,14 @@ def one_join(token, i, image, flavor):
         server = boot_on(token, name, image, flavor)
         built = wait_for(f"a server ACTIVE on {name}", lambda: server_active(token, server),
                          started, agent)
+        asked = time.perf_counter()
+        status, reply = osapi.request(token, "POST", f"/compute/v2.1/servers/{server}/action",
+                                      {"os-getConsoleOutput": {}})
+        if status != 200 or "output" not in reply:
+            raise SystemExit(f"console of the server on {name}: {status} {reply}")
+        console = (time.perf_counter() - asked) * 1000
         osapi.request(token, "DELETE", f"/compute/v2.1/servers/{server}")
-        return up, built
+        return up, built, console
     finally:
         agent.terminate()
         agent.wait()
@@ -99,8 +106,9 @@ def main():
         return {"median": round(statistics.median(times), 1), "min": round(min(times), 1),
                 "max": round(max(times), 1), "all": [round(t, 1) for t in times]}
     print(json.dumps({"rounds": ROUNDS,
-                      "join_to_up_ms": summary([up for up, _ in rounds]),
-                      "join_to_first_server_active_ms": summary([b for _, b in rounds])},
+                      "join_to_up_ms": summary([r[0] for r in rounds]),
+                      "join_to_first_server_active_ms": summary([r[1] for r in rounds]),
+                      "console_output_from_the_joined_host_ms": summary([r[2] for r in rounds])},
                      indent=1))
 
 

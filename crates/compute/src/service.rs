@@ -29,6 +29,8 @@ pub struct Computes {
     /// Counts changes, for joined hosts waiting on the agent protocol (each watcher sees
     /// every change; the count is this process's, so a new process starts again at 0).
     generation: watch::Sender<u64>,
+    /// Console logs asked of joined hosts.
+    pub(crate) consoles: crate::ops::consoles::ConsoleRequests,
 }
 
 impl Computes {
@@ -49,6 +51,7 @@ impl Computes {
             volumes,
             changed: Arc::new(Notify::new()),
             generation: watch::Sender::new(0),
+            consoles: Default::default(),
         }
     }
 
@@ -64,6 +67,11 @@ impl Computes {
 
     pub(crate) fn changed(&self) {
         self.changed.notify_one();
+        self.wake_hosts();
+    }
+
+    /// Answers the joined hosts' long polls (a change, or a console log asked of one).
+    pub(crate) fn wake_hosts(&self) {
         self.generation.send_modify(|g| *g = g.wrapping_add(1));
     }
 

@@ -90,6 +90,10 @@ impl<C: Controller> ComputeAgent<C> {
         }
     }
 
+    pub fn driver(&self) -> Arc<Driver> {
+        self.driver.clone()
+    }
+
     pub fn done(&self) -> Arc<Notify> {
         self.done.clone()
     }

@@ -63,7 +63,12 @@ impl JoinedHost {
             }
             tokio::select! {
                 changed = remote.wait_for_change(seen, wait) => match changed {
-                    Ok(generation) => seen = generation,
+                    Ok(changes) => {
+                        seen = changes.generation;
+                        for server_id in changes.consoles {
+                            tokio::spawn(send_console(remote.clone(), agent.driver(), server_id));
+                        }
+                    }
                     Err(error) if error.is_credential_refused() => return Err(error),
                     // The report loop says when the controller cannot be reached.
                     Err(_) => tokio::time::sleep(wait).await,
@@ -110,5 +115,16 @@ impl JoinedHost {
             }
             tokio::time::sleep(interval).await;
         }
+    }
+}
+
+/// Sends the end of a guest's serial log to the controller, which asked for it.
+async fn send_console(remote: Arc<RemoteController>, driver: Arc<Driver>, server_id: String) {
+    let log = driver
+        .console_output(&server_id, None)
+        .await
+        .unwrap_or_default();
+    if let Err(error) = remote.send_console(&server_id, log).await {
+        tracing::warn!(%error, server = %server_id, "cannot send the console log");
     }
 }

@@ -35,10 +35,13 @@ pub struct JoinReply {
 }
 
 /// `GET .../changes?after=N&wait=S`: the controller's count of changes, answered once it is
-/// not `after` any more (or after `wait` seconds).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+/// not `after` any more (or after `wait` seconds), and the servers whose console log is
+/// asked for (the host sends each with `PUT .../servers/{id}/console`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Changes {
     pub generation: u64,
+    #[serde(default)]
+    pub consoles: Vec<String>,
 }
 
 /// `PUT .../servers/{id}`'s answer: whether the outcome was written (`false`: the server

@@ -42,8 +42,13 @@ impl RemoteController {
         format!("/v1/hosts/{}/{rest}", self.host)
     }
 
-    /// The controller's count of changes once it is not `after` any more, or after `wait`.
-    pub async fn wait_for_change(&self, after: u64, wait: Duration) -> Result<u64, ControlError> {
+    /// The controller's count of changes once it is not `after` any more, or after `wait`,
+    /// with the console logs asked for.
+    pub async fn wait_for_change(
+        &self,
+        after: u64,
+        wait: Duration,
+    ) -> Result<Changes, ControlError> {
         let request = self
             .client
             .request(
@@ -51,8 +56,19 @@ impl RemoteController {
                 &self.path(&format!("changes?after={after}&wait={}", wait.as_secs())),
             )
             .timeout(wait + Duration::from_secs(10));
-        let changes: Changes = self.client.send(request).await?.json_body().await?;
-        Ok(changes.generation)
+        self.client.send(request).await?.json_body().await
+    }
+
+    /// Sends the end of a guest's serial log, asked for through [`Self::wait_for_change`].
+    pub async fn send_console(&self, server_id: &str, log: String) -> Result<(), ControlError> {
+        let request = self
+            .client
+            .request(
+                Method::PUT,
+                &self.path(&format!("servers/{server_id}/console")),
+            )
+            .body(log);
+        self.client.send(request).await.map(drop)
     }
 
     async fn get<T: serde::de::DeserializeOwned>(&self, rest: &str) -> Result<T> {

@@ -44,6 +44,7 @@ pub(super) fn routes() -> axum::Router<Arc<Computes>> {
             "/v1/hosts/{host}/servers/{id}/config-drive",
             get(config_drive),
         )
+        .route("/v1/hosts/{host}/servers/{id}/console", put(console))
         .route("/v1/hosts/{host}/images/{id}", get(image).delete(discard))
         .route("/v1/hosts/{host}/images/{id}/file", get(image_file))
         .route(
@@ -76,7 +77,10 @@ async fn changes(
         let _ = tokio::time::timeout(wait, watch.changed()).await;
     }
     let generation = *watch.borrow();
-    Ok(Json(Changes { generation }))
+    Ok(Json(Changes {
+        generation,
+        consoles: computes.console_requests(&host),
+    }))
 }
 
 async fn servers(
@@ -194,6 +198,19 @@ async fn config_drive(
             .map(|(path, bytes)| (path, engine.encode(bytes)))
             .collect(),
     }))
+}
+
+/// The end of a guest's serial log, asked for through [`changes`].
+async fn console(
+    State(computes): State<Arc<Computes>>,
+    caller: HostCredential,
+    Path((host, id)): Path<(String, String)>,
+    log: String,
+) -> Result<StatusCode, ApiError> {
+    caller.speaks_for(&host)?;
+    server_on(&computes, &host, &id).await?;
+    computes.console_answered(&host, &id, &log);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn image(

@@ -257,7 +257,7 @@ impl Computes {
                         "Instance {id} has not finished building yet."
                     )));
                 }
-                let output = self.console_output(&server.id, lines).await;
+                let output = self.console_output(&server, lines).await?;
                 return Ok(Outcome::Body(json!({"output": output})));
             }
             ServerAction::AddSecurityGroup { name: group } => {
@@ -623,39 +623,6 @@ impl Computes {
             server.security_groups.retain(|g| g != &group.name);
         }
         Ok(())
-    }
-
-    /// The last `lines` lines of the guest's serial console log.
-    pub async fn console_output(&self, server_id: &str, lines: Option<usize>) -> String {
-        use tokio::io::{AsyncReadExt, AsyncSeekExt};
-        // Like Nova, only the end of the log: a chatty guest's log grows without bound.
-        const MAX_CONSOLE_BYTES: u64 = 100 * 1024;
-        let path = self.instances_dir.join(server_id).join("console.log");
-        let Ok(mut file) = tokio::fs::File::open(&path).await else {
-            return String::new();
-        };
-        let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
-        if file
-            .seek(std::io::SeekFrom::Start(
-                size.saturating_sub(MAX_CONSOLE_BYTES),
-            ))
-            .await
-            .is_err()
-        {
-            return String::new();
-        }
-        let mut bytes = Vec::new();
-        if file.read_to_end(&mut bytes).await.is_err() {
-            return String::new();
-        }
-        let text = String::from_utf8_lossy(&bytes);
-        match lines {
-            Some(n) => {
-                let all: Vec<&str> = text.lines().collect();
-                all[all.len().saturating_sub(n)..].join("\n")
-            }
-            None => text.into_owned(),
-        }
     }
 
     pub fn metadata_limit_check(

@@ -6,6 +6,7 @@ pub mod actions;
 pub mod aggregates;
 pub mod attached_volumes;
 pub mod boot_volumes;
+pub mod consoles;
 pub mod create;
 pub mod flavors;
 pub mod groups;

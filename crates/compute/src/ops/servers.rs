@@ -264,7 +264,7 @@ impl Computes {
 
     /// Whether the server's host is down (or gone): it has not reported within
     /// `service_down_time`, or an admin forced it down.
-    async fn host_is_down(&self, host: Option<&str>) -> Result<bool> {
+    pub(crate) async fn host_is_down(&self, host: Option<&str>) -> Result<bool> {
         let Some(host) = host else {
             return Ok(false);
         };

@@ -168,6 +168,19 @@ async fn a_joined_host_reports_speaks_for_itself_and_leaves_when_deleted() {
         .boot_active("faraway", &image, json!({"networks": "none"}))
         .await;
     assert_eq!(admin.server(&faraway).await["OS-EXT-SRV-ATTR:host"], HOST);
+    // Its console log comes from the joined host, asked through the agent's long poll.
+    let console = e
+        .alice
+        .action(&faraway, json!({"os-getConsoleOutput": {"length": 5}}))
+        .await;
+    assert_eq!(console.status, StatusCode::OK, "{}", console.body);
+    assert!(
+        console.body["output"]
+            .as_str()
+            .is_some_and(|o| o.contains(&format!("instance {faraway}"))),
+        "{}",
+        console.body
+    );
     let stopped = e.alice.action(&faraway, json!({"os-stop": null})).await;
     assert_eq!(stopped.status, StatusCode::ACCEPTED, "{}", stopped.body);
     e.alice.wait_status(&faraway, "SHUTOFF").await;
@@ -284,6 +297,11 @@ async fn a_joined_host_reports_speaks_for_itself_and_leaves_when_deleted() {
     running.abort();
     wait_state(admin, HOST, "down", Duration::from_secs(6)).await;
     assert_eq!(e.alice.server(&stranded).await["status"], "ACTIVE");
+    let console = e
+        .alice
+        .action(&stranded, json!({"os-getConsoleOutput": {}}))
+        .await;
+    assert_eq!(console.status, StatusCode::CONFLICT, "{}", console.body);
     let deleted = e.alice.delete(&format!("/servers/{stranded}")).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
     let gone = e.alice.get(&format!("/servers/{stranded}")).await;

@@ -72,7 +72,7 @@ fn status(env: &HashMap<String, String>, server: &str) -> String {
         .to_owned()
 }
 
-fn console(env: &HashMap<String, String>, server: &str) -> String {
+pub(crate) fn console(env: &HashMap<String, String>, server: &str) -> String {
     ok(env, &["console", "log", "show", server])
 }
 

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{HOST, join_token, wait_state};
-use crate::e2e_compute::{act, guest_image_and_tiny_flavor, test_guest, within};
+use crate::e2e_compute::{act, console, guest_image_and_tiny_flavor, test_guest, within};
 use crate::{Server, fails, free_port, ok, ok_json, root_or_skip, stop_guests};
 
 /// A joined host's agent with the QEMU driver, its log in its data directory; killed with
@@ -165,12 +165,16 @@ fn a_real_guest_runs_on_a_joined_host() {
     assert_eq!(booted["status"], "ACTIVE", "{booted}");
     assert_eq!(booted["OS-EXT-SRV-ATTR:host"], HOST, "{booted}");
     let id = booted["id"].as_str().unwrap().to_owned();
-    // The hostname comes from the config drive the controller made for it.
+    // The hostname comes from the config drive the controller made for it; the console log
+    // comes from the joined host, asked through its agent.
     within(90, "the guest's marker on the joined host", || {
+        console(&admin, "faraway").contains("ONESTACK-GUEST-UP hostname=faraway")
+    });
+    assert!(
         agent
             .console(&id)
             .contains("ONESTACK-GUEST-UP hostname=faraway")
-    });
+    );
     println!(
         "boot on the joined host to the guest's marker: {:.1}s",
         started.elapsed().as_secs_f64()
