@@ -291,10 +291,10 @@ async fn server_on(computes: &Computes, host: &str, id: &str) -> Result<(Server,
 }
 
 /// An image a server on `host` boots, rebuilds or rescues from, or the kernel or ramdisk
-/// such an image names; any other image is not found.
+/// such an image names; any other is not found.
 async fn image_for(computes: &Arc<Computes>, host: &str, id: &str) -> Result<ImageFacts, ApiError> {
     let servers = computes.servers_on_host(host).await.map_err(wire_error)?;
-    let used: Vec<&str> = servers
+    let mut used: Vec<&str> = servers
         .iter()
         .flat_map(|r| {
             [
@@ -305,18 +305,26 @@ async fn image_for(computes: &Arc<Computes>, host: &str, id: &str) -> Result<Ima
         .flatten()
         .filter(|i| !i.is_empty())
         .collect();
-    let images = InProcess(computes.clone());
-    let refused = |e: crate::compute::Error| ApiError::conflict(e.to_string());
-    if used.contains(&id) {
-        return images.image(id).await.map_err(refused);
-    }
-    for booted in &used {
-        let Ok(facts) = images.image(booted).await else {
-            continue;
-        };
-        if facts.kernel_id.as_deref() == Some(id) || facts.ramdisk_id.as_deref() == Some(id) {
-            return images.image(id).await.map_err(refused);
+    used.sort_unstable();
+    used.dedup();
+    let named_by_used = || async {
+        for booted in &used {
+            // Only the properties: no need to read the data's header for this.
+            let Ok((image, _)) = computes.images.open_data(booted).await else {
+                continue;
+            };
+            let names = |key: &str| image.properties.get(key).and_then(|v| v.as_str()) == Some(id);
+            if names("kernel_id") || names("ramdisk_id") {
+                return true;
+            }
         }
+        false
+    };
+    if used.binary_search(&id).is_ok() || named_by_used().await {
+        return InProcess(computes.clone())
+            .image(id)
+            .await
+            .map_err(|e| ApiError::conflict(e.to_string()));
     }
     Err(ApiError::not_found(format!(
         "image {id} is used by no server on host {host}"

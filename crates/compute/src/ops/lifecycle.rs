@@ -164,3 +164,85 @@ pub fn host_outcome(stored: &Server, reported: Server) -> Result<Server> {
     next.old_flavor = reported.old_flavor;
     Ok(next)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::host_outcome;
+    use crate::model::{FlavorCopy, Server};
+    use crate::states::{PowerState, TaskState, VmState};
+
+    fn flavor(ram: u64) -> FlavorCopy {
+        serde_json::from_value(serde_json::json!({"id": "1", "name": "f", "vcpus": 1,
+            "ram": ram, "disk": 1, "ephemeral": 0, "swap": 0, "extra_specs": {}}))
+        .unwrap_or_else(|e| panic!("flavor: {e}"))
+    }
+
+    fn stored() -> Server {
+        let mut s: Server = serde_json::from_value(serde_json::json!({
+            "id": "4f0e8a9c-1111-4222-8333-444455556666", "project_id": "p1", "user_id": "u1",
+            "name": "vm1", "hostname": "vm1", "instance_name": "instance-00000001",
+            "reservation_id": "r-1", "launch_index": 0, "image_id": "img",
+            "flavor": {"id": "1", "name": "f", "vcpus": 1, "ram": 512, "disk": 1,
+                       "ephemeral": 0, "swap": 0, "extra_specs": {}},
+            "metadata": {}, "tags": [], "security_groups": [], "availability_zone": "nova",
+            "host": "host-2", "nics": [], "vm_state": "building", "task_state": "spawning",
+            "power_state": 0, "config_drive": false, "locked": false, "access_ipv4": "",
+            "access_ipv6": "", "progress": 0, "created_at": 0, "updated_at": 0,
+        }))
+        .unwrap_or_else(|e| panic!("server: {e}"));
+        s.pending_image = Some("snap".into());
+        s
+    }
+
+    #[test]
+    fn a_host_writes_back_only_what_a_host_decides() {
+        let stored = stored();
+        let mut reported = stored.clone();
+        reported.vm_state = VmState::Active;
+        reported.task_state = None;
+        reported.power_state = PowerState::Running;
+        reported.progress = 250;
+        reported.pending_image = None;
+        // What a host may not change is ignored, whatever it sends.
+        reported.name = "renamed".into();
+        reported.project_id = "p2".into();
+        reported.host = Some("host-3".into());
+        reported.image_id = "other".into();
+        let next = host_outcome(&stored, reported).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(next.vm_state, VmState::Active);
+        assert_eq!(next.task_state, None);
+        assert_eq!(next.power_state, PowerState::Running);
+        assert_eq!(next.progress, 100);
+        assert_eq!(next.pending_image, None);
+        assert_eq!(
+            (
+                next.name.as_str(),
+                next.project_id.as_str(),
+                next.image_id.as_str()
+            ),
+            ("vm1", "p1", "img")
+        );
+        assert_eq!(next.host.as_deref(), Some("host-2"));
+
+        // A host starts no task, picks no image and no flavor of its own.
+        let mut task = stored.clone();
+        task.task_state = Some(TaskState::Deleting);
+        assert!(host_outcome(&stored, task).is_err());
+        let mut image = stored.clone();
+        image.pending_image = Some("another".into());
+        assert!(host_outcome(&stored, image).is_err());
+        let mut bigger = stored.clone();
+        bigger.flavor = flavor(4096);
+        assert!(host_outcome(&stored, bigger).is_err());
+
+        // It puts the flavor back when it reverts a resize.
+        let mut resized = stored.clone();
+        resized.old_flavor = Some(flavor(256));
+        let mut reverted = resized.clone();
+        reverted.flavor = flavor(256);
+        reverted.old_flavor = None;
+        let next = host_outcome(&resized, reverted).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(next.flavor, flavor(256));
+        assert_eq!(next.old_flavor, None);
+    }
+}
