@@ -21,3 +21,4 @@ pub mod views;
 pub use api::router;
 pub use config::ComputeConfig;
 pub use service::Computes;
+pub use store::Versioned;

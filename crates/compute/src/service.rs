@@ -29,8 +29,10 @@ pub struct Computes {
     /// Counts changes, for joined hosts waiting on the agent protocol (each watcher sees
     /// every change; the count is this process's, so a new process starts again at 0).
     generation: watch::Sender<u64>,
-    /// Console logs asked of joined hosts.
+    /// Console logs asked of joined hosts, and their count (which wakes the hosts' waits
+    /// without a pass over their servers).
     pub(crate) consoles: crate::ops::consoles::ConsoleRequests,
+    console_asks: watch::Sender<u64>,
 }
 
 impl Computes {
@@ -52,6 +54,7 @@ impl Computes {
             changed: Arc::new(Notify::new()),
             generation: watch::Sender::new(0),
             consoles: Default::default(),
+            console_asks: watch::Sender::new(0),
         }
     }
 
@@ -65,14 +68,19 @@ impl Computes {
         self.generation.subscribe()
     }
 
-    pub(crate) fn changed(&self) {
-        self.changed.notify_one();
-        self.wake_hosts();
+    /// The count of console logs asked of joined hosts so far, to wait on for the next one.
+    pub fn watch_console_asks(&self) -> watch::Receiver<u64> {
+        self.console_asks.subscribe()
     }
 
-    /// Answers the joined hosts' long polls (a change, or a console log asked of one).
-    pub(crate) fn wake_hosts(&self) {
+    pub(crate) fn changed(&self) {
+        self.changed.notify_one();
         self.generation.send_modify(|g| *g = g.wrapping_add(1));
+    }
+
+    /// Answers the joined hosts' long polls with a console log asked of one of them.
+    pub(crate) fn console_asked(&self) {
+        self.console_asks.send_modify(|g| *g = g.wrapping_add(1));
     }
 
     /// Creates DevStack's flavors on first start, when configured to.

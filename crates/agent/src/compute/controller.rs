@@ -41,7 +41,25 @@ pub struct ImageFacts {
     pub stable_rescue: bool,
 }
 
+impl From<onestack_compute::Versioned<Server>> for ServerRecord {
+    fn from(record: onestack_compute::Versioned<Server>) -> Self {
+        Self {
+            server: record.doc,
+            revision: record.revision,
+        }
+    }
+}
+
 impl ImageFacts {
+    /// An active image's facts, its header read by the image service first.
+    pub(crate) async fn read(
+        images: &onestack_image::Images,
+        id: &str,
+    ) -> onestack_image::error::Result<Self> {
+        let (image, _, virtual_size) = images.open_checked(id).await?;
+        Ok(Self::of(&image, virtual_size))
+    }
+
     fn of(image: &onestack_image::model::Image, virtual_size: i64) -> Self {
         let prop = |k: &str| {
             image
@@ -141,23 +159,12 @@ impl Controller for InProcess {
 
     async fn servers(&self) -> Result<Vec<ServerRecord>> {
         let records = self.0.servers_on_host(&self.0.host).await?;
-        Ok(records
-            .into_iter()
-            .map(|r| ServerRecord {
-                server: r.doc,
-                revision: r.revision,
-            })
-            .collect())
+        Ok(records.into_iter().map(ServerRecord::from).collect())
     }
 
     async fn server(&self, id: &str) -> Result<Option<ServerRecord>> {
-        let record = self.0.server_record(id).await?;
-        Ok(record
-            .filter(|r| r.doc.host.as_deref() == Some(self.0.host.as_str()))
-            .map(|r| ServerRecord {
-                server: r.doc,
-                revision: r.revision,
-            }))
+        let record = self.0.server_on_host(&self.0.host, id).await?;
+        Ok(record.map(ServerRecord::from))
     }
 
     async fn finish(&self, server: Server, revision: i64) -> Result<bool> {
@@ -186,13 +193,9 @@ impl Controller for InProcess {
     }
 
     async fn image(&self, id: &str) -> Result<ImageFacts> {
-        let (image, _, virtual_size) = self
-            .0
-            .images
-            .open_checked(id)
+        ImageFacts::read(&self.0.images, id)
             .await
-            .map_err(image_error(id))?;
-        Ok(ImageFacts::of(&image, virtual_size))
+            .map_err(image_error(id))
     }
 
     async fn image_file(&self, image: &ImageFacts) -> Result<PathBuf> {

@@ -15,17 +15,16 @@ use onestack_compute::ops::membership::{HostKind, HostReport};
 
 use super::{JoinReply, JoinRequest};
 
-/// The largest body an agent sends but a snapshot's data (a server's record with its
-/// user data is the largest).
-const BODY_LIMIT: usize = 1024 * 1024;
+/// The largest body of a join or a report (a few hundred bytes).
+const BODY_LIMIT: usize = 64 * 1024;
 
 /// The routes under [`super::PREFIX`].
 pub fn router(computes: Arc<Computes>) -> Router {
     Router::new()
         .route("/v1/join", post(join))
         .route("/v1/hosts/{host}/report", put(report))
-        .merge(super::work::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .merge(super::work::routes())
         .with_state(computes)
 }
 
@@ -35,7 +34,11 @@ async fn join(
 ) -> Result<Json<JoinReply>, ApiError> {
     let credential = computes
         .membership()
-        .join(&request.token, &request.host)
+        .join(
+            &request.token,
+            &request.host,
+            computes.config.liveness(onestack_db::now_micros()),
+        )
         .await
         .map_err(wire_error)?;
     tracing::info!(host = %request.host, "a host joined the cloud");

@@ -54,17 +54,28 @@ impl JoinedHost {
         let agent = ComputeAgent::new(remote.clone(), driver, paths);
         let done = agent.done();
         let wait = Duration::from_secs(self.compute.sync_seconds.clamp(1, 30));
-        let mut seen = 0;
+        // What the controller said last: its change count and its count of console asks.
+        let mut seen = (0, 0);
+        let mut passed_at = None::<tokio::time::Instant>;
+        let mut pass_due = true;
         loop {
-            match agent.pass().await {
-                Err(Error::Control(error)) if error.is_credential_refused() => return Err(error),
-                Err(error) => tracing::warn!(%error, "compute pass failed; retrying"),
-                Ok(()) => {}
+            if pass_due || passed_at.is_none_or(|t| t.elapsed() >= wait) {
+                match agent.pass().await {
+                    Err(Error::Control(error)) if error.is_credential_refused() => {
+                        return Err(error);
+                    }
+                    Err(error) => tracing::warn!(%error, "compute pass failed; retrying"),
+                    Ok(()) => {}
+                }
+                passed_at = Some(tokio::time::Instant::now());
             }
+            pass_due = false;
             tokio::select! {
                 changed = remote.wait_for_change(seen, wait) => match changed {
                     Ok(changes) => {
-                        seen = changes.generation;
+                        // A console ask alone needs no pass.
+                        pass_due = changes.generation != seen.0;
+                        seen = (changes.generation, changes.asks);
                         for server_id in changes.consoles {
                             tokio::spawn(send_console(remote.clone(), agent.driver(), server_id));
                         }
@@ -73,7 +84,7 @@ impl JoinedHost {
                     // The report loop says when the controller cannot be reached.
                     Err(_) => tokio::time::sleep(wait).await,
                 },
-                _ = done.notified() => {}
+                _ = done.notified() => pass_due = true,
             }
         }
     }

@@ -42,18 +42,22 @@ impl RemoteController {
         format!("/v1/hosts/{}/{rest}", self.host)
     }
 
-    /// The controller's count of changes once it is not `after` any more, or after `wait`,
-    /// with the console logs asked for.
+    /// The controller's counts of changes and of console asks once either is not as `seen`
+    /// any more, or after `wait`, with the console logs asked for.
     pub async fn wait_for_change(
         &self,
-        after: u64,
+        seen: (u64, u64),
         wait: Duration,
     ) -> Result<Changes, ControlError> {
+        let (after, asks_after) = seen;
         let request = self
             .client
             .request(
                 Method::GET,
-                &self.path(&format!("changes?after={after}&wait={}", wait.as_secs())),
+                &self.path(&format!(
+                    "changes?after={after}&asks_after={asks_after}&wait={}",
+                    wait.as_secs()
+                )),
             )
             .timeout(wait + Duration::from_secs(10));
         self.client.send(request).await?.json_body().await
@@ -82,7 +86,9 @@ impl RemoteController {
             id: image.id.clone(),
             message,
         };
-        let partial = dest.with_extension("part");
+        // Its own temporary file: two guests booting the image at once each download and
+        // check their copy, and the rename keeps one whole file.
+        let partial = dest.with_extension(format!("part-{}", onestack_db::ids::uuid()));
         let request = self
             .client
             .request(
@@ -158,8 +164,12 @@ impl Controller for RemoteController {
             .client
             .request(Method::PUT, &self.path(&format!("servers/{}", server.id)))
             .json(&ServerRecord { server, revision });
-        let written: Written = self.client.send(request).await?.json_body().await?;
-        Ok(written.written)
+        match self.client.send(request).await {
+            Ok(answer) => Ok(answer.json_body::<Written>().await?.written),
+            // Gone meanwhile (deleted while this host was down): nothing to record.
+            Err(ControlError::Refused { status: 404, .. }) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
     }
 
     async fn latest_action(&self, server_id: &str) -> Option<String> {

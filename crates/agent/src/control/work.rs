@@ -22,10 +22,14 @@ use serde::Deserialize;
 
 use super::api::{HostCredential, wire_error};
 use super::{ActionEvent, Changes, ConfigDrive, LatestAction, Written};
-use crate::compute::controller::{Controller, ImageFacts, InProcess, ServerRecord};
+use crate::compute::controller::{ImageFacts, ServerRecord};
 
 /// The longest a host's wait for changes is held open.
 const MAX_WAIT: Duration = Duration::from_secs(30);
+
+/// The largest body of these calls but a snapshot's data (a server's record with its user
+/// data, a console log's end).
+const BODY_LIMIT: usize = 1024 * 1024;
 
 pub(super) fn routes() -> axum::Router<Arc<Computes>> {
     axum::Router::new()
@@ -47,10 +51,10 @@ pub(super) fn routes() -> axum::Router<Arc<Computes>> {
         .route("/v1/hosts/{host}/servers/{id}/console", put(console))
         .route("/v1/hosts/{host}/images/{id}", get(image).delete(discard))
         .route("/v1/hosts/{host}/images/{id}/file", get(image_file))
-        .route(
-            "/v1/hosts/{host}/images/{id}/file",
-            put(upload_snapshot).layer(DefaultBodyLimit::disable()),
-        )
+        // Not bounded by the body limit (a raw body is not): the image service's size cap
+        // and the owner's quota bound it.
+        .route("/v1/hosts/{host}/images/{id}/file", put(upload_snapshot))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 
 #[derive(Deserialize)]
@@ -58,11 +62,13 @@ struct WaitQuery {
     #[serde(default)]
     after: u64,
     #[serde(default)]
+    asks_after: u64,
+    #[serde(default)]
     wait: u64,
 }
 
-/// Answers at once when there were changes since `after`, else when the next one comes or
-/// after `wait` seconds (at most [`MAX_WAIT`]).
+/// Answers at once when there were changes or console asks since those counted in the
+/// query, else at the next one or after `wait` seconds (at most [`MAX_WAIT`]).
 async fn changes(
     State(computes): State<Arc<Computes>>,
     caller: HostCredential,
@@ -70,15 +76,25 @@ async fn changes(
     Query(query): Query<WaitQuery>,
 ) -> Result<Json<Changes>, ApiError> {
     caller.speaks_for(&host)?;
-    let mut watch = computes.watch_changes();
-    let current = *watch.borrow_and_update();
-    if current == query.after {
+    let mut changes = computes.watch_changes();
+    let mut asks = computes.watch_console_asks();
+    let unchanged = *changes.borrow_and_update() == query.after
+        && *asks.borrow_and_update() == query.asks_after;
+    if unchanged {
         let wait = Duration::from_secs(query.wait).min(MAX_WAIT);
-        let _ = tokio::time::timeout(wait, watch.changed()).await;
+        let _ = tokio::time::timeout(wait, async {
+            tokio::select! {
+                _ = changes.changed() => {}
+                _ = asks.changed() => {}
+            }
+        })
+        .await;
     }
-    let generation = *watch.borrow();
+    let generation = *changes.borrow();
+    let asks = *asks.borrow();
     Ok(Json(Changes {
         generation,
+        asks,
         consoles: computes.console_requests(&host),
     }))
 }
@@ -90,15 +106,7 @@ async fn servers(
 ) -> Result<Json<Vec<ServerRecord>>, ApiError> {
     caller.speaks_for(&host)?;
     let records = computes.servers_on_host(&host).await.map_err(wire_error)?;
-    Ok(Json(
-        records
-            .into_iter()
-            .map(|r| ServerRecord {
-                server: r.doc,
-                revision: r.revision,
-            })
-            .collect(),
-    ))
+    Ok(Json(records.into_iter().map(ServerRecord::from).collect()))
 }
 
 async fn server(
@@ -107,11 +115,8 @@ async fn server(
     Path((host, id)): Path<(String, String)>,
 ) -> Result<Json<ServerRecord>, ApiError> {
     caller.speaks_for(&host)?;
-    let record = server_on(&computes, &host, &id).await?;
-    Ok(Json(ServerRecord {
-        server: record.0,
-        revision: record.1,
-    }))
+    let (server, revision) = server_on(&computes, &host, &id).await?;
+    Ok(Json(ServerRecord { server, revision }))
 }
 
 async fn finish(
@@ -167,6 +172,12 @@ async fn record_event(
     if !event.event.starts_with("compute_") || event.event.len() > 64 {
         return Err(ApiError::bad_request("not an event of a compute task"));
     }
+    // Only the action being carried out gets events: a host cannot grow old ones.
+    if computes.latest_action(&id).await.as_deref() != Some(event.request_id.as_str()) {
+        return Err(ApiError::conflict(
+            "events are recorded only for the server's latest action",
+        ));
+    }
     computes
         .record_event(
             &host,
@@ -187,10 +198,10 @@ async fn config_drive(
 ) -> Result<Json<ConfigDrive>, ApiError> {
     caller.speaks_for(&host)?;
     let (server, _) = server_on(&computes, &host, &id).await?;
-    let files = InProcess(computes)
-        .config_drive(&server)
+    let net = onestack_compute::metadata::networking(&computes.pool, &server)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(wire_error)?;
+    let files = onestack_compute::metadata::config_drive(&server, &net);
     let engine = base64::engine::general_purpose::STANDARD;
     Ok(Json(ConfigDrive {
         files: files
@@ -230,11 +241,12 @@ async fn image_file(
     Path((host, id)): Path<(String, String)>,
 ) -> Result<axum::response::Response, ApiError> {
     caller.speaks_for(&host)?;
-    let facts = image_for(&computes, &host, &id).await?;
-    let path = InProcess(computes)
-        .image_file(&facts)
+    image_for(&computes, &host, &id).await?;
+    let (_, path) = computes
+        .images
+        .open_data(&id)
         .await
-        .map_err(|e| ApiError::conflict(e.to_string()))?;
+        .map_err(ApiError::from)?;
     let file = tokio::fs::File::open(&path)
         .await
         .map_err(ApiError::internal)?;
@@ -260,7 +272,7 @@ async fn upload_snapshot(
         .images
         .upload_from_stream(&id, body.into_data_stream())
         .await
-        .map_err(|e| ApiError::conflict(e.to_string()))?;
+        .map_err(ApiError::from)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -272,7 +284,7 @@ async fn discard(
 ) -> Result<StatusCode, ApiError> {
     caller.speaks_for(&host)?;
     snapshot_of(&computes, &host, &id, false).await?;
-    InProcess(computes).discard_image(&id).await;
+    computes.images.discard(&id).await.map_err(ApiError::from)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -291,8 +303,10 @@ async fn server_on(computes: &Computes, host: &str, id: &str) -> Result<(Server,
 }
 
 /// An image a server on `host` boots, rebuilds or rescues from, or the kernel or ramdisk
-/// such an image names; any other is not found.
-async fn image_for(computes: &Arc<Computes>, host: &str, id: &str) -> Result<ImageFacts, ApiError> {
+/// such an image names if that one is public or the naming image's owner's (the rule the
+/// agent applies too: the property is the owner's to set, and must not hand a host another
+/// project's private image); any other is not found.
+async fn image_for(computes: &Computes, host: &str, id: &str) -> Result<ImageFacts, ApiError> {
     let servers = computes.servers_on_host(host).await.map_err(wire_error)?;
     let mut used: Vec<&str> = servers
         .iter()
@@ -307,28 +321,34 @@ async fn image_for(computes: &Arc<Computes>, host: &str, id: &str) -> Result<Ima
         .collect();
     used.sort_unstable();
     used.dedup();
-    let named_by_used = || async {
-        for booted in &used {
-            // Only the properties: no need to read the data's header for this.
-            let Ok((image, _)) = computes.images.open_data(booted).await else {
-                continue;
-            };
-            let names = |key: &str| image.properties.get(key).and_then(|v| v.as_str()) == Some(id);
-            if names("kernel_id") || names("ramdisk_id") {
-                return true;
-            }
-        }
-        false
-    };
-    if used.binary_search(&id).is_ok() || named_by_used().await {
-        return InProcess(computes.clone())
-            .image(id)
-            .await
-            .map_err(|e| ApiError::conflict(e.to_string()));
+    let allowed = used.binary_search(&id).is_ok() || named_by(computes, &used, id).await;
+    if !allowed {
+        return Err(ApiError::not_found(format!(
+            "image {id} is used by no server on host {host}"
+        )));
     }
-    Err(ApiError::not_found(format!(
-        "image {id} is used by no server on host {host}"
-    )))
+    ImageFacts::read(&computes.images, id)
+        .await
+        .map_err(ApiError::from)
+}
+
+/// Whether one of the `used` images names `id` as its kernel or ramdisk, and may.
+async fn named_by(computes: &Computes, used: &[&str], id: &str) -> bool {
+    let Ok((named, _)) = computes.images.open_data(id).await else {
+        return false;
+    };
+    let shared = matches!(named.visibility.as_str(), "public" | "community");
+    for booted in used {
+        // Only the properties: no need to read the data's header for this.
+        let Ok((image, _)) = computes.images.open_data(booted).await else {
+            continue;
+        };
+        let names = |key: &str| image.properties.get(key).and_then(|v| v.as_str()) == Some(id);
+        if (names("kernel_id") || names("ramdisk_id")) && (shared || named.owner == image.owner) {
+            return true;
+        }
+    }
+    false
 }
 
 /// Checks that `id` is the image a server on `host` snapshots into (`snapshotting`: the

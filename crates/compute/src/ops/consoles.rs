@@ -107,7 +107,7 @@ impl Computes {
             return Err(unanswered());
         }
         let answer = self.consoles.ask(host, server_id);
-        self.wake_hosts();
+        self.console_asked();
         match tokio::time::timeout(HOST_ANSWER, answer).await {
             Ok(Ok(log)) => Ok(log),
             _ => Err(unanswered()),

@@ -130,8 +130,10 @@ impl Computes {
 
 /// `stored` with the outcome of its host's work taken from `reported`: states, fault,
 /// progress and launch time; the task only cleared; the image of a rebuild, snapshot or
-/// rescue only dropped; the flavor only put back to the one before a resize. Everything
-/// else (owner, name, host, ports, volumes, metadata) stays as stored.
+/// rescue only dropped; the flavor only put back to the one before a resize, while a resize
+/// is being carried out or reverted. Everything else (owner, name, host, ports, volumes,
+/// metadata) stays as stored. A fault is always a 500 (whose details only admins see), its
+/// words cut to size; a launch time, once set, stays.
 pub fn host_outcome(stored: &Server, reported: Server) -> Result<Server> {
     let refused = |what: &str| {
         Err(Error::BadRequest(format!(
@@ -144,7 +146,11 @@ pub fn host_outcome(stored: &Server, reported: Server) -> Result<Server> {
     if reported.pending_image.is_some() && reported.pending_image != stored.pending_image {
         return refused("pending image");
     }
-    let reverted = stored.old_flavor.as_ref() == Some(&reported.flavor);
+    let resizing = matches!(
+        stored.task_state,
+        Some(TaskState::ResizePrep | TaskState::ResizeReverting)
+    );
+    let reverted = resizing && stored.old_flavor.as_ref() == Some(&reported.flavor);
     if reported.flavor != stored.flavor && !reverted {
         return refused("flavor other than by reverting a resize");
     }
@@ -155,14 +161,31 @@ pub fn host_outcome(stored: &Server, reported: Server) -> Result<Server> {
     next.vm_state = reported.vm_state;
     next.task_state = reported.task_state;
     next.power_state = reported.power_state;
-    next.fault = reported.fault;
+    next.fault = reported.fault.map(|mut fault| {
+        fault.code = 500;
+        fault.message = cut(fault.message, 255);
+        fault.details = cut(fault.details, 64 * 1024);
+        fault
+    });
     next.progress = reported.progress.min(100);
-    next.launched_at = reported.launched_at;
+    next.launched_at = stored.launched_at.or(reported.launched_at);
     next.pending_image = reported.pending_image;
     next.previous_vm_state = reported.previous_vm_state;
     next.flavor = reported.flavor;
     next.old_flavor = reported.old_flavor;
     Ok(next)
+}
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn cut(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
 }
 
 #[cfg(test)]
@@ -224,6 +247,22 @@ mod tests {
         );
         assert_eq!(next.host.as_deref(), Some("host-2"));
 
+        // A fault is a 500 whatever the host says (only admins see its details), cut to size.
+        let mut failed = stored.clone();
+        failed.task_state = None;
+        failed.fault = Some(crate::model::Fault {
+            code: 400,
+            message: "é".repeat(200),
+            details: "x".repeat(1 << 20),
+            created: 0,
+        });
+        let fault = host_outcome(&stored, failed)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .fault
+            .unwrap_or_else(|| panic!("a fault"));
+        assert_eq!(fault.code, 500);
+        assert!(fault.message.len() <= 255 && fault.details.len() <= 64 * 1024);
+
         // A host starts no task, picks no image and no flavor of its own.
         let mut task = stored.clone();
         task.task_state = Some(TaskState::Deleting);
@@ -238,9 +277,17 @@ mod tests {
         // It puts the flavor back when it reverts a resize.
         let mut resized = stored.clone();
         resized.old_flavor = Some(flavor(256));
+        let mut early = resized.clone();
+        early.flavor = flavor(256);
+        assert!(
+            host_outcome(&resized, early).is_err(),
+            "only while a resize is carried out or reverted"
+        );
+        resized.task_state = Some(TaskState::ResizeReverting);
         let mut reverted = resized.clone();
         reverted.flavor = flavor(256);
         reverted.old_flavor = None;
+        reverted.task_state = None;
         let next = host_outcome(&resized, reverted).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(next.flavor, flavor(256));
         assert_eq!(next.old_flavor, None);

@@ -12,6 +12,7 @@ use sqlx::Row;
 
 use crate::error::{Error, Result};
 use crate::model::Host;
+use crate::scheduler::Liveness;
 use crate::store;
 
 /// What a joined host's agent measures and reports about itself.
@@ -92,9 +93,10 @@ impl Membership {
     }
 
     /// Trades a join token for host `name`'s credential (returned once; only its hash is
-    /// kept). The token is gone afterwards, used or not. A host that joined before gets a
-    /// new credential (a reinstalled host joins again); the controller's own host never.
-    pub async fn join(&self, token: &str, name: &str) -> Result<String> {
+    /// kept). The token is gone afterwards, used or not. A host that joined before and is
+    /// down gets a new credential (a reinstalled host joins again); one that is up, or the
+    /// controller's own host, never.
+    pub async fn join(&self, token: &str, name: &str, liveness: Liveness) -> Result<String> {
         check_host_name(name)?;
         let (id, secret) = token
             .split_once('.')
@@ -131,6 +133,17 @@ impl Membership {
             return Err(Error::Conflict(format!(
                 "a host named {name} is already in the cloud and runs in a controller; \
                  join this host under another name (onestack join --name NAME)"
+            )));
+        }
+        // A token is no key to a running host: its name is free again once it is down.
+        if joined_before
+            && let Some(host) = store::host(&mut *tx, name).await?
+            && liveness.is_up(&host)
+        {
+            return Err(Error::Conflict(format!(
+                "host {name} is in the cloud and up; stop its agent (it turns down within \
+                 service_down_time) or delete its compute service before joining a host \
+                 under this name, or join this host under another name (--name NAME)"
             )));
         }
         let credential = hex::encode(rand::random::<[u8; 32]>());

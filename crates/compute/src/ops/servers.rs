@@ -223,19 +223,21 @@ impl Computes {
         let current = self.get_server(caller, id).await?;
         let server = current.doc;
         self.check_lock(caller, &server)?;
-        if server.task_state == Some(TaskState::Deleting) && !force {
+        // A delete accepted before its host went down is carried out here too.
+        let host_down = self.host_is_down(server.host.as_deref()).await?;
+        if server.task_state == Some(TaskState::Deleting) && !force && !host_down {
             return Ok(());
         }
-        if server.host.is_none() || self.host_is_down(server.host.as_deref()).await? {
+        if server.host.is_none() || host_down {
             self.record_action(caller, id, "delete").await;
             // Never placed, or on a host that is down (Nova's local delete): nothing there
             // will carry the delete out. A down host's agent removes the guest when it is
             // back (a guest without a server is removed by its first pass).
-            self.release_ports(&server.nics).await;
-            self.release_volumes(&server).await;
-            self.remove_from_group(&server).await?;
-            store::delete_server(&self.pool, id).await?;
-            return Ok(());
+            if let Some(image) = &server.pending_image {
+                // A snapshot that never ran leaves no queued image behind.
+                let _ = self.images.discard(image).await;
+            }
+            return self.purge(&server).await;
         }
         // The agent may be recording a finished task at this moment: a delete wins over
         // it, so re-read and retry rather than answer 409.

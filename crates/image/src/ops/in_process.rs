@@ -116,8 +116,22 @@ impl Images {
         let image = self.get(id).await?;
         require_formats(&image)?;
         let image = self.begin(image, &[Status::Queued], Status::Saving).await?;
-        let written = self.receive(&image, stream, None).await?;
-        self.activate(image, written, None).await
+        match self.receive(&image, stream, None).await {
+            Ok(written) => self.activate(image, written, None).await,
+            Err(error) => {
+                // Queued again, as a failed upload leaves it, so that it can be discarded
+                // or filled again rather than stay `saving`.
+                store::transition(
+                    &self.pool,
+                    id,
+                    &[Status::Saving],
+                    Status::Queued,
+                    now_micros(),
+                )
+                .await?;
+                Err(error)
+            }
+        }
     }
 
     /// Removes an image that never received its data (a compute snapshot that failed).

@@ -102,6 +102,9 @@ async fn a_joined_host_reports_speaks_for_itself_and_leaves_when_deleted() {
     let running = tokio::spawn(async move { agent.run(Driver::fake()).await });
     let up = wait_state(admin, HOST, "up", Duration::from_secs(10)).await;
     assert_eq!(up["status"], "enabled");
+    // A token is no key to a running host: its name is taken while it is up.
+    let another = join_token(&cloud, Duration::from_secs(60)).await;
+    refused_with(protocol.join(&another, HOST).await, 409);
     let hypervisors = admin.get("/os-hypervisors/detail").await;
     let listed = hypervisors.body["hypervisors"].as_array().unwrap().clone();
     let h2 = listed
@@ -275,6 +278,39 @@ async fn a_joined_host_reports_speaks_for_itself_and_leaves_when_deleted() {
     assert_eq!(answer.status(), StatusCode::OK);
     let kept = e.alice.server(&faraway).await;
     assert_eq!(kept["name"], "faraway", "{kept}");
+    let event = json!({"request_id": "req-00000000-0000-4000-8000-000000000000",
+        "event": "compute_stop_instance", "started": 0, "ok": true});
+    let answer = as_host(http.post(host_api(&format!("servers/{faraway}/events"))))
+        .json(&event)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.status(),
+        StatusCode::CONFLICT,
+        "only the latest action"
+    );
+
+    // An image's kernel must be public or its owner's: a host is never handed another
+    // project's private image, and the server fails to build.
+    let kernel_elsewhere = e
+        .alice
+        .image("with-kernel", json!({"kernel_id": other_image}))
+        .await;
+    let borrowed = e
+        .alice
+        .boot("borrowed", &kernel_elsewhere, json!({"networks": "none"}))
+        .await;
+    e.alice.wait_status(&borrowed, "ERROR").await;
+    let answer = as_host(http.get(host_api(&format!("images/{other_image}/file"))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::NOT_FOUND, "bob's kernel");
+    let deleted = e.alice.delete(&format!("/servers/{borrowed}")).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+    e.alice.wait_gone(&borrowed).await;
+
     let purged = as_host(http.delete(host_api(&format!("servers/{faraway}"))))
         .send()
         .await
