@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::{available, call, post, wait_for, wait_for_reply};
-use crate::common::Cloud;
+use crate::common::{Cloud, Reply};
 use crate::compute::{self, Client, assert_nova_error};
 
 async fn in_use(client: &Client<'_>, id: &str) -> Value {
@@ -657,7 +657,7 @@ async fn the_block_storage_api_attaches_through_compute() {
     );
 
     // Deleting the attachment detaches the disk.
-    let deleted = call(alice, reqwest::Method::DELETE, &path, at, None).await;
+    let deleted = settled(|| call(alice, reqwest::Method::DELETE, &path, at, None)).await;
     assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
     available(alice, &volume).await;
     let nova = alice
@@ -679,16 +679,38 @@ async fn the_block_storage_api_attaches_through_compute() {
         .as_str()
         .unwrap()
         .to_owned();
-    let detach = post(
-        alice,
-        &action,
-        json!({"os-detach": {"attachment_id": attachment}}),
-    )
+    let detach = settled(|| {
+        post(
+            alice,
+            &action,
+            json!({"os-detach": {"attachment_id": attachment}}),
+        )
+    })
     .await;
     assert_eq!(detach.status, StatusCode::ACCEPTED, "{}", detach.body);
     available(alice, &volume).await;
     let nothing = post(alice, &action, json!({"os-detach": {}})).await;
     assert_eq!(nothing.status, StatusCode::BAD_REQUEST, "{}", nothing.body);
+}
+
+/// `request`'s reply once compute has recorded the attach it carried out: the volume is
+/// `in-use` a moment before the server's record says so, and a detach in between is
+/// refused with "try again when that is done" (retried here for up to 10 s).
+async fn settled<F, Fut>(request: F) -> Reply
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Reply>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let reply = request().await;
+        let attaching = reply.status == StatusCode::BAD_REQUEST
+            && reply.body.to_string().contains("is attaching now");
+        if !attaching || tokio::time::Instant::now() > deadline {
+            return reply;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// Sets a volume's status and attachments in the database, as a crash between the two
