@@ -27,6 +27,12 @@ pub async fn networking(pool: &Pool, server: &Server) -> Result<GuestNetworking>
     Ok(guests::guest_networking(pool, &port_ids).await?)
 }
 
+/// The config drive's files for `server`, with its networking as it is now.
+pub async fn config_drive_files(pool: &Pool, server: &Server) -> Result<BTreeMap<String, Vec<u8>>> {
+    let net = networking(pool, server).await?;
+    Ok(config_drive(server, &net))
+}
+
 /// Who is asking: the server whose port holds `source` on one of `subnets` (what the guest
 /// cannot forge), with its networking; `None` unless the port is plugged into a server that
 /// lists it and both are in one project.

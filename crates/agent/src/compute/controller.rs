@@ -222,8 +222,7 @@ impl Controller for InProcess {
     }
 
     async fn config_drive(&self, server: &Server) -> Result<BTreeMap<String, Vec<u8>>> {
-        let net = metadata::networking(&self.0.pool, server).await?;
-        Ok(metadata::config_drive(server, &net))
+        Ok(metadata::config_drive_files(&self.0.pool, server).await?)
     }
 
     fn in_process(&self) -> Option<&Computes> {

@@ -198,10 +198,9 @@ async fn config_drive(
 ) -> Result<Json<ConfigDrive>, ApiError> {
     caller.speaks_for(&host)?;
     let (server, _) = server_on(&computes, &host, &id).await?;
-    let net = onestack_compute::metadata::networking(&computes.pool, &server)
+    let files = onestack_compute::metadata::config_drive_files(&computes.pool, &server)
         .await
         .map_err(wire_error)?;
-    let files = onestack_compute::metadata::config_drive(&server, &net);
     let engine = base64::engine::general_purpose::STANDARD;
     Ok(Json(ConfigDrive {
         files: files
