@@ -192,9 +192,11 @@ mod tests {
             .map(|_| tokio::spawn(verify("guess".into(), None, cost)))
             .collect();
         tokio::task::yield_now().await;
-        let started = std::time::Instant::now();
         assert!(verify("secret".into(), Some(h), cost).await.unwrap());
-        let real = started.elapsed();
+        // Starved, the real check would end after every stand-in check; on its own core it
+        // ends while most of them still wait. Counted, not timed: a loaded machine slows
+        // both alike.
+        let still_waiting = flood.iter().filter(|f| !f.is_finished()).count();
         let (mut failed, mut refused) = (0, 0);
         for f in flood {
             match f.await.unwrap() {
@@ -208,9 +210,11 @@ mod tests {
         // One running and 64 waiting at most: the rest were turned away.
         assert!(failed <= 65 + 1, "{failed} stand-in checks ran");
         assert_eq!(failed + refused, 400);
-        // 65 stand-in checks at most run at cost 8 (~15 ms each on one core): a real login
-        // waiting behind all 400 would take seconds.
-        assert!(real < std::time::Duration::from_millis(800), "{real:?}");
+        assert!(
+            still_waiting > failed / 2,
+            "the real check ended after {} of {failed} stand-in checks",
+            failed.saturating_sub(still_waiting)
+        );
     }
 
     /// Keeps `lane`'s one running slot busy until something is sent on the returned sender.
