@@ -178,34 +178,41 @@ impl Computes {
         self.save(server, current.revision).await.map(drop)
     }
 
-    /// The host plugged the disk in (`Ok`) or could not (`Err`, the reservation is given
-    /// back and the attachment goes).
+    /// The host plugged the disk in (`Ok`) or could not (`Err`, the attachment goes and the
+    /// reservation is given back). The server settles first, as for an unplug: a volume
+    /// turns `in-use` only once its server lists it attached, so a client that waits for
+    /// `in-use` can detach at once. A crash in between leaves a reservation the server
+    /// lists as attached (or not at all), which the next start repairs.
     pub async fn volume_plugged(
         &self,
         server_id: &str,
         attachment: &VolumeAttachment,
         outcome: std::result::Result<(), String>,
     ) -> Result<()> {
-        let volumes = &self.volumes;
+        let next = outcome.is_ok().then_some(VolumeAttachState::Attached);
+        let settled = self
+            .settle_attachment(
+                server_id,
+                &attachment.attachment_id,
+                VolumeAttachState::Attaching,
+                next,
+            )
+            .await?;
         match &outcome {
-            Ok(()) => {
-                volumes
+            // Not settled: the server is gone or let go of it meanwhile, and whoever did
+            // gave the reservation back.
+            Ok(()) if settled => {
+                self.volumes
                     .attached(&attachment.volume_id, &attachment.attachment_id, &self.host)
                     .await?;
             }
+            Ok(()) => {}
             Err(error) => {
                 tracing::warn!(server = server_id, volume = %attachment.volume_id, %error, "cannot attach volume");
                 self.give_back(attachment).await;
             }
         }
-        let next = outcome.is_ok().then_some(VolumeAttachState::Attached);
-        self.settle_attachment(
-            server_id,
-            &attachment.attachment_id,
-            VolumeAttachState::Attaching,
-            next,
-        )
-        .await
+        Ok(())
     }
 
     /// The host unplugged the disk (`Ok`: the attachment goes) or the guest kept it
@@ -273,8 +280,9 @@ impl Computes {
     /// Repairs what a crash between the two services' writes can leave, at start (no
     /// request is in flight then): an attachment the block storage service holds for a
     /// server that is gone or does not list it is released; one it has `detaching` for a
-    /// server that still lists it attached is attached again, so a detach can be retried.
-    /// Returns how many it repaired.
+    /// server that still lists it attached is attached again, so a detach can be retried;
+    /// one still `attaching` for a server that lists it attached (the plug's last write
+    /// was cut short) is attached. Returns how many it repaired.
     pub async fn repair_attachments(&self) -> Result<usize> {
         let mut repaired = 0;
         for (volume_id, attachment) in self.volumes.all_attachments().await? {
@@ -298,6 +306,16 @@ impl Computes {
                     tracing::warn!(volume = %volume_id, server = %attachment.server_id, "a detach was cut short: the volume is attached again");
                     self.volumes
                         .detach_failed(&volume_id, &attachment.id)
+                        .await?;
+                    repaired += 1;
+                }
+                Some(v)
+                    if v.state == VolumeAttachState::Attached
+                        && attachment.status == onestack_volume::model::AttachStatus::Attaching =>
+                {
+                    tracing::warn!(volume = %volume_id, server = %attachment.server_id, "an attach was cut short: the volume is marked attached");
+                    self.volumes
+                        .attached(&volume_id, &attachment.id, &self.host)
                         .await?;
                     repaired += 1;
                 }
@@ -334,17 +352,18 @@ impl Computes {
     }
 
     /// Moves the attachment from the state the host's work was for to `next` (`None`:
-    /// removes it); compare-and-set, again from a fresh read.
+    /// removes it); compare-and-set, again from a fresh read. `false` when the server is
+    /// gone or no longer holds the attachment in that state.
     async fn settle_attachment(
         &self,
         server_id: &str,
         attachment_id: &str,
         from: VolumeAttachState,
         next: Option<VolumeAttachState>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         for _ in 0..WRITE_TRIES {
             let Some(record) = store::server(&self.pool, server_id).await? else {
-                return Ok(());
+                return Ok(false);
             };
             let mut server = record.doc;
             let Some(i) = server
@@ -352,7 +371,7 @@ impl Computes {
                 .iter()
                 .position(|v| v.attachment_id == attachment_id && v.state == from)
             else {
-                return Ok(());
+                return Ok(false);
             };
             match next {
                 Some(state) => server.volumes[i].state = state,
@@ -361,7 +380,7 @@ impl Computes {
                 }
             }
             if self.finish(server, record.revision).await? {
-                return Ok(());
+                return Ok(true);
             }
         }
         Err(Error::Conflict(format!(

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::{available, call, post, wait_for, wait_for_reply};
-use crate::common::{Cloud, Reply};
+use crate::common::Cloud;
 use crate::compute::{self, Client, assert_nova_error};
 
 async fn in_use(client: &Client<'_>, id: &str) -> Value {
@@ -657,7 +657,7 @@ async fn the_block_storage_api_attaches_through_compute() {
     );
 
     // Deleting the attachment detaches the disk.
-    let deleted = settled(|| call(alice, reqwest::Method::DELETE, &path, at, None)).await;
+    let deleted = call(alice, reqwest::Method::DELETE, &path, at, None).await;
     assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
     available(alice, &volume).await;
     let nova = alice
@@ -679,38 +679,17 @@ async fn the_block_storage_api_attaches_through_compute() {
         .as_str()
         .unwrap()
         .to_owned();
-    let detach = settled(|| {
-        post(
-            alice,
-            &action,
-            json!({"os-detach": {"attachment_id": attachment}}),
-        )
-    })
+    // `in-use` means the server's record lists it attached too: a detach right away works.
+    let detach = post(
+        alice,
+        &action,
+        json!({"os-detach": {"attachment_id": attachment}}),
+    )
     .await;
     assert_eq!(detach.status, StatusCode::ACCEPTED, "{}", detach.body);
     available(alice, &volume).await;
     let nothing = post(alice, &action, json!({"os-detach": {}})).await;
     assert_eq!(nothing.status, StatusCode::BAD_REQUEST, "{}", nothing.body);
-}
-
-/// `request`'s reply once compute has recorded the attach it carried out: the volume is
-/// `in-use` a moment before the server's record says so, and a detach in between is
-/// refused with "try again when that is done" (retried here for up to 10 s).
-async fn settled<F, Fut>(request: F) -> Reply
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Reply>,
-{
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let reply = request().await;
-        let attaching = reply.status == StatusCode::BAD_REQUEST
-            && reply.body.to_string().contains("is attaching now");
-        if !attaching || tokio::time::Instant::now() > deadline {
-            return reply;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
 }
 
 /// Sets a volume's status and attachments in the database, as a crash between the two
@@ -740,7 +719,7 @@ async fn write_volume_state(cloud: &Cloud, id: &str, status: &str, attachments: 
 #[tokio::test]
 async fn a_restart_repairs_what_a_crash_between_the_services_left() {
     let mut cloud = Cloud::start().await;
-    let (server, dangling, cut_short) = {
+    let (server, dangling, cut_short, plug_cut) = {
         let env = compute::env(&cloud).await;
         let alice = &env.alice;
         let image = alice.image("img", json!({})).await;
@@ -755,7 +734,16 @@ async fn a_restart_repairs_what_a_crash_between_the_services_left() {
             .await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
         in_use(alice, &cut_short).await;
-        (server, dangling, cut_short)
+        let plug_cut = new_volume(alice).await;
+        let reply = alice
+            .post(
+                &format!("/servers/{server}/os-volume_attachments"),
+                attach_body(&plug_cut),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        in_use(alice, &plug_cut).await;
+        (server, dangling, cut_short, plug_cut)
     };
     // A reservation the server never recorded, and a detach the server never recorded.
     write_volume_state(
@@ -776,13 +764,24 @@ async fn a_restart_repairs_what_a_crash_between_the_services_left() {
         "device": "/dev/vdb", "status": "detaching", "read_only": false, "attached_at": null}]);
     detaching[0]["attached_at"] = json!(1_700_000_000_000_000i64);
     write_volume_state(&cloud, &cut_short, "detaching", detaching).await;
+    // A plug whose last write (the volume's) never happened: the server lists it attached.
+    let plugged = super::get(&alice, &format!("/volumes/{plug_cut}"))
+        .await
+        .body["volume"]["attachments"]
+        .clone();
+    let attaching = json!([{
+        "id": plugged[0]["attachment_id"], "server_id": server, "host": null,
+        "device": plugged[0]["device"], "status": "attaching", "read_only": false, "attached_at": null}]);
+    write_volume_state(&cloud, &plug_cut, "attaching", attaching).await;
 
     cloud.restart().await;
     let alice = Client::new(&cloud, &cloud.token("alice", "pw-alice", "alice").await);
-    // The dangling reservation is gone; the cut-short detach is attached again, and can be
-    // retried.
+    // The dangling reservation is gone; the cut-short plug is in use; the cut-short detach
+    // is attached again, and can be retried.
     let freed = available(&alice, &dangling).await;
     assert_eq!(freed["attachments"], json!([]));
+    let finished = in_use(&alice, &plug_cut).await;
+    assert_eq!(finished["attachments"][0]["server_id"], json!(server));
     in_use(&alice, &cut_short).await;
     let retried = alice
         .delete(&format!(
