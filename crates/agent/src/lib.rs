@@ -49,6 +49,25 @@ pub fn has_privileges() -> bool {
         .is_some_and(|caps| caps & (1 << 12) != 0)
 }
 
+/// Makes `runtime_dir/<below…>` (each level 0755: dnsmasq drops to an unprivileged user
+/// and reads its files there) for the network agent's DHCP files and pid files. Under
+/// `/run`, they go with the processes at reboot.
+pub fn network_state_dir(
+    runtime_dir: &std::path::Path,
+    below: &[&str],
+) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut dir = runtime_dir.to_path_buf();
+    std::fs::create_dir_all(&dir)?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+    for part in below {
+        dir.push(part);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(dir)
+}
+
 /// Starts the agent: a pass at once, then one after every change signalled on `changes`
 /// and at least every `resync_seconds`.
 /// Everything it makes carries `owner`'s mark, and only what carries it is ever removed.
@@ -61,7 +80,11 @@ pub fn spawn(
 ) -> Result<AgentHandle, network::Error> {
     let (stop, mut stopped) = watch::channel(false);
     let resync = Duration::from_secs(config.resync_seconds.max(1));
-    let mut reconciler = network::Reconciler::new(pool, config, state_dir, owner)?;
+    let controller = network::controller::InProcess {
+        pool,
+        host: config.host_name(),
+    };
+    let mut reconciler = network::Reconciler::new(controller, config, state_dir, owner)?;
     let task = tokio::spawn(async move {
         loop {
             match reconciler.pass().await {

@@ -4,13 +4,14 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use onestack_db::Pool;
+use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::model::{DHCP_OWNER, FloatingIp, Network, Port, Router, Rule, SecurityGroup, Subnet};
 use crate::store::{self, Table};
 
 /// One network as this host sees it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NetworkPlan {
     pub network: Network,
     pub subnets: Vec<Subnet>,
@@ -27,7 +28,7 @@ pub struct NetworkPlan {
 }
 
 /// A security group some local port uses, with the addresses of all its members.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GroupPlan {
     pub group: SecurityGroup,
     pub rules: Vec<Rule>,
@@ -35,7 +36,7 @@ pub struct GroupPlan {
 }
 
 /// A router whose ports are bound to this host.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RouterPlan {
     pub router: Router,
     /// Interface ports with the subnets they hold the gateway of.
@@ -46,13 +47,63 @@ pub struct RouterPlan {
     pub floating_ips: Vec<FloatingIp>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct HostState {
     pub networks: Vec<NetworkPlan>,
     pub routers: Vec<RouterPlan>,
     pub groups: Vec<GroupPlan>,
     /// Tunnel addresses of the other hosts, for VXLAN flooding.
     pub remote_tunnels: Vec<IpAddr>,
+}
+
+impl HostState {
+    /// What a joined host is told: only the networks it has a port, DHCP server or router
+    /// port on, and each network's full port list only where it serves DHCP. A joined
+    /// host is not trusted like a controller: it learns no more of other tenants than it
+    /// needs to build its own ports.
+    pub fn for_joined_host(mut self) -> Self {
+        let routed_here: BTreeSet<String> = self
+            .routers
+            .iter()
+            .flat_map(|r| r.interfaces.iter().chain(r.gateway.iter()))
+            .map(|(p, _)| p.network_id.clone())
+            .collect();
+        self.networks.retain(|plan| {
+            !plan.local_ports.is_empty()
+                || plan.dhcp_port.is_some()
+                || routed_here.contains(&plan.network.id)
+        });
+        for plan in &mut self.networks {
+            if plan.dhcp_port.is_none() {
+                plan.all_ports.clear();
+            }
+        }
+        self
+    }
+
+    /// Whether this host carries the port or floating IP `id`, so that its agent may
+    /// report its status.
+    pub fn carries(&self, what: Reported, id: &str) -> bool {
+        match what {
+            Reported::Port => {
+                self.networks.iter().any(|plan| {
+                    plan.local_ports
+                        .iter()
+                        .chain(plan.dhcp_port.iter())
+                        .any(|p| p.id == id)
+                }) || self.routers.iter().any(|r| {
+                    r.interfaces
+                        .iter()
+                        .chain(r.gateway.iter())
+                        .any(|(p, _)| p.id == id)
+                })
+            }
+            Reported::FloatingIp => self
+                .routers
+                .iter()
+                .any(|r| r.floating_ips.iter().any(|f| f.id == id)),
+        }
+    }
 }
 
 /// Desired state for `host`.
@@ -224,7 +275,8 @@ async fn routers_for_host(
 }
 
 /// What an agent reports the status of.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Reported {
     Port,
     FloatingIp,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use onestack_db::{Pool, now_micros};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use crate::config::NetworkConfig;
 use crate::model::Standard;
@@ -19,7 +19,12 @@ pub struct Networks {
     /// real one) that both started at the bottom would take the same ones; a start drawn
     /// from the cloud's id keeps them apart unless the space is nearly full.
     pub id_offset: u32,
+    /// The cloud's id, which marks what every host's agent builds (empty in tests that
+    /// never run an agent).
+    pub cloud_id: String,
     changed: Arc<Notify>,
+    /// A count of changes, for joined hosts' agents waiting on the agent protocol.
+    generation: watch::Sender<u64>,
 }
 
 impl Networks {
@@ -30,7 +35,9 @@ impl Networks {
             config,
             host,
             id_offset: 0,
+            cloud_id: String::new(),
             changed: Arc::new(Notify::new()),
+            generation: watch::Sender::new(0),
         }
     }
 
@@ -40,6 +47,7 @@ impl Networks {
             .get(..8)
             .and_then(|h| u32::from_str_radix(h, 16).ok())
             .unwrap_or(0);
+        cloud_id.clone_into(&mut self.cloud_id);
         self
     }
 
@@ -48,8 +56,14 @@ impl Networks {
         self.changed.clone()
     }
 
+    /// The count of changes so far, moving on with each (joined hosts' long polls).
+    pub fn watch_changes(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
     pub(crate) fn changed(&self) {
         self.changed.notify_one();
+        self.generation.send_modify(|g| *g += 1);
     }
 }
 

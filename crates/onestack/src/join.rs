@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use onestack_agent::control::client::ControlClient;
-use onestack_agent::control::joined::JoinedHost;
+use onestack_agent::control::joined::{JoinedHost, NetworkSetup};
 use onestack_compute::ops::membership::{JoinToken, Membership};
 use serde::{Deserialize, Serialize};
 
@@ -78,9 +78,16 @@ pub async fn run(config: Config, options: JoinOptions) -> anyhow::Result<()> {
         instances_dir: data_dir.join("compute").join("instances"),
         work_dir: data_dir.join("compute"),
         local_ip: config.network.local_ip.clone(),
+        network: network_setup(&config),
+        plugs_ports: Default::default(),
+    };
+    let builds = if agent.network.is_some() {
+        "the guests placed on it and their ports"
+    } else {
+        "the guests placed on it (without ports)"
     };
     println!(
-        "host {} reports to {} every {} s and builds the guests placed on it; stop with Ctrl-C",
+        "host {} reports to {} every {} s and builds {builds}; stop with Ctrl-C",
         saved.host, saved.url, config.compute.report_interval
     );
     tokio::select! {
@@ -91,6 +98,24 @@ pub async fn run(config: Config, options: JoinOptions) -> anyhow::Result<()> {
         )),
         () = crate::server::wait_for_signal() => Ok(()),
     }
+}
+
+/// The network agent's setup, when it may run here: configured, and as root.
+fn network_setup(config: &Config) -> Option<NetworkSetup> {
+    if !config.network.agent {
+        return None;
+    }
+    if !onestack_agent::has_privileges() {
+        eprintln!(
+            "the network agent is off: building bridges, taps and firewall rules needs root \
+             (CAP_NET_ADMIN); this host takes only servers without ports (--nic none)"
+        );
+        return None;
+    }
+    Some(NetworkSetup {
+        config: config.network.clone(),
+        runtime_dir: crate::RUNTIME_DIR.into(),
+    })
 }
 
 fn read_saved(path: &Path) -> anyhow::Result<SavedCredential> {

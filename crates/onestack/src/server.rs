@@ -388,9 +388,10 @@ fn start_agent(
             "{e}: set [network] host to a name of letters, digits, '-', '_' and '.'"
         ))
     })?;
-    let state_dir = network_state_dir(cloud_id).map_err(|e| {
-        StartError::Network(format!("cannot make {RUNTIME_DIR}/{cloud_id}/network: {e}"))
-    })?;
+    let state_dir =
+        onestack_agent::network_state_dir(Path::new(RUNTIME_DIR), &[cloud_id, "network"]).map_err(
+            |e| StartError::Network(format!("cannot make {RUNTIME_DIR}/{cloud_id}/network: {e}")),
+        )?;
     onestack_agent::spawn(
         networks.pool.clone(),
         config.network.clone(),
@@ -433,17 +434,6 @@ fn volume_files(data_dir: &Path) -> Result<onestack_virt::VolumeFiles, StartErro
 /// the processes at reboot), one directory per cloud, open to the unprivileged user dnsmasq
 /// drops to — the data directory itself is private to us (0700).
 pub const RUNTIME_DIR: &str = "/run/onestack";
-
-fn network_state_dir(cloud_id: &str) -> std::io::Result<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let cloud = Path::new(RUNTIME_DIR).join(cloud_id);
-    let dir = cloud.join("network");
-    std::fs::create_dir_all(&dir)?;
-    for level in [Path::new(RUNTIME_DIR), &cloud, &dir] {
-        std::fs::set_permissions(level, std::fs::Permissions::from_mode(0o755))?;
-    }
-    Ok(dir)
-}
 
 /// Starts this host's compute agent with the configured driver.
 fn start_compute_agent(

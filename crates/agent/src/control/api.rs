@@ -25,6 +25,7 @@ pub fn router(computes: Arc<Computes>) -> Router {
         .route("/v1/hosts/{host}/report", put(report))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .merge(super::work::routes())
+        .merge(super::network::routes())
         .with_state(computes)
 }
 

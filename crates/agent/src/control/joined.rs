@@ -1,20 +1,25 @@
 //! What a joined host runs: reports itself alive with its capacity every `report_interval`,
-//! and builds the guests placed on it (woken by the controller's changes through a long
-//! poll, and every `sync_seconds` to sync power states). Both ride out a controller restart
-//! or a cut link (guests keep running; the agent keeps trying and catches up), and stop
-//! only when the controller no longer knows the host's credential.
+//! builds the guests placed on it (woken by the controller's changes through a long poll,
+//! and every `sync_seconds` to sync power states) and, as root, builds their ports: bridges,
+//! VXLAN to the other hosts, taps and security groups. All ride out a controller restart or
+//! a cut link (guests keep running; the agent keeps trying and catches up), and stop only
+//! when the controller no longer knows the host's credential.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use onestack_compute::config::ComputeConfig;
+use onestack_network::NetworkConfig;
 use onestack_virt::Driver;
 
 use super::client::{ControlClient, ControlError};
 use super::remote::RemoteController;
+use super::remote_network::RemoteNetwork;
 use crate::compute::inventory::measure_report;
 use crate::compute::{AgentPaths, ComputeAgent, Error};
+use crate::network::{self, Reconciler};
 
 /// A joined host: who it is, what it reports and where it keeps its guests.
 pub struct JoinedHost {
@@ -26,16 +31,94 @@ pub struct JoinedHost {
     /// Where images are downloaded to and snapshots written before they are sent.
     pub work_dir: PathBuf,
     pub local_ip: String,
+    /// The network agent's settings; `None` when it does not run here (not root, or
+    /// `[network] agent = false`): the host then takes only servers without ports.
+    pub network: Option<NetworkSetup>,
+    /// Set once the network agent has made a pass: the host plugs ports from then on.
+    pub plugs_ports: Arc<AtomicBool>,
+}
+
+/// What the host's network agent needs besides the controller.
+pub struct NetworkSetup {
+    pub config: NetworkConfig,
+    /// Where its state goes, per cloud and host (`/run/onestack`).
+    pub runtime_dir: PathBuf,
 }
 
 impl JoinedHost {
-    /// Reports and builds guests until the controller refuses this host's credential (that
-    /// error is returned); an unreachable controller is logged and tried again.
+    /// Reports, builds guests and their ports until the controller refuses this host's
+    /// credential (that error is returned); an unreachable controller is logged and tried
+    /// again.
     pub async fn run(&self, driver: Driver) -> Result<(), ControlError> {
+        let build_ports = async {
+            match &self.network {
+                Some(setup) => self.build_ports(setup).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             ended = self.report(driver.name()) => ended,
             ended = self.build_guests(driver) => ended,
+            ended = build_ports => ended,
         }
+    }
+
+    /// Builds the network this host's ports need after each network change on the
+    /// controller (and at least every `resync_seconds`).
+    async fn build_ports(&self, setup: &NetworkSetup) -> Result<(), ControlError> {
+        let remote = RemoteNetwork::new(self.client.clone(), &self.host);
+        let wait = Duration::from_secs(setup.config.resync_seconds.clamp(1, 30));
+        // The cloud's id marks all the agent builds: asked for first.
+        let first = loop {
+            match remote.wait_for_change(None, wait).await {
+                Ok(changes) => break changes,
+                Err(error) if error.is_credential_refused() => return Err(error),
+                Err(_) => tokio::time::sleep(wait).await,
+            }
+        };
+        let mut reconciler = match self.reconciler(setup, &first.cloud) {
+            Ok(reconciler) => reconciler,
+            Err(error) => {
+                tracing::error!(%error, "the network agent cannot start: this host takes no servers with ports");
+                return std::future::pending().await;
+            }
+        };
+        let mut seen = first.generation;
+        loop {
+            match reconciler.pass().await {
+                Ok(report) => {
+                    if report.changed() {
+                        tracing::info!(%report, "network reconciled");
+                    }
+                    self.plugs_ports.store(true, Ordering::Relaxed);
+                }
+                Err(network::Error::Control(error)) if error.is_credential_refused() => {
+                    return Err(error);
+                }
+                Err(error) => tracing::warn!(%error, "network reconcile pass failed; retrying"),
+            }
+            match remote.wait_for_change(Some(seen), wait).await {
+                Ok(changes) => seen = changes.generation,
+                Err(error) if error.is_credential_refused() => return Err(error),
+                Err(_) => tokio::time::sleep(wait).await,
+            }
+        }
+    }
+
+    fn reconciler(
+        &self,
+        setup: &NetworkSetup,
+        cloud: &str,
+    ) -> Result<Reconciler<RemoteNetwork>, String> {
+        let owner = crate::Owner::new(cloud, &self.host).map_err(|e| e.to_string())?;
+        // Per host as well as per cloud: hosts that share a machine (namespaces in tests)
+        // must never sweep each other's DHCP files.
+        let host_dir = format!("host-{}", self.host);
+        let state_dir =
+            crate::network_state_dir(&setup.runtime_dir, &[cloud, &host_dir, "network"])
+                .map_err(|e| format!("cannot make {}: {e}", setup.runtime_dir.display()))?;
+        let remote = RemoteNetwork::new(self.client.clone(), &self.host);
+        Reconciler::new(remote, setup.config.clone(), state_dir, owner).map_err(|e| e.to_string())
     }
 
     /// Carries out the work on this host's servers after each change on the controller.
@@ -99,7 +182,7 @@ impl JoinedHost {
                 self.instances_dir.clone(),
                 driver,
                 &self.local_ip,
-                false,
+                self.plugs_ports.load(Ordering::Relaxed),
             )
             .await;
             let report = match measured {

@@ -4,14 +4,18 @@
 //! agent reports the host alive with its capacity every `report_interval` ([`joined`], over
 //! [`client`]) and builds the guests placed on it: it waits for changes (a long poll),
 //! reads its servers, fetches their images and config drives and writes each task's
-//! outcome ([`work`] on the controller, [`remote`] on the host). The agent presents its
+//! outcome ([`work`] on the controller, [`remote`] on the host). Its network agent reads
+//! what its host must build and reports its ports up ([`network`] on the controller,
+//! [`remote_network`] on the host). The agent presents its
 //! credential on every call and may only speak for its own host and its own servers; it
 //! never sees the database.
 
 pub mod api;
 pub mod client;
 pub mod joined;
+mod network;
 pub mod remote;
+pub mod remote_network;
 mod work;
 
 use serde::{Deserialize, Serialize};
@@ -74,4 +78,30 @@ pub struct ActionEvent {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConfigDrive {
     pub files: std::collections::BTreeMap<String, String>,
+}
+
+/// `GET .../network/changes?after=N&wait=S`: the controller's count of network changes,
+/// answered once it is not `N` any more (or after `wait` seconds), and the cloud's id, which
+/// marks what the host's network agent builds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NetworkChanges {
+    pub generation: u64,
+    pub cloud: String,
+}
+
+/// `PUT .../network/heartbeat`: the host's network agent is alive, reachable for VXLAN at
+/// `tunnel_ip`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkHeartbeat {
+    pub tunnel_ip: Option<std::net::IpAddr>,
+}
+
+/// `PUT .../network/status`: a port or floating IP this host carries is up or down.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusReport {
+    pub what: onestack_network::desired::Reported,
+    pub id: String,
+    pub up: bool,
 }

@@ -9,26 +9,29 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use onestack_db::{Pool, now_micros};
 use onestack_netdrv::firewall::{self, Firewall};
 use onestack_netdrv::link::LinkInfo;
 use onestack_netdrv::owner::Owner;
 use onestack_netdrv::router::{self as l3, RouterSpec};
 use onestack_netdrv::{dhcp, fdb, link, names, netns};
 use onestack_network::NetworkConfig;
-use onestack_network::desired::{self, HostState, NetworkPlan, Reported};
+use onestack_network::desired::{HostState, NetworkPlan, Reported};
 use onestack_network::model::Port;
 
 use crate::metadata::MetadataService;
 
+pub mod controller;
 mod specs;
 
+use controller::NetworkController;
 use specs::{dhcp_network, metadata_scopes, router_spec, ruleset};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot read desired state: {0}")]
     Desired(#[from] onestack_network::error::Error),
+    #[error(transparent)]
+    Control(#[from] crate::control::client::ControlError),
     #[error("{what}: {source}")]
     Host {
         what: String,
@@ -73,10 +76,9 @@ impl fmt::Display for Report {
     }
 }
 
-pub struct Reconciler {
-    pool: Pool,
+pub struct Reconciler<C> {
+    controller: C,
     config: NetworkConfig,
-    host: String,
     state_dir: PathBuf,
     /// This cloud's and host's mark on everything the pass makes, and the test for removal.
     owner: Owner,
@@ -87,7 +89,8 @@ pub struct Reconciler {
     applied: Option<String>,
     /// Router namespaces as last built, so unchanged ones are not rebuilt every pass.
     routers: HashMap<String, RouterSpec>,
-    metadata: MetadataService,
+    /// Controllers only: joined hosts have no router or DHCP namespaces to serve it in.
+    metadata: Option<MetadataService>,
     prepared: bool,
 }
 
@@ -97,18 +100,17 @@ fn wants_veth(port: &Port) -> bool {
     port.profile.get("interface").and_then(|v| v.as_str()) == Some("veth")
 }
 
-impl Reconciler {
+impl<C: NetworkController> Reconciler<C> {
     pub fn new(
-        pool: Pool,
+        controller: C,
         config: NetworkConfig,
         state_dir: PathBuf,
         owner: Owner,
     ) -> Result<Self, Error> {
         let firewall = Firewall::new(&owner.table()).map_err(host("security group table"))?;
         Ok(Self {
-            metadata: MetadataService::new(pool.clone()),
-            pool,
-            host: config.host_name(),
+            metadata: controller.metadata_pool().map(MetadataService::new),
+            controller,
             config,
             state_dir,
             owner,
@@ -137,18 +139,13 @@ impl Reconciler {
                 .remove()
                 .await
                 .map_err(host("removing the tables of an earlier version"))?;
-            // Networks recorded before conntrack zones existed get theirs now.
-            onestack_network::Networks::assign_conntrack_zones(&self.pool).await?;
+            self.controller.prepare().await?;
             self.prepared = true;
         }
-        desired::heartbeat(
-            &self.pool,
-            &self.host,
-            (!self.config.local_ip.is_empty()).then_some(self.config.local_ip.as_str()),
-            now_micros(),
-        )
-        .await?;
-        let state = desired::for_host(&self.pool, &self.host).await?;
+        self.controller
+            .heartbeat((!self.config.local_ip.is_empty()).then_some(self.config.local_ip.as_str()))
+            .await?;
+        let state = self.controller.desired().await?;
         let mut report = Report::default();
         let existing: HashMap<String, LinkInfo> = link::list_ours(&self.owner)
             .await
@@ -239,8 +236,9 @@ impl Reconciler {
             .map(|p| names::dhcp_namespace(&p.network.id))
             .collect();
         let scopes = metadata_scopes(&state);
-        self.metadata
-            .retain(&scopes.iter().map(|s| s.namespace.clone()).collect());
+        if let Some(metadata) = &mut self.metadata {
+            metadata.retain(&scopes.iter().map(|s| s.namespace.clone()).collect());
+        }
         for ns in netns::list_prefixed().map_err(host("listing namespaces"))? {
             let wanted_here = routers_wanted.contains(&ns) || dhcp_wanted.contains(&ns);
             if wanted_here || self.foreign_namespaces.contains(&ns) {
@@ -300,7 +298,13 @@ impl Reconciler {
             }
         }
 
-        report.problems.extend(self.metadata.sync(&scopes));
+        match &mut self.metadata {
+            Some(metadata) => report.problems.extend(metadata.sync(&scopes)),
+            None if !scopes.is_empty() => report
+                .problems
+                .push("metadata is served by controllers only, and this host is not one".into()),
+            None => {}
+        }
 
         let mine: Vec<&Port> = state
             .networks
@@ -341,7 +345,7 @@ impl Reconciler {
         up: bool,
     ) -> Result<(), Error> {
         if current != if up { "ACTIVE" } else { "DOWN" } {
-            desired::report_status(&self.pool, what, id, up).await?;
+            self.controller.report_status(what, id, up).await?;
         }
         Ok(())
     }

@@ -71,6 +71,9 @@ fn joined_host(cloud: &Cloud, credential: &str) -> JoinedHost {
         instances_dir: cloud.data_dir.join("host-2"),
         work_dir: cloud.data_dir.join("host-2"),
         local_ip: "192.0.2.2".into(),
+        // Not root's business here: the data-plane tests run a joined host's network agent.
+        network: None,
+        plugs_ports: Default::default(),
     }
 }
 
@@ -383,5 +386,142 @@ async fn a_joined_host_reports_speaks_for_itself_and_leaves_when_deleted() {
     assert!(
         service(admin, HOST).await.is_none(),
         "no report brought it back"
+    );
+}
+
+/// The status a host's network agent may report: refused (a 404) unless it carries `id`.
+fn refused_report(result: Result<(), onestack_agent::network::Error>, status: u16) {
+    match result {
+        Err(onestack_agent::network::Error::Control(ControlError::Refused {
+            status: s, ..
+        })) if s == status => {}
+        other => panic!("expected a {status} refusal, got {other:?}"),
+    }
+}
+
+/// A joined host's network agent, over the protocol: it learns only the networks it has
+/// ports on (without the other ports of the network), reports only what it carries, and
+/// its heartbeat puts it in the network agent list with its tunnel address.
+#[tokio::test]
+async fn a_joined_hosts_network_agent_learns_and_reports_only_its_own_ports() {
+    use onestack_agent::control::remote_network::RemoteNetwork;
+    use onestack_agent::network::controller::NetworkController;
+    use onestack_network::desired::Reported;
+
+    let cloud = Cloud::start().await;
+    let admin_token = cloud.admin_token().await;
+    let neutron = crate::network::Neutron::new(&cloud, &admin_token);
+    let token = join_token(&cloud, Duration::from_secs(60)).await;
+    let protocol = ControlClient::new(&cloud.url);
+    let joined = protocol.join(&token, HOST).await.expect("host-2 joins");
+    let client = ControlClient::new(&cloud.url).with_credential(&joined.credential);
+    let remote = RemoteNetwork::new(client.clone(), HOST);
+
+    let first = remote
+        .wait_for_change(None, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        Some(first.cloud.clone()),
+        crate::common::cloud_id(&cloud.data_dir)
+    );
+    assert!(remote.desired().await.unwrap().networks.is_empty());
+
+    let mine = neutron.network("mine").await;
+    neutron.subnet(&mine, "10.9.1.0/24", json!({})).await;
+    let theirs = neutron.network("theirs").await;
+    let port = |network: &Value, host: &str| {
+        let attrs = json!({"network_id": network["id"], "binding:host_id": host});
+        let neutron = &neutron;
+        async move { neutron.create("ports", "port", attrs).await }
+    };
+    let here = port(&mine, HOST).await;
+    let elsewhere = port(&mine, "").await;
+    let other_net = port(&theirs, "").await;
+    let id = |v: &Value| v["id"].as_str().unwrap().to_owned();
+
+    // Only its network, only its port; the network's other ports are not its business.
+    let state = remote.desired().await.unwrap();
+    assert_eq!(state.networks.len(), 1, "{state:?}");
+    let plan = &state.networks[0];
+    assert_eq!(plan.network.id, id(&mine));
+    let local: Vec<&str> = plan.local_ports.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(local, vec![id(&here).as_str()]);
+    assert!(
+        plan.all_ports.is_empty() && plan.dhcp_port.is_none(),
+        "{plan:?}"
+    );
+
+    // A change wakes its wait.
+    let seen = remote
+        .wait_for_change(None, Duration::ZERO)
+        .await
+        .unwrap()
+        .generation;
+    let waiting = {
+        let remote = RemoteNetwork::new(client.clone(), HOST);
+        tokio::spawn(async move {
+            remote
+                .wait_for_change(Some(seen), Duration::from_secs(20))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = tokio::time::Instant::now();
+    neutron
+        .put(
+            &format!("/v2.0/ports/{}", id(&here)),
+            json!({"port": {"name": "renamed"}}),
+        )
+        .await;
+    let woke = waiting.await.unwrap().unwrap();
+    assert!(woke.generation > seen);
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // Its own port's status it reports; another's, or a floating IP it does not carry, not.
+    remote
+        .report_status(Reported::Port, &id(&here), true)
+        .await
+        .unwrap();
+    let shown = neutron.get(&format!("/v2.0/ports/{}", id(&here))).await;
+    assert_eq!(shown.body["port"]["status"], "ACTIVE");
+    for other in [&elsewhere, &other_net] {
+        refused_report(
+            remote.report_status(Reported::Port, &id(other), true).await,
+            404,
+        );
+    }
+    refused_report(
+        remote
+            .report_status(Reported::FloatingIp, &id(&elsewhere), true)
+            .await,
+        404,
+    );
+    let status = neutron
+        .get(&format!("/v2.0/ports/{}", id(&elsewhere)))
+        .await;
+    assert_eq!(status.body["port"]["status"], "DOWN");
+
+    // It speaks for itself only.
+    let impostor = RemoteNetwork::new(client.clone(), "host-3");
+    refused_report(impostor.desired().await.map(drop), 403);
+    refused_report(impostor.heartbeat(Some("192.0.2.7")).await, 403);
+
+    // Its heartbeat lists it among the network agents, with its tunnel address.
+    remote.heartbeat(Some("192.0.2.2")).await.unwrap();
+    let agents = neutron
+        .get("/v2.0/agents?agent_type=Linux%20bridge%20agent")
+        .await;
+    let agent = agents.body["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["host"] == HOST)
+        .unwrap_or_else(|| panic!("{HOST} in {}", agents.body))
+        .clone();
+    assert_eq!(agent["alive"], true, "{agent}");
+    assert_eq!(
+        agent["configurations"]["tunneling_ip"], "192.0.2.2",
+        "{agent}"
     );
 }

@@ -36,6 +36,8 @@ impl JoinedAgent {
         let child = command
             .env("ONESTACK_COMPUTE__DRIVER", "qemu")
             .env("ONESTACK_COMPUTE__REPORT_INTERVAL", "1")
+            // Beside the controller in its network namespace: it builds no ports.
+            .env("ONESTACK_NETWORK__AGENT", "false")
             .env_remove("ONESTACK_CONFIG")
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))

@@ -49,6 +49,9 @@ fn join_with(url: &str, token: Option<&str>, data_dir: &Path, driver: &str) -> C
     }
     command
         .env("ONESTACK_COMPUTE__DRIVER", driver)
+        // Beside the controller in its network namespace: building ports would need a
+        // namespace of its own (the data-plane tests run one so).
+        .env("ONESTACK_NETWORK__AGENT", "false")
         .env("ONESTACK_COMPUTE__REPORT_INTERVAL", "1")
         .env_remove("ONESTACK_CONFIG")
         .stdout(Stdio::piped())

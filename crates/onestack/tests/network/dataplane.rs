@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::Neutron;
 use crate::common::{Cloud, Namespace, Uplink, root_or_skip, run, run_ok};
 
+mod hosts;
 mod metadata;
 mod router_isolation;
 

@@ -1,0 +1,122 @@
+//! The controller's side of a joined host's network agent: the changes it waits for, what
+//! its host must build, its heartbeat and its status reports. A host is told only the
+//! networks it has ports on (`HostState::for_joined_host`) and may report the status only
+//! of ports and floating IPs it carries.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::routing::{get, put};
+use http::StatusCode;
+use onestack_api::ApiError;
+use onestack_api::body::JsonBody;
+use onestack_compute::Computes;
+use onestack_network::desired::{self, HostState};
+use serde::Deserialize;
+
+use super::api::HostCredential;
+use super::{NetworkChanges, NetworkHeartbeat, StatusReport};
+
+/// The longest a host's wait for changes is held open.
+const MAX_WAIT: Duration = Duration::from_secs(30);
+
+/// The largest body of these calls (an address, a port's id).
+const BODY_LIMIT: usize = 4 * 1024;
+
+pub(super) fn routes() -> axum::Router<Arc<Computes>> {
+    axum::Router::new()
+        .route("/v1/hosts/{host}/network", get(host_state))
+        .route("/v1/hosts/{host}/network/changes", get(changes))
+        .route("/v1/hosts/{host}/network/heartbeat", put(heartbeat))
+        .route("/v1/hosts/{host}/network/status", put(status))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+}
+
+#[derive(Deserialize)]
+struct WaitQuery {
+    #[serde(default)]
+    after: u64,
+    #[serde(default)]
+    wait: u64,
+}
+
+/// Network errors here are the database's: the host tries again.
+fn internal(error: onestack_network::error::Error) -> ApiError {
+    ApiError::internal(error)
+}
+
+/// Answers at once when the count of network changes is not `after`, else at the next
+/// change or after `wait` seconds (at most [`MAX_WAIT`]).
+async fn changes(
+    State(computes): State<Arc<Computes>>,
+    caller: HostCredential,
+    Path(host): Path<String>,
+    Query(query): Query<WaitQuery>,
+) -> Result<Json<NetworkChanges>, ApiError> {
+    caller.speaks_for(&host)?;
+    let networks = &computes.networks;
+    let mut changes = networks.watch_changes();
+    if *changes.borrow_and_update() == query.after {
+        let wait = Duration::from_secs(query.wait).min(MAX_WAIT);
+        let _ = tokio::time::timeout(wait, changes.changed()).await;
+    }
+    let generation = *changes.borrow();
+    Ok(Json(NetworkChanges {
+        generation,
+        cloud: networks.cloud_id.clone(),
+    }))
+}
+
+async fn host_state(
+    State(computes): State<Arc<Computes>>,
+    caller: HostCredential,
+    Path(host): Path<String>,
+) -> Result<Json<HostState>, ApiError> {
+    caller.speaks_for(&host)?;
+    let state = desired::for_host(&computes.networks.pool, &host)
+        .await
+        .map_err(internal)?;
+    Ok(Json(state.for_joined_host()))
+}
+
+async fn heartbeat(
+    State(computes): State<Arc<Computes>>,
+    caller: HostCredential,
+    Path(host): Path<String>,
+    JsonBody(beat): JsonBody<NetworkHeartbeat>,
+) -> Result<StatusCode, ApiError> {
+    caller.speaks_for(&host)?;
+    let tunnel_ip = beat.tunnel_ip.map(|ip| ip.to_string());
+    desired::heartbeat(
+        &computes.networks.pool,
+        &host,
+        tunnel_ip.as_deref(),
+        onestack_db::now_micros(),
+    )
+    .await
+    .map_err(internal)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn status(
+    State(computes): State<Arc<Computes>>,
+    caller: HostCredential,
+    Path(host): Path<String>,
+    JsonBody(report): JsonBody<StatusReport>,
+) -> Result<StatusCode, ApiError> {
+    caller.speaks_for(&host)?;
+    let pool = &computes.networks.pool;
+    let state = desired::for_host(pool, &host).await.map_err(internal)?;
+    if !state.carries(report.what, &report.id) {
+        return Err(ApiError::not_found(format!(
+            "host {host} carries no {:?} {}",
+            report.what, report.id
+        )));
+    }
+    desired::report_status(pool, report.what, &report.id, report.up)
+        .await
+        .map_err(internal)?;
+    Ok(StatusCode::NO_CONTENT)
+}
