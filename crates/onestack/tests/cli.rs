@@ -52,6 +52,8 @@ fn free_port() -> u16 {
 /// A running `onestack up`, stopped with SIGTERM on drop.
 struct Server {
     child: Option<Child>,
+    /// The address it listens on: loopback, or an underlay's for joined hosts in namespaces.
+    ip: &'static str,
     port: u16,
     data_dir: PathBuf,
 }
@@ -68,10 +70,20 @@ impl Server {
     /// Starts with extra environment. Only one test at a time may run the network agent: it
     /// owns every `os*` device on the host.
     fn start_with(data_dir: &Path, port: u16, env: &[(&str, &str)]) -> Server {
+        Self::start_listening(data_dir, "127.0.0.1", port, env)
+    }
+
+    /// [`Self::start_with`], listening on `ip`.
+    fn start_listening(
+        data_dir: &Path,
+        ip: &'static str,
+        port: u16,
+        env: &[(&str, &str)],
+    ) -> Server {
         let child = Command::new(env!("CARGO_BIN_EXE_onestack"))
             .args(["up", "--data-dir"])
             .arg(data_dir)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--listen", &format!("{ip}:{port}")])
             .env("ONESTACK_IDENTITY__PASSWORD_HASH_ROUNDS", "4")
             .envs(env.iter().copied())
             .env_remove("ONESTACK_CONFIG")
@@ -81,14 +93,13 @@ impl Server {
             .expect("onestack starts");
         let server = Server {
             child: Some(child),
+            ip,
             port,
             data_dir: data_dir.to_path_buf(),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-                && server.openrc_path().exists()
-            {
+            if std::net::TcpStream::connect((ip, port)).is_ok() && server.openrc_path().exists() {
                 break;
             }
             assert!(
@@ -98,6 +109,10 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
         server
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}:{}", self.ip, self.port)
     }
 
     fn openrc_path(&self) -> PathBuf {

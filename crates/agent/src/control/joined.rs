@@ -7,7 +7,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use onestack_compute::config::ComputeConfig;
@@ -34,8 +33,9 @@ pub struct JoinedHost {
     /// The network agent's settings; `None` when it does not run here (not root, or
     /// `[network] agent = false`): the host then takes only servers without ports.
     pub network: Option<NetworkSetup>,
-    /// Set once the network agent has made a pass: the host plugs ports from then on.
-    pub plugs_ports: Arc<AtomicBool>,
+    /// Set once the network agent has made a pass: the host plugs ports from then on (and
+    /// says so in a report at once).
+    pub plugs_ports: tokio::sync::watch::Sender<bool>,
 }
 
 /// What the host's network agent needs besides the controller.
@@ -90,7 +90,8 @@ impl JoinedHost {
                     if report.changed() {
                         tracing::info!(%report, "network reconciled");
                     }
-                    self.plugs_ports.store(true, Ordering::Relaxed);
+                    self.plugs_ports
+                        .send_if_modified(|plugs| !std::mem::replace(plugs, true));
                 }
                 Err(network::Error::Control(error)) if error.is_credential_refused() => {
                     return Err(error);
@@ -176,13 +177,15 @@ impl JoinedHost {
     async fn report(&self, driver: &str) -> Result<(), ControlError> {
         let interval = Duration::from_secs(self.compute.report_interval.max(1));
         let mut reachable = true;
+        let mut plugs_ports = self.plugs_ports.subscribe();
         loop {
+            let plugs = *plugs_ports.borrow_and_update();
             let measured = measure_report(
                 &self.compute,
                 self.instances_dir.clone(),
                 driver,
                 &self.local_ip,
-                self.plugs_ports.load(Ordering::Relaxed),
+                plugs,
             )
             .await;
             let report = match measured {
@@ -207,7 +210,10 @@ impl JoinedHost {
                 Err(ControlError::Unreachable { .. }) => {}
                 Err(error) => tracing::warn!(%error, "the report was refused; trying again"),
             }
-            tokio::time::sleep(interval).await;
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = plugs_ports.changed() => {}
+            }
         }
     }
 }

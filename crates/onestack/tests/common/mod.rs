@@ -116,6 +116,43 @@ impl Drop for Uplink {
     }
 }
 
+/// A second host on this machine: a namespace joined to this one by a veth pair, the
+/// underlay its VXLAN and agent protocol run over (this end holds `CONTROLLER_IP`, the
+/// namespace's `HOST_IP`). Both ends go with the namespace.
+pub struct Underlay {
+    pub host: Namespace,
+}
+
+impl Underlay {
+    pub const CONTROLLER_IP: &'static str = "10.251.250.1";
+    pub const HOST_IP: &'static str = "10.251.250.2";
+
+    pub fn new() -> Underlay {
+        let pid = std::process::id();
+        // Not `os…`: the agent must not take it for one of its own devices.
+        let near = format!("pun{}", pid % 1_000_000);
+        let far = format!("puf{}", pid % 1_000_000);
+        run_ok(
+            "ip",
+            &["link", "add", &near, "type", "veth", "peer", "name", &far],
+        );
+        let host = Namespace {
+            ns: format!("ostest-{pid}-host2"),
+            dev: far,
+        };
+        run_ok("ip", &["netns", "add", &host.ns]);
+        run_ok("ip", &["link", "set", &host.dev, "netns", &host.ns]);
+        let near_ip = format!("{}/30", Self::CONTROLLER_IP);
+        run_ok("ip", &["addr", "add", &near_ip, "dev", &near]);
+        run_ok("ip", &["link", "set", &near, "up"]);
+        host.exec_ok(&["ip", "link", "set", "lo", "up"]);
+        let far_ip = format!("{}/30", Self::HOST_IP);
+        host.exec_ok(&["ip", "addr", "add", &far_ip, "dev", &host.dev]);
+        host.exec_ok(&["ip", "link", "set", &host.dev, "up"]);
+        Underlay { host }
+    }
+}
+
 /// The id of the cloud whose data directory is `data_dir`, once it has started.
 pub fn cloud_id(data_dir: &std::path::Path) -> Option<String> {
     let id = std::fs::read_to_string(data_dir.join("cloud-id")).ok()?;

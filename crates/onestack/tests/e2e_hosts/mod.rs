@@ -13,6 +13,17 @@ use serde_json::Value;
 use super::{Server, free_port, ok, ok_json};
 
 mod guests;
+mod network;
+
+/// A child process killed (and reaped) when dropped.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 const HOST: &str = "host-2";
 

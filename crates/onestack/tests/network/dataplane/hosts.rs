@@ -11,44 +11,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{AGENT, Guest, HostGuard, dhcp_lease, eventually, wait_active};
-use crate::common::{Cloud, Namespace, root_or_skip, run, run_ok, test_config};
+use crate::common::{Cloud, Namespace, Underlay, root_or_skip, run, run_ok, test_config};
 use crate::network::Neutron;
 
-/// The underlay: the controller's end keeps `CONTROLLER_IP`, the joined host's `HOST_IP`.
-const CONTROLLER_IP: &str = "10.251.250.1";
-const HOST_IP: &str = "10.251.250.2";
-
-/// The joined host's namespace with its end of the underlay; the controller's end goes with it.
-fn joined_host_namespace(pid: u32) -> Namespace {
-    let near = format!("pun{}", pid % 1_000_000);
-    let far = format!("puf{}", pid % 1_000_000);
-    run_ok(
-        "ip",
-        &["link", "add", &near, "type", "veth", "peer", "name", &far],
-    );
-    let host = Namespace {
-        ns: format!("ostest-{pid}-host2"),
-        dev: far,
-    };
-    run_ok("ip", &["netns", "add", &host.ns]);
-    run_ok("ip", &["link", "set", &host.dev, "netns", &host.ns]);
-    run_ok(
-        "ip",
-        &["addr", "add", &format!("{CONTROLLER_IP}/30"), "dev", &near],
-    );
-    run_ok("ip", &["link", "set", &near, "up"]);
-    host.exec_ok(&["ip", "link", "set", "lo", "up"]);
-    host.exec_ok(&[
-        "ip",
-        "addr",
-        "add",
-        &format!("{HOST_IP}/30"),
-        "dev",
-        &host.dev,
-    ]);
-    host.exec_ok(&["ip", "link", "set", &host.dev, "up"]);
-    host
-}
+const CONTROLLER_IP: &str = Underlay::CONTROLLER_IP;
+const HOST_IP: &str = Underlay::HOST_IP;
 
 struct KillOnDrop(Child);
 
@@ -87,7 +54,8 @@ async fn guests_on_two_hosts_reach_each_other_over_vxlan() {
     let pid = std::process::id();
     let controller_host = format!("dp-ctl-{pid}");
     let joined_host = format!("dp-h2-{pid}");
-    let host_ns = joined_host_namespace(pid);
+    let underlay = Underlay::new();
+    let host_ns = &underlay.host;
     let cloud = Cloud::start_with(|c| {
         c.network.agent = true;
         c.network.host = controller_host.clone();
@@ -162,8 +130,8 @@ async fn guests_on_two_hosts_reach_each_other_over_vxlan() {
 
     let ip = |p: &Value| p["fixed_ips"][0]["ip_address"].as_str().unwrap().to_owned();
     let g_here = Guest::plug(&here, "here", Some(&format!("{}/24", ip(&here))));
-    let g_there = plug_remote(&host_ns, &there, "there", &format!("{}/24", ip(&there)));
-    let g_other = plug_remote(&host_ns, &other, "other", "");
+    let g_there = plug_remote(host_ns, &there, "there", &format!("{}/24", ip(&there)));
+    let g_other = plug_remote(host_ns, &other, "other", "");
 
     // Across the hosts, both ways, through VXLAN over the underlay.
     let took = eventually(

@@ -1,0 +1,204 @@
+//! A real guest with a port on a joined host: the host runs in a network namespace of its
+//! own (an underlay veth to the controller), builds the guest's port and VXLAN to the
+//! controller, and the guest, booted without a config drive, gets its address from the
+//! controller's DHCP and its hostname from the metadata service in the controller's router
+//! namespace, and answers an outside host on its floating IP, which that router carries.
+//!
+//! Root is required: without it this test fails, unless `ONESTACK_TEST_SKIP=root` says
+//! skipping it is meant.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::wait_state;
+use crate::common::{Namespace, Underlay, Uplink};
+use crate::e2e_compute::{console, guest_image_and_tiny_flavor, test_guest, within};
+use crate::{HOST_AGENT, Server, free_port, ok, ok_json, openstack, root_or_skip, stop_guests};
+
+/// What `http://address/` answers to the outside host, if anything.
+fn http_get(outside: &Namespace, address: &str) -> Option<String> {
+    let url = format!("http://{address}/");
+    let out = outside.exec(&["timeout", "2", "busybox", "wget", "-q", "-O", "-", &url]);
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+#[test]
+fn a_guest_on_a_joined_host_is_served_by_the_controllers_network() {
+    if !root_or_skip() {
+        return;
+    }
+    let _agent = HOST_AGENT.lock().unwrap_or_else(|e| e.into_inner());
+    let guest = test_guest();
+    let underlay = Underlay::new();
+    let up = Uplink::new();
+    let outside = &up.outside;
+    outside.exec_ok(&["ip", "addr", "add", "10.78.0.1/24", "dev", &outside.dev]);
+    let dir = tempfile::tempdir().unwrap();
+    let controller_dir = dir.path().join("controller");
+    let host_dir = dir.path().join(super::HOST);
+    let controller = format!("e2e-ctl-{}", std::process::id());
+    let interfaces = format!("{{physnet1 = \"{}\"}}", up.uplink);
+    let server = Server::start_listening(
+        &controller_dir,
+        Underlay::CONTROLLER_IP,
+        free_port(),
+        &[
+            ("ONESTACK_NETWORK__AGENT", "true"),
+            ("ONESTACK_NETWORK__HOST", &controller),
+            ("ONESTACK_NETWORK__LOCAL_IP", Underlay::CONTROLLER_IP),
+            ("ONESTACK_NETWORK__PHYSICAL_INTERFACES", &interfaces),
+            ("ONESTACK_COMPUTE__DRIVER", "fake"),
+            ("ONESTACK_COMPUTE__REPORT_INTERVAL", "1"),
+            ("ONESTACK_COMPUTE__FORCE_CONFIG_DRIVE", "false"),
+        ],
+    );
+    let admin = server.admin_env();
+    guest_image_and_tiny_flavor(&admin, &guest);
+
+    // The host joins from its namespace, with QEMU and its network agent.
+    let log = std::fs::File::create(dir.path().join("host-2.log")).unwrap();
+    let joined = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &underlay.host.ns,
+            env!("CARGO_BIN_EXE_onestack"),
+        ])
+        .args(["join", &server.url(), "--name", super::HOST, "--data-dir"])
+        .arg(&host_dir)
+        .args(["--token", &super::join_token(&controller_dir)])
+        .env("ONESTACK_COMPUTE__DRIVER", "qemu")
+        .env("ONESTACK_COMPUTE__REPORT_INTERVAL", "1")
+        .env("ONESTACK_COMPUTE__SYNC_SECONDS", "2")
+        .env("ONESTACK_NETWORK__LOCAL_IP", Underlay::HOST_IP)
+        .env_remove("ONESTACK_CONFIG")
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("onestack join starts");
+    let _joined = crate::e2e_hosts::KillOnDrop(joined);
+    let _guests = StopGuests(host_dir.clone());
+    wait_state(&admin, "up", Duration::from_secs(20));
+
+    // The walkthrough's network, its router and the external network on the controller.
+    for args in [
+        &[
+            "network",
+            "create",
+            "--external",
+            "--provider-network-type",
+            "flat",
+            "--provider-physical-network",
+            "physnet1",
+            "public01",
+        ][..],
+        &[
+            "subnet",
+            "create",
+            "--network",
+            "public01",
+            "--subnet-range",
+            "10.78.0.0/24",
+            "--gateway",
+            "10.78.0.1",
+            "--no-dhcp",
+            "--allocation-pool",
+            "start=10.78.0.10,end=10.78.0.50",
+            "public01-sub",
+        ],
+        &["network", "create", "l3net"],
+        &[
+            "subnet",
+            "create",
+            "--network",
+            "l3net",
+            "--subnet-range",
+            "10.79.0.0/24",
+            "l3sub",
+        ],
+        &["router", "create", "r1"],
+        &["router", "set", "--external-gateway", "public01", "r1"],
+        &["router", "add", "subnet", "r1", "l3sub"],
+        &["security", "group", "create", "web"],
+        &[
+            "security",
+            "group",
+            "rule",
+            "create",
+            "--proto",
+            "tcp",
+            "--dst-port",
+            "80",
+            "web",
+        ],
+    ] {
+        ok(&admin, args);
+    }
+
+    // Placed on the joined host (it plugs ports once its network agent has made a pass).
+    let booted = Instant::now();
+    let zone = format!("nova:{}", super::HOST);
+    within(30, "a server with a port to go to the joined host", || {
+        let created = openstack(
+            &admin,
+            &[
+                "server",
+                "create",
+                "--flavor",
+                "e2e.tiny",
+                "--image",
+                "guest",
+                "--availability-zone",
+                &zone,
+                "--network",
+                "l3net",
+                "--security-group",
+                "web",
+                "--wait",
+                "vm-far",
+            ],
+        );
+        if !created.status.success() {
+            let _ = openstack(&admin, &["server", "delete", "--wait", "vm-far"]);
+        }
+        created.status.success()
+    });
+    let shown = ok_json(&admin, &["server", "show", "vm-far"]);
+    assert_eq!(shown["OS-EXT-SRV-ATTR:host"], super::HOST, "{shown}");
+    within(180, "vm-far's hostname from the metadata service", || {
+        console(&admin, "vm-far").contains("ONESTACK-GUEST-UP hostname=vm-far ip=10.79.0.")
+    });
+    println!(
+        "server create on the joined host -> guest up with DHCP and metadata: {:.1}s",
+        booted.elapsed().as_secs_f64()
+    );
+
+    // Its floating IP is carried by the router on the controller.
+    let fip = ok_json(&admin, &["floating", "ip", "create", "public01"]);
+    let address = fip["floating_ip_address"].as_str().unwrap().to_owned();
+    ok(
+        &admin,
+        &["server", "add", "floating", "ip", "vm-far", &address],
+    );
+    within(60, "vm-far to answer on its floating IP", || {
+        http_get(outside, &address).as_deref() == Some("vm-far")
+    });
+
+    ok(&admin, &["server", "delete", "--wait", "vm-far"]);
+    ok(&admin, &["floating", "ip", "delete", &address]);
+    ok(&admin, &["router", "remove", "subnet", "r1", "l3sub"]);
+    ok(&admin, &["router", "delete", "r1"]);
+    ok(&admin, &["network", "delete", "l3net", "public01"]);
+    drop(server);
+}
+
+/// Kills the joined host's guests, should the test fail before it deletes them.
+struct StopGuests(std::path::PathBuf);
+
+impl Drop for StopGuests {
+    fn drop(&mut self) {
+        stop_guests(&self.0);
+    }
+}
