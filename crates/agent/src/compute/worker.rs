@@ -188,6 +188,9 @@ impl<C: Controller> Worker<C> {
         let id = &server.id;
         let d = &self.driver;
         let was = server.previous_vm_state.unwrap_or(VmState::Active);
+        if d.spec(id).await?.is_none() {
+            return self.evacuated(server, was).await;
+        }
         if server.volume_backed() {
             d.destroy(id).await?;
         } else {
@@ -222,6 +225,28 @@ impl<C: Controller> Worker<C> {
             } else {
                 PowerState::Shutdown
             };
+        })
+        .await
+    }
+
+    /// A rebuild of a guest this host never had: the server was evacuated here from a host
+    /// that is down (servers with volumes are not: those stay with their host). It is built
+    /// afresh from its image, and left running or stopped as it was.
+    async fn evacuated(&self, server: &Server, was: VmState) -> Result<()> {
+        let id = &server.id;
+        self.spawn(server).await?;
+        let running = was != VmState::Stopped;
+        if !running {
+            self.driver.shutdown(id, self.shutdown_timeout).await?;
+        }
+        self.complete(id, TaskState::Rebuilding, move |s| {
+            (s.vm_state, s.power_state) = if running {
+                (VmState::Active, PowerState::Running)
+            } else {
+                (VmState::Stopped, PowerState::Shutdown)
+            };
+            s.previous_vm_state = None;
+            s.fault = None;
         })
         .await
     }

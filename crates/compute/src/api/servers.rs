@@ -150,6 +150,7 @@ pub async fn server_action(
         .await?;
     Ok(match outcome {
         Outcome::Accepted => StatusCode::ACCEPTED.into_response(),
+        Outcome::Ok => StatusCode::OK.into_response(),
         Outcome::NoContent => StatusCode::NO_CONTENT.into_response(),
         Outcome::Body(body) if is_console => (StatusCode::OK, Json(body)).into_response(),
         Outcome::Body(extra) if is_rebuild => {

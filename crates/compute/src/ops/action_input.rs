@@ -58,6 +58,13 @@ pub enum ServerAction {
     ResetState {
         state: VmState,
     },
+    /// `evacuate` (admin): rebuilds the server of a host that is down on another host.
+    Evacuate {
+        /// The host to rebuild it on; `None`: the scheduler picks one.
+        host: Option<String>,
+        /// `None`: one is generated.
+        admin_pass: Option<String>,
+    },
     /// An action this API does not have, refused once the server and the caller's right
     /// to act on it are known.
     Unknown(String),
@@ -88,6 +95,7 @@ impl ServerAction {
             Self::RemoveSecurityGroup { .. } => "removeSecurityGroup",
             Self::ForceDelete => "forceDelete",
             Self::ResetState { .. } => "os-resetState",
+            Self::Evacuate { .. } => "evacuate",
             Self::Unknown(name) => name,
         }
     }

@@ -24,6 +24,8 @@ use crate::store;
 /// What an action answers besides 202.
 pub enum Outcome {
     Accepted,
+    /// 200 with no body (evacuate from 2.14).
+    Ok,
     /// 204: done at once (confirmResize).
     NoContent,
     Body(Value),
@@ -89,6 +91,7 @@ impl Computes {
         let mut outcome = Outcome::Accepted;
         let mut record = name.clone();
         let resize = matches!(action, ServerAction::Resize { .. });
+        let mut evacuate_to = None;
         match action {
             ServerAction::Stop => {
                 simple(
@@ -277,6 +280,25 @@ impl Computes {
                 server.vm_state = state;
                 server.task_state = None;
             }
+            ServerAction::Evacuate { host, admin_pass } => {
+                caller.require_admin("os-evacuate")?;
+                states::check(
+                    &server,
+                    "evacuate",
+                    &[VmState::Active, VmState::Stopped, VmState::Error],
+                    None,
+                )?;
+                // It comes up as it was (Nova's 2.95, stopped, is beyond this API's versions).
+                server.previous_vm_state = Some(server.vm_state);
+                server.task_state = Some(TaskState::Rebuilding);
+                evacuate_to = Some(host);
+                let password = admin_pass.unwrap_or_else(super::create::admin_password);
+                outcome = if version.at_least(14) {
+                    Outcome::Ok
+                } else {
+                    Outcome::Body(json!({"adminPass": password}))
+                };
+            }
             ServerAction::Unknown(other) => {
                 return Err(Error::BadRequest(format!(
                     "There is no such action: {other}"
@@ -297,6 +319,11 @@ impl Computes {
         }
         if resize {
             self.save_resize(caller, server, revision).await?;
+            return Ok(outcome);
+        }
+        if let Some(target) = evacuate_to {
+            self.save_evacuation(caller, server, revision, target.as_deref())
+                .await?;
             return Ok(outcome);
         }
         self.save_with_action(caller, server, revision, &record)
@@ -320,7 +347,7 @@ impl Computes {
     }
 
     /// The end of [`Self::save_with_action`], for a write transaction that checked more first.
-    async fn commit_with_action(
+    pub(super) async fn commit_with_action(
         &self,
         mut tx: onestack_db::Tx,
         caller: &Caller,

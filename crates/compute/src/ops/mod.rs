@@ -8,6 +8,7 @@ pub mod attached_volumes;
 pub mod boot_volumes;
 pub mod consoles;
 pub mod create;
+pub mod evacuate;
 pub mod flavors;
 pub mod groups;
 pub mod hosts;

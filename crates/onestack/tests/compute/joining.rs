@@ -333,9 +333,104 @@ async fn a_joined_host_reports_speaks_for_itself_and_leaves_when_deleted() {
         .alice
         .boot_active("stranded", &image, json!({"networks": "none"}))
         .await;
+    let evacuee = e
+        .alice
+        .boot_active("evacuee", &image, json!({"networks": "none"}))
+        .await;
+    let evacuate = |body: Value, version: &'static str| {
+        let path = format!("/servers/{evacuee}/action");
+        async move {
+            admin
+                .at(version)
+                .post(&path, json!({ "evacuate": body }))
+                .await
+        }
+    };
+    let in_use = evacuate(json!({}), "2.90").await;
+    assert_eq!(in_use.status, StatusCode::BAD_REQUEST, "{}", in_use.body);
+    assert!(
+        in_use.body.to_string().contains("still in use"),
+        "{}",
+        in_use.body
+    );
     running.abort();
     wait_state(admin, HOST, "down", Duration::from_secs(6)).await;
     assert_eq!(e.alice.server(&stranded).await["status"], "ACTIVE");
+
+    // Evacuation (admins only) rebuilds a server of the down host on another host.
+    let by_member = e
+        .alice
+        .at("2.90")
+        .post(
+            &format!("/servers/{evacuee}/action"),
+            json!({"evacuate": {}}),
+        )
+        .await;
+    assert_eq!(
+        by_member.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        by_member.body
+    );
+    for (body, version, status) in [
+        (json!({}), "2.1", StatusCode::BAD_REQUEST),
+        (
+            json!({"onSharedStorage": true}),
+            "2.1",
+            StatusCode::BAD_REQUEST,
+        ),
+        (json!({"host": 5}), "2.90", StatusCode::BAD_REQUEST),
+        (json!({"colour": "red"}), "2.90", StatusCode::BAD_REQUEST),
+        (json!({"host": HOST}), "2.90", StatusCode::BAD_REQUEST),
+        (json!({"host": "nowhere"}), "2.90", StatusCode::NOT_FOUND),
+        // The controller's host is disabled: no other host takes it.
+        (json!({}), "2.90", StatusCode::BAD_REQUEST),
+    ] {
+        let refused = evacuate(body.clone(), version).await;
+        assert_eq!(
+            refused.status, status,
+            "{body} at {version}: {}",
+            refused.body
+        );
+    }
+    let shown = admin.server(&evacuee).await;
+    assert_eq!(shown["OS-EXT-SRV-ATTR:host"], HOST, "unchanged: {shown}");
+    assert_eq!(shown["status"], "ACTIVE");
+    let enabled = admin
+        .at("2.53")
+        .put(&path, json!({"status": "enabled"}))
+        .await;
+    assert_eq!(enabled.status, StatusCode::OK, "{}", enabled.body);
+    let moved = evacuate(json!({"host": controller}), "2.90").await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+    assert_eq!(moved.body, Value::Null, "no body from 2.14");
+    e.alice.wait_status(&evacuee, "ACTIVE").await;
+    let shown = admin.server(&evacuee).await;
+    assert_eq!(
+        shown["OS-EXT-SRV-ATTR:host"],
+        controller.as_str(),
+        "{shown}"
+    );
+    let actions = admin
+        .get(&format!("/servers/{evacuee}/os-instance-actions"))
+        .await;
+    assert!(
+        actions.body["instanceActions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["action"] == "evacuate"),
+        "{}",
+        actions.body
+    );
+    let deleted = e.alice.delete(&format!("/servers/{evacuee}")).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+    e.alice.wait_gone(&evacuee).await;
+    let disabled = admin
+        .at("2.53")
+        .put(&path, json!({"status": "disabled"}))
+        .await;
+    assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.body);
     let console = e
         .alice
         .action(&stranded, json!({"os-getConsoleOutput": {}}))

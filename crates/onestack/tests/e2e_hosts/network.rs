@@ -3,6 +3,8 @@
 //! controller, and the guest, booted without a config drive, gets its address from the
 //! controller's DHCP and its hostname from the metadata service in the controller's router
 //! namespace, and answers an outside host on its floating IP, which that router carries.
+//! When the host dies (its processes killed), `openstack server evacuate` rebuilds the
+//! guest on the controller with the same address, and the floating IP reaches it there.
 //!
 //! Root is required: without it this test fails, unless `ONESTACK_TEST_SKIP=root` says
 //! skipping it is meant.
@@ -49,8 +51,9 @@ fn a_guest_on_a_joined_host_is_served_by_the_controllers_network() {
             ("ONESTACK_NETWORK__HOST", &controller),
             ("ONESTACK_NETWORK__LOCAL_IP", Underlay::CONTROLLER_IP),
             ("ONESTACK_NETWORK__PHYSICAL_INTERFACES", &interfaces),
-            ("ONESTACK_COMPUTE__DRIVER", "fake"),
+            ("ONESTACK_COMPUTE__DRIVER", "qemu"),
             ("ONESTACK_COMPUTE__REPORT_INTERVAL", "1"),
+            ("ONESTACK_COMPUTE__SERVICE_DOWN_TIME", "4"),
             ("ONESTACK_COMPUTE__FORCE_CONFIG_DRIVE", "false"),
         ],
     );
@@ -79,7 +82,10 @@ fn a_guest_on_a_joined_host_is_served_by_the_controllers_network() {
         .spawn()
         .expect("onestack join starts");
     let _joined = crate::e2e_hosts::KillOnDrop(joined);
-    let _guests = StopGuests(host_dir.clone());
+    let _guests = (
+        StopGuests(host_dir.clone()),
+        StopGuests(controller_dir.clone()),
+    );
     wait_state(&admin, "up", Duration::from_secs(20));
 
     // The walkthrough's network, its router and the external network on the controller.
@@ -185,12 +191,77 @@ fn a_guest_on_a_joined_host_is_served_by_the_controllers_network() {
     within(60, "vm-far to answer on its floating IP", || {
         http_get(outside, &address).as_deref() == Some("vm-far")
     });
+    let marker = |text: &str| {
+        text.split("hostname=vm-far ip=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(str::to_owned)
+    };
+    let fixed = marker(&console(&admin, "vm-far")).expect("vm-far's marker names its address");
+
+    // The host dies (its agent and its guest with it): once it is down, the guest is
+    // rebuilt on the controller, with the same address, behind the same floating IP.
+    let pids = Command::new("ip")
+        .args(["netns", "pids", &underlay.host.ns])
+        .output()
+        .unwrap();
+    assert!(pids.status.success());
+    for pid in String::from_utf8_lossy(&pids.stdout).split_whitespace() {
+        let _ = Command::new("kill").args(["-KILL", pid]).status();
+    }
+    wait_state(&admin, "down", Duration::from_secs(20));
+    let evacuated = Instant::now();
+    // Without --wait: the CLI's wait has no deadline.
+    ok(&admin, &["server", "evacuate", "vm-far"]);
+    within(180, "vm-far to be rebuilt", || {
+        ok_json(&admin, &["server", "show", "vm-far"])["status"] == "ACTIVE"
+    });
+    let shown = ok_json(&admin, &["server", "show", "vm-far"]);
+    assert_eq!(
+        shown["OS-EXT-SRV-ATTR:host"],
+        controller.as_str(),
+        "{shown}"
+    );
+    within(180, "vm-far to come up again on the controller", || {
+        marker(&console(&admin, "vm-far")).is_some()
+    });
+    assert_eq!(
+        marker(&console(&admin, "vm-far")),
+        Some(fixed),
+        "the same address"
+    );
+    within(
+        60,
+        "vm-far to answer on its floating IP from the controller",
+        || http_get(outside, &address).as_deref() == Some("vm-far"),
+    );
+    println!(
+        "server evacuate -> guest answering on its floating IP again: {:.1}s",
+        evacuated.elapsed().as_secs_f64()
+    );
+    let events = ok(&admin, &["server", "event", "list", "vm-far"]);
+    assert!(events.contains("evacuate"), "{events}");
 
     ok(&admin, &["server", "delete", "--wait", "vm-far"]);
     ok(&admin, &["floating", "ip", "delete", &address]);
     ok(&admin, &["router", "remove", "subnet", "r1", "l3sub"]);
     ok(&admin, &["router", "delete", "r1"]);
+    let bridges: Vec<String> = ["l3net", "public01"]
+        .iter()
+        .map(|n| {
+            ok_json(&admin, &["network", "show", n])["id"]
+                .as_str()
+                .unwrap()[..10]
+                .to_owned()
+        })
+        .collect();
     ok(&admin, &["network", "delete", "l3net", "public01"]);
+    // The controller's agent takes their bridges along before it stops.
+    within(30, "the controller's bridges to go", || {
+        let links = Command::new("ip").args(["-br", "link"]).output().unwrap();
+        let links = String::from_utf8_lossy(&links.stdout).into_owned();
+        bridges.iter().all(|id| !links.contains(id.as_str()))
+    });
     drop(server);
 }
 

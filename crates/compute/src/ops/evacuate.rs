@@ -1,0 +1,87 @@
+//! `evacuate`: a server whose host is down is rebuilt on another host from its image (no
+//! storage is shared between hosts here, so its local disk is not carried over), keeping
+//! its ports and addresses (they are bound to the new host). The new host's agent builds
+//! it afresh; the old host, back, finds the server gone from its list and removes the
+//! guest it still has (Nova's cleanup of evacuated instances).
+
+use crate::error::{Error, Result};
+use crate::model::Server;
+use crate::policy::Caller;
+use crate::scheduler;
+use crate::service::Computes;
+use crate::store;
+
+impl Computes {
+    /// Places the server, marked for a rebuild, on `target` (or the scheduler's pick) and
+    /// writes it with its action, in one write transaction: the host's room is claimed as
+    /// for a boot. Its ports follow it.
+    pub(super) async fn save_evacuation(
+        &self,
+        caller: &Caller,
+        mut server: Server,
+        revision: i64,
+        target: Option<&str>,
+    ) -> Result<()> {
+        if !server.volumes.is_empty() {
+            // Volumes are kept on the host that serves them, which is down with the server.
+            return Err(Error::Conflict(format!(
+                "Instance {} has volumes, which stay with its host: bring the host back, or detach them first.",
+                server.id
+            )));
+        }
+        let mut tx = store::begin_write(&self.pool).await?;
+        let hosts = store::hosts(&mut *tx).await?;
+        let usage = store::host_usage(&mut *tx).await?;
+        let liveness = self.config.liveness(onestack_db::now_micros());
+        let source = server.host.clone().unwrap_or_default();
+        if hosts.iter().any(|h| h.host == source && liveness.is_up(h)) {
+            return Err(Error::BadRequest(format!(
+                "Compute service of {source} is still in use."
+            )));
+        }
+        if let Some(target) = target {
+            if target == source {
+                return Err(Error::BadRequest(
+                    "The target host can't be the same one.".into(),
+                ));
+            }
+            if !hosts.iter().any(|h| h.host == target) {
+                return Err(Error::NotFound(format!("Compute host {target} not found.")));
+            }
+        }
+        let candidates: Vec<_> = hosts
+            .iter()
+            .filter(|h| h.host != source && target.is_none_or(|t| h.host == t))
+            .cloned()
+            .collect();
+        let request = scheduler::Request {
+            vcpus: u64::from(server.flavor.vcpus),
+            ram_mb: server.flavor.ram,
+            disk_gb: server.local_disk_gb(&server.flavor),
+            zone: None,
+            group: None,
+            max_per_host: None,
+            needs_ports: !server.nics.is_empty(),
+            needs_volumes: false,
+        };
+        let Some(destination) = scheduler::pick(&candidates, &usage, &request, liveness) else {
+            return Err(Error::BadRequest(format!(
+                "{} No other host that is up has room for the server{}.",
+                scheduler::NO_VALID_HOST,
+                target
+                    .map(|t| format!(" ({t} was asked for)"))
+                    .unwrap_or_default()
+            )));
+        };
+        if let Some(h) = hosts.iter().find(|h| h.host == destination) {
+            server.availability_zone = h.availability_zone().to_owned();
+        }
+        server.host = Some(destination.clone());
+        server.fault = None;
+        let nics = server.nics.clone();
+        self.commit_with_action(tx, caller, server, revision, "evacuate")
+            .await?;
+        self.bind_ports(&nics, &destination).await;
+        Ok(())
+    }
+}
