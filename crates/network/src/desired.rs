@@ -23,6 +23,9 @@ pub struct NetworkPlan {
     pub all_ports: Vec<Port>,
     /// MACs of ports bound to other hosts, with those hosts' tunnel addresses.
     pub remote_macs: Vec<(String, IpAddr)>,
+    /// The tunnel addresses of the other hosts with ports on this network: its broadcasts
+    /// go there, and to no other host.
+    pub flood: Vec<IpAddr>,
     /// Some router (on whichever host) has an interface here, and so serves its metadata.
     pub routed: bool,
 }
@@ -52,8 +55,6 @@ pub struct HostState {
     pub networks: Vec<NetworkPlan>,
     pub routers: Vec<RouterPlan>,
     pub groups: Vec<GroupPlan>,
-    /// Tunnel addresses of the other hosts, for VXLAN flooding.
-    pub remote_tunnels: Vec<IpAddr>,
 }
 
 impl HostState {
@@ -116,11 +117,6 @@ pub async fn for_host(pool: &Pool, host: &str) -> Result<HostState> {
         .into_iter()
         .filter_map(|(h, ip)| Some((h, ip?.parse().ok()?)))
         .collect();
-    let remote_tunnels: Vec<IpAddr> = tunnels
-        .iter()
-        .filter(|(h, _)| h.as_str() != host)
-        .map(|(_, ip)| *ip)
-        .collect();
 
     let routers: Vec<Router> = store::list(pool, Table::Routers, None).await?;
     // Networks some router (on whichever host) has an interface on, by the routers' own
@@ -162,6 +158,11 @@ pub async fn for_host(pool: &Pool, host: &str) -> Result<HostState> {
                 .filter(|p| !p.host_id.is_empty() && p.host_id != host)
                 .filter_map(|p| Some((p.mac_address.clone(), *tunnels.get(&p.host_id)?)))
                 .collect();
+            let flood: BTreeSet<IpAddr> = mine
+                .iter()
+                .filter(|p| !p.host_id.is_empty() && p.host_id != host)
+                .filter_map(|p| tunnels.get(&p.host_id).copied())
+                .collect();
             NetworkPlan {
                 routed: routed_networks.contains(network.id.as_str()),
                 subnets: subnets
@@ -174,6 +175,7 @@ pub async fn for_host(pool: &Pool, host: &str) -> Result<HostState> {
                 dhcp_port,
                 all_ports: mine,
                 remote_macs,
+                flood: flood.into_iter().collect(),
             }
         })
         .collect();
@@ -220,7 +222,6 @@ pub async fn for_host(pool: &Pool, host: &str) -> Result<HostState> {
         networks: plans,
         routers,
         groups,
-        remote_tunnels,
     })
 }
 
@@ -282,9 +283,34 @@ pub enum Reported {
     FloatingIp,
 }
 
-/// An agent reports that it runs on `host`, reachable for VXLAN at `tunnel_ip`.
-pub async fn heartbeat(pool: &Pool, host: &str, tunnel_ip: Option<&str>, now: i64) -> Result<()> {
-    store::heartbeat(pool, host, tunnel_ip, now).await
+/// An agent reports that it runs on `host`, reachable for VXLAN at `tunnel_ip`. Returns
+/// whether its tunnel address is new or changed (the other hosts' forwarding entries then
+/// change with it).
+pub async fn heartbeat(pool: &Pool, host: &str, tunnel_ip: Option<&str>, now: i64) -> Result<bool> {
+    let before = store::hosts(pool)
+        .await?
+        .into_iter()
+        .find(|(h, _)| h == host)
+        .and_then(|(_, ip)| ip);
+    store::heartbeat(pool, host, tunnel_ip, now).await?;
+    Ok(before.as_deref() != tunnel_ip)
+}
+
+/// Whether `ip` may be a joined host's tunnel address: a unicast address that no other
+/// host holds (a host claiming another's would draw that host's tenant traffic).
+pub async fn tunnel_address_free(pool: &Pool, host: &str, ip: IpAddr) -> Result<bool> {
+    let special = ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_multicast()
+        || matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
+    if special {
+        return Ok(false);
+    }
+    let wanted = ip.to_string();
+    Ok(!store::hosts(pool)
+        .await?
+        .into_iter()
+        .any(|(h, held)| h != host && held.as_deref() == Some(wanted.as_str())))
 }
 
 /// An agent reports a port or floating IP `ACTIVE` (carried on its host) or `DOWN`.

@@ -61,6 +61,19 @@ impl Networks {
         self.generation.subscribe()
     }
 
+    /// A host's network agent reports in over the agent protocol. A new or changed
+    /// tunnel address wakes every agent: their forwarding entries change with it.
+    pub async fn record_agent(
+        &self,
+        host: &str,
+        tunnel_ip: Option<&str>,
+    ) -> crate::error::Result<()> {
+        if crate::desired::heartbeat(&self.pool, host, tunnel_ip, now_micros()).await? {
+            self.changed();
+        }
+        Ok(())
+    }
+
     pub(crate) fn changed(&self) {
         self.changed.notify_one();
         self.generation.send_modify(|g| *g += 1);

@@ -112,6 +112,14 @@ fn network_setup(config: &Config) -> Option<NetworkSetup> {
         );
         return None;
     }
+    let local_ip = &config.network.local_ip;
+    if !local_ip.is_empty() && local_ip.parse::<std::net::IpAddr>().is_err() {
+        eprintln!(
+            "the network agent is off: [network] local_ip {local_ip:?} is not an address; \
+             set it to this host's address on the network between the hosts"
+        );
+        return None;
+    }
     Some(NetworkSetup {
         config: config.network.clone(),
         runtime_dir: crate::RUNTIME_DIR.into(),

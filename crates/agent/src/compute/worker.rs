@@ -188,7 +188,8 @@ impl<C: Controller> Worker<C> {
         let id = &server.id;
         let d = &self.driver;
         let was = server.previous_vm_state.unwrap_or(VmState::Active);
-        if d.spec(id).await?.is_none() {
+        // No guest here: the server was evacuated to this host (never one with volumes).
+        if !server.volume_backed() && d.spec(id).await?.is_none() {
             return self.evacuated(server, was).await;
         }
         if server.volume_backed() {
@@ -246,6 +247,7 @@ impl<C: Controller> Worker<C> {
                 (VmState::Stopped, PowerState::Shutdown)
             };
             s.previous_vm_state = None;
+            s.pending_image = None;
             s.fault = None;
         })
         .await

@@ -88,15 +88,22 @@ async fn heartbeat(
     JsonBody(beat): JsonBody<NetworkHeartbeat>,
 ) -> Result<StatusCode, ApiError> {
     caller.speaks_for(&host)?;
+    let networks = &computes.networks;
+    if let Some(ip) = beat.tunnel_ip
+        && !desired::tunnel_address_free(&networks.pool, &host, ip)
+            .await
+            .map_err(internal)?
+    {
+        return Err(ApiError::bad_request(format!(
+            "{ip} cannot be host {host}'s tunnel address: it must be a unicast address no \
+             other host holds; set [network] local_ip to this host's own address"
+        )));
+    }
     let tunnel_ip = beat.tunnel_ip.map(|ip| ip.to_string());
-    desired::heartbeat(
-        &computes.networks.pool,
-        &host,
-        tunnel_ip.as_deref(),
-        onestack_db::now_micros(),
-    )
-    .await
-    .map_err(internal)?;
+    networks
+        .record_agent(&host, tunnel_ip.as_deref())
+        .await
+        .map_err(internal)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -81,8 +81,12 @@ impl NetworkController for RemoteNetwork {
             .client
             .request(Method::PUT, &self.path("/status"))
             .json(&body);
-        self.client.send(request).await?;
-        Ok(())
+        match self.client.send(request).await {
+            Ok(_) => Ok(()),
+            // Moved off this host or deleted since this pass read it: nothing to report.
+            Err(ControlError::Refused { status: 404, .. }) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
     }
 
     fn metadata_pool(&self) -> Option<Pool> {

@@ -15,7 +15,7 @@ use onestack_netdrv::owner::Owner;
 use onestack_netdrv::router::{self as l3, RouterSpec};
 use onestack_netdrv::{dhcp, fdb, link, names, netns};
 use onestack_network::NetworkConfig;
-use onestack_network::desired::{HostState, NetworkPlan, Reported};
+use onestack_network::desired::{NetworkPlan, Reported};
 use onestack_network::model::Port;
 
 use crate::metadata::MetadataService;
@@ -196,7 +196,7 @@ impl<C: NetworkController> Reconciler<C> {
 
         for plan in &state.networks {
             match self
-                .network(plan, &state, &existing, &mut wanted, &mut report)
+                .network(plan, &existing, &mut wanted, &mut report)
                 .await
             {
                 Ok(ports) => active.extend(ports),
@@ -381,7 +381,6 @@ impl<C: NetworkController> Reconciler<C> {
     async fn network(
         &self,
         plan: &NetworkPlan,
-        state: &HostState,
         existing: &HashMap<String, LinkInfo>,
         wanted: &mut HashSet<String>,
         report: &mut Report,
@@ -438,7 +437,7 @@ impl<C: NetworkController> Reconciler<C> {
                         .await
                         .map_err(host(format!("vxlan {vxlan}")))?;
                 }
-                fdb::set_flood(&vxlan, &state.remote_tunnels)
+                fdb::set_flood(&vxlan, &plan.flood)
                     .await
                     .map_err(host(format!("fdb of {vxlan}")))?;
                 fdb::set_unicast(&vxlan, &plan.remote_macs)

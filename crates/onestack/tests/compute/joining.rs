@@ -580,27 +580,46 @@ async fn a_joined_hosts_network_agent_learns_and_reports_only_its_own_ports() {
         .unwrap();
     let shown = neutron.get(&format!("/v2.0/ports/{}", id(&here))).await;
     assert_eq!(shown.body["port"]["status"], "ACTIVE");
+    // (The controller answers 404; the agent takes that as "moved away meanwhile".)
+    let refused = reqwest::Client::new()
+        .put(format!(
+            "{}/agent/v1/hosts/{HOST}/network/status",
+            cloud.url
+        ))
+        .bearer_auth(&joined.credential)
+        .json(&json!({"what": "port", "id": id(&elsewhere), "up": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
     for other in [&elsewhere, &other_net] {
-        refused_report(
-            remote.report_status(Reported::Port, &id(other), true).await,
-            404,
-        );
-    }
-    refused_report(
         remote
-            .report_status(Reported::FloatingIp, &id(&elsewhere), true)
-            .await,
-        404,
-    );
-    let status = neutron
-        .get(&format!("/v2.0/ports/{}", id(&elsewhere)))
-        .await;
-    assert_eq!(status.body["port"]["status"], "DOWN");
+            .report_status(Reported::Port, &id(other), true)
+            .await
+            .unwrap();
+        let status = neutron.get(&format!("/v2.0/ports/{}", id(other))).await;
+        assert_eq!(status.body["port"]["status"], "DOWN", "{}", status.body);
+    }
+    remote
+        .report_status(Reported::FloatingIp, &id(&elsewhere), true)
+        .await
+        .unwrap();
 
     // It speaks for itself only.
     let impostor = RemoteNetwork::new(client.clone(), "host-3");
     refused_report(impostor.desired().await.map(drop), 403);
     refused_report(impostor.heartbeat(Some("192.0.2.7")).await, 403);
+
+    // Its tunnel address must be its own: not another host's, not loopback or multicast.
+    let pool = cloud.database().await.unwrap();
+    let now = onestack_db::now_micros();
+    onestack_network::desired::heartbeat(&pool, "host-9", Some("192.0.2.9"), now)
+        .await
+        .unwrap();
+    pool.close().await;
+    for taken in ["192.0.2.9", "127.0.0.1", "0.0.0.0", "239.1.1.1"] {
+        refused_report(remote.heartbeat(Some(taken)).await, 400);
+    }
 
     // Its heartbeat lists it among the network agents, with its tunnel address.
     remote.heartbeat(Some("192.0.2.2")).await.unwrap();
