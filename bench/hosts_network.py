@@ -72,7 +72,7 @@ def throughput(client_ns, server_ns, address):
             client = ["ip", "netns", "exec", client_ns] + client
         for _ in range(50):
             out = subprocess.run(client, capture_output=True, text=True)
-            if out.returncode == 0:
+            if out.returncode == 0 and "sum_received" in out.stdout:
                 return json.loads(out.stdout)["end"]["sum_received"]["bits_per_second"]
             time.sleep(0.1)  # the server is still starting
         raise SystemExit(f"iperf3 to {address}: {out.stdout} {out.stderr}")
@@ -99,9 +99,19 @@ def guest(port_info, tag, where=None):
     return ns, ip
 
 
+def reachable(ns, address):
+    """Waits (up to 10 s) for a first reply: the hosts' forwarding entries converge."""
+    deadline = time.perf_counter() + 10
+    while subprocess.run(["ip", "netns", "exec", ns, "busybox", "ping", "-c", "1", "-W", "1",
+                          address], capture_output=True).returncode != 0:
+        if time.perf_counter() > deadline:
+            raise SystemExit(f"{address} unreachable from {ns} after 10 s")
+
+
 def rtt(ns, address):
-    out = subprocess.run(["ip", "netns", "exec", ns, "ping", "-c", "50", "-i", "0.02", "-q",
-                          address], capture_output=True, text=True).stdout
+    reachable(ns, address)
+    out = subprocess.run(["ip", "netns", "exec", ns, "busybox", "ping", "-c", "50", "-i",
+                          "0.02", "-q", address], capture_output=True, text=True).stdout
     found = re.search(r"= ([\d.]+)/([\d.]+)/([\d.]+)", out)
     if not found:
         raise SystemExit(f"ping {address} from {ns}: {out}")
@@ -117,6 +127,9 @@ def main():
                 {"security_group": {"name": "bench"}})["security_group"]["id"]
     api(token, "POST", "/security-group-rules", {"security_group_rule": {
         "security_group_id": group, "direction": "ingress", "protocol": "icmp"}})
+    api(token, "POST", "/security-group-rules", {"security_group_rule": {
+        "security_group_id": group, "direction": "ingress", "protocol": "tcp",
+        "port_range_min": 5201, "port_range_max": 5201}})  # iperf3
     joins, across, within, ports = [], [], [], []
     here = [port(token, network, group, CONTROLLER, f"here-{i}") for i in range(2)]
     ports += here

@@ -25,6 +25,16 @@ cleanup() {
   for ns in $(ip netns list | awk '{print $1}' | grep "^bench-guest-$$-" || true); do ip netns del "$ns"; done
   if [ -f "$WORK/controller/cloud-id" ]; then
     id="$(cat "$WORK/controller/cloud-id")"
+    # What the controller's agent built and had no time to remove (a failed run).
+    for ns in $(ip netns list | awk '{print $1}' | grep -E '^os(dhcp|rtr)-' || true); do
+      if ip netns exec "$ns" ip -d link show lo | grep -q "onestack:$id:"; then
+        for pid in $(ip netns pids "$ns"); do kill -9 "$pid" 2>/dev/null || true; done
+        ip netns del "$ns"
+      fi
+    done
+    for dev in $(ip -d link show | awk -v id="onestack:$id:" '/^[0-9]+:/ {name=$2} $0 ~ "alias " id {sub(/@.*/, "", name); sub(/:$/, "", name); print name}'); do
+      ip link del "$dev" 2>/dev/null || true
+    done
     nft delete table bridge "onestack_${id:0:16}" 2>/dev/null || true
     nft delete table inet "onestack_${id:0:16}" 2>/dev/null || true
     rm -rf "/run/onestack/$id"
