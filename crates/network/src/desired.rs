@@ -81,30 +81,6 @@ impl HostState {
         }
         self
     }
-
-    /// Whether this host carries the port or floating IP `id`, so that its agent may
-    /// report its status.
-    pub fn carries(&self, what: Reported, id: &str) -> bool {
-        match what {
-            Reported::Port => {
-                self.networks.iter().any(|plan| {
-                    plan.local_ports
-                        .iter()
-                        .chain(plan.dhcp_port.iter())
-                        .any(|p| p.id == id)
-                }) || self.routers.iter().any(|r| {
-                    r.interfaces
-                        .iter()
-                        .chain(r.gateway.iter())
-                        .any(|(p, _)| p.id == id)
-                })
-            }
-            Reported::FloatingIp => self
-                .routers
-                .iter()
-                .any(|r| r.floating_ips.iter().any(|f| f.id == id)),
-        }
-    }
 }
 
 /// Desired state for `host`.
@@ -294,6 +270,28 @@ pub async fn heartbeat(pool: &Pool, host: &str, tunnel_ip: Option<&str>, now: i6
         .and_then(|(_, ip)| ip);
     store::heartbeat(pool, host, tunnel_ip, now).await?;
     Ok(before.as_deref() != tunnel_ip)
+}
+
+/// Whether `host` carries the port or floating IP `id`, so that its agent may report its
+/// status: the port is bound to it, or the floating IP's router has its gateway there.
+pub async fn host_carries(pool: &Pool, host: &str, what: Reported, id: &str) -> Result<bool> {
+    let bound_here = |port: Option<Port>| port.is_some_and(|p| p.host_id == host);
+    match what {
+        Reported::Port => Ok(bound_here(store::get(pool, Table::Ports, id).await?)),
+        Reported::FloatingIp => {
+            let fip: Option<FloatingIp> = store::get(pool, Table::FloatingIps, id).await?;
+            let Some(router_id) = fip.and_then(|f| f.router_id) else {
+                return Ok(false);
+            };
+            let router: Option<Router> = store::get(pool, Table::Routers, &router_id).await?;
+            let Some(gateway) = router.and_then(|r| r.gateway) else {
+                return Ok(false);
+            };
+            Ok(bound_here(
+                store::get(pool, Table::Ports, &gateway.port_id).await?,
+            ))
+        }
+    }
 }
 
 /// Whether `ip` may be a joined host's tunnel address: a unicast address that no other

@@ -4,7 +4,6 @@
 //! of ports and floating IPs it carries.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -14,13 +13,10 @@ use onestack_api::ApiError;
 use onestack_api::body::JsonBody;
 use onestack_compute::Computes;
 use onestack_network::desired::{self, HostState};
-use serde::Deserialize;
 
 use super::api::HostCredential;
+use super::work::WaitQuery;
 use super::{NetworkChanges, NetworkHeartbeat, StatusReport};
-
-/// The longest a host's wait for changes is held open.
-const MAX_WAIT: Duration = Duration::from_secs(30);
 
 /// The largest body of these calls (an address, a port's id).
 const BODY_LIMIT: usize = 4 * 1024;
@@ -34,21 +30,13 @@ pub(super) fn routes() -> axum::Router<Arc<Computes>> {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 
-#[derive(Deserialize)]
-struct WaitQuery {
-    #[serde(default)]
-    after: u64,
-    #[serde(default)]
-    wait: u64,
-}
-
 /// Network errors here are the database's: the host tries again.
 fn internal(error: onestack_network::error::Error) -> ApiError {
     ApiError::internal(error)
 }
 
 /// Answers at once when the count of network changes is not `after`, else at the next
-/// change or after `wait` seconds (at most [`MAX_WAIT`]).
+/// change or after `wait` seconds (at most 30).
 async fn changes(
     State(computes): State<Arc<Computes>>,
     caller: HostCredential,
@@ -59,8 +47,7 @@ async fn changes(
     let networks = &computes.networks;
     let mut changes = networks.watch_changes();
     if *changes.borrow_and_update() == query.after {
-        let wait = Duration::from_secs(query.wait).min(MAX_WAIT);
-        let _ = tokio::time::timeout(wait, changes.changed()).await;
+        let _ = tokio::time::timeout(query.wait(), changes.changed()).await;
     }
     let generation = *changes.borrow();
     Ok(Json(NetworkChanges {
@@ -115,8 +102,10 @@ async fn status(
 ) -> Result<StatusCode, ApiError> {
     caller.speaks_for(&host)?;
     let pool = &computes.networks.pool;
-    let state = desired::for_host(pool, &host).await.map_err(internal)?;
-    if !state.carries(report.what, &report.id) {
+    let carried = desired::host_carries(pool, &host, report.what, &report.id)
+        .await
+        .map_err(internal)?;
+    if !carried {
         return Err(ApiError::not_found(format!(
             "host {host} carries no {:?} {}",
             report.what, report.id

@@ -57,14 +57,22 @@ pub(super) fn routes() -> axum::Router<Arc<Computes>> {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 
+/// `?after=N&asks_after=A&wait=S` of a host's long polls (the network's has no asks).
 #[derive(Deserialize)]
-struct WaitQuery {
+pub(super) struct WaitQuery {
     #[serde(default)]
-    after: u64,
+    pub(super) after: u64,
     #[serde(default)]
     asks_after: u64,
     #[serde(default)]
     wait: u64,
+}
+
+impl WaitQuery {
+    /// How long to hold the poll open: as asked, at most [`MAX_WAIT`].
+    pub(super) fn wait(&self) -> Duration {
+        Duration::from_secs(self.wait).min(MAX_WAIT)
+    }
 }
 
 /// Answers at once when there were changes or console asks since those counted in the
@@ -81,8 +89,7 @@ async fn changes(
     let unchanged = *changes.borrow_and_update() == query.after
         && *asks.borrow_and_update() == query.asks_after;
     if unchanged {
-        let wait = Duration::from_secs(query.wait).min(MAX_WAIT);
-        let _ = tokio::time::timeout(wait, async {
+        let _ = tokio::time::timeout(query.wait(), async {
             tokio::select! {
                 _ = changes.changed() => {}
                 _ = asks.changed() => {}

@@ -121,7 +121,7 @@ pub(super) fn server_action(body: Value, version: Version) -> Result<ServerActio
                 },
             }
         }
-        "evacuate" => evacuate(&args, version)?,
+        "evacuate" => evacuate(args, version)?,
         _ => ServerAction::Unknown(action),
     })
 }
@@ -129,58 +129,37 @@ pub(super) fn server_action(body: Value, version: Version) -> Result<ServerActio
 /// `evacuate`: `host` and `adminPass`; before 2.14 `onSharedStorage` (required, and only
 /// `false` is honoured: no storage is shared here), 2.29 to 2.67 `force` (the target is
 /// checked all the same).
-fn evacuate(args: &Value, version: Version) -> Result<ServerAction> {
-    let invalid = |message: String| {
-        Error::BadRequest(format!(
-            "Invalid input for field/attribute evacuate. {message}"
-        ))
-    };
-    let map = match args {
-        Value::Object(map) => map.clone(),
-        Value::Null => Default::default(),
-        _ => return Err(invalid("It must be an object.".into())),
-    };
-    let mut allowed = vec!["host", "adminPass"];
+fn evacuate(args: Value, version: Version) -> Result<ServerAction> {
+    let mut f = Fields::from_object(args, "evacuate")?;
     if !version.at_least(14) {
-        allowed.push("onSharedStorage");
-        if !map.contains_key("onSharedStorage") {
-            return Err(invalid("'onSharedStorage' is a required property".into()));
+        let shared = f.opt_bool("onSharedStorage")?.ok_or_else(|| {
+            Error::BadRequest(
+                "Invalid input for field/attribute evacuate. 'onSharedStorage' is a required property"
+                    .into(),
+            )
+        })?;
+        if shared {
+            return Err(Error::BadRequest(
+                "Evacuation with shared storage is not supported: no storage is shared between hosts here.".into(),
+            ));
         }
     }
     if version.at_least(29) && !version.at_least(68) {
-        allowed.push("force");
+        // The target is checked either way.
+        f.opt_bool("force")?;
     }
-    if let Some(extra) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(invalid(format!(
-            "Additional properties are not allowed ('{extra}' was unexpected)"
-        )));
-    }
-    let text = |key: &str| -> Result<Option<String>> {
-        match map.get(key) {
-            None => Ok(None),
-            Some(Value::String(s)) if !s.is_empty() && s.len() <= 255 => Ok(Some(s.clone())),
-            Some(_) => Err(invalid(format!(
-                "'{key}' must be a non-empty string of at most 255 characters."
+    let mut text = |key: &str| -> Result<Option<String>> {
+        match f.opt_string_max(key, 255)? {
+            Some(s) if s.trim().is_empty() => Err(Error::BadRequest(format!(
+                "Invalid input for field/attribute evacuate. '{key}' must not be empty."
             ))),
+            other => Ok(other),
         }
     };
-    for flag in ["onSharedStorage", "force"] {
-        if map.get(flag).is_some_and(|v| !v.is_boolean()) {
-            return Err(invalid(format!("'{flag}' must be a boolean.")));
-        }
-    }
-    if map
-        .get("onSharedStorage")
-        .is_some_and(|v| v.as_bool() == Some(true))
-    {
-        return Err(Error::BadRequest(
-            "Evacuation with shared storage is not supported: no storage is shared between hosts here.".into(),
-        ));
-    }
-    Ok(ServerAction::Evacuate {
-        host: text("host")?,
-        admin_pass: text("adminPass")?,
-    })
+    let host = text("host")?;
+    let admin_pass = text("adminPass")?;
+    f.deny_unknown()?;
+    Ok(ServerAction::Evacuate { host, admin_pass })
 }
 
 fn rebuild(args: Value, version: Version) -> Result<RebuildRequest> {

@@ -116,6 +116,16 @@ impl Drop for Uplink {
     }
 }
 
+/// A child process killed (and reaped) when dropped.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A second host on this machine: a namespace joined to this one by a veth pair, the
 /// underlay its VXLAN and agent protocol run over (this end holds `CONTROLLER_IP`, the
 /// namespace's `HOST_IP`). Both ends go with the namespace.

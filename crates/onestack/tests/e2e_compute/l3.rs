@@ -16,7 +16,7 @@ use super::{
 use crate::common::{Namespace, Uplink};
 
 /// What `http://address/` answers to the outside host, if anything.
-fn http_get(outside: &Namespace, address: &str) -> Option<String> {
+pub(crate) fn http_get(outside: &Namespace, address: &str) -> Option<String> {
     let url = format!("http://{address}/");
     let out = outside.exec(&["timeout", "2", "busybox", "wget", "-q", "-O", "-", &url]);
     out.status

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::{HOST_AGENT, Server, free_port, ok, ok_json, openstack, root_or_skip, workspace};
 
-mod l3;
+pub(crate) mod l3;
 mod volumes;
 
 /// Builds (or reuses) the test guest and returns its directory.

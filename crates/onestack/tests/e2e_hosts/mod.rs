@@ -15,16 +15,6 @@ use super::{Server, free_port, ok, ok_json};
 mod guests;
 mod network;
 
-/// A child process killed (and reaped) when dropped.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 const HOST: &str = "host-2";
 
 /// `onestack join URL [--token T] --name host-2` with its own data directory, and the fake

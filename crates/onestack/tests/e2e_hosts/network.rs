@@ -13,18 +13,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::wait_state;
-use crate::common::{Namespace, Underlay, Uplink};
+use crate::common::{KillOnDrop, Underlay, Uplink};
+use crate::e2e_compute::l3::http_get;
 use crate::e2e_compute::{console, guest_image_and_tiny_flavor, test_guest, within};
 use crate::{HOST_AGENT, Server, free_port, ok, ok_json, openstack, root_or_skip, stop_guests};
-
-/// What `http://address/` answers to the outside host, if anything.
-fn http_get(outside: &Namespace, address: &str) -> Option<String> {
-    let url = format!("http://{address}/");
-    let out = outside.exec(&["timeout", "2", "busybox", "wget", "-q", "-O", "-", &url]);
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
 
 #[test]
 fn a_guest_on_a_joined_host_is_served_by_the_controllers_network() {
@@ -81,7 +73,7 @@ fn a_guest_on_a_joined_host_is_served_by_the_controllers_network() {
         .stderr(Stdio::from(log))
         .spawn()
         .expect("onestack join starts");
-    let _joined = crate::e2e_hosts::KillOnDrop(joined);
+    let _joined = KillOnDrop(joined);
     let _guests = (
         StopGuests(host_dir.clone()),
         StopGuests(controller_dir.clone()),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::Neutron;
-use crate::common::{Cloud, Namespace, Uplink, root_or_skip, run, run_ok};
+use crate::common::{Cloud, KillOnDrop, Namespace, Uplink, root_or_skip, run, run_ok};
 
 mod hosts;
 mod metadata;
@@ -22,20 +22,28 @@ impl Guest {
     /// Moves the port's peer device into a new namespace, with the port's MAC and, when
     /// `address` is given, its address.
     fn plug(port: &Value, tag: &str, address: Option<&str>) -> Guest {
+        Self::plug_from(None, port, tag, address)
+    }
+
+    /// [`Self::plug`] for a peer the agent made in namespace `host` (a joined host's).
+    fn plug_from(
+        host: Option<&Namespace>,
+        port: &Value,
+        tag: &str,
+        address: Option<&str>,
+    ) -> Guest {
         let id = port["id"].as_str().unwrap();
         let dev = format!("osvp-{}", &id[..10]);
         let ns = format!("ostest-{}-{tag}", std::process::id());
         run_ok("ip", &["netns", "add", &ns]);
         let guest = Guest { ns, dev };
-        run_ok("ip", &["link", "set", &guest.dev, "netns", &guest.ns]);
-        guest.exec_ok(&[
-            "ip",
-            "link",
-            "set",
-            &guest.dev,
-            "address",
-            port["mac_address"].as_str().unwrap(),
-        ]);
+        let move_peer = ["ip", "link", "set", &guest.dev, "netns", &guest.ns];
+        match host {
+            Some(host) => host.exec_ok(&move_peer),
+            None => run_ok(move_peer[0], &move_peer[1..]),
+        }
+        let mac = port["mac_address"].as_str().unwrap();
+        guest.exec_ok(&["ip", "link", "set", &guest.dev, "address", mac]);
         guest.exec_ok(&["ip", "link", "set", "lo", "up"]);
         guest.exec_ok(&["ip", "link", "set", &guest.dev, "up"]);
         if let Some(address) = address {
@@ -325,15 +333,6 @@ async fn ports_security_groups_dhcp_and_cleanup_on_the_host() {
             .status
             .success()
     });
-}
-
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// A veth pair standing in for a host's provider uplink: `uplink` stays in the host (the

@@ -5,45 +5,17 @@
 //! reaches the other through VXLAN (forwarding entries from the port bindings, no
 //! multicast), and the one on the joined host gets its address from the controller's DHCP.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use super::{AGENT, Guest, HostGuard, dhcp_lease, eventually, wait_active};
-use crate::common::{Cloud, Namespace, Underlay, root_or_skip, run, run_ok, test_config};
+use crate::common::{Cloud, KillOnDrop, Underlay, root_or_skip, run, test_config};
 use crate::network::Neutron;
 
 const CONTROLLER_IP: &str = Underlay::CONTROLLER_IP;
 const HOST_IP: &str = Underlay::HOST_IP;
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Moves the veth peer of `port`, made by the joined host's agent in `host`'s namespace,
-/// into a stand-in guest's namespace.
-fn plug_remote(host: &Namespace, port: &Value, tag: &str, address: &str) -> Guest {
-    let id = port["id"].as_str().unwrap();
-    let dev = format!("osvp-{}", &id[..10]);
-    let ns = format!("ostest-{}-{tag}", std::process::id());
-    run_ok("ip", &["netns", "add", &ns]);
-    let guest = Guest { ns, dev };
-    host.exec_ok(&["ip", "link", "set", &guest.dev, "netns", &guest.ns]);
-    let mac = port["mac_address"].as_str().unwrap();
-    guest.exec_ok(&["ip", "link", "set", &guest.dev, "address", mac]);
-    guest.exec_ok(&["ip", "link", "set", "lo", "up"]);
-    guest.exec_ok(&["ip", "link", "set", &guest.dev, "up"]);
-    if !address.is_empty() {
-        guest.exec_ok(&["ip", "addr", "add", address, "dev", &guest.dev]);
-    }
-    guest
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guests_on_two_hosts_reach_each_other_over_vxlan() {
@@ -130,8 +102,13 @@ async fn guests_on_two_hosts_reach_each_other_over_vxlan() {
 
     let ip = |p: &Value| p["fixed_ips"][0]["ip_address"].as_str().unwrap().to_owned();
     let g_here = Guest::plug(&here, "here", Some(&format!("{}/24", ip(&here))));
-    let g_there = plug_remote(host_ns, &there, "there", &format!("{}/24", ip(&there)));
-    let g_other = plug_remote(host_ns, &other, "other", "");
+    let g_there = Guest::plug_from(
+        Some(host_ns),
+        &there,
+        "there",
+        Some(&format!("{}/24", ip(&there))),
+    );
+    let g_other = Guest::plug_from(Some(host_ns), &other, "other", None);
 
     // Across the hosts, both ways, through VXLAN over the underlay.
     let took = eventually(
