@@ -153,6 +153,10 @@ def main():
             ports.append(there)
             joins.append(wait_active(token, there["id"], started, agent))
             g3, ip3 = guest(there, f"there-{i}", NS)
+            # The address was the previous round's port's, under another MAC: a real guest
+            # would announce itself, a stand-in's peer forgets the old answer instead.
+            run("ip", "netns", "exec", g1, "ip", "neigh", "flush", "dev",
+                "osvp-" + here[0]["id"][:10])
             across.append(rtt(g1, ip3))
             within.append(rtt(g1, ip2))
             if i == 0:

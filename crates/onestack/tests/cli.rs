@@ -147,6 +147,28 @@ impl Server {
     }
 }
 
+/// The data directory of a cloud whose agent touches the host: when the test ends it takes
+/// the cloud's marked links along (the bridges of networks whose ports were still bound when
+/// the cloud stopped, which a real cloud keeps for its guests), then the directory. Declared
+/// before the `Server`, it outlives it; a restart within the test keeps them.
+pub(crate) struct CloudDir(tempfile::TempDir);
+
+impl CloudDir {
+    pub(crate) fn new() -> CloudDir {
+        CloudDir(tempfile::tempdir().unwrap())
+    }
+
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for CloudDir {
+    fn drop(&mut self) {
+        common::delete_cloud_links(self.path());
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {

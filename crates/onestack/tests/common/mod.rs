@@ -187,6 +187,34 @@ pub fn delete_cloud_tables(data_dir: &std::path::Path) {
     }
 }
 
+/// Deletes the host links that carry that cloud's mark (bridges and VXLAN devices of its
+/// networks whose ports were still bound when it stopped: a real cloud keeps them for its
+/// guests, a test cloud takes them along). Its namespaces go with their own tests.
+pub fn delete_cloud_links(data_dir: &std::path::Path) {
+    let Some(id) = cloud_id(data_dir) else {
+        return;
+    };
+    let Ok(out) = std::process::Command::new("ip")
+        .args(["-j", "link", "show"])
+        .output()
+    else {
+        return;
+    };
+    let links: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let mark = format!("onestack:{id}:");
+    for link in links {
+        let ours = link["ifalias"]
+            .as_str()
+            .is_some_and(|alias| alias.starts_with(&mark));
+        if let (true, Some(name)) = (ours, link["ifname"].as_str()) {
+            let _ = std::process::Command::new("ip")
+                .args(["link", "del", name])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
 /// A test configuration: random port, fast bcrypt.
 /// Where a test cloud on PostgreSQL keeps the URL of its database (a restart reuses it).
 const DATABASE_URL_FILE: &str = "test-database-url";
@@ -226,6 +254,7 @@ impl Drop for Cloud {
             let _ = std::fs::remove_dir_all(std::path::Path::new(onestack::RUNTIME_DIR).join(id));
         }
         delete_cloud_tables(&self.data_dir);
+        delete_cloud_links(&self.data_dir);
     }
 }
 

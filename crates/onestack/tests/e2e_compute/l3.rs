@@ -34,7 +34,7 @@ fn l3_walkthrough_with_real_guests() {
     let up = Uplink::new();
     let outside = &up.outside;
     outside.exec_ok(&["ip", "addr", "add", "10.78.0.1/24", "dev", &outside.dev]);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::CloudDir::new();
     let host = format!("e2e-l3-{}", std::process::id());
     let interfaces = format!("{{physnet1 = \"{}\"}}", up.uplink);
     let env: Vec<(&str, &str)> = vec![

@@ -137,7 +137,7 @@ fn compute_walkthrough_with_real_guests() {
     }
     let _agent = HOST_AGENT.lock().unwrap_or_else(|e| e.into_inner());
     let guest = test_guest();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::CloudDir::new();
     let port = free_port();
     let host = format!("e2e-compute-{}", std::process::id());
     let env: Vec<(&str, &str)> = vec![

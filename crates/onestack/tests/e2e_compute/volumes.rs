@@ -95,7 +95,7 @@ fn seen(env: &HashMap<String, String>, server: &str, marker: &str) -> usize {
 #[test]
 fn volumes_plug_into_a_real_guest_with_the_cli() {
     let guest = test_guest();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::CloudDir::new();
     let port = free_port();
     let server = Server::start_on(dir.path(), port);
     let admin = server.admin_env();

@@ -83,7 +83,7 @@ fn a_real_guest_runs_on_a_joined_host() {
         return;
     }
     let guest = test_guest();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::CloudDir::new();
     let controller_dir = dir.path().join("controller");
     let host_dir = dir.path().join(HOST);
     let server = Server::start_with(

@@ -86,7 +86,7 @@ fn wait_state(admin: &HashMap<String, String>, state: &str, within: Duration) ->
 
 #[test]
 fn join_walkthrough_with_the_openstack_cli() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::CloudDir::new();
     let controller_dir = dir.path().join("controller");
     let host_dir = dir.path().join("host-2");
     let server = Server::start_with(

@@ -29,7 +29,7 @@ fn a_guest_on_a_joined_host_is_served_by_the_controllers_network() {
     let up = Uplink::new();
     let outside = &up.outside;
     outside.exec_ok(&["ip", "addr", "add", "10.78.0.1/24", "dev", &outside.dev]);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::CloudDir::new();
     let controller_dir = dir.path().join("controller");
     let host_dir = dir.path().join(super::HOST);
     let controller = format!("e2e-ctl-{}", std::process::id());
