@@ -18,7 +18,7 @@ use crate::common::{Cloud, test_config};
 /// The joined host's name.
 const HOST: &str = "host-2";
 
-async fn join_token(cloud: &Cloud, ttl: Duration) -> String {
+pub(super) async fn join_token(cloud: &Cloud, ttl: Duration) -> String {
     onestack::join::issue_token(&test_config(&cloud.data_dir), ttl)
         .await
         .expect("a join token is issued")
@@ -61,16 +61,27 @@ async fn wait_state(admin: &Client<'_>, host: &str, state: &str, within: Duratio
 }
 
 fn joined_host(cloud: &Cloud, credential: &str) -> JoinedHost {
+    joined_host_as(cloud, HOST, "192.0.2.2", credential)
+}
+
+/// A joined host named `host` (reporting 8 vCPUs every second) with its guests in the
+/// cloud's data directory, for the agent to run in this process.
+pub(super) fn joined_host_as(
+    cloud: &Cloud,
+    host: &str,
+    local_ip: &str,
+    credential: &str,
+) -> JoinedHost {
     let mut compute = test_config(&cloud.data_dir).compute;
     compute.report_interval = 1;
     compute.vcpus = 8;
     JoinedHost {
         client: ControlClient::new(&cloud.url).with_credential(credential),
-        host: HOST.into(),
+        host: host.into(),
         compute,
-        instances_dir: cloud.data_dir.join("host-2"),
-        work_dir: cloud.data_dir.join("host-2"),
-        local_ip: "192.0.2.2".into(),
+        instances_dir: cloud.data_dir.join(host),
+        work_dir: cloud.data_dir.join(host),
+        local_ip: local_ip.into(),
         // Not root's business here: the data-plane tests run a joined host's network agent.
         network: None,
         plugs_ports: Default::default(),
