@@ -26,9 +26,12 @@ pub struct Computes {
     /// Where this host keeps its guests (console logs are read from here).
     pub instances_dir: std::path::PathBuf,
     changed: Arc<Notify>,
-    /// Counts changes, for joined hosts waiting on the agent protocol (each watcher sees
-    /// every change; the count is this process's, so a new process starts again at 0).
+    /// Counts changes, for joined hosts waiting on the agent protocol (the count is this
+    /// process's, so a new process starts again at 0).
     generation: watch::Sender<u64>,
+    /// Per host, the count at the last change to one of its servers: a host's wait is
+    /// answered only for those, so a boot wakes one host, not all fifty.
+    touched: std::sync::Mutex<std::collections::HashMap<String, u64>>,
     /// Console logs asked of joined hosts, and their count (which wakes the hosts' waits
     /// without a pass over their servers).
     pub(crate) consoles: crate::ops::consoles::ConsoleRequests,
@@ -53,6 +56,7 @@ impl Computes {
             volumes,
             changed: Arc::new(Notify::new()),
             generation: watch::Sender::new(0),
+            touched: Default::default(),
             consoles: Default::default(),
             console_asks: watch::Sender::new(0),
         }
@@ -68,14 +72,30 @@ impl Computes {
         self.generation.subscribe()
     }
 
+    /// The count of changes at the last one to a server on `host` (0: none since this
+    /// process started).
+    pub fn host_generation(&self, host: &str) -> u64 {
+        let touched = self.touched.lock().unwrap_or_else(|e| e.into_inner());
+        touched.get(host).copied().unwrap_or(0)
+    }
+
     /// The count of console logs asked of joined hosts so far, to wait on for the next one.
     pub fn watch_console_asks(&self) -> watch::Receiver<u64> {
         self.console_asks.subscribe()
     }
 
-    pub(crate) fn changed(&self) {
+    /// Wakes this host's agent, and the joined hosts among `hosts` (those of the servers
+    /// changed) waiting on the agent protocol.
+    pub(crate) fn changed_on<'a>(&self, hosts: impl IntoIterator<Item = &'a str>) {
         self.changed.notify_one();
-        self.generation.send_modify(|g| *g = g.wrapping_add(1));
+        // The hosts' counts are written before the count wakes their waits, which then read
+        // them; one lock keeps concurrent changes' counts in order.
+        let mut touched = self.touched.lock().unwrap_or_else(|e| e.into_inner());
+        let next = self.generation.borrow().wrapping_add(1);
+        for host in hosts {
+            touched.insert(host.to_owned(), next);
+        }
+        self.generation.send_replace(next);
     }
 
     /// Answers the joined hosts' long polls with a console log asked of one of them.

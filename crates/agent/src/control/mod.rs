@@ -38,10 +38,11 @@ pub struct JoinReply {
     pub credential: String,
 }
 
-/// `GET .../changes?after=N&asks_after=A&wait=S`: the controller's count of changes and of
-/// console asks, answered once either is not as given any more (or after `wait` seconds),
-/// and the servers whose console log is asked for (the host sends each with
-/// `PUT .../servers/{id}/console`). Only a change needs a pass over the host's servers.
+/// `GET .../changes?after=N&asks_after=A&wait=S`: the controller's count of changes at the
+/// last one to the host's servers, and of console asks, answered once either is not as given
+/// any more (or after `wait` seconds), and the servers whose console log is asked for (the
+/// host sends each with `PUT .../servers/{id}/console`). Only a change needs a pass over the
+/// host's servers.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Changes {
     pub generation: u64,

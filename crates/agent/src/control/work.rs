@@ -75,8 +75,9 @@ impl WaitQuery {
     }
 }
 
-/// Answers at once when there were changes or console asks since those counted in the
-/// query, else at the next one or after `wait` seconds (at most [`MAX_WAIT`]).
+/// Answers at once when there were changes to the host's servers or console asks since
+/// those counted in the query, else at the next one or after `wait` seconds (at most
+/// [`MAX_WAIT`]).
 async fn changes(
     State(computes): State<Arc<Computes>>,
     caller: HostCredential,
@@ -86,21 +87,30 @@ async fn changes(
     caller.speaks_for(&host)?;
     let mut changes = computes.watch_changes();
     let mut asks = computes.watch_console_asks();
-    let unchanged = *changes.borrow_and_update() == query.after
-        && *asks.borrow_and_update() == query.asks_after;
-    if unchanged {
-        let _ = tokio::time::timeout(query.wait(), async {
+    let deadline = tokio::time::Instant::now() + query.wait();
+    loop {
+        // Marked seen before the host's count is read: a change after it wakes the wait.
+        changes.borrow_and_update();
+        let unchanged = computes.host_generation(&host) == query.after
+            && *asks.borrow_and_update() == query.asks_after;
+        if !unchanged {
+            break;
+        }
+        // Another host's change wakes this wait too; it goes on waiting.
+        let woken = tokio::time::timeout_at(deadline, async {
             tokio::select! {
                 _ = changes.changed() => {}
                 _ = asks.changed() => {}
             }
         })
         .await;
+        if woken.is_err() {
+            break;
+        }
     }
-    let generation = *changes.borrow();
     let asks = *asks.borrow();
     Ok(Json(Changes {
-        generation,
+        generation: computes.host_generation(&host),
         asks,
         consoles: computes.console_requests(&host),
     }))

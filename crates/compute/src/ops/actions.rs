@@ -361,7 +361,7 @@ impl Computes {
             return Err(stale(&server.id));
         }
         tx.commit().await?;
-        self.changed();
+        self.changed_on(server.host.as_deref());
         Ok(())
     }
 

@@ -108,8 +108,9 @@ impl Computes {
                 .find(|v| v.volume_id == volume_id && v.state == VolumeAttachState::Attached)
                 .ok_or_else(|| not_attached(volume_id))?;
             ask(attachment);
+            let host = server.host.clone();
             if self.finish(server, record.revision).await? {
-                self.changed();
+                self.changed_on(host.as_deref());
                 return Ok(());
             }
         }

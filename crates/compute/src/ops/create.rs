@@ -335,7 +335,7 @@ impl Computes {
             }
             self.record_action(caller, &server.id, "create").await;
         }
-        self.changed();
+        self.changed_on(servers.iter().filter_map(|s| s.host.as_deref()));
         let first = servers
             .into_iter()
             .next()

@@ -208,7 +208,7 @@ impl Computes {
     pub(crate) async fn save(&self, mut server: Server, revision: i64) -> Result<Server> {
         server.updated_at = now_micros().max(server.updated_at);
         if store::update_server(&self.pool, &server, revision).await? {
-            self.changed();
+            self.changed_on(server.host.as_deref());
             Ok(server)
         } else {
             Err(Error::Conflict(format!(
@@ -250,7 +250,7 @@ impl Computes {
             server.updated_at = now_micros().max(server.updated_at);
             if store::update_server(&self.pool, &server, revision).await? {
                 self.record_action(caller, id, "delete").await;
-                self.changed();
+                self.changed_on(server.host.as_deref());
                 return Ok(());
             }
             let fresh = self.get_server(caller, id).await?;
