@@ -188,9 +188,22 @@ pub struct Server {
     /// The vm_state to return to when a resize is confirmed or reverted.
     #[serde(default)]
     pub previous_vm_state: Option<VmState>,
+    /// A cold migration under way or awaiting its confirmation.
+    #[serde(default)]
+    pub migration: Option<Migration>,
     pub launched_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// A cold migration of a server: the host it leaves keeps its guest (stopped) until the
+/// move is confirmed, so that a revert restarts it there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Migration {
+    /// Nova's migration id, as instance actions and `os-migrations` name it.
+    pub id: String,
+    pub source: String,
+    pub dest: String,
 }
 
 impl Server {

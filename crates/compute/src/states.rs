@@ -34,6 +34,10 @@ onestack_api::wire_enum! {
         Rescuing = "rescuing",
         Unrescuing = "unrescuing",
         ResizePrep = "resize_prep",
+        // A cold migration's halves: the old host stops the guest and hands over its disk;
+        // the new host builds the guest from that disk.
+        ResizeMigrating = "resize_migrating",
+        ResizeFinish = "resize_finish",
         ResizeReverting = "resize_reverting",
         Rebuilding = "rebuilding",
         ImageSnapshot = "image_snapshot",
@@ -83,7 +87,9 @@ pub fn status(vm_state: VmState, task_state: Option<TaskState>) -> &'static str 
         (V::Active, Some(T::Rebooting)) => "REBOOT",
         (V::Active, Some(T::RebootingHard)) => "HARD_REBOOT",
         (V::Active | V::Stopped | V::Error, Some(T::Rebuilding)) => "REBUILD",
-        (V::Active | V::Stopped, Some(T::ResizePrep)) => "RESIZE",
+        (V::Active | V::Stopped, Some(T::ResizePrep | T::ResizeMigrating | T::ResizeFinish)) => {
+            "RESIZE"
+        }
         (V::Resized, Some(T::ResizeReverting)) => "REVERT_RESIZE",
         (V::Building, _) => "BUILD",
         (V::Active, _) => "ACTIVE",

@@ -227,6 +227,8 @@ pub async fn server<'c, E: Executor<'c, Database = Any>>(
 pub struct ServerFilter {
     pub project_id: Option<String>,
     pub host: Option<String>,
+    /// The servers a host's agent tends: those on it and those migrating to or from it.
+    pub kept_on: Option<String>,
     pub changes_since: Option<i64>,
     pub changes_before: Option<i64>,
 }
@@ -241,6 +243,9 @@ pub async fn servers<'c, E: Executor<'c, Database = Any>>(
     }
     if let Some(h) = &filter.host {
         sql.and("host = {}", h.as_str());
+    }
+    if let Some(h) = &filter.kept_on {
+        sql.and("(host = {} OR other_host = {})", h.as_str());
     }
     if let Some(t) = filter.changes_since {
         sql.and("updated_at >= {}", t);
@@ -299,6 +304,18 @@ pub async fn insert_server(tx: &mut Tx, s: &Server, number: i64) -> Result<()> {
     Ok(())
 }
 
+/// The second host a migrating server holds room on ('' when none): the one it moves to
+/// until it is placed there, then the one it left, until the move is settled. A revert
+/// lets go of the new host at once (its agent then removes its copy).
+fn other_host(s: &Server) -> String {
+    match &s.migration {
+        Some(_) if s.task_state == Some(crate::states::TaskState::ResizeReverting) => String::new(),
+        Some(m) if s.host.as_deref() == Some(m.source.as_str()) => m.dest.clone(),
+        Some(m) => m.source.clone(),
+        None => String::new(),
+    }
+}
+
 /// Writes `s` if it is still at `revision`; `false` when someone changed it meanwhile.
 pub async fn update_server<'c, E: Executor<'c, Database = Any>>(
     e: E,
@@ -316,7 +333,7 @@ pub async fn update_server<'c, E: Executor<'c, Database = Any>>(
     };
     let done = sqlx::query(
         "UPDATE cmp_servers SET doc = $1, host = $2, vcpus = $3, memory_mb = $4, disk_gb = $5, \
-         updated_at = $6, revision = revision + 1 WHERE id = $7 AND revision = $8",
+         updated_at = $6, revision = revision + 1, other_host = $9 WHERE id = $7 AND revision = $8",
     )
     .bind(encode(s)?)
     .bind(s.host.clone().unwrap_or_default())
@@ -326,6 +343,7 @@ pub async fn update_server<'c, E: Executor<'c, Database = Any>>(
     .bind(s.updated_at)
     .bind(s.id.clone())
     .bind(revision)
+    .bind(other_host(s))
     .execute(e)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -356,25 +374,34 @@ pub async fn project_usage(tx: &mut Tx, project_id: &str) -> Result<(i64, i64, i
 pub async fn host_usage<'c, E: Executor<'c, Database = Any>>(
     e: E,
 ) -> Result<std::collections::HashMap<String, (i64, i64, i64, i64)>> {
+    // A migrating server holds room on its other host too (see `other_host`), without
+    // counting as a guest running there.
     let rows = sqlx::query(
         "SELECT host, count(*) AS n, CAST(COALESCE(SUM(vcpus), 0) AS BIGINT) AS c, CAST(COALESCE(SUM(memory_mb), 0) AS BIGINT) AS r, \
-         CAST(COALESCE(SUM(disk_gb), 0) AS BIGINT) AS d FROM cmp_servers WHERE host <> '' GROUP BY host",
+         CAST(COALESCE(SUM(disk_gb), 0) AS BIGINT) AS d FROM cmp_servers WHERE host <> '' GROUP BY host \
+         UNION ALL SELECT other_host AS host, CAST(0 AS BIGINT) AS n, CAST(COALESCE(SUM(vcpus), 0) AS BIGINT) AS c, \
+         CAST(COALESCE(SUM(memory_mb), 0) AS BIGINT) AS r, CAST(COALESCE(SUM(disk_gb), 0) AS BIGINT) AS d \
+         FROM cmp_servers WHERE other_host <> '' GROUP BY other_host",
     )
     .fetch_all(e)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get("host")?,
-                (
-                    r.try_get("n")?,
-                    r.try_get("c")?,
-                    r.try_get("r")?,
-                    r.try_get("d")?,
-                ),
-            ))
-        })
-        .collect()
+    let mut usage = std::collections::HashMap::new();
+    for r in &rows {
+        let held: (i64, i64, i64, i64) = (
+            r.try_get("n")?,
+            r.try_get("c")?,
+            r.try_get("r")?,
+            r.try_get("d")?,
+        );
+        let total: &mut (i64, i64, i64, i64) = usage.entry(r.try_get("host")?).or_default();
+        *total = (
+            total.0 + held.0,
+            total.1 + held.1,
+            total.2 + held.2,
+            total.3 + held.3,
+        );
+    }
+    Ok(usage)
 }
 
 // ---- aggregates ----

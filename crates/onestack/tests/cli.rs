@@ -165,7 +165,15 @@ impl CloudDir {
 
 impl Drop for CloudDir {
     fn drop(&mut self) {
+        // The cloud's data directory is this one, or one below it (a test with hosts).
         common::delete_cloud_links(self.path());
+        for entry in std::fs::read_dir(self.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            common::delete_cloud_links(&entry.path());
+        }
     }
 }
 

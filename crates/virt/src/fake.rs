@@ -76,6 +76,12 @@ impl Fake {
 
     pub async fn create(&self, spec: &GuestSpec) -> Result<()> {
         Self::check(spec)?;
+        // As the QEMU driver does, a migrated disk is taken (moved) into the guest.
+        if let RootDisk::Migrated { disk } = &spec.root {
+            tokio::fs::remove_file(disk)
+                .await
+                .map_err(|e| Error::io(disk, e))?;
+        }
         let mut guests = self.guests.lock().unwrap_or_else(|e| e.into_inner());
         guests
             .entry(spec.uuid.clone())

@@ -787,7 +787,7 @@ impl Qemu {
 /// file is made.
 fn check_spec(spec: &GuestSpec, layout: &Layout, host: Host) -> Result<()> {
     cmdline::build(spec, layout, host, None)?;
-    if let RootDisk::Image { base, .. } = &spec.root {
+    if let RootDisk::Image { base, .. } | RootDisk::Migrated { disk: base } = &spec.root {
         validate::path(base)?;
     }
     if let Some(base) = &spec.rescue {
@@ -829,6 +829,19 @@ async fn make_root(layout: &Layout, root: &RootDisk, root_gb: u64) -> Result<()>
         RootDisk::Blank => disks::create_blank(&layout.root(), root_gb * GIB).await,
         // The volume backend made it; nothing of it lives in the instance dir.
         RootDisk::Volume(_) => Ok(()),
+        RootDisk::Migrated { disk } => {
+            let max_virtual = (root_gb > 0).then_some(root_gb * GIB);
+            disks::check_image(disk, "qcow2", max_virtual).await?;
+            let root = layout.root();
+            if tokio::fs::rename(disk, &root).await.is_err() {
+                // Another file system: copied, then the original goes.
+                tokio::fs::copy(disk, &root)
+                    .await
+                    .map_err(|e| Error::io(&root, e))?;
+                remove_if_exists(disk).await?;
+            }
+            Ok(())
+        }
     }
 }
 

@@ -60,6 +60,10 @@ pub enum RootDisk {
     /// A block storage volume (boot from volume): the guest boots from the volume's file,
     /// and the instance dir holds no root disk.
     Volume(VolumeDisk),
+    /// A root disk another host made (a cold migration): a standalone qcow2, checked as
+    /// strictly as an image (no backing or data file, at most `root_gb` when that is set)
+    /// and moved into the instance dir.
+    Migrated { disk: PathBuf },
 }
 
 impl RootDisk {
@@ -193,5 +197,17 @@ mod tests {
         .expect("parses");
         assert_eq!(minimal.root, RootDisk::Blank);
         assert!(minimal.nics.is_empty());
+        // Every kind of root disk is saved with the spec.
+        let migrated = GuestSpec {
+            root: RootDisk::Migrated {
+                disk: "/d/u.migrated.qcow2".into(),
+            },
+            ..spec
+        };
+        let text = serde_json::to_string(&migrated).expect("serializes");
+        assert_eq!(
+            serde_json::from_str::<GuestSpec>(&text).expect("parses"),
+            migrated
+        );
     }
 }

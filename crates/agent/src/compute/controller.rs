@@ -127,6 +127,14 @@ pub trait Controller: Send + Sync + 'static {
         file: &Path,
     ) -> impl Future<Output = Result<()>> + Send;
 
+    /// Hands a migrating server's root disk (a standalone qcow2 at `disk`) over to the
+    /// controller, which then places the server on its new host.
+    fn hand_over(&self, server_id: &str, disk: &Path) -> impl Future<Output = Result<()>> + Send;
+
+    /// Puts the root disk a migrating server brings to this host at `to`.
+    fn migration_disk(&self, server_id: &str, to: &Path)
+    -> impl Future<Output = Result<()>> + Send;
+
     /// Removes a snapshot's image that never got its data.
     fn discard_image(&self, image_id: &str) -> impl Future<Output = ()> + Send;
 
@@ -221,6 +229,21 @@ impl Controller for InProcess {
         let _ = self.0.images.discard(image_id).await;
     }
 
+    async fn hand_over(&self, server_id: &str, disk: &Path) -> Result<()> {
+        let kept = self.0.migration_disk(server_id);
+        move_file(disk, &kept).await?;
+        let handed = self.0.hand_over(&self.0.host, server_id).await;
+        if handed.is_err() {
+            self.0.remove_migration_disk(server_id).await;
+        }
+        Ok(handed?)
+    }
+
+    async fn migration_disk(&self, server_id: &str, to: &Path) -> Result<()> {
+        let kept = self.0.migration_disk(server_id);
+        move_file(&kept, to).await
+    }
+
     async fn config_drive(&self, server: &Server) -> Result<BTreeMap<String, Vec<u8>>> {
         Ok(metadata::config_drive_files(&self.0.pool, server).await?)
     }
@@ -228,4 +251,24 @@ impl Controller for InProcess {
     fn in_process(&self) -> Option<&Computes> {
         Some(&self.0)
     }
+}
+
+/// Moves `from` to `to` (a copy where a rename cannot: another file system).
+async fn move_file(from: &Path, to: &Path) -> Result<()> {
+    let failed = |e: std::io::Error| {
+        Error::Other(format!(
+            "cannot move {} to {}: {e}",
+            from.display(),
+            to.display()
+        ))
+    };
+    if let Some(dir) = to.parent() {
+        tokio::fs::create_dir_all(dir).await.map_err(failed)?;
+    }
+    if tokio::fs::rename(from, to).await.is_ok() {
+        return Ok(());
+    }
+    tokio::fs::copy(from, to).await.map_err(failed)?;
+    tokio::fs::remove_file(from).await.map_err(failed)?;
+    Ok(())
 }

@@ -105,7 +105,9 @@ impl<C: Controller> ComputeAgent<C> {
         for record in servers {
             let server = record.server;
             known.insert(server.id.clone());
-            if self.is_busy(&server.id) {
+            // A server migrating to or from here that is not placed here: its guest (the
+            // copy a revert restarts) is kept as it is, with no work and no power sync.
+            if server.host.as_deref() != Some(self.controller.host()) || self.is_busy(&server.id) {
                 continue;
             }
             match work_for(&server) {
@@ -259,6 +261,8 @@ fn task_for(server: &Server) -> Option<TaskState> {
             | T::Rescuing
             | T::Unrescuing
             | T::ResizePrep
+            | T::ResizeMigrating
+            | T::ResizeFinish
             | T::ResizeReverting
             | T::Rebuilding
             | T::ImageSnapshot => Some(task),
@@ -305,7 +309,8 @@ fn event_name(server: &Server, work: Work) -> Option<&'static str> {
         T::Rescuing => "compute_rescue_instance",
         T::Unrescuing => "compute_unrescue_instance",
         T::ImageSnapshot => "compute_snapshot_instance",
-        T::ResizePrep => "compute_resize_instance",
+        T::ResizePrep | T::ResizeMigrating => "compute_resize_instance",
+        T::ResizeFinish => "compute_finish_resize",
         T::ResizeReverting => "compute_revert_resize",
         T::Rebuilding => "compute_rebuild_instance",
         T::Scheduling | T::Deleting => "compute_instance_task",

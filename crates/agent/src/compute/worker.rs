@@ -100,6 +100,8 @@ impl<C: Controller> Worker<C> {
                 (VmState::Active, PowerState::Running)
             }
             TaskState::ResizePrep => return self.resize(&server, false).await,
+            TaskState::ResizeMigrating => return self.migrate_out(&server).await,
+            TaskState::ResizeFinish => return self.migrate_in(&server).await,
             TaskState::ResizeReverting => return self.resize(&server, true).await,
             TaskState::Rebuilding => return self.rebuild(&server).await,
             TaskState::ImageSnapshot => {
@@ -171,6 +173,10 @@ impl<C: Controller> Worker<C> {
             .old_flavor
             .clone()
             .unwrap_or_else(|| server.flavor.clone());
+        if server.migration.is_some() {
+            // Its ports come back from the host it had moved to: their taps are made again.
+            self.sync_nics(server).await?;
+        }
         let power_state = self.refit(id, &old, was == VmState::Active).await?;
         self.complete(id, TaskState::ResizeReverting, move |s| {
             s.flavor = old.clone();
@@ -178,6 +184,81 @@ impl<C: Controller> Worker<C> {
             s.vm_state = was;
             s.previous_vm_state = None;
             s.power_state = power_state;
+            // A reverted migration ends here, on the host it had left.
+            s.migration = None;
+        })
+        .await
+    }
+
+    /// A cold migration's first half, on the host the server leaves: stops the guest
+    /// (kept, for a revert), copies its root disk into one standalone qcow2 and hands it to
+    /// the controller, which places the server on its new host.
+    async fn migrate_out(&self, server: &Server) -> Result<()> {
+        let id = &server.id;
+        let was_running = self.driver.power_state(id).await? == GuestPower::Running;
+        self.driver.shutdown(id, self.shutdown_timeout).await?;
+        let dir = &self.snapshots_dir;
+        let disk = dir.join(format!("{id}.migrating.qcow2"));
+        let outcome = async {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| Error::Other(format!("cannot create {}: {e}", dir.display())))?;
+            self.driver.snapshot(id, &disk).await?;
+            self.controller.hand_over(id, &disk).await
+        }
+        .await;
+        let _ = tokio::fs::remove_file(&disk).await;
+        if outcome.is_err() && was_running {
+            // The server stays here, as it was.
+            if let Err(error) = self.driver.start(id).await {
+                tracing::warn!(server = %id, %error, "cannot restart a guest whose migration failed");
+            }
+        }
+        outcome
+    }
+
+    /// A cold migration's second half, on the new host: builds the guest as a boot does,
+    /// but from the disk the old host handed over, and leaves it running or stopped as it
+    /// was, awaiting the confirm or revert.
+    async fn migrate_in(&self, server: &Server) -> Result<()> {
+        let id = &server.id;
+        let was = server.previous_vm_state.unwrap_or(VmState::Active);
+        if self.driver.spec(id).await?.is_some() {
+            // A restart cut the last attempt short: start afresh from the disk.
+            self.driver.delete(id).await?;
+        }
+        let dir = &self.snapshots_dir;
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| Error::Other(format!("cannot create {}: {e}", dir.display())))?;
+        let disk = dir.join(format!("{id}.migrated.qcow2"));
+        let outcome = async {
+            let (cdrom, kernel, ramdisk) = self.boot_extras(server).await?;
+            self.controller.migration_disk(id, &disk).await?;
+            self.build(
+                server,
+                RootDisk::Migrated { disk: disk.clone() },
+                cdrom,
+                kernel,
+                ramdisk,
+            )
+            .await
+        }
+        .await;
+        let _ = tokio::fs::remove_file(&disk).await;
+        outcome?;
+        let running = was != VmState::Stopped;
+        if !running {
+            self.driver.shutdown(id, self.shutdown_timeout).await?;
+        }
+        self.complete(id, TaskState::ResizeFinish, move |s| {
+            s.vm_state = VmState::Resized;
+            s.power_state = if running {
+                PowerState::Running
+            } else {
+                PowerState::Shutdown
+            };
+            s.fault = None;
         })
         .await
     }
@@ -294,8 +375,14 @@ impl<C: Controller> Worker<C> {
         let details = message.to_owned();
         let outcome = self
             .complete(id, work, move |s| {
-                if building || work == TaskState::Rebuilding {
+                if building || matches!(work, TaskState::Rebuilding | TaskState::ResizeFinish) {
                     s.vm_state = VmState::Error;
+                }
+                if work == TaskState::ResizeMigrating {
+                    // The server stays where it was.
+                    s.migration = None;
+                    s.old_flavor = None;
+                    s.previous_vm_state = None;
                 }
                 if work == TaskState::ResizePrep
                     && let Some(old) = s.old_flavor.take()
@@ -352,8 +439,84 @@ impl<C: Controller> Worker<C> {
                 (root, iso.then_some(base), kernel, ramdisk)
             }
         };
+        let mut spec = self
+            .build_spec(server, root, cdrom, kernel, ramdisk)
+            .await?;
+        spec.volumes = volumes.iter().map(|(_, disk)| disk.clone()).collect();
+        self.create_and_start(server, &spec).await?;
+        let attached: Vec<VolumeAttachment> = root_volume
+            .into_iter()
+            .chain(volumes)
+            .map(|(attachment, _)| attachment)
+            .collect();
+        if let Some(computes) = self.controller.in_process() {
+            for a in &attached {
+                computes
+                    .volumes
+                    .attached(&a.volume_id, &a.attachment_id, &computes.host)
+                    .await?;
+            }
+        }
+        Ok(attached)
+    }
+
+    /// What a guest moved here boots from besides its disk: the ISO it was installed from,
+    /// or the kernel and ramdisk its image names (an image deleted since names nothing).
+    async fn boot_extras(
+        &self,
+        server: &Server,
+    ) -> Result<(Option<PathBuf>, Option<PathBuf>, Option<PathBuf>)> {
+        if server.image_id.is_empty() {
+            return Ok((None, None, None));
+        }
+        let Ok(facts) = self.controller.image(&server.image_id).await else {
+            return Ok((None, None, None));
+        };
+        let cdrom = if facts.disk_format.as_deref() == Some("iso") {
+            let (base, _, _) = self
+                .cached_image(&server.image_id, Some(server.flavor.disk))
+                .await?;
+            Some(base)
+        } else {
+            None
+        };
+        let (kernel, ramdisk) = self.kernel_and_ramdisk(&server.image_id).await?;
+        Ok((cdrom, kernel, ramdisk))
+    }
+
+    /// Makes and starts a guest without volumes on `root`.
+    async fn build(
+        &self,
+        server: &Server,
+        root: RootDisk,
+        cdrom: Option<PathBuf>,
+        kernel: Option<PathBuf>,
+        ramdisk: Option<PathBuf>,
+    ) -> Result<()> {
+        let spec = self
+            .build_spec(server, root, cdrom, kernel, ramdisk)
+            .await?;
+        self.create_and_start(server, &spec).await
+    }
+
+    async fn create_and_start(&self, server: &Server, spec: &GuestSpec) -> Result<()> {
+        self.driver.create(spec).await?;
+        self.refresh_config_drive(server).await?;
+        self.driver.start(&server.id).await?;
+        Ok(())
+    }
+
+    /// The guest's spec: the server's flavor and ports (their taps waited for) on `root`.
+    async fn build_spec(
+        &self,
+        server: &Server,
+        root: RootDisk,
+        cdrom: Option<PathBuf>,
+        kernel: Option<PathBuf>,
+        ramdisk: Option<PathBuf>,
+    ) -> Result<GuestSpec> {
         let nics = self.plugged_nics(server).await?;
-        let spec = GuestSpec {
+        Ok(GuestSpec {
             uuid: server.id.clone(),
             name: server.instance_name.clone(),
             vcpus: server.flavor.vcpus,
@@ -372,25 +535,8 @@ impl<C: Controller> Worker<C> {
             config_drive: server.config_drive,
             rescue: None,
             stable_rescue: false,
-            volumes: volumes.iter().map(|(_, disk)| disk.clone()).collect(),
-        };
-        self.driver.create(&spec).await?;
-        self.refresh_config_drive(server).await?;
-        self.driver.start(&server.id).await?;
-        let attached: Vec<VolumeAttachment> = root_volume
-            .into_iter()
-            .chain(volumes)
-            .map(|(attachment, _)| attachment)
-            .collect();
-        if let Some(computes) = self.controller.in_process() {
-            for a in &attached {
-                computes
-                    .volumes
-                    .attached(&a.volume_id, &a.attachment_id, &computes.host)
-                    .await?;
-            }
-        }
-        Ok(attached)
+            volumes: Vec::new(),
+        })
     }
 
     async fn kernel_and_ramdisk(

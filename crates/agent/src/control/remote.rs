@@ -75,6 +75,24 @@ impl RemoteController {
         self.client.send(request).await.map(drop)
     }
 
+    /// Streams `file` as the body of a `PUT` to `rest`.
+    async fn put_file(&self, rest: &str, file: &Path) -> Result<()> {
+        let opened = tokio::fs::File::open(file)
+            .await
+            .map_err(|e| Error::Other(format!("cannot read {}: {e}", file.display())))?;
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+            opened,
+            1 << 20,
+        ));
+        let request = self
+            .client
+            .request(Method::PUT, &self.path(rest))
+            .timeout(TRANSFER_TIMEOUT)
+            .body(body);
+        self.client.send(request).await?;
+        Ok(())
+    }
+
     async fn get<T: serde::de::DeserializeOwned>(&self, rest: &str) -> Result<T> {
         let request = self.client.request(Method::GET, &self.path(rest));
         Ok(self.client.send(request).await?.json_body().await?)
@@ -252,20 +270,35 @@ impl Controller for RemoteController {
     }
 
     async fn upload_snapshot(&self, image_id: &str, file: &Path) -> Result<()> {
-        let opened = tokio::fs::File::open(file)
+        self.put_file(&format!("images/{image_id}/file"), file)
             .await
-            .map_err(|e| Error::Other(format!("cannot read {}: {e}", file.display())))?;
-        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
-            opened,
-            1 << 20,
-        ));
+    }
+
+    async fn hand_over(&self, server_id: &str, disk: &Path) -> Result<()> {
+        self.put_file(&format!("servers/{server_id}/migration-disk"), disk)
+            .await
+    }
+
+    async fn migration_disk(&self, server_id: &str, to: &Path) -> Result<()> {
+        let failed =
+            |e: std::io::Error| Error::Other(format!("cannot write {}: {e}", to.display()));
         let request = self
             .client
-            .request(Method::PUT, &self.path(&format!("images/{image_id}/file")))
-            .timeout(TRANSFER_TIMEOUT)
-            .body(body);
-        self.client.send(request).await?;
-        Ok(())
+            .request(
+                Method::GET,
+                &self.path(&format!("servers/{server_id}/migration-disk")),
+            )
+            .timeout(TRANSFER_TIMEOUT);
+        let response = self.client.send(request).await?.into_response();
+        let mut file = tokio::fs::File::create(to).await.map_err(failed)?;
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                Error::Other(format!("the migrated disk's download broke off: {e}"))
+            })?;
+            file.write_all(&chunk).await.map_err(failed)?;
+        }
+        file.sync_all().await.map_err(failed)
     }
 
     async fn discard_image(&self, image_id: &str) {

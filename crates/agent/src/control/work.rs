@@ -49,6 +49,11 @@ pub(super) fn routes() -> axum::Router<Arc<Computes>> {
             get(config_drive),
         )
         .route("/v1/hosts/{host}/servers/{id}/console", put(console))
+        // Bounded by the server's disk size instead (`migration_disk_limit`).
+        .route(
+            "/v1/hosts/{host}/servers/{id}/migration-disk",
+            get(migration_disk).put(hand_over),
+        )
         .route("/v1/hosts/{host}/images/{id}", get(image).delete(discard))
         .route("/v1/hosts/{host}/images/{id}/file", get(image_file))
         // Not bounded by the body limit (a raw body is not): the image service's size cap
@@ -290,6 +295,112 @@ async fn upload_snapshot(
         .await
         .map_err(ApiError::from)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A migrating server's root disk from the host it leaves (only while that host is handing
+/// it over), kept by the controller; then the server is placed on its new host.
+async fn hand_over(
+    State(computes): State<Arc<Computes>>,
+    caller: HostCredential,
+    Path((host, id)): Path<(String, String)>,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    caller.speaks_for(&host)?;
+    let (server, _) = server_on(&computes, &host, &id).await?;
+    let handing_over = server.task_state == Some(TaskState::ResizeMigrating)
+        && server.migration.as_ref().is_some_and(|m| m.source == host);
+    if !handing_over {
+        return Err(ApiError::conflict(format!(
+            "server {id} is not being migrated from host {host}"
+        )));
+    }
+    let limit = migration_disk_limit(&computes, &server).await;
+    let kept = computes.migration_disk(&id);
+    receive_file(body, &kept, limit).await?;
+    if let Err(error) = computes.hand_over(&host, &id).await {
+        computes.remove_migration_disk(&id).await;
+        return Err(wire_error(error));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The root disk a migrating server brings to its new host (only that host, while it
+/// builds the guest).
+async fn migration_disk(
+    State(computes): State<Arc<Computes>>,
+    caller: HostCredential,
+    Path((host, id)): Path<(String, String)>,
+) -> Result<axum::response::Response, ApiError> {
+    caller.speaks_for(&host)?;
+    let (server, _) = server_on(&computes, &host, &id).await?;
+    if server.task_state != Some(TaskState::ResizeFinish) {
+        return Err(ApiError::conflict(format!(
+            "server {id} is not being migrated to host {host}"
+        )));
+    }
+    let file = tokio::fs::File::open(computes.migration_disk(&id))
+        .await
+        .map_err(|_| ApiError::not_found(format!("no migrated disk of server {id}")))?;
+    let length = file.metadata().await.map_err(ApiError::internal)?.len();
+    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, 1 << 20));
+    axum::response::Response::builder()
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::CONTENT_LENGTH, length)
+        .body(body)
+        .map_err(ApiError::internal)
+}
+
+/// The most a migrating server's disk may take: its flavor's root disk (or its image's
+/// size, for a flavor without one) and a GiB of qcow2 metadata.
+async fn migration_disk_limit(computes: &Computes, server: &Server) -> u64 {
+    const GIB: u64 = 1 << 30;
+    let image_size = match server.flavor.disk {
+        0 => ImageFacts::read(&computes.images, &server.image_id)
+            .await
+            .map_or(0, |facts| u64::try_from(facts.virtual_size).unwrap_or(0)),
+        _ => 0,
+    };
+    (server.flavor.disk * GIB).max(image_size) + GIB
+}
+
+/// Writes `body` to `dest` (through a temporary file beside it), refusing more than `limit`
+/// bytes; nothing is left behind on failure.
+async fn receive_file(body: Body, dest: &std::path::Path, limit: u64) -> Result<(), ApiError> {
+    use futures_util::StreamExt as _;
+    use tokio::io::AsyncWriteExt as _;
+    if let Some(dir) = dest.parent() {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    let partial = dest.with_extension("part");
+    let outcome = async {
+        let mut file = tokio::fs::File::create(&partial)
+            .await
+            .map_err(ApiError::internal)?;
+        let mut stream = body.into_data_stream();
+        let mut size = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk
+                .map_err(|e| ApiError::bad_request(format!("the disk's upload broke off: {e}")))?;
+            size += chunk.len() as u64;
+            if size > limit {
+                return Err(ApiError::too_large(format!(
+                    "a migrating server's disk may take at most {limit} bytes"
+                )));
+            }
+            file.write_all(&chunk).await.map_err(ApiError::internal)?;
+        }
+        file.sync_all().await.map_err(ApiError::internal)?;
+        tokio::fs::rename(&partial, dest)
+            .await
+            .map_err(ApiError::internal)
+    }
+    .await;
+    if outcome.is_err() {
+        let _ = tokio::fs::remove_file(&partial).await;
+    }
+    outcome
 }
 
 /// Removes a snapshot's image that never got its data.

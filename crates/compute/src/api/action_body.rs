@@ -122,6 +122,7 @@ pub(super) fn server_action(body: Value, version: Version) -> Result<ServerActio
             }
         }
         "evacuate" => evacuate(args, version)?,
+        "migrate" => migrate(args, version)?,
         _ => ServerAction::Unknown(action),
     })
 }
@@ -160,6 +161,23 @@ fn evacuate(args: Value, version: Version) -> Result<ServerAction> {
     let admin_pass = text("adminPass")?;
     f.deny_unknown()?;
     Ok(ServerAction::Evacuate { host, admin_pass })
+}
+
+/// `migrate`: `null` (before 2.56 Nova reads nothing more), or from 2.56 an object with
+/// an optional `host` (a host name, or `null` for the scheduler's pick) and nothing else.
+fn migrate(args: Value, version: Version) -> Result<ServerAction> {
+    if !version.at_least(56) || args.is_null() {
+        return Ok(ServerAction::Migrate { host: None });
+    }
+    let mut f = Fields::from_object(args, "migrate")?;
+    let host = f.opt_string_max("host", 255)?;
+    if host.as_deref().is_some_and(|h| h.trim().is_empty()) {
+        return Err(Error::BadRequest(
+            "Invalid input for field/attribute host. Value: ''. '' is too short".into(),
+        ));
+    }
+    f.deny_unknown()?;
+    Ok(ServerAction::Migrate { host })
 }
 
 fn rebuild(args: Value, version: Version) -> Result<RebuildRequest> {

@@ -65,6 +65,12 @@ pub enum ServerAction {
         /// `None`: one is generated.
         admin_pass: Option<String>,
     },
+    /// `migrate` (admin): moves the server, stopped for the move, to another host (cold);
+    /// confirmed or reverted like a resize.
+    Migrate {
+        /// 2.56+: the host to move it to; `None`: the scheduler picks one.
+        host: Option<String>,
+    },
     /// An action this API does not have, refused once the server and the caller's right
     /// to act on it are known.
     Unknown(String),
@@ -96,6 +102,7 @@ impl ServerAction {
             Self::ForceDelete => "forceDelete",
             Self::ResetState { .. } => "os-resetState",
             Self::Evacuate { .. } => "evacuate",
+            Self::Migrate { .. } => "migrate",
             Self::Unknown(name) => name,
         }
     }

@@ -92,6 +92,9 @@ impl Computes {
         let mut record = name.clone();
         let resize = matches!(action, ServerAction::Resize { .. });
         let mut evacuate_to = None;
+        let mut migrate_to = None;
+        // A cold migration's confirm or revert: who to wake, and what to tidy, afterwards.
+        let mut settled_migration = None;
         match action {
             ServerAction::Stop => {
                 simple(
@@ -202,6 +205,8 @@ impl Computes {
                 states::check(&server, "confirmResize", &[VmState::Resized], None)?;
                 server.old_flavor = None;
                 server.vm_state = server.previous_vm_state.take().unwrap_or(VmState::Active);
+                // The host it left removes its copy on its next pass.
+                settled_migration = server.migration.take();
                 outcome = Outcome::NoContent;
             }
             ServerAction::RevertResize => {
@@ -211,6 +216,24 @@ impl Computes {
                     &[VmState::Resized],
                     TaskState::ResizeReverting,
                 )?;
+                if let Some(migration) = &server.migration {
+                    // Back to the host it left, which restarts the copy it kept; the host
+                    // it moved to removes its own once the server is gone from its list.
+                    server.host = Some(migration.source.clone());
+                    settled_migration = Some(migration.clone());
+                }
+            }
+            ServerAction::Migrate { host } => {
+                caller.require_admin("os-migrate-server:migrate")?;
+                states::check(
+                    &server,
+                    "migrate",
+                    &[VmState::Active, VmState::Stopped],
+                    None,
+                )?;
+                server.previous_vm_state = Some(server.vm_state);
+                server.task_state = Some(TaskState::ResizeMigrating);
+                migrate_to = Some(host);
             }
             ServerAction::Rebuild(request) => {
                 let body = self.rebuild(ctx, caller, &mut server, request).await?;
@@ -326,8 +349,17 @@ impl Computes {
                 .await?;
             return Ok(outcome);
         }
+        if let Some(target) = migrate_to {
+            self.save_migration(caller, server, revision, target.as_deref())
+                .await?;
+            return Ok(outcome);
+        }
+        let (nics, host) = (server.nics.clone(), server.host.clone().unwrap_or_default());
         self.save_with_action(caller, server, revision, &record)
             .await?;
+        if let Some(migration) = settled_migration {
+            self.settled(id, &migration, &nics, &host).await;
+        }
         Ok(outcome)
     }
 

@@ -543,6 +543,7 @@ impl Computes {
                 progress: 0,
                 pending_image: None,
                 previous_vm_state: None,
+                migration: None,
                 launched_at: None,
                 created_at: now,
                 updated_at: now,

@@ -4,10 +4,10 @@
 //! it afresh; the old host, back, finds the server gone from its list and removes the
 //! guest it still has (Nova's cleanup of evacuated instances).
 
+use super::migrate::UnknownHost;
 use crate::error::{Error, Result};
 use crate::model::Server;
 use crate::policy::Caller;
-use crate::scheduler;
 use crate::service::Computes;
 use crate::store;
 
@@ -31,7 +31,6 @@ impl Computes {
         }
         let mut tx = store::begin_write(&self.pool).await?;
         let hosts = store::hosts(&mut *tx).await?;
-        let usage = store::host_usage(&mut *tx).await?;
         let liveness = self.config.liveness(onestack_db::now_micros());
         let source = server.host.clone().unwrap_or_default();
         if hosts.iter().any(|h| h.host == source && liveness.is_up(h)) {
@@ -39,43 +38,10 @@ impl Computes {
                 "Compute service of {source} is still in use."
             )));
         }
-        if let Some(target) = target {
-            if target == source {
-                return Err(Error::BadRequest(
-                    "The target host can't be the same one.".into(),
-                ));
-            }
-            if !hosts.iter().any(|h| h.host == target) {
-                return Err(Error::NotFound(format!("Compute host {target} not found.")));
-            }
-        }
-        let candidates: Vec<_> = hosts
-            .iter()
-            .filter(|h| h.host != source && target.is_none_or(|t| h.host == t))
-            .cloned()
-            .collect();
-        let request = scheduler::Request {
-            vcpus: u64::from(server.flavor.vcpus),
-            ram_mb: server.flavor.ram,
-            disk_gb: server.local_disk_gb(&server.flavor),
-            zone: None,
-            group: None,
-            max_per_host: None,
-            needs_ports: !server.nics.is_empty(),
-            needs_volumes: false,
-        };
-        let Some(destination) = scheduler::pick(&candidates, &usage, &request, liveness) else {
-            return Err(Error::BadRequest(format!(
-                "{} No other host that is up has room for the server{}.",
-                scheduler::NO_VALID_HOST,
-                target
-                    .map(|t| format!(" ({t} was asked for)"))
-                    .unwrap_or_default()
-            )));
-        };
-        if let Some(h) = hosts.iter().find(|h| h.host == destination) {
-            server.availability_zone = h.availability_zone().to_owned();
-        }
+        let (destination, zone) = self
+            .pick_other_host(&mut tx, &server, &source, target, UnknownHost::NotFound)
+            .await?;
+        server.availability_zone = zone;
         server.host = Some(destination.clone());
         server.fault = None;
         let nics = server.nics.clone();

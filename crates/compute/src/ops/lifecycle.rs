@@ -14,7 +14,7 @@ impl Computes {
         store::servers(
             &self.pool,
             &ServerFilter {
-                host: Some(host.to_owned()),
+                kept_on: Some(host.to_owned()),
                 ..ServerFilter::default()
             },
         )
@@ -85,6 +85,9 @@ impl Computes {
         self.release_volumes(server).await;
         self.remove_from_group(server).await?;
         store::delete_server(&self.pool, &server.id).await?;
+        if server.migration.is_some() {
+            self.remove_migration_disk(&server.id).await;
+        }
         Ok(())
     }
 
@@ -173,6 +176,14 @@ pub fn host_outcome(stored: &Server, reported: Server) -> Result<Server> {
     next.previous_vm_state = reported.previous_vm_state;
     next.flavor = reported.flavor;
     next.old_flavor = reported.old_flavor;
+    // A migration ends with its revert, or with the hand-over failing (the server stays).
+    if matches!(
+        stored.task_state,
+        Some(TaskState::ResizeReverting | TaskState::ResizeMigrating)
+    ) && reported.task_state.is_none()
+    {
+        next.migration = None;
+    }
     Ok(next)
 }
 

@@ -15,6 +15,7 @@ pub mod hosts;
 pub mod keypairs;
 pub mod lifecycle;
 pub mod membership;
+pub mod migrate;
 pub mod ports;
 pub mod resource_input;
 pub mod server_input;

@@ -187,31 +187,51 @@ pub fn delete_cloud_tables(data_dir: &std::path::Path) {
     }
 }
 
-/// Deletes the host links that carry that cloud's mark (bridges and VXLAN devices of its
-/// networks whose ports were still bound when it stopped: a real cloud keeps them for its
-/// guests, a test cloud takes them along). Its namespaces go with their own tests.
+/// Deletes the host links and namespaces that carry that cloud's mark (a network's
+/// bridge and VXLAN device, a router's or DHCP server's namespace, left when the cloud
+/// stopped with ports still bound: a real cloud keeps them for its guests, a test cloud
+/// takes them along).
 pub fn delete_cloud_links(data_dir: &std::path::Path) {
     let Some(id) = cloud_id(data_dir) else {
         return;
     };
-    let Ok(out) = std::process::Command::new("ip")
-        .args(["-j", "link", "show"])
-        .output()
-    else {
-        return;
-    };
-    let links: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();
     let mark = format!("onestack:{id}:");
-    for link in links {
-        let ours = link["ifalias"]
-            .as_str()
-            .is_some_and(|alias| alias.starts_with(&mark));
-        if let (true, Some(name)) = (ours, link["ifname"].as_str()) {
-            let _ = std::process::Command::new("ip")
-                .args(["link", "del", name])
-                .stderr(std::process::Stdio::null())
-                .status();
+    let run = |args: &[&str]| {
+        std::process::Command::new("ip")
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+    };
+    let marked = |links: Option<std::process::Output>| -> Vec<String> {
+        let links: Vec<serde_json::Value> = links
+            .and_then(|out| serde_json::from_slice(&out.stdout).ok())
+            .unwrap_or_default();
+        links
+            .iter()
+            .filter(|l| l["ifalias"].as_str().is_some_and(|a| a.starts_with(&mark)))
+            .filter_map(|l| l["ifname"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let namespaces = run(&["-j", "netns", "list"])
+        .and_then(|out| serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).ok())
+        .unwrap_or_default();
+    for ns in namespaces.iter().filter_map(|n| n["name"].as_str()) {
+        let ours = ns.starts_with("os")
+            && !marked(run(&["-n", ns, "-j", "link", "show", "lo"])).is_empty();
+        if ours {
+            if let Some(pids) = run(&["netns", "pids", ns]) {
+                for pid in String::from_utf8_lossy(&pids.stdout).split_whitespace() {
+                    let _ = std::process::Command::new("kill")
+                        .args(["-9", pid])
+                        .status();
+                }
+            }
+            run(&["netns", "del", ns]);
         }
+    }
+    for name in marked(run(&["-j", "link", "show"])) {
+        run(&["link", "del", &name]);
     }
 }
 

@@ -33,7 +33,7 @@ fn refused_with(result: Result<impl std::fmt::Debug, ControlError>, status: u16)
 }
 
 /// The compute service of `host` as an admin lists it (2.53: uuid ids).
-async fn service(admin: &Client<'_>, host: &str) -> Option<Value> {
+pub(super) async fn service(admin: &Client<'_>, host: &str) -> Option<Value> {
     let listed = admin.at("2.53").get("/os-services").await;
     assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
     listed.body["services"]
@@ -43,7 +43,12 @@ async fn service(admin: &Client<'_>, host: &str) -> Option<Value> {
         .cloned()
 }
 
-async fn wait_state(admin: &Client<'_>, host: &str, state: &str, within: Duration) -> Value {
+pub(super) async fn wait_state(
+    admin: &Client<'_>,
+    host: &str,
+    state: &str,
+    within: Duration,
+) -> Value {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         if let Some(s) = service(admin, host).await

@@ -16,6 +16,7 @@ use crate::common::{Cloud, Reply};
 
 mod aggregates;
 mod joining;
+mod migration;
 mod scale;
 mod servers;
 mod tenancy;

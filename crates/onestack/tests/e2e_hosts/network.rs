@@ -3,7 +3,8 @@
 //! controller, and the guest, booted without a config drive, gets its address from the
 //! controller's DHCP and its hostname from the metadata service in the controller's router
 //! namespace, and answers an outside host on its floating IP, which that router carries.
-//! When the host dies (its processes killed), `openstack server evacuate` rebuilds the
+//! `openstack server migrate` moves it to the controller and back with its disk (cold), and
+//! when the host dies (its processes killed), `openstack server evacuate` rebuilds the
 //! guest on the controller with the same address, and the floating IP reaches it there.
 //!
 //! Root is required: without it this test fails, unless `ONESTACK_TEST_SKIP=root` says
@@ -190,6 +191,99 @@ fn a_guest_on_a_joined_host_is_served_by_the_controllers_network() {
             .map(str::to_owned)
     };
     let fixed = marker(&console(&admin, "vm-far")).expect("vm-far's marker names its address");
+    let id = shown["id"].as_str().unwrap().to_owned();
+
+    // Cold migration to the controller: the joined host stops the guest and hands its disk
+    // over; the guest comes up on the controller with the same address, behind the same
+    // floating IP, from the same disk (the joined host keeps its copy until the confirm).
+    let migrated = Instant::now();
+    ok(&admin, &["server", "migrate", "vm-far"]);
+    let moved_by = Instant::now() + Duration::from_secs(180);
+    loop {
+        let shown = ok_json(&admin, &["server", "show", "vm-far"]);
+        if shown["status"] == "VERIFY_RESIZE" {
+            break;
+        }
+        assert!(
+            Instant::now() < moved_by,
+            "vm-far not moved in 180 s: {shown}\nthe joined host's log: {}",
+            std::fs::read_to_string(dir.path().join("host-2.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let shown = ok_json(&admin, &["server", "show", "vm-far"]);
+    assert_eq!(
+        shown["OS-EXT-SRV-ATTR:host"],
+        controller.as_str(),
+        "{shown}"
+    );
+    within(180, "vm-far to come up on the controller", || {
+        marker(&console(&admin, "vm-far")).is_some()
+    });
+    assert_eq!(
+        marker(&console(&admin, "vm-far")).as_ref(),
+        Some(&fixed),
+        "the same address"
+    );
+    within(
+        60,
+        "vm-far to answer on its floating IP after the move",
+        || http_get(outside, &address).as_deref() == Some("vm-far"),
+    );
+    println!(
+        "server migrate -> guest answering on its floating IP on the other host: {:.1}s",
+        migrated.elapsed().as_secs_f64()
+    );
+    let disk = |data: &std::path::Path| data.join("compute/instances").join(&id).join("disk");
+    let compared = Command::new("qemu-img")
+        .args(["compare", "-U"])
+        .arg(disk(&host_dir))
+        .arg(disk(&controller_dir))
+        .output()
+        .unwrap();
+    assert!(
+        compared.status.success(),
+        "the disk that arrived is the one that left: {}",
+        String::from_utf8_lossy(&compared.stdout)
+    );
+    ok(&admin, &["server", "migration", "confirm", "vm-far"]);
+    within(60, "the joined host to remove the copy it kept", || {
+        !disk(&host_dir).exists()
+    });
+    assert_eq!(
+        ok_json(&admin, &["server", "show", "vm-far"])["status"],
+        "ACTIVE"
+    );
+
+    // And back to the joined host by name, for the end of the walkthrough.
+    ok(
+        &admin,
+        &[
+            "--os-compute-api-version",
+            "2.56",
+            "server",
+            "migrate",
+            "--host",
+            super::HOST,
+            "vm-far",
+        ],
+    );
+    within(180, "vm-far to be moved back (VERIFY_RESIZE)", || {
+        ok_json(&admin, &["server", "show", "vm-far"])["status"] == "VERIFY_RESIZE"
+    });
+    ok(&admin, &["server", "migration", "confirm", "vm-far"]);
+    within(
+        120,
+        "vm-far to answer on its floating IP from the joined host",
+        || http_get(outside, &address).as_deref() == Some("vm-far"),
+    );
+    let shown = ok_json(&admin, &["server", "show", "vm-far"]);
+    assert_eq!(shown["OS-EXT-SRV-ATTR:host"], super::HOST, "{shown}");
+    let events = ok(&admin, &["server", "event", "list", "vm-far"]);
+    assert!(
+        events.contains("migrate") && events.contains("confirmResize"),
+        "{events}"
+    );
 
     // The host dies (its agent and its guest with it): once it is down, the guest is
     // rebuilt on the controller, with the same address, behind the same floating IP.
