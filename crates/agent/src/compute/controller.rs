@@ -240,8 +240,19 @@ impl Controller for InProcess {
     }
 
     async fn migration_disk(&self, server_id: &str, to: &Path) -> Result<()> {
+        // Linked, not moved: the disk stays for a build cut short by a restart, until the
+        // move is settled.
         let kept = self.0.migration_disk(server_id);
-        move_file(&kept, to).await
+        if tokio::fs::hard_link(&kept, to).await.is_ok() {
+            return Ok(());
+        }
+        tokio::fs::copy(&kept, to).await.map(drop).map_err(|e| {
+            Error::Other(format!(
+                "cannot copy {} to {}: {e}",
+                kept.display(),
+                to.display()
+            ))
+        })
     }
 
     async fn config_drive(&self, server: &Server) -> Result<BTreeMap<String, Vec<u8>>> {

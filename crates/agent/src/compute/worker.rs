@@ -200,9 +200,7 @@ impl<C: Controller> Worker<C> {
         let dir = &self.snapshots_dir;
         let disk = dir.join(format!("{id}.migrating.qcow2"));
         let outcome = async {
-            tokio::fs::create_dir_all(dir)
-                .await
-                .map_err(|e| Error::Other(format!("cannot create {}: {e}", dir.display())))?;
+            self.scratch_dir().await?;
             self.driver.snapshot(id, &disk).await?;
             self.controller.hand_over(id, &disk).await
         }
@@ -227,11 +225,10 @@ impl<C: Controller> Worker<C> {
             // A restart cut the last attempt short: start afresh from the disk.
             self.driver.delete(id).await?;
         }
-        let dir = &self.snapshots_dir;
-        tokio::fs::create_dir_all(dir)
-            .await
-            .map_err(|e| Error::Other(format!("cannot create {}: {e}", dir.display())))?;
-        let disk = dir.join(format!("{id}.migrated.qcow2"));
+        let disk = self
+            .scratch_dir()
+            .await?
+            .join(format!("{id}.migrated.qcow2"));
         let outcome = async {
             let (cdrom, kernel, ramdisk) = self.boot_extras(server).await?;
             self.controller.migration_disk(id, &disk).await?;
@@ -403,6 +400,16 @@ impl<C: Controller> Worker<C> {
         if let Err(error) = outcome {
             tracing::warn!(server = %id, %error, "cannot record a failed task");
         }
+    }
+
+    /// Where disks are written on their way to or from the controller (snapshots and
+    /// migrating disks), made if missing.
+    async fn scratch_dir(&self) -> Result<&std::path::Path> {
+        let dir = &self.snapshots_dir;
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| Error::Other(format!("cannot create {}: {e}", dir.display())))?;
+        Ok(dir)
     }
 
     async fn saved_spec(&self, id: &str) -> Result<GuestSpec> {
@@ -644,9 +651,7 @@ impl<C: Controller> Worker<C> {
         let dir = &self.snapshots_dir;
         let temp = dir.join(format!("{image_id}.qcow2"));
         let outcome = async {
-            tokio::fs::create_dir_all(dir)
-                .await
-                .map_err(|e| Error::Other(format!("cannot create {}: {e}", dir.display())))?;
+            self.scratch_dir().await?;
             let running = self.driver.power_state(&server.id).await? == GuestPower::Running;
             if running {
                 self.driver.pause(&server.id).await?;

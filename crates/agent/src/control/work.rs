@@ -271,6 +271,11 @@ async fn image_file(
     let file = tokio::fs::File::open(&path)
         .await
         .map_err(ApiError::internal)?;
+    stream_file(file).await
+}
+
+/// An open file as an `application/octet-stream` response, streamed.
+async fn stream_file(file: tokio::fs::File) -> Result<axum::response::Response, ApiError> {
     let length = file.metadata().await.map_err(ApiError::internal)?.len();
     let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, 1 << 20));
     axum::response::Response::builder()
@@ -341,13 +346,7 @@ async fn migration_disk(
     let file = tokio::fs::File::open(computes.migration_disk(&id))
         .await
         .map_err(|_| ApiError::not_found(format!("no migrated disk of server {id}")))?;
-    let length = file.metadata().await.map_err(ApiError::internal)?.len();
-    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, 1 << 20));
-    axum::response::Response::builder()
-        .header(header::CONTENT_TYPE, "application/octet-stream")
-        .header(header::CONTENT_LENGTH, length)
-        .body(body)
-        .map_err(ApiError::internal)
+    stream_file(file).await
 }
 
 /// The most a migrating server's disk may take: its flavor's root disk (or its image's

@@ -4,7 +4,7 @@
 //! it afresh; the old host, back, finds the server gone from its list and removes the
 //! guest it still has (Nova's cleanup of evacuated instances).
 
-use super::migrate::UnknownHost;
+use super::migrate::{UnknownHost, refuse_volumes};
 use crate::error::{Error, Result};
 use crate::model::Server;
 use crate::policy::Caller;
@@ -22,13 +22,8 @@ impl Computes {
         revision: i64,
         target: Option<&str>,
     ) -> Result<()> {
-        if !server.volumes.is_empty() {
-            // Volumes are kept on the host that serves them, which is down with the server.
-            return Err(Error::Conflict(format!(
-                "Instance {} has volumes, which stay with its host: bring the host back, or detach them first.",
-                server.id
-            )));
-        }
+        // Their host is down with the server.
+        refuse_volumes(&server, "bring the host back, or detach them first")?;
         let mut tx = store::begin_write(&self.pool).await?;
         let hosts = store::hosts(&mut *tx).await?;
         let liveness = self.config.liveness(onestack_db::now_micros());

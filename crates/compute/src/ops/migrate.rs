@@ -28,6 +28,18 @@ pub(super) enum UnknownHost {
     BadRequest,
 }
 
+/// A server with volumes does not move: they are served by the host that keeps their
+/// files (`what_to_do` says how to go on).
+pub(super) fn refuse_volumes(server: &Server, what_to_do: &str) -> Result<()> {
+    if server.volumes.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Conflict(format!(
+        "Instance {} has volumes, which stay with their host: {what_to_do}.",
+        server.id
+    )))
+}
+
 impl Computes {
     /// The host a server moves to from `source`: `target` if given and it fits, else the
     /// scheduler's pick among the other hosts that are up.
@@ -97,13 +109,7 @@ impl Computes {
         revision: i64,
         target: Option<&str>,
     ) -> Result<()> {
-        if !server.volumes.is_empty() {
-            // Volumes are served by the host that keeps their files.
-            return Err(Error::Conflict(format!(
-                "Instance {} has volumes, which stay with their host: detach them first.",
-                server.id
-            )));
-        }
+        refuse_volumes(&server, "detach them first")?;
         let source = server.host.clone().unwrap_or_default();
         let mut tx = store::begin_write(&self.pool).await?;
         let liveness = self.config.liveness(onestack_db::now_micros());
