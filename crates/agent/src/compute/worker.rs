@@ -195,7 +195,8 @@ impl<C: Controller> Worker<C> {
     /// the controller, which places the server on its new host.
     async fn migrate_out(&self, server: &Server) -> Result<()> {
         let id = &server.id;
-        let was_running = self.driver.power_state(id).await? == GuestPower::Running;
+        // From the record, not the guest: a retry after a restart finds it stopped already.
+        let was_running = server.previous_vm_state.unwrap_or(VmState::Active) == VmState::Active;
         self.driver.shutdown(id, self.shutdown_timeout).await?;
         let dir = &self.snapshots_dir;
         let disk = dir.join(format!("{id}.migrating.qcow2"));
@@ -207,8 +208,13 @@ impl<C: Controller> Worker<C> {
         .await;
         let _ = tokio::fs::remove_file(&disk).await;
         if outcome.is_err() && was_running {
-            // The server stays here, as it was.
-            if let Err(error) = self.driver.start(id).await {
+            // The server stays here, as it was, unless the controller placed it on the new
+            // host all the same (its answer lost on the way): that host runs it now.
+            let still_here = matches!(
+                self.controller.server(id).await,
+                Ok(Some(record)) if record.server.task_state == Some(TaskState::ResizeMigrating)
+            );
+            if still_here && let Err(error) = self.driver.start(id).await {
                 tracing::warn!(server = %id, %error, "cannot restart a guest whose migration failed");
             }
         }

@@ -372,7 +372,8 @@ async fn receive_file(body: Body, dest: &std::path::Path, limit: u64) -> Result<
             .await
             .map_err(ApiError::internal)?;
     }
-    let partial = dest.with_extension("part");
+    // Its own temporary file: a retried upload never removes another's.
+    let partial = dest.with_extension(format!("part-{}", onestack_db::ids::uuid()));
     let outcome = async {
         let mut file = tokio::fs::File::create(&partial)
             .await

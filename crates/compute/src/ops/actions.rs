@@ -76,6 +76,12 @@ impl Computes {
         let mut server = current.doc;
         let name = action.name().to_owned();
         caller.require_writer(&format!("servers:{name}"))?;
+        // Admin-only actions are refused to others before a lock is looked at (Nova's order).
+        match &action {
+            ServerAction::Migrate { .. } => caller.require_admin("os-migrate-server:migrate")?,
+            ServerAction::Evacuate { .. } => caller.require_admin("os-evacuate")?,
+            _ => {}
+        }
         if !matches!(
             action,
             ServerAction::Unlock | ServerAction::Lock { .. } | ServerAction::ConsoleOutput { .. }
@@ -224,7 +230,6 @@ impl Computes {
                 }
             }
             ServerAction::Migrate { host } => {
-                caller.require_admin("os-migrate-server:migrate")?;
                 states::check(
                     &server,
                     "migrate",
@@ -304,7 +309,6 @@ impl Computes {
                 server.task_state = None;
             }
             ServerAction::Evacuate { host, admin_pass } => {
-                caller.require_admin("os-evacuate")?;
                 states::check(
                     &server,
                     "evacuate",
