@@ -54,9 +54,10 @@ def boot_on(token, host, image, flavor):
     return reply["server"]["id"]
 
 
-def image_and_flavor(token):
+def image_and_flavor(token, name="bench-hosts", ram=64):
+    """A tiny raw image and a flavor of `ram` MiB, 1 vCPU, 1 GB (ids)."""
     status, image = osapi.request(token, "POST", "/image/v2/images", {
-        "name": "bench-hosts", "disk_format": "raw", "container_format": "bare"})
+        "name": name, "disk_format": "raw", "container_format": "bare"})
     if status != 201:
         raise SystemExit(f"image create: {status} {image}")
     status, _ = osapi.request(token, "PUT", f"/image/v2/images/{image['id']}/file",
@@ -64,7 +65,7 @@ def image_and_flavor(token):
     if status != 204:
         raise SystemExit(f"image upload: {status}")
     status, flavor = osapi.request(token, "POST", "/compute/v2.1/flavors", {"flavor": {
-        "name": "bench.hosts", "ram": 64, "vcpus": 1, "disk": 1}})
+        "name": name.replace("-", "."), "ram": ram, "vcpus": 1, "disk": 1}})
     if status != 200:
         raise SystemExit(f"flavor create: {status} {flavor}")
     return image["id"], flavor["flavor"]["id"]

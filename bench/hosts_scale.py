@@ -17,6 +17,7 @@ from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import osapi  # noqa: E402
+from hosts import image_and_flavor  # noqa: E402  (the same environment)
 
 BIN, DATA, WORK = os.environ["ONESTACK_BIN"], os.environ["ONESTACK_DATA"], os.environ["BENCH_WORK"]
 HOSTS = int(os.environ.get("HOSTS", "50"))
@@ -65,20 +66,6 @@ def join_hosts(token):
     return agents, names
 
 
-def image_and_flavor(token):
-    status, image = osapi.request(token, "POST", "/image/v2/images", {
-        "name": "bench-scale", "disk_format": "raw", "container_format": "bare"})
-    if status != 201:
-        raise SystemExit(f"image create: {status} {image}")
-    status, _ = osapi.request(token, "PUT", f"/image/v2/images/{image['id']}/file",
-                              data=b"\0" * 65536, content_type="application/octet-stream")
-    if status != 204:
-        raise SystemExit(f"image upload: {status}")
-    flavor = call(token, "POST", "/flavors", {"flavor": {
-        "name": "bench.scale", "ram": 512, "vcpus": 1, "disk": 1}})["flavor"]["id"]
-    return image["id"], flavor
-
-
 def boot(token, i, image, flavor):
     body = {"server": {"name": f"s{i:04}", "imageRef": image, "flavorRef": flavor,
                        "networks": "none"}}
@@ -109,7 +96,7 @@ def main():
     agents, names = join_hosts(token)
     joined_in = time.perf_counter() - joined_at
     try:
-        image, flavor = image_and_flavor(token)
+        image, flavor = image_and_flavor(token, "bench-scale", 512)
         started = time.perf_counter()
         with concurrent.futures.ThreadPoolExecutor(AT_ONCE) as pool:
             latencies = sorted(pool.map(lambda i: boot(token, i, image, flavor), range(SERVERS)))

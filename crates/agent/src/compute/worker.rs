@@ -238,14 +238,11 @@ impl<C: Controller> Worker<C> {
         let outcome = async {
             let (cdrom, kernel, ramdisk) = self.boot_extras(server).await?;
             self.controller.migration_disk(id, &disk).await?;
-            self.build(
-                server,
-                RootDisk::Migrated { disk: disk.clone() },
-                cdrom,
-                kernel,
-                ramdisk,
-            )
-            .await
+            let root = RootDisk::Migrated { disk: disk.clone() };
+            let spec = self
+                .build_spec(server, root, cdrom, kernel, ramdisk)
+                .await?;
+            self.create_and_start(server, &spec).await
         }
         .await;
         let _ = tokio::fs::remove_file(&disk).await;
@@ -495,21 +492,6 @@ impl<C: Controller> Worker<C> {
         };
         let (kernel, ramdisk) = self.kernel_and_ramdisk(&server.image_id).await?;
         Ok((cdrom, kernel, ramdisk))
-    }
-
-    /// Makes and starts a guest without volumes on `root`.
-    async fn build(
-        &self,
-        server: &Server,
-        root: RootDisk,
-        cdrom: Option<PathBuf>,
-        kernel: Option<PathBuf>,
-        ramdisk: Option<PathBuf>,
-    ) -> Result<()> {
-        let spec = self
-            .build_spec(server, root, cdrom, kernel, ramdisk)
-            .await?;
-        self.create_and_start(server, &spec).await
     }
 
     async fn create_and_start(&self, server: &Server, spec: &GuestSpec) -> Result<()> {
