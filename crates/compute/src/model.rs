@@ -196,14 +196,31 @@ pub struct Server {
     pub updated_at: i64,
 }
 
-/// A cold migration of a server: the host it leaves keeps its guest (stopped) until the
-/// move is confirmed, so that a revert restarts it there.
+/// A server's move to another host. Cold: the host it leaves keeps its guest (stopped)
+/// until the move is confirmed, so that a revert restarts it there. Live: `live` says
+/// where the guest's QEMUs meet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Migration {
     /// Nova's migration id, as instance actions and `os-migrations` name it.
     pub id: String,
     pub source: String,
     pub dest: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveChannel>,
+}
+
+/// Where a live migration's new host listens, and the key only the two hosts hold: the
+/// controller makes the key and reads the address from the new host's network agent; the
+/// new host adds its ports once its QEMU listens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveChannel {
+    /// The TLS pre-shared key of both QEMUs (64 hex digits).
+    pub key: String,
+    /// The new host's underlay address.
+    pub address: std::net::IpAddr,
+    /// `(migration stream, NBD)` once the new host listens.
+    #[serde(default)]
+    pub ports: Option<(u16, u16)>,
 }
 
 impl Server {

@@ -39,6 +39,8 @@ onestack_api::wire_enum! {
         ResizeMigrating = "resize_migrating",
         ResizeFinish = "resize_finish",
         ResizeReverting = "resize_reverting",
+        // A live migration: the new host listens, the old one sends the running guest.
+        Migrating = "migrating",
         Rebuilding = "rebuilding",
         ImageSnapshot = "image_snapshot",
         Deleting = "deleting",
@@ -91,6 +93,7 @@ pub fn status(vm_state: VmState, task_state: Option<TaskState>) -> &'static str 
             "RESIZE"
         }
         (V::Resized, Some(T::ResizeReverting)) => "REVERT_RESIZE",
+        (V::Active | V::Paused, Some(T::Migrating)) => "MIGRATING",
         (V::Building, _) => "BUILD",
         (V::Active, _) => "ACTIVE",
         (V::Stopped, _) => "SHUTOFF",
@@ -110,6 +113,7 @@ pub fn vm_states_for_status(status: &str) -> Vec<VmState> {
         "ACTIVE" | "REBOOT" | "HARD_REBOOT" | "REBUILD" | "RESIZE" => vec![V::Active],
         "SHUTOFF" => vec![V::Stopped],
         "PAUSED" => vec![V::Paused],
+        "MIGRATING" => vec![V::Active, V::Paused],
         "SUSPENDED" => vec![V::Suspended],
         "RESCUE" => vec![V::Rescued],
         "VERIFY_RESIZE" | "REVERT_RESIZE" => vec![V::Resized],

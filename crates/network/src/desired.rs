@@ -83,16 +83,32 @@ impl HostState {
     }
 }
 
+/// A port is plugged in on the host it is bound to, and on the host its guest is moving to
+/// by live migration (the new host's guest needs its tap before it runs).
+fn plugged_here(port: &Port, host: &str) -> bool {
+    port.host_id == host
+        || port
+            .profile
+            .get(crate::ops::guests::MIGRATING_TO)
+            .and_then(|h| h.as_str())
+            == Some(host)
+}
+
+/// Every host's underlay address, as its agent last reported it.
+async fn tunnel_addresses(pool: &Pool) -> Result<HashMap<String, IpAddr>> {
+    Ok(store::hosts(pool)
+        .await?
+        .into_iter()
+        .filter_map(|(h, ip)| Some((h, ip?.parse().ok()?)))
+        .collect())
+}
+
 /// Desired state for `host`.
 pub async fn for_host(pool: &Pool, host: &str) -> Result<HostState> {
     let networks: Vec<Network> = store::list(pool, Table::Networks, None).await?;
     let subnets: Vec<Subnet> = store::list(pool, Table::Subnets, None).await?;
     let ports: Vec<Port> = store::list(pool, Table::Ports, None).await?;
-    let tunnels: HashMap<String, IpAddr> = store::hosts(pool)
-        .await?
-        .into_iter()
-        .filter_map(|(h, ip)| Some((h, ip?.parse().ok()?)))
-        .collect();
+    let tunnels = tunnel_addresses(pool).await?;
 
     let routers: Vec<Router> = store::list(pool, Table::Routers, None).await?;
     // Networks some router (on whichever host) has an interface on, by the routers' own
@@ -114,7 +130,9 @@ pub async fn for_host(pool: &Pool, host: &str) -> Result<HostState> {
                 .collect();
             let local_ports: Vec<Port> = mine
                 .iter()
-                .filter(|p| p.host_id == host && p.device_owner != DHCP_OWNER && !p.is_l3_owned())
+                .filter(|p| {
+                    plugged_here(p, host) && p.device_owner != DHCP_OWNER && !p.is_l3_owned()
+                })
                 .cloned()
                 .collect();
             for p in &local_ports {

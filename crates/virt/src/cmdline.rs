@@ -81,14 +81,41 @@ pub(crate) fn volume_device(volume: &VolumeDisk) -> Result<serde_json::Value> {
     }))
 }
 
-/// Builds the argv (without the program) that starts `spec` daemonized; `incoming` is a saved
-/// state file to restore from.
-pub fn build(
-    spec: &GuestSpec,
-    layout: &Layout,
-    host: Host,
-    incoming: Option<&Path>,
-) -> Result<Vec<String>> {
+/// How a guest's QEMU begins.
+#[derive(Debug, Clone, Copy)]
+pub enum Start<'a> {
+    /// From its disks.
+    Boot,
+    /// From a saved state file (a suspended guest).
+    Restore(&'a Path),
+    /// Paused, waiting for a live migration's stream (`migrate-incoming` over QMP).
+    Migration,
+}
+
+/// The block node of the guest's own disk `index` (root, ephemeral, swap, in the order
+/// the guest sees them): a live migration mirrors these by name.
+pub fn disk_node(index: usize) -> String {
+    format!("drive-virtio-disk{index}")
+}
+
+/// The block nodes of the guest's own disks in its instance dir, which a live migration
+/// copies (volumes stay with their host; the config drive and an ISO are read-only and
+/// made again on the new host).
+/// Never asked while rescued (the rescue disk would come first).
+pub fn own_disk_nodes(spec: &GuestSpec) -> Vec<String> {
+    let disks = [
+        spec.root.volume().is_none(),
+        spec.ephemeral_gb > 0,
+        spec.swap_mb > 0,
+    ];
+    // A root volume takes index 0 all the same.
+    let first = usize::from(spec.root.volume().is_some());
+    let count = disks.iter().filter(|own| **own).count();
+    (first..first + count).map(disk_node).collect()
+}
+
+/// Builds the argv (without the program) that starts `spec` daemonized, as `start` says.
+pub fn build(spec: &GuestSpec, layout: &Layout, host: Host, start: Start) -> Result<Vec<String>> {
     let uuid = validate::uuid(&spec.uuid)?;
     let name = validate::guest_name(&spec.name)?;
     if spec.vcpus == 0 || spec.vcpus > 512 {
@@ -179,19 +206,22 @@ pub fn build(
         let bootindex = (i == 0 && spec.kernel.is_none() && !stable_rescue).then(&mut next_boot);
         match disk {
             Disk::File(path) => {
-                let file = validate::path(path)?;
-                a.push2(
-                    "-drive",
-                    format!("file={file},format=qcow2,if=none,id=drive-virtio-disk{i},cache=writeback,discard=unmap"),
-                );
+                // A named node (not `-drive`): a live migration's new host serves it over NBD
+                // while QEMU waits for the stream, which a `-drive` disk refuses.
+                let node = disk_node(i);
+                let blockdev = serde_json::json!({
+                    "driver": "qcow2",
+                    "node-name": node,
+                    "discard": "unmap",
+                    "file": {"driver": "file", "filename": validate::path(path)?},
+                });
+                a.push2("-blockdev", blockdev.to_string());
                 let bootindex = bootindex
                     .map(|b| format!(",bootindex={b}"))
                     .unwrap_or_default();
                 a.push2(
                     "-device",
-                    format!(
-                        "virtio-blk-pci,drive=drive-virtio-disk{i},id=virtio-disk{i}{bootindex}"
-                    ),
+                    format!("virtio-blk-pci,drive={node},id=virtio-disk{i}{bootindex}"),
                 );
             }
             Disk::Volume(volume) => {
@@ -264,12 +294,21 @@ pub fn build(
     } else if spec.ramdisk.is_some() {
         return Err(Error::invalid("ramdisk", "a ramdisk needs a kernel"));
     }
-    if let Some(state) = incoming {
-        // The path holds no quote (validated), so single quotes make it one shell word.
-        a.push2(
-            "-incoming",
-            format!("exec:cat '{}'", validate::path(state)?),
-        );
+    match start {
+        Start::Boot => {}
+        Start::Restore(state) => {
+            // The path holds no quote (validated), so single quotes make it one shell word.
+            a.push2(
+                "-incoming",
+                format!("exec:cat '{}'", validate::path(state)?),
+            );
+        }
+        Start::Migration => {
+            // Paused after the stream arrives: the new host resumes it once the old one has
+            // finished copying the disks.
+            a.push2("-incoming", "defer");
+            a.push("-S");
+        }
     }
     a.push("-daemonize");
     a.push2("-pidfile", pidfile);
@@ -333,7 +372,7 @@ mod tests {
     };
 
     fn argv(spec: &GuestSpec, host: Host) -> Vec<String> {
-        build(spec, &layout(), host, None).expect("builds")
+        build(spec, &layout(), host, Start::Boot).expect("builds")
     }
 
     /// The value following `flag`, for every occurrence.
@@ -346,6 +385,20 @@ mod tests {
 
     fn dir() -> String {
         format!("/var/lib/onestack/instances/{UUID}")
+    }
+
+    /// The files of the guest's own disks (named `-blockdev` nodes), in order.
+    fn own_files(argv: &[String]) -> Vec<String> {
+        values(argv, "-blockdev")
+            .into_iter()
+            .map(|b| serde_json::from_str::<serde_json::Value>(b).expect("json"))
+            .filter(|b| {
+                b["node-name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("drive-virtio-disk"))
+            })
+            .map(|b| b["file"]["filename"].as_str().expect("file").to_owned())
+            .collect()
     }
 
     #[test]
@@ -375,11 +428,13 @@ mod tests {
             [format!("file,id=serial0,path={dir}/console.log,append=on")]
         );
         assert_eq!(values(&argv, "-serial"), ["chardev:serial0"]);
+        assert!(values(&argv, "-drive").is_empty());
+        let root: serde_json::Value =
+            serde_json::from_str(values(&argv, "-blockdev")[0]).expect("json");
         assert_eq!(
-            values(&argv, "-drive"),
-            [format!(
-                "file={dir}/disk,format=qcow2,if=none,id=drive-virtio-disk0,cache=writeback,discard=unmap"
-            )]
+            root,
+            serde_json::json!({"driver": "qcow2", "node-name": "drive-virtio-disk0",
+                "discard": "unmap", "file": {"driver": "file", "filename": format!("{dir}/disk")}})
         );
         assert!(
             values(&argv, "-device")
@@ -424,15 +479,28 @@ mod tests {
         let argv = argv(&s, TCG);
         let dir = dir();
         let drives = values(&argv, "-drive");
-        assert_eq!(drives.len(), 5);
+        assert_eq!(drives.len(), 2);
         assert_eq!(
             drives[0],
             "file=/var/lib/onestack/base/iso-image,format=raw,if=none,id=drive-cdrom,media=cdrom,readonly=on"
         );
-        assert!(drives[1].starts_with(&format!("file={dir}/disk,")));
-        assert!(drives[2].starts_with(&format!("file={dir}/disk.eph0,")));
-        assert!(drives[3].starts_with(&format!("file={dir}/disk.swap,")));
-        assert!(drives[4].starts_with(&format!("file={dir}/disk.config,format=raw,")));
+        assert_eq!(
+            own_files(&argv),
+            [
+                format!("{dir}/disk"),
+                format!("{dir}/disk.eph0"),
+                format!("{dir}/disk.swap")
+            ]
+        );
+        assert_eq!(
+            own_disk_nodes(&s),
+            [
+                "drive-virtio-disk0",
+                "drive-virtio-disk1",
+                "drive-virtio-disk2"
+            ]
+        );
+        assert!(drives[1].starts_with(&format!("file={dir}/disk.config,format=raw,")));
         let devices = values(&argv, "-device");
         assert!(
             devices.contains(&"ide-cd,drive=drive-cdrom,id=cdrom0,bus=ide.1,unit=0,bootindex=1")
@@ -455,8 +523,10 @@ mod tests {
             read_only: true,
         });
         let argv = argv(&s, TCG);
-        let node: serde_json::Value =
-            serde_json::from_str(values(&argv, "-blockdev")[0]).expect("json");
+        // After the guest's own root disk.
+        let nodes = values(&argv, "-blockdev");
+        assert_eq!(nodes.len(), 2);
+        let node: serde_json::Value = serde_json::from_str(nodes[1]).expect("json");
         assert_eq!(node["node-name"], "vol-5a0e3b7c1d2e4f608a9b");
         assert_eq!(node["read-only"], true);
         assert_eq!(
@@ -475,7 +545,7 @@ mod tests {
         assert_eq!(disk["serial"], "5a0e3b7c-1d2e-4f60-8");
         // A volume id that is not an id never reaches the command line.
         s.volumes[0].volume_id = "x\",\"driver\":\"file".into();
-        assert!(build(&s, &layout(), TCG, None).is_err());
+        assert!(build(&s, &layout(), TCG, Start::Boot).is_err());
     }
 
     #[test]
@@ -488,7 +558,8 @@ mod tests {
         });
         s.ephemeral_gb = 1;
         let argv = argv(&s, TCG);
-        assert!(values(&argv, "-drive")[0].starts_with(&format!("file={}/disk.eph0,", dir())));
+        assert_eq!(own_files(&argv), [format!("{}/disk.eph0", dir())]);
+        assert_eq!(own_disk_nodes(&s), ["drive-virtio-disk1"]);
         let devices = values(&argv, "-device");
         let root: serde_json::Value = serde_json::from_str(
             devices
@@ -518,14 +589,8 @@ mod tests {
         s.stable_rescue = true;
         let argv = argv(&s, TCG);
         let dir = dir();
-        let drives = values(&argv, "-drive");
-        assert!(drives[0].starts_with(&format!("file={dir}/disk,")));
-        assert!(
-            drives
-                .last()
-                .unwrap()
-                .starts_with(&format!("file={dir}/disk.rescue,"))
-        );
+        assert_eq!(own_files(&argv), [format!("{dir}/disk")]);
+        assert!(values(&argv, "-drive")[0].starts_with(&format!("file={dir}/disk.rescue,")));
         let disks: Vec<&str> = values(&argv, "-device")
             .into_iter()
             .filter(|d| d.starts_with("virtio-blk-pci"))
@@ -546,9 +611,10 @@ mod tests {
         s.rescue = Some("/var/lib/onestack/base/rescue".into());
         let argv = argv(&s, TCG);
         let dir = dir();
-        let drives = values(&argv, "-drive");
-        assert!(drives[0].starts_with(&format!("file={dir}/disk.rescue,")));
-        assert!(drives[1].starts_with(&format!("file={dir}/disk,")));
+        assert_eq!(
+            own_files(&argv),
+            [format!("{dir}/disk.rescue"), format!("{dir}/disk")]
+        );
         let devices = values(&argv, "-device");
         assert!(
             devices
@@ -567,14 +633,14 @@ mod tests {
         assert_eq!(values(&argv, "-initrd"), ["/b/initrd"]);
         assert_eq!(values(&argv, "-append"), [DEFAULT_KERNEL_CMDLINE]);
         s.cmdline = Some("console=ttyS0 quiet, with comma".into());
-        let argv = super::build(&s, &layout(), TCG, None).expect("builds");
+        let argv = super::build(&s, &layout(), TCG, Start::Boot).expect("builds");
         assert_eq!(
             values(&argv, "-append"),
             ["console=ttyS0 quiet, with comma"]
         );
         s.kernel = None;
         assert!(
-            super::build(&s, &layout(), TCG, None).is_err(),
+            super::build(&s, &layout(), TCG, Start::Boot).is_err(),
             "ramdisk without kernel"
         );
     }
@@ -606,9 +672,16 @@ mod tests {
     }
 
     #[test]
+    fn waiting_for_a_live_migration() {
+        let argv = build(&spec(), &layout(), TCG, Start::Migration).expect("builds");
+        assert_eq!(values(&argv, "-incoming"), ["defer"]);
+        assert!(argv.iter().any(|a| a == "-S"));
+    }
+
+    #[test]
     fn incoming_state() {
         let state = layout().state();
-        let argv = build(&spec(), &layout(), TCG, Some(&state)).expect("builds");
+        let argv = build(&spec(), &layout(), TCG, Start::Restore(&state)).expect("builds");
         assert_eq!(
             values(&argv, "-incoming"),
             [format!("exec:cat '{}/state.save'", dir())]
@@ -620,7 +693,7 @@ mod tests {
         let bad = |f: &dyn Fn(&mut GuestSpec)| {
             let mut s = spec();
             f(&mut s);
-            build(&s, &layout(), TCG, None).is_err()
+            build(&s, &layout(), TCG, Start::Boot).is_err()
         };
         assert!(bad(&|s| s.name = "a,b".into()));
         assert!(bad(&|s| s.vcpus = 0));
@@ -644,7 +717,7 @@ mod tests {
         // Socket paths longer than sun_path.
         let long =
             Layout::new(&PathBuf::from(format!("/{}", "d".repeat(80))), UUID).expect("valid");
-        assert!(build(&spec(), &long, TCG, None).is_err());
+        assert!(build(&spec(), &long, TCG, Start::Boot).is_err());
     }
 
     #[test]

@@ -47,7 +47,7 @@ impl Fake {
             accel: Accel::Tcg,
             vhost_net: false,
         };
-        cmdline::build(spec, &layout, host, None)?;
+        cmdline::build(spec, &layout, host, cmdline::Start::Boot)?;
         if spec.root == RootDisk::Blank && spec.root_gb == 0 {
             return Err(Error::invalid(
                 "root_gb",
@@ -248,6 +248,62 @@ impl Fake {
             return Ok(());
         }
         crate::disks::convert_to_qcow2(&source, "qcow2", dest).await
+    }
+
+    /// Listens nowhere: the ports are made up.
+    pub async fn listen_for_migration(
+        &self,
+        uuid: &str,
+        address: std::net::IpAddr,
+        key: &str,
+    ) -> Result<crate::MigrationChannel> {
+        self.with(uuid, |g| {
+            g.state = PowerState::Paused;
+            Ok(crate::MigrationChannel {
+                address,
+                migration_port: 49152,
+                nbd_port: 49153,
+                key: key.to_owned(),
+            })
+        })
+    }
+
+    pub async fn finish_incoming(
+        &self,
+        uuid: &str,
+        resume: bool,
+        _timeout: Duration,
+    ) -> Result<()> {
+        self.with(uuid, |g| {
+            require(
+                g,
+                "finish a live migration",
+                &[PowerState::Paused],
+                "waiting for the migration",
+            )?;
+            if resume {
+                g.state = PowerState::Running;
+            }
+            Ok(())
+        })
+    }
+
+    pub async fn migrate_live(
+        &self,
+        uuid: &str,
+        _channel: &crate::MigrationChannel,
+        _timeout: Duration,
+    ) -> Result<crate::LiveMigrationStats> {
+        self.with(uuid, |g| {
+            require(
+                g,
+                "live-migrate",
+                &[PowerState::Running, PowerState::Paused],
+                "running or paused",
+            )?;
+            g.state = PowerState::Shutdown;
+            Ok(crate::LiveMigrationStats::default())
+        })
     }
 
     pub async fn pause(&self, uuid: &str) -> Result<()> {

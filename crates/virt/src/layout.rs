@@ -60,6 +60,10 @@ impl Layout {
         self.file("qemu.log")
     }
     /// The saved memory state of a suspended guest.
+    /// The TLS key a live migration's two QEMUs share (`keys.psk`), while it runs.
+    pub fn migration_tls(&self) -> PathBuf {
+        self.file("migration-tls")
+    }
     pub fn state(&self) -> PathBuf {
         self.file("state.save")
     }

@@ -51,7 +51,7 @@ pub use backups::{BackupStore, BoxFuture, FileBackups};
 pub use disks::GIB;
 pub use error::{Error, Result};
 pub use fake::Fake;
-pub use qemu::{Qemu, QemuConfig};
+pub use qemu::{LiveMigrationStats, MigrationChannel, Qemu, QemuConfig};
 pub use spec::{GuestSpec, Nic, PowerState, RootDisk, VolumeDisk};
 pub use volumes::VolumeFiles;
 
@@ -238,6 +238,37 @@ impl Driver {
     /// down.
     pub async fn rebuild_root(&self, uuid: &str, root: RootDisk, root_gb: u64) -> Result<()> {
         dispatch!(self, d => d.rebuild_root(uuid, root, root_gb).await)
+    }
+
+    /// A live migration's new host: starts the guest made by `create` paused, waiting for
+    /// the stream on two free ports of `address`, its own disks served for the old host to
+    /// fill, both behind TLS with `key` (64 hex digits). Returns where it listens.
+    pub async fn listen_for_migration(
+        &self,
+        uuid: &str,
+        address: std::net::IpAddr,
+        key: &str,
+    ) -> Result<MigrationChannel> {
+        dispatch!(self, d => d.listen_for_migration(uuid, address, key).await)
+    }
+
+    /// A live migration's new host: waits up to `timeout` for the guest to arrive, then
+    /// resumes it if `resume`. Fails, its QEMU stopped, when the stream breaks off.
+    pub async fn finish_incoming(&self, uuid: &str, resume: bool, timeout: Duration) -> Result<()> {
+        dispatch!(self, d => d.finish_incoming(uuid, resume, timeout).await)
+    }
+
+    /// A live migration's old host: sends the running or paused guest, its own disks
+    /// mirrored first, to the QEMU listening at `channel`, and ends its QEMU here (the
+    /// instance dir stays until the server leaves this host). On failure the guest goes
+    /// on here as it was.
+    pub async fn migrate_live(
+        &self,
+        uuid: &str,
+        channel: &MigrationChannel,
+        timeout: Duration,
+    ) -> Result<LiveMigrationStats> {
+        dispatch!(self, d => d.migrate_live(uuid, channel, timeout).await)
     }
 
     /// Destroys the guest and removes its instance dir. Idempotent.

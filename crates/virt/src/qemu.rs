@@ -19,8 +19,12 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::OwnedMutexGuard;
 
+mod live;
+
+pub use live::{LiveMigrationStats, MigrationChannel};
+
 use crate::accel::Accel;
-use crate::cmdline::{self, Host};
+use crate::cmdline::{self, Host, Start};
 use crate::configdrive;
 use crate::disks::{self, GIB, MIB};
 use crate::error::{Error, Result};
@@ -416,7 +420,11 @@ impl Qemu {
         let state = layout.state();
         let incoming = exists(&state).await?.then_some(state);
         let started = Instant::now();
-        let pid = self.launch(&layout, &spec, incoming.as_deref()).await?;
+        let begin = match incoming.as_deref() {
+            Some(state) => Start::Restore(state),
+            None => Start::Boot,
+        };
+        let pid = self.launch(&layout, &spec, begin).await?;
         let result = self
             .finish_start(&layout, uuid, pid, incoming.as_deref())
             .await;
@@ -436,18 +444,13 @@ impl Qemu {
     }
 
     /// Runs `qemu -daemonize` and returns the guest's pid once the parent reports success.
-    async fn launch(
-        &self,
-        layout: &Layout,
-        spec: &GuestSpec,
-        incoming: Option<&Path>,
-    ) -> Result<i32> {
+    async fn launch(&self, layout: &Layout, spec: &GuestSpec, start: Start<'_>) -> Result<i32> {
         let uuid = spec.uuid.as_str();
         for stale in [layout.pidfile(), layout.qmp(), layout.vnc()] {
             remove_if_exists(&stale).await?;
         }
         rotate_console(layout).await?;
-        let argv = cmdline::build(spec, layout, self.host(), incoming)?;
+        let argv = cmdline::build(spec, layout, self.host(), start)?;
         let log_path = layout.log();
         let (log, offset) = open_log(&log_path, &self.config.qemu_binary, &argv)?;
         let stderr = log.try_clone().map_err(|e| Error::io(&log_path, e))?;
@@ -786,7 +789,7 @@ impl Qemu {
 /// Checks everything in a spec that will reach a path or QEMU's command line, before any
 /// file is made.
 fn check_spec(spec: &GuestSpec, layout: &Layout, host: Host) -> Result<()> {
-    cmdline::build(spec, layout, host, None)?;
+    cmdline::build(spec, layout, host, Start::Boot)?;
     if let RootDisk::Image { base, .. } | RootDisk::Migrated { disk: base } = &spec.root {
         validate::path(base)?;
     }

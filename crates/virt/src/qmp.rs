@@ -68,6 +68,18 @@ pub struct MigrationInfo {
     pub error_desc: Option<String>,
     #[serde(rename = "total-time", default)]
     pub total_time_ms: Option<u64>,
+    /// How long the guest was stopped for the switch (a finished live migration).
+    #[serde(rename = "downtime", default)]
+    pub downtime_ms: Option<u64>,
+    #[serde(default)]
+    pub ram: Option<RamInfo>,
+}
+
+/// `query-migrate`'s memory figures (only what we use).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RamInfo {
+    #[serde(default)]
+    pub transferred: u64,
 }
 
 /// One QMP session, in command mode once [`Qmp::connect`] returns.

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use onestack_compute::Computes;
 use onestack_compute::metadata;
 use onestack_compute::model::Server;
+use onestack_compute::ops::live_migrate::LiveStep;
 use serde::{Deserialize, Serialize};
 
 use super::{Error, Result};
@@ -135,6 +136,13 @@ pub trait Controller: Send + Sync + 'static {
     fn migration_disk(&self, server_id: &str, to: &Path)
     -> impl Future<Output = Result<()>> + Send;
 
+    /// This host's step in a live migration of the server to or from it.
+    fn live_migration(
+        &self,
+        server_id: &str,
+        step: LiveStep,
+    ) -> impl Future<Output = Result<()>> + Send;
+
     /// Removes a snapshot's image that never got its data.
     fn discard_image(&self, image_id: &str) -> impl Future<Output = ()> + Send;
 
@@ -253,6 +261,13 @@ impl Controller for InProcess {
                 to.display()
             ))
         })
+    }
+
+    async fn live_migration(&self, server_id: &str, step: LiveStep) -> Result<()> {
+        Ok(self
+            .0
+            .live_migration_step(&self.0.host, server_id, step)
+            .await?)
     }
 
     async fn config_drive(&self, server: &Server) -> Result<BTreeMap<String, Vec<u8>>> {

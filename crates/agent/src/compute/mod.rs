@@ -101,18 +101,25 @@ impl<C: Controller> ComputeAgent<C> {
     /// One pass: starts the work each server on this host needs and syncs power states.
     pub async fn pass(&self) -> Result<()> {
         let servers = self.controller.servers().await?;
+        let host = self.controller.host();
         let mut known = HashSet::new();
         for record in servers {
             let server = record.server;
             known.insert(server.id.clone());
-            // A server migrating to or from here that is not placed here: its guest (the
-            // copy a revert restarts) is kept as it is, with no work and no power sync.
-            if server.host.as_deref() != Some(self.controller.host()) || self.is_busy(&server.id) {
+            if self.is_busy(&server.id) {
                 continue;
             }
-            match work_for(&server) {
+            let work = work_for(&server, host);
+            // A server migrating to or from here that is not placed here: its guest (the
+            // copy a revert restarts) is kept as it is, with no power sync; the only work
+            // is a live migration's new host's.
+            let placed_here = server.host.as_deref() == Some(host);
+            match work {
                 Some(work) => self.start_work(server, work),
-                None => self.sync_power(server, record.revision).await,
+                None if placed_here && server.task_state != Some(TaskState::Migrating) => {
+                    self.sync_power(server, record.revision).await;
+                }
+                None => {}
             }
         }
         // Guests nobody asked for (their server was removed while we were away) go.
@@ -148,8 +155,11 @@ impl<C: Controller> ComputeAgent<C> {
             let id = server.id.clone();
             // The pass read its list before earlier tasks ended: only the record as it is
             // now says whether this work is still wanted (never run a task twice).
+            let host = worker.controller.host();
             let current = match worker.controller.server(&id).await {
-                Ok(Some(record)) if work_for(&record.server) == Some(work) => Some(record.server),
+                Ok(Some(record)) if work_for(&record.server, host) == Some(work) => {
+                    Some(record.server)
+                }
                 _ => None,
             };
             let Some(server) = current else {
@@ -160,7 +170,7 @@ impl<C: Controller> ComputeAgent<C> {
             };
             let started = now_micros();
             let action = worker.controller.latest_action(&id).await;
-            let event = event_name(&server, work);
+            let event = event_name(&server, work, host);
             let ok = match work {
                 Work::Task(task) => {
                     tracing::info!(server = %id, %task, "compute task");
@@ -224,8 +234,22 @@ impl<C: Controller> ComputeAgent<C> {
     }
 }
 
-/// The work a server needs carried out here, if any: its task first, then its volumes.
-fn work_for(server: &Server) -> Option<Work> {
+/// The work a server needs carried out on `host`, if any: its task first, then its volumes.
+/// A live migration is work for its new host until that listens, then for its old host.
+fn work_for(server: &Server, host: &str) -> Option<Work> {
+    if server.task_state == Some(TaskState::Migrating) {
+        let migration = server.migration.as_ref()?;
+        let listening = migration.live.as_ref()?.ports.is_some();
+        let ours = if listening {
+            migration.source == host && server.host.as_deref() == Some(host)
+        } else {
+            migration.dest == host
+        };
+        return ours.then_some(Work::Task(TaskState::Migrating));
+    }
+    if server.host.as_deref() != Some(host) {
+        return None;
+    }
     if let Some(task) = task_for(server) {
         return Some(Work::Task(task));
     }
@@ -264,14 +288,16 @@ fn task_for(server: &Server) -> Option<TaskState> {
             | T::ResizeMigrating
             | T::ResizeFinish
             | T::ResizeReverting
+            | T::Migrating
             | T::Rebuilding
             | T::ImageSnapshot => Some(task),
         },
     }
 }
 
-/// Nova's event names in instance actions (`None`: the work is recorded as none).
-fn event_name(server: &Server, work: Work) -> Option<&'static str> {
+/// Nova's event names in instance actions (`None`: the work is recorded as none), for work
+/// on `host`.
+fn event_name(server: &Server, work: Work, host: &str) -> Option<&'static str> {
     use TaskState as T;
     let work = match work {
         Work::Task(task) => task,
@@ -313,6 +339,8 @@ fn event_name(server: &Server, work: Work) -> Option<&'static str> {
         T::ResizeFinish => "compute_finish_resize",
         T::ResizeReverting => "compute_revert_resize",
         T::Rebuilding => "compute_rebuild_instance",
+        T::Migrating if server.host.as_deref() == Some(host) => "compute_live_migration",
+        T::Migrating => "compute_pre_live_migration",
         T::Scheduling | T::Deleting => "compute_instance_task",
     })
 }

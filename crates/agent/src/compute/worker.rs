@@ -11,6 +11,9 @@ use onestack_netdrv::names;
 use onestack_virt::{Driver, GuestSpec, Nic, PowerState as GuestPower, RootDisk, VolumeFiles};
 
 use super::controller::Controller;
+use onestack_compute::ops::live_migrate::LiveStep;
+
+mod live;
 use super::{Error, Result, TAP_WAIT, nova_power};
 
 pub(super) struct Worker<C> {
@@ -103,6 +106,7 @@ impl<C: Controller> Worker<C> {
             TaskState::ResizeMigrating => return self.migrate_out(&server).await,
             TaskState::ResizeFinish => return self.migrate_in(&server).await,
             TaskState::ResizeReverting => return self.resize(&server, true).await,
+            TaskState::Migrating => return self.live_migrate(&server).await,
             TaskState::Rebuilding => return self.rebuild(&server).await,
             TaskState::ImageSnapshot => {
                 self.snapshot(&server).await?;
@@ -371,6 +375,16 @@ impl<C: Controller> Worker<C> {
     /// Puts a failed server into ERROR with the reason as its fault (a failed non-build
     /// task leaves the server as it was, with the task cleared).
     pub(super) async fn fail(&self, id: &str, work: TaskState, message: &str) {
+        if work == TaskState::Migrating {
+            // The server stays on its old host, running.
+            let step = LiveStep::Failed {
+                details: message.to_owned(),
+            };
+            if let Err(error) = self.controller.live_migration(id, step).await {
+                tracing::warn!(server = %id, %error, "cannot record a failed live migration");
+            }
+            return;
+        }
         let building = work == TaskState::Spawning;
         let details = message.to_owned();
         let outcome = self
@@ -432,22 +446,7 @@ impl<C: Controller> Worker<C> {
             .map(|i| volumes.remove(i));
         let (root, cdrom, kernel, ramdisk) = match &root_volume {
             Some((_, disk)) => (RootDisk::Volume(disk.clone()), None, None, None),
-            None => {
-                let (base, format, iso) = self
-                    .cached_image(&server.image_id, Some(server.flavor.disk))
-                    .await?;
-                // OpenStack's AKI/ARI convention: a kernel and a ramdisk image booted directly.
-                let (kernel, ramdisk) = self.kernel_and_ramdisk(&server.image_id).await?;
-                let root = if iso {
-                    RootDisk::Blank
-                } else {
-                    RootDisk::Image {
-                        base: base.clone(),
-                        format,
-                    }
-                };
-                (root, iso.then_some(base), kernel, ramdisk)
-            }
+            None => self.image_boot(server).await?,
         };
         let mut spec = self
             .build_spec(server, root, cdrom, kernel, ramdisk)
@@ -468,6 +467,28 @@ impl<C: Controller> Worker<C> {
             }
         }
         Ok(attached)
+    }
+
+    /// What a guest of an image boots from: its root disk made on the cached image (blank
+    /// for an ISO, which becomes its CD-ROM), and the kernel and ramdisk the image names
+    /// (OpenStack's AKI/ARI convention: booted directly).
+    async fn image_boot(
+        &self,
+        server: &Server,
+    ) -> Result<(RootDisk, Option<PathBuf>, Option<PathBuf>, Option<PathBuf>)> {
+        let (base, format, iso) = self
+            .cached_image(&server.image_id, Some(server.flavor.disk))
+            .await?;
+        let (kernel, ramdisk) = self.kernel_and_ramdisk(&server.image_id).await?;
+        let root = if iso {
+            RootDisk::Blank
+        } else {
+            RootDisk::Image {
+                base: base.clone(),
+                format,
+            }
+        };
+        Ok((root, iso.then_some(base), kernel, ramdisk))
     }
 
     /// What a guest moved here boots from besides its disk: the ISO it was installed from,

@@ -10,6 +10,7 @@ use base64::Engine as _;
 use futures_util::StreamExt as _;
 use onestack_compute::Computes;
 use onestack_compute::model::Server;
+use onestack_compute::ops::live_migrate::LiveStep;
 use reqwest::Method;
 use sha2::{Digest, Sha512};
 use tokio::io::AsyncWriteExt as _;
@@ -299,6 +300,18 @@ impl Controller for RemoteController {
             file.write_all(&chunk).await.map_err(failed)?;
         }
         file.sync_all().await.map_err(failed)
+    }
+
+    async fn live_migration(&self, server_id: &str, step: LiveStep) -> Result<()> {
+        let request = self
+            .client
+            .request(
+                Method::PUT,
+                &self.path(&format!("servers/{server_id}/live-migration")),
+            )
+            .json(&step);
+        self.client.send(request).await?;
+        Ok(())
     }
 
     async fn discard_image(&self, image_id: &str) {

@@ -17,6 +17,7 @@ use onestack_api::ApiError;
 use onestack_api::body::JsonBody;
 use onestack_compute::Computes;
 use onestack_compute::model::Server;
+use onestack_compute::ops::live_migrate::LiveStep;
 use onestack_compute::states::TaskState;
 use serde::Deserialize;
 
@@ -53,6 +54,10 @@ pub(super) fn routes() -> axum::Router<Arc<Computes>> {
         .route(
             "/v1/hosts/{host}/servers/{id}/migration-disk",
             get(migration_disk).put(hand_over),
+        )
+        .route(
+            "/v1/hosts/{host}/servers/{id}/live-migration",
+            put(live_migration),
         )
         .route("/v1/hosts/{host}/images/{id}", get(image).delete(discard))
         .route("/v1/hosts/{host}/images/{id}/file", get(image_file))
@@ -299,6 +304,22 @@ async fn upload_snapshot(
         .upload_from_stream(&id, body.into_data_stream())
         .await
         .map_err(ApiError::from)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A host's step in a live migration of one of its servers (`Computes::live_migration_step`
+/// checks which host may say what).
+async fn live_migration(
+    State(computes): State<Arc<Computes>>,
+    caller: HostCredential,
+    Path((host, id)): Path<(String, String)>,
+    JsonBody(step): JsonBody<LiveStep>,
+) -> Result<StatusCode, ApiError> {
+    caller.speaks_for(&host)?;
+    computes
+        .live_migration_step(&host, &id, step)
+        .await
+        .map_err(wire_error)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

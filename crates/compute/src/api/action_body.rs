@@ -123,6 +123,7 @@ pub(super) fn server_action(body: Value, version: Version) -> Result<ServerActio
         }
         "evacuate" => evacuate(args, version)?,
         "migrate" => migrate(args, version)?,
+        "os-migrateLive" => migrate_live(args, version)?,
         _ => ServerAction::Unknown(action),
     })
 }
@@ -178,6 +179,66 @@ fn migrate(args: Value, version: Version) -> Result<ServerAction> {
     }
     f.deny_unknown()?;
     Ok(ServerAction::Migrate { host })
+}
+
+/// `os-migrateLive`: `host` (a name, or `null` for the scheduler's pick) and
+/// `block_migration` (a boolean; from 2.25 also `"auto"`) are required; before 2.25 so is
+/// `disk_over_commit` (a boolean), and 2.30 to 2.67 take `force` (the target is checked
+/// all the same). No storage is shared between hosts here, so every live migration copies
+/// the disks, whatever `block_migration` says.
+fn migrate_live(args: Value, version: Version) -> Result<ServerAction> {
+    let mut f = Fields::from_object(args, "os-migrateLive")?;
+    let required = |f: &Fields, key: &str| -> Result<()> {
+        if f.contains(key) {
+            Ok(())
+        } else {
+            Err(Error::BadRequest(format!(
+                "Invalid input for field/attribute os-migrateLive. '{key}' is a required property"
+            )))
+        }
+    };
+    required(&f, "block_migration")?;
+    required(&f, "host")?;
+    let block = f.take("block_migration").unwrap_or(Value::Null);
+    let auto = version.at_least(25) && block == "auto";
+    if !auto && nova_boolean(&block).is_none() {
+        return Err(Error::BadRequest(format!(
+            "Invalid input for field/attribute block_migration. Value: {block}. {block} is not one of the allowed values"
+        )));
+    }
+    if !version.at_least(25) {
+        required(&f, "disk_over_commit")?;
+        let over_commit = f.take("disk_over_commit").unwrap_or(Value::Null);
+        if nova_boolean(&over_commit).is_none() {
+            return Err(Error::BadRequest(format!(
+                "Invalid input for field/attribute disk_over_commit. Value: {over_commit}. {over_commit} is not of type 'boolean'"
+            )));
+        }
+    }
+    if version.at_least(30) && !version.at_least(68) {
+        f.opt_bool("force")?;
+    }
+    let host = f.opt_string_max("host", 255)?;
+    if host.as_deref().is_some_and(|h| h.trim().is_empty()) {
+        return Err(Error::BadRequest(
+            "Invalid input for field/attribute host. Value: ''. '' is too short".into(),
+        ));
+    }
+    f.deny_unknown()?;
+    Ok(ServerAction::MigrateLive { host })
+}
+
+/// Nova's `boolean` parameter type: a JSON boolean or one of its spellings as a string.
+fn nova_boolean(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => match s.to_ascii_lowercase().as_str() {
+            "true" | "1" | "on" | "yes" | "y" | "t" => Some(true),
+            "false" | "0" | "off" | "no" | "n" | "f" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 fn rebuild(args: Value, version: Version) -> Result<RebuildRequest> {

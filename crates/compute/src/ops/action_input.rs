@@ -71,6 +71,12 @@ pub enum ServerAction {
         /// 2.56+: the host to move it to; `None`: the scheduler picks one.
         host: Option<String>,
     },
+    /// `os-migrateLive` (admin): moves the running or paused server to another host
+    /// without stopping it, its disks copied on the way.
+    MigrateLive {
+        /// The host to move it to; `None`: the scheduler picks one.
+        host: Option<String>,
+    },
     /// An action this API does not have, refused once the server and the caller's right
     /// to act on it are known.
     Unknown(String),
@@ -103,6 +109,7 @@ impl ServerAction {
             Self::ResetState { .. } => "os-resetState",
             Self::Evacuate { .. } => "evacuate",
             Self::Migrate { .. } => "migrate",
+            Self::MigrateLive { .. } => "os-migrateLive",
             Self::Unknown(name) => name,
         }
     }

@@ -79,6 +79,9 @@ impl Computes {
         // Admin-only actions are refused to others before a lock is looked at (Nova's order).
         match &action {
             ServerAction::Migrate { .. } => caller.require_admin("os-migrate-server:migrate")?,
+            ServerAction::MigrateLive { .. } => {
+                caller.require_admin("os-migrate-server:migrate_live")?
+            }
             ServerAction::Evacuate { .. } => caller.require_admin("os-evacuate")?,
             _ => {}
         }
@@ -99,6 +102,7 @@ impl Computes {
         let resize = matches!(action, ServerAction::Resize { .. });
         let mut evacuate_to = None;
         let mut migrate_to = None;
+        let mut live_to = None;
         // A cold migration's confirm or revert: who to wake, and what to tidy, afterwards.
         let mut settled_migration = None;
         match action {
@@ -240,6 +244,16 @@ impl Computes {
                 server.task_state = Some(TaskState::ResizeMigrating);
                 migrate_to = Some(host);
             }
+            ServerAction::MigrateLive { host } => {
+                states::check(
+                    &server,
+                    "os-migrateLive",
+                    &[VmState::Active, VmState::Paused],
+                    None,
+                )?;
+                server.task_state = Some(TaskState::Migrating);
+                live_to = Some(host);
+            }
             ServerAction::Rebuild(request) => {
                 let body = self.rebuild(ctx, caller, &mut server, request).await?;
                 outcome = Outcome::Body(body);
@@ -350,6 +364,11 @@ impl Computes {
         }
         if let Some(target) = evacuate_to {
             self.save_evacuation(caller, server, revision, target.as_deref())
+                .await?;
+            return Ok(outcome);
+        }
+        if let Some(target) = live_to {
+            self.save_live_migration(caller, server, revision, target.as_deref())
                 .await?;
             return Ok(outcome);
         }

@@ -91,10 +91,11 @@ impl Computes {
         Ok(())
     }
 
-    /// One of `host`'s servers (`None`: gone, or placed on another host).
+    /// One of `host`'s servers (`None`: gone, or placed on another host), or one a live
+    /// migration brings to `host` (its new host takes part before the server is placed there).
     pub async fn server_on_host(&self, host: &str, id: &str) -> Result<Option<Versioned<Server>>> {
         let record = store::server(&self.pool, id).await?;
-        Ok(record.filter(|r| r.doc.host.as_deref() == Some(host)))
+        Ok(record.filter(|r| r.doc.host.as_deref() == Some(host) || live_arriving(&r.doc, host)))
     }
 
     /// Writes the outcome a joined host reports for one of its servers, if the server is
@@ -176,15 +177,25 @@ pub fn host_outcome(stored: &Server, reported: Server) -> Result<Server> {
     next.previous_vm_state = reported.previous_vm_state;
     next.flavor = reported.flavor;
     next.old_flavor = reported.old_flavor;
-    // A migration ends with its revert, or with the hand-over failing (the server stays).
+    // A migration ends with its revert, or with the hand-over or a live migration failing
+    // (the server stays).
     if matches!(
         stored.task_state,
-        Some(TaskState::ResizeReverting | TaskState::ResizeMigrating)
+        Some(TaskState::ResizeReverting | TaskState::ResizeMigrating | TaskState::Migrating)
     ) && reported.task_state.is_none()
     {
         next.migration = None;
     }
     Ok(next)
+}
+
+/// Whether a live migration is bringing the server to `host`.
+pub fn live_arriving(server: &Server, host: &str) -> bool {
+    server.task_state == Some(TaskState::Migrating)
+        && server
+            .migration
+            .as_ref()
+            .is_some_and(|m| m.live.is_some() && m.dest == host)
 }
 
 /// `text` cut to at most `max` bytes, at a character boundary.

@@ -127,6 +127,7 @@ impl Computes {
             id: onestack_db::ids::uuid(),
             source,
             dest,
+            live: None,
         });
         self.commit_with_action(tx, caller, server, revision, "migrate")
             .await

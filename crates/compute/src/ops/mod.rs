@@ -14,6 +14,7 @@ pub mod groups;
 pub mod hosts;
 pub mod keypairs;
 pub mod lifecycle;
+pub mod live_migrate;
 pub mod membership;
 pub mod migrate;
 pub mod ports;

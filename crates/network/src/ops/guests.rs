@@ -13,6 +13,9 @@ use crate::policy::Caller;
 use crate::service::Networks;
 use crate::store::{self, Table};
 
+/// The `binding:profile` key naming the host a port's guest is moving to (Neutron's).
+pub const MIGRATING_TO: &str = "migrating_to";
+
 /// The networking a guest needs to know: its ports with their networks and subnets.
 #[derive(Debug, Default)]
 pub struct GuestNetworking {
@@ -23,14 +26,31 @@ pub struct GuestNetworking {
 
 impl Networks {
     /// Binds a port to `host`, so that host's agent plugs it in.
+    /// Any plug-in on a live migration's new host ends with it.
     pub async fn bind_port(&self, port_id: &str, host: &str) -> Result<()> {
+        let service = Caller::service();
+        let mut profile = self.get_port(&service, port_id).await?.profile;
+        let arriving = profile.remove(MIGRATING_TO).is_some();
         let change = PortUpdate {
             host_id: Some(host.to_owned()),
+            profile: arriving.then_some(profile),
             ..PortUpdate::default()
         };
-        self.update_port(&Caller::service(), port_id, change)
-            .await
-            .map(drop)
+        self.update_port(&service, port_id, change).await.map(drop)
+    }
+
+    /// Plugs a port in on `host` too, for a guest about to arrive there by live migration
+    /// (Neutron's `binding:profile` `migrating_to`); it stays bound where it is until
+    /// [`Self::bind_port`] moves it.
+    pub async fn expect_port_on(&self, port_id: &str, host: &str) -> Result<()> {
+        let service = Caller::service();
+        let mut profile = self.get_port(&service, port_id).await?.profile;
+        profile.insert(MIGRATING_TO.into(), host.into());
+        let change = PortUpdate {
+            profile: Some(profile),
+            ..PortUpdate::default()
+        };
+        self.update_port(&service, port_id, change).await.map(drop)
     }
 
     /// Releases a server's port: deletes it when it was `made` for the server, else frees it

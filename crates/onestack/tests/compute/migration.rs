@@ -215,3 +215,164 @@ async fn a_server_migrates_to_another_host_and_back_confirmed_or_reverted() {
     );
     assert!(service(admin, HOST).await.is_some());
 }
+
+/// Live migration (fake driver): the new host listens, the old one sends, and the server is
+/// placed on the new host without ever stopping; only admins ask, for a running or paused
+/// server, with Nova's body at each microversion.
+#[tokio::test]
+async fn a_server_live_migrates_to_another_host_and_back() {
+    let cloud = Cloud::start_with(|c| {
+        c.compute.report_interval = 1;
+        c.compute.service_down_time = 3;
+        // Where the other host's QEMU would reach this one's (the fake listens nowhere).
+        c.network.local_ip = "192.0.2.1".into();
+    })
+    .await;
+    let e = env(&cloud).await;
+    let admin = &e.admin;
+    let controller = test_config(&cloud.data_dir).network.host_name();
+    let token = join_token(&cloud, Duration::from_secs(60)).await;
+    let joined = ControlClient::new(&cloud.url)
+        .join(&token, HOST)
+        .await
+        .expect("the host joins");
+    let agent = joined_host_as(&cloud, HOST, "192.0.2.7", &joined.credential);
+    let running = tokio::spawn(async move { agent.run(Driver::fake()).await });
+    wait_state(admin, HOST, "up", Duration::from_secs(10)).await;
+
+    let image = admin.image("cirros", json!({"visibility": "public"})).await;
+    let id = e
+        .alice
+        .boot_active("walker", &image, json!({"networks": "none"}))
+        .await;
+    // Wherever the scheduler put it, it moves between the two hosts.
+    let first = admin.server(&id).await["OS-EXT-SRV-ATTR:host"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second = if first == HOST {
+        controller.clone()
+    } else {
+        HOST.to_owned()
+    };
+    let live = |body: Value, version: &'static str| {
+        let path = format!("/servers/{id}/action");
+        async move {
+            admin
+                .at(version)
+                .post(&path, json!({ "os-migrateLive": body }))
+                .await
+        }
+    };
+
+    let by_member = e
+        .alice
+        .post(
+            &format!("/servers/{id}/action"),
+            json!({"os-migrateLive": {"host": null, "block_migration": false, "disk_over_commit": false}}),
+        )
+        .await;
+    assert_eq!(
+        by_member.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        by_member.body
+    );
+    for (body, version) in [
+        (json!({"host": first, "block_migration": "auto"}), "2.30"),
+        (
+            json!({"host": "nowhere", "block_migration": "auto"}),
+            "2.30",
+        ),
+        (json!({"host": null}), "2.30"),
+        (json!({"block_migration": true}), "2.30"),
+        (json!({"host": null, "block_migration": "auto"}), "2.24"),
+        (json!({"host": null, "block_migration": false}), "2.24"),
+        (
+            json!({"host": null, "block_migration": "sometimes"}),
+            "2.30",
+        ),
+        (json!({"host": "", "block_migration": true}), "2.30"),
+        (
+            json!({"host": null, "block_migration": true, "force": "x"}),
+            "2.30",
+        ),
+        (
+            json!({"host": null, "block_migration": true, "force": true}),
+            "2.68",
+        ),
+        (
+            json!({"host": null, "block_migration": true, "colour": 1}),
+            "2.30",
+        ),
+        (json!("elsewhere"), "2.30"),
+    ] {
+        let refused = live(body.clone(), version).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{body} at {version}: {}",
+            refused.body
+        );
+    }
+    let shown = admin.server(&id).await;
+    assert_eq!(shown["OS-EXT-SRV-ATTR:host"], first.as_str(), "{shown}");
+    assert_eq!(shown["status"], "ACTIVE", "{shown}");
+
+    // The scheduler's pick (the other host), with the body the CLI sends before 2.25.
+    let asked = live(
+        json!({"host": null, "block_migration": false, "disk_over_commit": false}),
+        "2.1",
+    )
+    .await;
+    assert_eq!(asked.status, StatusCode::ACCEPTED, "{}", asked.body);
+    let moved = admin.wait_host(&id, &second).await;
+    assert_eq!(moved["status"], "ACTIVE", "{moved}");
+    assert_eq!(moved["OS-EXT-STS:power_state"], 1, "{moved}");
+    assert_eq!(moved["OS-EXT-STS:task_state"], Value::Null, "{moved}");
+
+    // A paused server moves paused, by name (2.30 with force, which changes nothing).
+    let paused = admin
+        .post(&format!("/servers/{id}/action"), json!({"pause": null}))
+        .await;
+    assert_eq!(paused.status, StatusCode::ACCEPTED, "{}", paused.body);
+    admin.wait_status(&id, "PAUSED").await;
+    let asked = live(
+        json!({"host": first, "block_migration": "auto", "force": false}),
+        "2.30",
+    )
+    .await;
+    assert_eq!(asked.status, StatusCode::ACCEPTED, "{}", asked.body);
+    let back = admin.wait_host(&id, &first).await;
+    assert_eq!(back["status"], "PAUSED", "{back}");
+
+    // A stopped server does not move live.
+    let unpaused = admin
+        .post(&format!("/servers/{id}/action"), json!({"unpause": null}))
+        .await;
+    assert_eq!(unpaused.status, StatusCode::ACCEPTED, "{}", unpaused.body);
+    admin.wait_status(&id, "ACTIVE").await;
+    let stopped = admin
+        .post(&format!("/servers/{id}/action"), json!({"os-stop": null}))
+        .await;
+    assert_eq!(stopped.status, StatusCode::ACCEPTED, "{}", stopped.body);
+    admin.wait_status(&id, "SHUTOFF").await;
+    let refused = live(json!({"host": null, "block_migration": "auto"}), "2.30").await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+
+    let actions = admin
+        .get(&format!("/servers/{id}/os-instance-actions"))
+        .await;
+    let names: Vec<&str> = actions.body["instanceActions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["action"].as_str())
+        .collect();
+    assert_eq!(
+        names.iter().filter(|a| **a == "live-migration").count(),
+        2,
+        "{names:?}"
+    );
+    running.abort();
+}

@@ -149,6 +149,18 @@ impl<'a> Client<'a> {
         .await
     }
 
+    /// Polls until the server is placed on `host` with no task running (a move finished).
+    pub async fn wait_host(&self, id: &str, host: &str) -> Value {
+        self.wait_for(id, host, |server| {
+            assert_ne!(
+                server["status"], "ERROR",
+                "server went to ERROR while moving: {server}"
+            );
+            server["OS-EXT-SRV-ATTR:host"] == host && server["OS-EXT-STS:task_state"].is_null()
+        })
+        .await
+    }
+
     /// Polls until the server has no task running (an action carried out completely).
     pub async fn wait_idle(&self, id: &str) -> Value {
         self.wait_for(id, "idle", |server| {

@@ -3,7 +3,8 @@
 //! controller, and the guest, booted without a config drive, gets its address from the
 //! controller's DHCP and its hostname from the metadata service in the controller's router
 //! namespace, and answers an outside host on its floating IP, which that router carries.
-//! `openstack server migrate` moves it to the controller and back with its disk (cold), and
+//! `openstack server migrate --live-migration` moves it to the controller and back while it
+//! answers (its disk copied on the way), `openstack server migrate` does the same cold, and
 //! when the host dies (its processes killed), `openstack server evacuate` rebuilds the
 //! guest on the controller with the same address, and the floating IP reaches it there.
 //!
@@ -193,6 +194,61 @@ fn a_guest_on_a_joined_host_is_served_by_the_controllers_network() {
     let fixed = marker(&console(&admin, "vm-far")).expect("vm-far's marker names its address");
     let id = shown["id"].as_str().unwrap().to_owned();
 
+    // Live migration to the controller and back: the guest never stops answering for
+    // long (a reboot would take many seconds), and keeps its address and floating IP.
+    for (to, version, host) in [
+        (controller.as_str(), None, None),
+        (super::HOST, Some("2.30"), Some(super::HOST)),
+    ] {
+        let probe = ReplyCounter::start(&outside.ns, &address);
+        let started = Instant::now();
+        let mut args = Vec::new();
+        if let Some(v) = version {
+            args.extend(["--os-compute-api-version", v]);
+        }
+        args.extend(["server", "migrate", "--live-migration"]);
+        if let Some(h) = host {
+            args.extend(["--host", h]);
+        }
+        args.push("vm-far");
+        ok(&admin, &args);
+        let moved_by = Instant::now() + Duration::from_secs(180);
+        loop {
+            let shown = ok_json(&admin, &["server", "show", "vm-far"]);
+            if shown["OS-EXT-SRV-ATTR:host"] == to && shown["OS-EXT-STS:task_state"].is_null() {
+                assert_eq!(shown["status"], "ACTIVE", "{shown}");
+                break;
+            }
+            assert!(
+                shown["status"] != "ERROR" && Instant::now() < moved_by,
+                "vm-far not live-migrated to {to} in 180 s: {shown}\nthe joined host's log: {}",
+                std::fs::read_to_string(dir.path().join("host-2.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let moved = started.elapsed();
+        within(
+            30,
+            "vm-far to answer on its floating IP after the live migration",
+            || http_get(outside, &address).as_deref() == Some("vm-far"),
+        );
+        let replies = probe.stop();
+        println!(
+            "server migrate --live-migration to {to}: placed there in {:.1}s; port 80 asked {} times, {} missed, longest without a reply {} ms",
+            moved.as_secs_f64(),
+            replies.asked,
+            replies.missed,
+            replies.longest_gap_ms
+        );
+        assert!(
+            replies.longest_gap_ms < 5000,
+            "the guest went without answering for {} ms: it stopped, not moved",
+            replies.longest_gap_ms
+        );
+    }
+    let events = ok(&admin, &["server", "event", "list", "vm-far"]);
+    assert!(events.contains("live-migration"), "{events}");
+
     // Cold migration to the controller: the joined host stops the guest and hands its disk
     // over; the guest comes up on the controller with the same address, behind the same
     // floating IP, from the same disk (the joined host keeps its copy until the confirm).
@@ -349,6 +405,74 @@ fn a_guest_on_a_joined_host_is_served_by_the_controllers_network() {
         bridges.iter().all(|id| !links.contains(id.as_str()))
     });
     drop(server);
+}
+
+/// Asks a guest's port 80 from a namespace, a new connection every 10 ms (each waiting at
+/// most 500 ms), until stopped, and counts the replies that did not come.
+struct ReplyCounter(std::process::Child);
+
+/// What a [`ReplyCounter`] saw.
+struct Replies {
+    asked: u64,
+    missed: u64,
+    /// The longest time between two replies.
+    longest_gap_ms: u64,
+}
+
+const PROBE: &str = r#"
+import socket, sys, threading, time
+address = sys.argv[1]
+stop = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+asked = missed = 0
+last = time.monotonic()
+gap = 0.0
+while not stop.is_set():
+    began = time.monotonic()
+    asked += 1
+    try:
+        with socket.create_connection((address, 80), timeout=0.5) as s:
+            s.settimeout(0.5)
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            answered = b" 200 " in s.recv(4096)
+    except OSError:
+        answered = False
+    now = time.monotonic()
+    if answered:
+        gap = max(gap, now - last)
+        last = now
+    else:
+        missed += 1
+    time.sleep(max(0.0, 0.01 - (now - began)))
+print(asked, missed, int(max(gap, time.monotonic() - last) * 1000))
+"#;
+
+impl ReplyCounter {
+    fn start(ns: &str, address: &str) -> Self {
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, "python3", "-c", PROBE, address])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs the probe");
+        Self(child)
+    }
+
+    fn stop(mut self) -> Replies {
+        drop(self.0.stdin.take());
+        let out = self.0.wait_with_output().expect("the probe ends");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let numbers: Vec<u64> = text
+            .split_whitespace()
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        assert_eq!(numbers.len(), 3, "the probe's counts: {text:?}");
+        Replies {
+            asked: numbers[0],
+            missed: numbers[1],
+            longest_gap_ms: numbers[2],
+        }
+    }
 }
 
 /// Kills the joined host's guests, should the test fail before it deletes them.
