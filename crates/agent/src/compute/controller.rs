@@ -11,7 +11,7 @@ use std::sync::Arc;
 use onestack_compute::Computes;
 use onestack_compute::metadata;
 use onestack_compute::model::Server;
-use onestack_compute::ops::live_migrate::LiveStep;
+use onestack_compute::ops::live_migrate::LiveReport;
 use serde::{Deserialize, Serialize};
 
 use super::{Error, Result};
@@ -140,7 +140,7 @@ pub trait Controller: Send + Sync + 'static {
     fn live_migration(
         &self,
         server_id: &str,
-        step: LiveStep,
+        report: LiveReport,
     ) -> impl Future<Output = Result<()>> + Send;
 
     /// Removes a snapshot's image that never got its data.
@@ -263,10 +263,10 @@ impl Controller for InProcess {
         })
     }
 
-    async fn live_migration(&self, server_id: &str, step: LiveStep) -> Result<()> {
+    async fn live_migration(&self, server_id: &str, report: LiveReport) -> Result<()> {
         Ok(self
             .0
-            .live_migration_step(&self.0.host, server_id, step)
+            .live_migration_step(&self.0.host, server_id, report)
             .await?)
     }
 

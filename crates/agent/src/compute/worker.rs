@@ -11,7 +11,6 @@ use onestack_netdrv::names;
 use onestack_virt::{Driver, GuestSpec, Nic, PowerState as GuestPower, RootDisk, VolumeFiles};
 
 use super::controller::Controller;
-use onestack_compute::ops::live_migrate::LiveStep;
 
 mod live;
 use super::{Error, Result, TAP_WAIT, nova_power};
@@ -376,13 +375,7 @@ impl<C: Controller> Worker<C> {
     /// task leaves the server as it was, with the task cleared).
     pub(super) async fn fail(&self, id: &str, work: TaskState, message: &str) {
         if work == TaskState::Migrating {
-            // The server stays on its old host, running.
-            let step = LiveStep::Failed {
-                details: message.to_owned(),
-            };
-            if let Err(error) = self.controller.live_migration(id, step).await {
-                tracing::warn!(server = %id, %error, "cannot record a failed live migration");
-            }
+            // The live migration's own steps said so (`live_migrate`), naming their migration.
             return;
         }
         let building = work == TaskState::Spawning;

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use futures_util::StreamExt as _;
 use onestack_compute::Computes;
 use onestack_compute::model::Server;
-use onestack_compute::ops::live_migrate::LiveStep;
+use onestack_compute::ops::live_migrate::LiveReport;
 use reqwest::Method;
 use sha2::{Digest, Sha512};
 use tokio::io::AsyncWriteExt as _;
@@ -302,14 +302,14 @@ impl Controller for RemoteController {
         file.sync_all().await.map_err(failed)
     }
 
-    async fn live_migration(&self, server_id: &str, step: LiveStep) -> Result<()> {
+    async fn live_migration(&self, server_id: &str, report: LiveReport) -> Result<()> {
         let request = self
             .client
             .request(
                 Method::PUT,
                 &self.path(&format!("servers/{server_id}/live-migration")),
             )
-            .json(&step);
+            .json(&report);
         self.client.send(request).await?;
         Ok(())
     }

@@ -17,7 +17,7 @@ use onestack_api::ApiError;
 use onestack_api::body::JsonBody;
 use onestack_compute::Computes;
 use onestack_compute::model::Server;
-use onestack_compute::ops::live_migrate::LiveStep;
+use onestack_compute::ops::live_migrate::LiveReport;
 use onestack_compute::states::TaskState;
 use serde::Deserialize;
 
@@ -313,11 +313,11 @@ async fn live_migration(
     State(computes): State<Arc<Computes>>,
     caller: HostCredential,
     Path((host, id)): Path<(String, String)>,
-    JsonBody(step): JsonBody<LiveStep>,
+    JsonBody(report): JsonBody<LiveReport>,
 ) -> Result<StatusCode, ApiError> {
     caller.speaks_for(&host)?;
     computes
-        .live_migration_step(&host, &id, step)
+        .live_migration_step(&host, &id, report)
         .await
         .map_err(wire_error)?;
     Ok(StatusCode::NO_CONTENT)

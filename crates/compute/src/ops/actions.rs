@@ -321,6 +321,9 @@ impl Computes {
                 caller.require_admin("admin_actions:reset_state")?;
                 server.vm_state = state;
                 server.task_state = None;
+                // It ends any move: the server stays where it is placed, its ports bound
+                // there; the other host lets go of it and of its room.
+                settled_migration = server.migration.take();
             }
             ServerAction::Evacuate { host, admin_pass } => {
                 states::check(

@@ -107,7 +107,11 @@ impl Computes {
         reported: Server,
         revision: i64,
     ) -> Result<bool> {
-        let Some(stored) = self.server_on_host(host, &reported.id).await? else {
+        // Only the host a server is placed on (not one it is live-migrating to).
+        let placed = store::server(&self.pool, &reported.id)
+            .await?
+            .filter(|r| r.doc.host.as_deref() == Some(host));
+        let Some(stored) = placed else {
             return Err(Error::NotFound(format!(
                 "server {} is not on host {host}",
                 reported.id
@@ -147,6 +151,10 @@ pub fn host_outcome(stored: &Server, reported: Server) -> Result<Server> {
     if reported.task_state.is_some() && reported.task_state != stored.task_state {
         return refused("task other than by finishing it");
     }
+    if stored.task_state == Some(TaskState::Migrating) && reported.task_state.is_none() {
+        // Its steps (`live_migration_step`) end it, binding its ports where it runs.
+        return refused("live migration other than by its steps");
+    }
     if reported.pending_image.is_some() && reported.pending_image != stored.pending_image {
         return refused("pending image");
     }
@@ -177,11 +185,10 @@ pub fn host_outcome(stored: &Server, reported: Server) -> Result<Server> {
     next.previous_vm_state = reported.previous_vm_state;
     next.flavor = reported.flavor;
     next.old_flavor = reported.old_flavor;
-    // A migration ends with its revert, or with the hand-over or a live migration failing
-    // (the server stays).
+    // A migration ends with its revert, or with the hand-over failing (the server stays).
     if matches!(
         stored.task_state,
-        Some(TaskState::ResizeReverting | TaskState::ResizeMigrating | TaskState::Migrating)
+        Some(TaskState::ResizeReverting | TaskState::ResizeMigrating)
     ) && reported.task_state.is_none()
     {
         next.migration = None;

@@ -7,12 +7,12 @@
 //! 2. The new host builds the guest's disks on the same image, starts its QEMU waiting for
 //!    the guest, and says where it listens ([`LiveStep::Listening`]).
 //! 3. The old host mirrors the disks there, sends the memory, and at the switch finishes
-//!    the mirrors; the new host resumes the guest as soon as it has it. The old host then
-//!    says so ([`LiveStep::Sent`]): the server is placed on the new host, its ports bound
-//!    there.
+//!    the mirrors; the new host resumes the guest as soon as it has it. Both say so
+//!    ([`LiveStep::Sent`], [`LiveStep::Arrived`]): the first word places the server on the
+//!    new host and binds its ports there (either host may have restarted meanwhile).
 //!
-//! Either host giving up ([`LiveStep::Failed`]) leaves the server where it was, running;
-//! the new host removes its copy.
+//! Either host giving up before that ([`LiveStep::Failed`]) leaves the server where it
+//! was, running; the new host removes its copy.
 
 use serde::{Deserialize, Serialize};
 
@@ -32,8 +32,19 @@ pub enum LiveStep {
     Listening { migration_port: u16, nbd_port: u16 },
     /// The old host has sent the guest, which runs on the new host now.
     Sent,
-    /// A host gave the migration up; the guest stays on the old host.
+    /// The new host has the guest.
+    Arrived,
+    /// A host gave the migration up before the switch; the guest stays on the old host.
     Failed { details: String },
+}
+
+/// A [`LiveStep`] of one migration (`Migration::id`): a late word from an earlier attempt
+/// changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveReport {
+    pub migration_id: String,
+    #[serde(flatten)]
+    pub step: LiveStep,
 }
 
 impl Computes {
@@ -91,15 +102,18 @@ impl Computes {
         Ok(())
     }
 
-    /// A host's `step` in the live migration of one of its servers: only the new host
-    /// listens, only the old one sends, either may fail it, and only while the task is
-    /// `migrating`.
+    /// A host's step in the live migration of one of its servers: only the new host
+    /// listens and has the guest arrive, only the old one sends, either may fail it before
+    /// the switch, and only while the task is `migrating` for that migration. Once the
+    /// server is placed on the new host, the other host's word that it moved is a no-op.
     pub async fn live_migration_step(
         &self,
         host: &str,
         server_id: &str,
-        step: LiveStep,
+        report: LiveReport,
     ) -> Result<()> {
+        let LiveReport { migration_id, step } = report;
+        let moved = matches!(step, LiveStep::Sent | LiveStep::Arrived);
         for _ in 0..5 {
             let Some(record) = self.server_on_host(host, server_id).await? else {
                 return Err(Error::NotFound(format!(
@@ -107,12 +121,15 @@ impl Computes {
                 )));
             };
             let mut server = record.doc;
-            let (migration, live) = match &server.migration {
-                Some(m) if server.task_state == Some(TaskState::Migrating) => match &m.live {
-                    Some(live) => (m.clone(), live.clone()),
-                    None => return Err(not_live(server_id, host)),
-                },
-                _ => return Err(not_live(server_id, host)),
+            let current = server.migration.clone().filter(|m| {
+                m.id == migration_id && server.task_state == Some(TaskState::Migrating)
+            });
+            let Some((migration, live)) = current.and_then(|m| Some((m.clone(), m.live?))) else {
+                if moved && server.host.as_deref() == Some(host) && server.migration.is_none() {
+                    // The new host's own word after the old one's placed it there.
+                    return Ok(());
+                }
+                return Err(not_live(server_id, host));
             };
             let (source, dest) = (migration.source.as_str(), migration.dest.as_str());
             let woken: Vec<&str> = match &step {
@@ -126,7 +143,10 @@ impl Computes {
                     }
                     vec![source]
                 }
-                LiveStep::Sent if host == source && live.ports.is_some() => {
+                LiveStep::Sent | LiveStep::Arrived
+                    if live.ports.is_some()
+                        && host == if step == LiveStep::Sent { source } else { dest } =>
+                {
                     if let Some(zone) = store::hosts(&self.pool)
                         .await?
                         .iter()
@@ -141,6 +161,7 @@ impl Computes {
                     vec![source, dest]
                 }
                 LiveStep::Failed { details } if host == source || host == dest => {
+                    let details: String = details.chars().take(2000).collect();
                     tracing::warn!(server = %server_id, %host, %details, "a live migration failed; the server stays on {source}");
                     server.task_state = None;
                     server.migration = None;

@@ -60,10 +60,13 @@ impl Networks {
         if made {
             return self.delete_port(&service, port_id).await;
         }
+        let mut profile = self.get_port(&service, port_id).await?.profile;
+        let arriving = profile.remove(MIGRATING_TO).is_some();
         let change = PortUpdate {
             device_id: Some(String::new()),
             device_owner: Some(String::new()),
             host_id: Some(String::new()),
+            profile: arriving.then_some(profile),
             ..PortUpdate::default()
         };
         self.update_port(&service, port_id, change).await.map(drop)

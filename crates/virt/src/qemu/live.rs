@@ -138,32 +138,39 @@ impl Qemu {
             state: crate::spec::PowerState::Shutdown,
             needs: "waiting for the migration",
         })?;
-        let arrived = async {
-            let mut qmp = self.qmp(&layout).await?;
-            wait_for(
-                &mut qmp,
-                &["completed"],
-                timeout,
-                "the incoming live migration",
-            )
-            .await?;
+        let mut qmp = match self.qmp(&layout).await {
+            Ok(qmp) => qmp,
+            Err(error) => {
+                let _ = hard_stop(&layout, uuid, pid).await;
+                return Err(error);
+            }
+        };
+        let waited = wait_for(
+            &mut qmp,
+            &["completed"],
+            timeout,
+            "the incoming live migration",
+        )
+        .await;
+        let _ = remove_dir(&layout).await;
+        if let Err(error) = waited {
+            let _ = hard_stop(&layout, uuid, pid).await;
+            return Err(error);
+        }
+        // The guest is here now and nowhere else: what follows may fail without undoing
+        // that. It may leave again, or be suspended (a migration to a file), without this
+        // host's credentials.
+        let finishing = async {
             qmp.execute("nbd-server-stop", None).await?;
             if resume {
                 qmp.cont().await?;
             }
-            // The guest may leave again, or be suspended (a migration to a file): without
-            // this host's credentials. It runs here either way.
-            if let Err(error) = forget_tls(&mut qmp).await {
-                tracing::warn!(uuid, %error, "cannot drop a live migration's TLS credentials");
-            }
-            Ok(())
+            forget_tls(&mut qmp).await
+        };
+        if let Err(error) = finishing.await {
+            tracing::warn!(uuid, %error, "a live-migrated guest arrived, but finishing its start failed");
         }
-        .await;
-        let _ = remove_dir(&layout).await;
-        if arrived.is_err() {
-            let _ = hard_stop(&layout, uuid, pid).await;
-        }
-        arrived
+        Ok(())
     }
 
     /// Moves the running or paused guest to the QEMU listening at `channel`, its own disks
@@ -192,8 +199,21 @@ impl Qemu {
         let mut qmp = self.qmp(&layout).await?;
         let was_running = qmp.query_status().await?.running;
         let nodes = cmdline::own_disk_nodes(&spec);
+        // Only a root disk made on an image has a backing file the new host has too (it
+        // makes its disk on the same image); every other disk is copied whole.
+        let on_image = matches!(spec.root, crate::spec::RootDisk::Image { .. });
+        let mirrors: Vec<(String, &str)> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, node)| {
+                (
+                    node.clone(),
+                    if i == 0 && on_image { "top" } else { "full" },
+                )
+            })
+            .collect();
         let deadline = Instant::now() + timeout;
-        let moved = send(&mut qmp, channel, &tls, &nodes, deadline).await;
+        let moved = send(&mut qmp, channel, &tls, &mirrors, deadline).await;
         let stats = match moved {
             Ok(stats) => stats,
             Err(error) => {
@@ -203,22 +223,30 @@ impl Qemu {
             }
         };
         drop(qmp);
-        hard_stop(&layout, uuid, pid).await?;
-        remove_dir(&layout).await?;
+        // The guest runs on the new host now: tidying here cannot fail the move.
+        if let Err(error) = hard_stop(&layout, uuid, pid).await {
+            tracing::warn!(uuid, %error, "cannot stop the QEMU a guest live-migrated away from");
+        }
+        if let Err(error) = remove_dir(&layout).await {
+            tracing::warn!(uuid, %error, "cannot remove a live migration's TLS key");
+        }
         Ok(stats)
     }
 }
 
 /// The old host's half: mirrors, memory, and the switch.
+/// `mirrors` are the disks' nodes with their mirror's `sync` mode.
 async fn send(
     qmp: &mut Qmp,
     channel: &MigrationChannel,
     tls: &str,
-    nodes: &[String],
+    mirrors: &[(String, &str)],
     deadline: Instant,
 ) -> Result<LiveMigrationStats> {
+    let nodes: Vec<String> = mirrors.iter().map(|(n, _)| n.clone()).collect();
+    let nodes = nodes.as_slice();
     add_tls(qmp, "client", tls).await?;
-    for node in nodes {
+    for (node, sync) in mirrors {
         let target = json!({
             "driver": "nbd",
             "node-name": mirror_node(node),
@@ -227,14 +255,17 @@ async fn send(
             "tls-creds": TLS_ID,
         });
         qmp.execute("blockdev-add", Some(target)).await?;
-        // Only the overlay's own data: the new host made its disk on the same image.
+        // Kept once ended (`auto-dismiss` off), so that how it ended can be read.
         let mirror = json!({"job-id": mirror_node(node), "device": node,
-            "target": mirror_node(node), "sync": "top"});
+            "target": mirror_node(node), "sync": sync, "auto-dismiss": false});
         qmp.execute("blockdev-mirror", Some(mirror)).await?;
     }
     wait_mirrors_ready(qmp, nodes, deadline).await?;
-    let capabilities =
-        json!({"capabilities": [{"capability": "pause-before-switchover", "state": true}]});
+    // The return path tells this host when the new one fails to load the guest.
+    let capabilities = json!({"capabilities": [
+        {"capability": "pause-before-switchover", "state": true},
+        {"capability": "return-path", "state": true},
+    ]});
     qmp.execute("migrate-set-capabilities", Some(capabilities))
         .await?;
     let parameters = json!({"tls-creds": TLS_ID, "max-bandwidth": BANDWIDTH});
@@ -253,7 +284,7 @@ async fn send(
         )
         .await?;
     }
-    wait_mirrors_gone(qmp, nodes, deadline).await?;
+    wait_mirrors_ended(qmp, nodes, deadline).await?;
     qmp.execute("migrate-continue", Some(json!({"state": "pre-switchover"})))
         .await?;
     let left = deadline.saturating_duration_since(Instant::now());
@@ -269,11 +300,26 @@ async fn send(
 /// runs again here if it ran.
 async fn take_back(qmp: &mut Qmp, nodes: &[String], was_running: bool) {
     let _ = qmp.execute("migrate_cancel", None).await;
+    // The cancel ends in the background; the parameters can change only after it.
+    let settle_by = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < settle_by {
+        match qmp.query_migrate().await.map(|i| i.status) {
+            Ok(Some(status))
+                if matches!(
+                    status.as_str(),
+                    "setup" | "active" | "cancelling" | "pre-switchover" | "device"
+                ) =>
+            {
+                tokio::time::sleep(POLL).await;
+            }
+            _ => break,
+        }
+    }
     for node in nodes {
         let job = json!({"device": mirror_node(node), "force": true});
         let _ = qmp.execute("block-job-cancel", Some(job)).await;
     }
-    let _ = wait_mirrors_gone(qmp, nodes, Instant::now() + Duration::from_secs(10)).await;
+    let _ = wait_mirrors_ended(qmp, nodes, Instant::now() + Duration::from_secs(10)).await;
     for node in nodes {
         let _ = qmp
             .execute(
@@ -282,8 +328,10 @@ async fn take_back(qmp: &mut Qmp, nodes: &[String], was_running: bool) {
             )
             .await;
     }
-    let unpause =
-        json!({"capabilities": [{"capability": "pause-before-switchover", "state": false}]});
+    let unpause = json!({"capabilities": [
+        {"capability": "pause-before-switchover", "state": false},
+        {"capability": "return-path", "state": false},
+    ]});
     let _ = qmp.execute("migrate-set-capabilities", Some(unpause)).await;
     let _ = forget_tls(qmp).await;
     if was_running
@@ -321,6 +369,8 @@ fn mirror_node(node: &str) -> String {
 }
 
 async fn add_tls(qmp: &mut Qmp, endpoint: &str, dir: &str) -> Result<()> {
+    // One left behind by an earlier attempt that could not tidy up.
+    let _ = qmp.execute("object-del", Some(json!({"id": TLS_ID}))).await;
     let mut object =
         json!({"qom-type": "tls-creds-psk", "id": TLS_ID, "endpoint": endpoint, "dir": dir});
     if endpoint == "client" {
@@ -381,6 +431,9 @@ struct BlockJob {
     ready: bool,
     #[serde(default)]
     status: String,
+    /// Why it ended, when it failed.
+    #[serde(default)]
+    error: Option<String>,
 }
 
 /// Waits until every disk's mirror has caught up (then it follows each write).
@@ -415,14 +468,28 @@ async fn wait_mirrors_ready(qmp: &mut Qmp, nodes: &[String], deadline: Instant) 
     }
 }
 
-async fn wait_mirrors_gone(qmp: &mut Qmp, nodes: &[String], deadline: Instant) -> Result<()> {
+/// Waits until every disk's mirror has ended, removes the jobs, and fails if one of them
+/// ended in an error (its disk on the new host is not whole).
+async fn wait_mirrors_ended(qmp: &mut Qmp, nodes: &[String], deadline: Instant) -> Result<()> {
     loop {
         let jobs: Vec<BlockJob> = qmp.execute_as("query-block-jobs", None).await?;
-        if !jobs
+        let ours: Vec<&BlockJob> = jobs
             .iter()
-            .any(|j| nodes.iter().any(|n| j.device == mirror_node(n)))
-        {
-            return Ok(());
+            .filter(|j| nodes.iter().any(|n| j.device == mirror_node(n)))
+            .collect();
+        if ours.iter().all(|j| j.status == "concluded") {
+            let failed = ours.iter().find_map(|j| j.error.clone());
+            for job in &ours {
+                let _ = qmp
+                    .execute("job-dismiss", Some(json!({"id": job.device})))
+                    .await;
+            }
+            return match failed {
+                None => Ok(()),
+                Some(error) => Err(Error::Protocol(format!(
+                    "copying a disk to the new host failed: {error}"
+                ))),
+            };
         }
         if Instant::now() > deadline {
             return Err(Error::Timeout("finishing the disk copies".into()));

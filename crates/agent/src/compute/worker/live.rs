@@ -1,10 +1,11 @@
 //! A live migration's two halves (`onestack_compute::ops::live_migrate`): the new host
-//! builds the guest's disks and waits for it; the old host sends it.
+//! builds the guest's disks and waits for it; the old host sends it. Each host reports its
+//! steps itself, naming the migration, so that a failure ends only the attempt it belongs to.
 
 use std::time::Duration;
 
 use onestack_compute::model::{LiveChannel, Server};
-use onestack_compute::ops::live_migrate::LiveStep;
+use onestack_compute::ops::live_migrate::{LiveReport, LiveStep};
 use onestack_compute::states::{TaskState, VmState};
 use onestack_virt::MigrationChannel;
 
@@ -12,16 +13,22 @@ use super::Worker;
 use crate::compute::controller::Controller;
 use crate::compute::{Error, Result};
 
-/// The longest a live migration may take, from the new host listening to the switch.
-const LIVE_MIGRATION_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// How often the new host checks that the old one has not given up.
 const ABANDON_CHECK: Duration = Duration::from_millis(500);
-/// How long the old host keeps telling the controller it sent the guest (which runs on
-/// the new host by then) while the controller does not answer.
-const SENT_RETRY: Duration = Duration::from_secs(300);
+/// How long to wait before telling the controller again that the guest moved.
+const MOVED_RETRY: Duration = Duration::from_secs(2);
+
+/// The longest a live migration may take, from the new host listening to the switch: 15
+/// minutes, and 2 more per GiB of memory and disk to copy (at TCG's pace, with a guest
+/// writing all the while).
+fn time_allowed(server: &Server) -> Duration {
+    let gib = server.flavor.ram.div_ceil(1024) + server.local_disk_gb(&server.flavor);
+    Duration::from_secs(15 * 60 + 120 * gib)
+}
 
 impl<C: Controller> Worker<C> {
-    /// This host's half of the server's live migration.
+    /// This host's half of the server's live migration. A failure before the switch is
+    /// reported here: the server stays on its old host.
     pub(super) async fn live_migrate(&self, server: &Server) -> Result<()> {
         let migration = server
             .migration
@@ -31,17 +38,35 @@ impl<C: Controller> Worker<C> {
             .live
             .as_ref()
             .ok_or_else(|| Error::Other("a live migration without its channel".into()))?;
-        if server.host.as_deref() == Some(self.controller.host()) {
-            self.send(server, live).await
+        let id = &server.id;
+        let outcome = if server.host.as_deref() == Some(self.controller.host()) {
+            self.send(server, &migration.id, live).await
         } else {
-            self.receive(server, live).await
+            self.receive(server, &migration.id, live).await
+        };
+        if let Err(error) = &outcome {
+            let step = LiveStep::Failed {
+                details: error.to_string(),
+            };
+            if let Err(error) = self.report(id, &migration.id, step).await {
+                tracing::warn!(server = %id, %error, "cannot record a failed live migration");
+            }
         }
+        outcome
+    }
+
+    async fn report(&self, id: &str, migration_id: &str, step: LiveStep) -> Result<()> {
+        let report = LiveReport {
+            migration_id: migration_id.to_owned(),
+            step,
+        };
+        self.controller.live_migration(id, report).await
     }
 
     /// The new host: builds the guest's disks on the same image (an overlay the old host's
     /// mirror fills with the guest's own data), plugs in its ports and config drive, starts
     /// QEMU waiting for it, says where, and resumes it once it has arrived.
-    async fn receive(&self, server: &Server, live: &LiveChannel) -> Result<()> {
+    async fn receive(&self, server: &Server, migration_id: &str, live: &LiveChannel) -> Result<()> {
         let id = &server.id;
         if self.driver.spec(id).await?.is_some() {
             // A restart cut the last attempt short.
@@ -61,28 +86,39 @@ impl<C: Controller> Worker<C> {
             migration_port: channel.migration_port,
             nbd_port: channel.nbd_port,
         };
-        self.controller.live_migration(id, step).await?;
+        if let Err(error) = self.report(id, migration_id, step).await {
+            self.driver.destroy(id).await?;
+            return Err(error);
+        }
         let resume = server.vm_state == VmState::Active;
         tokio::select! {
-            arrived = self.driver.finish_incoming(id, resume, LIVE_MIGRATION_TIMEOUT) => Ok(arrived?),
-            () = self.abandoned(id) => {
+            arrived = self.driver.finish_incoming(id, resume, time_allowed(server)) => arrived?,
+            () = self.abandoned(id, migration_id) => {
                 self.driver.destroy(id).await?;
-                Err(Error::Other("the old host gave the live migration up".into()))
+                return Err(Error::Other("the old host gave the live migration up".into()));
             }
         }
+        self.moved(id, migration_id, LiveStep::Arrived).await;
+        Ok(())
     }
 
-    /// Returns once the server's live migration is over without this host (failed, or the
-    /// server gone).
-    async fn abandoned(&self, id: &str) {
+    /// Returns once the migration `migration_id` of the server is over without this host
+    /// (failed, another one, or the server gone).
+    async fn abandoned(&self, id: &str, migration_id: &str) {
         loop {
             tokio::time::sleep(ABANDON_CHECK).await;
             match self.controller.server(id).await {
-                Ok(Some(record)) if record.server.task_state == Some(TaskState::Migrating) => {}
+                Ok(Some(record))
+                    if record.server.task_state == Some(TaskState::Migrating)
+                        && record
+                            .server
+                            .migration
+                            .as_ref()
+                            .is_some_and(|m| m.id == migration_id) => {}
                 Ok(Some(record))
                     if record.server.host.as_deref() == Some(self.controller.host()) =>
                 {
-                    // Placed here: the guest has arrived; the wait for it ends by itself.
+                    // Placed here by the old host's word: the wait for the guest ends by itself.
                     std::future::pending::<()>().await;
                 }
                 Ok(_) => return,
@@ -94,7 +130,7 @@ impl<C: Controller> Worker<C> {
 
     /// The old host: sends the guest to where the new host listens; once the new host has
     /// it, the server is placed there.
-    async fn send(&self, server: &Server, live: &LiveChannel) -> Result<()> {
+    async fn send(&self, server: &Server, migration_id: &str, live: &LiveChannel) -> Result<()> {
         let id = &server.id;
         let (migration_port, nbd_port) = live
             .ports
@@ -107,7 +143,7 @@ impl<C: Controller> Worker<C> {
         };
         let stats = self
             .driver
-            .migrate_live(id, &channel, LIVE_MIGRATION_TIMEOUT)
+            .migrate_live(id, &channel, time_allowed(server))
             .await?;
         tracing::info!(
             server = %id,
@@ -116,17 +152,32 @@ impl<C: Controller> Worker<C> {
             ram_bytes = stats.ram_bytes,
             "guest live-migrated"
         );
-        // The guest runs on the new host now: keep saying so until the controller hears.
-        let deadline = tokio::time::Instant::now() + SENT_RETRY;
+        self.moved(id, migration_id, LiveStep::Sent).await;
+        Ok(())
+    }
+
+    /// Tells the controller that the guest runs on the new host now, until it has heard
+    /// (from this host or the other): the server must follow its guest, and no failure may
+    /// be reported after the switch.
+    async fn moved(&self, id: &str, migration_id: &str, step: LiveStep) {
         loop {
-            match self.controller.live_migration(id, LiveStep::Sent).await {
-                Ok(()) => return Ok(()),
-                Err(error) if tokio::time::Instant::now() < deadline => {
-                    tracing::warn!(server = %id, %error, "cannot tell the controller a guest moved; retrying");
-                    tokio::time::sleep(Duration::from_secs(2)).await;
+            let error = match self.report(id, migration_id, step.clone()).await {
+                Ok(()) => return,
+                Err(error) => error,
+            };
+            match self.controller.server(id).await {
+                // Placed by the other host's word, or no longer this migration's.
+                Ok(None) => return,
+                Ok(Some(record))
+                    if record.server.migration.as_ref().map(|m| m.id.as_str())
+                        != Some(migration_id) =>
+                {
+                    return;
                 }
-                Err(error) => return Err(error),
+                _ => {}
             }
+            tracing::warn!(server = %id, %error, "cannot tell the controller a guest moved; retrying");
+            tokio::time::sleep(MOVED_RETRY).await;
         }
     }
 }
