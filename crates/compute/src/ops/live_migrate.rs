@@ -16,7 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::migrate::{UnknownHost, refuse_volumes};
+use super::migrate::Move;
 use crate::error::{Error, Result};
 use crate::model::{LiveChannel, Migration, Server};
 use crate::policy::Caller;
@@ -58,18 +58,17 @@ impl Computes {
         revision: i64,
         target: Option<&str>,
     ) -> Result<()> {
-        refuse_volumes(&server, "detach them first")?;
-        let source = server.host.clone().unwrap_or_default();
-        let mut tx = store::begin_write(&self.pool).await?;
-        let liveness = self.config.liveness(onestack_db::now_micros());
-        let hosts = store::hosts(&mut *tx).await?;
-        if !hosts.iter().any(|h| h.host == source && liveness.is_up(h)) {
-            return Err(Error::BadRequest(format!(
-                "Compute service of {source} is unavailable at this time: it cannot send the server. Evacuate it instead."
-            )));
-        }
-        let (dest, _) = self
-            .pick_other_host(&mut tx, &server, &source, target, UnknownHost::BadRequest)
+        let Move {
+            tx,
+            source,
+            dest,
+            hosts,
+        } = self
+            .begin_move(&server, target, |source| {
+                Error::BadRequest(format!(
+                    "Compute service of {source} is unavailable at this time: it cannot send the server. Evacuate it instead."
+                ))
+            })
             .await?;
         let address = hosts
             .iter()

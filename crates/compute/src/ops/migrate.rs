@@ -40,6 +40,16 @@ pub(super) fn refuse_volumes(server: &Server, what_to_do: &str) -> Result<()> {
     )))
 }
 
+/// A move begun by [`Computes::begin_move`].
+pub(super) struct Move {
+    /// The write transaction the new host's room is claimed in.
+    pub tx: onestack_db::Tx,
+    pub source: String,
+    pub dest: String,
+    /// Every host's record, as read in `tx`.
+    pub hosts: Vec<crate::model::Host>,
+}
+
 impl Computes {
     /// The host a server moves to from `source`: `target` if given and it fits, else the
     /// scheduler's pick among the other hosts that are up.
@@ -100,6 +110,34 @@ impl Computes {
         Ok((destination, zone))
     }
 
+    /// The start of a move of a server without volumes away from its host, which must be
+    /// up (`source_down` refuses it otherwise): a write transaction with the room on the new
+    /// host (`target`, or the scheduler's pick) claimed in it.
+    pub(super) async fn begin_move(
+        &self,
+        server: &Server,
+        target: Option<&str>,
+        source_down: impl FnOnce(&str) -> Error,
+    ) -> Result<Move> {
+        refuse_volumes(server, "detach them first")?;
+        let source = server.host.clone().unwrap_or_default();
+        let mut tx = store::begin_write(&self.pool).await?;
+        let liveness = self.config.liveness(onestack_db::now_micros());
+        let hosts = store::hosts(&mut *tx).await?;
+        if !hosts.iter().any(|h| h.host == source && liveness.is_up(h)) {
+            return Err(source_down(&source));
+        }
+        let (dest, _) = self
+            .pick_other_host(&mut tx, server, &source, target, UnknownHost::BadRequest)
+            .await?;
+        Ok(Move {
+            tx,
+            source,
+            dest,
+            hosts,
+        })
+    }
+
     /// Records a cold migration of the server (its task set by the caller) to `target` or
     /// the scheduler's pick, with its action, in one write transaction.
     pub(super) async fn save_migration(
@@ -109,18 +147,14 @@ impl Computes {
         revision: i64,
         target: Option<&str>,
     ) -> Result<()> {
-        refuse_volumes(&server, "detach them first")?;
-        let source = server.host.clone().unwrap_or_default();
-        let mut tx = store::begin_write(&self.pool).await?;
-        let liveness = self.config.liveness(onestack_db::now_micros());
-        let hosts = store::hosts(&mut *tx).await?;
-        if !hosts.iter().any(|h| h.host == source && liveness.is_up(h)) {
-            return Err(Error::Conflict(format!(
-                "Compute service of {source} is down: it cannot hand the server over. Evacuate it instead."
-            )));
-        }
-        let (dest, _) = self
-            .pick_other_host(&mut tx, &server, &source, target, UnknownHost::BadRequest)
+        let Move {
+            tx, source, dest, ..
+        } = self
+            .begin_move(&server, target, |source| {
+                Error::Conflict(format!(
+                    "Compute service of {source} is down: it cannot hand the server over. Evacuate it instead."
+                ))
+            })
             .await?;
         server.old_flavor = Some(server.flavor.clone());
         server.migration = Some(Migration {

@@ -360,6 +360,66 @@ async fn a_server_live_migrates_to_another_host_and_back() {
     let refused = live(json!({"host": null, "block_migration": "auto"}), "2.30").await;
     assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
 
+    // A host's word on a live migration counts only for one under way, to or from that
+    // host, and only for the host its credential is.
+    let http = reqwest::Client::new();
+    let step = |host: &str, body: Value| {
+        let url = format!(
+            "{}/agent/v1/hosts/{host}/servers/{id}/live-migration",
+            cloud.url
+        );
+        http.put(url)
+            .bearer_auth(&joined.credential)
+            .json(&body)
+            .send()
+    };
+    let sent = json!({"migration_id": onestack_db::ids::uuid(), "step": "sent"});
+    let on_host = if first == HOST {
+        first.as_str()
+    } else {
+        second.as_str()
+    };
+    let answer = step(on_host, sent.clone()).await.unwrap();
+    assert!(
+        matches!(
+            answer.status(),
+            StatusCode::CONFLICT | StatusCode::NOT_FOUND
+        ),
+        "no live migration under way: {}",
+        answer.status()
+    );
+    let answer = step(&controller, sent).await.unwrap();
+    assert_eq!(
+        answer.status(),
+        StatusCode::FORBIDDEN,
+        "another host's word"
+    );
+    let shown = admin.server(&id).await;
+    assert_eq!(shown["status"], "SHUTOFF", "{shown}");
+
+    // os-resetState ends any move: here a cold one awaiting its confirm. The server stays
+    // where it is placed, and the host it left lets go of its room.
+    let ram = admin.at("2.47").get(&format!("/servers/{id}")).await.body["server"]["flavor"]["ram"]
+        .as_u64()
+        .unwrap();
+    let leaving = shown["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_owned();
+    let held_before = carried(admin, &leaving).await.1;
+    let asked = admin
+        .post(&format!("/servers/{id}/action"), json!({"migrate": null}))
+        .await;
+    assert_eq!(asked.status, StatusCode::ACCEPTED, "{}", asked.body);
+    let moved = admin.wait_status(&id, "VERIFY_RESIZE").await;
+    assert_ne!(moved["OS-EXT-SRV-ATTR:host"], leaving.as_str(), "{moved}");
+    assert_eq!(carried(admin, &leaving).await.1, held_before);
+    let reset = admin
+        .post(
+            &format!("/servers/{id}/action"),
+            json!({"os-resetState": {"state": "active"}}),
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::ACCEPTED, "{}", reset.body);
+    assert_eq!(carried(admin, &leaving).await.1, held_before - ram);
+
     let actions = admin
         .get(&format!("/servers/{id}/os-instance-actions"))
         .await;
