@@ -134,6 +134,12 @@ def workload(token, project_net, ledger, rng, stop):
     """Creates and deletes until the server stops answering or `stop` is set."""
     def created(kind, rid, path, parent=None):
         with ledger.lock:
+            if parent and parent not in ledger.live:
+                # Another client deleted the parent (a network) between this create and
+                # now: the delete took the child along, or came first and the cloud will
+                # say the child is gone all the same.
+                ledger.gone[rid] = (kind, path)
+                return
             ledger.live[rid] = (kind, path)
             if parent:
                 ledger.children.setdefault(parent, []).append(rid)
