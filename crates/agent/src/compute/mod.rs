@@ -271,8 +271,9 @@ fn task_for(server: &Server) -> Option<TaskState> {
         (VmState::Building, _) => Some(T::Spawning),
         (_, None) => None,
         (_, Some(task)) => match task {
-            // Spawning is the work of a building server; scheduling is the API's.
-            T::Scheduling | T::Spawning => None,
+            // Spawning is the work of a building server; scheduling is the API's; a live
+            // migration's host is chosen by `work_for`.
+            T::Scheduling | T::Spawning | T::Migrating => None,
             T::Deleting
             | T::PoweringOff
             | T::PoweringOn
@@ -288,7 +289,6 @@ fn task_for(server: &Server) -> Option<TaskState> {
             | T::ResizeMigrating
             | T::ResizeFinish
             | T::ResizeReverting
-            | T::Migrating
             | T::Rebuilding
             | T::ImageSnapshot => Some(task),
         },

@@ -11,9 +11,9 @@ use onestack_netdrv::names;
 use onestack_virt::{Driver, GuestSpec, Nic, PowerState as GuestPower, RootDisk, VolumeFiles};
 
 use super::controller::Controller;
+use super::{Error, Result, TAP_WAIT, nova_power};
 
 mod live;
-use super::{Error, Result, TAP_WAIT, nova_power};
 
 pub(super) struct Worker<C> {
     pub(super) controller: Arc<C>,

@@ -5,7 +5,7 @@
 use onestack_api::Fields;
 use serde_json::Value;
 
-use super::input::{check_name, string_map};
+use super::input::{check_name, opt_flag, string_map};
 use crate::error::{Error, Result};
 use crate::microversion::Version;
 use crate::ops::action_input::{RebuildRequest, ServerAction};
@@ -188,35 +188,31 @@ fn migrate(args: Value, version: Version) -> Result<ServerAction> {
 /// the disks, whatever `block_migration` says.
 fn migrate_live(args: Value, version: Version) -> Result<ServerAction> {
     let mut f = Fields::from_object(args, "os-migrateLive")?;
-    let required = |f: &Fields, key: &str| -> Result<()> {
-        if f.contains(key) {
-            Ok(())
-        } else {
-            Err(Error::BadRequest(format!(
-                "Invalid input for field/attribute os-migrateLive. '{key}' is a required property"
-            )))
+    // Present, and a boolean (`null` is none).
+    let required_flag = |f: &mut Fields, key: &str| -> Result<()> {
+        match opt_flag(f, key)? {
+            Some(_) => Ok(()),
+            None => Err(Error::BadRequest(format!(
+                "Invalid input for field/attribute os-migrateLive. '{key}' is a required boolean"
+            ))),
         }
     };
-    required(&f, "block_migration")?;
-    required(&f, "host")?;
-    let block = f.take("block_migration").unwrap_or(Value::Null);
-    let auto = version.at_least(25) && block == "auto";
-    if !auto && nova_boolean(&block).is_none() {
-        return Err(Error::BadRequest(format!(
-            "Invalid input for field/attribute block_migration. Value: {block}. {block} is not one of the allowed values"
-        )));
+    if version.at_least(25) && f.get("block_migration").is_some_and(|b| b == "auto") {
+        f.ignore("block_migration");
+    } else {
+        required_flag(&mut f, "block_migration")?;
     }
     if !version.at_least(25) {
-        required(&f, "disk_over_commit")?;
-        let over_commit = f.take("disk_over_commit").unwrap_or(Value::Null);
-        if nova_boolean(&over_commit).is_none() {
-            return Err(Error::BadRequest(format!(
-                "Invalid input for field/attribute disk_over_commit. Value: {over_commit}. {over_commit} is not of type 'boolean'"
-            )));
-        }
+        required_flag(&mut f, "disk_over_commit")?;
     }
     if version.at_least(30) && !version.at_least(68) {
         f.opt_bool("force")?;
+    }
+    if !f.contains("host") {
+        return Err(Error::BadRequest(
+            "Invalid input for field/attribute os-migrateLive. 'host' is a required property"
+                .into(),
+        ));
     }
     let host = f.opt_string_max("host", 255)?;
     if host.as_deref().is_some_and(|h| h.trim().is_empty()) {
@@ -226,19 +222,6 @@ fn migrate_live(args: Value, version: Version) -> Result<ServerAction> {
     }
     f.deny_unknown()?;
     Ok(ServerAction::MigrateLive { host })
-}
-
-/// Nova's `boolean` parameter type: a JSON boolean or one of its spellings as a string.
-fn nova_boolean(value: &Value) -> Option<bool> {
-    match value {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) => match s.to_ascii_lowercase().as_str() {
-            "true" | "1" | "on" | "yes" | "y" | "t" => Some(true),
-            "false" | "0" | "off" | "no" | "n" | "f" => Some(false),
-            _ => None,
-        },
-        _ => None,
-    }
 }
 
 fn rebuild(args: Value, version: Version) -> Result<RebuildRequest> {

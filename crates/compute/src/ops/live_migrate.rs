@@ -22,7 +22,6 @@ use crate::model::{LiveChannel, Migration, Server};
 use crate::policy::Caller;
 use crate::service::Computes;
 use crate::states::TaskState;
-use crate::store;
 
 /// A host's word on a live migration it takes part in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,15 +145,7 @@ impl Computes {
                     if live.ports.is_some()
                         && host == if step == LiveStep::Sent { source } else { dest } =>
                 {
-                    if let Some(zone) = store::hosts(&self.pool)
-                        .await?
-                        .iter()
-                        .find(|h| h.host == dest)
-                        .map(|h| h.availability_zone().to_owned())
-                    {
-                        server.availability_zone = zone;
-                    }
-                    server.host = Some(dest.to_owned());
+                    self.place_on(&mut server, dest).await?;
                     server.task_state = None;
                     server.migration = None;
                     vec![source, dest]

@@ -167,6 +167,20 @@ impl Computes {
             .await
     }
 
+    /// Places a moving server on `host`, in that host's availability zone.
+    pub(super) async fn place_on(&self, server: &mut Server, host: &str) -> Result<()> {
+        if let Some(zone) = store::hosts(&self.pool)
+            .await?
+            .iter()
+            .find(|h| h.host == host)
+            .map(|h| h.availability_zone().to_owned())
+        {
+            server.availability_zone = zone;
+        }
+        server.host = Some(host.to_owned());
+        Ok(())
+    }
+
     /// Where the controller keeps a migrating server's root disk between its two hosts.
     pub fn migration_disk(&self, server_id: &str) -> PathBuf {
         self.instances_dir
@@ -198,15 +212,7 @@ impl Computes {
                     )));
                 }
             };
-            if let Some(zone) = store::hosts(&self.pool)
-                .await?
-                .iter()
-                .find(|h| h.host == migration.dest)
-                .map(|h| h.availability_zone().to_owned())
-            {
-                server.availability_zone = zone;
-            }
-            server.host = Some(migration.dest.clone());
+            self.place_on(&mut server, &migration.dest).await?;
             server.task_state = Some(TaskState::ResizeFinish);
             let nics = server.nics.clone();
             if self.finish(server, record.revision).await? {

@@ -25,18 +25,16 @@ pub struct GuestNetworking {
 }
 
 impl Networks {
-    /// Binds a port to `host`, so that host's agent plugs it in.
-    /// Any plug-in on a live migration's new host ends with it.
+    /// Binds a port to `host`, so that host's agent plugs it in (and no other host: a
+    /// binding ends any `migrating_to`, see `update_port`).
     pub async fn bind_port(&self, port_id: &str, host: &str) -> Result<()> {
-        let service = Caller::service();
-        let mut profile = self.get_port(&service, port_id).await?.profile;
-        let arriving = profile.remove(MIGRATING_TO).is_some();
         let change = PortUpdate {
             host_id: Some(host.to_owned()),
-            profile: arriving.then_some(profile),
             ..PortUpdate::default()
         };
-        self.update_port(&service, port_id, change).await.map(drop)
+        self.update_port(&Caller::service(), port_id, change)
+            .await
+            .map(drop)
     }
 
     /// Plugs a port in on `host` too, for a guest about to arrive there by live migration
@@ -60,13 +58,10 @@ impl Networks {
         if made {
             return self.delete_port(&service, port_id).await;
         }
-        let mut profile = self.get_port(&service, port_id).await?.profile;
-        let arriving = profile.remove(MIGRATING_TO).is_some();
         let change = PortUpdate {
             device_id: Some(String::new()),
             device_owner: Some(String::new()),
             host_id: Some(String::new()),
-            profile: arriving.then_some(profile),
             ..PortUpdate::default()
         };
         self.update_port(&service, port_id, change).await.map(drop)

@@ -465,6 +465,9 @@ impl Networks {
         if let Some(h) = host_id {
             caller.require_admin("update_port:binding:host_id")?;
             port.host_id = h;
+            // Setting the binding ends a live migration's plug-in on its new host, unless
+            // the same request gives the profile (below).
+            port.profile.remove(crate::ops::guests::MIGRATING_TO);
         }
         if let Some(p) = profile {
             caller.require_admin("update_port:binding:profile")?;

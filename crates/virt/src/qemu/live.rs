@@ -199,21 +199,9 @@ impl Qemu {
         let mut qmp = self.qmp(&layout).await?;
         let was_running = qmp.query_status().await?.running;
         let nodes = cmdline::own_disk_nodes(&spec);
-        // Only a root disk made on an image has a backing file the new host has too (it
-        // makes its disk on the same image); every other disk is copied whole.
-        let on_image = matches!(spec.root, crate::spec::RootDisk::Image { .. });
-        let mirrors: Vec<(String, &str)> = nodes
-            .iter()
-            .enumerate()
-            .map(|(i, node)| {
-                (
-                    node.clone(),
-                    if i == 0 && on_image { "top" } else { "full" },
-                )
-            })
-            .collect();
+        let root_on_image = matches!(spec.root, crate::spec::RootDisk::Image { .. });
         let deadline = Instant::now() + timeout;
-        let moved = send(&mut qmp, channel, &tls, &mirrors, deadline).await;
+        let moved = send(&mut qmp, channel, &tls, &nodes, root_on_image, deadline).await;
         let stats = match moved {
             Ok(stats) => stats,
             Err(error) => {
@@ -234,19 +222,26 @@ impl Qemu {
     }
 }
 
-/// The old host's half: mirrors, memory, and the switch.
-/// `mirrors` are the disks' nodes with their mirror's `sync` mode.
+/// The old host's half: mirrors, memory, and the switch. `nodes` are the guest's own disks,
+/// the root disk first.
 async fn send(
     qmp: &mut Qmp,
     channel: &MigrationChannel,
     tls: &str,
-    mirrors: &[(String, &str)],
+    nodes: &[String],
+    root_on_image: bool,
     deadline: Instant,
 ) -> Result<LiveMigrationStats> {
-    let nodes: Vec<String> = mirrors.iter().map(|(n, _)| n.clone()).collect();
-    let nodes = nodes.as_slice();
     add_tls(qmp, "client", tls).await?;
-    for (node, sync) in mirrors {
+    for (i, node) in nodes.iter().enumerate() {
+        // Only a root disk made on an image has a backing file the new host has too (it
+        // makes its disk on the same image): its overlay's own data is enough. Every other
+        // disk is copied whole.
+        let sync = if i == 0 && root_on_image {
+            "top"
+        } else {
+            "full"
+        };
         let target = json!({
             "driver": "nbd",
             "node-name": mirror_node(node),
